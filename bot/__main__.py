@@ -1,0 +1,58 @@
+"""`python -m bot` runs the bot; `python -m bot check [--online]` validates the set-up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.errors import BotError, ConfigError
+from bot.settings import Settings, load_settings
+
+EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    check = sub.add_parser("check", help="validate settings, database and model catalog")
+    check.add_argument("--online", action="store_true", help="also ask the API's /models")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc.variable} {exc.reason}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
+    _configure_logging(settings)
+    if args.command == "check":
+        from bot.check import run_check
+
+        return asyncio.run(run_check(settings, online=args.online))
+    return _run_bot(settings)
+
+
+def _run_bot(settings: Settings) -> int:
+    from bot.app import run
+
+    try:
+        asyncio.run(run(settings))
+    except BotError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_PROBLEM
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)-8s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL at INFO; keep it quieter than our own lines.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Composition root: build settings, resources and services, then run the Discord bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import discord
+import httpx
+import yarl
+from discord.ext import commands
+
+from bot.catalog import Catalog, load_catalog
+from bot.clock import Clock, SystemClock
+from bot.db import Database, open_database
+from bot.files import FileStore
+from bot.jobs.service import JobService
+from bot.openai_images import OpenAIImagesClient, build_http_client
+from bot.settings import Settings
+from bot.store.guilds import GuildSettingsStore
+from bot.store.meta import MetaStore
+from bot.store.usage import UsageStore
+
+log = logging.getLogger(__name__)
+
+# Explicit, like RoboDanny: underscore modules in cogs/ are helpers, not extensions.
+EXTENSIONS = ("cogs.errors", "cogs.images", "cogs.jobs", "cogs.usage", "cogs.admin")
+SYNC_HASH_KEY = "global_commands_sha256"
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything the cogs use, built once here and passed down."""
+
+    settings: Settings
+    db: Database
+    catalog: Catalog
+    openai: OpenAIImagesClient
+    files: FileStore
+    guilds: GuildSettingsStore
+    jobs: JobService
+    usage: UsageStore
+    meta: MetaStore
+    clock: Clock
+
+
+class ImageBot(commands.Bot):
+    """The Discord client: loads the cogs, starts the job queue, syncs commands."""
+
+    def __init__(self, services: Services, **options: object) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels and roles for permission checks; no privileged intents
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            **options,  # type: ignore[arg-type]  # e.g. guild_ready_timeout from tests
+        )
+        self.services = services
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.services.jobs.start()
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """DEV_GUILD_ID: sync there at once; otherwise globally, only when the set changed.
+
+        Discord allows 200 command creates a day per guild, so a global sync on every start is
+        both slow to propagate and wasteful.
+        """
+        dev_guild = self.services.settings.dev_guild_id
+        if dev_guild is not None:
+            guild = discord.Object(id=dev_guild)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+            log.info("synced commands to guild %s", dev_guild)
+            return
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        if await self.services.meta.get(SYNC_HASH_KEY) == digest:
+            log.info("commands unchanged; not syncing")
+            return
+        await self.tree.sync()
+        await self.services.meta.put(SYNC_HASH_KEY, digest)
+        log.info("synced %d global commands", len(payload))
+
+    async def close(self) -> None:
+        await self.services.jobs.stop()
+        await super().close()
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Honour DISCORD_API_BASE and DISCORD_GATEWAY_URL (discord.py's only knobs are these)."""
+    discord.http.Route.BASE = settings.discord_api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+@contextlib.asynccontextmanager
+async def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Services]:
+    """Open the database and HTTP client, build every service; close them on exit."""
+    clock = clock or SystemClock()
+    catalog = load_catalog(settings.model_catalog)
+    http = build_http_client(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value(),
+        organization=settings.openai_organization,
+        project=settings.openai_project,
+        transport=transport,
+    )
+    async with open_database(settings.database_path) as db, http:
+        openai = OpenAIImagesClient(http)
+        files = FileStore(settings.data_dir)
+        guilds = GuildSettingsStore(db, clock)
+        jobs = JobService(
+            db=db,
+            catalog=catalog,
+            backend=openai,
+            files=files,
+            guilds=guilds,
+            clock=clock,
+            ipm=settings.ipm,
+            tpm=settings.tpm,
+            default_model=settings.image_model,
+        )
+        yield Services(
+            settings=settings,
+            db=db,
+            catalog=catalog,
+            openai=openai,
+            files=files,
+            guilds=guilds,
+            jobs=jobs,
+            usage=UsageStore(db.conn),
+            meta=MetaStore(db),
+            clock=clock,
+        )
+
+
+async def run(settings: Settings) -> None:
+    """Run the bot until SIGTERM or SIGINT, then shut down cleanly."""
+    point_discord_at(settings)
+    async with build_services(settings) as services, ImageBot(services) as bot:
+        _close_on_signals(bot)
+        for model in services.catalog.retired(services.clock.now().date()):
+            log.warning("model %s is past its shutdown date (%s)", model.name, model.shutdown)
+        await bot.start(settings.discord_token.get_secret_value())
+
+
+def _close_on_signals(bot: ImageBot) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))

@@ -1,0 +1,73 @@
+"""`python -m bot check`: validate settings, database and catalog; optionally ask the API."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+from bot.catalog import Catalog, load_catalog
+from bot.db import open_database
+from bot.errors import BotError
+from bot.openai_images import OpenAIImagesClient, build_http_client
+from bot.settings import Settings
+
+
+def _say(line: str) -> None:
+    print(line)  # noqa: T201  # this is a command-line report
+
+
+async def run_check(settings: Settings, *, online: bool) -> int:
+    """Print what is in force and any problem; 0 when all is well, 1 otherwise."""
+    problems = 0
+    try:
+        catalog = load_catalog(settings.model_catalog)
+        async with open_database(settings.database_path) as db:
+            version = await db.schema_version()
+        _say(f"database: {settings.database_path} (schema version {version})")
+    except BotError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    problems += _report_catalog(settings, catalog)
+    _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
+    if online:
+        problems += await _check_online(settings)
+    _say("ok" if problems == 0 else f"{problems} problem(s) found")
+    return 0 if problems == 0 else 1
+
+
+def _report_catalog(settings: Settings, catalog: Catalog) -> int:
+    today = datetime.now(UTC).date()
+    problems = 0
+    _say(f"catalog: {', '.join(catalog.names())} (prices {catalog.version})")
+    try:
+        model = catalog.get(settings.image_model)
+    except BotError:
+        _say(f"problem: IMAGE_MODEL {settings.image_model} is not in the catalog")
+        return 1
+    _say(f"model: {model.name}")
+    for spec in catalog.retired(today):
+        hint = f"; use {spec.replacement}" if spec.replacement else ""
+        _say(f"retired: {spec.name} shut down on {spec.shutdown}{hint}")
+        if spec.name == model.name:
+            problems += 1
+    return problems
+
+
+async def _check_online(settings: Settings) -> int:
+    http = build_http_client(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value(),
+        organization=settings.openai_organization,
+        project=settings.openai_project,
+    )
+    async with http:
+        try:
+            names = await OpenAIImagesClient(http).list_models()
+        except BotError as exc:
+            _say(f"problem: the API refused: {exc}")
+            return 1
+    if settings.image_model not in names:
+        _say(f"problem: the API does not list {settings.image_model}")
+        return 1
+    _say(f"online: key works; {settings.image_model} is available")
+    return 0

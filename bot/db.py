@@ -1,0 +1,175 @@
+"""SQLite connection, ordered SQL migrations tracked in PRAGMA user_version, and transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from bot.errors import MigrationError
+
+log = logging.getLogger(__name__)
+
+MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<reason>[a-z0-9_]+)\.sql$")
+DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One migration file: its version number and SQL."""
+
+    version: int
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+async def connect(path: Path | str) -> aiosqlite.Connection:
+    """Open the database in WAL mode with foreign keys on; the caller closes it."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, so no implicit transaction can stay
+    # open across an await on the network.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute("PRAGMA journal_mode = WAL")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute("PRAGMA busy_timeout = 5000")
+    await conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def discover(migrations_dir: Path) -> list[Migration]:
+    """The migration files in order; gaps, duplicates and odd names are errors."""
+    found: list[Migration] = []
+    for path in sorted(migrations_dir.glob("*.sql")):
+        match = MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise MigrationError(path.name, "name must look like 0001_reason.sql")
+        found.append(Migration(int(match["version"]), path))
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            reason = f"expected version {expected:04d}: no gaps allowed"
+            raise MigrationError(migration.name, reason)
+    return found
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    """The version recorded in the database (0 for a new one)."""
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(conn: aiosqlite.Connection, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR) -> int:
+    """Apply every migration newer than the database, each in its own transaction.
+
+    Returns the resulting version. A failing file is rolled back whole (its version bump too)
+    and raised as MigrationError naming the file; earlier files stay applied.
+    """
+    current = await schema_version(conn)
+    for migration in discover(migrations_dir):
+        if migration.version <= current:
+            continue
+        await _apply(conn, migration)
+        current = migration.version
+        log.info("applied migration %s", migration.name)
+    return current
+
+
+async def _apply(conn: aiosqlite.Connection, migration: Migration) -> None:
+    sql = migration.path.read_text(encoding="utf-8")
+    # executescript() would COMMIT first and run statements outside our transaction, so run the
+    # statements one by one inside BEGIN ... COMMIT; user_version is transactional in SQLite.
+    statements = _split_statements(sql, migration.name)
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+        await conn.execute(f"PRAGMA user_version = {migration.version:d}")
+        await conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        await conn.execute("ROLLBACK")
+        raise MigrationError(migration.name, str(exc)) from exc
+
+
+def _split_statements(sql: str, name: str) -> list[str]:
+    """Split a script into complete statements (sqlite3.complete_statement handles triggers)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if _strip_comments(buffer):
+                statements.append(buffer.strip())
+            buffer = ""
+    if _strip_comments(buffer):
+        raise MigrationError(name, "the last statement is not terminated with ';'")
+    return statements
+
+
+def _strip_comments(sql: str) -> str:
+    return "\n".join(
+        line for line in sql.splitlines() if line.strip() and not line.strip().startswith("--")
+    )
+
+
+class Database:
+    """The one connection, with a lock so concurrent coroutines never share a transaction.
+
+    aiosqlite runs statements in order on one thread, so without the lock a coroutine's write
+    could land inside another coroutine's open transaction. Every write goes through
+    `transaction()`; plain reads may use `conn` directly.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (including cancellation)."""
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: tuple[object, ...] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def schema_version(self) -> int:
+        return await schema_version(self.conn)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+@asynccontextmanager
+async def open_database(
+    path: Path | str, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
+) -> AsyncIterator[Database]:
+    """Connect, migrate, and close on exit."""
+    conn = await connect(path)
+    try:
+        await migrate(conn, migrations_dir)
+        yield Database(conn)
+    finally:
+        await conn.close()

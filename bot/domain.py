@@ -1,0 +1,103 @@
+"""Value objects shared by the core: image requests, token usage and API results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Operation = Literal["generate", "edit"]
+Quality = Literal["auto", "low", "medium", "high"]
+Background = Literal["auto", "transparent", "opaque"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+Moderation = Literal["auto", "low"]
+Fidelity = Literal["low", "high"]
+
+QUALITIES: tuple[Quality, ...] = ("auto", "low", "medium", "high")
+BACKGROUNDS: tuple[Background, ...] = ("auto", "transparent", "opaque")
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "jpeg", "webp")
+MIME_BY_FORMAT: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageOptions:
+    """What to ask the API for, already validated against the model's catalog entry."""
+
+    model: str
+    size: str = "auto"
+    quality: Quality = "auto"
+    n: int = 1
+    background: Background = "auto"
+    output_format: OutputFormat = "png"
+    moderation: Moderation = "auto"
+    input_fidelity: Fidelity | None = None
+    partial_images: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """An image ready to upload: PNG, JPEG or WebP bytes with their mimetype and size."""
+
+    data: bytes = field(repr=False)
+    mime: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """One call to the Images API: a generation, or an edit with its inputs and optional mask."""
+
+    operation: Operation
+    prompt: str
+    options: ImageOptions
+    images: tuple[InputImage, ...] = ()
+    mask: InputImage | None = None
+    end_user: str | None = None  # a hashed member id for OpenAI's abuse monitoring
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts from a response's `usage`, split the way prices are.
+
+    Cached counts are part of their totals (as in OpenAI's usage objects): `text_input` includes
+    `cached_text_input`, and `image_input` includes `cached_image_input`.
+    """
+
+    text_input: int = 0
+    cached_text_input: int = 0
+    image_input: int = 0
+    cached_image_input: int = 0
+    image_output: int = 0
+    text_output: int = 0
+
+    @property
+    def input_total(self) -> int:
+        return self.text_input + self.image_input
+
+    @property
+    def output_total(self) -> int:
+        return self.image_output + self.text_output
+
+
+@dataclass(frozen=True, slots=True)
+class ImagesResult:
+    """A successful Images API response, decoded."""
+
+    images: tuple[bytes, ...] = field(repr=False)
+    size: str
+    quality: str
+    output_format: str
+    background: str
+    usage: TokenUsage
+    request_id: str | None
+    latency_ms: int
+    http_status: int = 200
+    partial_images: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PartialImage:
+    """A preview streamed while the image renders."""
+
+    index: int
+    data: bytes = field(repr=False)

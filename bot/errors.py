@@ -1,0 +1,252 @@
+"""The project's one error tree; user-facing errors carry the fields their reply needs.
+
+BotError
+├── ConfigError                 (variable, reason)           bad settings; stops start-up
+├── MigrationError              (filename, reason)           a migration failed and was rolled back
+├── CatalogError                (reason)                     the model catalog is malformed
+├── UserFacingError                                          safe to show the member
+│   ├── InvalidOptionError      (option, reason)             a bad option value (size, count...)
+│   ├── InvalidImageError       (filename, reason)           an attachment we cannot use
+│   ├── ModelNotAllowedError    (model, allowed)             not in the catalog or the guild's list
+│   ├── ModelRetiredError       (model, shutdown, replacement)
+│   ├── QuotaExceededError      (limit, unit, used, allowed, requested, resets_at)
+│   ├── QueueFullError          (scope, limit)
+│   ├── PermissionDeniedError   (action)
+│   ├── JobNotFoundError        (job_id)
+│   ├── JobNotCancellableError  (job_id, state)
+│   └── PromptRejectedError     (request_id)                 the safety system refused it
+└── UpstreamError               (status, code, request_id)   the OpenAI API failed; operator-facing
+    ├── RateLimitedError        (retry_after)                429 rate_limit_exceeded: retryable
+    ├── BillingLimitError                                    billing or spend limits: no retry
+    ├── AuthenticationError                                  bad key, unverified organisation
+    ├── ModelUnavailableError   (model)                      model not found or retired upstream
+    ├── InvalidRequestError     (param)                      a 4xx we did not expect
+    └── UpstreamUnavailableError                             5xx, timeouts, dropped connections
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+QuotaUnit = Literal["usd", "images"]
+
+
+class BotError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(BotError):
+    """A setting is missing or invalid; `variable` names the environment variable."""
+
+    def __init__(self, variable: str, reason: str) -> None:
+        self.variable = variable
+        self.reason = reason
+        super().__init__(f"{variable}: {reason}")
+
+
+class MigrationError(BotError):
+    """A migration file failed; the database stays at the previous version."""
+
+    def __init__(self, filename: str, reason: str) -> None:
+        self.filename = filename
+        self.reason = reason
+        super().__init__(f"migration {filename} failed: {reason}")
+
+
+class CatalogError(BotError):
+    """The model catalog (shipped or MODEL_CATALOG) is malformed."""
+
+
+class UserFacingError(BotError):
+    """An error whose message is written for the member and safe to show them."""
+
+
+class InvalidOptionError(UserFacingError):
+    """An option value the model or the guild does not accept."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        self.option = option
+        self.reason = reason
+        super().__init__(f"`{option}`: {reason}")
+
+
+class InvalidImageError(UserFacingError):
+    """An attachment that is not an image we can send to the API."""
+
+    def __init__(self, filename: str, reason: str) -> None:
+        self.filename = filename
+        self.reason = reason
+        super().__init__(f"{filename}: {reason}")
+
+
+class ModelNotAllowedError(UserFacingError):
+    """The model is unknown, or not allowed in this guild."""
+
+    def __init__(self, model: str, allowed: tuple[str, ...]) -> None:
+        self.model = model
+        self.allowed = allowed
+        choices = ", ".join(allowed)
+        super().__init__(f"model {model!r} is not available here; choose one of {choices}")
+
+
+class ModelRetiredError(UserFacingError):
+    """The model is past its shutdown date."""
+
+    def __init__(self, model: str, shutdown: str, replacement: str | None) -> None:
+        self.model = model
+        self.shutdown = shutdown
+        self.replacement = replacement
+        hint = f"; use {replacement} instead" if replacement else ""
+        super().__init__(f"{model} was retired on {shutdown}{hint}")
+
+
+class QuotaExceededError(UserFacingError):
+    """A budget or quota would be exceeded. Amounts are micro-USD for `usd`, counts for `images`."""
+
+    def __init__(
+        self,
+        *,
+        limit: str,
+        unit: QuotaUnit,
+        used: int,
+        allowed: int,
+        requested: int,
+        resets_at: datetime,
+    ) -> None:
+        self.limit = limit
+        self.unit = unit
+        self.used = used
+        self.allowed = allowed
+        self.requested = requested
+        self.resets_at = resets_at
+        super().__init__(f"{limit} reached ({used} of {allowed} {unit} used)")
+
+
+class QueueFullError(UserFacingError):
+    """Too many jobs are queued: `scope` is "member" or "guild"."""
+
+    def __init__(self, scope: Literal["member", "guild"], limit: int) -> None:
+        self.scope = scope
+        self.limit = limit
+        super().__init__(f"the {scope} queue is full ({limit} jobs)")
+
+
+class PermissionDeniedError(UserFacingError):
+    """The member may not do this; `action` says what they tried."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        super().__init__(f"you are not allowed to {action}")
+
+
+class JobNotFoundError(UserFacingError):
+    """No job with this id in this guild (or not one of the member's)."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} not found")
+
+
+class JobNotCancellableError(UserFacingError):
+    """The job has left the queue and can no longer be cancelled."""
+
+    def __init__(self, job_id: int, state: str) -> None:
+        self.job_id = job_id
+        self.state = state
+        super().__init__(f"job {job_id} is {state} and cannot be cancelled")
+
+
+class PromptRejectedError(UserFacingError):
+    """OpenAI's safety system refused the prompt or an input image (`moderation_blocked`)."""
+
+    def __init__(self, request_id: str | None = None) -> None:
+        self.request_id = request_id
+        super().__init__("the image service's safety system refused this request")
+
+
+class UpstreamError(BotError):
+    """The OpenAI API failed. Operator-facing: members see a short generic line."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        maybe_billed: bool = False,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        # True when the request reached OpenAI and we lost the answer (a read timeout, a dropped
+        # response): it may have been billed, so the job keeps its reservation charged.
+        self.maybe_billed = maybe_billed
+        super().__init__(message)
+
+
+class RateLimitedError(UpstreamError):
+    """429 `rate_limit_exceeded`: temporary; `retry_after` is in seconds when the API said."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+        code: str | None = "rate_limit_exceeded",
+        request_id: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, code=code, request_id=request_id)
+
+
+class BillingLimitError(UpstreamError):
+    """Billing hard limit, insufficient quota or a spend limit: retrying never helps."""
+
+
+class AuthenticationError(UpstreamError):
+    """The key is wrong, the organisation is not verified, or the region is not served."""
+
+
+class ModelUnavailableError(UpstreamError):
+    """The API does not know the model, or it has been retired upstream."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.model = model
+        super().__init__(message, status=status, code=code, request_id=request_id)
+
+
+class InvalidRequestError(UpstreamError):
+    """A 4xx the bot did not expect; `param` names the offending field when the API said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.param = param
+        super().__init__(message, status=status, code=code, request_id=request_id)
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """5xx, a timeout or a dropped connection: retryable within bounds."""
+
+    retryable = True

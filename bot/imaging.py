@@ -1,0 +1,255 @@
+"""Pillow helpers: check and prepare edit inputs for the Images API, read image headers."""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from bot.domain import MIME_BY_FORMAT, InputImage
+from bot.errors import InvalidImageError
+
+# The Images API takes png, webp or jpg inputs "< 50 MB" each; 50 * 10**6 is under the limit
+# whether the API means MB or MiB.
+API_MAX_INPUT_BYTES = 50_000_000
+# The largest output gpt-image-2 makes is 8,294,400 px (3840x2160); four times that leaves room
+# for big photos while a decoded RGBA frame stays under ~130 MB of memory.
+MAX_INPUT_PIXELS = 4 * 8_294_400
+# The API scales inputs to fit 2048x2048 when it counts their tokens (research §6d), so pixels
+# past 4096 only cost upload time and memory; 4096 keeps a 2x margin.
+MAX_INPUT_SIDE = 4096
+# What we are willing to download and decode at all; the caller checks `attachment.size`
+# against it before downloading. Above the API limit because conversions (BMP, TIFF) shrink.
+MAX_SOURCE_BYTES = 64 * 1024 * 1024
+# WebP cannot encode a side longer than this.
+WEBP_MAX_SIDE = 16383
+
+NOT_AN_IMAGE = "this file is not an image"
+TRUNCATED = "the image is truncated"
+DAMAGED = "the image is damaged and cannot be read"
+
+# Formats whose bytes the API accepts as they are (Pillow's names; MPO is a camera JPEG).
+_API_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
+# EPS is decoded by running Ghostscript: never on a stranger's upload.
+_REFUSED_FORMATS = {"EPS"}
+# The exceptions Pillow's decoders raise on malformed data (seen in its fuzzing reports).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error)
+# File signatures, so a cut-off header says "truncated" rather than "not an image".
+_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+_ORIENTATION = ExifTags.Base.Orientation
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1_000_000:.0f} megapixels"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def too_large(size: tuple[int, int] | None, max_pixels: int | None) -> str:
+    """The refusal reason for an image with too many pixels."""
+    dims = f" ({size[0]}x{size[1]})" if size else ""
+    most = f"; the most is {_megapixels(max_pixels)}" if max_pixels else ""
+    return f"the image is too large{dims}{most}"
+
+
+def check_file_size(data: bytes, filename: str, max_bytes: int) -> None:
+    """Refuse a file bigger than `max_bytes` before touching its contents."""
+    if len(data) > max_bytes:
+        reason = (
+            f"the file is too big ({_megabytes(len(data))}); the most is {_megabytes(max_bytes)}"
+        )
+        raise InvalidImageError(filename, reason)
+
+
+def open_image(data: bytes, filename: str, max_pixels: int | None) -> ImageFile.ImageFile:
+    """Read only the header; refuse non-images, unsafe formats and too many pixels.
+
+    No pixel is decoded here, so a 30000x30000 bomb costs a few microseconds. Pillow's own
+    bomb check (DecompressionBombError, or the warning when warnings are errors) is a refusal too;
+    we never change Pillow's global MAX_IMAGE_PIXELS because other code shares it.
+    """
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidImageError(filename, too_large(None, max_pixels)) from None
+    except UnidentifiedImageError:
+        reason = TRUNCATED if data.startswith(_MAGIC) else NOT_AN_IMAGE
+        raise InvalidImageError(filename, reason) from None
+    except _DECODE_ERRORS:
+        raise InvalidImageError(filename, DAMAGED) from None
+    if image.format in _REFUSED_FORMATS:
+        image.close()
+        raise InvalidImageError(filename, f"{image.format} files are not supported")
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        image.close()
+        raise InvalidImageError(filename, too_large(image.size, max_pixels))
+    return image
+
+
+def load_image(image: ImageFile.ImageFile, filename: str) -> None:
+    """Decode every pixel of the current frame, so a truncated or corrupt file is refused now."""
+    try:
+        image.load()
+    except (Image.DecompressionBombError, MemoryError):
+        raise InvalidImageError(filename, too_large(None, None)) from None
+    except _DECODE_ERRORS as error:
+        reason = TRUNCATED if "truncated" in str(error) else DAMAGED
+        raise InvalidImageError(filename, reason) from None
+
+
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag; 1 (upright) when absent."""
+    value = image.getexif().get(_ORIENTATION, 1)
+    return value if isinstance(value, int) else 0
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """A copy of the current frame with its EXIF orientation applied (and the tag removed)."""
+    turned = ImageOps.exif_transpose(image)
+    return turned if turned is not None else image.copy()
+
+
+def min_alpha(image: Image.Image) -> int:
+    """The lowest alpha value of any pixel: 0 if something is fully transparent, 255 if none is."""
+    if not image.has_transparency_data:
+        return 255
+    low = image.convert("RGBA").getchannel("A").getextrema()[0]
+    return int(low) if isinstance(low, int | float) else 255
+
+
+def has_alpha(image: Image.Image) -> bool:
+    """True when some pixel is not fully opaque (an all-opaque alpha band does not count)."""
+    return min_alpha(image) < 255
+
+
+def flattened(image: Image.Image) -> Image.Image:
+    """RGBA if the image has transparency, else RGB; "L" stays (every target format takes it)."""
+    if image.mode in ("RGB", "RGBA", "L"):
+        return image
+    return image.convert("RGBA" if image.has_transparency_data else "RGB")
+
+
+def downscaled(image: Image.Image, max_side: int) -> Image.Image:
+    """The image scaled so its longest side is at most `max_side`, aspect ratio kept."""
+    if max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
+    """The image saved in Pillow format `fmt` ("PNG", "JPEG", "WEBP")."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def format_name(image: Image.Image) -> str:
+    """Pillow's format in lower case, with camera JPEGs (MPO) reported as "jpeg"."""
+    fmt = image.format or "unknown"
+    return _API_FORMATS.get(fmt, fmt.lower())
+
+
+def image_info(data: bytes, *, filename: str = "image") -> tuple[str, int, int]:
+    """Format (lower case: "png", "jpeg", "webp", "gif", ...), width and height, from the header.
+
+    Raises InvalidImageError for non-images and for Pillow's decompression-bomb sizes.
+    """
+    with open_image(data, filename, None) as image:
+        return format_name(image), image.width, image.height
+
+
+def prepare_input(
+    data: bytes,
+    *,
+    filename: str,
+    max_pixels: int = MAX_INPUT_PIXELS,
+    max_bytes: int = MAX_SOURCE_BYTES,
+) -> InputImage:
+    """An attachment made ready for /images/edits, or InvalidImageError saying why not.
+
+    PNG, JPEG and WebP pass unchanged when they are upright, at most MAX_INPUT_SIDE on their
+    longest side, still and under the API's size limit; anything else is re-encoded (GIF, BMP,
+    TIFF and other formats become PNG, first frame only).
+    """
+    check_file_size(data, filename, max_bytes)
+    with open_image(data, filename, max_pixels) as image:
+        load_image(image, filename)
+        fmt = _API_FORMATS.get(image.format or "")
+        animated = bool(getattr(image, "is_animated", False)) and fmt != "jpeg"
+        if (
+            fmt is not None
+            and not animated
+            and orientation(image) == 1
+            and max(image.size) <= MAX_INPUT_SIDE
+            and len(data) < API_MAX_INPUT_BYTES
+        ):
+            return InputImage(data, MIME_BY_FORMAT[fmt], image.width, image.height)
+        target = "png" if fmt is None or animated else fmt
+        return _reencoded_input(image, target, len(data))
+
+
+def _reencoded_input(image: Image.Image, target: str, source_bytes: int) -> InputImage:
+    """Upright, at most MAX_INPUT_SIDE, in `target` format, and under the API's byte limit."""
+    frame = upright(image)
+    prepared = downscaled(flattened(frame), MAX_INPUT_SIDE)
+    # A colour profile only still describes the pixels when the mode did not change (CMYK).
+    icc = frame.info.get("icc_profile") if prepared.mode == frame.mode else None
+    params: dict[str, Any] = {"icc_profile": icc} if icc else {}
+    if target == "png":
+        data = encode(prepared, "PNG", **params)
+    else:  # JPEG sources have no alpha; WebP keeps it
+        data = encode(prepared, target.upper(), quality=95, **params)
+    if len(data) >= API_MAX_INPUT_BYTES:
+        lossless = source_bytes < API_MAX_INPUT_BYTES * 3 // 2
+        data, target, prepared = shrink_to_fit(prepared, API_MAX_INPUT_BYTES - 1, lossless)
+    return InputImage(data, MIME_BY_FORMAT[target], prepared.width, prepared.height)
+
+
+# Lossy WebP steps for images with transparency, best first: (quality, alpha_quality). An
+# alpha_quality under 100 lets WebP quantise the alpha plane, which noise-like alpha needs.
+_ALPHA_STEPS = ((90, 100), (75, 85), (50, 60))
+# JPEG qualities for opaque images: JPEG rather than WebP so members can reuse the file anywhere.
+_OPAQUE_STEPS = (92, 85, 75, 60)
+# Each downscale keeps 80% of each side (64% of the pixels), so few rounds are ever needed.
+_DOWNSCALE = 0.8
+
+
+def _steps(transparent: bool, lossless: bool) -> list[tuple[str, dict[str, Any]]]:
+    if not transparent:
+        return [("jpeg", {"quality": q, "optimize": True}) for q in _OPAQUE_STEPS]
+    # Lossless effort 50 of 100: near-best size at a fraction of the time.
+    steps = [("webp", {"lossless": True, "quality": 50})] if lossless else []
+    steps += [("webp", {"quality": q, "alpha_quality": a}) for q, a in _ALPHA_STEPS]
+    return steps
+
+
+def shrink_to_fit(
+    image: Image.Image, limit_bytes: int, try_lossless: bool = False
+) -> tuple[bytes, str, Image.Image]:
+    """Re-encode (then downscale step by step) until the file is at most `limit_bytes`.
+
+    Transparency is kept (WebP, lossless first when `try_lossless`); opaque images become JPEG.
+    Returns the bytes, their format ("webp" or "jpeg") and the image that was encoded.
+    """
+    current = downscaled(image, WEBP_MAX_SIDE)
+    transparent = has_alpha(current)
+    if transparent or current.mode != "L":
+        current = current.convert("RGBA" if transparent else "RGB")
+    lossless = try_lossless and transparent
+    while True:
+        for fmt, params in _steps(transparent, lossless):
+            data = encode(current, fmt.upper(), **params)
+            if len(data) <= limit_bytes:
+                return data, fmt, current
+        if current.size == (1, 1):
+            raise ValueError(f"no encoding of one pixel fits in {limit_bytes} bytes")
+        size = (max(1, int(current.width * _DOWNSCALE)), max(1, int(current.height * _DOWNSCALE)))
+        current = current.resize(size, Image.Resampling.LANCZOS)
+        lossless = False

@@ -1,0 +1,1 @@
+"""The job queue: admission, scheduling, pacing, dispatch, settlement and recovery."""

@@ -1,0 +1,196 @@
+"""Admission: price a validated request as an upper bound and reserve it against every limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.catalog import Catalog
+from bot.clock import Clock
+from bot.db import Database
+from bot.errors import InvalidOptionError, QueueFullError, QuotaExceededError, QuotaUnit
+from bot.files import FileStore
+from bot.jobs.models import JobRecord, NewFile, Submission
+from bot.jobs.validation import ValidRequest, validate
+from bot.pricing import CostEstimate, estimate
+from bot.store import jobs as store
+from bot.store.guilds import GuildLimits, GuildSettingsStore, effective_user_limits
+
+
+def day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_start(now: datetime) -> datetime:
+    return day_start(now).replace(day=1)
+
+
+def next_month(now: datetime) -> datetime:
+    start = month_start(now)
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLimits:
+    """The limits that apply to one submission (0 = no limit)."""
+
+    guild: GuildLimits
+    user_daily_images: int
+    user_daily_micro_usd: int
+    member_queue: int
+    guild_queue: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    limit: str
+    unit: QuotaUnit
+    used: int
+    allowed: int
+    requested: int
+    resets_at: datetime
+
+
+def check_reservation(
+    use: store.BudgetUse, limits: MemberLimits, cost: CostEstimate, now: datetime
+) -> None:
+    """Raise the first limit this reservation would break (queue, then budgets and quotas)."""
+    if limits.member_queue and use.user_queued >= limits.member_queue:
+        raise QueueFullError("member", limits.member_queue)
+    if limits.guild_queue and use.guild_queued >= limits.guild_queue:
+        raise QueueFullError("guild", limits.guild_queue)
+    tomorrow, month = day_start(now) + timedelta(days=1), next_month(now)
+    g, usd, images = limits.guild, cost.micro_usd, cost.images
+    checks = (
+        _Check("the server's daily budget", "usd", use.guild_day_micro_usd, g.daily_micro_usd,
+               usd, tomorrow),
+        _Check("the server's monthly budget", "usd", use.guild_month_micro_usd,
+               g.monthly_micro_usd, usd, month),
+        _Check("the server's daily images", "images", use.guild_day_images, g.daily_images,
+               images, tomorrow),
+        _Check("your daily images", "images", use.user_day_images, limits.user_daily_images,
+               images, tomorrow),
+        _Check("your daily budget", "usd", use.user_day_micro_usd, limits.user_daily_micro_usd,
+               usd, tomorrow),
+    )  # fmt: skip
+    for c in checks:
+        if c.allowed and c.used + c.requested > c.allowed:
+            raise QuotaExceededError(
+                limit=c.limit,
+                unit=c.unit,
+                used=c.used,
+                allowed=c.allowed,
+                requested=c.requested,
+                resets_at=c.resets_at,
+            )
+
+
+class Admission:
+    """Validates, prices and reserves a submission in one transaction, or refuses it."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        catalog: Catalog,
+        guilds: GuildSettingsStore,
+        files: FileStore,
+        clock: Clock,
+        fits_ever: Callable[[int, int], bool],
+        ipm: int,
+        tpm: int,
+        default_model: str,
+        member_queue_limit: int,
+        guild_queue_limit: int,
+    ) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._guilds = guilds
+        self._files = files
+        self._clock = clock
+        self._fits_ever = fits_ever
+        self._ipm = ipm
+        self._tpm = tpm
+        self._default_model = default_model
+        self._member_queue = member_queue_limit
+        self._guild_queue = guild_queue_limit
+
+    async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
+        """The queued job with its reservation, or a UserFacingError naming what was refused."""
+        settings = await self._guilds.get(s.guild_id)
+        now = self._clock.now()
+        valid = validate(
+            s, settings, self._catalog, default_model=self._default_model, today=now.date()
+        )
+        cost = self._price(s, valid)
+        images, usd = effective_user_limits(
+            settings.limits, await self._guilds.role_quotas(s.guild_id), s.role_ids
+        )
+        limits = MemberLimits(settings.limits, images, usd, self._member_queue, self._guild_queue)
+        # A lock-free look first, so that a refusal costs no file writes; the check that counts
+        # is the one repeated inside the transaction.
+        day, month = day_start(now), month_start(now)
+        use = await store.budget_use(self._db.conn, s.guild_id, s.user_id, day, month)
+        check_reservation(use, limits, cost, now)
+        saved = await self._files.save_inputs(s.images, s.mask) if s.images else []
+        try:
+            return await self._reserve(s, valid, cost, limits, saved), cost
+        except BaseException:
+            await self._files.delete(f.relpath for f in saved)
+            raise
+
+    def _price(self, s: Submission, valid: ValidRequest) -> CostEstimate:
+        sizes = [(image.width, image.height) for image in s.images]
+        if s.mask is not None:
+            sizes.append((s.mask.width, s.mask.height))
+        cost = estimate(valid.spec, valid.options, prompt=valid.prompt, input_sizes=sizes)
+        if cost.images > self._ipm:
+            raise InvalidOptionError(
+                "count", f"the bot's account can make at most {self._ipm} images a minute"
+            )
+        if not self._fits_ever(cost.images, cost.tokens):
+            raise InvalidOptionError(
+                "count",
+                f"this request needs up to {cost.tokens:,} tokens, more than the account's "
+                f"{self._tpm:,} per minute; ask for fewer images, a smaller size or lower quality",
+            )
+        return cost
+
+    async def _reserve(
+        self,
+        s: Submission,
+        valid: ValidRequest,
+        cost: CostEstimate,
+        limits: MemberLimits,
+        saved: list[NewFile],
+    ) -> JobRecord:
+        # Read, check and insert under the database lock: concurrent submissions see each
+        # other's reservations, so together they can never exceed a limit.
+        async with self._db.transaction() as conn:
+            now = self._clock.now()
+            use = await store.budget_use(conn, s.guild_id, s.user_id, day_start(now),
+                                         month_start(now))  # fmt: skip
+            check_reservation(use, limits, cost, now)
+            job = await store.insert_job(
+                conn,
+                store.NewJob(
+                    guild_id=s.guild_id,
+                    channel_id=s.channel_id,
+                    user_id=s.user_id,
+                    operation=s.operation,
+                    prompt=valid.prompt,
+                    options=valid.options,
+                    reserved_micro_usd=cost.micro_usd,
+                    reserved_images=cost.images,
+                    estimated_tokens=cost.tokens,
+                    source_job_id=s.source_job_id,
+                    created_at=now,
+                ),
+            )
+            await store.insert_files(conn, job.id, saved, now)
+        return job

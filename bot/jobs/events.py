@@ -1,0 +1,95 @@
+"""Job lifecycle events, the sink protocol the Discord layer implements, and their delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from bot.domain import PartialImage
+from bot.errors import BotError
+from bot.jobs.models import JobRecord
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal[
+    "queued", "position", "started", "partial", "succeeded", "failed", "cancelled", "unknown"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """Something happened to a job; `job` is its record as of this event."""
+
+    kind: EventKind
+    job: JobRecord
+    position: int | None = None
+    partial: PartialImage | None = None
+    error: BotError | None = None
+
+
+class JobSink(Protocol):
+    """Receives every job's events (the Discord layer: replies, previews, deliveries)."""
+
+    async def on_event(self, event: JobEvent) -> None: ...
+
+
+class NullSink:
+    """Drops events; the sink until the Discord layer attaches itself."""
+
+    async def on_event(self, event: JobEvent) -> None:
+        return None
+
+
+class EventBus:
+    """Delivers events as their own tasks, so a slow or failing sink never holds up dispatch.
+
+    Events of one job are delivered in order (each waits for the job's previous one); events of
+    different jobs are delivered concurrently. The sink is read at delivery time, so events
+    emitted before `set_sink` reach the sink attached by then.
+    """
+
+    def __init__(self, sink: JobSink | None = None) -> None:
+        self._sink: JobSink = sink or NullSink()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tails: dict[int, asyncio.Task[None]] = {}
+
+    def set_sink(self, sink: JobSink) -> None:
+        self._sink = sink
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    def emit(self, event: JobEvent) -> None:
+        job_id = event.job.id
+        previous = self._tails.get(job_id)
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(previous, event), name=f"job-{job_id}-{event.kind}"
+        )
+        self._tails[job_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._forget(job_id, done))
+
+    async def drain(self) -> None:
+        """Wait until every event emitted so far (and any they lead to) has been delivered."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def cancel_pending(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def _deliver(self, previous: asyncio.Task[None] | None, event: JobEvent) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})
+        try:
+            await self._sink.on_event(event)
+        except Exception:
+            log.exception("job sink failed on %s event of job %s", event.kind, event.job.id)
+
+    def _forget(self, job_id: int, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._tails.get(job_id) is task:
+            del self._tails[job_id]

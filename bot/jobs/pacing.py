@@ -1,0 +1,158 @@
+"""Dispatch pacing: strict sliding IPM/TPM windows, burst spreading, and 429 pauses.
+
+Not pyrate-limiter (4.5.1 evaluated): its buckets only test by consuming (no side-effect-free
+"how long until n fit"), its GCRA never admits a weight above `burst` (we need n > burst to go from
+a full bucket into debt), and its sliding window log stores one entry per unit, i.e. per TPM token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from bot.clock import Clock
+
+# Added to every positive delay so that sleeping exactly the delay lands past the boundary despite
+# float rounding, and the next delay_for() answers 0.0 instead of a few ulps.
+_EPSILON = 1e-6
+
+
+class _SlidingWindow:
+    """Amounts recorded at instants; at time t the window holds those recorded in (t - span, t]."""
+
+    __slots__ = ("_log", "_total", "limit", "span")
+
+    def __init__(self, limit: int, span: float) -> None:
+        self.limit = limit
+        self.span = span
+        self._log: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def used(self, now: float) -> int:
+        log = self._log
+        while log and log[0][0] <= now - self.span:
+            self._total -= log.popleft()[1]
+        return self._total
+
+    def delay(self, now: float, amount: int) -> float:
+        """Seconds until `amount` more fits; inf when it never can."""
+        if amount > self.limit:
+            return math.inf
+        excess = self.used(now) + amount - self.limit
+        if excess <= 0:
+            return 0.0
+        for at, recorded in self._log:  # the oldest leave first
+            excess -= recorded
+            if excess <= 0:
+                return at + self.span - now + _EPSILON
+        raise AssertionError("unreachable: amount <= limit")
+
+    def add(self, now: float, amount: int) -> None:
+        if amount > 0:
+            self.used(now)
+            self._log.append((now, amount))
+            self._total += amount
+
+
+class _SpreadBucket:
+    """A token bucket of `capacity` images refilled at `rate` per second, allowed to go into debt.
+
+    n <= capacity goes once n tokens are there; n > capacity only from a full bucket, leaving
+    capacity - n, so the next request waits in proportion to the overdraft.
+    """
+
+    __slots__ = ("_at", "_level", "capacity", "rate")
+
+    def __init__(self, capacity: int, rate: float, now: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self._level = float(capacity)
+        self._at = now
+
+    def level(self, now: float) -> float:
+        return min(float(self.capacity), self._level + (now - self._at) * self.rate)
+
+    def delay(self, now: float, images: int) -> float:
+        missing = min(images, self.capacity) - self.level(now)
+        return 0.0 if missing <= 1e-9 else missing / self.rate + _EPSILON
+
+    def take(self, now: float, images: int) -> None:
+        self._level = self.level(now) - images
+        self._at = now
+
+
+class Pacer:
+    """Decides when a request of n images and t estimated tokens may go out."""
+
+    def __init__(
+        self,
+        *,
+        ipm: int,
+        tpm: int,
+        clock: Clock,
+        burst: int | None = None,
+        window: float = 60.0,
+        margin: float = 0.25,
+    ) -> None:
+        burst = max(1, ipm // 10) if burst is None else burst
+        if ipm < 1 or tpm < 1 or burst < 1 or window <= 0 or margin < 0:
+            raise ValueError("ipm, tpm and burst must be >= 1, window > 0 and margin >= 0")
+        self._clock = clock
+        self._ipm = ipm
+        self._tpm = tpm
+        # The margin widens our window so that the server, which sees each request a little
+        # later than we send it and by varying amounts, never counts more than ipm in its own 60 s.
+        self._images = _SlidingWindow(ipm, window + margin)
+        self._tokens = _SlidingWindow(tpm, window + margin)
+        self._bucket = _SpreadBucket(burst, ipm / window, clock.monotonic())
+        self._paused_until = -math.inf
+
+    @property
+    def burst(self) -> int:
+        return self._bucket.capacity
+
+    @property
+    def ipm(self) -> int:
+        return self._ipm
+
+    @property
+    def tpm(self) -> int:
+        return self._tpm
+
+    def delay_for(self, images: int, tokens: int) -> float:
+        """Seconds from now until a request of this size may go; 0.0 = now, inf = never."""
+        if not self.fits_ever(images, tokens):
+            return math.inf
+        now = self._clock.monotonic()
+        # Every rule only loosens as time passes, so the request fits once all of them do.
+        return max(
+            0.0,
+            self._paused_until - now,
+            self._images.delay(now, images),
+            self._tokens.delay(now, tokens),
+            self._bucket.delay(now, images),
+        )
+
+    def record(self, images: int, tokens: int) -> None:
+        """A request of this size was dispatched now."""
+        now = self._clock.monotonic()
+        self._images.add(now, images)
+        self._tokens.add(now, tokens)
+        self._bucket.take(now, images)
+
+    def pause(self, seconds: float) -> None:
+        """After a 429: nothing goes out until now + seconds (extends a pause, never shortens)."""
+        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+
+    def fits_ever(self, images: int, tokens: int) -> bool:
+        """False for requests no amount of waiting lets through (admission refuses them).
+
+        The burst rule never forbids a size on its own: a request above `burst` goes from a full
+        bucket, so only the IPM and TPM ceilings matter.
+        """
+        return 1 <= images <= self._ipm and 0 <= tokens <= self._tpm
+
+    def used(self) -> tuple[int, int]:
+        """(images, tokens) recorded in the current window."""
+        now = self._clock.monotonic()
+        return self._images.used(now), self._tokens.used(now)

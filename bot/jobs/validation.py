@@ -1,0 +1,147 @@
+"""Turn a Submission into ImageOptions checked against its model, with the guild's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from bot.catalog import Catalog, ModelSpec
+from bot.domain import BACKGROUNDS, OUTPUT_FORMATS, Fidelity, ImageOptions, Quality
+from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
+from bot.jobs.models import Submission
+from bot.store.guilds import GuildSettings
+
+MAX_PROMPT_CHARS = 4000  # DESIGN: prompts are 1 to 4000 characters
+PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens
+FIDELITIES: tuple[Fidelity, ...] = ("low", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRequest:
+    """A submission checked against its model and guild: what admission prices and stores."""
+
+    spec: ModelSpec
+    prompt: str
+    options: ImageOptions
+
+
+def validate(
+    s: Submission, settings: GuildSettings, catalog: Catalog, *, default_model: str, today: date
+) -> ValidRequest:
+    """Apply the guild's defaults and check every option, or raise the error naming it."""
+    spec = _model(s, settings, catalog, default_model, today)
+    prompt = _prompt(s.prompt, spec)
+    _check_inputs(s, spec)
+    n = _count(s.n, settings, spec)
+    output_format = _choice("format", s.output_format, "png", OUTPUT_FORMATS)
+    background = _choice("background", s.background, "auto", BACKGROUNDS)
+    if background == "transparent":
+        if not spec.transparent_background:
+            raise InvalidOptionError("background", f"{spec.name} cannot make transparent images")
+        if output_format == "jpeg":
+            raise InvalidOptionError("background", "transparent images need png or webp")
+    options = ImageOptions(
+        model=spec.name,
+        size=_size(s.size, settings.config.default_size, spec),
+        quality=_quality(s.quality, settings.config.default_quality, spec),
+        n=n,
+        background=background,  # type: ignore[arg-type]  # checked against BACKGROUNDS
+        output_format=output_format,  # type: ignore[arg-type]  # checked against OUTPUT_FORMATS
+        moderation=settings.config.moderation,
+        input_fidelity=_fidelity(s, spec),
+        # Previews stream only for single images (the API streams n=1 only).
+        partial_images=PREVIEW_PARTIAL_IMAGES if settings.config.previews and n == 1 else 0,
+    )
+    return ValidRequest(spec, prompt, options)
+
+
+def _model(
+    s: Submission, settings: GuildSettings, catalog: Catalog, default_model: str, today: date
+) -> ModelSpec:
+    name = (s.model or settings.config.default_model or default_model).strip()
+    allowed = settings.config.allowed_models
+    if allowed is not None and name not in allowed:
+        raise ModelNotAllowedError(name, tuple(m for m in allowed if m in catalog.names()))
+    spec = catalog.get(name)
+    if spec.is_retired(today):
+        shutdown = spec.shutdown.isoformat() if spec.shutdown else "an earlier date"
+        raise ModelRetiredError(name, shutdown, spec.replacement)
+    return spec
+
+
+def _prompt(prompt: str, spec: ModelSpec) -> str:
+    text = prompt.strip()
+    if not text:
+        raise InvalidOptionError("prompt", "write what you want to see")
+    limit = min(MAX_PROMPT_CHARS, spec.max_prompt_chars)
+    if len(text) > limit:
+        raise InvalidOptionError("prompt", f"is {len(text)} characters; the limit is {limit}")
+    return text
+
+
+def _check_inputs(s: Submission, spec: ModelSpec) -> None:
+    if s.operation == "edit":
+        if not s.images:
+            raise InvalidOptionError("image", "an edit needs at least one image")
+        if len(s.images) > spec.max_input_images:
+            raise InvalidOptionError(
+                "image", f"{spec.name} takes at most {spec.max_input_images} images"
+            )
+        return
+    if s.images:
+        raise InvalidOptionError("image", "only edits take images")
+    if s.mask is not None:
+        raise InvalidOptionError("mask", "a mask only applies to an edit")
+
+
+def _count(n: int | None, settings: GuildSettings, spec: ModelSpec) -> int:
+    count = 1 if n is None else n
+    if count < 1:
+        raise InvalidOptionError("count", "must be at least 1")
+    if count > spec.max_n:
+        raise InvalidOptionError("count", f"{spec.name} makes at most {spec.max_n} per request")
+    cap = settings.limits.count_cap
+    if count > cap:
+        raise InvalidOptionError("count", f"this server allows at most {cap} per request")
+    return count
+
+
+def _choice(option: str, value: str | None, default: str, choices: tuple[str, ...]) -> str:
+    chosen = (value or default).strip().lower()
+    if chosen not in choices:
+        raise InvalidOptionError(option, f"must be one of {', '.join(choices)}")
+    return chosen
+
+
+def _size(size: str | None, default: str, spec: ModelSpec) -> str:
+    if size:
+        return spec.validate_size(size)
+    try:
+        return spec.validate_size(default)
+    except InvalidOptionError:
+        # The guild's default suits another model; the member did not ask for it.
+        return "auto" if "auto" in spec.sizes else spec.resolved_sizes()[0]
+
+
+def _quality(quality: str | None, default: Quality, spec: ModelSpec) -> Quality:
+    if quality:
+        chosen = quality.strip().lower()
+        if chosen not in spec.qualities:
+            raise InvalidOptionError("quality", f"{spec.name} offers {', '.join(spec.qualities)}")
+        return chosen  # type: ignore[return-value]  # one of the catalog's qualities
+    if default in spec.qualities:
+        return default
+    return "auto" if "auto" in spec.qualities else spec.qualities[0]  # type: ignore[return-value]
+
+
+def _fidelity(s: Submission, spec: ModelSpec) -> Fidelity | None:
+    if s.input_fidelity is None:
+        return None
+    chosen = s.input_fidelity.strip().lower()
+    if chosen not in FIDELITIES:
+        raise InvalidOptionError("fidelity", "must be low or high")
+    if s.operation != "edit":
+        raise InvalidOptionError("fidelity", "only applies to edits")
+    if not spec.input_fidelity:
+        raise InvalidOptionError("fidelity", f"{spec.name} does not take a fidelity setting")
+    return chosen

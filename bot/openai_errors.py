@@ -1,0 +1,181 @@
+"""Translation of Images API failures (HTTP errors, transport errors) into bot/errors.py classes."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from bot.errors import (
+    AuthenticationError,
+    BillingLimitError,
+    InvalidRequestError,
+    ModelUnavailableError,
+    PromptRejectedError,
+    RateLimitedError,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
+
+MAX_UPSTREAM_MESSAGE = 300
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+REFUSAL_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
+BILLING_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "billing_hard_limit_reached",
+        "billing_not_active",
+        "credit_balance_exhausted",
+    }
+)
+BILLING_SUFFIXES = ("_spend_limit_exceeded", "_usage_limit_exceeded")
+AUTH_CODES = frozenset({"invalid_api_key", "invalid_organization", "unsupported_country_region"})
+
+_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)")
+
+TranslatedError = UpstreamError | PromptRejectedError
+
+
+class ConnectFailedError(UpstreamUnavailableError):
+    """The request never reached the server (connect failed): the only transport error retried."""
+
+
+def redact(text: str) -> str:
+    """Shorten an upstream message for logs and strip anything that looks like a key."""
+    text = _SECRET.sub("[redacted]", " ".join(text.split()))
+    if len(text) > MAX_UPSTREAM_MESSAGE:
+        return text[: MAX_UPSTREAM_MESSAGE - 1] + "…"
+    return text
+
+
+def _error_fields(body: bytes) -> dict[str, str | None]:
+    """The `error` envelope's message/type/param/code; empty when the body is not one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict):
+        return {}
+    return {k: (str(err[k]) if err.get(k) is not None else None) for k in _FIELDS}
+
+
+_FIELDS = ("message", "type", "param", "code")
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    # Measure against the server's own Date header when present, so clock skew cancels out.
+    now = _server_now(headers) or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _server_now(headers: httpx.Headers) -> datetime | None:
+    date = headers.get("date")
+    if date is None:
+        return None
+    try:
+        now = parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return None
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+
+def _is_billing(code: str | None, err_type: str | None) -> bool:
+    if code in BILLING_CODES or err_type == "insufficient_quota":
+        return True
+    return code is not None and code.endswith(BILLING_SUFFIXES)
+
+
+def _is_auth(status: int | None, code: str | None, message: str) -> bool:
+    if status in (401, 403) or code in AUTH_CODES:
+        return True
+    # Organisation verification has been reported as a 400 as well as a 403.
+    return "must be verified" in message.lower()
+
+
+def _is_model_gone(status: int | None, code: str | None, param: str | None, message: str) -> bool:
+    if status == 404 or code == "model_not_found" or param == "model":
+        return True
+    lowered = message.lower()
+    return "model" in lowered and ("does not exist" in lowered or "deprecated" in lowered)
+
+
+def translate_error(
+    status: int | None,
+    body: bytes,
+    headers: httpx.Headers,
+    *,
+    model: str,
+    request_id: str | None,
+) -> TranslatedError:
+    """Map one failed HTTP response (or a streamed `error` event, status None) to our errors."""
+    fields = _error_fields(body)
+    code, err_type, param = fields.get("code"), fields.get("type"), fields.get("param")
+    upstream = redact(fields.get("message") or body.decode("utf-8", "replace"))
+    label = f"images API {status or 'stream'} {code or err_type or 'error'}"
+    message = f"{label}: {upstream}" if upstream else label
+    rid = request_id
+    if code in REFUSAL_CODES:
+        return PromptRejectedError(request_id)
+    if _is_billing(code, err_type):
+        return BillingLimitError(message, status=status, code=code, request_id=rid)
+    if status == 429 or code == "rate_limit_exceeded":
+        retry_after = parse_retry_after(headers)
+        return RateLimitedError(
+            message, retry_after=retry_after, status=status or 429, code=code, request_id=rid
+        )
+    if _is_auth(status, code, upstream):
+        return AuthenticationError(message, status=status, code=code, request_id=rid)
+    if _is_model_gone(status, code, param, upstream):
+        return ModelUnavailableError(message, model=model, status=status, code=code, request_id=rid)
+    client_error = status is not None and 400 <= status < 500
+    if client_error or (status is None and err_type == "invalid_request_error"):
+        return InvalidRequestError(message, param=param, status=status, code=code, request_id=rid)
+    return UpstreamUnavailableError(message, status=status, code=code, request_id=rid)
+
+
+def translate_transport_error(exc: Exception) -> UpstreamUnavailableError:
+    """An httpx failure without a usable response; connect failures are marked retryable."""
+    detail = redact(str(exc)) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return ConnectFailedError(f"could not connect to the images API: {detail}")
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamUnavailableError(f"the images API timed out ({type(exc).__name__})")
+    return UpstreamUnavailableError(f"the images API connection failed: {detail}")
+
+
+def malformed(what: str, *, status: int | None, request_id: str | None) -> UpstreamError:
+    """A 2xx response we cannot use (bad JSON, no image data)."""
+    return UpstreamUnavailableError(
+        f"malformed images API response: {what}", status=status, request_id=request_id
+    )
+
+
+def is_retryable(error: TranslatedError) -> bool:
+    """Only 5xx and connections that never reached the server; never anything maybe billed."""
+    if isinstance(error, ConnectFailedError):
+        return True
+    return isinstance(error, UpstreamUnavailableError) and error.status in RETRYABLE_STATUSES

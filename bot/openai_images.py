@@ -1,0 +1,271 @@
+"""The OpenAI Images API client: generations and edits over httpx, with bounded retries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.domain import ImageRequest, ImagesResult, PartialImage
+from bot.errors import PromptRejectedError, UpstreamError
+from bot.openai_errors import (
+    TranslatedError,
+    is_retryable,
+    malformed,
+    translate_error,
+    translate_transport_error,
+)
+from bot.openai_wire import (
+    MalformedResponseError,
+    SseEvent,
+    build_result,
+    decode_b64,
+    edit_form,
+    generation_body,
+    iter_sse,
+    parse_images_body,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=180.0, write=60.0, pool=30.0)
+MAX_BACKOFF = 30.0
+# httpx errors we translate; InvalidURL and StreamError are not HTTPError subclasses.
+_HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+
+PartialSink = Callable[[PartialImage], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class FailedAttempt:
+    """One API call that failed and was retried; the queue writes a ledger row for it."""
+
+    status: int | None
+    code: str | None
+    request_id: str | None
+    latency_ms: int
+    error: UpstreamError
+
+
+class _AttemptFailedError(Exception):
+    """Carries a translated error and the attempt's latency out of one attempt."""
+
+    def __init__(self, error: TranslatedError, latency_ms: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.latency_ms = latency_ms
+
+
+def build_http_client(
+    *,
+    base_url: str,
+    api_key: str,
+    organization: str | None,
+    project: str | None,
+    timeout: httpx.Timeout | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The shared httpx client. httpx masks Authorization in reprs and never logs headers."""
+    headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "imagebot"}
+    if organization:
+        headers["OpenAI-Organization"] = organization
+    if project:
+        headers["OpenAI-Project"] = project
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/") + "/",
+        headers=headers,
+        # Generation can take up to two minutes; a shorter read timeout abandons paid images.
+        timeout=timeout or DEFAULT_TIMEOUT,
+        transport=transport,
+    )
+
+
+class OpenAIImagesClient:
+    """Runs one ImageRequest against the API and returns the decoded result or a BotError."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        max_retries: int = 2,
+        backoff_base: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._max_retries = max(0, max_retries)
+        self._backoff_base = backoff_base
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._rng = random.Random()  # noqa: S311 - jitter only, not security
+
+    def __repr__(self) -> str:
+        return f"OpenAIImagesClient(base_url={str(self._http.base_url)!r})"
+
+    async def run(
+        self,
+        request: ImageRequest,
+        *,
+        on_partial: PartialSink | None = None,
+        on_failed_attempt: Callable[[FailedAttempt], Awaitable[None]] | None = None,
+    ) -> ImagesResult:
+        """Send the request; retry only 5xx and connections that never reached the server.
+
+        Read timeouts, dropped responses, 4xx, billing errors and refusals are raised at once: the
+        request may already have been billed, so sending it again could pay twice. A 429 is raised
+        at once too, so that the queue can pause all dispatch for its Retry-After.
+        """
+        for attempt in range(self._max_retries + 1):
+            try:
+                return await self._attempt(request, on_partial)
+            except _AttemptFailedError as failed:
+                error = failed.error
+                if attempt >= self._max_retries or not is_retryable(error):
+                    raise error from None
+                assert isinstance(error, UpstreamError)  # refusals are never retryable
+                delay = self._backoff(attempt)
+                log.warning(
+                    "images API attempt %s failed (status=%s code=%s request_id=%s); "
+                    "retrying in %.2f s",
+                    attempt + 1,
+                    error.status,
+                    error.code,
+                    error.request_id,
+                    delay,
+                )
+                if on_failed_attempt is not None:
+                    rid, latency = error.request_id, failed.latency_ms
+                    await on_failed_attempt(
+                        FailedAttempt(error.status, error.code, rid, latency, error)
+                    )
+                await self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def list_models(self) -> list[str]:
+        """Model ids from GET /models (for `python -m bot check --online`)."""
+        try:
+            response = await self._http.get("models")
+        except _HTTPX_ERRORS as exc:
+            raise translate_transport_error(exc) from None
+        request_id = response.headers.get("x-request-id")
+        if response.status_code >= 300:
+            raise translate_error(
+                response.status_code,
+                response.content,
+                response.headers,
+                model="",
+                request_id=request_id,
+            )
+        try:
+            data = json.loads(response.content)["data"]
+            return [str(item["id"]) for item in data]
+        except (ValueError, KeyError, TypeError):
+            raise malformed("models list", status=200, request_id=request_id) from None
+
+    def _backoff(self, attempt: int) -> float:
+        # Equal jitter: half the exponential step is fixed, half random, so clients spread out.
+        step = min(MAX_BACKOFF, self._backoff_base * (2.0**attempt))
+        return step / 2 + self._rng.uniform(0, step / 2)
+
+    def _latency(self, started: float) -> int:
+        return max(0, round((self._monotonic() - started) * 1000))
+
+    async def _attempt(self, request: ImageRequest, on_partial: PartialSink | None) -> ImagesResult:
+        started = self._monotonic()
+        try:
+            return await self._send(request, on_partial, started)
+        except (UpstreamError, PromptRejectedError) as exc:
+            raise _AttemptFailedError(exc, self._latency(started)) from None
+        except _HTTPX_ERRORS as exc:
+            raise _AttemptFailedError(
+                translate_transport_error(exc), self._latency(started)
+            ) from None
+
+    async def _send(
+        self, request: ImageRequest, on_partial: PartialSink | None, started: float
+    ) -> ImagesResult:
+        opts = request.options
+        stream = opts.partial_images > 0 and on_partial is not None and opts.n == 1
+        path, kwargs = self._prepare(request, stream=stream)
+        async with self._http.stream("POST", path, **kwargs) as response:
+            status, rid = response.status_code, response.headers.get("x-request-id")
+            if status >= 300:
+                body = await response.aread()
+                raise translate_error(
+                    status, body, response.headers, model=opts.model, request_id=rid
+                )
+            try:
+                if response.headers.get("content-type", "").startswith("text/event-stream"):
+                    return await self._read_stream(response, request, on_partial, rid, started)
+                payload, images = parse_images_body(await response.aread())
+            except MalformedResponseError as exc:
+                raise malformed(str(exc), status=status, request_id=rid) from None
+            latency = self._latency(started)
+            return build_result(
+                payload, images, request, request_id=rid, latency_ms=latency, status=status
+            )
+
+    def _prepare(self, request: ImageRequest, *, stream: bool) -> tuple[str, dict[str, Any]]:
+        if request.operation == "generate":
+            return "images/generations", {"json": generation_body(request, stream=stream)}
+        # No Content-Type here: httpx must generate it with the multipart boundary.
+        fields, files = edit_form(request, stream=stream)
+        return "images/edits", {"data": fields, "files": files}
+
+    async def _read_stream(
+        self,
+        response: httpx.Response,
+        request: ImageRequest,
+        on_partial: PartialSink | None,
+        request_id: str | None,
+        started: float,
+    ) -> ImagesResult:
+        partials = 0
+        async for event in iter_sse(response.aiter_lines()):
+            if event is None:  # [DONE]
+                break
+            if "error" in event.data:
+                raise self._stream_error(event, request, request_id)
+            if event.event.endswith(".partial_image"):
+                partials += 1
+                await self._deliver_partial(event, partials, on_partial)
+            elif event.event.endswith(".completed"):
+                image = decode_b64(event.data.get("b64_json"), "completed event")
+                return build_result(
+                    event.data,
+                    (image,),
+                    request,
+                    request_id=request_id,
+                    latency_ms=self._latency(started),
+                    status=response.status_code,
+                    partials=partials,
+                )
+        raise MalformedResponseError("the stream ended before the final image")
+
+    @staticmethod
+    def _stream_error(event: SseEvent, request: ImageRequest, rid: str | None) -> TranslatedError:
+        body = json.dumps({"error": event.data["error"]}).encode()
+        return translate_error(
+            None, body, httpx.Headers(), model=request.options.model, request_id=rid
+        )
+
+    @staticmethod
+    async def _deliver_partial(event: SseEvent, count: int, sink: PartialSink | None) -> None:
+        index = event.data.get("partial_image_index")
+        data = decode_b64(event.data.get("b64_json"), "partial image")
+        if sink is None:
+            return
+        try:
+            await sink(
+                PartialImage(index=index if isinstance(index, int) else count - 1, data=data)
+            )
+        except Exception:
+            # A failed preview must never cost the paid final image.
+            log.warning("partial image sink failed", exc_info=True)

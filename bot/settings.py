@@ -1,0 +1,98 @@
+"""Deploy-time settings from the environment (and a .env file), validated once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+# Images per minute and tokens per minute by usage tier, identical for every GPT Image model
+# (research/openai-images-api.md §7).
+TIER_LIMITS: Mapping[int, tuple[int, int]] = {
+    1: (5, 100_000),
+    2: (20, 250_000),
+    3: (50, 800_000),
+    4: (150, 3_000_000),
+    5: (250, 8_000_000),
+}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Settings(BaseSettings):
+    """Everything an operator sets in the environment; names are fixed by DESIGN.md."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    discord_token: SecretStr
+    openai_api_key: SecretStr
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_organization: str | None = None
+    openai_project: str | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    database_path: Path = Path("data/bot.sqlite3")
+    data_dir: Path = Path("data")
+    image_model: str = "gpt-image-2"
+    openai_tier: int = Field(default=1, ge=1, le=5)
+    openai_ipm: int | None = Field(default=None, gt=0)
+    openai_tpm: int | None = Field(default=None, gt=0)
+    model_catalog: Path | None = None
+    dev_guild_id: int | None = Field(default=None, gt=0)
+    log_level: str = "INFO"
+    result_retention_days: int = Field(default=30, ge=1)
+
+    @field_validator("discord_token", "openai_api_key")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("openai_base_url", "discord_api_base", "discord_gateway_url")
+    @classmethod
+    def _is_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be an http(s):// or ws(s):// URL")
+        return value.rstrip("/") if value.startswith("http") else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _is_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("model_catalog")
+    @classmethod
+    def _catalog_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @property
+    def ipm(self) -> int:
+        """Images per minute in force: OPENAI_IPM, else the tier's."""
+        return self.openai_ipm or TIER_LIMITS[self.openai_tier][0]
+
+    @property
+    def tpm(self) -> int:
+        """Tokens per minute in force: OPENAI_TPM, else the tier's."""
+        return self.openai_tpm or TIER_LIMITS[self.openai_tier][1]
+
+
+def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:
+    """Build Settings, turning any validation failure into one ConfigError naming the variable."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]  # pydantic-settings init kwarg
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        reason = "is required but not set" if first["type"] == "missing" else first["msg"]
+        raise ConfigError(variable, reason) from None

@@ -1,0 +1,325 @@
+"""All SQL of the `jobs` and `job_files` tables. Writes take the caller's transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.db import Database
+from bot.domain import ImageOptions
+from bot.jobs.models import FileRole, JobRecord, JobState, NewFile
+
+_OPTION_FIELDS = frozenset(field.name for field in dataclasses.fields(ImageOptions))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetUse:
+    """What a guild's and one member's jobs count against the limits (created_at periods)."""
+
+    guild_day_micro_usd: int
+    guild_month_micro_usd: int
+    guild_day_images: int
+    user_day_micro_usd: int
+    user_day_images: int
+    guild_queued: int
+    user_queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What admission inserts."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    operation: str
+    prompt: str
+    options: ImageOptions
+    reserved_micro_usd: int
+    reserved_images: int
+    estimated_tokens: int
+    source_job_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """One `job_files` row; `relpath` is relative to DATA_DIR."""
+
+    job_id: int
+    role: FileRole
+    index: int
+    relpath: str
+    mime: str
+    width: int
+    height: int
+    size_bytes: int
+    created_at: datetime
+
+
+def ts(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _dt(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def options_to_json(options: ImageOptions) -> str:
+    return json.dumps(dataclasses.asdict(options), sort_keys=True)
+
+
+def options_from_json(text: str) -> ImageOptions:
+    data: dict[str, Any] = json.loads(text)
+    # Unknown keys come from a newer version of the bot; ignore them rather than fail a restart.
+    return ImageOptions(**{k: v for k, v in data.items() if k in _OPTION_FIELDS})
+
+
+def row_to_job(row: aiosqlite.Row) -> JobRecord:
+    created = _dt(row["created_at"])
+    assert created is not None
+    return JobRecord(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        operation=row["operation"],
+        prompt=row["prompt"],
+        options=options_from_json(row["options_json"]),
+        state=row["state"],
+        charged_micro_usd=row["charged_micro_usd"],
+        charged_images=row["charged_images"],
+        estimated_micro_usd=row["estimated_micro_usd"],
+        estimated_tokens=row["estimated_tokens"],
+        created_at=created,
+        source_job_id=row["source_job_id"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        result_channel_id=row["result_channel_id"],
+        result_message_id=row["result_message_id"],
+        delivered_at=_dt(row["delivered_at"]),
+        started_at=_dt(row["started_at"]),
+        finished_at=_dt(row["finished_at"]),
+    )
+
+
+_USAGE = """
+SELECT COALESCE(SUM(CASE WHEN created_at >= :day THEN charged_micro_usd END), 0) AS g_day_usd,
+       COALESCE(SUM(charged_micro_usd), 0) AS g_month_usd,
+       COALESCE(SUM(CASE WHEN created_at >= :day THEN charged_images END), 0) AS g_day_images,
+       COALESCE(SUM(CASE WHEN created_at >= :day AND user_id = :user
+                         THEN charged_micro_usd END), 0) AS u_day_usd,
+       COALESCE(SUM(CASE WHEN created_at >= :day AND user_id = :user
+                         THEN charged_images END), 0) AS u_day_images
+FROM jobs WHERE guild_id = :guild AND created_at >= :month
+"""
+_QUEUED = """
+SELECT COUNT(*) AS g_queued, COALESCE(SUM(user_id = :user), 0) AS u_queued
+FROM jobs WHERE guild_id = :guild AND state = 'queued'
+"""
+
+
+async def budget_use(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, day: datetime, month: datetime
+) -> BudgetUse:
+    """Charges of the jobs created since `day` and since `month`, and the queued counts."""
+    params = {"guild": guild_id, "user": user_id, "day": ts(day), "month": ts(month)}
+    async with conn.execute(_USAGE, params) as cursor:
+        use = await cursor.fetchone()
+    async with conn.execute(_QUEUED, params) as cursor:
+        queued = await cursor.fetchone()
+    assert use is not None and queued is not None  # aggregates always return a row
+    return BudgetUse(
+        guild_day_micro_usd=use["g_day_usd"],
+        guild_month_micro_usd=use["g_month_usd"],
+        guild_day_images=use["g_day_images"],
+        user_day_micro_usd=use["u_day_usd"],
+        user_day_images=use["u_day_images"],
+        guild_queued=queued["g_queued"],
+        user_queued=queued["u_queued"],
+    )
+
+
+_INSERT_JOB = """
+INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
+                  charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,
+                  source_job_id, created_at)
+VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+"""
+
+
+async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
+    """Insert a queued job holding its reservation; returns the stored record."""
+    cursor = await conn.execute(
+        _INSERT_JOB,
+        (
+            job.guild_id,
+            job.channel_id,
+            job.user_id,
+            job.operation,
+            job.prompt,
+            options_to_json(job.options),
+            job.reserved_micro_usd,
+            job.reserved_images,
+            job.reserved_micro_usd,
+            job.estimated_tokens,
+            job.source_job_id,
+            ts(job.created_at),
+        ),
+    )
+    record = await get_job(conn, int(cursor.lastrowid or 0))
+    assert record is not None
+    return record
+
+
+async def insert_files(
+    conn: aiosqlite.Connection, job_id: int, files: Sequence[NewFile], created_at: datetime
+) -> None:
+    created = ts(created_at)
+    await conn.executemany(
+        "INSERT INTO job_files (job_id, role, idx, path, mime, width, height, bytes, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (job_id, f.role, f.index, f.relpath, f.mime, f.width, f.height, f.size_bytes, created)
+            for f in files
+        ],
+    )
+
+
+async def get_job(conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
+    async with conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row_to_job(row)
+
+
+async def jobs_by_ids(db: Database, job_ids: Sequence[int]) -> dict[int, JobRecord]:
+    if not job_ids:
+        return {}
+    marks = ", ".join("?" * len(job_ids))
+    rows = await db.fetchall(f"SELECT * FROM jobs WHERE id IN ({marks})", tuple(job_ids))  # noqa: S608 - placeholders only
+    return {row["id"]: row_to_job(row) for row in rows}
+
+
+async def jobs_in_state(db: Database, state: JobState) -> list[JobRecord]:
+    """Jobs in one state, oldest first."""
+    rows = await db.fetchall("SELECT * FROM jobs WHERE state = ? ORDER BY id", (state,))
+    return [row_to_job(row) for row in rows]
+
+
+async def undelivered(db: Database, since: datetime) -> list[JobRecord]:
+    """Succeeded or unknown jobs finished since `since` whose outcome no message has shown."""
+    rows = await db.fetchall(
+        "SELECT * FROM jobs WHERE state IN ('succeeded', 'unknown') AND delivered_at IS NULL"
+        " AND finished_at >= ? ORDER BY id",
+        (ts(since),),
+    )
+    return [row_to_job(row) for row in rows]
+
+
+async def mark_running(conn: aiosqlite.Connection, job_id: int, now: datetime) -> bool:
+    """queued -> running; False when the job is no longer queued (cancelled meanwhile)."""
+    cursor = await conn.execute(
+        "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
+        (ts(now), job_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def requeue(conn: aiosqlite.Connection, job_id: int) -> bool:
+    """running -> queued, keeping the reservation (a 429, or a stop before the call went out)."""
+    cursor = await conn.execute(
+        "UPDATE jobs SET state = 'queued', started_at = NULL WHERE id = ? AND state = 'running'",
+        (job_id,),
+    )
+    return cursor.rowcount == 1
+
+
+async def finish(
+    conn: aiosqlite.Connection,
+    job_id: int,
+    *,
+    state: JobState,
+    charged_micro_usd: int,
+    charged_images: int,
+    now: datetime,
+    from_states: tuple[JobState, ...] = ("running",),
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> bool:
+    """Settle a job: its final state and what it counts against the budgets from now on."""
+    marks = ", ".join("?" * len(from_states))
+    cursor = await conn.execute(
+        "UPDATE jobs SET state = ?, charged_micro_usd = ?, charged_images = ?, finished_at = ?,"  # noqa: S608 - placeholders only
+        f" error_code = ?, error_message = ? WHERE id = ? AND state IN ({marks})",
+        (
+            state,
+            charged_micro_usd,
+            charged_images,
+            ts(now),
+            error_code,
+            error_message,
+            job_id,
+            *from_states,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+async def mark_delivered(
+    conn: aiosqlite.Connection, job_id: int, channel_id: int, message_id: int, now: datetime
+) -> bool:
+    cursor = await conn.execute(
+        "UPDATE jobs SET result_channel_id = ?, result_message_id = ?, delivered_at = ?"
+        " WHERE id = ?",
+        (channel_id, message_id, ts(now), job_id),
+    )
+    return cursor.rowcount == 1
+
+
+def _row_to_file(row: aiosqlite.Row) -> FileRow:
+    created = _dt(row["created_at"])
+    assert created is not None
+    return FileRow(
+        job_id=row["job_id"],
+        role=row["role"],
+        index=row["idx"],
+        relpath=row["path"],
+        mime=row["mime"],
+        width=row["width"],
+        height=row["height"],
+        size_bytes=row["bytes"],
+        created_at=created,
+    )
+
+
+async def files_of(db: Database, job_id: int, role: FileRole | None = None) -> list[FileRow]:
+    """A job's files, by role then index."""
+    sql = "SELECT * FROM job_files WHERE job_id = ?"
+    params: tuple[object, ...] = (job_id,)
+    if role is not None:
+        sql, params = sql + " AND role = ?", (job_id, role)
+    rows = await db.fetchall(sql + " ORDER BY role, idx", params)
+    return [_row_to_file(row) for row in rows]
+
+
+async def expired_files(db: Database, before: datetime) -> list[FileRow]:
+    """Files older than `before` of jobs that no longer need them (never a queued job's input)."""
+    rows = await db.fetchall(
+        "SELECT f.* FROM job_files f JOIN jobs j ON j.id = f.job_id"
+        " WHERE f.created_at < ? AND j.state NOT IN ('queued', 'running')",
+        (ts(before),),
+    )
+    return [_row_to_file(row) for row in rows]
+
+
+async def delete_file_rows(conn: aiosqlite.Connection, files: Sequence[FileRow]) -> None:
+    await conn.executemany(
+        "DELETE FROM job_files WHERE job_id = ? AND role = ? AND idx = ?",
+        [(f.job_id, f.role, f.index) for f in files],
+    )

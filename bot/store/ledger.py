@@ -1,0 +1,118 @@
+"""The API-call ledger: one row per Images API call, whatever its outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from bot.domain import TokenUsage
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """What one Images API call did and cost."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    job_id: int | None
+    model: str
+    operation: str
+    n: int
+    size: str
+    quality: str
+    usage: TokenUsage
+    cost_micro_usd: int
+    price_version: str
+    latency_ms: int
+    created_at: datetime
+    images: int = 0
+    partial_images: int = 0
+    request_id: str | None = None
+    http_status: int | None = None
+    error_code: str | None = None
+
+
+_INSERT = """
+INSERT INTO api_calls (
+    guild_id, channel_id, user_id, job_id, model, operation, n, images, size, quality,
+    text_input_tokens, cached_text_input_tokens, image_input_tokens, cached_image_input_tokens,
+    image_output_tokens, text_output_tokens, partial_images, cost_micro_usd, price_version,
+    request_id, http_status, error_code, latency_ms, created_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
+    """Insert a ledger row inside the caller's transaction; returns its id."""
+    u = call.usage
+    params = (
+        call.guild_id,
+        call.channel_id,
+        call.user_id,
+        call.job_id,
+        call.model,
+        call.operation,
+        call.n,
+        call.images,
+        call.size,
+        call.quality,
+        u.text_input,
+        u.cached_text_input,
+        u.image_input,
+        u.cached_image_input,
+        u.image_output,
+        u.text_output,
+        call.partial_images,
+        call.cost_micro_usd,
+        call.price_version,
+        call.request_id,
+        call.http_status,
+        call.error_code,
+        call.latency_ms,
+        int(call.created_at.timestamp()),
+    )
+    cursor = await conn.execute(_INSERT, params)
+    return int(cursor.lastrowid or 0)
+
+
+async def calls_for_job(conn: aiosqlite.Connection, job_id: int) -> list[ApiCall]:
+    """Every ledger row of one job, oldest first."""
+    async with conn.execute(
+        "SELECT * FROM api_calls WHERE job_id = ? ORDER BY id", (job_id,)
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [_row_to_call(row) for row in rows]
+
+
+def _row_to_call(row: aiosqlite.Row) -> ApiCall:
+    return ApiCall(
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        job_id=row["job_id"],
+        model=row["model"],
+        operation=row["operation"],
+        n=row["n"],
+        images=row["images"],
+        size=row["size"],
+        quality=row["quality"],
+        usage=TokenUsage(
+            text_input=row["text_input_tokens"],
+            cached_text_input=row["cached_text_input_tokens"],
+            image_input=row["image_input_tokens"],
+            cached_image_input=row["cached_image_input_tokens"],
+            image_output=row["image_output_tokens"],
+            text_output=row["text_output_tokens"],
+        ),
+        partial_images=row["partial_images"],
+        cost_micro_usd=row["cost_micro_usd"],
+        price_version=row["price_version"],
+        request_id=row["request_id"],
+        http_status=row["http_status"],
+        error_code=row["error_code"],
+        latency_ms=row["latency_ms"],
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+    )

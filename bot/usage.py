@@ -1,0 +1,223 @@
+"""Usage periods, money formatting and the /usage overview built from the usage store."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal, get_args
+
+from bot.charts import render_usage_chart
+from bot.clock import Clock
+from bot.errors import InvalidOptionError
+from bot.export import ExportFile, LedgerCsvWriter
+from bot.store.usage import BudgetUsage, UsageReport, UsageStore
+
+Period = Literal["today", "7d", "30d", "month", "all"]
+PERIODS: tuple[Period, ...] = get_args(Period)
+PERIOD_TITLES: dict[Period, str] = {
+    "today": "today",
+    "7d": "the last 7 days",
+    "30d": "the last 30 days",
+    "month": "this month",
+    "all": "all time",
+}
+_TRAILING_DAYS: dict[str, int] = {"today": 0, "7d": 6, "30d": 29}
+
+
+def day_start(now: datetime) -> datetime:
+    """00:00 UTC of `now`'s day."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_start(now: datetime) -> datetime:
+    """00:00 UTC on the first of `now`'s month."""
+    return day_start(now).replace(day=1)
+
+
+def next_month_start(now: datetime) -> datetime:
+    """00:00 UTC on the first of the month after `now`'s."""
+    first = month_start(now)
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def period_bounds(period: str, now: datetime) -> tuple[datetime | None, datetime]:
+    """The half-open UTC window [start, end) of a period; start is None for 'all'.
+
+    `end` is the next 00:00 UTC, so every period ends with today, whole. 'today' is today;
+    '7d' and '30d' are today plus the previous 6 or 29 days; 'month' starts on the 1st.
+    """
+    today = day_start(now)
+    end = today + timedelta(days=1)
+    if period in _TRAILING_DAYS:
+        return today - timedelta(days=_TRAILING_DAYS[period]), end
+    if period == "month":
+        return month_start(now), end
+    if period == "all":
+        return None, end
+    raise InvalidOptionError("period", f"choose one of {', '.join(PERIODS)}")
+
+
+def format_usd(micro_usd: int) -> str:
+    """Dollars for people: "$1,234.57" from a dollar up, more decimals below ("$0.0109").
+
+    Under a dollar, four decimals (six under a hundredth of a cent) with trailing zeros
+    dropped down to two, so a single cheap image never reads as "$0.01" or "$0.00".
+    """
+    sign = "-" if micro_usd < 0 else ""
+    amount = abs(micro_usd)
+    places = 2 if amount >= 1_000_000 or amount == 0 else 4 if amount >= 100 else 6
+    quant = Decimal(1).scaleb(-places)
+    dollars = (Decimal(amount) / 1_000_000).quantize(quant, rounding=ROUND_HALF_UP)
+    text = f"{dollars:,.{places}f}"
+    if places > 2:
+        text = text.rstrip("0")
+        text += "0" * max(0, 2 - len(text.partition(".")[2]))
+    return f"{sign}${text}"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLimits:
+    """The limits a budget is measured against, as the caller resolved them; 0 = no limit."""
+
+    daily_micro_usd: int = 0
+    monthly_micro_usd: int = 0
+    daily_images: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    """One budget: how much is used, its limit (0 = none), what is left and when it resets."""
+
+    unit: Literal["usd", "images"]
+    used: int
+    limit: int
+    resets_at: datetime
+
+    @property
+    def left(self) -> int | None:
+        """What remains before the limit (never negative), or None when there is no limit."""
+        return None if self.limit <= 0 else max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Today's and this month's budget use; the month has no image limit of its own."""
+
+    daily_usd: BudgetLine
+    daily_images: BudgetLine
+    monthly_usd: BudgetLine
+    monthly_images: BudgetLine
+
+
+def budget_from(used: BudgetUsage, limits: BudgetLimits, now: datetime) -> Budget:
+    """Combine the jobs' charges with the limits; days and months reset at 00:00 UTC."""
+    tomorrow = day_start(now) + timedelta(days=1)
+    next_month = next_month_start(now)
+    return Budget(
+        daily_usd=BudgetLine("usd", used.day_micro_usd, limits.daily_micro_usd, tomorrow),
+        daily_images=BudgetLine("images", used.day_images, limits.daily_images, tomorrow),
+        monthly_usd=BudgetLine("usd", used.month_micro_usd, limits.monthly_micro_usd, next_month),
+        monthly_images=BudgetLine("images", used.month_images, 0, next_month),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageOverview:
+    """What /usage shows: the period, the ledger report and the budget, as of `now`."""
+
+    period: Period
+    now: datetime
+    report: UsageReport
+    budget: Budget
+
+    @property
+    def title(self) -> str:
+        """A chart or embed title: "Spend and images per day, the last 30 days"."""
+        return f"Spend and images per day, {PERIOD_TITLES[self.period]}"
+
+
+class UsageService:
+    """Builds usage overviews, their chart and their CSV export for moderators."""
+
+    def __init__(self, store: UsageStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def overview(
+        self,
+        guild_id: int,
+        period: str,
+        *,
+        limits: BudgetLimits,
+        user_id: int | None = None,
+    ) -> UsageOverview:
+        """The period's report and the budget. With `user_id`, both are that member's own,
+        and `limits` should be the member's limits (their per-user daily limits)."""
+        now = self._clock.now()
+        start, end = period_bounds(period, now)
+        report = await self._store.report(guild_id, start=start, end=end, user_id=user_id)
+        used = await self._store.budget_used(
+            guild_id,
+            day_start=day_start(now),
+            month_start=month_start(now),
+            end=end,
+            user_id=user_id,
+        )
+        return UsageOverview(_as_period(period), now, report, budget_from(used, limits, now))
+
+    async def chart(self, overview: UsageOverview, *, title: str | None = None) -> bytes:
+        """The daily chart as PNG bytes, rendered in a worker thread."""
+        days = overview.report.daily
+        return await asyncio.to_thread(render_usage_chart, days, title=title or overview.title)
+
+    async def export(self, overview: UsageOverview, *, limit_bytes: int) -> ExportFile:
+        """The overview's ledger rows as CSV, zipped when larger than `limit_bytes`.
+
+        Raises InvalidOptionError when even the zip is larger than the limit.
+        """
+        report = overview.report
+        return await export_ledger(
+            self._store,
+            report.guild_id,
+            start=report.start,
+            end=report.end,
+            user_id=report.user_id,
+            limit_bytes=limit_bytes,
+            name=_export_name(overview),
+        )
+
+
+async def export_ledger(
+    store: UsageStore,
+    guild_id: int,
+    *,
+    start: datetime | None,
+    end: datetime,
+    limit_bytes: int,
+    user_id: int | None = None,
+    name: str = "usage",
+) -> ExportFile:
+    """Stream the window's ledger rows into a CSV (or zip), formatting off the event loop."""
+    writer = LedgerCsvWriter(limit_bytes=limit_bytes, name=name)
+    async for chunk in store.export_rows(guild_id, start=start, end=end, user_id=user_id):
+        await asyncio.to_thread(writer.write_rows, chunk)
+    export = await asyncio.to_thread(writer.finish)
+    if len(export.data) > limit_bytes:
+        reason = "the export is too large to attach; choose a shorter period or one member"
+        raise InvalidOptionError("period", reason)
+    return export
+
+
+def _as_period(period: str) -> Period:
+    for known in PERIODS:
+        if known == period:
+            return known
+    raise InvalidOptionError("period", f"choose one of {', '.join(PERIODS)}")
+
+
+def _export_name(overview: UsageOverview) -> str:
+    report = overview.report
+    who = f"-{report.user_id}" if report.user_id is not None else ""
+    return f"usage-{report.guild_id}{who}-{overview.period}-{overview.now:%Y%m%d}"

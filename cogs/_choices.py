@@ -1,0 +1,57 @@
+"""Option choices and autocomplete drawn from the model catalog (validated again at admission)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, cast
+
+import discord
+from discord import app_commands
+
+from bot.errors import ModelNotAllowedError
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+QualityChoice = Literal["auto", "low", "medium", "high"]
+BackgroundChoice = Literal["auto", "transparent", "opaque"]
+FormatChoice = Literal["png", "jpeg", "webp"]
+FidelityChoice = Literal["low", "high"]
+
+MAX_CHOICES = 25  # Discord's limit per autocomplete response
+
+
+def _bot(interaction: discord.Interaction) -> ImageBot:
+    return cast("ImageBot", interaction.client)
+
+
+async def model_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """Models of the catalog that are not retired and are allowed in this guild."""
+    services = _bot(interaction).services
+    today = services.clock.now().date()
+    allowed = None
+    if interaction.guild_id is not None:
+        allowed = (await services.guilds.get(interaction.guild_id)).config.allowed_models
+    names = [
+        name
+        for name in services.catalog.names()
+        if not services.catalog.get(name).is_retired(today)
+        and (allowed is None or name in allowed)
+        and current.lower() in name.lower()
+    ]
+    return [app_commands.Choice(name=n, value=n) for n in names[:MAX_CHOICES]]
+
+
+async def size_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The chosen (or default) model's listed sizes; free sizes can still be typed."""
+    services = _bot(interaction).services
+    model = getattr(interaction.namespace, "model", None) or services.settings.image_model
+    try:
+        sizes = services.catalog.get(model).sizes
+    except ModelNotAllowedError:  # typed by hand: admission will say so
+        sizes = ("auto", "1024x1024", "1536x1024", "1024x1536")
+    matches = [s for s in sizes if current.lower() in s.lower()]
+    return [app_commands.Choice(name=s, value=s) for s in matches[:MAX_CHOICES]]

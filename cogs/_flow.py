@@ -1,0 +1,104 @@
+"""Acknowledge within Discord's 3 s, admit the job, and hand its interaction to delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, cast
+
+import discord
+
+from bot.errors import BotError
+from bot.jobs.models import Admitted, Submission
+from cogs import _render
+from cogs.errors import report_error
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+    from cogs._delivery import Delivery
+
+log = logging.getLogger(__name__)
+
+# How long admission may take before we defer instead of answering directly. Discord allows
+# 3 s; this leaves a margin for the network.
+ACK_BUDGET = 1.5
+
+SubmissionFactory = Callable[[], Awaitable[Submission]]
+
+
+def services_of(interaction: discord.Interaction) -> ImageBot:
+    return cast("ImageBot", interaction.client)
+
+
+async def admit(
+    interaction: discord.Interaction,
+    delivery: Delivery,
+    prepare: SubmissionFactory,
+    *,
+    defer_first: bool = False,
+) -> Admitted | None:
+    """Prepare and submit a job; the interaction's original response becomes its status message.
+
+    `defer_first` is for work that downloads or decodes images: acknowledge at once. Otherwise
+    answer directly when admission is quick, so a refusal is a single private message.
+    """
+    bot = services_of(interaction)
+    work = asyncio.ensure_future(_prepare_and_submit(bot, delivery, interaction, prepare))
+    if not defer_first:
+        await asyncio.wait({work}, timeout=ACK_BUDGET)
+    if not work.done():
+        await interaction.response.defer(thinking=True)
+    try:
+        admitted = await work
+    except BotError as exc:
+        await _refuse(interaction, exc)
+        return None
+    text = _render.status_text(admitted.job, position=admitted.position, estimate=admitted.estimate)
+    try:
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=text)
+        else:
+            await interaction.response.send_message(text)
+    finally:
+        delivery.acknowledged(admitted.job.id)
+    return admitted
+
+
+async def _prepare_and_submit(
+    bot: ImageBot,
+    delivery: Delivery,
+    interaction: discord.Interaction,
+    prepare: SubmissionFactory,
+) -> Admitted:
+    submission = await prepare()
+    admitted = await bot.services.jobs.submit(submission)
+    # No await between submit and track: delivery must know the interaction before the job's
+    # first event can need it.
+    delivery.track(admitted.job.id, interaction)
+    return admitted
+
+
+async def _refuse(interaction: discord.Interaction, error: BotError) -> None:
+    if interaction.response.is_done():
+        # The "thinking…" message is public; remove it so the refusal stays private.
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+    await report_error(interaction, error)
+
+
+def member_role_ids(interaction: discord.Interaction) -> tuple[int, ...]:
+    user = interaction.user
+    if isinstance(user, discord.Member):
+        return tuple(role.id for role in user.roles)
+    return ()
+
+
+def is_moderator(interaction: discord.Interaction) -> bool:
+    """Manage Server, checked on the server side: admins can change a command's defaults."""
+    return interaction.permissions.manage_guild
+
+
+def can_manage_messages(interaction: discord.Interaction) -> bool:
+    return interaction.permissions.manage_messages or interaction.permissions.manage_guild

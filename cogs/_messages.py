@@ -1,0 +1,125 @@
+"""What members read: the project's errors turned into short, plain sentences."""
+
+from __future__ import annotations
+
+import functools
+
+import discord
+from discord import app_commands
+
+from bot import errors
+from bot.usage import format_usd
+
+GENERIC_UPSTREAM = "The image service had a problem, so nothing was charged. Please try again."
+
+
+@functools.singledispatch
+def user_message(error: BaseException) -> str | None:
+    """The reply for an error, or None when it is unexpected (a bug: log it, give a reference)."""
+    return None
+
+
+@user_message.register
+def _(error: errors.QuotaExceededError) -> str:
+    resets = discord.utils.format_dt(error.resets_at, "R")
+    if error.unit == "usd":
+        used, allowed = format_usd(error.used), format_usd(error.allowed)
+        need = format_usd(error.requested)
+        return (
+            f"That would go over {error.limit}: {used} of {allowed} used and this request "
+            f"may cost up to {need}. It resets {resets}."
+        )
+    return (
+        f"That would go over {error.limit}: {error.used} of {error.allowed} images used, "
+        f"and this request makes {error.requested}. It resets {resets}."
+    )
+
+
+@user_message.register
+def _(error: errors.QueueFullError) -> str:
+    if error.scope == "member":
+        return (
+            f"You already have {error.limit} jobs waiting. Wait for one to finish, "
+            "or cancel one with `/queue`."
+        )
+    return f"This server's queue is full ({error.limit} jobs). Please try again in a few minutes."
+
+
+@user_message.register
+def _(error: errors.ModelRetiredError) -> str:
+    if error.replacement:
+        return f"{error.model} was retired on {error.shutdown}. Use `{error.replacement}` instead."
+    return f"{error.model} was retired on {error.shutdown}."
+
+
+@user_message.register
+def _(error: errors.ModelNotAllowedError) -> str:
+    return f"`{error.model}` is not available here. Choose one of: {', '.join(error.allowed)}."
+
+
+@user_message.register
+def _(error: errors.InvalidOptionError) -> str:
+    return f"**{error.option}**: {error.reason}"
+
+
+@user_message.register
+def _(error: errors.InvalidImageError) -> str:
+    return f"I can't use **{error.filename}**: {error.reason}. Nothing was charged."
+
+
+@user_message.register
+def _(error: errors.PromptRejectedError) -> str:
+    return (
+        "OpenAI's safety system refused this prompt or image, so nothing was charged. "
+        "Try rephrasing it."
+    )
+
+
+@user_message.register
+def _(error: errors.PermissionDeniedError) -> str:
+    return f"You are not allowed to {error.action}."
+
+
+@user_message.register
+def _(error: errors.JobNotFoundError) -> str:
+    return f"I can't find job #{error.job_id} in this server."
+
+
+@user_message.register
+def _(error: errors.JobNotCancellableError) -> str:
+    return f"Job #{error.job_id} is already {error.state}, so it can't be cancelled."
+
+
+@user_message.register
+def _(error: errors.UpstreamError) -> str:
+    return GENERIC_UPSTREAM
+
+
+@user_message.register
+def _(error: errors.BillingLimitError) -> str:
+    return "The bot's OpenAI account has reached its spending limit. Please tell a moderator."
+
+
+@user_message.register
+def _(error: errors.AuthenticationError) -> str:
+    return "The bot's OpenAI account is not set up correctly. Please tell a moderator."
+
+
+@user_message.register
+def _(error: errors.ModelUnavailableError) -> str:
+    return f"The image service does not offer `{error.model}` any more. Please tell a moderator."
+
+
+@user_message.register
+def _(error: app_commands.MissingPermissions) -> str:
+    return "You need the **Manage Server** permission for this."
+
+
+@user_message.register
+def _(error: app_commands.NoPrivateMessage) -> str:
+    return "This command works in servers only."
+
+
+@user_message.register
+def _(error: app_commands.TransformerError) -> str:
+    return f"I couldn't read the value `{error.value}`."

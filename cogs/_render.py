@@ -1,0 +1,103 @@
+"""Rendering of status lines, result embeds and log lines from core records (no I/O)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+import discord
+
+from bot.jobs.models import JobRecord, StoredFile
+from bot.pricing import CostEstimate
+from bot.uploads import EncodedFile
+from bot.usage import format_usd
+
+PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed reads better short
+PROMPT_IN_LOG = 120
+EMBED_COLOUR = discord.Colour.blurple()
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut text to `limit` characters at a word boundary, with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
+    return cut + "…"
+
+
+def status_text(job: JobRecord, *, position: int | None, estimate: CostEstimate | None) -> str:
+    """The live status line shown while a job waits or renders."""
+    cost = f" · up to {format_usd(job.estimated_micro_usd)}"
+    if job.state == "running":
+        return f"🎨 Rendering job #{job.id}…{cost}"
+    if position is None:
+        return f"⏳ Job #{job.id} is queued{cost}"
+    ahead = "next in line" if position <= 1 else f"position {position} in the queue"
+    return f"⏳ Job #{job.id} is {ahead}{cost}"
+
+
+def result_embed(
+    job: JobRecord, *, size: str | None = None, requester: str | None = None
+) -> discord.Embed:
+    """The final message's embed: prompt, model, size, quality, real cost, time taken.
+
+    `size` is the size actually made (it differs from the request when that was "auto").
+    """
+    options = job.options
+    embed = discord.Embed(description=shorten(job.prompt, PROMPT_IN_EMBED), colour=EMBED_COLOUR)
+    embed.add_field(name="Model", value=options.model)
+    embed.add_field(name="Size", value=size or options.size)
+    embed.add_field(name="Quality", value=options.quality)
+    embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd))
+    embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
+    footer = f"Job #{job.id}"
+    embed.set_footer(text=f"{footer} · for {requester}" if requester else footer)
+    return embed
+
+
+def _duration(start: datetime, end: datetime | None) -> str:
+    if end is None:
+        return "—"
+    seconds = max(0, round((end - start).total_seconds()))
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def to_files(files: Sequence[EncodedFile]) -> list[discord.File]:
+    return [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files]
+
+
+def made_size(files: Sequence[StoredFile]) -> str | None:
+    """The size of the first kept result, as WxH."""
+    return f"{files[0].width}x{files[0].height}" if files else None
+
+
+def log_line(job: JobRecord, *, size: str | None, link: str | None) -> str:
+    """One compact line for the guild's log channel."""
+    o = job.options
+    where = f" · {link}" if link else ""
+    return (
+        f"🖼️ <@{job.user_id}> · “{shorten(job.prompt, PROMPT_IN_LOG)}” · {o.model} "
+        f"{size or o.size} {o.quality} · "
+        f"{format_usd(job.charged_micro_usd)}{where}"
+    )
+
+
+def refusal_log_line(job: JobRecord) -> str:
+    return (
+        f"🚫 <@{job.user_id}>'s request was refused by the safety system: "
+        f"“{shorten(job.prompt, PROMPT_IN_LOG)}” (job #{job.id})"
+    )
+
+
+def job_summary(job: JobRecord, position: int | None) -> str:
+    """One line about a job for /job and /queue."""
+    when = discord.utils.format_dt(job.created_at, "R")
+    head = f"**#{job.id}** {job.state}"
+    if job.state == "queued" and position is not None:
+        head += f" (position {position})"
+    cost = job.charged_micro_usd if job.state == "succeeded" else job.estimated_micro_usd
+    label = "cost" if job.state == "succeeded" else "up to"
+    return f"{head} · {when} · {label} {format_usd(cost)} · “{shorten(job.prompt, 80)}”"

@@ -1,0 +1,71 @@
+"""The one error handler: project errors become short ephemeral replies, bugs get a reference."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.errors import UpstreamError, UserFacingError
+from cogs._messages import user_message
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+
+async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Tell the member what went wrong, privately; log what they should not see."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    text = user_message(error)
+    if text is None:
+        reference = secrets.token_hex(3)
+        log.error(
+            "unexpected error (ref %s) in %s: guild=%s channel=%s user=%s",
+            reference,
+            _what(interaction),
+            interaction.guild_id,
+            interaction.channel_id,
+            interaction.user.id,
+            exc_info=error,
+        )
+        text = f"Something went wrong on my side (reference `{reference}`). Please try again."
+    elif isinstance(error, UpstreamError):
+        log.warning("upstream error in %s: %r", _what(interaction), error)
+    elif isinstance(error, UserFacingError):
+        log.debug("refused %s: %s", _what(interaction), error)
+    await send_private(interaction, text)
+
+
+async def send_private(interaction: discord.Interaction, text: str) -> None:
+    """An ephemeral reply, whether or not the interaction was already acknowledged."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell user %s: %s", interaction.user.id, text)
+
+
+def _what(interaction: discord.Interaction) -> str:
+    command = interaction.command
+    if command is not None:
+        return f"/{command.qualified_name}"
+    custom_id = (interaction.data or {}).get("custom_id")
+    return str(custom_id or "interaction")
+
+
+async def setup(bot: ImageBot) -> None:
+    """Install the handler on the command tree."""
+
+    @bot.tree.error
+    async def on_app_command_error(
+        interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)

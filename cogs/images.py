@@ -1,0 +1,278 @@
+"""/imagine, /edit, the Edit image message menu, and the result buttons."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import intake
+from bot.errors import InvalidImageError, JobNotFoundError, PermissionDeniedError
+from bot.jobs.models import Submission
+from cogs import _choices
+from cogs._delivery import Delivery
+from cogs._flow import admit, can_manage_messages, is_moderator, member_role_ids
+from cogs._views import JobButton, PromptModal
+from cogs.errors import send_private
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+MAX_MENU_IMAGES = 10  # DESIGN: the Edit image menu takes up to 10 images, in order
+
+
+class Images(commands.Cog):
+    """Generate and edit images."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+        self.services = bot.services
+        self.delivery = Delivery(bot)
+        self.edit_menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image)
+        self.edit_menu.guild_only = True
+
+    async def cog_load(self) -> None:
+        self.services.jobs.set_sink(self.delivery)
+        self.bot.add_dynamic_items(JobButton)
+        self.bot.tree.add_command(self.edit_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
+        self.bot.remove_dynamic_items(JobButton)
+
+    @app_commands.command(name="imagine")
+    @app_commands.guild_only()
+    @app_commands.rename(output_format="format")
+    @app_commands.autocomplete(size=_choices.size_autocomplete, model=_choices.model_autocomplete)
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 4000],
+        size: str | None = None,
+        quality: _choices.QualityChoice | None = None,
+        count: app_commands.Range[int, 1, 10] | None = None,
+        background: _choices.BackgroundChoice | None = None,
+        output_format: _choices.FormatChoice | None = None,
+        model: str | None = None,
+    ) -> None:
+        """Generate images from a prompt.
+
+        Args:
+            prompt: What to draw (up to 4000 characters).
+            size: Width x height, or auto.
+            quality: Higher quality costs more.
+            count: How many images (1-10).
+            background: Transparent needs png or webp.
+            output_format: png, jpeg or webp.
+            model: Which image model to use.
+        """
+
+        async def prepare() -> Submission:
+            return self._submission(
+                interaction,
+                "generate",
+                prompt,
+                size=size,
+                quality=quality,
+                n=count,
+                background=background,
+                output_format=output_format,
+                model=model,
+            )
+
+        await admit(interaction, self.delivery, prepare)
+
+    @app_commands.command(name="edit")
+    @app_commands.guild_only()
+    @app_commands.rename(output_format="format")
+    @app_commands.autocomplete(size=_choices.size_autocomplete, model=_choices.model_autocomplete)
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 4000],
+        image: discord.Attachment,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        mask: discord.Attachment | None = None,
+        size: str | None = None,
+        quality: _choices.QualityChoice | None = None,
+        count: app_commands.Range[int, 1, 10] | None = None,
+        fidelity: _choices.FidelityChoice | None = None,
+        background: _choices.BackgroundChoice | None = None,
+        output_format: _choices.FormatChoice | None = None,
+        model: str | None = None,
+    ) -> None:
+        """Edit your images with a prompt; a mask marks the area of the first image to change.
+
+        Args:
+            prompt: The change you want (up to 4000 characters).
+            image: The image to edit (PNG, JPEG, WebP; others are converted).
+            image2: Another reference image.
+            image3: Another reference image.
+            image4: Another reference image.
+            mask: Transparent (or white) where the first image should change.
+            size: Width x height, or auto.
+            quality: Higher quality costs more.
+            count: How many images (1-10).
+            fidelity: How closely to keep the input's details (where the model supports it).
+            background: Transparent needs png or webp.
+            output_format: png, jpeg or webp.
+            model: Which image model to use.
+        """
+        attachments = [a for a in (image, image2, image3, image4) if a is not None]
+        intake.check_declared([_declared(a) for a in [*attachments, *([mask] if mask else [])]])
+
+        async def prepare() -> Submission:
+            images = await intake.prepare_inputs([await _download(a) for a in attachments])
+            prepared_mask = None
+            if mask is not None:
+                first = (images[0].width, images[0].height)
+                prepared_mask = await intake.prepare_mask(await _download(mask), first)
+            return self._submission(
+                interaction,
+                "edit",
+                prompt,
+                images=tuple(images),
+                mask=prepared_mask,
+                size=size,
+                quality=quality,
+                n=count,
+                input_fidelity=fidelity,
+                background=background,
+                output_format=output_format,
+                model=model,
+            )
+
+        await admit(interaction, self.delivery, prepare, defer_first=True)
+
+    async def edit_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Message menu: edit the images of this message with a prompt from a modal."""
+        attachments = [a for a in message.attachments if intake.looks_like_image(_declared(a))]
+        if not attachments:
+            await send_private(interaction, "That message has no images to edit.")
+            return
+        attachments = attachments[:MAX_MENU_IMAGES]
+        intake.check_declared([_declared(a) for a in attachments])
+
+        async def on_prompt(modal_interaction: discord.Interaction, prompt: str) -> None:
+            async def prepare() -> Submission:
+                blobs = [await _download(a) for a in attachments]
+                images = await intake.prepare_inputs(blobs)
+                return self._submission(modal_interaction, "edit", prompt, images=tuple(images))
+
+            await admit(modal_interaction, self.delivery, prepare, defer_first=True)
+
+        await interaction.response.send_modal(PromptModal(title="Edit image", on_prompt=on_prompt))
+
+    # --- buttons ---------------------------------------------------------------------------
+
+    async def on_button(self, action: str, interaction: discord.Interaction, job_id: int) -> None:
+        """Re-roll, Edit, Delete and Cancel, for buttons that may predate this process."""
+        handler = {
+            "reroll": self._reroll,
+            "edit": self._edit_result,
+            "delete": self._delete_result,
+            "cancel": self._cancel,
+        }[action]
+        await handler(interaction, job_id)
+
+    async def _reroll(self, interaction: discord.Interaction, job_id: int) -> None:
+        async def prepare() -> Submission:
+            return await self.services.jobs.resubmission(
+                job_id,
+                guild_id=_guild_id(interaction),
+                user_id=interaction.user.id,
+                role_ids=member_role_ids(interaction),
+            )
+
+        await admit(interaction, self.delivery, prepare)
+
+    async def _edit_result(self, interaction: discord.Interaction, job_id: int) -> None:
+        job = await self.services.jobs.get(job_id, guild_id=_guild_id(interaction))
+
+        async def on_prompt(modal_interaction: discord.Interaction, prompt: str) -> None:
+            async def prepare() -> Submission:
+                return await self.services.jobs.resubmission(
+                    job_id,
+                    guild_id=_guild_id(modal_interaction),
+                    user_id=modal_interaction.user.id,
+                    role_ids=member_role_ids(modal_interaction),
+                    prompt=prompt,
+                    use_result_as_input=True,
+                )
+
+            await admit(modal_interaction, self.delivery, prepare, defer_first=True)
+
+        modal = PromptModal(title=f"Edit job #{job.id}", on_prompt=on_prompt, default=job.prompt)
+        await interaction.response.send_modal(modal)
+
+    async def _delete_result(self, interaction: discord.Interaction, job_id: int) -> None:
+        job = await self.services.jobs.get(job_id, guild_id=_guild_id(interaction))
+        if interaction.user.id != job.user_id and not can_manage_messages(interaction):
+            raise PermissionDeniedError("delete someone else's image")
+        await interaction.response.defer()
+        if interaction.message is not None:
+            with contextlib.suppress(discord.NotFound):
+                await interaction.message.delete()
+
+    async def _cancel(self, interaction: discord.Interaction, job_id: int) -> None:
+        job = await self.services.jobs.cancel(
+            job_id,
+            guild_id=_guild_id(interaction),
+            user_id=interaction.user.id,
+            is_moderator=is_moderator(interaction),
+        )
+        await send_private(interaction, f"Cancelled job #{job.id}; nothing was charged.")
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _submission(
+        self,
+        interaction: discord.Interaction,
+        operation: str,
+        prompt: str,
+        **options: object,
+    ) -> Submission:
+        channel_id = interaction.channel_id or 0
+        return Submission(
+            guild_id=_guild_id(interaction),
+            channel_id=channel_id,
+            user_id=interaction.user.id,
+            role_ids=member_role_ids(interaction),
+            operation=operation,  # type: ignore[arg-type]  # "generate" or "edit" above
+            prompt=prompt,
+            **options,  # type: ignore[arg-type]  # option names match Submission's fields
+        )
+
+
+def _guild_id(interaction: discord.Interaction) -> int:
+    if interaction.guild_id is None:
+        raise JobNotFoundError(0)
+    return interaction.guild_id
+
+
+def _declared(attachment: discord.Attachment) -> intake.DeclaredFile:
+    return intake.DeclaredFile(
+        filename=attachment.filename, size=attachment.size, content_type=attachment.content_type
+    )
+
+
+async def _download(attachment: discord.Attachment) -> intake.Blob:
+    """Read the interaction's own attachment (its URL came with the interaction)."""
+    try:
+        data = await attachment.read()
+    except discord.HTTPException as exc:
+        raise InvalidImageError(attachment.filename, "I could not download it") from exc
+    return intake.Blob(filename=attachment.filename, data=data)
+
+
+async def setup(bot: ImageBot) -> None:
+    """Load the Images cog."""
+    await bot.add_cog(Images(bot))

@@ -1,0 +1,80 @@
+"""/job (a job's status, or its result sent again) and /queue (your queued jobs)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import outbox
+from bot.errors import JobNotFoundError
+from bot.uploads import split_into_messages
+from cogs import _render
+from cogs._flow import is_moderator
+from cogs._views import cancel_view, result_view
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+MAX_LISTED = 10
+
+
+class Jobs(commands.Cog):
+    """Look up jobs and the queue."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.services = bot.services
+
+    @app_commands.command(name="job")
+    @app_commands.guild_only()
+    async def job(self, interaction: discord.Interaction, id: int) -> None:
+        """A job's status, or its result sent again.
+
+        Args:
+            id: The job number (shown on every status and result).
+        """
+        job = await self.services.jobs.get(id, guild_id=interaction.guild_id or 0)
+        if job.user_id != interaction.user.id and not is_moderator(interaction):
+            raise JobNotFoundError(id)  # don't reveal other members' jobs
+        stored = await self.services.jobs.result_files(job.id)
+        if job.state != "succeeded" or not stored:
+            position = self.services.jobs.position(job.id)
+            await interaction.response.send_message(
+                _render.job_summary(job, position), ephemeral=True
+            )
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        limit = interaction.filesize_limit
+        files = await asyncio.to_thread(outbox.encode_results, [f.path for f in stored], limit)
+        chunks = split_into_messages(files)
+        await interaction.edit_original_response(
+            embed=_render.result_embed(job, size=_render.made_size(stored)),
+            attachments=_render.to_files(chunks[0]),
+            view=result_view(job.id),
+        )
+        for chunk in chunks[1:]:
+            await interaction.followup.send(files=_render.to_files(chunk), ephemeral=True)
+
+    @app_commands.command(name="queue")
+    @app_commands.guild_only()
+    async def queue(self, interaction: discord.Interaction) -> None:
+        """Your queued jobs with their positions, and the server's queue length."""
+        guild_id = interaction.guild_id or 0
+        mine = await self.services.jobs.queued_for(guild_id, interaction.user.id)
+        total = self.services.jobs.queue_length(guild_id)
+        lines = [_render.job_summary(job, position) for job, position in mine[:MAX_LISTED]]
+        head = f"{total} job(s) queued in this server."
+        body = "\n".join(lines) if lines else "You have no jobs waiting."
+        view = cancel_view([job.id for job, _ in mine[:MAX_LISTED]]) if mine else None
+        if view is not None:
+            await interaction.response.send_message(f"{head}\n{body}", view=view, ephemeral=True)
+        else:
+            await interaction.response.send_message(f"{head}\n{body}", ephemeral=True)
+
+
+async def setup(bot: ImageBot) -> None:
+    """Load the Jobs cog."""
+    await bot.add_cog(Jobs(bot))

@@ -1,0 +1,51 @@
+"""/imagine end to end: the real bot, the real discord.py, loopback fakes of Discord and OpenAI."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.catalog import load_catalog
+from bot.domain import TokenUsage
+from bot.pricing import cost_of, nominal_output_tokens
+from bot.usage import format_usd
+from tests.e2e.harness import harness
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_imagine_delivers_an_image_and_records_its_real_cost(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        handle = await h.imagine("a red fox in the snow", quality="low", size="1024x1024")
+        await handle.wait_response()
+        print(f"\nacknowledged /imagine in {handle.ack_latency * 1000:.1f} ms")
+        assert handle.ack_latency < 3.0
+
+        result = await h.wait_result(handle)
+        image = Image.open(io.BytesIO(result.attachments[0].data))
+        image.load()
+        assert image.size == (1024, 1024)
+        assert "a red fox in the snow" in result.text
+        labels = {button["label"] for button in result.buttons}
+        assert labels == {"Re-roll", "Edit", "Delete"}
+
+        [call] = h.ledger()
+        usage = TokenUsage(
+            text_input=call["text_input_tokens"],
+            image_output=call["image_output_tokens"],
+        )
+        spec = load_catalog().get(call["model"])
+        assert call["model"] == "gpt-image-2"
+        assert call["image_output_tokens"] == nominal_output_tokens(spec, "1024x1024", "low")
+        assert call["cost_micro_usd"] == cost_of(spec, usage) > 0
+        assert call["request_id"].startswith("req_")
+        assert (call["guild_id"], call["user_id"]) == (h.guild.id, h.alice.id)
+        [job] = h.jobs()
+        assert job["state"] == "succeeded"
+        assert job["charged_micro_usd"] == call["cost_micro_usd"]
+        assert format_usd(call["cost_micro_usd"]) in result.text
+        h.discord.assert_no_violations()

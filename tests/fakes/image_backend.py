@@ -1,0 +1,208 @@
+"""An in-process fake of the Images API client for queue tests: scripted outcomes on a clock.
+
+It answers like the real client: a result, or a bot.errors error; retried attempts go through
+`on_failed_attempt`. It enforces a strict IPM rule (and TPM, on the same upper-bound tokens the
+queue reserves): a request that would put more than `ipm` images in the last 60 s gets a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from bot.catalog import Catalog
+from bot.clock import ManualClock
+from bot.domain import ImageRequest, ImagesResult, PartialImage, TokenUsage
+from bot.errors import RateLimitedError, UpstreamError
+from bot.pricing import estimate, input_image_tokens, nominal_output_tokens
+
+
+_REJECTED = ("429-limit", "error:RateLimitedError")  # a 429 consumes nothing
+
+
+def tiny_png(shade: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (shade % 256, 0, 0)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class FailedAttempt:
+    """What the real client reports for a retried attempt."""
+
+    status: int | None
+    code: str | None
+    request_id: str | None
+    latency_ms: int
+    error: UpstreamError
+
+
+@dataclass(slots=True)
+class Step:
+    """One scripted call: retried failures first, then hang, raise `error`, or succeed."""
+
+    error: BaseException | None = None
+    latency: float | None = None
+    usage: TokenUsage | None = None
+    retried: tuple[FailedAttempt, ...] = ()
+    hang: bool = False
+    error_after_latency: bool = True
+
+
+@dataclass(slots=True)
+class Call:
+    """A request as the fake saw it."""
+
+    at: float
+    request: ImageRequest
+    tokens: int
+    outcome: str = "pending"  # ok, error:<Type>, 429, cancelled
+
+
+@dataclass(slots=True)
+class FakeImageBackend:
+    clock: ManualClock
+    catalog: Catalog
+    latency: float = 5.0
+    ipm: int | None = None
+    tpm: int | None = None
+    window: float = 60.0
+    script: deque[Step] = field(default_factory=deque)
+    calls: list[Call] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    chooser: Callable[[ImageRequest], Step] | None = None
+    _seq: int = 0
+
+    def then(self, *steps: Step) -> FakeImageBackend:
+        self.script.extend(steps)
+        return self
+
+    @property
+    def accepted(self) -> list[Call]:
+        """Calls that the (strict) limits let through, in arrival order."""
+        return [c for c in self.calls if c.outcome not in _REJECTED]
+
+    @property
+    def limit_violations(self) -> int:
+        return sum(c.outcome == "429-limit" for c in self.calls)
+
+    async def run(
+        self,
+        request: ImageRequest,
+        *,
+        on_partial: Callable[[PartialImage], Awaitable[None]] | None = None,
+        on_failed_attempt: Callable[[FailedAttempt], Awaitable[None]] | None = None,
+    ) -> ImagesResult:
+        now = self.clock.monotonic()
+        call = Call(now, request, self._tokens(request))
+        self.calls.append(call)
+        if self._over_limit(call):
+            call.outcome = "429-limit"
+            raise RateLimitedError("IPM limit reached", retry_after=None)
+        step = self._next_step(request)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._play(call, step, on_partial, on_failed_attempt)
+        except asyncio.CancelledError:
+            call.outcome = "cancelled"
+            raise
+        except BaseException as exc:
+            call.outcome = f"error:{type(exc).__name__}"
+            raise
+        finally:
+            self.in_flight -= 1
+
+    def _next_step(self, request: ImageRequest) -> Step:
+        if self.script:
+            return self.script.popleft()
+        return self.chooser(request) if self.chooser else Step()
+
+    async def _play(
+        self,
+        call: Call,
+        step: Step,
+        on_partial: Callable[[PartialImage], Awaitable[None]] | None,
+        on_failed_attempt: Callable[[FailedAttempt], Awaitable[None]] | None,
+    ) -> ImagesResult:
+        for attempt in step.retried:
+            if on_failed_attempt is not None:
+                await on_failed_attempt(attempt)
+        if step.hang:
+            await asyncio.Event().wait()
+        if step.error is not None and not step.error_after_latency:
+            raise step.error
+        latency = self.latency if step.latency is None else step.latency
+        opts = call.request.options
+        partials = opts.partial_images if opts.n == 1 and on_partial is not None else 0
+        for index in range(partials):
+            await self.clock.sleep(latency / (partials + 1))
+            assert on_partial is not None
+            await on_partial(PartialImage(index, tiny_png(index)))
+        await self.clock.sleep(latency - latency * partials / (partials + 1))
+        if step.error is not None:
+            raise step.error
+        call.outcome = "ok"
+        return self._result(call, step, partials, latency)
+
+    def _result(self, call: Call, step: Step, partials: int, latency: float) -> ImagesResult:
+        self._seq += 1
+        opts = call.request.options
+        size, quality = self._resolved(call.request)
+        return ImagesResult(
+            images=tuple(tiny_png(self._seq + i) for i in range(opts.n)),
+            size=size,
+            quality=quality,
+            output_format=opts.output_format,
+            background=opts.background,
+            usage=step.usage or self.usage_for(call.request, partials),
+            request_id=f"req_{self._seq}",
+            latency_ms=int(latency * 1000),
+            partial_images=partials,
+        )
+
+    def _resolved(self, request: ImageRequest) -> tuple[str, str]:
+        spec = self.catalog.get(request.options.model)
+        size = request.options.size
+        if size == "auto":
+            size = spec.auto_size_candidates()[0]
+        quality = request.options.quality
+        return size, "medium" if quality == "auto" else quality
+
+    def usage_for(self, request: ImageRequest, partials: int) -> TokenUsage:
+        """Plausible usage, never above the queue's upper-bound estimate."""
+        spec = self.catalog.get(request.options.model)
+        size, quality = self._resolved(request)
+        fidelity = request.options.input_fidelity == "high"
+        image_in = sum(
+            input_image_tokens(spec, i.width, i.height, high_fidelity=fidelity)
+            for i in request.images
+        )
+        out = nominal_output_tokens(spec, size, quality) + partials * spec.partial_image_tokens
+        text_out = spec.text_output_tokens_estimate // 2 if spec.prices.text_output else 0
+        return TokenUsage(
+            text_input=len(request.prompt) // 4 + 6,
+            image_input=image_in,
+            image_output=request.options.n * out,
+            text_output=request.options.n * text_out,
+        )
+
+    def _tokens(self, request: ImageRequest) -> int:
+        spec = self.catalog.get(request.options.model)
+        sizes = [(i.width, i.height) for i in request.images]
+        if request.mask is not None:
+            sizes.append((request.mask.width, request.mask.height))
+        return estimate(spec, request.options, prompt=request.prompt, input_sizes=sizes).tokens
+
+    def _over_limit(self, call: Call) -> bool:
+        recent = [c for c in self.accepted if c is not call and c.at > call.at - self.window]
+        images = sum(c.request.options.n for c in recent) + call.request.options.n
+        tokens = sum(c.tokens for c in recent) + call.tokens
+        too_many = self.ipm is not None and images > self.ipm
+        return too_many or (self.tpm is not None and tokens > self.tpm)

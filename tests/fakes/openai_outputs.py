@@ -1,0 +1,137 @@
+"""What the fake Images API answers: synthetic images, `usage` from the token tables, SSE."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from bot.pricing import input_image_tokens, nominal_output_tokens
+from tests.fakes.openai_rules import Call
+
+PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+@dataclass(frozen=True)
+class Look:
+    """The fake's knobs that shape answers: what `auto` quality becomes, noise images."""
+
+    auto_quality: str = "medium"
+    noise: bool = False
+
+
+def resolved_size(call: Call) -> str:
+    """`auto` becomes 1024x1024, or the first input's orientation for edits."""
+    if call.size != "auto":
+        return call.size
+    if call.inputs:
+        width, height = call.inputs[0]
+        if width > height:
+            return "1536x1024"
+        if height > width:
+            return "1024x1536"
+    return "1024x1024"
+
+
+def usage(call: Call, size: str, quality: str, partials: int) -> dict[str, Any]:
+    """Token usage from the shared token tables, in the API's shape."""
+    spec = call.spec
+    text = math.ceil(len(call.prompt.encode()) / 4) + 6
+    high = spec.always_high_fidelity or call.input_fidelity == "high"
+    image_in = sum(input_image_tokens(spec, w, h, high_fidelity=high) for w, h in call.inputs)
+    image_out = nominal_output_tokens(spec, size, quality) * call.n
+    image_out += partials * spec.partial_image_tokens
+    return {
+        "total_tokens": text + image_in + image_out,
+        "input_tokens": text + image_in,
+        "output_tokens": image_out,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},
+    }
+
+
+def make_image(
+    size: str, output_format: str, *, transparent: bool, noise: bool, shade: int
+) -> bytes:
+    """A real image of `size`: flat colour (cheap) or random noise (incompressible)."""
+    width, height = (int(v) for v in size.split("x"))
+    mode = "RGBA" if transparent else "RGB"
+    if noise:
+        img = Image.frombytes(mode, (width, height), os.urandom(width * height * len(mode)))
+    else:
+        img = Image.new(mode, (width, height), (shade % 256, 90, 160, 255)[: len(mode)])
+        if transparent:  # the left half fully transparent, as a cut-out would be
+            img.paste((0, 0, 0, 0), (0, 0, width // 2, height))
+    out = io.BytesIO()
+    img.save(out, PIL_FORMAT[output_format])
+    return out.getvalue()
+
+
+def _resolved(call: Call, look: Look) -> tuple[str, str, str]:
+    size = resolved_size(call)
+    quality = look.auto_quality if call.quality == "auto" else call.quality
+    background = "transparent" if call.background == "transparent" else "opaque"
+    return size, quality, background
+
+
+def _b64(call: Call, look: Look, size: str, background: str, shade: int) -> str:
+    transparent = background == "transparent"
+    data = make_image(
+        size, call.output_format, transparent=transparent, noise=look.noise, shade=shade
+    )
+    return base64.b64encode(data).decode()
+
+
+def json_body(call: Call, look: Look) -> dict[str, Any]:
+    """A non-streamed ImagesResponse with resolved settings and full `usage`."""
+    size, quality, background = _resolved(call, look)
+    tokens = usage(call, size, quality, 0)
+    tokens["output_tokens_details"] = {"image_tokens": tokens["output_tokens"], "text_tokens": 0}
+    return {
+        "created": int(time.time()),
+        "data": [{"b64_json": _b64(call, look, size, background, i * 40)} for i in range(call.n)],
+        "background": background,
+        "output_format": call.output_format,
+        "size": size,
+        "quality": quality,
+        "usage": tokens,
+    }
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def sse_events(call: Call, look: Look, *, error: dict[str, Any] | None) -> Iterator[bytes]:
+    """Partial events, then one completed event per image (usage on the last), or an error
+    event after the first partial. Events echo the *requested* settings, "auto" included."""
+    size, quality, background = _resolved(call, look)
+    prefix = "image_generation" if call.operation == "generate" else "image_edit"
+    common = {
+        "created_at": int(time.time()),
+        "size": call.size,
+        "quality": call.quality,
+        "background": call.background,
+        "output_format": call.output_format,
+    }
+    for i in range(call.partial_images):
+        b64 = _b64(call, look, size, background, 200 + i)
+        kind = f"{prefix}.partial_image"
+        yield _sse(kind, {"type": kind, "b64_json": b64, "partial_image_index": i, **common})
+        if error is not None:
+            yield _sse("error", {"type": "error", "error": error})
+            return
+    tokens = usage(call, size, quality, call.partial_images)
+    for i in range(call.n):
+        kind = f"{prefix}.completed"
+        event = {"type": kind, "b64_json": _b64(call, look, size, background, i * 40), **common}
+        if i == call.n - 1:
+            event["usage"] = tokens
+        yield _sse(kind, event)

@@ -1,0 +1,121 @@
+"""What the fake Images API records, and its error bodies (scripted, IPM, moderation)."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from tests.fakes.openai_rules import ApiError
+
+IPM_WINDOW = 60.0
+
+
+@dataclass(frozen=True)
+class RecordedPart:
+    """One multipart part as received: a form field (no filename) or a file."""
+
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        with Image.open(io.BytesIO(self.data)) as img:
+            return img.size
+
+
+@dataclass
+class RecordedRequest:
+    """A request the fake received; the Authorization header is redacted."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    authorized: bool
+    json: dict[str, Any] | None = None
+    parts: list[RecordedPart] = field(default_factory=list)
+    raw: bytes = field(default=b"", repr=False)
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {p.name: p.text for p in self.parts if p.filename is None}
+
+    def files(self, name: str) -> list[RecordedPart]:
+        return [p for p in self.parts if p.name == name and p.filename is not None]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.json if self.json is not None else dict(self.form)
+
+
+def moderation_error(rid: str) -> ApiError:
+    """The safety system's refusal, as captured from the real API."""
+    return ApiError(
+        400,
+        "moderation_blocked",
+        "Your request was rejected by the safety system. If you believe this is an error, "
+        f"contact us at help.openai.com and include the request ID {rid}. "
+        "safety_violations=[sexual].",
+        type_="image_generation_user_error",
+    )
+
+
+def ipm_error(
+    accepted: deque[tuple[float, int]], used: int, n: int, ipm: int, now: float
+) -> ApiError:
+    """429 with a Retry-After long enough for enough accepted images to leave the window."""
+    need, wait = used + n - ipm, IPM_WINDOW
+    for at, count in accepted:
+        need -= count
+        if need <= 0:
+            wait = at + IPM_WINDOW - now
+            break
+    return ApiError(
+        429,
+        "rate_limit_exceeded",
+        f"Rate limit reached for images per min (IPM): Limit {ipm}, Used {used}, Requested {n}. "
+        f"Please try again in {math.ceil(wait)}s.",
+        type_="requests",
+        retry_after=max(1, math.ceil(wait)),
+    )
+
+
+_SCRIPTED_MESSAGES = {
+    "rate_limit_exceeded": ("requests", "Rate limit reached for images per min (IPM)."),
+    "insufficient_quota": (
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
+    "billing_hard_limit_reached": ("invalid_request_error", "Billing hard limit has been reached"),
+    "model_not_found": ("invalid_request_error", "The model does not exist."),
+}
+_STATUS_MESSAGES = {
+    403: "Your organization must be verified to use the model `gpt-image-1`. Please go to: "
+    "https://platform.openai.com/settings/organization/general and click on Verify "
+    "Organization. If you just verified, it can take up to 15 minutes for access to propagate.",
+    500: "The server had an error while processing your request. Sorry about that!",
+    503: "The engine is currently overloaded, please try again later.",
+}
+
+
+def scripted_error(status: int, code: str | None, retry_after: int | None) -> ApiError:
+    """A realistic error body for an enqueued failure."""
+    err_type, message = _SCRIPTED_MESSAGES.get(code or "", ("", ""))
+    if not message:
+        message = _STATUS_MESSAGES.get(status, f"Scripted failure {status}.")
+        err_type = "server_error" if status >= 500 else "invalid_request_error"
+    return ApiError(status, code, message, type_=err_type, retry_after=retry_after)

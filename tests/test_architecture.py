@@ -1,0 +1,71 @@
+"""Whole-codebase rules: the core never imports discord, cogs stay thin, extensions match."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSITION_ROOT = {"bot/app.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_the_core_does_not_import_discord_or_cogs() -> None:
+    offenders = []
+    for path in _modules("bot"):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in COMPOSITION_ROOT:
+            continue
+        bad = {
+            name
+            for name in _imports(path)
+            if name.split(".")[0] in {"discord", "cogs", "yarl", "aiohttp"}
+        }
+        if bad:
+            offenders.append(f"{relative}: {sorted(bad)}")
+    assert offenders == []
+
+
+def test_cogs_do_no_sql_http_or_pillow() -> None:
+    banned = {"aiosqlite", "sqlite3", "httpx", "PIL", "matplotlib", "bot.store", "bot.db"}
+    offenders = []
+    for path in _modules("cogs"):
+        for name in _imports(path):
+            if any(name == b or name.startswith(b + ".") for b in banned):
+                offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []
+
+
+def test_extensions_are_exactly_the_public_cog_modules() -> None:
+    from bot.app import EXTENSIONS
+
+    public = {
+        f"cogs.{path.stem}"
+        for path in (ROOT / "cogs").glob("*.py")
+        if not path.stem.startswith("_")
+    }
+    assert set(EXTENSIONS) == public
+
+
+def test_every_module_has_a_docstring() -> None:
+    missing = [
+        str(path.relative_to(ROOT))
+        for folder in ("bot", "cogs")
+        for path in _modules(folder)
+        if path.stat().st_size and ast.get_docstring(ast.parse(path.read_text())) is None
+    ]
+    assert missing == []

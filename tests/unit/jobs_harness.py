@@ -1,0 +1,216 @@
+"""Test support for the job queue: a JobService on a real SQLite file, a manual clock, a fake API."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.catalog import Catalog, load_catalog
+from bot.clock import ManualClock
+from bot.db import Database, open_database
+from bot.domain import InputImage
+from bot.files import FileStore
+from bot.jobs.events import JobEvent
+from bot.jobs.models import JobRecord, Submission
+from bot.jobs.service import JobService
+from bot.store import jobs as store
+from bot.store.guilds import GuildSettingsStore
+from bot.store.ledger import ApiCall, calls_for_job
+from tests.fakes.image_backend import FakeImageBackend, tiny_png
+
+START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+Predicate = Callable[[], bool | Awaitable[bool]]
+
+
+@functools.cache
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def input_image(width: int = 4, height: int = 4) -> InputImage:
+    return InputImage(tiny_png(7), "image/png", width, height)
+
+
+def submission(guild_id: int = 1, user_id: int = 10, prompt: str = "a red fox", **kw: Any) -> Submission:
+    fields: dict[str, Any] = {"channel_id": 100 + guild_id, "role_ids": (), "operation": "generate"}
+    fields.update(kw)
+    return Submission(guild_id=guild_id, user_id=user_id, prompt=prompt, **fields)
+
+
+class TrackedFileStore(FileStore):
+    """Counts file operations in flight on worker threads, so tests can wait for them."""
+
+    pending = 0
+    gate: asyncio.Event | None = None  # when set, reads wait for it (a slow disk)
+
+    async def write(self, relpath: str, data: bytes) -> Path:
+        self.pending += 1
+        try:
+            return await super().write(relpath, data)
+        finally:
+            self.pending -= 1
+
+    async def read(self, relpath: str) -> bytes:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.pending += 1
+        try:
+            return await super().read(relpath)
+        finally:
+            self.pending -= 1
+
+    async def delete(self, relpaths: Iterable[str]) -> int:
+        self.pending += 1
+        try:
+            return await super().delete(relpaths)
+        finally:
+            self.pending -= 1
+
+
+class RecordingSink:
+    """Remembers every event, in delivery order."""
+
+    def __init__(self) -> None:
+        self.events: list[JobEvent] = []
+
+    async def on_event(self, event: JobEvent) -> None:
+        self.events.append(event)
+
+    def kinds(self, job_id: int) -> list[str]:
+        return [e.kind for e in self.events if e.job.id == job_id]
+
+    def of(self, kind: str) -> list[JobEvent]:
+        return [e for e in self.events if e.kind == kind]
+
+
+@dataclass
+class Harness:
+    db: Database
+    clock: ManualClock
+    backend: FakeImageBackend
+    sink: RecordingSink
+    service: JobService
+    files: TrackedFileStore
+    guilds: GuildSettingsStore
+    catalog: Catalog
+    db_path: Path
+
+    async def quiesce(self, rounds: int = 3) -> None:
+        """Let every runnable task run, including work waiting on the database thread."""
+        for _ in range(rounds):
+            for _ in range(25):
+                await asyncio.sleep(0)
+            while self.files.pending:
+                await asyncio.sleep(0.0005)  # a file write on a worker thread; real I/O
+            await self.db.fetchone("SELECT 1")  # queued behind any statement in progress
+
+    async def run_until(self, predicate: Predicate, *, max_seconds: float = 24 * 3600) -> None:
+        """Advance the manual clock from deadline to deadline until the predicate holds."""
+        limit = self.clock.monotonic() + max_seconds
+        stalls = 0
+        while True:
+            await self.quiesce()
+            result = predicate()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
+            deadline = self.clock.next_deadline
+            if deadline is None:
+                stalls += 1
+                assert stalls < 100, "stalled: nothing is sleeping and the condition is false"
+                await asyncio.sleep(0.001)  # give the database thread a moment; real I/O
+                continue
+            stalls = 0
+            assert deadline <= limit, "the condition did not hold in time"
+            self.clock.advance(deadline - self.clock.monotonic())
+
+    async def run_all(self, *, max_seconds: float = 24 * 3600) -> None:
+        """Run until no job is queued or running, then deliver the remaining events."""
+
+        async def idle() -> bool:
+            row = await self.db.fetchone(
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+            )
+            return row is not None and row[0] == 0
+
+        await self.run_until(idle, max_seconds=max_seconds)
+        await self.drain()
+
+    async def drain(self) -> None:
+        await self.quiesce()
+        await self.service._bus.drain()
+
+    async def job(self, job_id: int) -> JobRecord:
+        found = await store.get_job(self.db.conn, job_id)
+        assert found is not None
+        return found
+
+    async def jobs(self) -> list[JobRecord]:
+        rows = await self.db.fetchall("SELECT * FROM jobs ORDER BY id")
+        return [store.row_to_job(row) for row in rows]
+
+    async def ledger(self, job_id: int) -> list[ApiCall]:
+        return await calls_for_job(self.db.conn, job_id)
+
+
+@asynccontextmanager
+async def harness(
+    tmp_path: Path,
+    *,
+    clock: ManualClock | None = None,
+    start: bool = True,
+    ipm: int = 60,
+    tpm: int = 10**8,
+    latency: float = 5.0,
+    backend: FakeImageBackend | None = None,
+    db_name: str = "bot.sqlite3",
+    **service_options: Any,
+) -> AsyncIterator[Harness]:
+    clock = clock or ManualClock(START)
+    backend = backend or FakeImageBackend(clock, catalog(), latency=latency, ipm=ipm, tpm=tpm)
+    async with open_database(tmp_path / db_name) as db:
+        h = make_harness(db, clock, backend, tmp_path, ipm=ipm, tpm=tpm, **service_options)
+        h.db_path = tmp_path / db_name
+        if start:
+            await h.service.start()
+        try:
+            yield h
+        finally:
+            await h.service.stop(grace=0)
+
+
+def make_harness(
+    db: Database,
+    clock: ManualClock,
+    backend: FakeImageBackend,
+    tmp_path: Path,
+    *,
+    ipm: int,
+    tpm: int,
+    **service_options: Any,
+) -> Harness:
+    files = TrackedFileStore(tmp_path / "data")
+    guilds = GuildSettingsStore(db, clock, catalog())
+    sink = RecordingSink()
+    service_options.setdefault("default_model", "gpt-image-1")
+    service = JobService(
+        db=db,
+        catalog=catalog(),
+        backend=backend,
+        files=files,
+        guilds=guilds,
+        sink=sink,
+        clock=clock,
+        ipm=ipm,
+        tpm=tpm,
+        **service_options,
+    )
+    return Harness(db, clock, backend, sink, service, files, guilds, catalog(), tmp_path)

@@ -1,0 +1,58 @@
+"""The command line as an operator meets it: one clear line on bad settings, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={**base, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_run_without_discord_token_prints_one_line_naming_it(tmp_path: Path) -> None:
+    result = _run([], {"OPENAI_API_KEY": "sk-test"}, tmp_path)
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "DISCORD_TOKEN" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_check_reports_model_limits_and_retired_models(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "x",
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_TIER": "3",
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+    }
+    result = _run(["check"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model: gpt-image-2" in result.stdout
+    assert "50 images/min, 800000 tokens/min" in result.stdout
+    assert "retired: gpt-image-1 " in result.stdout
+    assert "sk-test" not in result.stdout + result.stderr
+
+
+def test_check_fails_when_the_default_model_is_retired(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "x",
+        "OPENAI_API_KEY": "sk-test",
+        "IMAGE_MODEL": "gpt-image-1",
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+    }
+    result = _run(["check"], env, tmp_path)
+    assert result.returncode == 1
+    assert "retired: gpt-image-1" in result.stdout

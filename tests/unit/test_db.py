@@ -1,0 +1,88 @@
+"""Migrations: ordered, idempotent, and atomic per file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.db import DEFAULT_MIGRATIONS_DIR, connect, discover, migrate, open_database
+from bot.errors import MigrationError
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    target = tmp_path / "migrations"
+    shutil.copytree(DEFAULT_MIGRATIONS_DIR, target)
+    return target
+
+
+def _latest(migrations: Path) -> int:
+    return discover(migrations)[-1].version
+
+
+async def test_migrating_twice_is_a_no_op(tmp_path: Path, migrations: Path) -> None:
+    conn = await connect(tmp_path / "bot.sqlite3")
+    try:
+        first = await migrate(conn, migrations)
+        async with conn.execute("SELECT name FROM sqlite_master ORDER BY name") as cur:
+            tables = [row[0] for row in await cur.fetchall()]
+        second = await migrate(conn, migrations)
+        async with conn.execute("SELECT name FROM sqlite_master ORDER BY name") as cur:
+            assert [row[0] for row in await cur.fetchall()] == tables
+    finally:
+        await conn.close()
+    assert first == second == _latest(migrations)
+    assert {"jobs", "api_calls", "guild_settings", "role_quotas"} <= set(tables)
+
+
+async def test_a_broken_migration_leaves_the_previous_version(
+    tmp_path: Path, migrations: Path
+) -> None:
+    good = _latest(migrations)
+    broken = migrations / f"{good + 1:04d}_broken.sql"
+    broken.write_text(
+        "CREATE TABLE half_done (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n"
+    )
+    conn = await connect(tmp_path / "bot.sqlite3")
+    try:
+        with pytest.raises(MigrationError) as caught:
+            await migrate(conn, migrations)
+        assert caught.value.filename == broken.name
+        async with conn.execute("PRAGMA user_version") as cur:
+            assert (await cur.fetchone())[0] == good
+        async with conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"
+        ) as cur:
+            assert (await cur.fetchone())[0] == 0, "the failed file's first statement stayed"
+    finally:
+        await conn.close()
+
+
+def test_gaps_in_migration_numbers_are_refused(migrations: Path) -> None:
+    (migrations / f"{_latest(migrations) + 2:04d}_skips_one.sql").write_text("SELECT 1;\n")
+    with pytest.raises(MigrationError, match="no gaps"):
+        discover(migrations)
+
+
+def test_badly_named_migrations_are_refused(migrations: Path) -> None:
+    (migrations / "add_stuff.sql").write_text("SELECT 1;\n")
+    with pytest.raises(MigrationError, match="0001_reason.sql"):
+        discover(migrations)
+
+
+async def test_database_opens_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "sub" / "bot.sqlite3") as db:
+        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
+        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
+        assert await db.schema_version() == _latest(DEFAULT_MIGRATIONS_DIR)
+
+
+async def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')")
+                raise RuntimeError("boom")
+        assert await db.fetchone("SELECT * FROM meta") is None

@@ -1,0 +1,174 @@
+"""Guild settings: built-in defaults, validated and audited changes, role overrides."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.db import open_database
+from bot.errors import InvalidOptionError, ModelNotAllowedError
+from bot.store.guilds import (
+    DEFAULT_DAILY_MICRO_USD,
+    GuildConfig,
+    GuildLimits,
+    GuildSettingsStore,
+    RoleQuota,
+    effective_user_limits,
+)
+from tests.unit.jobs_harness import START, catalog
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[tuple[GuildSettingsStore, ManualClock]]:
+    clock = ManualClock(START)
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        yield GuildSettingsStore(db, clock, catalog()), clock
+
+
+async def test_a_new_guild_gets_the_conservative_defaults(store) -> None:
+    guilds, _ = store
+    settings = await guilds.get(42)
+    assert settings.limits == GuildLimits()
+    assert settings.limits.daily_micro_usd == 5_000_000
+    assert settings.limits.max_count == 4
+    assert settings.config == GuildConfig()
+    assert (settings.config.default_quality, settings.config.previews) == ("medium", False)
+    assert await guilds.changes(42) == []
+
+
+async def test_limit_changes_are_stored_and_audited(store) -> None:
+    guilds, clock = store
+    updated = await guilds.update_limits(1, changed_by=7, daily_micro_usd=2_500_000, max_count=2)
+    assert (updated.limits.daily_micro_usd, updated.limits.max_count) == (2_500_000, 2)
+    assert (await guilds.get(1)).limits == updated.limits
+    assert (await guilds.get(2)).limits == GuildLimits()  # other guilds untouched
+    clock.advance(60)
+    await guilds.update_limits(1, changed_by=8, daily_micro_usd=None)  # back to the default
+    assert (await guilds.get(1)).limits.daily_micro_usd == DEFAULT_DAILY_MICRO_USD
+    changes = await guilds.changes(1)
+    assert [(c.user_id, c.field, c.old_value, c.new_value) for c in changes] == [
+        (8, "daily_micro_usd", "2500000", str(DEFAULT_DAILY_MICRO_USD)),
+        (7, "max_count", "4", "2"),
+        (7, "daily_micro_usd", str(DEFAULT_DAILY_MICRO_USD), "2500000"),
+    ]
+    assert changes[0].changed_at > changes[2].changed_at
+    assert len(await guilds.changes(1, limit=1)) == 1
+
+
+async def test_setting_the_same_value_records_no_change(store) -> None:
+    guilds, _ = store
+    await guilds.update_limits(1, changed_by=7, daily_images=200)  # already the default
+    assert await guilds.changes(1) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "option"),
+    [
+        ({"daily_micro_usd": -1}, "guild_daily_usd"),
+        ({"max_count": 11}, "max_count"),
+        ({"user_daily_images": True}, "user_daily_images"),
+    ],
+)
+async def test_invalid_limits_are_refused_and_nothing_changes(store, fields, option) -> None:
+    guilds, _ = store
+    with pytest.raises(InvalidOptionError) as caught:
+        await guilds.update_limits(1, changed_by=7, **fields)
+    assert caught.value.option == option
+    assert (await guilds.get(1)).limits == GuildLimits()
+    assert await guilds.changes(1) == []
+
+
+async def test_unknown_fields_are_a_programming_error(store) -> None:
+    guilds, _ = store
+    with pytest.raises(ValueError, match="unknown"):
+        await guilds.update_limits(1, changed_by=7, daily_dollars=5)
+    with pytest.raises(ValueError, match="unknown"):
+        await guilds.update_config(1, changed_by=7, colour="red")
+
+
+async def test_config_changes_are_normalised_and_audited(store) -> None:
+    guilds, _ = store
+    updated = await guilds.update_config(
+        1,
+        changed_by=7,
+        default_model="gpt-image-2",
+        default_quality="HIGH",
+        default_size="1536X1024",
+        allowed_models="gpt-image-2, gpt-image-1-mini",
+        moderation="low",
+        previews=True,
+        log_channel_id=555,
+    )
+    config = (await guilds.get(1)).config
+    assert config == updated.config
+    assert config == GuildConfig(
+        default_model="gpt-image-2",
+        default_quality="high",
+        default_size="1536x1024",
+        allowed_models=("gpt-image-2", "gpt-image-1-mini"),
+        moderation="low",
+        previews=True,
+        log_channel_id=555,
+    )
+    audited = {c.field: c.new_value for c in await guilds.changes(1, limit=20)}
+    assert audited["allowed_models"] == "gpt-image-2,gpt-image-1-mini"
+    assert audited["previews"] == "on"
+    await guilds.update_config(1, changed_by=7, allowed_models=None, default_model=None)
+    assert (await guilds.get(1)).config.allowed_models is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"default_quality": "ultra"}, InvalidOptionError),
+        ({"moderation": "none"}, InvalidOptionError),
+        ({"default_size": "big"}, InvalidOptionError),
+        ({"previews": "yes"}, InvalidOptionError),
+        ({"default_model": "dall-e-9"}, ModelNotAllowedError),
+        ({"allowed_models": "gpt-image-2,dall-e-9"}, ModelNotAllowedError),
+        ({"default_model": "gpt-image-1", "allowed_models": "gpt-image-2"}, InvalidOptionError),
+    ],
+)
+async def test_invalid_config_is_refused_and_nothing_changes(store, fields, error) -> None:
+    guilds, _ = store
+    with pytest.raises(error):
+        await guilds.update_config(1, changed_by=7, **fields)
+    assert (await guilds.get(1)).config == GuildConfig()
+    assert await guilds.changes(1) == []
+
+
+async def test_role_quotas_are_set_replaced_removed_and_audited(store) -> None:
+    guilds, _ = store
+    await guilds.set_role_quota(1, 500, changed_by=7, user_daily_images=50, user_daily_micro_usd=None)
+    await guilds.set_role_quota(1, 501, changed_by=7, user_daily_images=0, user_daily_micro_usd=10)
+    assert await guilds.role_quotas(1) == [RoleQuota(500, 50, None), RoleQuota(501, 0, 10)]
+    await guilds.set_role_quota(1, 500, changed_by=8, user_daily_images=None, user_daily_micro_usd=None)
+    assert await guilds.role_quotas(1) == [RoleQuota(501, 0, 10)]
+    assert await guilds.role_quotas(2) == []
+    latest = (await guilds.changes(1))[0]
+    assert (latest.user_id, latest.field, latest.old_value, latest.new_value) == (
+        8,
+        "role:500:user_daily_images",
+        "50",
+        None,
+    )
+    with pytest.raises(InvalidOptionError):
+        await guilds.set_role_quota(1, 502, changed_by=7, user_daily_images=-3, user_daily_micro_usd=None)
+
+
+def test_effective_limits_take_the_most_generous_role() -> None:
+    limits = GuildLimits(user_daily_images=20, user_daily_micro_usd=1_000_000)
+    quotas = [
+        RoleQuota(1, 5, None),  # a restricted role
+        RoleQuota(2, 40, 2_000_000),
+        RoleQuota(3, None, 0),  # no limit on money
+        RoleQuota(4, 1000, None),  # a role the member does not have
+    ]
+    assert effective_user_limits(limits, quotas, []) == (20, 1_000_000)
+    assert effective_user_limits(limits, quotas, [1]) == (5, 1_000_000)
+    assert effective_user_limits(limits, quotas, [1, 2]) == (40, 2_000_000)
+    assert effective_user_limits(limits, quotas, [2, 3]) == (40, 0)
+    assert effective_user_limits(limits, [RoleQuota(9, 0, 5)], [9]) == (0, 5)

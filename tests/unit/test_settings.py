@@ -1,0 +1,69 @@
+"""Settings: required variables, validation, tier limits, and secrets kept out of reprs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import load_settings
+
+REQUIRED = {"discord_token": "discord-secret-token", "openai_api_key": "sk-very-secret"}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DISCORD_TOKEN", "OPENAI_API_KEY", "OPENAI_TIER", "OPENAI_IPM", "OPENAI_TPM"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_missing_token_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None, openai_api_key="sk")
+    assert caught.value.variable == "DISCORD_TOKEN"
+    assert "required" in caught.value.reason
+
+
+def test_an_invalid_tier_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_TIER", "9")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None, **REQUIRED)
+    assert caught.value.variable == "OPENAI_TIER"
+
+
+@pytest.mark.parametrize(
+    ("tier", "ipm", "tpm"), [(1, 5, 100_000), (3, 50, 800_000), (5, 250, 8_000_000)]
+)
+def test_tier_sets_ipm_and_tpm(monkeypatch: pytest.MonkeyPatch, tier: int, ipm: int, tpm: int):
+    monkeypatch.setenv("OPENAI_TIER", str(tier))
+    settings = load_settings(env_file=None, **REQUIRED)
+    assert (settings.ipm, settings.tpm) == (ipm, tpm)
+
+
+def test_explicit_ipm_and_tpm_override_the_tier(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_IPM", "7")
+    monkeypatch.setenv("OPENAI_TPM", "1234")
+    settings = load_settings(env_file=None, **REQUIRED)
+    assert (settings.ipm, settings.tpm) == (7, 1234)
+
+
+def test_a_dotenv_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("DISCORD_TOKEN=from-file\nOPENAI_API_KEY=sk-file\nOPENAI_ORGANIZATION=\n")
+    settings = load_settings(env_file=env)
+    assert settings.discord_token.get_secret_value() == "from-file"
+    assert settings.openai_organization is None
+
+
+def test_secrets_never_appear_in_the_repr() -> None:
+    settings = load_settings(env_file=None, **REQUIRED)
+    text = repr(settings) + str(settings)
+    assert "discord-secret-token" not in text
+    assert "sk-very-secret" not in text
+
+
+def test_a_missing_catalog_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None, model_catalog=tmp_path / "nope.toml", **REQUIRED)
+    assert caught.value.variable == "MODEL_CATALOG"
