@@ -102,7 +102,7 @@ def make_jobs(args: argparse.Namespace, rng: random.Random) -> list[tuple[float,
         t += rng.expovariate(rate)
         guild = rng.choices(range(args.guilds), weights)[0]
         user = guild * 1000 + rng.randrange(max(1, 12 // (guild + 1)))
-        n = rng.choices(sizes, size_weights)[0]
+        n = min(args.ipm, rng.choices(sizes, size_weights)[0])  # admission refuses n > IPM
         per_image = rng.choice(TOKENS_PER_IMAGE)
         while n > 0:
             part = min(n, args.split or n)

@@ -37,6 +37,7 @@ IMAGES = "#E8710A"
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 4.2, 150  # 1200 x 630 px: still sharp when Discord halves it
 _MARKERS_UP_TO_DAYS = 45
 _DAY_TICKS_UP_TO = 10
+_MONTH_DAY_LABELS_UP_TO = 92  # "Mar 8"; longer series get months and years
 
 
 def render_usage_chart(days: Sequence[DailyUsage], *, title: str, subtitle: str = "") -> bytes:
@@ -80,14 +81,17 @@ def render_usage_chart(days: Sequence[DailyUsage], *, title: str, subtitle: str 
 def _draw(
     spend_ax: Axes, images_ax: Axes, dates: list[float], spend: list[float], images: list[int]
 ) -> None:
-    marker = "o" if len(dates) <= _MARKERS_UP_TO_DAYS else ""
-    spend_ax.bar(dates, spend, width=0.7, color=SPEND, label="Spend (USD)", zorder=2)
+    # Markers and gaps between bars help up to a month or so; beyond, they only add noise.
+    short = len(dates) <= _MARKERS_UP_TO_DAYS
+    spend_ax.bar(
+        dates, spend, width=0.7 if short else 1.0, color=SPEND, label="Spend (USD)", zorder=2
+    )
     images_ax.plot(
         dates,
         images,
         color=IMAGES,
-        linewidth=2.2,
-        marker=marker,
+        linewidth=2.2 if short else 1.2,
+        marker="o" if short else "",
         markersize=4,
         label="Images",
         zorder=3,
@@ -128,10 +132,12 @@ def _frame_dates(ax: Axes, dates: list[float]) -> None:
     if len(dates) <= _DAY_TICKS_UP_TO:
         # Whole days only: left alone, the locator labels hours on a one-day chart.
         ax.xaxis.set_major_locator(DayLocator())  # type: ignore[no-untyped-call]
+    else:
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=8))  # type: ignore[no-untyped-call]
+    if len(dates) <= _MONTH_DAY_LABELS_UP_TO:
         ax.xaxis.set_major_formatter(DateFormatter("%b %-d"))  # type: ignore[no-untyped-call]
     else:
-        locator = AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_locator(locator)
+        locator = ax.xaxis.get_major_locator()
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     ax.xaxis.get_offset_text().set_color(MUTED)
     if dates:

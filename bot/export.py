@@ -7,7 +7,7 @@ import io
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import IO
 
 from bot.store.usage import LedgerRow
@@ -127,26 +127,34 @@ def _csv_lines(rows: Iterable[Iterable[object]]) -> bytes:
     return text.getvalue().encode("utf-8")
 
 
-def _text(value: str | None) -> str:
-    if value is None:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+def _text(value: str | None) -> str | None:
+    if value is None or not value.startswith(_FORMULA_PREFIXES):
+        return value
+    return "'" + value
+
+
+def _iso_utc(moment: datetime) -> str:
+    # isoformat is several times faster than strftime, which matters at 100,000 rows.
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def _cells(row: LedgerRow) -> tuple[object, ...]:
+    # csv writes None as an empty cell. Text that can come from outside (the catalog, the API's
+    # headers and errors) is guarded; operation, size and quality were validated at admission.
     return (
         row.id,
-        row.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        _iso_utc(row.created_at),
         row.guild_id,
         row.channel_id,
         row.user_id,
-        "" if row.job_id is None else row.job_id,
+        row.job_id,
         _text(row.model),
-        _text(row.operation),
+        row.operation,
         row.n,
         row.images,
-        _text(row.size),
-        _text(row.quality),
+        row.size,
+        row.quality,
         row.text_input_tokens,
         row.cached_text_input_tokens,
         row.image_input_tokens,
@@ -158,7 +166,7 @@ def _cells(row: LedgerRow) -> tuple[object, ...]:
         row.cost_micro_usd,
         _text(row.price_version),
         _text(row.request_id),
-        "" if row.http_status is None else row.http_status,
+        row.http_status,
         _text(row.error_code),
         row.latency_ms,
     )

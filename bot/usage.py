@@ -137,6 +137,14 @@ class UsageOverview:
         """A chart or embed title: "Spend and images per day, the last 30 days"."""
         return f"Spend and images per day, {PERIOD_TITLES[self.period]}"
 
+    @property
+    def summary(self) -> str:
+        """One line of totals: "Total $3.55 · 9 images · 8 requests"."""
+        t = self.report.totals
+        return (
+            f"Total {format_usd(t.spend_micro_usd)} · {t.images:,} images · {t.requests:,} requests"
+        )
+
 
 class UsageService:
     """Builds usage overviews, their chart and their CSV export for moderators."""
@@ -153,10 +161,14 @@ class UsageService:
         limits: BudgetLimits,
         user_id: int | None = None,
     ) -> UsageOverview:
-        """The period's report and the budget. With `user_id`, both are that member's own,
-        and `limits` should be the member's limits (their per-user daily limits)."""
+        """The period's report and today's and this month's budget use, as of now.
+
+        With `user_id`, both are that member's own, and `limits` should be the member's (their
+        per-user daily limits). Raises InvalidOptionError for an unknown period.
+        """
         now = self._clock.now()
-        start, end = period_bounds(period, now)
+        known = _as_period(period)
+        start, end = period_bounds(known, now)
         report = await self._store.report(guild_id, start=start, end=end, user_id=user_id)
         used = await self._store.budget_used(
             guild_id,
@@ -165,12 +177,16 @@ class UsageService:
             end=end,
             user_id=user_id,
         )
-        return UsageOverview(_as_period(period), now, report, budget_from(used, limits, now))
+        return UsageOverview(known, now, report, budget_from(used, limits, now))
 
     async def chart(self, overview: UsageOverview, *, title: str | None = None) -> bytes:
         """The daily chart as PNG bytes, rendered in a worker thread."""
-        days = overview.report.daily
-        return await asyncio.to_thread(render_usage_chart, days, title=title or overview.title)
+        return await asyncio.to_thread(
+            render_usage_chart,
+            overview.report.daily,
+            title=title or overview.title,
+            subtitle=overview.summary,
+        )
 
     async def export(self, overview: UsageOverview, *, limit_bytes: int) -> ExportFile:
         """The overview's ledger rows as CSV, zipped when larger than `limit_bytes`.

@@ -37,6 +37,7 @@ class Origin:
 
     interaction: discord.Interaction
     acknowledged: asyncio.Event = field(default_factory=asyncio.Event)
+    private: bool = False  # the status message is ephemeral: the result goes in a new message
     last_edit: float = float("-inf")
     pending: str | None = None
     flusher: asyncio.Task[None] | None = None
@@ -53,9 +54,10 @@ class Delivery:
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
         self._origins[job_id] = Origin(interaction)
 
-    def acknowledged(self, job_id: int) -> None:
+    def acknowledged(self, job_id: int, *, private: bool) -> None:
         origin = self._origins.get(job_id)
         if origin is not None:
+            origin.private = private
             origin.acknowledged.set()
 
     async def on_event(self, event: JobEvent) -> None:
@@ -161,6 +163,8 @@ class Delivery:
         chunks = split_into_messages(files)
         embed = _render.result_embed(job, size=_render.made_size(stored))
         try:
+            if origin is not None and origin.private:
+                return await self._via_followup(job, origin.interaction, embed, chunks)
             if interaction is not None:
                 return await self._via_interaction(interaction, embed, job.id, chunks)
             if channel is not None:
@@ -186,6 +190,26 @@ class Delivery:
         )
         for chunk in chunks[1:]:
             await interaction.followup.send(files=_render.to_files(chunk))
+        return first
+
+    async def _via_followup(
+        self,
+        job: JobRecord,
+        interaction: discord.Interaction,
+        embed: discord.Embed,
+        chunks: list[list[EncodedFile]],
+    ) -> discord.Message:
+        """A new public message; the private status then points to it."""
+        first = await interaction.followup.send(
+            content=f"<@{job.user_id}>",
+            embed=embed,
+            files=_render.to_files(chunks[0]),
+            view=result_view(job.id),
+            wait=True,
+        )
+        for chunk in chunks[1:]:
+            await interaction.followup.send(files=_render.to_files(chunk))
+        await interaction.edit_original_response(content=f"✅ Job #{job.id} is ready: {first.jump_url}")
         return first
 
     async def _via_channel(

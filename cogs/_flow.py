@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
@@ -33,36 +32,34 @@ def services_of(interaction: discord.Interaction) -> ImageBot:
 
 
 async def admit(
-    interaction: discord.Interaction,
-    delivery: Delivery,
-    prepare: SubmissionFactory,
-    *,
-    defer_first: bool = False,
+    interaction: discord.Interaction, delivery: Delivery, prepare: SubmissionFactory
 ) -> Admitted | None:
-    """Prepare and submit a job; the interaction's original response becomes its status message.
+    """Prepare and submit a job, acknowledging within Discord's 3 s whatever admission does.
 
-    `defer_first` is for work that downloads or decodes images: acknowledge at once. Otherwise
-    answer directly when admission is quick, so a refusal is a single private message.
+    Quick admission answers directly: a refusal is one private message, and an admitted job's
+    public status message later becomes its result. When downloads, decoding or a busy database
+    take longer, we defer privately instead: a refusal then edits that private message, and the
+    result is posted as a new public message (a public "thinking…" could not become private).
     """
     bot = services_of(interaction)
     work = asyncio.ensure_future(_prepare_and_submit(bot, delivery, interaction, prepare))
-    if not defer_first:
-        await asyncio.wait({work}, timeout=ACK_BUDGET)
-    if not work.done():
-        await interaction.response.defer(thinking=True)
+    await asyncio.wait({work}, timeout=ACK_BUDGET)
+    deferred = not work.done()
+    if deferred:
+        await interaction.response.defer(ephemeral=True, thinking=True)
     try:
         admitted = await work
     except BotError as exc:
-        await _refuse(interaction, exc)
+        await report_error(interaction, exc)
         return None
     text = _render.status_text(admitted.job, position=admitted.position, estimate=admitted.estimate)
     try:
-        if interaction.response.is_done():
+        if deferred:
             await interaction.edit_original_response(content=text)
         else:
             await interaction.response.send_message(text)
     finally:
-        delivery.acknowledged(admitted.job.id)
+        delivery.acknowledged(admitted.job.id, private=deferred)
     return admitted
 
 
@@ -78,14 +75,6 @@ async def _prepare_and_submit(
     # first event can need it.
     delivery.track(admitted.job.id, interaction)
     return admitted
-
-
-async def _refuse(interaction: discord.Interaction, error: BotError) -> None:
-    if interaction.response.is_done():
-        # The "thinking…" message is public; remove it so the refusal stays private.
-        with contextlib.suppress(discord.HTTPException):
-            await interaction.delete_original_response()
-    await report_error(interaction, error)
 
 
 def member_role_ids(interaction: discord.Interaction) -> tuple[int, ...]:

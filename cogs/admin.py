@@ -10,13 +10,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import PermissionDeniedError
-from bot.store.guilds import GuildLimits, GuildSettings
 from bot.usage import Budget, BudgetLimits, BudgetLine, format_usd
 from cogs import _choices
 from cogs._flow import is_moderator, member_role_ids
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
+    from bot.store.guilds import GuildLimits, GuildSettings
 
 UsdOption = app_commands.Range[float, 0, 1_000_000]
 CountOption = app_commands.Range[int, 0, 1_000_000]

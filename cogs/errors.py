@@ -45,12 +45,23 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 async def send_private(interaction: discord.Interaction, text: str) -> None:
     """An ephemeral reply, whether or not the interaction was already acknowledged."""
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
+        if not interaction.response.is_done():
             await interaction.response.send_message(text, ephemeral=True)
+        elif _deferred_privately(interaction):
+            await interaction.edit_original_response(content=text)
+        else:
+            await interaction.followup.send(text, ephemeral=True)
     except discord.HTTPException:
         log.warning("could not tell user %s: %s", interaction.user.id, text)
+
+
+def _deferred_privately(interaction: discord.Interaction) -> bool:
+    """A "thinking…" placeholder is waiting to become the reply.
+
+    This bot only ever defers with a message privately (see cogs/_flow.py), so the placeholder
+    is ephemeral and editing it keeps the reply private.
+    """
+    return interaction.response.type is discord.InteractionResponseType.deferred_channel_message
 
 
 def _what(interaction: discord.Interaction) -> str:

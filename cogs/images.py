@@ -150,7 +150,7 @@ class Images(commands.Cog):
                 model=model,
             )
 
-        await admit(interaction, self.delivery, prepare, defer_first=True)
+        await admit(interaction, self.delivery, prepare)
 
     async def edit_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Message menu: edit the images of this message with a prompt from a modal."""
@@ -167,7 +167,7 @@ class Images(commands.Cog):
                 images = await intake.prepare_inputs(blobs)
                 return self._submission(modal_interaction, "edit", prompt, images=tuple(images))
 
-            await admit(modal_interaction, self.delivery, prepare, defer_first=True)
+            await admit(modal_interaction, self.delivery, prepare)
 
         await interaction.response.send_modal(PromptModal(title="Edit image", on_prompt=on_prompt))
 
@@ -208,7 +208,7 @@ class Images(commands.Cog):
                     use_result_as_input=True,
                 )
 
-            await admit(modal_interaction, self.delivery, prepare, defer_first=True)
+            await admit(modal_interaction, self.delivery, prepare)
 
         modal = PromptModal(title=f"Edit job #{job.id}", on_prompt=on_prompt, default=job.prompt)
         await interaction.response.send_modal(modal)

@@ -262,9 +262,14 @@ class UsageStore:
         """
         window = _Window(guild_id, user_id, *_whole_days(start, end))
         day_model = await self._all(*window.bind(_Q_DAY_MODEL))
-        users = await self._all(*window.bind(_Q_TOP_USERS, top_users))
         failed, refused = (await self._all(*window.bind(_Q_FAILED)))[0]
         by_model, daily, totals = _fold(day_model, failures=failed - refused, refusals=refused)
+        if user_id is None:
+            rows = await self._all(*window.bind(_Q_TOP_USERS, top_users))
+            users = tuple(UserUsage(*(int(v) for v in row)) for row in rows)
+        else:  # the member is their own only top user: no need to scan their rows again
+            member = UserUsage(user_id, totals.requests, totals.images, totals.spend_micro_usd)
+            users = (member,) if totals.requests and top_users > 0 else ()
         return UsageReport(
             guild_id=guild_id,
             user_id=user_id,
@@ -272,7 +277,7 @@ class UsageStore:
             end=end,
             totals=totals,
             by_model=by_model,
-            top_users=tuple(UserUsage(*(int(v) for v in row)) for row in users),
+            top_users=users,
             daily=_fill_days(daily, start, end),
         )
 

@@ -84,8 +84,29 @@ class Harness:
     async def wait_result(
         self, handle: InteractionHandle, timeout: float = 15.0
     ) -> RecordedMessage:
-        """The original response once it carries images."""
-        return await handle.wait_original(lambda m: bool(m.attachments) and bool(m.embeds), timeout)
+        """The result message: the original response, or a public followup after a private defer."""
+
+        def probe() -> RecordedMessage | None:
+            record = handle.record
+            for message in (record.original, *record.followups):
+                if message is not None and message.attachments and message.embeds:
+                    return message
+            return None
+
+        return await self.discord.wait_until(probe, timeout, "a result with images")
+
+    async def private_reply(self, handle: InteractionHandle, timeout: float = 10.0):
+        """The ephemeral message the member got: the original response or a followup."""
+
+        def probe() -> RecordedMessage | None:
+            record = handle.record
+            candidates = [record.original, *record.followups]
+            for message in candidates:
+                if message is not None and message.ephemeral and not message.loading:
+                    return message
+            return None
+
+        return await self.discord.wait_until(probe, timeout, "a private reply")
 
     async def eventually(self, check: Callable[[], bool], timeout: float = 5.0) -> None:
         """Poll a condition on state the bot writes after its Discord call (e.g. the database)."""

@@ -132,6 +132,18 @@ class Harness:
             assert deadline <= limit, "the condition did not hold in time"
             self.clock.advance(deadline - self.clock.monotonic())
 
+    async def run_for(self, seconds: float) -> None:
+        """Let `seconds` of clock time pass, waking every sleeper on its way."""
+        until = self.clock.monotonic() + seconds
+        while True:
+            await self.quiesce()
+            deadline = self.clock.next_deadline
+            if deadline is None or deadline > until:
+                self.clock.advance(until - self.clock.monotonic())
+                await self.quiesce()
+                return
+            self.clock.advance(deadline - self.clock.monotonic())
+
     async def run_all(self, *, max_seconds: float = 24 * 3600) -> None:
         """Run until no job is queued or running, then deliver the remaining events."""
 
