@@ -270,7 +270,8 @@ def jain(stats: Stats) -> tuple[float, int]:
                     sum(n for t, g, n in stats.served if g == guild and lo <= t < hi)
                     for guild in busy
                 ]
-                indices.append(sum(x) ** 2 / (len(x) * sum(v * v for v in x)))
+                if any(x):
+                    indices.append(sum(x) ** 2 / (len(x) * sum(v * v for v in x)))
             lo = hi
     return (statistics.fmean(indices) if indices else math.nan), len(indices)
 

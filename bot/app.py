@@ -26,6 +26,7 @@ from bot.settings import Settings
 from bot.store.guilds import GuildSettingsStore
 from bot.store.meta import MetaStore
 from bot.store.usage import UsageStore
+from bot.usage import UsageService
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Services:
     files: FileStore
     guilds: GuildSettingsStore
     jobs: JobService
-    usage: UsageStore
+    usage: UsageService
     meta: MetaStore
     clock: Clock
 
@@ -124,7 +125,7 @@ async def build_services(
     async with open_database(settings.database_path) as db, http:
         openai = OpenAIImagesClient(http)
         files = FileStore(settings.data_dir)
-        guilds = GuildSettingsStore(db, clock)
+        guilds = GuildSettingsStore(db, clock, catalog)
         jobs = JobService(
             db=db,
             catalog=catalog,
@@ -144,7 +145,7 @@ async def build_services(
             files=files,
             guilds=guilds,
             jobs=jobs,
-            usage=UsageStore(db.conn),
+            usage=UsageService(UsageStore(db.conn), clock),
             meta=MetaStore(db),
             clock=clock,
         )

@@ -15,9 +15,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import (
     AutoDateLocator,
     ConciseDateFormatter,
-    DateFormatter,
     DayLocator,
     date2num,
+    num2date,
 )
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
@@ -135,13 +135,19 @@ def _frame_dates(ax: Axes, dates: list[float]) -> None:
     else:
         ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=8))  # type: ignore[no-untyped-call]
     if len(dates) <= _MONTH_DAY_LABELS_UP_TO:
-        ax.xaxis.set_major_formatter(DateFormatter("%b %-d"))  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_formatter(FuncFormatter(_month_day))
     else:
         locator = ax.xaxis.get_major_locator()
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     ax.xaxis.get_offset_text().set_color(MUTED)
     if dates:
         ax.set_xlim(dates[0] - 0.8, dates[-1] + 0.8)
+
+
+def _month_day(x: float, _pos: object) -> str:
+    """ "Mar 8" (strftime's "%-d" is not portable)."""
+    day = num2date(x)  # type: ignore[no-untyped-call]
+    return f"{day:%b} {day.day}"
 
 
 def _titles(fig: Figure, spend_ax: Axes, images_ax: Axes, title: str, subtitle: str) -> None:

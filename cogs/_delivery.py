@@ -257,8 +257,9 @@ class Delivery:
         job = event.job
         await self._notify(
             job,
-            f"⚠️ I restarted while job #{job.id} was being made, so I can't tell whether it "
-            "finished. It was not sent again, and its estimated cost stays counted.",
+            f"⚠️ I lost track of job #{job.id} while it was being made (a restart or a lost "
+            "connection), so I can't tell whether it finished. It was not sent again, so you "
+            "won't pay twice; its estimated cost stays counted.",
         )
 
     async def _on_cancelled(self, event: JobEvent) -> None:

@@ -79,7 +79,7 @@ def check_reservation(
                usd, tomorrow),
     )  # fmt: skip
     for c in checks:
-        if c.unit == "images" and c.allowed and c.used + c.requested > c.allowed:
+        if c.allowed and c.used + c.requested > c.allowed:
             raise QuotaExceededError(
                 limit=c.limit,
                 unit=c.unit,

@@ -38,7 +38,7 @@ RATE_LIMIT_BACKOFF_MAX = 60.0  # IPM windows are one minute: waiting longer neve
 
 
 def end_user(user_id: int) -> str:
-    """A stable, non-reversible-at-a-glance member id for OpenAI's abuse monitoring."""
+    """The member id, hashed, for OpenAI's abuse monitoring: the API never sees Discord ids."""
     return hashlib.sha256(f"discord-user:{user_id}".encode()).hexdigest()[:32]
 
 

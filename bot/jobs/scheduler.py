@@ -70,8 +70,8 @@ class FairScheduler:
     Each round every guild with queued jobs earns one image of credit (quantum 1) and sends its head
     job once its credit covers the job's images, at most one job per visit. So backlogged guilds get
     equal images, not equal jobs (an n=4 job costs its guild four rounds, as four n=1 jobs cost
-    another), and a guild that starts queueing waits at most one job per other busy guild. Rounds in
-    which nobody can send are skipped arithmetically: a pop costs O(guilds), not O(images).
+    another), and a guild that starts queueing a 1-image job waits at most one job per other busy
+    guild. Rounds in which nobody can send are skipped arithmetically: a pop costs O(guilds).
     """
 
     def __init__(self) -> None:

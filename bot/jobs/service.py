@@ -11,10 +11,7 @@ from typing import Any
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.domain import InputImage
 from bot.errors import (
-    InvalidImageError,
-    InvalidOptionError,
     JobNotCancellableError,
     JobNotFoundError,
     PermissionDeniedError,
@@ -27,6 +24,7 @@ from bot.jobs.events import EventBus, JobEvent, JobSink
 from bot.jobs.models import Admitted, JobRecord, StoredFile, Submission
 from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
+from bot.jobs.resubmit import resubmission, stored_file
 from bot.jobs.runner import JobRunner
 from bot.jobs.settlement import Settlement
 from bot.store import jobs as store
@@ -34,8 +32,8 @@ from bot.store.guilds import GuildSettingsStore
 
 log = logging.getLogger(__name__)
 
-# Results and unknown outcomes that no message has shown yet are announced again at start-up
-# when they finished this recently; older ones stay available through /job.
+# Results that no message has shown yet are announced again at start-up when they finished this
+# recently; older ones stay available through /job.
 REDELIVERY_WINDOW = timedelta(days=3)
 STOP_GRACE_SECONDS = 30.0  # how long a clean stop lets in-flight calls finish
 
@@ -115,8 +113,8 @@ class JobService:
         """Recover from the last run, then start dispatching.
 
         Running jobs become unknown (they may have been billed: never resent, still charged,
-        their members told); queued jobs resume in id order; results and unknown outcomes that
-        were never shown get their event again. The sink marks both shown with mark_delivered.
+        their members told); queued jobs resume in id order; results never shown (no
+        mark_delivered) get their "succeeded" event again.
         """
         if self._task is not None and not self._task.done():
             return
@@ -164,12 +162,8 @@ class JobService:
             log.warning("job %s was in flight when the bot stopped; marking it unknown", job.id)
             await self._settlement.in_doubt(job, code="interrupted", error=None)
         self._queue.restore(await store.jobs_in_state(self._db, "queued"))
-        told = {job.id for job in interrupted}
         for job in await store.undelivered(self._db, since):
-            if job.id not in told:
-                self._bus.emit(
-                    JobEvent("succeeded" if job.state == "succeeded" else "unknown", job)
-                )
+            self._bus.emit(JobEvent("succeeded", job))
 
     # ---- members' actions -------------------------------------------------------------------
 
@@ -230,7 +224,7 @@ class JobService:
     async def result_files(self, job_id: int) -> list[StoredFile]:
         """A job's kept results, in order, with absolute paths."""
         rows = await store.files_of(self._db, job_id, "result")
-        return [self._stored(row) for row in rows]
+        return [stored_file(self._files, row) for row in rows]
 
     async def queued_for(
         self, guild_id: int, user_id: int | None = None
@@ -245,7 +239,7 @@ class JobService:
         return self._queue.position(job_id)
 
     async def mark_delivered(self, job_id: int, *, channel_id: int, message_id: int) -> None:
-        """The sink showed this job's outcome (a result or an unknown notice) in a message."""
+        """The sink posted this job's result in a message (so a restart does not post it again)."""
         async with self._db.transaction() as conn:
             await store.mark_delivered(conn, job_id, channel_id, message_id, self._clock.now())
 
@@ -261,38 +255,15 @@ class JobService:
     ) -> Submission:
         """Re-roll (the same request and inputs) or Edit (a new prompt on the first result)."""
         job = await self.get(job_id, guild_id=guild_id)
-        opts = job.options
-        common: dict[str, Any] = {
-            "guild_id": guild_id,
-            "channel_id": job.channel_id,
-            "user_id": user_id,
-            "role_ids": role_ids,
-            "model": opts.model,
-            "size": opts.size,
-            "quality": opts.quality,
-            "background": opts.background,
-            "output_format": opts.output_format,
-            "source_job_id": job.id,
-        }
-        if use_result_as_input:
-            if not prompt or not prompt.strip():
-                raise InvalidOptionError("prompt", "write what to change")
-            results = await self.result_files(job_id)
-            if not results:
-                raise InvalidImageError(f"job {job_id}", "its result is no longer kept")
-            image = await self._read_input(results[0])
-            return Submission(operation="edit", prompt=prompt, images=(image,), **common)
-        rows = [self._stored(row) for row in await store.files_of(self._db, job_id)]
-        images = tuple([await self._read_input(f) for f in rows if f.role == "input"])
-        masks = [await self._read_input(f) for f in rows if f.role == "mask"]
-        return Submission(
-            operation=job.operation,
-            prompt=prompt if prompt and prompt.strip() else job.prompt,
-            n=opts.n,
-            input_fidelity=opts.input_fidelity,
-            images=images,
-            mask=masks[0] if masks else None,
-            **common,
+        rows = await store.files_of(self._db, job_id)
+        return await resubmission(
+            job,
+            [stored_file(self._files, row) for row in rows],
+            self._files,
+            user_id=user_id,
+            role_ids=role_ids,
+            prompt=prompt,
+            use_result_as_input=use_result_as_input,
         )
 
     async def purge_expired(self, retention_days: int) -> int:
@@ -305,27 +276,6 @@ class JobService:
             await store.delete_file_rows(conn, rows)
         await self._files.delete(row.relpath for row in rows)
         return len(rows)
-
-    def _stored(self, row: store.FileRow) -> StoredFile:
-        return StoredFile(
-            job_id=row.job_id,
-            role=row.role,
-            index=row.index,
-            relpath=row.relpath,
-            path=self._files.resolve(row.relpath),
-            mime=row.mime,
-            width=row.width,
-            height=row.height,
-            size_bytes=row.size_bytes,
-            created_at=row.created_at,
-        )
-
-    async def _read_input(self, stored: StoredFile) -> InputImage:
-        try:
-            data = await self._files.read(stored.relpath)
-        except OSError:
-            raise InvalidImageError(stored.filename, "this image is no longer kept") from None
-        return InputImage(data, stored.mime, stored.width, stored.height)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -49,6 +49,14 @@ class Settlement:
     async def success(self, job: JobRecord, spec: ModelSpec, result: ImagesResult) -> None:
         """Keep the images, then charge their real cost, in one transaction with their rows."""
         cost = cost_of(spec, result.usage)
+        if cost > job.estimated_micro_usd:
+            # Budgets hold only while estimates are upper bounds: worth an operator's look.
+            log.warning(
+                "job %s cost %s micro-USD, above its estimate of %s; check the catalog's prices",
+                job.id,
+                cost,
+                job.estimated_micro_usd,
+            )
         call = self._call(job, result=result, cost=cost)
         if not result.images:
             error = BotError("the image service answered without an image")

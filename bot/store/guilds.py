@@ -9,11 +9,12 @@ from typing import Any
 
 import aiosqlite
 
-from bot.catalog import Catalog, parse_size
+from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.domain import QUALITIES, Moderation, Quality
+from bot.domain import Moderation, Quality
 from bot.errors import InvalidOptionError
+from bot.store.guild_checks import API_MAX_COUNT, check_config, check_limit
 
 # Built-in defaults, used until a moderator sets a value. Deliberately conservative: a fresh
 # install with a funded key must not be able to spend much before anyone has looked at /quota.
@@ -24,33 +25,12 @@ DEFAULT_DAILY_IMAGES = 200  # per guild per day
 DEFAULT_USER_DAILY_IMAGES = 20  # per member per day
 DEFAULT_USER_DAILY_MICRO_USD = 1_000_000  # $1 per member per day
 DEFAULT_MAX_COUNT = 4  # images per request: one request cannot eat a member's day at once
-API_MAX_COUNT = 10  # the Images API's maximum n
 # Medium quality at the square size: the cheapest setting that still looks good, so an
 # unconfigured guild does not pay high-quality prices by default.
 DEFAULT_QUALITY: Quality = "medium"
 DEFAULT_SIZE = "1024x1024"
 DEFAULT_MODERATION: Moderation = "auto"
 DEFAULT_PREVIEWS = False  # previews cost 100 output tokens each; opt-in
-MODERATIONS: tuple[Moderation, ...] = ("auto", "low")
-
-# The /quota set option each limit is set with, for error messages.
-_LIMIT_OPTIONS = {
-    "daily_micro_usd": "guild_daily_usd",
-    "monthly_micro_usd": "guild_monthly_usd",
-    "daily_images": "guild_daily_images",
-    "user_daily_images": "user_daily_images",
-    "user_daily_micro_usd": "user_daily_usd",
-    "max_count": "max_count",
-}
-_CONFIG_OPTIONS = {
-    "default_model": "model",
-    "default_quality": "quality",
-    "default_size": "size",
-    "allowed_models": "allowed_models",
-    "moderation": "moderation",
-    "previews": "previews",
-    "log_channel_id": "log_channel",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,15 +141,23 @@ class GuildSettingsStore:
     ) -> GuildSettings:
         """Set limits (None = back to the built-in default); each change is audited."""
         for name, value in values.items():
-            _check_limit(name, value)
+            check_limit(name, value)
         return await self._update(guild_id, changed_by, values, section="limits")
 
     async def update_config(
         self, guild_id: int, *, changed_by: int, **values: Any
     ) -> GuildSettings:
         """Set defaults and switches (None = back to the built-in default); each change audited."""
-        normalised = {name: self._check_config(name, value) for name, value in values.items()}
+        normalised = {
+            name: check_config(name, value, self._catalog) for name, value in values.items()
+        }
         return await self._update(guild_id, changed_by, normalised, section="config")
+
+    async def user_limits(self, guild_id: int, member_role_ids: Iterable[int]) -> tuple[int, int]:
+        """(daily images, daily micro-USD) of a member with these roles; 0 = no limit."""
+        settings = await self.get(guild_id)
+        quotas = await self.role_quotas(guild_id)
+        return effective_user_limits(settings.limits, quotas, member_role_ids)
 
     async def role_quotas(self, guild_id: int) -> list[RoleQuota]:
         rows = await self._db.fetchall(
@@ -189,9 +177,10 @@ class GuildSettingsStore:
         user_daily_micro_usd: int | None,
     ) -> RoleQuota | None:
         """Set a role's overrides; both None removes the role's override. Audited."""
-        _check_limit("user_daily_images", user_daily_images)
-        _check_limit("user_daily_micro_usd", user_daily_micro_usd)
+        check_limit("user_daily_images", user_daily_images)
+        check_limit("user_daily_micro_usd", user_daily_micro_usd)
         now = self._clock.now()
+        after = (user_daily_images, user_daily_micro_usd)
         async with self._db.transaction() as conn:
             async with conn.execute(
                 "SELECT user_daily_images, user_daily_micro_usd FROM role_quotas"
@@ -200,35 +189,12 @@ class GuildSettingsStore:
             ) as cursor:
                 old = await cursor.fetchone()
             before = (None, None) if old is None else (old[0], old[1])
-            after = (user_daily_images, user_daily_micro_usd)
-            if after == (None, None):
-                await conn.execute(
-                    "DELETE FROM role_quotas WHERE guild_id = ? AND role_id = ?",
-                    (guild_id, role_id),
-                )
-            else:
-                await conn.execute(
-                    "INSERT INTO role_quotas (guild_id, role_id, user_daily_images,"
-                    " user_daily_micro_usd, updated_at) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (guild_id, role_id) DO UPDATE SET"
-                    " user_daily_images = excluded.user_daily_images,"
-                    " user_daily_micro_usd = excluded.user_daily_micro_usd,"
-                    " updated_at = excluded.updated_at",
-                    (guild_id, role_id, *after, int(now.timestamp())),
-                )
-            for name, old_value, new_value in zip(
-                ("user_daily_images", "user_daily_micro_usd"), before, after, strict=True
-            ):
+            await _write_role_quota(conn, guild_id, role_id, after, now)
+            names = ("user_daily_images", "user_daily_micro_usd")
+            for name, old_value, new_value in zip(names, before, after, strict=True):
                 if old_value != new_value:
-                    await _audit(
-                        conn,
-                        guild_id,
-                        changed_by,
-                        f"role:{role_id}:{name}",
-                        old_value,
-                        new_value,
-                        now,
-                    )
+                    field = f"role:{role_id}:{name}"
+                    await _audit(conn, guild_id, changed_by, field, old_value, new_value, now)
         return None if after == (None, None) else RoleQuota(role_id, *after)
 
     async def changes(self, guild_id: int, limit: int = 10) -> list[SettingsChange]:
@@ -281,75 +247,6 @@ class GuildSettingsStore:
         _check_default_allowed(updated)
         return replace(before, config=updated)
 
-    def _check_config(self, name: str, value: object) -> object:
-        if name not in _CONFIG_OPTIONS:
-            raise ValueError(f"unknown guild setting {name!r}")
-        if value is None:
-            return None
-        option = _CONFIG_OPTIONS[name]
-        if name == "default_model":
-            return self._check_model(option, str(value))
-        if name == "allowed_models":
-            return self._check_allowed(option, value)
-        if name == "default_quality":
-            return _check_choice(option, value, QUALITIES)
-        if name == "moderation":
-            return _check_choice(option, value, MODERATIONS)
-        if name == "default_size":
-            return _check_size(option, value)
-        if name == "previews":
-            if not isinstance(value, bool):
-                raise InvalidOptionError(option, "must be on or off")
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise InvalidOptionError(option, "must be a channel")
-        return value
-
-    def _check_model(self, option: str, name: str) -> str:
-        name = name.strip()
-        if self._catalog is not None:
-            self._catalog.get(name)  # ModelNotAllowedError listing the catalog
-        elif not name:
-            raise InvalidOptionError(option, "must name a model")
-        return name
-
-    def _check_allowed(self, option: str, value: object) -> tuple[str, ...] | None:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, (tuple, list)):
-            raise InvalidOptionError(option, "must be a comma-separated list of models")
-        names = tuple(
-            dict.fromkeys(self._check_model(option, str(i)) for i in items if str(i).strip())
-        )
-        return names or None  # an empty list means "every model", never "no model"
-
-
-def _check_limit(name: str, value: object) -> None:
-    if name not in _LIMIT_OPTIONS:
-        raise ValueError(f"unknown guild limit {name!r}")
-    if value is None:
-        return
-    option = _LIMIT_OPTIONS[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidOptionError(option, "must be 0 (no limit) or more")
-    if name == "max_count" and value > API_MAX_COUNT:
-        raise InvalidOptionError(option, f"must be 0 (no limit) to {API_MAX_COUNT}")
-
-
-def _check_choice(option: str, value: object, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value.strip().lower() not in choices:
-        raise InvalidOptionError(option, f"must be one of {', '.join(choices)}")
-    return value.strip().lower()
-
-
-def _check_size(option: str, value: object) -> str:
-    text = str(value).strip().lower()
-    if text == "auto":
-        return text
-    parsed = parse_size(text)
-    if parsed is None:
-        raise InvalidOptionError(option, "must be auto or WIDTHxHEIGHT, e.g. 1024x1024")
-    return f"{parsed[0]}x{parsed[1]}"
-
 
 def _check_default_allowed(config: GuildConfig) -> None:
     allowed = config.allowed_models
@@ -378,6 +275,27 @@ async def _upsert(
         f"INSERT INTO guild_settings ({names}) VALUES ({marks})"  # noqa: S608
         f" ON CONFLICT (guild_id) DO UPDATE SET {updates}",
         (guild_id, *raw.values(), int(now.timestamp())),
+    )
+
+
+async def _write_role_quota(
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    role_id: int,
+    values: tuple[int | None, int | None],
+    now: datetime,
+) -> None:
+    if values == (None, None):
+        await conn.execute(
+            "DELETE FROM role_quotas WHERE guild_id = ? AND role_id = ?", (guild_id, role_id)
+        )
+        return
+    await conn.execute(
+        "INSERT INTO role_quotas (guild_id, role_id, user_daily_images, user_daily_micro_usd,"
+        " updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, role_id) DO UPDATE SET"
+        " user_daily_images = excluded.user_daily_images,"
+        " user_daily_micro_usd = excluded.user_daily_micro_usd, updated_at = excluded.updated_at",
+        (guild_id, role_id, *values, int(now.timestamp())),
     )
 
 

@@ -213,9 +213,9 @@ async def jobs_in_state(db: Database, state: JobState) -> list[JobRecord]:
 
 
 async def undelivered(db: Database, since: datetime) -> list[JobRecord]:
-    """Succeeded or unknown jobs finished since `since` whose outcome no message has shown."""
+    """Succeeded jobs finished since `since` whose result no message has shown."""
     rows = await db.fetchall(
-        "SELECT * FROM jobs WHERE state IN ('succeeded', 'unknown') AND delivered_at IS NULL"
+        "SELECT * FROM jobs WHERE state = 'succeeded' AND delivered_at IS NULL"
         " AND finished_at >= ? ORDER BY id",
         (ts(since),),
     )

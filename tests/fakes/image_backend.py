@@ -21,7 +21,6 @@ from bot.domain import ImageRequest, ImagesResult, PartialImage, TokenUsage
 from bot.errors import RateLimitedError, UpstreamError
 from bot.pricing import estimate, input_image_tokens, nominal_output_tokens
 
-
 _REJECTED = ("429-limit", "error:RateLimitedError")  # a 429 consumes nothing
 
 

@@ -1,4 +1,4 @@
-"""Test support for the job queue: a JobService on a real SQLite file, a manual clock, a fake API."""
+"""Job queue test support: a JobService on a real SQLite file, a manual clock, a fake API."""
 
 from __future__ import annotations
 
@@ -38,40 +38,51 @@ def input_image(width: int = 4, height: int = 4) -> InputImage:
     return InputImage(tiny_png(7), "image/png", width, height)
 
 
-def submission(guild_id: int = 1, user_id: int = 10, prompt: str = "a red fox", **kw: Any) -> Submission:
+def submission(
+    guild_id: int = 1, user_id: int = 10, prompt: str = "a red fox", **kw: Any
+) -> Submission:
     fields: dict[str, Any] = {"channel_id": 100 + guild_id, "role_ids": (), "operation": "generate"}
     fields.update(kw)
     return Submission(guild_id=guild_id, user_id=user_id, prompt=prompt, **fields)
 
 
 class TrackedFileStore(FileStore):
-    """Counts file operations in flight on worker threads, so tests can wait for them."""
+    """Knows when file operations are in flight on worker threads, so tests can wait for them."""
 
-    pending = 0
-    gate: asyncio.Event | None = None  # when set, reads wait for it (a slow disk)
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir)
+        self.gate: asyncio.Event | None = None  # when set, reads wait for it (a slow disk)
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
+
+    @asynccontextmanager
+    async def _busy(self) -> AsyncIterator[None]:
+        self._pending += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._pending -= 1
+            if not self._pending:
+                self._idle.set()
 
     async def write(self, relpath: str, data: bytes) -> Path:
-        self.pending += 1
-        try:
+        async with self._busy():
             return await super().write(relpath, data)
-        finally:
-            self.pending -= 1
 
     async def read(self, relpath: str) -> bytes:
         if self.gate is not None:
             await self.gate.wait()
-        self.pending += 1
-        try:
+        async with self._busy():
             return await super().read(relpath)
-        finally:
-            self.pending -= 1
 
     async def delete(self, relpaths: Iterable[str]) -> int:
-        self.pending += 1
-        try:
+        async with self._busy():
             return await super().delete(relpaths)
-        finally:
-            self.pending -= 1
 
 
 class RecordingSink:
@@ -107,8 +118,7 @@ class Harness:
         for _ in range(rounds):
             for _ in range(25):
                 await asyncio.sleep(0)
-            while self.files.pending:
-                await asyncio.sleep(0.0005)  # a file write on a worker thread; real I/O
+            await self.files.idle()  # file I/O runs on worker threads
             await self.db.fetchone("SELECT 1")  # queued behind any statement in progress
 
     async def run_until(self, predicate: Predicate, *, max_seconds: float = 24 * 3600) -> None:

@@ -281,7 +281,11 @@ async def test_edit_inputs_are_kept_and_a_refused_edit_leaves_no_file(tmp_path: 
             "SELECT role, idx, path, width FROM job_files WHERE job_id = ? ORDER BY role, idx",
             (admitted.job.id,),
         )
-        assert [(r[0], r[1], r[3]) for r in rows] == [("input", 0, 4), ("input", 1, 8), ("mask", 0, 4)]
+        assert [(r[0], r[1], r[3]) for r in rows] == [
+            ("input", 0, 4),
+            ("input", 1, 8),
+            ("mask", 0, 4),
+        ]
         assert all((h.files.root / r[2]).read_bytes() == input_image().data for r in rows)
         await h.guilds.update_limits(1, changed_by=9, daily_micro_usd=1)
         with pytest.raises(QuotaExceededError):

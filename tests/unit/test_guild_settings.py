@@ -142,10 +142,14 @@ async def test_invalid_config_is_refused_and_nothing_changes(store, fields, erro
 
 async def test_role_quotas_are_set_replaced_removed_and_audited(store) -> None:
     guilds, _ = store
-    await guilds.set_role_quota(1, 500, changed_by=7, user_daily_images=50, user_daily_micro_usd=None)
+    await guilds.set_role_quota(
+        1, 500, changed_by=7, user_daily_images=50, user_daily_micro_usd=None
+    )
     await guilds.set_role_quota(1, 501, changed_by=7, user_daily_images=0, user_daily_micro_usd=10)
     assert await guilds.role_quotas(1) == [RoleQuota(500, 50, None), RoleQuota(501, 0, 10)]
-    await guilds.set_role_quota(1, 500, changed_by=8, user_daily_images=None, user_daily_micro_usd=None)
+    await guilds.set_role_quota(
+        1, 500, changed_by=8, user_daily_images=None, user_daily_micro_usd=None
+    )
     assert await guilds.role_quotas(1) == [RoleQuota(501, 0, 10)]
     assert await guilds.role_quotas(2) == []
     latest = (await guilds.changes(1))[0]
@@ -156,7 +160,9 @@ async def test_role_quotas_are_set_replaced_removed_and_audited(store) -> None:
         None,
     )
     with pytest.raises(InvalidOptionError):
-        await guilds.set_role_quota(1, 502, changed_by=7, user_daily_images=-3, user_daily_micro_usd=None)
+        await guilds.set_role_quota(
+            1, 502, changed_by=7, user_daily_images=-3, user_daily_micro_usd=None
+        )
 
 
 def test_effective_limits_take_the_most_generous_role() -> None:
@@ -172,3 +178,14 @@ def test_effective_limits_take_the_most_generous_role() -> None:
     assert effective_user_limits(limits, quotas, [1, 2]) == (40, 2_000_000)
     assert effective_user_limits(limits, quotas, [2, 3]) == (40, 0)
     assert effective_user_limits(limits, [RoleQuota(9, 0, 5)], [9]) == (0, 5)
+
+
+async def test_user_limits_combine_the_guilds_limits_and_the_members_roles(store) -> None:
+    guilds, _ = store
+    await guilds.update_limits(1, changed_by=7, user_daily_images=3)
+    await guilds.set_role_quota(
+        1, 500, changed_by=7, user_daily_images=9, user_daily_micro_usd=None
+    )
+    assert await guilds.user_limits(1, [500, 501]) == (9, 1_000_000)
+    assert await guilds.user_limits(1, []) == (3, 1_000_000)
+    assert await guilds.user_limits(2, [500]) == (20, 1_000_000)  # another guild's roles

@@ -27,6 +27,10 @@ async def running(h: Harness) -> list[int]:
     return [j.id for j in await h.jobs() if j.state == "running"]
 
 
+async def any_running(h: Harness) -> bool:
+    return bool(await running(h))
+
+
 async def test_success_charges_the_real_cost_and_keeps_the_images(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         admitted = await h.service.submit(submission(n=2))
@@ -52,7 +56,10 @@ async def test_an_edit_sends_its_stored_inputs_and_mask(tmp_path: Path) -> None:
         )
         await h.run_all()
         [call] = h.backend.calls
-        assert [(i.width, i.data) for i in call.request.images] == [(4, images[0].data), (8, images[1].data)]
+        assert [(i.width, i.data) for i in call.request.images] == [
+            (4, images[0].data),
+            (8, images[1].data),
+        ]
         assert call.request.mask is not None and call.request.options.input_fidelity == "high"
         assert call.request.end_user and "10" not in call.request.end_user
 
@@ -133,7 +140,7 @@ async def test_a_stop_before_the_call_goes_out_puts_the_job_back(tmp_path: Path)
     async with harness(tmp_path) as h:
         h.files.gate = asyncio.Event()  # the edit's inputs are slow to read
         admitted = await h.service.submit(submission(operation="edit", images=(input_image(),)))
-        await h.run_until(lambda: running(h))
+        await h.run_until(lambda: any_running(h))
         await h.service.stop(grace=0)
         job = await h.job(admitted.job.id)
         assert (job.state, job.charged_micro_usd) == ("queued", admitted.estimate.micro_usd)
@@ -217,7 +224,12 @@ async def test_reroll_repeats_the_request_with_the_same_inputs(tmp_path: Path) -
         )
         await h.run_all()
         again = await h.service.resubmission(first.job.id, guild_id=1, user_id=20, role_ids=(7,))
-        assert (again.operation, again.prompt, again.n, again.quality) == ("edit", "a red fox", 2, "high")
+        assert (again.operation, again.prompt, again.n, again.quality) == (
+            "edit",
+            "a red fox",
+            2,
+            "high",
+        )
         assert (again.user_id, again.role_ids, again.source_job_id) == (20, (7,), first.job.id)
         assert [i.data for i in again.images] == [i.data for i in images]
         assert again.mask is not None and again.mask.data == input_image().data
@@ -271,9 +283,12 @@ async def test_a_job_outlives_the_coroutine_that_submitted_it(tmp_path: Path) ->
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
             await caller
-        await h.run_all()
-        [job] = await h.jobs()
-        assert job.state == "succeeded"
+
+        async def finished() -> bool:
+            return [j.state for j in await h.jobs()] == ["succeeded"]
+
+        await h.run_until(finished)
+        assert len(h.backend.calls) == 1
 
 
 async def test_results_that_cannot_be_stored_still_count_their_real_cost(
@@ -291,3 +306,31 @@ async def test_results_that_cannot_be_stored_still_count_their_real_cost(
         [row] = await h.ledger(job.id)
         assert job.state == "failed"
         assert job.charged_micro_usd == row.cost_micro_usd > 0  # it was billed
+
+
+async def test_an_unexpected_error_after_sending_keeps_the_job_charged(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        h.backend.then(Step(error=RuntimeError("a bug in the client")))
+        admitted = await h.service.submit(submission())
+        await h.run_all()
+        job = await h.job(admitted.job.id)
+        assert (job.state, job.charged_micro_usd) == ("unknown", admitted.estimate.micro_usd)
+        assert job.error_code == "internal_error"
+        assert [r.cost_micro_usd for r in await h.ledger(job.id)] == [job.charged_micro_usd]
+
+
+async def test_an_unexpected_error_before_sending_releases_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with harness(tmp_path) as h:
+
+        async def broken(relpath: str) -> bytes:
+            raise ValueError("a bug while reading")
+
+        monkeypatch.setattr(h.files, "read", broken)
+        admitted = await h.service.submit(submission(operation="edit", images=(input_image(),)))
+        await h.run_all()
+        job = await h.job(admitted.job.id)
+        assert (job.state, job.charged_micro_usd, job.charged_images) == ("failed", 0, 0)
+        assert h.backend.calls == [] and await h.ledger(job.id) == []
+        assert h.sink.kinds(job.id)[-1] == "failed"

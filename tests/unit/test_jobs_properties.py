@@ -8,6 +8,7 @@ job's charge backed by its ledger rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import tempfile
 from collections import defaultdict
@@ -137,11 +138,10 @@ async def submit_all(h: Harness, wave: list[Request]) -> list[int]:
 async def cancel_some(h: Harness, ids: list[int], rng: random.Random) -> None:
     async def one(job_id: int) -> None:
         job = await h.job(job_id)
-        try:
-            await h.service.cancel(job_id, guild_id=job.guild_id, user_id=job.user_id,
-                                   is_moderator=False)  # fmt: skip
-        except JobNotCancellableError:
-            pass
+        with contextlib.suppress(JobNotCancellableError):  # it may have started already
+            await h.service.cancel(
+                job_id, guild_id=job.guild_id, user_id=job.user_id, is_moderator=False
+            )
 
     await asyncio.gather(*(one(i) for i in rng.sample(ids, k=min(len(ids), 3))))
 
