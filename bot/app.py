@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # Explicit, like RoboDanny: underscore modules in cogs/ are helpers, not extensions.
 EXTENSIONS = ("cogs.errors", "cogs.images", "cogs.jobs", "cogs.usage", "cogs.admin")
 SYNC_HASH_KEY = "global_commands_sha256"
+RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +66,27 @@ class ImageBot(commands.Bot):
             **options,  # type: ignore[arg-type]  # e.g. guild_ready_timeout from tests
         )
         self.services = services
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.services.jobs.start()
+        self._sweeper = asyncio.create_task(self._sweep_expired_results())
         await self.sync_commands()
+
+    async def _sweep_expired_results(self) -> None:
+        """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""
+        days = self.services.settings.result_retention_days
+        while True:
+            try:
+                removed = await self.services.jobs.purge_expired(days)
+            except Exception:
+                log.exception("could not purge expired results")
+            else:
+                if removed:
+                    log.info("deleted %d result files older than %d days", removed, days)
+            await self.services.clock.sleep(RETENTION_SWEEP_SECONDS)
 
     async def sync_commands(self) -> None:
         """DEV_GUILD_ID: sync there at once; otherwise globally, only when the set changed.
@@ -95,6 +111,8 @@ class ImageBot(commands.Bot):
         log.info("synced %d global commands", len(payload))
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.services.jobs.stop()
         await super().close()
 

@@ -179,6 +179,20 @@ class UsageService:
         )
         return UsageOverview(known, now, report, budget_from(used, limits, now))
 
+    async def budget(
+        self, guild_id: int, *, limits: BudgetLimits, user_id: int | None = None
+    ) -> Budget:
+        """Today's and this month's budget use against `limits` (the member's, with user_id)."""
+        now = self._clock.now()
+        used = await self._store.budget_used(
+            guild_id,
+            day_start=day_start(now),
+            month_start=month_start(now),
+            end=day_start(now) + timedelta(days=1),
+            user_id=user_id,
+        )
+        return budget_from(used, limits, now)
+
     async def chart(self, overview: UsageOverview, *, title: str | None = None) -> bytes:
         """The daily chart as PNG bytes, rendered in a worker thread."""
         return await asyncio.to_thread(

@@ -209,7 +209,8 @@ class Delivery:
         )
         for chunk in chunks[1:]:
             await interaction.followup.send(files=_render.to_files(chunk))
-        await interaction.edit_original_response(content=f"✅ Job #{job.id} is ready: {first.jump_url}")
+        ready = f"✅ Job #{job.id} is ready: {first.jump_url}"
+        await interaction.edit_original_response(content=ready)
         return first
 
     async def _via_channel(
@@ -235,9 +236,7 @@ class Delivery:
     ) -> None:
         if interaction is None:
             return
-        text = (
-            f"Your image is ready, but I couldn't post it here. It is kept: use `/job {job.id}`."
-        )
+        text = f"Your image is ready, but I couldn't post it here. It is kept: use `/job {job.id}`."
         try:
             await interaction.followup.send(text, ephemeral=True)
         except discord.HTTPException:

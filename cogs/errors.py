@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
@@ -68,8 +68,8 @@ def _what(interaction: discord.Interaction) -> str:
     command = interaction.command
     if command is not None:
         return f"/{command.qualified_name}"
-    custom_id = (interaction.data or {}).get("custom_id")
-    return str(custom_id or "interaction")
+    data = cast("dict[str, Any]", interaction.data or {})
+    return str(data.get("custom_id") or "interaction")
 
 
 async def setup(bot: ImageBot) -> None:

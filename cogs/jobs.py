@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot import outbox
 from bot.errors import JobNotFoundError
+from bot.jobs.models import JobRecord
 from bot.uploads import split_into_messages
 from cogs import _render
 from cogs._flow import is_moderator
@@ -63,16 +64,28 @@ class Jobs(commands.Cog):
     async def queue(self, interaction: discord.Interaction) -> None:
         """Your queued jobs with their positions, and the server's queue length."""
         guild_id = interaction.guild_id or 0
-        mine = await self.services.jobs.queued_for(guild_id, interaction.user.id)
+        # Moderators see (and may cancel) everyone's: no other message shows them a Cancel button.
+        everyone = is_moderator(interaction)
+        user_id = None if everyone else interaction.user.id
+        listed = (await self.services.jobs.queued_for(guild_id, user_id))[:MAX_LISTED]
         total = self.services.jobs.queue_length(guild_id)
-        lines = [_render.job_summary(job, position) for job, position in mine[:MAX_LISTED]]
+        lines = [_queue_line(job, position, owner=everyone) for job, position in listed]
         head = f"{total} job(s) queued in this server."
         body = "\n".join(lines) if lines else "You have no jobs waiting."
-        view = cancel_view([job.id for job, _ in mine[:MAX_LISTED]]) if mine else None
-        if view is not None:
-            await interaction.response.send_message(f"{head}\n{body}", view=view, ephemeral=True)
+        text = f"{head}\n{body}"
+        none = discord.AllowedMentions.none()
+        if listed:
+            view = cancel_view([job.id for job, _ in listed])
+            await interaction.response.send_message(
+                text, view=view, ephemeral=True, allowed_mentions=none
+            )
         else:
-            await interaction.response.send_message(f"{head}\n{body}", ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
+
+
+def _queue_line(job: JobRecord, position: int, *, owner: bool) -> str:
+    line = _render.job_summary(job, position)
+    return f"{line} · <@{job.user_id}>" if owner else line
 
 
 async def setup(bot: ImageBot) -> None:

@@ -56,9 +56,7 @@ class Usage(commands.Cog):
         )
         files = [discord.File(io.BytesIO(await self.services.usage.chart(overview)), "usage.png")]
         if export:
-            csv = await self.services.usage.export(
-                overview, limit_bytes=interaction.filesize_limit
-            )
+            csv = await self.services.usage.export(overview, limit_bytes=interaction.filesize_limit)
             files.append(discord.File(io.BytesIO(csv.data), filename=csv.filename))
         embed = usage_embed(overview, who=user.display_name if user else None)
         embed.set_image(url="attachment://usage.png")

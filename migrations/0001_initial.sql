@@ -31,8 +31,10 @@ CREATE TABLE jobs (
 );
 
 CREATE INDEX jobs_state_idx ON jobs (state, id);
-CREATE INDEX jobs_guild_created_idx ON jobs (guild_id, created_at);
 CREATE INDEX jobs_guild_user_created_idx ON jobs (guild_id, user_id, created_at);
+-- Covers the budget sums (admission and /usage): no table lookups for a month of jobs.
+CREATE INDEX jobs_guild_created_charged_idx
+    ON jobs (guild_id, created_at, user_id, charged_micro_usd, charged_images);
 -- Admission counts a guild's and a member's queued jobs inside its transaction.
 CREATE INDEX jobs_guild_state_idx ON jobs (guild_id, state, user_id);
 

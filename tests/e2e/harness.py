@@ -77,8 +77,11 @@ class Harness:
 
     async def imagine(self, prompt: str, *, member: FakeMember | None = None, **options: Any):
         return await self.discord.slash(
-            "imagine", {"prompt": prompt, **options}, member=member or self.alice,
-            guild=self.guild, channel=self.channel,
+            "imagine",
+            {"prompt": prompt, **options},
+            member=member or self.alice,
+            guild=self.guild,
+            channel=self.channel,
         )
 
     async def wait_result(

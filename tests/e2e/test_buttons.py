@@ -94,8 +94,12 @@ async def test_count_ten_delivers_all_ten_images(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         await h.start_bot()
         setting = await h.discord.slash(
-            "quota", {"max_count": 10}, subcommand="set", member=h.mod,
-            guild=h.guild, channel=h.channel,
+            "quota",
+            {"max_count": 10},
+            subcommand="set",
+            member=h.mod,
+            guild=h.guild,
+            channel=h.channel,
         )
         await setting.wait_response()
         handle = await h.imagine("ten little robots", quality="low", count=10)

@@ -68,9 +68,11 @@ async def test_a_job_finishing_after_the_token_expired_is_posted_in_the_channel(
         await handle.wait_response()
         h.advance(16 * 60)  # the job finishes 16 minutes after the command
         message = await h.discord.wait_for_message(
-            lambda m: m.channel_id == h.channel.id
-            and f"<@{h.alice.id}>" in m.content
-            and bool(m.attachments),
+            lambda m: (
+                m.channel_id == h.channel.id
+                and f"<@{h.alice.id}>" in m.content
+                and bool(m.attachments)
+            ),
             timeout=15,
         )
         assert "ready" in message.content

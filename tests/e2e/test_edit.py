@@ -29,18 +29,23 @@ def png_bomb(side: int = 30_000) -> bytes:
     """A PNG header claiming side x side pixels, followed by a tiny compressed body."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
 
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     body = zlib.compress(b"\x00" * 4096)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
 
 
 async def edit(h: Harness, prompt: str, **files: tuple[str, bytes, str]):
     options = {name: h.upload(*spec) for name, spec in files.items()}
     return await h.discord.slash(
-        "edit", {"prompt": prompt, "quality": "low", **options},
-        member=h.alice, guild=h.guild, channel=h.channel,
+        "edit",
+        {"prompt": prompt, "quality": "low", **options},
+        member=h.alice,
+        guild=h.guild,
+        channel=h.channel,
     )
 
 

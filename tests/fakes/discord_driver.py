@@ -281,7 +281,7 @@ class InteractionDriver:
     async def wait_until(
         self,
         probe: Callable[[], T | None],
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
         what: str = "",
     ) -> T:
         """Re-check `probe` whenever the fake's state changes; its first truthy result."""
@@ -290,7 +290,7 @@ class InteractionDriver:
     async def wait_for_message(
         self,
         predicate: MessagePredicate,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> RecordedMessage:
         """The first live message for which `predicate` holds (re-checked after every edit)."""
 

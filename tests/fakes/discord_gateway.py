@@ -180,7 +180,7 @@ class GatewayHub:
             sent += 1
         return sent
 
-    async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109
+    async def wait_ready(self, timeout: float) -> None:
         await self.state.changes.wait_for(lambda: bool(self.ready), timeout, "a bot on the gateway")
 
     async def close_all(self, code: int = 1000) -> None:

@@ -67,7 +67,7 @@ class InteractionHandle:
 
     async def wait_response(
         self,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
         *,
         allow_refused: bool = False,
     ) -> CallbackRecord:
@@ -86,7 +86,7 @@ class InteractionHandle:
     async def wait_original(
         self,
         predicate: MessagePredicate | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> RecordedMessage:
         """The original response once `predicate` holds (default: past "thinking...")."""
         check = predicate or (lambda m: not m.loading)
@@ -102,7 +102,7 @@ class InteractionHandle:
     async def wait_followup(
         self,
         predicate: MessagePredicate | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> RecordedMessage:
         """The first followup message matching `predicate`."""
         check = predicate or (lambda _m: True)
@@ -112,7 +112,7 @@ class InteractionHandle:
 
         return await self._state.changes.wait_for(probe, timeout, f"a followup of {self.id}")
 
-    async def wait_modal(self, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+    async def wait_modal(self, timeout: float = 5.0) -> dict[str, Any]:
         return await self._state.changes.wait_for(
             lambda: self.record.modal, timeout, f"a modal answering {self.id}"
         )

@@ -140,7 +140,7 @@ class FakeDiscord(InteractionDriver):
             discord.http.Route.BASE = old_base
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
 
-    async def wait_connected(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_connected(self, timeout: float = 5.0) -> None:
         """Until a bot has identified (or resumed) on the gateway."""
         await self.gateway.wait_ready(timeout)
 

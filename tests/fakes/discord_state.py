@@ -52,7 +52,7 @@ class Changes:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait_for(self, probe: Callable[[], T | None], timeout: float, what: str) -> T:  # noqa: ASYNC109
+    async def wait_for(self, probe: Callable[[], T | None], timeout: float, what: str) -> T:
         """Re-run `probe` on every change until it returns something truthy; return that."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

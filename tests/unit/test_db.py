@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from bot.db import DEFAULT_MIGRATIONS_DIR, connect, discover, migrate, open_database
@@ -16,6 +17,13 @@ def migrations(tmp_path: Path) -> Path:
     target = tmp_path / "migrations"
     shutil.copytree(DEFAULT_MIGRATIONS_DIR, target)
     return target
+
+
+async def _scalar(conn: aiosqlite.Connection, sql: str) -> object:
+    async with conn.execute(sql) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
 
 
 def _latest(migrations: Path) -> int:
@@ -50,12 +58,9 @@ async def test_a_broken_migration_leaves_the_previous_version(
         with pytest.raises(MigrationError) as caught:
             await migrate(conn, migrations)
         assert caught.value.filename == broken.name
-        async with conn.execute("PRAGMA user_version") as cur:
-            assert (await cur.fetchone())[0] == good
-        async with conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"
-        ) as cur:
-            assert (await cur.fetchone())[0] == 0, "the failed file's first statement stayed"
+        assert await _scalar(conn, "PRAGMA user_version") == good
+        half_done = "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"
+        assert await _scalar(conn, half_done) == 0, "the failed file's first statement stayed"
     finally:
         await conn.close()
 
@@ -68,14 +73,14 @@ def test_gaps_in_migration_numbers_are_refused(migrations: Path) -> None:
 
 def test_badly_named_migrations_are_refused(migrations: Path) -> None:
     (migrations / "add_stuff.sql").write_text("SELECT 1;\n")
-    with pytest.raises(MigrationError, match="0001_reason.sql"):
+    with pytest.raises(MigrationError, match=r"0001_reason\.sql"):
         discover(migrations)
 
 
 async def test_database_opens_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     async with open_database(tmp_path / "sub" / "bot.sqlite3") as db:
-        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
-        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
+        assert await _scalar(db.conn, "PRAGMA journal_mode") == "wal"
+        assert await _scalar(db.conn, "PRAGMA foreign_keys") == 1
         assert await db.schema_version() == _latest(DEFAULT_MIGRATIONS_DIR)
 
 
