@@ -160,6 +160,7 @@ async def harness(tmp_path: Path, **overrides: Any) -> AsyncIterator[Harness]:
             guild = fake_discord.add_guild("Pixels")
             mods = fake_discord.add_role(guild, "Moderators", MANAGE_GUILD)
             channel = guild.text_channels[0]
+            defaults: dict[str, Any] = {"dev_guild_id": guild.id, "openai_tier": 3}
             settings = load_settings(
                 env_file=None,
                 discord_token=fake_discord.token,
@@ -169,9 +170,7 @@ async def harness(tmp_path: Path, **overrides: Any) -> AsyncIterator[Harness]:
                 discord_gateway_url=fake_discord.gateway_url,
                 database_path=tmp_path / "bot.sqlite3",
                 data_dir=tmp_path / "data",
-                dev_guild_id=guild.id,
-                openai_tier=3,
-                **overrides,
+                **{**defaults, **overrides},
             )
             h = Harness(
                 discord=fake_discord,
