@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from bot.jobs.models import JobRecord, StoredFile
 from bot.uploads import EncodedFile, split_into_messages
 from cogs import _render
 from cogs._messages import user_message
+from cogs._status import Origin, Status
 from cogs._views import result_view
 
 if TYPE_CHECKING:
@@ -27,20 +29,7 @@ log = logging.getLogger(__name__)
 # Interaction tokens live 15 minutes; stop using one a little before, so an upload in progress
 # never races the expiry.
 TOKEN_LIFETIME = timedelta(minutes=14, seconds=30)
-STATUS_EDIT_INTERVAL = 3.0  # seconds between status edits of one job (webhook rate limits)
 ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledging
-
-
-@dataclass
-class Origin:
-    """The interaction whose original response shows a job, and its edit throttle."""
-
-    interaction: discord.Interaction
-    acknowledged: asyncio.Event = field(default_factory=asyncio.Event)
-    private: bool = False  # the status message is ephemeral: the result goes in a new message
-    last_edit: float = float("-inf")
-    pending: str | None = None
-    flusher: asyncio.Task[None] | None = None
 
 
 class Delivery:
@@ -52,13 +41,13 @@ class Delivery:
         self._origins: dict[int, Origin] = {}
 
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
-        self._origins[job_id] = Origin(interaction)
+        self._origins[job_id] = Origin(interaction, self.services.clock)
 
-    def acknowledged(self, job_id: int, *, private: bool) -> None:
+    def acknowledged(self, job_id: int, *, private: bool, shown: str) -> None:
+        """The command's reply (showing `shown`) is out; it counts as the first status edit."""
         origin = self._origins.get(job_id)
         if origin is not None:
-            origin.private = private
-            origin.acknowledged.set()
+            origin.acknowledge(private=private, shown=shown)
 
     async def on_event(self, event: JobEvent) -> None:
         handler = {
@@ -95,35 +84,13 @@ class Delivery:
         origin = await self._live_origin(event.job.id)
         if origin is None:
             return
-        origin.pending = _render.status_text(event.job, position=event.position, estimate=None)
-        wait = origin.last_edit + STATUS_EDIT_INTERVAL - self.services.clock.monotonic()
-        if wait <= 0:
-            await self._flush_status(origin)
-        elif origin.flusher is None:
-            origin.flusher = asyncio.create_task(self._flush_later(origin, wait))
+        text = _render.status_text(event.job, position=event.position, estimate=None)
+        await origin.show(Status(text))
 
-    async def _flush_later(self, origin: Origin, wait: float) -> None:
-        await self.services.clock.sleep(wait)
-        origin.flusher = None
-        await self._flush_status(origin)
-
-    async def _flush_status(self, origin: Origin) -> None:
-        text, origin.pending = origin.pending, None
-        if text is None:
-            return
-        origin.last_edit = self.services.clock.monotonic()
-        try:
-            await origin.interaction.edit_original_response(content=text)
-        except discord.HTTPException as exc:
-            log.info("status edit failed: %s", exc)
-
-    def _finish(self, job_id: int) -> Origin | None:
+    async def _finish(self, job_id: int) -> None:
         origin = self._origins.pop(job_id, None)
         if origin is not None:
-            origin.pending = None
-            if origin.flusher is not None:
-                origin.flusher.cancel()
-        return origin
+            await origin.close()
 
     async def _on_partial(self, event: JobEvent) -> None:
         origin = await self._live_origin(event.job.id)
@@ -131,18 +98,15 @@ class Delivery:
             return
         limit = origin.interaction.filesize_limit
         preview = await asyncio.to_thread(outbox.encode_preview, event.partial.data, limit)
-        origin.last_edit = self.services.clock.monotonic()
-        await origin.interaction.edit_original_response(
-            content=f"🎨 Rendering job #{event.job.id}… (preview {event.partial.index + 1})",
-            attachments=_render.to_files([preview]),
-        )
+        text = f"🎨 Rendering job #{event.job.id}… (preview {event.partial.index + 1})"
+        await origin.show(Status(text, preview))
 
     # --- results --------------------------------------------------------------------------
 
     async def _on_succeeded(self, event: JobEvent) -> None:
         job = event.job
         origin = await self._live_origin(job.id)
-        self._finish(job.id)
+        await self._finish(job.id)
         stored = await self.services.jobs.result_files(job.id)
         size = _render.made_size(stored)
         message = await self._post_result(job, origin, stored)
@@ -158,21 +122,24 @@ class Delivery:
     ) -> discord.Message | None:
         interaction = origin.interaction if origin else None
         channel = await self._channel(job.channel_id)
-        limit = _file_limit(interaction, channel)
-        files = await asyncio.to_thread(outbox.encode_results, [f.path for f in stored], limit)
-        chunks = split_into_messages(files)
         embed = _render.result_embed(job, size=_render.made_size(stored))
+        if origin is not None:
+            chunks = await _encoded(stored, origin.interaction.filesize_limit)
+            try:
+                if origin.private:
+                    return await self._via_followup(job, origin.interaction, embed, chunks)
+                return await self._via_interaction(origin.interaction, embed, job.id, chunks)
+            except discord.HTTPException as exc:
+                # E.g. a moderator deleted the status message: the channel may still take it.
+                log.info("could not show job %s through its interaction: %s", job.id, exc)
         try:
-            if origin is not None and origin.private:
-                return await self._via_followup(job, origin.interaction, embed, chunks)
-            if interaction is not None:
-                return await self._via_interaction(interaction, embed, job.id, chunks)
             if channel is not None:
+                chunks = await _encoded(stored, _file_limit(channel))
                 return await self._via_channel(job, channel, embed, chunks)
             log.warning("channel %s of job %s is gone", job.channel_id, job.id)
         except discord.HTTPException as exc:
             log.warning("could not post job %s in channel %s: %s", job.id, job.channel_id, exc)
-        await self._tell_undelivered(job, interaction)
+        await self._tell_undelivered(job, interaction, channel)
         return None
 
     async def _via_interaction(
@@ -188,8 +155,7 @@ class Delivery:
             attachments=_render.to_files(chunks[0]),
             view=result_view(job_id),
         )
-        for chunk in chunks[1:]:
-            await interaction.followup.send(files=_render.to_files(chunk))
+        await _send_rest(interaction.followup.send, chunks[1:], job_id)
         return first
 
     async def _via_followup(
@@ -207,10 +173,11 @@ class Delivery:
             view=result_view(job.id),
             wait=True,
         )
-        for chunk in chunks[1:]:
-            await interaction.followup.send(files=_render.to_files(chunk))
-        ready = f"✅ Job #{job.id} is ready: {first.jump_url}"
-        await interaction.edit_original_response(content=ready)
+        await _send_rest(interaction.followup.send, chunks[1:], job.id)
+        with contextlib.suppress(discord.HTTPException):  # the result itself is out
+            await interaction.edit_original_response(
+                content=f"✅ Job #{job.id} is ready: {first.jump_url}"
+            )
         return first
 
     async def _via_channel(
@@ -227,16 +194,21 @@ class Delivery:
             view=result_view(job.id),
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
         )
-        for chunk in chunks[1:]:
-            await channel.send(files=_render.to_files(chunk))
+        await _send_rest(channel.send, chunks[1:], job.id)
         return first
 
     async def _tell_undelivered(
-        self, job: JobRecord, interaction: discord.Interaction | None
+        self,
+        job: JobRecord,
+        interaction: discord.Interaction | None,
+        channel: discord.abc.Messageable | None,
     ) -> None:
-        if interaction is None:
-            return
+        """Point the member to /job: privately while the token lives, else by a mention (a
+        channel that refuses files may still take text)."""
         text = f"Your image is ready, but I couldn't post it here. It is kept: use `/job {job.id}`."
+        if interaction is None:
+            await _mention(job, channel, text)
+            return
         try:
             await interaction.followup.send(text, ephemeral=True)
         except discord.HTTPException:
@@ -267,19 +239,14 @@ class Delivery:
     async def _notify(self, job: JobRecord, text: str) -> None:
         """Edit the status message while the token lives; otherwise mention the member."""
         origin = await self._live_origin(job.id)
-        self._finish(job.id)
-        try:
-            if origin is not None:
+        await self._finish(job.id)
+        if origin is not None:
+            try:
                 await origin.interaction.edit_original_response(content=text, attachments=[])
                 return
-            channel = await self._channel(job.channel_id)
-            if channel is not None:
-                await channel.send(
-                    f"<@{job.user_id}> {text}",
-                    allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
-                )
-        except discord.HTTPException as exc:
-            log.info("could not notify user %s about job %s: %s", job.user_id, job.id, exc)
+            except discord.HTTPException as exc:  # e.g. the status message was deleted
+                log.info("could not edit the status of job %s: %s", job.id, exc)
+        await _mention(job, await self._channel(job.channel_id), text)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -306,10 +273,39 @@ class Delivery:
             log.info("could not write to log channel %s: %s", channel_id, exc)
 
 
-def _file_limit(
-    interaction: discord.Interaction | None, channel: discord.abc.Messageable | None
-) -> int:
-    if interaction is not None:
-        return interaction.filesize_limit
+async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text: str) -> None:
+    """Tell the job's member in its channel, with a ping so that they notice it."""
+    if channel is None:
+        return
+    try:
+        await channel.send(
+            f"<@{job.user_id}> {text}",
+            allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+        )
+    except discord.HTTPException as exc:
+        log.info("could not notify user %s about job %s: %s", job.user_id, job.id, exc)
+
+
+async def _encoded(stored: list[StoredFile], limit: int) -> list[list[EncodedFile]]:
+    """The results fitted under `limit`, in messages of at most ten files."""
+    files = await asyncio.to_thread(outbox.encode_results, [f.path for f in stored], limit)
+    return split_into_messages(files)
+
+
+async def _send_rest(
+    send: Callable[..., Awaitable[object]], chunks: list[list[EncodedFile]], job_id: int
+) -> None:
+    """The messages after the first (more than ten images): one failing does not undo the first,
+    which is what `/job` and the buttons point to."""
+    for chunk in chunks:
+        try:
+            await send(files=_render.to_files(chunk))
+        except discord.HTTPException as exc:
+            log.warning("could not post the rest of job %s: %s", job_id, exc)
+            return
+
+
+def _file_limit(channel: discord.abc.Messageable) -> int:
+    """The per-file upload limit of a bot message in this channel (its guild's boost tier)."""
     guild = getattr(channel, "guild", None)
     return guild.filesize_limit if guild is not None else 10 * 1024 * 1024

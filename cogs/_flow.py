@@ -59,7 +59,7 @@ async def admit(
         else:
             await interaction.response.send_message(text)
     finally:
-        delivery.acknowledged(admitted.job.id, private=deferred)
+        delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
     return admitted
 
 

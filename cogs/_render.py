@@ -98,6 +98,8 @@ def job_summary(job: JobRecord, position: int | None) -> str:
     head = f"**#{job.id}** {job.state}"
     if job.state == "queued" and position is not None:
         head += f" (position {position})"
-    cost = job.charged_micro_usd if job.state == "succeeded" else job.estimated_micro_usd
-    label = "cost" if job.state == "succeeded" else "up to"
-    return f"{head} · {when} · {label} {format_usd(cost)} · “{shorten(job.prompt, 80)}”"
+    if job.is_final:  # what it counts against the budgets: nothing when it failed or was cancelled
+        money = f"cost {format_usd(job.charged_micro_usd)}"
+    else:
+        money = f"up to {format_usd(job.estimated_micro_usd)}"
+    return f"{head} · {when} · {money} · “{shorten(job.prompt, 80)}”"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -11,7 +12,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import intake
-from bot.errors import InvalidImageError, JobNotFoundError, PermissionDeniedError
+from bot.domain import Operation
+from bot.errors import InvalidImageError, PermissionDeniedError
 from bot.jobs.models import Submission
 from cogs import _choices
 from cogs._delivery import Delivery
@@ -74,10 +76,8 @@ class Images(commands.Cog):
         """
 
         async def prepare() -> Submission:
-            return self._submission(
-                interaction,
-                "generate",
-                prompt,
+            return replace(
+                self._submission(interaction, "generate", prompt),
                 size=size,
                 quality=quality,
                 n=count,
@@ -135,10 +135,8 @@ class Images(commands.Cog):
             if mask is not None:
                 first = (images[0].width, images[0].height)
                 prepared_mask = await intake.prepare_mask(await _download(mask), first)
-            return self._submission(
-                interaction,
-                "edit",
-                prompt,
+            return replace(
+                self._submission(interaction, "edit", prompt),
                 images=tuple(images),
                 mask=prepared_mask,
                 size=size,
@@ -165,7 +163,8 @@ class Images(commands.Cog):
             async def prepare() -> Submission:
                 blobs = [await _download(a) for a in attachments]
                 images = await intake.prepare_inputs(blobs)
-                return self._submission(modal_interaction, "edit", prompt, images=tuple(images))
+                base = self._submission(modal_interaction, "edit", prompt)
+                return replace(base, images=tuple(images))
 
             await admit(modal_interaction, self.delivery, prepare)
 
@@ -234,27 +233,22 @@ class Images(commands.Cog):
     # --- helpers ---------------------------------------------------------------------------
 
     def _submission(
-        self,
-        interaction: discord.Interaction,
-        operation: str,
-        prompt: str,
-        **options: object,
+        self, interaction: discord.Interaction, operation: Operation, prompt: str
     ) -> Submission:
-        channel_id = interaction.channel_id or 0
+        """A request with the member's ids; callers fill in the options they were given."""
         return Submission(
             guild_id=_guild_id(interaction),
-            channel_id=channel_id,
+            channel_id=interaction.channel_id or 0,
             user_id=interaction.user.id,
             role_ids=member_role_ids(interaction),
-            operation=operation,  # type: ignore[arg-type]  # "generate" or "edit" above
+            operation=operation,
             prompt=prompt,
-            **options,  # type: ignore[arg-type]  # option names match Submission's fields
         )
 
 
 def _guild_id(interaction: discord.Interaction) -> int:
-    if interaction.guild_id is None:
-        raise JobNotFoundError(0)
+    if interaction.guild_id is None:  # every command here is guild-only
+        raise app_commands.NoPrivateMessage()
     return interaction.guild_id
 
 

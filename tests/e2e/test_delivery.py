@@ -4,22 +4,33 @@ after a restart; a job in flight when the bot stops is never sent twice and its 
 from __future__ import annotations
 
 import io
+import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import discord
 import pytest
 from PIL import Image
 
+from bot.app import Services
 from tests.e2e.harness import Harness, harness
 from tests.fakes.discord_messages import RecordedMessage
+from tests.fakes.discord_ops import ChannelOps
 
 pytestmark = pytest.mark.e2e
 
 TOKEN_EXPIRED = 16 * 60  # seconds: past an interaction token's 15 minutes
 
 
-def mentions_alice_in_channel(h: Harness, *words: str):
+def services(h: Harness) -> Services:
+    assert h.bot is not None, "start the bot first"
+    return h.bot.services
+
+
+def mentions_alice_in_channel(h: Harness, *words: str) -> Callable[[RecordedMessage], bool]:
+    """A public message from the bot in #general that pings Alice and says all of `words`."""
+
     def check(message: RecordedMessage) -> bool:
         return (
             message.channel_id == h.channel.id
@@ -32,11 +43,11 @@ def mentions_alice_in_channel(h: Harness, *words: str):
     return check
 
 
-def set_bot_posting(h: Harness, *, allowed: bool) -> None:
-    """Give or take Send Messages and Attach Files (from @everyone too: the bot inherits it)."""
+def set_bot_permissions(h: Harness, **values: bool) -> None:
+    """Give or take channel permissions (from @everyone too: the bot inherits it)."""
     for role in (h.discord.bot_role(h.guild), h.guild.everyone):
         permissions = discord.Permissions(role.permissions)
-        permissions.update(send_messages=allowed, attach_files=allowed)
+        permissions.update(**values)
         h.discord.update_role(role, permissions=permissions)
 
 
@@ -51,12 +62,12 @@ async def ask_job(h: Harness, job_id: int) -> RecordedMessage:
     return await handle.wait_original(lambda m: not m.loading and bool(m.attachments), 10)
 
 
-async def finish_unposted(h: Harness) -> None:
-    """Alice's job finishes after her token expired, in a channel the bot may no longer post in."""
+async def finish_unposted(h: Harness, **denied: bool) -> None:
+    """Alice's job finishes after her token expired, in a channel where the bot lost `denied`."""
     h.openai.latency = 1.0
     handle = await h.imagine("a locked room", quality="low")
     await handle.wait_response()
-    set_bot_posting(h, allowed=False)
+    set_bot_permissions(h, **denied)
     h.advance(TOKEN_EXPIRED)
     await h.eventually(lambda: h.jobs()[0]["state"] == "succeeded", timeout=10)
     h.openai.latency = 0.0
@@ -65,8 +76,10 @@ async def finish_unposted(h: Harness) -> None:
 async def test_a_result_that_cannot_be_posted_is_kept_for_job(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         await h.start_bot()
-        await finish_unposted(h)
-        await h.bot.services.jobs.stop()  # let delivery finish its attempt  # type: ignore[union-attr]
+        await finish_unposted(h, attach_files=False)
+        told = await h.discord.wait_for_message(mentions_alice_in_channel(h, "/job 1"), 10)
+        assert "kept" in told.content and not told.attachments
+        await services(h).jobs.stop()  # delivery has finished when this returns
 
         [job] = h.jobs()
         assert job["delivered_at"] is None and job["result_message_id"] is None
@@ -86,11 +99,11 @@ async def test_a_result_that_cannot_be_posted_is_kept_for_job(tmp_path: Path) ->
 async def test_an_undelivered_result_is_posted_after_a_restart(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         await h.start_bot()
-        await finish_unposted(h)
+        await finish_unposted(h, send_messages=False, attach_files=False)
         await h.stop_bot()
         assert h.jobs()[0]["delivered_at"] is None
 
-        set_bot_posting(h, allowed=True)
+        set_bot_permissions(h, send_messages=True, attach_files=True)
         await h.start_bot()
         posted = await h.discord.wait_for_message(
             lambda m: mentions_alice_in_channel(h, "a locked room")(m) and bool(m.attachments),
@@ -100,10 +113,8 @@ async def test_an_undelivered_result_is_posted_after_a_restart(tmp_path: Path) -
         assert len(h.ledger()) == 1  # posted, not made again
 
 
-
 def image_requests(h: Harness) -> list[str]:
     return [r.params.get("prompt", "") for r in h.openai.requests if "/images/" in r.path]
-
 
 
 async def next_job_goes_alone(h: Harness) -> None:
@@ -122,7 +133,7 @@ async def test_a_job_in_flight_at_a_clean_stop_is_unknown_and_never_sent_again(
         handle = await h.imagine("a long exposure", quality="low")
         await h.eventually(lambda: image_requests(h) == ["a long exposure"])
         # A clean stop whose grace period runs out before OpenAI answers (30 s in production).
-        await h.bot.services.jobs.stop(grace=0.2)  # type: ignore[union-attr]
+        await services(h).jobs.stop(grace=0.2)
         told = await handle.wait_original(lambda m: "lost track of job #1" in m.content)
         assert "won't pay twice" in told.content
         await h.stop_bot()
@@ -146,7 +157,7 @@ async def test_a_job_in_flight_when_the_process_died_is_unknown_after_restart(
         await h.eventually(lambda: image_requests(h) == ["a long exposure"])
         assert h.jobs()[0]["state"] == "running"
         crashed = snapshot_database(h)  # what a killed process leaves on disk
-        await h.bot.services.jobs.stop(grace=0.2)  # type: ignore[union-attr]
+        await services(h).jobs.stop(grace=0.2)
         await h.stop_bot()
         restore_database(h, crashed)
         assert h.jobs()[0]["state"] == "running"
@@ -161,26 +172,54 @@ async def test_a_job_in_flight_when_the_process_died_is_unknown_after_restart(
         h.discord.assert_no_violations()
 
 
-def snapshot_database(h: Harness) -> bytes:
-    source = sqlite3.connect(h.settings.database_path)
-    target = sqlite3.connect(":memory:")
+def snapshot_database(h: Harness) -> Path:
+    """A consistent copy of the committed database, as a killed process leaves it."""
+    path = Path(h.settings.database_path)
+    copy = path.with_name("crashed.sqlite3")
+    source, target = sqlite3.connect(path), sqlite3.connect(copy)
     try:
         source.backup(target)
-        return target.serialize()
     finally:
         source.close()
         target.close()
+    return copy
 
 
-def restore_database(h: Harness, data: bytes) -> None:
+def restore_database(h: Harness, copy: Path) -> None:
     path = Path(h.settings.database_path)
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
-    memory = sqlite3.connect(":memory:")
-    memory.deserialize(data)
-    target = sqlite3.connect(path)
-    try:
-        memory.backup(target)
-    finally:
-        memory.close()
-        target.close()
+    shutil.copyfile(copy, path)
+
+
+async def test_a_result_whose_status_message_was_deleted_is_posted_in_the_channel(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        h.openai.latency = 0.5
+        handle = await h.imagine("a tidy channel", quality="low")
+        status = await handle.wait_original()
+        # A moderator tidies the channel while the job renders.
+        await ChannelOps(h.discord.state).delete(status.channel_id, status.id)
+        posted = await h.discord.wait_for_message(
+            lambda m: mentions_alice_in_channel(h, "a tidy channel")(m) and bool(m.attachments),
+            timeout=10,
+        )
+        assert {b["label"] for b in posted.buttons} == {"Re-roll", "Edit", "Delete"}
+        await h.eventually(lambda: h.jobs()[0]["result_message_id"] == posted.id)
+
+
+async def test_a_failure_whose_status_message_was_deleted_is_told_in_the_channel(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        h.openai.latency = 0.5
+        handle = await h.imagine("MODERATION_BLOCK a tidy channel", quality="low")
+        status = await handle.wait_original()
+        await ChannelOps(h.discord.state).delete(status.channel_id, status.id)
+        told = await h.discord.wait_for_message(
+            mentions_alice_in_channel(h, "Job #1 failed", "safety system"), timeout=10
+        )
+        assert not told.attachments

@@ -64,3 +64,15 @@ async def test_job_shows_a_queued_jobs_position(tmp_path: Path) -> None:
         missing = await ask(h, 99, h.alice)
         assert "can't find job #99" in missing.content
         h.discord.assert_no_violations()
+
+
+async def test_job_of_a_refused_prompt_says_it_failed_and_cost_nothing(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        blocked = await h.imagine("MODERATION_BLOCK a thing", quality="low")
+        await blocked.wait_original(lambda m: "failed" in m.content, timeout=10)
+
+        status = await ask(h, 1, h.alice)
+        assert "**#1** failed" in status.content
+        assert "cost $0.00" in status.content and "up to" not in status.content
+        h.discord.assert_no_violations()

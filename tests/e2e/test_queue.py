@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,15 @@ async def queue_two(h: Harness) -> tuple[InteractionHandle, InteractionHandle]:
 
 async def list_queue(h: Harness, member: FakeMember) -> RecordedMessage:
     handle = await h.discord.slash("queue", {}, member=member, guild=h.guild, channel=h.channel)
-    return await h.private_reply(handle)
+    reply: RecordedMessage = await h.private_reply(handle)
+    return reply
 
 
 def sent_prompts(h: Harness) -> list[str]:
     return [r.params.get("prompt", "") for r in h.openai.requests if "/images/" in r.path]
 
 
-def job_row(h: Harness, job_id: int):
+def job_row(h: Harness, job_id: int) -> sqlite3.Row:
     return next(row for row in h.jobs() if row["id"] == job_id)
 
 
@@ -52,8 +54,12 @@ async def test_queue_lists_my_jobs_and_cancel_removes_one(tmp_path: Path) -> Non
 
         listing = await list_queue(h, h.alice)
         assert "2 job(s) queued in this server" in listing.content
-        assert "**#2** queued (position 1)" in listing.content and "a quiet field" in listing.content
-        assert "**#3** queued (position 2)" in listing.content and "a dark forest" in listing.content
+        assert (
+            "**#2** queued (position 1)" in listing.content and "a quiet field" in listing.content
+        )
+        assert (
+            "**#3** queued (position 2)" in listing.content and "a dark forest" in listing.content
+        )
         assert [b["label"] for b in listing.buttons] == ["Cancel #2", "Cancel #3"]
 
         refused = await h.discord.click(listing, member=h.bob, label="Cancel #2")
@@ -67,7 +73,11 @@ async def test_queue_lists_my_jobs_and_cancel_removes_one(tmp_path: Path) -> Non
         assert "Cancelled job #3" in told.content
         await two.wait_original(lambda m: "cancelled" in m.content)
         row = job_row(h, 3)
-        assert (row["state"], row["charged_micro_usd"], row["charged_images"]) == ("cancelled", 0, 0)
+        assert (row["state"], row["charged_micro_usd"], row["charged_images"]) == (
+            "cancelled",
+            0,
+            0,
+        )
 
         await h.wait_result(one)  # the job left in the queue goes out...
         assert "a dark forest" not in sent_prompts(h)  # ...the cancelled one never does

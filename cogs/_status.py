@@ -1,0 +1,96 @@
+"""A job's status message while its interaction lives: throttled edits, previews, then done."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import discord
+
+from bot.clock import Clock
+from bot.uploads import EncodedFile
+from cogs import _render
+
+log = logging.getLogger(__name__)
+
+STATUS_EDIT_INTERVAL = 3.0  # seconds between status edits of one job (webhook rate limits)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the status message should show: a line, and a preview image while rendering."""
+
+    text: str
+    preview: EncodedFile | None = None
+
+
+class Origin:
+    """The interaction whose original response shows a job, and that message's edit throttle.
+
+    The command's own reply counts as the first edit; later statuses go out at most one per
+    STATUS_EDIT_INTERVAL, the latest one winning, and never after `close`.
+    """
+
+    def __init__(self, interaction: discord.Interaction, clock: Clock) -> None:
+        self.interaction = interaction
+        self.acknowledged = asyncio.Event()
+        self.private = False  # the status message is ephemeral: the result goes in a new message
+        self._clock = clock
+        self._shown: str | None = None  # the line the message shows now
+        self._last_edit = float("-inf")
+        self._pending: Status | None = None
+        self._flusher: asyncio.Task[None] | None = None  # shows `_pending` when the wait is over
+        self._editing = False  # an edit is on its way (it must land before the final message)
+
+    def acknowledge(self, *, private: bool, shown: str) -> None:
+        """The command's reply, showing `shown`, is out."""
+        self.private = private
+        self._shown = shown
+        self._last_edit = self._clock.monotonic()
+        self.acknowledged.set()
+
+    async def show(self, status: Status) -> None:
+        """Show `status` now, or as the latest pending one once the edit interval has passed."""
+        if status.preview is None and status.text == self._shown:
+            self._pending = None  # what the message shows is current again
+            return
+        self._pending = status
+        wait = self._last_edit + STATUS_EDIT_INTERVAL - self._clock.monotonic()
+        if wait <= 0:
+            await self._flush()
+        elif self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_later(wait))
+
+    async def close(self) -> None:
+        """No more statuses; an edit already under way lands before the caller's final one."""
+        self._pending = None
+        if self._flusher is not None:
+            if not self._editing:
+                self._flusher.cancel()
+            await asyncio.wait({self._flusher})
+
+    async def _flush_later(self, wait: float) -> None:
+        try:
+            while self._pending is not None:
+                await self._clock.sleep(wait)
+                await self._flush()
+                wait = STATUS_EDIT_INTERVAL
+        finally:
+            self._flusher = None
+
+    async def _flush(self) -> None:
+        status, self._pending = self._pending, None
+        if status is None:
+            return
+        self._last_edit = self._clock.monotonic()
+        self._shown = status.text
+        preview = status.preview
+        files = _render.to_files([preview]) if preview else discord.utils.MISSING  # keep files
+        self._editing = True
+        try:
+            await self.interaction.edit_original_response(content=status.text, attachments=files)
+        except discord.HTTPException as exc:
+            log.info("status edit failed: %s", exc)
+        finally:
+            self._editing = False
