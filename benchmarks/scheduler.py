@@ -1,4 +1,8 @@
-"""Simulated hours of FairScheduler + Pacer against an in-process model of the fake's IPM rule."""
+"""Simulated hours of the job queue (FairScheduler, Pacer, the runner's request sizing) against an
+in-process model of the fake's strict IPM rule.
+
+    .venv/bin/python benchmarks/scheduler.py [--edits 0.1] [--max-request-images 10] [--static]
+"""
 
 from __future__ import annotations
 
@@ -22,12 +26,15 @@ if __package__ in (None, ""):  # run as `python benchmarks/scheduler.py`
 
 from bot.jobs.pacing import Pacer
 from bot.jobs.scheduler import FairScheduler, QueuedJob
+from bot.jobs.split import MAX_REQUEST_IMAGES, share
 
 SERVER_WINDOW = 60.0  # tests/fakes/openai_server.py: strict IPM over a trailing 60 s
 FAIRNESS_INTERVAL = 600.0  # seconds per interval of Jain's index
 # Images per request as members use /imagine: mostly one, some 2-4, a few up to 10.
 SIZE_MIX = {1: 70, 2: 8, 3: 4, 4: 11, 5: 1, 6: 1, 7: 1, 8: 1.5, 9: 0.5, 10: 2}
 TOKENS_PER_IMAGE = (272, 1056, 4160)  # low / medium / high at 1024x1024
+PROMPT_TOKENS = 100  # a prompt's text input, reserved once per request
+EDIT_INPUT_TOKENS = 4_500  # one 1024x1024 input image at high fidelity
 
 
 class SimClock:
@@ -73,12 +80,33 @@ class StrictIpmServer:
 
 
 @dataclass
+class SimJob:
+    """A queued job and what its dispatch has sent so far (the runner's JobRun, in brief)."""
+
+    queued: QueuedJob
+    edit: bool
+    free: int = 0  # images not sent yet (or bounced by a 429)
+    flying: int = 0  # its requests in flight
+    answered: int = 0  # its requests that came back
+
+
+@dataclass(frozen=True)
+class SimRequest:
+    """One API request: `images` of `job`'s images."""
+
+    job: SimJob
+    images: int
+    tokens: int
+    number: int
+
+
+@dataclass
 class Stats:
     """What the run measured, besides the server's log."""
 
     arrived: dict[int, float] = field(default_factory=dict)
     dispatched: dict[int, float] = field(default_factory=dict)
-    served: list[tuple[float, int, int]] = field(default_factory=list)  # (dispatch t, guild, n)
+    served: dict[int, tuple[float, int, int]] = field(default_factory=dict)  # (t, guild, images)
     busy: dict[int, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
     backlog: list[list[float]] = field(default_factory=list)  # [start, end] of a non-empty queue
     rejected: int = 0
@@ -88,31 +116,37 @@ class Stats:
     positions_cpu: float = 0.0
 
 
-def make_jobs(args: argparse.Namespace, rng: random.Random) -> list[tuple[float, QueuedJob]]:
-    """Jobs with Poisson arrivals over `arrive_minutes`, guilds Zipf(s) by rank.
+def make_jobs(args: argparse.Namespace, rng: random.Random) -> list[tuple[float, SimJob]]:
+    """Jobs with Poisson arrivals over `arrive_minutes`, guilds Zipf(s) by rank, a share of edits.
 
-    With `split`, a job of n images is queued as requests of at most `split` images each (what a
-    dispatcher that splits big jobs would send), numbered in order.
+    Tokens are what admission reserves: a generation counts its prompt once per image (it may go
+    as one request per image), an edit once, plus its input image.
     """
     weights = [1 / rank**args.zipf for rank in range(1, args.guilds + 1)]
     sizes, size_weights = list(SIZE_MIX), list(SIZE_MIX.values())
     rate, t = args.jobs / (args.arrive_minutes * 60), 0.0
-    jobs: list[tuple[float, QueuedJob]] = []
-    for _ in range(args.jobs):
+    jobs: list[tuple[float, SimJob]] = []
+    for number in range(1, args.jobs + 1):
         t += rng.expovariate(rate)
         guild = rng.choices(range(args.guilds), weights)[0]
         user = guild * 1000 + rng.randrange(max(1, 12 // (guild + 1)))
         n = min(args.ipm, rng.choices(sizes, size_weights)[0])  # admission refuses n > IPM
         per_image = rng.choice(TOKENS_PER_IMAGE)
-        while n > 0:
-            part = min(n, args.split or n)
-            n -= part
-            jobs.append((t, QueuedJob(len(jobs) + 1, guild, user, part, part * per_image + 100)))
+        edit = rng.random() < args.edits
+        tokens = (
+            PROMPT_TOKENS + EDIT_INPUT_TOKENS + n * per_image
+            if edit
+            else n * (PROMPT_TOKENS + per_image)
+        )
+        jobs.append((t, SimJob(QueuedJob(number, guild, user, n, tokens, not edit), edit)))
     return jobs
 
 
 class Simulation:
-    """A discrete-event dispatcher: arrivals, pacing timers, server arrivals, responses."""
+    """A discrete-event model of the Dispatcher and JobRunner: arrivals, pacing timers, server
+    arrivals, responses. The head job goes out in requests of as many images as fit (at most
+    `max_request_images`; an edit whole) back to back; the next job waits until it is all sent.
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -124,7 +158,10 @@ class Simulation:
         self.stats = Stats()
         self.events: list[tuple[float, int, str, Any]] = []
         self.seq = itertools.count()
-        self.in_flight = 0
+        self.jobs: dict[int, SimJob] = {}
+        self.sending: deque[SimJob] = deque()  # the popped job, then any a 429 bounced
+        self.in_flight = 0  # jobs, as the Dispatcher's max_in_flight counts them
+        self.requests = 0
         self.wake_at: float | None = None
 
     def at(self, t: float, kind: str, payload: Any = None) -> None:
@@ -140,6 +177,7 @@ class Simulation:
 
     def run(self) -> Stats:
         for t, job in make_jobs(self.args, self.rng):
+            self.jobs[job.queued.job_id] = job
             self.at(t, "arrive", job)
         handlers: dict[str, Callable[[Any], None]] = {
             "arrive": self.on_arrive,
@@ -156,9 +194,10 @@ class Simulation:
             self.track_backlog()
         return self.stats
 
-    def on_arrive(self, job: QueuedJob) -> None:
-        self.stats.arrived[job.job_id] = self.clock.t
-        self.queue_changed(job.guild_id, self.timed(self.scheduler.push, job))
+    def on_arrive(self, job: SimJob) -> None:
+        self.stats.arrived[job.queued.job_id] = self.clock.t
+        self.timed(self.scheduler.push, job.queued)
+        self.queue_changed(job.queued.guild_id)
         if len(self.scheduler) > self.stats.peak:
             self.stats.peak = len(self.scheduler)
             if self.stats.peak % 250 == 0:  # what a status refresh costs at this depth
@@ -170,60 +209,112 @@ class Simulation:
         if self.wake_at is not None and self.clock.t >= self.wake_at:
             self.wake_at = None
 
-    def on_server(self, job: QueuedJob) -> None:
-        retry_after = self.server.admit(self.clock.t, job.images)
+    def on_server(self, request: SimRequest) -> None:
+        retry_after = self.server.admit(self.clock.t, request.images)
         if retry_after is None:
-            self.at(self.clock.t + self.rng.uniform(5.0, 20.0), "ok", job)
+            self.at(self.clock.t + self.rng.uniform(5.0, 20.0), "ok", request)
         else:
-            self.at(self.clock.t + 0.05, "429", (job, retry_after))
+            self.at(self.clock.t + 0.05, "429", (request, retry_after))
 
-    def on_response(self, job: QueuedJob) -> None:
-        self.in_flight -= 1
+    def on_response(self, request: SimRequest) -> None:
+        job = request.job
+        job.flying -= 1
+        job.answered += 1
+        if not job.flying and not job.free:
+            self.in_flight -= 1
 
-    def on_429(self, payload: tuple[QueuedJob, int]) -> None:
-        job, retry_after = payload
-        self.in_flight -= 1
+    def on_429(self, payload: tuple[SimRequest, int]) -> None:
+        request, retry_after = payload
+        job = request.job
+        job.flying -= 1
         self.stats.rejected += 1
-        self.stats.served.remove((self.stats.dispatched[job.job_id], job.guild_id, job.images))
+        del self.stats.served[request.number]
         self.timed(self.pacer.pause, float(retry_after))
-        self.timed(self.scheduler.push_front, job)
-        self.queue_changed(job.guild_id, None)
+        job.free += request.images
+        if not job.flying and not job.answered:  # nothing of it is out: the job goes back
+            if job in self.sending:
+                self.sending.remove(job)
+            job.free = 0
+            self.in_flight -= 1
+            self.timed(self.scheduler.push_front, job.queued)
+            self.queue_changed(job.queued.guild_id)
+        elif job not in self.sending:
+            self.sending.append(job)  # its task sends the rest again itself
 
     def dispatch(self) -> None:
-        """The dispatcher loop's body: send what pacing allows, else set a timer."""
-        while self.in_flight < self.args.concurrency:
-            job = self.timed(self.scheduler.peek)
-            if job is None:
+        """The dispatcher loop and the runner's request loop: send what pacing allows."""
+        while True:
+            if self.sending:
+                job = self.sending[0]
+                images = self.request_size(job)
+                if not images:
+                    return
+                self.send(job, images)
+                if not job.free:
+                    self.sending.popleft()
+                continue
+            if self.in_flight >= self.args.concurrency:
                 return
-            delay = self.timed(self.pacer.delay_for, job.images, job.tokens)
+            head = self.timed(self.scheduler.peek)
+            if head is None:
+                return
+            least = 1 if head.splittable else head.images
+            delay = self.timed(self.pacer.delay_for, least, chunk_tokens(head, least))
             if delay > 0:
-                if self.wake_at is None or self.clock.t + delay < self.wake_at:
-                    self.wake_at = self.clock.t + delay
-                    self.at(self.wake_at, "wake")
+                self.wake_in(delay)
                 return
             self.timed(self.scheduler.pop)
-            self.timed(self.pacer.record, job.images, job.tokens)
-            self.queue_changed(job.guild_id, None)
+            self.queue_changed(head.guild_id)
+            job = self.jobs[head.job_id]
+            job.free, job.answered = head.images, 0
             self.in_flight += 1
-            self.stats.dispatched[job.job_id] = self.clock.t
-            self.stats.served.append((self.clock.t, job.guild_id, job.images))
-            self.at(self.clock.t + self.rng.uniform(0.0, 0.2), "server", job)
+            self.stats.dispatched[head.job_id] = self.clock.t
+            self.sending.append(job)
 
-    def queue_changed(self, guild_id: int, _: object) -> None:
+    def request_size(self, job: SimJob) -> int:
+        """Images of the job's next request that may go now (0: none; a wake-up is set)."""
+        queued = job.queued
+        most = min(job.free, self.args.max_request_images) if queued.splittable else job.free
+        least = most if self.args.static or not queued.splittable else 1
+        images = self.timed(self.pacer.largest_now, most, least, lambda m: chunk_tokens(queued, m))
+        if not images:
+            self.wake_in(self.timed(self.pacer.delay_for, least, chunk_tokens(queued, least)))
+        return int(images)
+
+    def send(self, job: SimJob, images: int) -> None:
+        tokens = chunk_tokens(job.queued, images)
+        self.timed(self.pacer.record, images, tokens)
+        job.free -= images
+        job.flying += 1
+        self.requests += 1
+        self.stats.served[self.requests] = (self.clock.t, job.queued.guild_id, images)
+        request = SimRequest(job, images, tokens, self.requests)
+        self.at(self.clock.t + self.rng.uniform(0.0, 0.2), "server", request)
+
+    def wake_in(self, delay: float) -> None:
+        if self.wake_at is None or self.clock.t + delay < self.wake_at:
+            self.wake_at = self.clock.t + delay
+            self.at(self.wake_at, "wake")
+
+    def queue_changed(self, guild_id: int) -> None:
         """Keep each guild's [start, end] spans of having jobs queued."""
-        spans = self.stats.busy[guild_id]
-        queued = self.scheduler.guild_length(guild_id) > 0
-        if queued and (not spans or spans[-1][1] != math.inf):
-            spans.append([self.clock.t, math.inf])
-        elif not queued and spans and spans[-1][1] == math.inf:
-            spans[-1][1] = self.clock.t
+        mark(self.stats.busy[guild_id], self.scheduler.guild_length(guild_id) > 0, self.clock.t)
 
     def track_backlog(self) -> None:
-        spans, queued = self.stats.backlog, len(self.scheduler) > 0
-        if queued and (not spans or spans[-1][1] != math.inf):
-            spans.append([self.clock.t, math.inf])
-        elif not queued and spans and spans[-1][1] == math.inf:
-            spans[-1][1] = self.clock.t
+        mark(self.stats.backlog, len(self.scheduler) > 0, self.clock.t)
+
+
+def mark(spans: list[list[float]], queued: bool, t: float) -> None:
+    """Open a [t, inf] span when something is queued, close the open one when nothing is."""
+    if queued and (not spans or spans[-1][1] != math.inf):
+        spans.append([t, math.inf])
+    elif not queued and spans and spans[-1][1] == math.inf:
+        spans[-1][1] = t
+
+
+def chunk_tokens(job: QueuedJob, images: int) -> int:
+    """Tokens paced for a request of `images` of the job's (its share, as the runner has it)."""
+    return share(job.tokens, job.images, range(images)) if job.splittable else job.tokens
 
 
 def utilisation(stats: Stats, ipm: int) -> float:
@@ -234,7 +325,7 @@ def utilisation(stats: Stats, ipm: int) -> float:
     images = seconds = 0.0
     for start, end in stats.backlog:
         seconds += end - start
-        images += sum(n for t, _, n in stats.served if start <= t < end)
+        images += sum(n for t, _, n in stats.served.values() if start <= t < end)
     return images / seconds * 60 / ipm if seconds else 0.0
 
 
@@ -267,7 +358,7 @@ def jain(stats: Stats) -> tuple[float, int]:
             ]
             if len(busy) >= 2:
                 x = [
-                    sum(n for t, g, n in stats.served if g == guild and lo <= t < hi)
+                    sum(n for t, g, n in stats.served.values() if g == guild and lo <= t < hi)
                     for guild in busy
                 ]
                 if any(x):
@@ -276,16 +367,16 @@ def jain(stats: Stats) -> tuple[float, int]:
     return (statistics.fmean(indices) if indices else math.nan), len(indices)
 
 
-def light_waits(stats: Stats, jobs: list[tuple[float, QueuedJob]], count: int) -> list[float]:
+def light_waits(stats: Stats, jobs: list[tuple[float, SimJob]], count: int) -> list[float]:
     """Queue waits (arrival to dispatch) of the jobs of the `count` guilds with the least load."""
     load: dict[int, int] = defaultdict(int)
     for _, job in jobs:
-        load[job.guild_id] += job.images
+        load[job.queued.guild_id] += job.queued.images
     light = set(sorted(load, key=load.__getitem__)[:count])
     return sorted(
-        stats.dispatched[job.job_id] - stats.arrived[job.job_id]
+        stats.dispatched[job.queued.job_id] - stats.arrived[job.queued.job_id]
         for _, job in jobs
-        if job.guild_id in light
+        if job.queued.guild_id in light
     )
 
 
@@ -303,39 +394,60 @@ def main() -> None:
     parser.add_argument("--zipf", type=float, default=1.1)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--arrive-minutes", type=float, default=60.0)
-    parser.add_argument("--split", type=int, default=0, help="max images per request (0: no split)")
+    parser.add_argument("--edits", type=float, default=0.1, help="share of jobs that are edits")
+    parser.add_argument(
+        "--max-request-images", type=int, default=MAX_REQUEST_IMAGES,
+        help="most images per request of a generation (JobService's max_request_images)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--static", action="store_true",
+        help="what if: a request waits until all its images fit instead of taking what fits",
+    )  # fmt: skip
     args = parser.parse_args()
 
     wall = time.perf_counter()
     sim = Simulation(args)
     stats = sim.run()
-    jobs = make_jobs(args, random.Random(args.seed))
-    report(args, sim, stats, jobs, time.perf_counter() - wall)
-    if not args.split:
-        # Requests of n images need n free places in the strict window at one instant; with spread
-        # dispatches that costs idle time, so show what splitting jobs into 1-image requests gives.
-        split = argparse.Namespace(**{**vars(args), "split": 1})
-        what_if = Simulation(split).run()
+    report(args, sim, stats, make_jobs(args, random.Random(args.seed)), time.perf_counter() - wall)
+    print("what if (achieved / IPM, requests per image):")
+    for label, change in WHAT_IFS:
+        what_if = Simulation(argparse.Namespace(**{**vars(args), **change}))
+        result = what_if.run()
+        images = sum(n for _, _, n in result.served.values())
         print(
-            f"what if every image were its own request: achieved "
-            f"{utilisation(what_if, args.ipm):.4f}, 429s {what_if.rejected}"
+            f"  {label}: {utilisation(result, args.ipm):.4f}, "
+            f"{what_if.requests - result.rejected} / {images} = "
+            f"{(what_if.requests - result.rejected) / images:.3f}"
         )
+
+
+WHAT_IFS: list[tuple[str, dict[str, Any]]] = [
+    ("whole requests (no splitting)", {"static": True, "max_request_images": 10}),
+    ("requests of exactly min(2, left)", {"static": True, "max_request_images": 2}),
+    ("requests of 1 image", {"static": True, "max_request_images": 1}),
+    ("as many as fit, at most 2", {"static": False, "max_request_images": 2}),
+    ("as many as fit, at most 10", {"static": False, "max_request_images": 10}),
+]
 
 
 def report(
     args: argparse.Namespace,
     sim: Simulation,
     stats: Stats,
-    jobs: list[tuple[float, QueuedJob]],
+    jobs: list[tuple[float, SimJob]],
     wall: float,
 ) -> None:
     waits = light_waits(stats, jobs, 5)
     fairness, slices = jain(stats)
-    images = sum(job.images for _, job in jobs)
+    images = sum(job.queued.images for _, job in jobs)
+    edits = sum(job.edit for _, job in jobs)
+    requests = sim.requests - stats.rejected
     print(
-        f"jobs {args.jobs} ({len(jobs)} requests, {images} images), "
-        f"guilds {args.guilds} (Zipf s={args.zipf}), "
-        f"IPM {args.ipm}, burst {sim.pacer.burst}, concurrency {args.concurrency}, seed {args.seed}"
+        f"jobs {args.jobs} ({edits} edits, {images} images, {requests} requests: "
+        f"{requests / images:.3f} per image), guilds {args.guilds} (Zipf s={args.zipf}), "
+        f"IPM {args.ipm}, burst {sim.pacer.burst}, concurrency {args.concurrency}, "
+        f"max_request_images {args.max_request_images}{' static' if args.static else ''}, "
+        f"seed {args.seed}"
     )
     print(
         f"simulated {sim.clock.t / 60:.1f} min in {wall:.2f} s wall; "

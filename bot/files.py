@@ -66,11 +66,15 @@ class FileStore:
         return saved
 
     async def save_results(
-        self, job_id: int, images: Sequence[bytes], output_format: str
+        self, job_id: int, images: Sequence[bytes], output_format: str, *, first_index: int = 0
     ) -> list[NewFile]:
-        """Store a job's results as results/<job_id>/<i>.<ext>, described for job_files."""
+        """Store a job's results as results/<job_id>/<i>.<ext>, described for job_files.
+
+        Numbered from `first_index`: a job sent as several requests stores each one's images
+        after those already kept.
+        """
         saved: list[NewFile] = []
-        for index, data in enumerate(images):
+        for index, data in enumerate(images, start=first_index):
             mime, width, height = _describe(data, output_format)
             relpath = f"results/{job_id}/{index}.{EXTENSION_BY_MIME.get(mime, 'bin')}"
             await self.write(relpath, data)

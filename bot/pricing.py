@@ -168,29 +168,39 @@ def estimate(
     *,
     prompt: str,
     input_sizes: Sequence[tuple[int, int]] = (),
+    requests: int = 1,
 ) -> CostEstimate:
     """An upper bound of what this request can cost and of its tokens (DESIGN, admission).
 
     Quality "auto" is priced as the dearest quality (high) and size "auto" as the dearest size
     it may resolve to; edit inputs (`input_sizes`, the mask included if one is sent) are priced
-    at high fidelity whatever the request asks; cached input is assumed not cached.
+    at high fidelity whatever the request asks; cached input is assumed not cached. A job that
+    may go out as several API requests (`requests`, at most n) pays its prompt once per request,
+    so the prompt's text input is counted that many times (input images once: only a job
+    without them is ever split).
     """
     if options.n < 1:
         raise InvalidOptionError("count", "must be at least 1")
+    if not 1 <= requests <= options.n:
+        raise ValueError(f"{requests} requests for {options.n} images")
     prices = spec.prices
     image_cost, image_tokens = _dearest_image(spec, options)
     partial_tokens = max(options.partial_images, 0) * spec.partial_image_tokens
     text_out = spec.text_output_tokens_estimate if prices.text_output else 0
     per_image = image_cost + partial_tokens * prices.image_output + text_out * prices.text_output
-    text_in = text_tokens_upper_bound(prompt)
+    text_in = requests * text_tokens_upper_bound(prompt)
     image_in = sum(input_image_tokens(spec, w, h, high_fidelity=True) for w, h in input_sizes)
     scaled = (
         options.n * per_image
         + text_in * max(prices.text_input, prices.cached_text_input)
         + image_in * max(prices.image_input, prices.cached_image_input)
     )
+    # Each request's cost is rounded up to a whole micro-USD on its own (cost_of): one more per
+    # request keeps the sum an upper bound, and every image's equal share of the reservation
+    # (bot/jobs/split.share) an upper bound of its request's cost.
+    rounding = requests if requests > 1 else 0
     return CostEstimate(
-        micro_usd=_ceil_div(scaled, _PER_MILLION),
+        micro_usd=_ceil_div(scaled, _PER_MILLION) + rounding,
         images=options.n,
         input_tokens=text_in + image_in,
         output_tokens=options.n * (image_tokens + partial_tokens + text_out),

@@ -122,7 +122,7 @@ class Delivery:
     ) -> discord.Message | None:
         interaction = origin.interaction if origin else None
         channel = await self._channel(job.channel_id)
-        embed = _render.result_embed(job, size=_render.made_size(stored))
+        embed = _render.result_embed(job, size=_render.made_size(stored), made=len(stored))
         if origin is not None:
             chunks = await _encoded(stored, origin.interaction.filesize_limit)
             try:

@@ -39,7 +39,11 @@ def status_text(job: JobRecord, *, position: int | None, estimate: CostEstimate 
 
 
 def result_embed(
-    job: JobRecord, *, size: str | None = None, requester: str | None = None
+    job: JobRecord,
+    *,
+    size: str | None = None,
+    made: int | None = None,
+    requester: str | None = None,
 ) -> discord.Embed:
     """The final message's embed: prompt, model, size, quality, real cost, time taken.
 
@@ -52,6 +56,9 @@ def result_embed(
     embed.add_field(name="Quality", value=options.quality)
     embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd))
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
+    if made is not None and made < options.n:
+        note = f"Only {made} of {options.n} images could be made; you pay only for those."
+        embed.add_field(name="Note", value=note, inline=False)
     footer = f"Job #{job.id}"
     embed.set_footer(text=f"{footer} · for {requester}" if requester else footer)
     return embed

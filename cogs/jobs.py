@@ -52,7 +52,7 @@ class Jobs(commands.Cog):
         files = await asyncio.to_thread(outbox.encode_results, [f.path for f in stored], limit)
         chunks = split_into_messages(files)
         await interaction.edit_original_response(
-            embed=_render.result_embed(job, size=_render.made_size(stored)),
+            embed=_render.result_embed(job, size=_render.made_size(stored), made=len(stored)),
             attachments=_render.to_files(chunks[0]),
             view=result_view(job.id),
         )

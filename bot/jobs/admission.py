@@ -12,6 +12,7 @@ from bot.db import Database
 from bot.errors import InvalidOptionError, QueueFullError, QuotaExceededError, QuotaUnit
 from bot.files import FileStore
 from bot.jobs.models import JobRecord, NewFile, Submission
+from bot.jobs.split import max_requests, share
 from bot.jobs.validation import ValidRequest, validate
 from bot.pricing import CostEstimate, estimate
 from bot.store import jobs as store
@@ -148,15 +149,22 @@ class Admission:
         sizes = [(image.width, image.height) for image in s.images]
         if s.mask is not None:
             sizes.append((s.mask.width, s.mask.height))
-        cost = estimate(valid.spec, valid.options, prompt=valid.prompt, input_sizes=sizes)
+        # A generation may go out as one request per image: each pays its prompt again.
+        requests = max_requests(s.operation, valid.options.n)
+        cost = estimate(
+            valid.spec, valid.options, prompt=valid.prompt, input_sizes=sizes, requests=requests
+        )
         if cost.images > self._ipm:
             raise InvalidOptionError(
                 "count", f"the bot's account can make at most {self._ipm} images a minute"
             )
-        if not self._fits_ever(cost.images, cost.tokens):
+        # Only the smallest request the job can be sent in has to fit the per-minute limits.
+        least = 1 if requests > 1 else cost.images
+        tokens = share(cost.tokens, cost.images, range(least))
+        if not self._fits_ever(least, tokens):
             raise InvalidOptionError(
                 "count",
-                f"this request needs up to {cost.tokens:,} tokens, more than the account's "
+                f"this request needs up to {tokens:,} tokens, more than the account's "
                 f"{self._tpm:,} per minute; ask for fewer images, a smaller size or lower quality",
             )
         return cost

@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.jobs.models import JobRecord
 from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
+from bot.jobs.split import share
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,12 @@ class Dispatcher:
     """Pops jobs in fair order and runs each as its own task, never faster than the pacer allows.
 
     Head-of-line by design: when the next job in fair order does not fit the IPM/TPM window yet,
-    nothing overtakes it (a small job overtaking forever would starve a large one). Each job's
-    task records its images with the pacer right before its request goes out; the loop waits
-    for that before looking at the next job, so two jobs never pass the same pacer check.
+    nothing overtakes it (a small job overtaking forever would starve a large one). A generation
+    fits as soon as one of its images does: its task sends what fits now and the rest as room
+    frees up, so a freed place never sits idle while the head waits for several at once. Each
+    job's task records its requests with the pacer right before they go out; the loop waits
+    until the job has sent all its images before looking at the next job, so two jobs never
+    pass the same pacer check and one job's requests go back to back.
     """
 
     def __init__(
@@ -94,7 +98,10 @@ class Dispatcher:
         head = self._queue.peek()
         if head is None:
             return None, None
-        delay = self._pacer.delay_for(head.images, head.tokens)
+        # A generation may start with a one-image request (its task sends as many as fit, in as
+        # many requests as it takes); an edit only whole.
+        least = 1 if head.splittable else head.images
+        delay = self._pacer.delay_for(least, share(head.tokens, head.images, range(least)))
         # A job that can never fit (limits lowered since it was admitted) goes to its task,
         # which refuses it and releases its reservation.
         if 0 < delay < math.inf:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 
 from bot.clock import Clock
 
@@ -132,6 +133,17 @@ class Pacer:
             self._tokens.delay(now, tokens),
             self._bucket.delay(now, images),
         )
+
+    def largest_now(self, most: int, least: int, tokens: Callable[[int], int]) -> int:
+        """The most images, from `most` down to `least`, one request may carry now; 0 if none.
+
+        Whatever fits now, a smaller request fits too (every rule is monotonic in the size), so
+        the first size that fits counting down is the largest.
+        """
+        for images in range(most, least - 1, -1):
+            if self.delay_for(images, tokens(images)) == 0.0:
+                return images
+        return 0
 
     def record(self, images: int, tokens: int) -> None:
         """A request of this size was dispatched now."""

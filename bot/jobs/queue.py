@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.models import JobRecord
 from bot.jobs.scheduler import FairScheduler, QueuedJob
+from bot.jobs.split import max_requests
 
 
 def queued_job(job: JobRecord) -> QueuedJob:
-    return QueuedJob(job.id, job.guild_id, job.user_id, job.n, job.estimated_tokens)
+    splittable = max_requests(job.operation, job.n) > 1
+    return QueuedJob(job.id, job.guild_id, job.user_id, job.n, job.estimated_tokens, splittable)
 
 
 class JobQueue:

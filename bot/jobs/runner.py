@@ -1,21 +1,20 @@
-"""Runs one job: marks it running, waits for the pacer, calls the API, and settles every outcome."""
+"""Runs one job: marks it running, sends its requests as the pacer allows, settles every outcome."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from bot.catalog import Catalog, ModelSpec
+from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.domain import ImageRequest, InputImage, PartialImage
+from bot.domain import ImagesResult, PartialImage
 from bot.errors import (
-    InvalidImageError,
+    BotError,
     InvalidOptionError,
     RateLimitedError,
     UpstreamError,
@@ -23,11 +22,15 @@ from bot.errors import (
 )
 from bot.files import FileStore
 from bot.jobs.backend import FailedAttemptLike, ImageBackend
+from bot.jobs.calls import CallSettlement
+from bot.jobs.dispatcher import wait_any
 from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.models import JobRecord
 from bot.jobs.pacing import Pacer
+from bot.jobs.prepare import prepare
 from bot.jobs.queue import JobQueue
 from bot.jobs.settlement import Settlement
+from bot.jobs.split import MAX_REQUEST_IMAGES, Chunk, JobRun
 from bot.store import jobs as store
 
 log = logging.getLogger(__name__)
@@ -35,18 +38,17 @@ T = TypeVar("T")
 
 RATE_LIMIT_BACKOFF_BASE = 2.0  # seconds, doubled per 429 of the same job when no Retry-After
 RATE_LIMIT_BACKOFF_MAX = 60.0  # IPM windows are one minute: waiting longer never helps
-
-
-def end_user(user_id: int) -> str:
-    """The member id, hashed, for OpenAI's abuse monitoring: the API never sees Discord ids."""
-    return hashlib.sha256(f"discord-user:{user_id}".encode()).hexdigest()[:32]
+TOO_LARGE = "this request is larger than the account's per-minute limits"
 
 
 class JobRunner:
     """Executes jobs the dispatcher hands over; no path leaves a reservation behind.
 
-    Settlement writes run as their own tasks (see `_protect`), so cancelling a job's task
-    (shutdown) cannot interrupt a transaction halfway; `settled()` waits for them.
+    A generation goes out in requests of as many images as the pacer lets through at once (at
+    most `max_request_images`), back to back, each paced on its own; an edit goes whole. The
+    requests of one job run concurrently and the job ends once all have. Settlement writes run
+    as their own tasks (see `_protect`), so cancelling a job's task (shutdown) cannot interrupt
+    a transaction halfway; `settled()` waits for them.
     """
 
     def __init__(
@@ -62,7 +64,10 @@ class JobRunner:
         queue: JobQueue,
         wake: Callable[[], None],
         max_rate_limit_retries: int,
+        max_request_images: int = MAX_REQUEST_IMAGES,
     ) -> None:
+        if max_request_images < 1:
+            raise ValueError("max_request_images must be at least 1")
         self._db = db
         self._catalog = catalog
         self._backend = backend
@@ -73,9 +78,11 @@ class JobRunner:
         self._queue = queue
         self._wake = wake
         self._max_429 = max_rate_limit_retries
+        self._cap = max_request_images
         self._rate_limited: dict[int, int] = {}  # job id -> 429s so far
         self._settling: set[asyncio.Task[Any]] = set()
-        self._settle = Settlement(db=db, catalog=catalog, files=files, clock=clock, bus=bus)
+        self._settle = Settlement(db=db, catalog=catalog, clock=clock, bus=bus)
+        self._calls = CallSettlement(db=db, catalog=catalog, files=files, clock=clock)
 
     def set_wake(self, wake: Callable[[], None]) -> None:
         self._wake = wake
@@ -90,49 +97,41 @@ class JobRunner:
 
     async def execute(self, job: JobRecord, started: asyncio.Event) -> None:
         """Run one popped job to a final state (or back into the queue after a 429)."""
-        sent = False
+        run: JobRun | None = None
         try:
             running = await self._protect(self._mark_running(job))
             if running is None:
                 return  # cancelled by its member between the pop and now
             job = running
-            spec, request = await self._prepare(job)
-            await self._wait_for_pacer(job)
-            self._pacer.record(job.n, job.estimated_tokens)
-            started.set()
-            self._bus.emit(JobEvent("started", job))
-            sent = True
-            result = await self._backend.run(
-                request,
-                on_partial=lambda partial: self._on_partial(job, partial),
-                on_failed_attempt=lambda attempt: self._on_failed_attempt(job, attempt),
-            )
+            spec, request = await prepare(job, self._catalog, self._db, self._files)
+            run = JobRun(job, spec, request)
+            requeued = await self._send_all(run, started)
         except asyncio.CancelledError:
-            await self._protect(self._interrupted(job, sent))
+            await self._protect(self._abandon(job, run, "interrupted", None))
             raise
-        except RateLimitedError as exc:
-            await self._protect(self._on_rate_limited(job, exc))
-            return
-        except (UpstreamError, UserFacingError) as exc:
-            await self._protect(self._settle.failure(job, exc, sent=sent))
+        except (UpstreamError, UserFacingError) as exc:  # raised before any request went out
+            await self._protect(self._settle.not_sent(job, exc))
             return
         except Exception as exc:
             # A bug or a broken disk. Settle anyway: a job stuck "running" would hold its
             # reservation until the next restart.
             log.exception("job %s failed unexpectedly", job.id)
-            await self._protect(self._settle.crash(job, exc, sent=sent))
+            await self._protect(self._abandon(job, run, "internal_error", exc))
             return
         finally:
             started.set()  # the dispatcher never waits for a job that will not start
             if job.id not in self._queue:  # a 429 puts it back and keeps its count
                 self.forget(job.id)
-        await self._protect(self._settle.success(job, spec, result))
+        if not requeued:
+            assert run is not None
+            await self._protect(self._settle.end(run))
 
-    async def _protect(self, coro: Coroutine[Any, Any, T]) -> T:
+    async def _protect(self, coro: Coroutine[Any, Any, T], run: JobRun | None = None) -> T:
         """Run a settlement step to completion even if the caller is cancelled meanwhile."""
         task = asyncio.get_running_loop().create_task(coro)
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        for tasks in (self._settling, run.settling) if run else (self._settling,):
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
         return await asyncio.shield(task)
 
     async def _mark_running(self, job: JobRecord) -> JobRecord | None:
@@ -141,50 +140,106 @@ class JobRunner:
             ok = await store.mark_running(conn, job.id, now)
         return replace(job, state="running", started_at=now) if ok else None
 
-    async def _prepare(self, job: JobRecord) -> tuple[ModelSpec, ImageRequest]:
-        spec = self._catalog.get(job.model)  # ModelNotAllowedError if the catalog dropped it
-        images: list[InputImage] = []
-        mask: InputImage | None = None
-        for row in await store.files_of(self._db, job.id):
-            if row.role == "result":
-                continue
-            try:
-                data = await self._files.read(row.relpath)
-            except OSError:
-                raise InvalidImageError(
-                    f"image {row.index + 1}", "the uploaded image is no longer stored"
-                ) from None
-            image = InputImage(data, row.mime, row.width, row.height)
-            if row.role == "mask":
-                mask = image
-            else:
-                images.append(image)
-        request = ImageRequest(
-            operation=job.operation,
-            prompt=job.prompt,
-            options=job.options,
-            images=tuple(images),
-            mask=mask,
-            end_user=end_user(job.user_id),
-        )
-        return spec, request
+    # ---- the requests of one job ----------------------------------------------------------
 
-    async def _wait_for_pacer(self, job: JobRecord) -> None:
-        # The dispatcher checked before popping; a 429 elsewhere may have paused dispatch since.
-        while (delay := self._pacer.delay_for(job.n, job.estimated_tokens)) > 0:
-            if math.isinf(delay):
-                raise InvalidOptionError(
-                    "count", "this request is larger than the account's per-minute limits"
-                )
-            await self._clock.sleep(delay)
+    async def _send_all(self, run: JobRun, started: asyncio.Event) -> bool:
+        """Send the job's requests as the pacer allows until all have ended; True if requeued.
+
+        The dispatcher looks at the next job only once this one has sent all its images, so the
+        requests of one job go back to back; those a 429 bounced go again without it.
+        """
+        while run.free or run.calls:
+            delay = self._send_ready(run, started) if run.free else None
+            if delay is None and not run.calls:
+                break  # stopped with nothing in flight
+            if delay is None:
+                await asyncio.wait(set(run.calls), return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await wait_any(self._clock, list(run.calls), delay)
+            for task in [task for task in run.calls if task.done()]:
+                if await self._outcome(run, task):
+                    return True
+        return False
+
+    def _send_ready(self, run: JobRun, started: asyncio.Event) -> float | None:
+        """Send every request the pacer lets through now; then seconds until the next may go
+        (None: nothing is left to send)."""
+        while run.free:
+            images = self._pacer.largest_now(run.most(self._cap), run.smallest, run.tokens_for)
+            if not images:
+                break
+            chunk = run.take(images)
+            self._pacer.record(chunk.images, chunk.tokens)
+            task = asyncio.get_running_loop().create_task(
+                self._request(run, chunk), name=f"job-{run.job.id}-call-{run.sent}"
+            )
+            run.calls[task] = chunk
+            if run.sent == 1:
+                self._bus.emit(JobEvent("started", run.job))
+        if not run.free:
+            started.set()
+            return None
+        delay = self._pacer.delay_for(run.smallest, run.tokens_for(run.smallest))
+        if math.isinf(delay):  # the limits were lowered since the job was admitted
+            if not run.sent:
+                raise InvalidOptionError("count", TOO_LARGE)
+            run.stop(InvalidOptionError("count", TOO_LARGE), None)
+            started.set()
+            return None
+        return delay
+
+    async def _request(self, run: JobRun, chunk: Chunk) -> ImagesResult:
+        options = replace(run.request.options, n=chunk.images)
+        return await self._backend.run(
+            replace(run.request, options=options),
+            on_partial=lambda partial: self._on_partial(run.job, partial),
+            on_failed_attempt=lambda attempt: self._on_failed_attempt(run, chunk, attempt),
+        )
+
+    async def _outcome(self, run: JobRun, task: asyncio.Task[ImagesResult]) -> bool:
+        """Settle one ended request; True when the whole job went back to the queue."""
+        chunk = run.calls.pop(task)
+        try:
+            return await self._settle_call(run, chunk, task)
+        except Exception:
+            run.doubt(chunk)  # its settlement broke: it may have been billed
+            raise
+
+    async def _settle_call(
+        self, run: JobRun, chunk: Chunk, task: asyncio.Task[ImagesResult]
+    ) -> bool:
+        if task.cancelled():
+            await self._protect(self._calls.in_doubt(run, chunk, "interrupted", None), run)
+            return False
+        exc = task.exception()
+        if exc is None:
+            await self._protect(self._calls.answered(run, chunk, task.result()), run)
+        elif isinstance(exc, RateLimitedError):
+            return await self._protect(self._on_rate_limited(run, chunk, exc), run)
+        elif isinstance(exc, UpstreamError) and exc.maybe_billed:
+            code = exc.code or "maybe_billed"
+            await self._protect(self._calls.in_doubt(run, chunk, code, exc), run)
+        elif isinstance(exc, UpstreamError | UserFacingError):
+            await self._protect(self._calls.refused(run, chunk, exc), run)
+        else:
+            log.error("a call of job %s failed unexpectedly", run.job.id, exc_info=exc)
+            error = BotError("an internal error stopped this job")
+            error.__cause__ = exc
+            await self._protect(self._calls.in_doubt(run, chunk, "internal_error", error), run)
+        return False
 
     async def _on_partial(self, job: JobRecord, partial: PartialImage) -> None:
         self._bus.emit(JobEvent("partial", job, partial=partial))
 
-    async def _on_failed_attempt(self, job: JobRecord, attempt: FailedAttemptLike) -> None:
-        await self._protect(self._settle.attempt(job, attempt))
+    async def _on_failed_attempt(
+        self, run: JobRun, chunk: Chunk, attempt: FailedAttemptLike
+    ) -> None:
+        await self._protect(self._calls.attempt(run.job, chunk, attempt), run)
 
-    async def _on_rate_limited(self, job: JobRecord, exc: RateLimitedError) -> None:
+    async def _on_rate_limited(self, run: JobRun, chunk: Chunk, exc: RateLimitedError) -> bool:
+        """Pause all dispatch; the images go again (the whole job, if nothing else of it is out
+        or kept), unless the job had too many 429s. True when the job went back to the queue."""
+        job = run.job
         count = self._rate_limited.get(job.id, 0) + 1
         self._rate_limited[job.id] = count
         backoff = min(RATE_LIMIT_BACKOFF_MAX, RATE_LIMIT_BACKOFF_BASE * 2 ** (count - 1))
@@ -192,15 +247,44 @@ class JobRunner:
         self._pacer.pause(max(0.0, pause))
         log.warning("429 for job %s (%s so far); pausing dispatch %.1f s", job.id, count, pause)
         if count > self._max_429:
-            await self._settle.failure(job, exc, sent=True)
-            return
-        if await self._settle.rate_limited(job, exc):
-            self._queue.push_front(replace(job, state="queued", started_at=None))
+            await self._calls.refused(run, chunk, exc)
+            return False
+        if run.untouched:
+            run.stop(None, None)
+            call = self._calls.rate_limited_call(job, chunk, exc)
+            if await self._settle.requeue(job, call):
+                self._queue.push_front(replace(job, state="queued", started_at=None))
+            self._wake()
+            return True
+        await self._calls.rate_limited(job, chunk, exc)
+        if not run.stopping:  # a job that is ending sends nothing more
+            run.give_back(chunk)
         self._wake()
+        return False
 
-    async def _interrupted(self, job: JobRecord, sent: bool) -> None:
-        """The job's task was cancelled (shutdown): back to the queue, or unknown if sent."""
-        if sent:
-            await self._settle.in_doubt(job, code="interrupted", error=None)
-        elif await self._settle.requeue(job):
-            self._queue.push_front(replace(job, state="queued", started_at=None))
+    async def _abandon(
+        self, job: JobRecord, run: JobRun | None, code: str, exc: Exception | None
+    ) -> None:
+        """The job's task was cancelled (shutdown) or broke: settle what it sent; a job of which
+        nothing is out, kept or in doubt goes back to the queue (or is released if it broke)."""
+        error = None
+        if exc is not None:
+            error = BotError("an internal error stopped this job")
+            error.__cause__ = exc
+        if run is None or run.untouched:
+            if error is not None:
+                await self._settle.not_sent(job, error)
+            elif await self._settle.requeue(job):
+                self._queue.push_front(replace(job, state="queued", started_at=None))
+            return
+        run.stop(error, code)
+        for task in run.calls:
+            task.cancel()  # its answer will never be read: it may have been billed
+        if run.calls:
+            await asyncio.wait(set(run.calls))
+        for task in list(run.calls):
+            if await self._outcome(run, task):
+                return
+        while run.settling:
+            await asyncio.wait(set(run.settling))
+        await self._settle.end(run)

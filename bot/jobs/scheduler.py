@@ -15,6 +15,7 @@ class QueuedJob:
     user_id: int
     images: int
     tokens: int
+    splittable: bool = False  # may go out in several requests (a generation of n > 1)
 
 
 class _Guild:

@@ -27,6 +27,7 @@ from bot.jobs.queue import JobQueue
 from bot.jobs.resubmit import resubmission, stored_file
 from bot.jobs.runner import JobRunner
 from bot.jobs.settlement import Settlement
+from bot.jobs.split import MAX_REQUEST_IMAGES
 from bot.store import jobs as store
 from bot.store.guilds import GuildSettingsStore
 
@@ -59,6 +60,7 @@ class JobService:
         guild_queue_limit: int = 50,
         burst: int | None = None,
         max_rate_limit_retries: int = 5,
+        max_request_images: int = MAX_REQUEST_IMAGES,  # most images per request of a generation
     ) -> None:
         self._db = db
         self._files = files
@@ -67,9 +69,7 @@ class JobService:
         self._bus = EventBus(sink)
         self._pacer = Pacer(ipm=ipm, tpm=tpm, clock=clock, burst=burst)
         self._queue = JobQueue(self._bus)
-        self._settlement = Settlement(
-            db=db, catalog=catalog, files=files, clock=clock, bus=self._bus
-        )
+        self._settlement = Settlement(db=db, catalog=catalog, clock=clock, bus=self._bus)
         self._runner = JobRunner(
             db=db,
             catalog=catalog,
@@ -81,6 +81,7 @@ class JobService:
             queue=self._queue,
             wake=self._wake,
             max_rate_limit_retries=max_rate_limit_retries,
+            max_request_images=max_request_images,
         )
         self._admission = Admission(
             db=db,
@@ -112,9 +113,10 @@ class JobService:
     async def start(self) -> None:
         """Recover from the last run, then start dispatching.
 
-        Running jobs become unknown (they may have been billed: never resent, still charged,
-        their members told); queued jobs resume in id order; results never shown (no
-        mark_delivered) get their "succeeded" event again.
+        Running jobs are never sent again: those with stored images succeed with them, the
+        others become unknown (they may have been billed: still charged, their members told);
+        queued jobs resume in id order; results never shown (no mark_delivered) get their
+        "succeeded" event again.
         """
         if self._task is not None and not self._task.done():
             return
@@ -156,13 +158,13 @@ class JobService:
             self._dispatcher.wake()
 
     async def _recover(self) -> None:
-        since = self._clock.now() - REDELIVERY_WINDOW
-        interrupted = await store.jobs_in_state(self._db, "running")
-        for job in interrupted:
-            log.warning("job %s was in flight when the bot stopped; marking it unknown", job.id)
-            await self._settlement.in_doubt(job, code="interrupted", error=None)
+        # Read before the interrupted jobs are settled: those announce their own ending.
+        undelivered = await store.undelivered(self._db, self._clock.now() - REDELIVERY_WINDOW)
+        for job in await store.jobs_in_state(self._db, "running"):
+            log.warning("job %s was in flight when the bot stopped; not sending it again", job.id)
+            await self._settlement.recover(job)
         self._queue.restore(await store.jobs_in_state(self._db, "queued"))
-        for job in await store.undelivered(self._db, since):
+        for job in undelivered:
             self._bus.emit(JobEvent("succeeded", job))
 
     # ---- members' actions -------------------------------------------------------------------

@@ -1,177 +1,117 @@
-"""Settlement: turn a job's reservation into its real cost or release it, with its ledger rows."""
+"""Settlement: how a job's reservation ends, as its real cost, an in-doubt charge, or released."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Literal
 
-from bot.catalog import Catalog, ModelSpec
+from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.domain import ImagesResult, TokenUsage
-from bot.errors import BotError, PromptRejectedError, UpstreamError
-from bot.files import FileStore
-from bot.jobs.backend import FailedAttemptLike
+from bot.errors import BotError
+from bot.jobs.calls import api_call, status_and_code
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.models import JobRecord, JobState
-from bot.pricing import cost_of
+from bot.jobs.models import JobRecord
+from bot.jobs.split import JobRun
 from bot.store import jobs as store
-from bot.store.ledger import ApiCall, insert_api_call
+from bot.store.ledger import ApiCall, calls_for_job, insert_api_call
 
 log = logging.getLogger(__name__)
+Ending = Literal["succeeded", "failed", "unknown"]
 
 IN_DOUBT_MESSAGE = (
     "the bot lost track of this request while the image service was working on it; it may "
     "have been billed, so it was not sent again and its estimated cost stays counted"
 )
+NOT_SENT = "the bot stopped before sending them"
 
 
-def _status_and_code(error: BotError) -> tuple[int | None, str]:
-    if isinstance(error, PromptRejectedError):
-        return 400, "moderation_blocked"
-    if isinstance(error, UpstreamError):
-        return error.status, error.code or type(error).__name__
-    return None, type(error).__name__
+def partial_message(made: int, images: int, rest: str) -> str:
+    return f"{made} of {images} images were made; the rest: {rest}"
 
 
 class Settlement:
-    """Every way a job's reservation ends, each in one transaction with its ledger row."""
+    """Every way a job ends, each in one transaction (the calls' own rows are CallSettlement's).
 
-    def __init__(
-        self, *, db: Database, catalog: Catalog, files: FileStore, clock: Clock, bus: EventBus
-    ) -> None:
+    A job with at least one stored image always ends "succeeded" with the images it has, so a
+    paid image is never lost; "unknown" is for jobs with no image whose call may have been billed.
+    """
+
+    def __init__(self, *, db: Database, catalog: Catalog, clock: Clock, bus: EventBus) -> None:
         self._db = db
         self._catalog = catalog
-        self._files = files
         self._clock = clock
         self._bus = bus
 
-    async def success(self, job: JobRecord, spec: ModelSpec, result: ImagesResult) -> None:
-        """Keep the images, then charge their real cost, in one transaction with their rows."""
-        cost = cost_of(spec, result.usage)
-        if cost > job.estimated_micro_usd:
-            # Budgets hold only while estimates are upper bounds: worth an operator's look.
-            log.warning(
-                "job %s cost %s micro-USD, above its estimate of %s; check the catalog's prices",
-                job.id,
-                cost,
-                job.estimated_micro_usd,
-            )
-        call = self._call(job, result=result, cost=cost)
-        if not result.images:
-            error = BotError("the image service answered without an image")
-            await self._finish(job, "failed", cost, 0, error=error, call=call)
-            return
-        try:
-            # Written before the commit: a committed job_files row always has its file.
-            saved = await self._files.save_results(job.id, result.images, job.options.output_format)
-        except OSError:
-            log.exception("could not store the results of job %s", job.id)
-            error = BotError("the images were made but could not be stored")
-            await self._finish(job, "failed", cost, len(result.images), error=error, call=call)
-            return
-        now = self._clock.now()
-        async with self._db.transaction() as conn:
-            await insert_api_call(conn, call)
-            await store.insert_files(conn, job.id, saved, now)
-            ok = await store.finish(
-                conn,
-                job.id,
-                state="succeeded",
-                charged_micro_usd=cost,
-                charged_images=len(result.images),
-                now=now,
-            )
-        if not ok:
-            log.error("job %s was no longer running when its result arrived", job.id)
-            return
-        done = replace(
-            job,
-            state="succeeded",
-            charged_micro_usd=cost,
-            charged_images=len(result.images),
-            finished_at=now,
-        )
-        self._bus.emit(JobEvent("succeeded", done))
-
-    async def failure(self, job: JobRecord, error: BotError, *, sent: bool) -> None:
-        """Release the reservation; a call that may have been billed keeps it (unknown)."""
-        if sent and isinstance(error, UpstreamError) and error.maybe_billed:
-            await self.in_doubt(job, code=error.code or "maybe_billed", error=error)
-            return
-        status, code = _status_and_code(error)
-        call = self._call(job, http_status=status, error_code=code, error=error) if sent else None
-        await self._finish(job, "failed", 0, 0, error=error, call=call)
-
-    async def crash(self, job: JobRecord, exc: Exception, *, sent: bool) -> None:
-        error = BotError("an internal error stopped this job")
-        error.__cause__ = exc
-        if sent:
-            await self.in_doubt(job, code="internal_error", error=error)
+    async def end(self, run: JobRun) -> None:
+        """Nothing of the run is in flight any more: keep what it made and what may be billed."""
+        charged, images = run.final_charge()
+        job, error = run.job, run.error
+        if run.made == run.images:
+            await self._finish(job, "succeeded", charged, images, error=None)
+        elif run.made:
+            rest = IN_DOUBT_MESSAGE if run.doubt_images else str(error or NOT_SENT)
+            message = partial_message(run.made, run.images, rest)
+            code = run.code or "incomplete"
+            await self._finish(job, "succeeded", charged, images, error=error, code=code,
+                               message=message)  # fmt: skip
+        elif run.doubt_images:
+            code = run.code or "interrupted"
+            await self._finish(job, "unknown", charged, images, error=error, code=code,
+                               message=IN_DOUBT_MESSAGE)  # fmt: skip
         else:
-            await self._finish(job, "failed", 0, 0, error=error, call=None)
+            error = error or BotError("the image service made no image")
+            await self._finish(job, "failed", charged, images, error=error, code=run.code)
 
-    async def in_doubt(self, job: JobRecord, *, code: str, error: BotError | None) -> None:
-        """The call went out and its answer is lost: unknown, the reservation stays charged.
+    async def not_sent(self, job: JobRecord, error: BotError) -> None:
+        """A failure before any call went out: the reservation is released."""
+        await self._finish(job, "failed", 0, 0, error=error)
 
-        Its ledger row carries the reservation too, so the ledger's spend never understates
-        what the budgets count.
+    async def requeue(self, job: JobRecord, call: ApiCall | None = None) -> bool:
+        """Back to queued with its reservation (a 429, or a stop before any call went out)."""
+        async with self._db.transaction() as conn:
+            if call is not None:
+                await insert_api_call(conn, call)
+            return await store.requeue(conn, job.id)
+
+    async def recover(self, job: JobRecord) -> None:
+        """At start-up, a job the last run left running: nothing of it is sent again.
+
+        Its stored images are delivered ("succeeded"); the calls whose answers were lost keep
+        their share of the reservation, carried by one "interrupted" ledger row. With no image
+        stored it is "unknown", its whole remaining reservation charged.
         """
-        status = error.status if isinstance(error, UpstreamError) else None
-        call = self._call(
-            job, cost=job.charged_micro_usd, http_status=status, error_code=code, error=error
-        )
-        await self._finish(
-            job,
-            "unknown",
-            job.charged_micro_usd,
-            job.charged_images,
-            error=error,
-            call=call,
-            code=code,
-            message=IN_DOUBT_MESSAGE,
-        )
-
-    async def attempt(self, job: JobRecord, attempt: FailedAttemptLike) -> None:
-        """A failed call that the client retried: its own ledger row, at no cost."""
-        call = self._call(
-            job,
-            http_status=attempt.status,
-            error_code=attempt.code or type(attempt.error).__name__,
-            request_id=attempt.request_id,
-            latency_ms=attempt.latency_ms,
-        )
-        async with self._db.transaction() as conn:
-            await insert_api_call(conn, call)
-
-    async def rate_limited(self, job: JobRecord, error: UpstreamError) -> bool:
-        """A 429: its ledger row, and the job back to queued with its reservation."""
-        call = self._call(job, http_status=error.status or 429, error_code=error.code, error=error)
-        async with self._db.transaction() as conn:
-            await insert_api_call(conn, call)
-            return await store.requeue(conn, job.id)
-
-    async def requeue(self, job: JobRecord) -> bool:
-        """Not sent after all (shutdown before the call): queued again, nothing charged."""
-        async with self._db.transaction() as conn:
-            return await store.requeue(conn, job.id)
+        made = len(await store.files_of(self._db, job.id, "result"))
+        spent = sum(c.cost_micro_usd for c in await calls_for_job(self._db.conn, job.id))
+        if made == job.n:  # every answer was kept; only the final write was missing
+            await self._finish(job, "succeeded", spent, job.charged_images, error=None)
+            return
+        doubt = max(0, job.charged_micro_usd - spent)
+        call = api_call(job, n=job.n - made, price_version=self._catalog.version,
+                        now=self._clock.now(), cost=doubt, error_code="interrupted")  # fmt: skip
+        state: Ending = "succeeded" if made else "unknown"
+        message = partial_message(made, job.n, IN_DOUBT_MESSAGE) if made else IN_DOUBT_MESSAGE
+        await self._finish(job, state, spent + doubt, job.charged_images, error=None, call=call,
+                           code="interrupted", message=message)  # fmt: skip
 
     async def _finish(
         self,
         job: JobRecord,
-        state: JobState,
+        state: Ending,
         charged_micro_usd: int,
         charged_images: int,
         *,
         error: BotError | None,
-        call: ApiCall | None,
+        call: ApiCall | None = None,
         code: str | None = None,
         message: str | None = None,
     ) -> None:
-        if error is not None and code is None:
-            code = _status_and_code(error)[1]
-        if message is None and error is not None:
-            message = str(error)
+        if state != "succeeded":
+            if error is not None and code is None:
+                code = status_and_code(error)[1]
+            if message is None and error is not None:
+                message = str(error)
         now = self._clock.now()
         async with self._db.transaction() as conn:
             if call is not None:
@@ -198,41 +138,4 @@ class Settlement:
             error_code=code,
             error_message=message,
         )
-        self._bus.emit(JobEvent("unknown" if state == "unknown" else "failed", done, error=error))
-
-    def _call(
-        self,
-        job: JobRecord,
-        *,
-        result: ImagesResult | None = None,
-        cost: int = 0,
-        http_status: int | None = None,
-        error_code: str | None = None,
-        request_id: str | None = None,
-        latency_ms: int = 0,
-        error: BotError | None = None,
-    ) -> ApiCall:
-        opts = job.options
-        if isinstance(error, UpstreamError | PromptRejectedError):
-            request_id = request_id or error.request_id
-        return ApiCall(
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            user_id=job.user_id,
-            job_id=job.id,
-            model=opts.model,
-            operation=job.operation,
-            n=opts.n,
-            size=result.size if result else opts.size,
-            quality=result.quality if result else opts.quality,
-            usage=result.usage if result else TokenUsage(),
-            cost_micro_usd=cost,
-            price_version=self._catalog.version,
-            latency_ms=result.latency_ms if result else latency_ms,
-            created_at=self._clock.now(),
-            images=len(result.images) if result else 0,
-            partial_images=result.partial_images if result else 0,
-            request_id=result.request_id if result else request_id,
-            http_status=result.http_status if result else http_status,
-            error_code=error_code,
-        )
+        self._bus.emit(JobEvent(state, done, error=error))

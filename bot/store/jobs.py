@@ -231,6 +231,17 @@ async def mark_running(conn: aiosqlite.Connection, job_id: int, now: datetime) -
     return cursor.rowcount == 1
 
 
+async def set_running_charge(
+    conn: aiosqlite.Connection, job_id: int, charged_micro_usd: int
+) -> bool:
+    """A running job's charge as its requests come back (answered ones at their real cost)."""
+    cursor = await conn.execute(
+        "UPDATE jobs SET charged_micro_usd = ? WHERE id = ? AND state = 'running'",
+        (charged_micro_usd, job_id),
+    )
+    return cursor.rowcount == 1
+
+
 async def requeue(conn: aiosqlite.Connection, job_id: int) -> bool:
     """running -> queued, keeping the reservation (a 429, or a stop before the call went out)."""
     cursor = await conn.execute(

@@ -33,7 +33,7 @@ def field(message, name: str) -> str:
     for embed in message.embeds:
         for f in embed.get("fields", []):
             if f["name"] == name:
-                return f["value"]
+                return str(f["value"])
     raise AssertionError(f"no field {name!r} in {message.embeds}")
 
 
@@ -83,7 +83,11 @@ async def test_usage_is_refused_without_manage_server_even_if_the_default_is_ove
     async with harness(tmp_path) as h:
         await h.start_bot()
         handle = await h.discord.slash(
-            "usage", {}, member=h.alice, guild=h.guild, channel=h.channel,
+            "usage",
+            {},
+            member=h.alice,
+            guild=h.guild,
+            channel=h.channel,
             override_permissions=True,  # a server admin let everyone see the command
         )
         reply = await h.private_reply(handle)
@@ -133,7 +137,12 @@ async def test_config_changes_are_applied_audited_and_logged(tmp_path: Path) -> 
         log_channel = h.discord.add_channel(h.guild, "image-log")
         await h.start_bot()
         changed = await slash(
-            h, "config", h.mod, "set", quality="low", log_channel=log_channel,
+            h,
+            "config",
+            h.mod,
+            "set",
+            quality="low",
+            log_channel=log_channel,
             allowed_models="gpt-image-2",
         )
         assert "Settings updated" in (await changed.wait_original(timeout=5)).content

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -75,6 +75,9 @@ class FakeImageBackend:
     calls: list[Call] = field(default_factory=list)
     in_flight: int = 0
     most_in_flight: int = 0
+    # Requests in flight by prompt: with a distinct prompt per job, the jobs in flight.
+    prompts_in_flight: Counter[str] = field(default_factory=Counter)
+    most_prompts_in_flight: int = 0
     chooser: Callable[[ImageRequest], Step] | None = None
     _seq: int = 0
 
@@ -105,8 +108,7 @@ class FakeImageBackend:
             call.outcome = "429-limit"
             raise RateLimitedError("IPM limit reached", retry_after=None)
         step = self._next_step(request)
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self._enter(request)
         try:
             return await self._play(call, step, on_partial, on_failed_attempt)
         except asyncio.CancelledError:
@@ -116,7 +118,19 @@ class FakeImageBackend:
             call.outcome = f"error:{type(exc).__name__}"
             raise
         finally:
-            self.in_flight -= 1
+            self._leave(request)
+
+    def _enter(self, request: ImageRequest) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.prompts_in_flight[request.prompt] += 1
+        self.most_prompts_in_flight = max(self.most_prompts_in_flight, len(self.prompts_in_flight))
+
+    def _leave(self, request: ImageRequest) -> None:
+        self.in_flight -= 1
+        self.prompts_in_flight[request.prompt] -= 1
+        if not self.prompts_in_flight[request.prompt]:
+            del self.prompts_in_flight[request.prompt]
 
     def _next_step(self, request: ImageRequest) -> Step:
         if self.script:

@@ -140,19 +140,30 @@ class Harness:
                 continue
             stalls = 0
             assert deadline <= limit, "the condition did not hold in time"
-            self.clock.advance(deadline - self.clock.monotonic())
+            await self.advance(deadline)
 
     async def run_for(self, seconds: float) -> None:
         """Let `seconds` of clock time pass, waking every sleeper on its way."""
         until = self.clock.monotonic() + seconds
-        while True:
+        while self.clock.monotonic() < until:
             await self.quiesce()
             deadline = self.clock.next_deadline
-            if deadline is None or deadline > until:
-                self.clock.advance(until - self.clock.monotonic())
-                await self.quiesce()
-                return
-            self.clock.advance(deadline - self.clock.monotonic())
+            await self.advance(until if deadline is None else min(deadline, until))
+        await self.quiesce()
+
+    async def advance(self, until: float) -> None:
+        """Move the clock to `until`, or to an earlier deadline that appeared meanwhile.
+
+        Tasks created and not started yet (a job's request, say) first take their first step, so
+        that they see the time at which they were created, as they would on a real clock.
+        """
+        for _ in range(1000):
+            if not any(_unstarted(task) for task in asyncio.all_tasks()):
+                break
+            await asyncio.sleep(0)
+        deadline = self.clock.next_deadline
+        target = until if deadline is None else min(until, deadline)
+        self.clock.advance(target - self.clock.monotonic())
 
     async def run_all(self, *, max_seconds: float = 24 * 3600) -> None:
         """Run until no job is queued or running, then deliver the remaining events."""
@@ -181,6 +192,11 @@ class Harness:
 
     async def ledger(self, job_id: int) -> list[ApiCall]:
         return await calls_for_job(self.db.conn, job_id)
+
+
+def _unstarted(task: asyncio.Task[Any]) -> bool:
+    coro = task.get_coro()
+    return inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
 
 
 @asynccontextmanager

@@ -296,7 +296,7 @@ async def test_results_that_cannot_be_stored_still_count_their_real_cost(
 ) -> None:
     async with harness(tmp_path) as h:
 
-        async def full_disk(*args: object) -> None:
+        async def full_disk(*args: object, **kwargs: object) -> None:
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(h.files, "save_results", full_disk)

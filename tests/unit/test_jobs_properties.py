@@ -27,6 +27,7 @@ from bot.errors import (
     UpstreamUnavailableError,
     UserFacingError,
 )
+from bot.jobs.models import JobRecord
 from bot.store.guilds import GuildLimits, RoleQuota, effective_user_limits
 from tests.fakes.image_backend import FailedAttempt, Step
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
@@ -112,9 +113,10 @@ async def configure(h: Harness, guilds: list[dict[str, int]], roles: list[Any]) 
             )  # fmt: skip
 
 
-async def submit_all(h: Harness, wave: list[Request]) -> list[int]:
-    async def one(r: Request) -> int | None:
+async def submit_all(h: Harness, wave: list[Request], first: int) -> list[int]:
+    async def one(number: int, r: Request) -> int | None:
         s = submission(
+            prompt=f"request {number}",  # distinct: the fake's calls map back to their jobs
             guild_id=r.guild,
             user_id=r.member,
             role_ids=(ROLE,) if has_role(r.member) else (),
@@ -131,11 +133,11 @@ async def submit_all(h: Harness, wave: list[Request]) -> list[int]:
             assert not isinstance(exc, InvalidOptionError) or exc.option in ("count", "size")
             return None
 
-    ids = await asyncio.gather(*(one(r) for r in wave))
+    ids = await asyncio.gather(*(one(first + i, r) for i, r in enumerate(wave)))
     return [i for i in ids if i is not None]
 
 
-async def cancel_some(h: Harness, ids: list[int], rng: random.Random) -> None:
+async def cancel_some(h: Harness, ids: list[int], rng: random.Random, most: int) -> None:
     async def one(job_id: int) -> None:
         job = await h.job(job_id)
         with contextlib.suppress(JobNotCancellableError):  # it may have started already
@@ -143,7 +145,7 @@ async def cancel_some(h: Harness, ids: list[int], rng: random.Random) -> None:
                 job_id, guild_id=job.guild_id, user_id=job.user_id, is_moderator=False
             )
 
-    await asyncio.gather(*(one(i) for i in rng.sample(ids, k=min(len(ids), 3))))
+    await asyncio.gather(*(one(i) for i in rng.sample(ids, k=min(len(ids), most))))
 
 
 async def check_invariants(
@@ -187,7 +189,23 @@ async def check_invariants(
     assert h.backend.limit_violations == 0
     assert most_in_window(accepted) <= ipm
     assert most_in_window(accepted, tokens=True) <= tpm
-    assert h.backend.most_in_flight <= MAX_IN_FLIGHT
+    assert h.backend.most_prompts_in_flight <= MAX_IN_FLIGHT  # jobs; a job's requests overlap
+    await check_requests(h, jobs)
+
+
+async def check_requests(h: Harness, jobs: list[JobRecord]) -> None:
+    """No image is ever asked for twice (a 429 aside); edits go whole; kept images are kept."""
+    asked: dict[str, list[int]] = defaultdict(list)
+    for call in h.backend.accepted:
+        asked[call.request.prompt].append(call.request.options.n)
+    for job in jobs:
+        assert sum(asked[job.prompt]) <= job.n
+        if job.operation == "edit":
+            assert set(asked[job.prompt]) <= {job.n}
+        kept = await h.service.result_files(job.id)
+        assert [f.index for f in kept] == list(range(len(kept)))
+        assert bool(kept) == (job.state == "succeeded")
+        assert len(kept) <= job.charged_images <= job.n
 
 
 async def scenario(
@@ -198,14 +216,16 @@ async def scenario(
     roles: list[Any],
     waves: list[list[Request]],
     seed: int,
+    cancels: int = 3,
+    **options: Any,
 ) -> None:
     rng = random.Random(seed)
-    async with harness(tmp, ipm=ipm, tpm=tpm, max_in_flight=MAX_IN_FLIGHT) as h:
+    async with harness(tmp, ipm=ipm, tpm=tpm, max_in_flight=MAX_IN_FLIGHT, **options) as h:
         h.backend.chooser = lambda _request: outcome(rng)
         await configure(h, guilds, roles)
-        for wave in waves:
-            ids = await submit_all(h, wave)
-            await cancel_some(h, ids, rng)
+        for number, wave in enumerate(waves):
+            ids = await submit_all(h, wave, number * 100)
+            await cancel_some(h, ids, rng, cancels)
             await h.run_for(rng.uniform(0, 90))
         await h.run_all()
         await check_invariants(h, guilds, roles, ipm, tpm)
@@ -234,3 +254,42 @@ def test_no_limit_is_ever_exceeded_and_every_reservation_ends(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(scenario(Path(tmp), ipm, tpm, guilds, roles, waves, seed))
+
+
+UNLIMITED = {
+    "daily_micro_usd": 0,
+    "monthly_micro_usd": 0,
+    "daily_images": 0,
+    "user_daily_images": 0,
+    "user_daily_micro_usd": 0,
+    "max_count": 0,
+}
+busy_request_st = st.builds(
+    Request,
+    guild=st.integers(1, 3),
+    member=st.integers(1, 4),
+    model=st.sampled_from(MODELS),
+    size=st.sampled_from(SIZES),
+    quality=st.sampled_from(QUALITIES),
+    n=st.integers(2, 6),
+    edit_inputs=st.sampled_from([(), (), (), ((512, 512),)]),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ipm=st.sampled_from([4, 6]),
+    waves=st.lists(st.lists(busy_request_st, min_size=4, max_size=8), min_size=1, max_size=2),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_jobs_split_into_requests_settle_exactly_and_never_resend_an_image(
+    ipm: int, waves: list[list[Request]], seed: int
+) -> None:
+    """A small IPM and big jobs: most generations go out in several requests, and some of
+    those requests meet 429s, refusals and lost answers after others were answered."""
+    with tempfile.TemporaryDirectory() as tmp:
+        guilds, roles = [UNLIMITED] * 3, [None] * 3
+        # No burst spreading: the window alone decides, and a busy one splits most jobs.
+        asyncio.run(
+            scenario(Path(tmp), ipm, 10**7, guilds, roles, waves, seed, cancels=1, burst=ipm)
+        )

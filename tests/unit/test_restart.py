@@ -11,7 +11,15 @@ import pytest
 from bot.clock import ManualClock
 from bot.db import open_database
 from tests.fakes.image_backend import FakeImageBackend, Step
-from tests.unit.jobs_harness import START, Harness, catalog, harness, make_harness, submission
+from tests.unit.jobs_harness import (
+    START,
+    Harness,
+    catalog,
+    harness,
+    input_image,
+    make_harness,
+    submission,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -115,13 +123,20 @@ async def test_undelivered_results_are_announced_again_after_a_restart(tmp_path:
 async def test_a_job_the_lowered_limits_can_never_send_is_released(tmp_path: Path) -> None:
     clock = ManualClock(START)
     async with harness(tmp_path, clock=clock, start=False, ipm=10) as first:
-        admitted = await first.service.submit(submission(n=4))
+        edit = submission(n=4, operation="edit", images=(input_image(),))
+        never = await first.service.submit(edit)
+        split = await first.service.submit(submission(user_id=11, n=4))
     async with harness(tmp_path, clock=clock, ipm=2) as second:  # the operator lowered OPENAI_IPM
         await second.run_all()
-        job = await second.job(admitted.job.id)
+        job = await second.job(never.job.id)
         assert (job.state, job.charged_micro_usd, job.error_code) == (
             "failed",
             0,
             "InvalidOptionError",
         )
-        assert second.backend.calls == []
+        # An edit goes whole or not at all; a generation goes in requests that fit instead.
+        assert [c.request.options.n for c in second.backend.calls] == [2, 2]
+        assert all(c.request.operation == "generate" for c in second.backend.calls)
+        made = await second.job(split.job.id)
+        assert (made.state, made.charged_images) == ("succeeded", 4)
+        assert len(await second.service.result_files(made.id)) == 4

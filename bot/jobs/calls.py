@@ -1,0 +1,188 @@
+"""Each API call of a job settled as it ends: its ledger row, its images, the running charge."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bot.catalog import Catalog
+from bot.clock import Clock
+from bot.db import Database
+from bot.domain import ImagesResult, TokenUsage
+from bot.errors import BotError, PromptRejectedError, UpstreamError
+from bot.files import FileStore
+from bot.jobs.backend import FailedAttemptLike
+from bot.jobs.models import JobRecord, NewFile
+from bot.jobs.split import Chunk, JobRun
+from bot.pricing import cost_of
+from bot.store import jobs as store
+from bot.store.ledger import ApiCall, insert_api_call
+
+log = logging.getLogger(__name__)
+
+
+def status_and_code(error: BotError) -> tuple[int | None, str]:
+    if isinstance(error, PromptRejectedError):
+        return 400, "moderation_blocked"
+    if isinstance(error, UpstreamError):
+        return error.status, error.code or type(error).__name__
+    return None, type(error).__name__
+
+
+def api_call(
+    job: JobRecord,
+    *,
+    n: int,
+    price_version: str,
+    now: datetime,
+    result: ImagesResult | None = None,
+    cost: int = 0,
+    http_status: int | None = None,
+    error_code: str | None = None,
+    request_id: str | None = None,
+    latency_ms: int = 0,
+    error: BotError | None = None,
+) -> ApiCall:
+    """The ledger row of one call of `job` that asked for `n` images."""
+    opts = job.options
+    if isinstance(error, UpstreamError | PromptRejectedError):
+        request_id = request_id or error.request_id
+    return ApiCall(
+        guild_id=job.guild_id,
+        channel_id=job.channel_id,
+        user_id=job.user_id,
+        job_id=job.id,
+        model=opts.model,
+        operation=job.operation,
+        n=n,
+        size=result.size if result else opts.size,
+        quality=result.quality if result else opts.quality,
+        usage=result.usage if result else TokenUsage(),
+        cost_micro_usd=cost,
+        price_version=price_version,
+        latency_ms=result.latency_ms if result else latency_ms,
+        created_at=now,
+        images=len(result.images) if result else 0,
+        partial_images=result.partial_images if result else 0,
+        request_id=result.request_id if result else request_id,
+        http_status=result.http_status if result else http_status,
+        error_code=error_code,
+    )
+
+
+class CallSettlement:
+    """One transaction per ended call; the job's final state is Settlement's business."""
+
+    def __init__(self, *, db: Database, catalog: Catalog, files: FileStore, clock: Clock) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._files = files
+        self._clock = clock
+
+    async def answered(self, run: JobRun, chunk: Chunk, result: ImagesResult) -> None:
+        """Keep the images after those already kept and charge their real cost from now on."""
+        cost = cost_of(run.spec, result.usage)
+        if cost > chunk.micro_usd:
+            # Budgets hold only while estimates are upper bounds: worth an operator's look.
+            log.warning(
+                "job %s: a call cost %s micro-USD, above its estimate of %s; check the catalog",
+                run.job.id,
+                cost,
+                chunk.micro_usd,
+            )
+        async with run.lock:  # numbering: each answer's images go after the previous ones
+            saved = await self._store(run, result)
+            run.answered += 1
+            run.billed_images += len(result.images)
+            run.real_micro_usd += cost
+            run.answered_share += chunk.micro_usd
+            run.made += len(saved)
+            call = self._call(run.job, chunk, result=result, cost=cost)
+            async with self._db.transaction() as conn:
+                await insert_api_call(conn, call)
+                await store.insert_files(conn, run.job.id, saved, self._clock.now())
+                await store.set_running_charge(conn, run.job.id, run.running_charge())
+
+    async def _store(self, run: JobRun, result: ImagesResult) -> list[NewFile]:
+        if not result.images:
+            run.stop(BotError("the image service answered without an image"), None)
+            return []
+        try:
+            # Written before the commit: a committed job_files row always has its file.
+            return await self._files.save_results(
+                run.job.id, result.images, run.job.options.output_format, first_index=run.made
+            )
+        except OSError:
+            log.exception("could not store the results of job %s", run.job.id)
+            run.stop(BotError("the images were made but could not be stored"), None)
+            return []
+
+    async def refused(self, run: JobRun, chunk: Chunk, error: BotError) -> None:
+        """A definitive failure (refusal, 4xx, retries exhausted): not billed, nothing more sent."""
+        status, code = status_and_code(error)
+        run.stop(error, code)
+        await self._insert(self._call(run.job, chunk, http_status=status, error_code=code,
+                                      error=error))  # fmt: skip
+
+    async def in_doubt(self, run: JobRun, chunk: Chunk, code: str, error: BotError | None) -> None:
+        """The call went out and its answer is lost: its share stays charged, nothing more sent.
+
+        Its ledger row carries that share, so the ledger's spend never understates the budgets.
+        """
+        status = error.status if isinstance(error, UpstreamError) else None
+        run.doubt(chunk)
+        run.stop(error, code)
+        call = self._call(run.job, chunk, cost=chunk.micro_usd, http_status=status,
+                          error_code=code, error=error)  # fmt: skip
+        await self._insert(call)
+
+    async def rate_limited(self, job: JobRecord, chunk: Chunk, error: UpstreamError) -> None:
+        """A 429 whose images go out again: its ledger row, at no cost."""
+        await self._insert(self.rate_limited_call(job, chunk, error))
+
+    def rate_limited_call(self, job: JobRecord, chunk: Chunk, error: UpstreamError) -> ApiCall:
+        return self._call(job, chunk, http_status=error.status or 429, error_code=error.code,
+                          error=error)  # fmt: skip
+
+    async def attempt(self, job: JobRecord, chunk: Chunk, attempt: FailedAttemptLike) -> None:
+        """A failed call that the client retried: its own ledger row, at no cost."""
+        call = self._call(
+            job,
+            chunk,
+            http_status=attempt.status,
+            error_code=attempt.code or type(attempt.error).__name__,
+            request_id=attempt.request_id,
+            latency_ms=attempt.latency_ms,
+        )
+        await self._insert(call)
+
+    async def _insert(self, call: ApiCall) -> None:
+        async with self._db.transaction() as conn:
+            await insert_api_call(conn, call)
+
+    def _call(
+        self,
+        job: JobRecord,
+        chunk: Chunk,
+        *,
+        result: ImagesResult | None = None,
+        cost: int = 0,
+        http_status: int | None = None,
+        error_code: str | None = None,
+        request_id: str | None = None,
+        latency_ms: int = 0,
+        error: BotError | None = None,
+    ) -> ApiCall:
+        return api_call(
+            job,
+            n=chunk.images,
+            price_version=self._catalog.version,
+            now=self._clock.now(),
+            result=result,
+            cost=cost,
+            http_status=http_status,
+            error_code=error_code,
+            request_id=request_id,
+            latency_ms=latency_ms,
+            error=error,
+        )

@@ -1,0 +1,50 @@
+"""A queued job turned back into the API request it asks for, with its stored inputs."""
+
+from __future__ import annotations
+
+import hashlib
+
+from bot.catalog import Catalog, ModelSpec
+from bot.db import Database
+from bot.domain import ImageRequest, InputImage
+from bot.errors import InvalidImageError
+from bot.files import FileStore
+from bot.jobs.models import JobRecord
+from bot.store import jobs as store
+
+
+def end_user(user_id: int) -> str:
+    """The member id, hashed, for OpenAI's abuse monitoring: the API never sees Discord ids."""
+    return hashlib.sha256(f"discord-user:{user_id}".encode()).hexdigest()[:32]
+
+
+async def prepare(
+    job: JobRecord, catalog: Catalog, db: Database, files: FileStore
+) -> tuple[ModelSpec, ImageRequest]:
+    """The job's model and its whole request (n images); InvalidImageError if an input is gone."""
+    spec = catalog.get(job.model)  # ModelNotAllowedError if the catalog dropped it
+    images: list[InputImage] = []
+    mask: InputImage | None = None
+    for row in await store.files_of(db, job.id):
+        if row.role == "result":
+            continue
+        try:
+            data = await files.read(row.relpath)
+        except OSError:
+            raise InvalidImageError(
+                f"image {row.index + 1}", "the uploaded image is no longer stored"
+            ) from None
+        image = InputImage(data, row.mime, row.width, row.height)
+        if row.role == "mask":
+            mask = image
+        else:
+            images.append(image)
+    request = ImageRequest(
+        operation=job.operation,
+        prompt=job.prompt,
+        options=job.options,
+        images=tuple(images),
+        mask=mask,
+        end_user=end_user(job.user_id),
+    )
+    return spec, request
