@@ -86,13 +86,9 @@ CREATE TABLE api_calls (
 CREATE INDEX api_calls_guild_created_idx ON api_calls (guild_id, created_at);
 CREATE INDEX api_calls_guild_user_created_idx ON api_calls (guild_id, user_id, created_at);
 CREATE INDEX api_calls_job_idx ON api_calls (job_id);
--- /usage (bot/store/usage.py): covering indexes keyed by the UTC day number, so the per-day
--- aggregates by model and by member follow index order instead of sorting every row. Queries
--- must spell the day exactly `created_at / 86400` to use them.
-CREATE INDEX api_calls_guild_day_model_idx ON api_calls (
-    guild_id, created_at / 86400, model, cost_micro_usd, images, text_input_tokens,
-    image_input_tokens, image_output_tokens, text_output_tokens, created_at
-);
+-- /usage (bot/store/usage.py): a covering index keyed by the UTC day number, so the per-day
+-- aggregate by member follows index order instead of sorting every row. Queries must spell the
+-- day exactly `created_at / 86400` to use it. (Per-day totals by model: see migration 0002.)
 CREATE INDEX api_calls_guild_day_user_idx ON api_calls (
     guild_id, created_at / 86400, user_id, cost_micro_usd, images, created_at
 );

@@ -142,14 +142,6 @@ _GUILD_DAYS = "guild_id = ? AND created_at / 86400 >= ? AND created_at / 86400 <
 _GUILD_TIMES = "guild_id = ? AND created_at >= ? AND created_at < ?"
 _MEMBER_TIMES = "guild_id = ? AND user_id = ? AND created_at >= ? AND created_at < ?"
 
-# One scan gives the daily series, the per-model figures and the totals: 120 rows for 30 days
-# and 4 models, folded in Python.
-_DAY_MODEL = """
-SELECT created_at / 86400, model, COUNT(*), SUM(cost_micro_usd), SUM(images),
-       SUM(text_input_tokens + image_input_tokens), SUM(image_output_tokens + text_output_tokens)
-FROM api_calls WHERE /*scope*/
-GROUP BY created_at / 86400, model
-"""
 # The inner grouping follows the index order (no sort of every row); only the (day, member)
 # groups are sorted to sum them per member.
 _TOP_USERS = """
@@ -198,7 +190,18 @@ class _Query:
         return cls(guild, sql.replace(_SCOPE, _MEMBER_TIMES), by_day)
 
 
-_Q_DAY_MODEL = _Query.scoped(_DAY_MODEL, by_day=True)
+# Daily figures come from the rollups that migration 0002's trigger keeps. The member form
+# takes its window in seconds like every member query; whole days divide exactly.
+_DAY_MODEL_ROLLUP = """
+SELECT day, model, requests, cost_micro_usd, images, input_tokens, output_tokens
+FROM api_calls_daily WHERE guild_id = ? AND day >= ? AND day < ?
+"""
+_DAY_MODEL_MEMBER_ROLLUP = """
+SELECT day, model, requests, cost_micro_usd, images, input_tokens, output_tokens
+FROM api_calls_member_daily
+WHERE guild_id = ? AND user_id = ? AND day >= ? / 86400 AND day < ? / 86400
+"""
+_Q_DAY_MODEL = _Query(_DAY_MODEL_ROLLUP, _DAY_MODEL_MEMBER_ROLLUP, by_day=True)
 _Q_TOP_USERS = _Query.scoped(_TOP_USERS, by_day=True)
 _Q_FAILED = _Query.scoped(_FAILED, by_day=False)
 _Q_EXPORT = _Query.scoped(_EXPORT, by_day=False)

@@ -432,6 +432,6 @@ async def test_guild_reports_read_only_the_covering_indexes(ledger: aiosqlite.Co
         sql, params = window.bind(query, 10) if name == "top_users" else window.bind(query)
         async with ledger.execute("EXPLAIN QUERY PLAN " + sql, params) as cursor:
             plans[name] = " / ".join(str(row[3]) for row in await cursor.fetchall())
-    assert "COVERING INDEX api_calls_guild_day_model_idx" in plans["day_model"]
+    assert "api_calls_daily USING PRIMARY KEY" in plans["day_model"]
     assert "COVERING INDEX api_calls_guild_day_user_idx" in plans["top_users"]
     assert "api_calls_guild_failed_idx" in plans["failed"]
