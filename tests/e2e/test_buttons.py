@@ -72,6 +72,8 @@ async def test_a_moderator_may_delete_anyones_result(tmp_path: Path) -> None:
 async def test_edit_image_menu_edits_a_messages_images_in_order(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         await h.start_bot()
+        await h.stop_bot()
+        await h.start_bot()  # the menu keeps working after a restart
         posted = await h.discord.post_message(
             h.alice,
             "look at these",

@@ -156,6 +156,13 @@ async def test_config_changes_are_applied_audited_and_logged(tmp_path: Path) -> 
         assert cost in line.content and "low" in line.content
         assert h.ledger()[0]["quality"] == "low"  # the new default quality was used
 
+        blocked = await h.imagine("MODERATION_BLOCK a bad idea", member=h.bob)
+        refusal = await h.discord.wait_for_message(
+            lambda m: m.channel_id == log_channel.id and "safety system" in m.content, timeout=10
+        )
+        assert f"<@{h.bob.id}>" in refusal.content and "a bad idea" in refusal.content
+        await blocked.wait_original(lambda m: "failed" in m.content, timeout=10)
+
         refused = await h.imagine("x", model="gpt-image-1.5")
         assert "not available here" in (await h.private_reply(refused)).content
 

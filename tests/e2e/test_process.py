@@ -79,3 +79,41 @@ async def test_global_commands_are_synced_only_when_they_changed(tmp_path: Path)
         assert global_puts(h) == 1, "an unchanged command set was synced again"
         handle = await h.imagine("works with global commands", quality="low")
         assert (await h.wait_result(handle)).attachments
+
+
+@pytest.mark.parametrize(
+    ("key", "model", "code", "words"),
+    [
+        ("sk-test", "gpt-image-2", 0, "online: key works; gpt-image-2 is available"),
+        ("sk-wrong", "gpt-image-2", 1, "problem: the API refused"),
+    ],
+    ids=["good-key", "bad-key"],
+)
+async def test_check_online_asks_the_api(
+    tmp_path: Path, key: str, model: str, code: int, words: str
+) -> None:
+    async with FakeOpenAI(api_key="sk-test") as ai:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "DISCORD_TOKEN": "unused",
+            "OPENAI_API_KEY": key,
+            "OPENAI_BASE_URL": ai.base_url,
+            "IMAGE_MODEL": model,
+            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "check",
+            "--online",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == code, (out + err).decode()
+    assert words in out.decode()
+    assert key not in (out + err).decode()
