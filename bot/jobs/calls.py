@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 from bot.catalog import Catalog
 from bot.clock import Clock
@@ -29,22 +30,26 @@ def status_and_code(error: BotError) -> tuple[int | None, str]:
     return None, type(error).__name__
 
 
+class CallOutcome(TypedDict, total=False):
+    """How one call ended: its result, or its error and status; all optional."""
+
+    result: ImagesResult | None
+    cost: int
+    http_status: int | None
+    error_code: str | None
+    request_id: str | None
+    latency_ms: int
+    error: BotError | None
+
+
 def api_call(
-    job: JobRecord,
-    *,
-    n: int,
-    price_version: str,
-    now: datetime,
-    result: ImagesResult | None = None,
-    cost: int = 0,
-    http_status: int | None = None,
-    error_code: str | None = None,
-    request_id: str | None = None,
-    latency_ms: int = 0,
-    error: BotError | None = None,
+    job: JobRecord, *, n: int, price_version: str, now: datetime, **outcome: Unpack[CallOutcome]
 ) -> ApiCall:
     """The ledger row of one call of `job` that asked for `n` images."""
     opts = job.options
+    result = outcome.get("result")
+    error = outcome.get("error")
+    request_id = outcome.get("request_id")
     if isinstance(error, UpstreamError | PromptRejectedError):
         request_id = request_id or error.request_id
     return ApiCall(
@@ -58,15 +63,15 @@ def api_call(
         size=result.size if result else opts.size,
         quality=result.quality if result else opts.quality,
         usage=result.usage if result else TokenUsage(),
-        cost_micro_usd=cost,
+        cost_micro_usd=outcome.get("cost", 0),
         price_version=price_version,
-        latency_ms=result.latency_ms if result else latency_ms,
+        latency_ms=result.latency_ms if result else outcome.get("latency_ms", 0),
         created_at=now,
         images=len(result.images) if result else 0,
         partial_images=result.partial_images if result else 0,
         request_id=result.request_id if result else request_id,
-        http_status=result.http_status if result else http_status,
-        error_code=error_code,
+        http_status=result.http_status if result else outcome.get("http_status"),
+        error_code=outcome.get("error_code"),
     )
 
 
@@ -160,29 +165,11 @@ class CallSettlement:
         async with self._db.transaction() as conn:
             await insert_api_call(conn, call)
 
-    def _call(
-        self,
-        job: JobRecord,
-        chunk: Chunk,
-        *,
-        result: ImagesResult | None = None,
-        cost: int = 0,
-        http_status: int | None = None,
-        error_code: str | None = None,
-        request_id: str | None = None,
-        latency_ms: int = 0,
-        error: BotError | None = None,
-    ) -> ApiCall:
+    def _call(self, job: JobRecord, chunk: Chunk, **outcome: Unpack[CallOutcome]) -> ApiCall:
         return api_call(
             job,
             n=chunk.images,
             price_version=self._catalog.version,
             now=self._clock.now(),
-            result=result,
-            cost=cost,
-            http_status=http_status,
-            error_code=error_code,
-            request_id=request_id,
-            latency_ms=latency_ms,
-            error=error,
+            **outcome,
         )
