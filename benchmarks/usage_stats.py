@@ -25,11 +25,11 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.charts import render_usage_chart
 from bot.db import connect, migrate
-from bot.export import ExportFile
+from bot.reports.charts import render_usage_chart
+from bot.reports.export import ExportFile
+from bot.reports.usage import day_start, export_ledger, month_start, period_bounds
 from bot.store.usage import UsageStore
-from bot.usage import day_start, export_ledger, month_start, period_bounds
 
 GUILDS = 100
 MEMBERS = 5_000

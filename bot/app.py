@@ -16,17 +16,17 @@ import httpx
 import yarl
 from discord.ext import commands
 
-from bot.catalog import Catalog, load_catalog
+from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
-from bot.files import FileStore
 from bot.jobs.service import JobService
-from bot.openai_images import OpenAIImagesClient, build_http_client
+from bot.provider.images import OpenAIImagesClient, build_http_client
+from bot.reports.usage import UsageService
 from bot.settings import Settings
+from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 from bot.store.meta import MetaStore
 from bot.store.usage import UsageStore
-from bot.usage import UsageService
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
-from bot.catalog import Catalog, load_catalog
+from bot.catalog.models import Catalog, load_catalog
 from bot.db import open_database
 from bot.errors import BotError
-from bot.openai_images import OpenAIImagesClient, build_http_client
+from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.settings import Settings
 
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import outbox
 from bot.errors import PromptRejectedError
+from bot.imaging import outbox
+from bot.imaging.uploads import EncodedFile, split_into_messages
 from bot.jobs.events import JobEvent
-from bot.jobs.models import JobRecord, StoredFile
-from bot.uploads import EncodedFile, split_into_messages
+from bot.records import JobRecord, StoredFile
 from cogs import _render
 from cogs._messages import user_message
 from cogs._status import Origin, Status

@@ -8,10 +8,10 @@ from datetime import datetime
 
 import discord
 
-from bot.jobs.models import JobRecord, StoredFile
-from bot.pricing import CostEstimate
-from bot.uploads import EncodedFile
-from bot.usage import format_usd
+from bot.catalog.pricing import CostEstimate
+from bot.imaging.uploads import EncodedFile
+from bot.records import JobRecord, StoredFile
+from bot.reports.usage import format_usd
 
 PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed reads better short
 PROMPT_IN_LOG = 120

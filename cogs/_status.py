@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.clock import Clock
-from bot.uploads import EncodedFile
+from bot.imaging.uploads import EncodedFile
 from cogs import _render
 
 log = logging.getLogger(__name__)

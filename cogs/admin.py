@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import PermissionDeniedError
-from bot.usage import Budget, BudgetLimits, BudgetLine, format_usd
+from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_usd
 from cogs import _choices
 from cogs._flow import is_moderator, member_role_ids
 

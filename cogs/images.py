@@ -11,9 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import intake
 from bot.domain import Operation
 from bot.errors import InvalidImageError, PermissionDeniedError
+from bot.imaging import intake
 from bot.jobs.models import Submission
 from cogs import _choices
 from cogs._delivery import Delivery

@@ -9,10 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import outbox
 from bot.errors import JobNotFoundError
-from bot.jobs.models import JobRecord
-from bot.uploads import split_into_messages
+from bot.imaging import outbox
+from bot.imaging.uploads import split_into_messages
+from bot.records import JobRecord
 from cogs import _render
 from cogs._flow import is_moderator
 from cogs._views import cancel_view, result_view

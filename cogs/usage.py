@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import PermissionDeniedError
-from bot.usage import BudgetLimits, BudgetLine, UsageOverview, format_usd
+from bot.reports.usage import BudgetLimits, BudgetLine, UsageOverview, format_usd
 from cogs._flow import is_moderator
 
 if TYPE_CHECKING:

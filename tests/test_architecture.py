@@ -83,3 +83,43 @@ def test_every_module_has_a_docstring() -> None:
         if path.stat().st_size and ast.get_docstring(ast.parse(path.read_text())) is None
     ]
     assert missing == []
+
+
+# The core's floors, lowest first: a module imports only from its own floor or the ones below.
+# The composition root and the command line sit above them all.
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("bot.errors", "bot.clock", "bot.domain", "bot.records", "bot.settings", "bot.db"),
+    ("bot.catalog",),
+    ("bot.imaging", "bot.provider"),
+    ("bot.store",),
+    ("bot.reports", "bot.jobs"),
+)
+TOP = {"bot.app", "bot.check", "bot.__main__", "bot"}
+
+
+def _floor(module: str) -> int:
+    for level, prefixes in enumerate(FLOORS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    return len(FLOORS)
+
+
+def _package_of(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_core_subpackages_import_only_downwards() -> None:
+    offenders = []
+    for path in _modules("bot"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if module in TOP:
+            continue
+        assert _floor(module) < len(FLOORS), f"{module} belongs to no floor of FLOORS"
+        for name in _imports(path):
+            if not name.startswith("bot.") or _package_of(name) == _package_of(module):
+                continue
+            if _floor(name) > _floor(module) or (
+                _floor(name) == _floor(module) and _floor(module) > 0
+            ):
+                offenders.append(f"{module} -> {name}")
+    assert offenders == []

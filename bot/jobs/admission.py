@@ -6,16 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.catalog import Catalog
+from bot.catalog.models import Catalog
+from bot.catalog.pricing import CostEstimate, estimate
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import InvalidOptionError, QueueFullError, QuotaExceededError, QuotaUnit
-from bot.files import FileStore
-from bot.jobs.models import JobRecord, NewFile, Submission
+from bot.jobs.models import Submission
 from bot.jobs.split import max_requests, share
 from bot.jobs.validation import ValidRequest, validate
-from bot.pricing import CostEstimate, estimate
+from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
+from bot.store.files import FileStore
 from bot.store.guilds import GuildLimits, GuildSettingsStore, effective_user_limits
 
 

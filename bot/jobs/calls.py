@@ -6,17 +6,17 @@ import logging
 from datetime import datetime
 from typing import TypedDict, Unpack
 
-from bot.catalog import Catalog
+from bot.catalog.models import Catalog
+from bot.catalog.pricing import cost_of
 from bot.clock import Clock
 from bot.db import Database
 from bot.domain import ImagesResult, TokenUsage
 from bot.errors import BotError, PromptRejectedError, UpstreamError
-from bot.files import FileStore
 from bot.jobs.backend import FailedAttemptLike
-from bot.jobs.models import JobRecord, NewFile
 from bot.jobs.split import Chunk, JobRun
-from bot.pricing import cost_of
+from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
+from bot.store.files import FileStore
 from bot.store.ledger import ApiCall, insert_api_call
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from bot.clock import Clock
-from bot.jobs.models import JobRecord
 from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
 from bot.jobs.split import share
+from bot.records import JobRecord
 
 log = logging.getLogger(__name__)
 

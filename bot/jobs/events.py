@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 
 from bot.domain import PartialImage
 from bot.errors import BotError
-from bot.jobs.models import JobRecord
+from bot.records import JobRecord
 
 log = logging.getLogger(__name__)
 

@@ -1,22 +1,12 @@
-"""Value objects of the job queue: submissions, job records, stored files and admission results."""
+"""Value objects of the job queue: submissions and admission results (records live in the store)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Literal
 
-from bot.domain import ImageOptions, InputImage, Operation
-from bot.pricing import CostEstimate
-
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "unknown"]
-FileRole = Literal["input", "mask", "result"]
-
-# States whose charge is a reservation rather than a settled amount. An unknown job keeps its
-# reservation forever: the call may have been billed and we will never learn its real cost.
-RESERVED_STATES: frozenset[str] = frozenset({"queued", "running", "unknown"})
-FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "unknown"})
+from bot.catalog.pricing import CostEstimate
+from bot.domain import InputImage, Operation
+from bot.records import JobRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,83 +29,6 @@ class Submission:
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
     source_job_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    """One row of `jobs`: the request, its state, what it counts against the budgets, and when."""
-
-    id: int
-    guild_id: int
-    channel_id: int
-    user_id: int
-    operation: Operation
-    prompt: str
-    options: ImageOptions
-    state: JobState
-    charged_micro_usd: int
-    charged_images: int
-    estimated_micro_usd: int
-    estimated_tokens: int
-    created_at: datetime
-    source_job_id: int | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    result_channel_id: int | None = None
-    result_message_id: int | None = None
-    delivered_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-    @property
-    def model(self) -> str:
-        return self.options.model
-
-    @property
-    def n(self) -> int:
-        return self.options.n
-
-    @property
-    def is_final(self) -> bool:
-        return self.state in FINAL_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    """A job's input, mask or result on disk under DATA_DIR."""
-
-    job_id: int
-    role: FileRole
-    index: int
-    relpath: str  # relative to DATA_DIR, as stored in job_files
-    path: Path  # absolute
-    mime: str
-    width: int
-    height: int
-    size_bytes: int
-    created_at: datetime
-
-    @property
-    def filename(self) -> str:
-        """A name to upload it under, e.g. "job-42-1.png"."""
-        return f"job-{self.job_id}-{self.index + 1}{self.path.suffix}"
-
-    def read_bytes(self) -> bytes:
-        """The file's bytes (small, local; callers on the event loop may use FileStore.read)."""
-        return self.path.read_bytes()
-
-
-@dataclass(frozen=True, slots=True)
-class NewFile:
-    """A file written under DATA_DIR that a job_files row is about to describe."""
-
-    role: FileRole
-    index: int
-    relpath: str
-    mime: str
-    width: int
-    height: int
-    size_bytes: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
-from bot.catalog import Catalog, ModelSpec
+from bot.catalog.models import Catalog, ModelSpec
 from bot.db import Database
 from bot.domain import ImageRequest, InputImage
 from bot.errors import InvalidImageError
-from bot.files import FileStore
-from bot.jobs.models import JobRecord
+from bot.records import JobRecord
 from bot.store import jobs as store
+from bot.store.files import FileStore
 
 
 def end_user(user_id: int) -> str:

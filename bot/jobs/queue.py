@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.models import JobRecord
 from bot.jobs.scheduler import FairScheduler, QueuedJob
 from bot.jobs.split import max_requests
+from bot.records import JobRecord
 
 
 def queued_job(job: JobRecord) -> QueuedJob:

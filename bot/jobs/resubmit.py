@@ -7,8 +7,9 @@ from typing import Any
 
 from bot.domain import InputImage
 from bot.errors import InvalidImageError, InvalidOptionError
-from bot.files import FileStore
-from bot.jobs.models import JobRecord, StoredFile, Submission
+from bot.jobs.models import Submission
+from bot.records import JobRecord, StoredFile
+from bot.store.files import FileStore
 from bot.store.jobs import FileRow
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from bot.catalog import Catalog
+from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.domain import ImagesResult, PartialImage
@@ -20,18 +20,18 @@ from bot.errors import (
     UpstreamError,
     UserFacingError,
 )
-from bot.files import FileStore
 from bot.jobs.backend import FailedAttemptLike, ImageBackend
 from bot.jobs.calls import CallSettlement
 from bot.jobs.dispatcher import wait_any
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.models import JobRecord
 from bot.jobs.pacing import Pacer
 from bot.jobs.prepare import prepare
 from bot.jobs.queue import JobQueue
 from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES, Chunk, JobRun
+from bot.records import JobRecord
 from bot.store import jobs as store
+from bot.store.files import FileStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from bot.catalog import Catalog
+from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import (
@@ -16,19 +16,20 @@ from bot.errors import (
     JobNotFoundError,
     PermissionDeniedError,
 )
-from bot.files import FileStore
 from bot.jobs.admission import Admission
 from bot.jobs.backend import ImageBackend
 from bot.jobs.dispatcher import Dispatcher, wait_any
 from bot.jobs.events import EventBus, JobEvent, JobSink
-from bot.jobs.models import Admitted, JobRecord, StoredFile, Submission
+from bot.jobs.models import Admitted, Submission
 from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
 from bot.jobs.resubmit import resubmission, stored_file
 from bot.jobs.runner import JobRunner
 from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
+from bot.records import JobRecord, StoredFile
 from bot.store import jobs as store
+from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 
 log = logging.getLogger(__name__)

@@ -6,14 +6,14 @@ import logging
 from dataclasses import replace
 from typing import Literal
 
-from bot.catalog import Catalog
+from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import BotError
 from bot.jobs.calls import api_call, status_and_code
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.models import JobRecord
 from bot.jobs.split import JobRun
+from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.ledger import ApiCall, calls_for_job, insert_api_call
 

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.catalog import ModelSpec
+from bot.catalog.models import ModelSpec
 from bot.domain import ImageRequest
 from bot.errors import BotError
-from bot.jobs.models import JobRecord
+from bot.records import JobRecord
 
 # The API's largest n. A generation goes out whole when the IPM window has room for all of it,
 # and in as many images as fit whenever it has not; a lower cap only forces smaller requests,

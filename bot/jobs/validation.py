@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from bot.catalog import Catalog, ModelSpec
+from bot.catalog.models import Catalog, ModelSpec
 from bot.domain import BACKGROUNDS, OUTPUT_FORMATS, Fidelity, ImageOptions, Quality
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
 from bot.jobs.models import Submission

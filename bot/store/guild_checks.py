@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.catalog import Catalog, parse_size
+from bot.catalog.models import Catalog, parse_size
 from bot.domain import QUALITIES, Moderation
 from bot.errors import InvalidOptionError
 

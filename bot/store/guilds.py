@@ -9,7 +9,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.catalog import Catalog
+from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.domain import Moderation, Quality

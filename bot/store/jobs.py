@@ -13,7 +13,7 @@ import aiosqlite
 
 from bot.db import Database
 from bot.domain import ImageOptions
-from bot.jobs.models import FileRole, JobRecord, JobState, NewFile
+from bot.records import FileRole, JobRecord, JobState, NewFile
 
 _OPTION_FIELDS = frozenset(field.name for field in dataclasses.fields(ImageOptions))
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.catalog import load_catalog
+from bot.catalog.models import load_catalog
+from bot.catalog.pricing import cost_of, nominal_output_tokens
 from bot.domain import TokenUsage
-from bot.pricing import cost_of, nominal_output_tokens
-from bot.usage import format_usd
+from bot.reports.usage import format_usd
 from tests.e2e.harness import harness
 
 pytestmark = pytest.mark.e2e

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from bot.catalog import Catalog
+from bot.catalog.models import Catalog
+from bot.catalog.pricing import estimate, input_image_tokens, nominal_output_tokens
 from bot.clock import ManualClock
 from bot.domain import ImageRequest, ImagesResult, PartialImage, TokenUsage
 from bot.errors import RateLimitedError, UpstreamError
-from bot.pricing import estimate, input_image_tokens, nominal_output_tokens
 
 _REJECTED = ("429-limit", "error:RateLimitedError")  # a 429 consumes nothing
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.pricing import input_image_tokens, nominal_output_tokens
+from bot.catalog.pricing import input_image_tokens, nominal_output_tokens
 from tests.fakes.openai_rules import Call
 
 PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}

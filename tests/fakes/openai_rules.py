@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.catalog import Catalog, ModelSpec
+from bot.catalog.models import Catalog, ModelSpec
 from bot.domain import BACKGROUNDS, OUTPUT_FORMATS
 
 IMAGE_MIMES = ("image/jpeg", "image/png", "image/webp")

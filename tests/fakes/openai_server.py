@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from bot.catalog import Catalog, load_catalog
+from bot.catalog.models import Catalog, load_catalog
 from tests.fakes.openai_outputs import Look, json_body, sse_events
 from tests.fakes.openai_records import (
     IPM_WINDOW,

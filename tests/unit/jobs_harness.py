@@ -12,15 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.catalog import Catalog, load_catalog
+from bot.catalog.models import Catalog, load_catalog
 from bot.clock import ManualClock
 from bot.db import Database, open_database
 from bot.domain import InputImage
-from bot.files import FileStore
 from bot.jobs.events import JobEvent
-from bot.jobs.models import JobRecord, Submission
+from bot.jobs.models import Submission
 from bot.jobs.service import JobService
+from bot.records import JobRecord
 from bot.store import jobs as store
+from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 from bot.store.ledger import ApiCall, calls_for_job
 from tests.fakes.image_backend import FakeImageBackend, tiny_png

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog import Catalog, load_catalog
+from bot.catalog.models import Catalog, load_catalog
 from bot.errors import CatalogError, InvalidOptionError, ModelNotAllowedError
 
 SHIPPED = load_catalog()

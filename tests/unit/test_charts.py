@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from PIL import Image
 
-from bot.charts import DPI, HEIGHT_IN, SPEND, WIDTH_IN, render_usage_chart
+from bot.reports.charts import DPI, HEIGHT_IN, SPEND, WIDTH_IN, render_usage_chart
 from bot.store.usage import DailyUsage
 
 START = date(2026, 2, 14)

@@ -8,7 +8,7 @@ import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from bot.export import COLUMNS, ExportFile, LedgerCsvWriter, ledger_csv, usd6
+from bot.reports.export import COLUMNS, ExportFile, LedgerCsvWriter, ledger_csv, usd6
 from bot.store.usage import LedgerRow
 
 BASE = LedgerRow(

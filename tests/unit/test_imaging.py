@@ -1,4 +1,4 @@
-"""Tests for bot.imaging, bot.masks and bot.uploads: what members' files become, and refusals."""
+"""Tests for bot.imaging (convert, masks, uploads): what members' files become, and refusals."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import zlib
 import pytest
 from PIL import ExifTags, Image
 
-from bot import imaging
 from bot.errors import InvalidImageError
-from bot.imaging import image_info, prepare_input
-from bot.masks import NOTHING_TO_CHANGE, prepare_mask
-from bot.uploads import EncodedFile, fit_for_upload, split_into_messages
+from bot.imaging import convert as imaging
+from bot.imaging.convert import image_info, prepare_input
+from bot.imaging.masks import NOTHING_TO_CHANGE, prepare_mask
+from bot.imaging.uploads import EncodedFile, fit_for_upload, split_into_messages
 
 MiB = 1024 * 1024
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.catalog.pricing import cost_of
 from bot.errors import (
     InvalidOptionError,
     InvalidRequestError,
@@ -16,7 +17,6 @@ from bot.errors import (
     PromptRejectedError,
     UpstreamUnavailableError,
 )
-from bot.pricing import cost_of
 from tests.fakes.image_backend import Step, tiny_png
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
 

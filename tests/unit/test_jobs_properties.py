@@ -27,7 +27,7 @@ from bot.errors import (
     UpstreamUnavailableError,
     UserFacingError,
 )
-from bot.jobs.models import JobRecord
+from bot.records import JobRecord
 from bot.store.guilds import GuildLimits, RoleQuota, effective_user_limits
 from tests.fakes.image_backend import FailedAttempt, Step
 from tests.unit.jobs_harness import Harness, harness, input_image, submission

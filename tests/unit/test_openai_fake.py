@@ -13,8 +13,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.catalog import load_catalog
-from bot.pricing import input_image_tokens
+from bot.catalog.models import load_catalog
+from bot.catalog.pricing import input_image_tokens
 from tests.fakes.openai_server import FakeOpenAI
 
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.catalog import load_catalog
+from bot.catalog.models import load_catalog
+from bot.catalog.pricing import cost_of, input_image_tokens
 from bot.domain import ImageOptions, ImageRequest, InputImage, PartialImage
 from bot.errors import (
     AuthenticationError,
@@ -23,8 +24,7 @@ from bot.errors import (
     RateLimitedError,
     UpstreamUnavailableError,
 )
-from bot.openai_images import FailedAttempt, OpenAIImagesClient, build_http_client
-from bot.pricing import cost_of, input_image_tokens
+from bot.provider.images import FailedAttempt, OpenAIImagesClient, build_http_client
 from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "sk-test"

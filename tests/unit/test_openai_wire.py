@@ -19,8 +19,8 @@ from bot.errors import (
     UpstreamError,
     UpstreamUnavailableError,
 )
-from bot.openai_errors import parse_retry_after, translate_error
-from bot.openai_wire import MalformedResponseError, iter_sse, parse_usage
+from bot.provider.failures import parse_retry_after, translate_error
+from bot.provider.wire import MalformedResponseError, iter_sse, parse_usage
 
 
 def test_usage_with_full_details() -> None:

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from bot.catalog import RESOLVED_QUALITIES, ModelSpec, load_catalog
-from bot.domain import QUALITIES, Fidelity, ImageOptions, Quality, TokenUsage
-from bot.errors import InvalidOptionError
-from bot.pricing import (
+from bot.catalog.models import RESOLVED_QUALITIES, ModelSpec, load_catalog
+from bot.catalog.pricing import (
     TEXT_OVERHEAD_TOKENS,
     CostEstimate,
     cost_of,
@@ -24,6 +22,8 @@ from bot.pricing import (
     nominal_output_tokens,
     text_tokens_upper_bound,
 )
+from bot.domain import QUALITIES, Fidelity, ImageOptions, Quality, TokenUsage
+from bot.errors import InvalidOptionError
 
 CATALOG = load_catalog()
 SIZES = ("1024x1024", "1024x1536", "1536x1024")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.domain import ImageOptions
-from bot.jobs.models import JobRecord
+from bot.records import JobRecord
 from cogs import _render
 
 

@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from bot.catalog import ModelSpec
+from bot.catalog.models import ModelSpec
+from bot.catalog.pricing import cost_of, estimate, nominal_output_tokens, text_tokens_upper_bound
 from bot.clock import ManualClock
 from bot.db import open_database
 from bot.domain import ImageOptions, TokenUsage
 from bot.errors import PromptRejectedError, RateLimitedError, UpstreamUnavailableError
-from bot.jobs.models import JobRecord
 from bot.jobs.pacing import Pacer
 from bot.jobs.settlement import IN_DOUBT_MESSAGE
 from bot.jobs.split import share
-from bot.pricing import cost_of, estimate, nominal_output_tokens, text_tokens_upper_bound
+from bot.records import JobRecord
 from tests.fakes.image_backend import FakeImageBackend, Step
 from tests.unit.jobs_harness import (
     START,

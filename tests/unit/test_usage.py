@@ -17,14 +17,14 @@ from bot.clock import ManualClock
 from bot.db import connect, migrate
 from bot.domain import TokenUsage
 from bot.errors import InvalidOptionError
-from bot.store.ledger import ApiCall, insert_api_call
-from bot.store.usage import DailyUsage, ModelUsage, UsageStore, UserUsage
-from bot.usage import (
+from bot.reports.usage import (
     BudgetLimits,
     UsageService,
     format_usd,
     period_bounds,
 )
+from bot.store.ledger import ApiCall, insert_api_call
+from bot.store.usage import DailyUsage, ModelUsage, UsageStore, UserUsage
 
 GUILD, OTHER_GUILD = 100, 200
 ALICE, BOB, CAROL = 1, 2, 3

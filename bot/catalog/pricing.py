@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from bot.catalog import RESOLVED_QUALITIES, ModelSpec, TokenPrices, parse_size
+from bot.catalog.models import RESOLVED_QUALITIES, ModelSpec, TokenPrices, parse_size
 from bot.domain import ImageOptions, TokenUsage
 from bot.errors import InvalidOptionError
 

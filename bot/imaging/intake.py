@@ -9,8 +9,8 @@ from pathlib import PurePath
 
 from bot.domain import InputImage
 from bot.errors import InvalidImageError
-from bot.imaging import MAX_SOURCE_BYTES, prepare_input
-from bot.masks import prepare_mask as _prepare_mask
+from bot.imaging.convert import MAX_SOURCE_BYTES, prepare_input
+from bot.imaging.masks import prepare_mask as _prepare_mask
 
 # Extensions Pillow reads that members plausibly attach; anything else is refused unread.
 IMAGE_EXTENSIONS = frozenset(

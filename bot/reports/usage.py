@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, get_args
 
-from bot.charts import render_usage_chart
 from bot.clock import Clock
 from bot.errors import InvalidOptionError
-from bot.export import ExportFile, LedgerCsvWriter
+from bot.reports.charts import render_usage_chart
+from bot.reports.export import ExportFile, LedgerCsvWriter
 from bot.store.usage import BudgetUsage, UsageReport, UsageStore
 
 Period = Literal["today", "7d", "30d", "month", "all"]

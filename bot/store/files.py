@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bot.domain import MIME_BY_FORMAT, InputImage
 from bot.errors import InvalidImageError
-from bot.imaging import image_info
-from bot.jobs.models import FileRole, NewFile
+from bot.imaging.convert import image_info
+from bot.records import FileRole, NewFile
 
 EXTENSION_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 FORMAT_BY_NAME = {"png": "png", "jpeg": "jpeg", "webp": "webp"}

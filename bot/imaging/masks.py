@@ -6,7 +6,7 @@ from PIL import Image
 
 from bot.domain import InputImage
 from bot.errors import InvalidImageError
-from bot.imaging import (
+from bot.imaging.convert import (
     MAX_INPUT_PIXELS,
     MAX_SOURCE_BYTES,
     check_file_size,

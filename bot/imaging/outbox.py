@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.uploads import EncodedFile, fit_for_upload
+from bot.imaging.uploads import EncodedFile, fit_for_upload
 
 
 def encode_results(paths: Sequence[Path], limit_bytes: int) -> list[EncodedFile]:

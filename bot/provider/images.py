@@ -15,14 +15,14 @@ import httpx
 
 from bot.domain import ImageRequest, ImagesResult, PartialImage
 from bot.errors import PromptRejectedError, UpstreamError
-from bot.openai_errors import (
+from bot.provider.failures import (
     TranslatedError,
     is_retryable,
     malformed,
     translate_error,
     translate_transport_error,
 )
-from bot.openai_wire import (
+from bot.provider.wire import (
     MalformedResponseError,
     SseEvent,
     build_result,

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from PIL import Image
 
-from bot.imaging import format_name, load_image, open_image, shrink_to_fit, upright
+from bot.imaging.convert import format_name, load_image, open_image, shrink_to_fit, upright
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from bot.catalog_fields import (
+from bot.catalog.fields import (
     RESOLVED_QUALITIES,
     FieldReader,
     merge_tables,
@@ -31,7 +31,7 @@ __all__ = [
     "parse_size",
 ]
 
-SHIPPED_FILE = "bot/models.toml"
+SHIPPED_FILE = "bot/catalog/models.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class FreeSizeRule:
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """One model's catalog entry; see bot/models.toml for the meaning and source of each field."""
+    """One model's catalog entry; see bot/catalog/models.toml for each field."""
 
     name: str
     label: str
@@ -162,7 +162,7 @@ def load_catalog(override: Path | None = None) -> Catalog:
     shipped one, tables (prices, output_tokens, ...) merging key by key. The version becomes the
     override's `version`, or the shipped one plus a hash of the override so ledgers tell them apart.
     """
-    text = resources.files("bot").joinpath("models.toml").read_text(encoding="utf-8")
+    text = resources.files("bot.catalog").joinpath("models.toml").read_text(encoding="utf-8")
     shipped = _parse_document(SHIPPED_FILE, text)
     version = _version(SHIPPED_FILE, shipped)
     over: dict[str, Any] = {"models": {}}

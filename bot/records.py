@@ -1,0 +1,95 @@
+"""Job and file records as the store reads and writes them: the ground floor of the job queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from bot.domain import ImageOptions, Operation
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "unknown"]
+FileRole = Literal["input", "mask", "result"]
+
+# States whose charge is a reservation rather than a settled amount. An unknown job keeps its
+# reservation forever: the call may have been billed and we will never learn its real cost.
+RESERVED_STATES: frozenset[str] = frozenset({"queued", "running", "unknown"})
+FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "unknown"})
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One row of `jobs`: the request, its state, what it counts against the budgets, and when."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    user_id: int
+    operation: Operation
+    prompt: str
+    options: ImageOptions
+    state: JobState
+    charged_micro_usd: int
+    charged_images: int
+    estimated_micro_usd: int
+    estimated_tokens: int
+    created_at: datetime
+    source_job_id: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result_channel_id: int | None = None
+    result_message_id: int | None = None
+    delivered_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def model(self) -> str:
+        return self.options.model
+
+    @property
+    def n(self) -> int:
+        return self.options.n
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A job's input, mask or result on disk under DATA_DIR."""
+
+    job_id: int
+    role: FileRole
+    index: int
+    relpath: str  # relative to DATA_DIR, as stored in job_files
+    path: Path  # absolute
+    mime: str
+    width: int
+    height: int
+    size_bytes: int
+    created_at: datetime
+
+    @property
+    def filename(self) -> str:
+        """A name to upload it under, e.g. "job-42-1.png"."""
+        return f"job-{self.job_id}-{self.index + 1}{self.path.suffix}"
+
+    def read_bytes(self) -> bytes:
+        """The file's bytes (small, local; callers on the event loop may use FileStore.read)."""
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    """A file written under DATA_DIR that a job_files row is about to describe."""
+
+    role: FileRole
+    index: int
+    relpath: str
+    mime: str
+    width: int
+    height: int
+    size_bytes: int

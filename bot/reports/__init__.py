@@ -1,0 +1,1 @@
+"""What moderators read: usage overviews, charts and CSV exports of the ledger."""
