@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from bot.catalog.models import Catalog, load_catalog
-from tests.fakes.openai_outputs import Look, json_body, sse_events
+from tests.fakes.openai_org import DEFAULT_PROJECT, OrgRecord, admin_auth, served_from
+from tests.fakes.openai_outputs import Look, json_body, resolved_size, sse_events, usage
 from tests.fakes.openai_records import (
     IPM_WINDOW,
     RecordedPart,
@@ -54,16 +55,25 @@ class FakeOpenAI:
         self,
         api_key: str = "sk-test",
         *,
+        admin_key: str = "sk-admin-test",
         ipm: int | None = None,
         clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] | None = None,
         catalog: Catalog | None = None,
     ) -> None:
         self.api_key = api_key
+        self.admin_key = admin_key
         self.ipm = ipm
         self.clock = clock or time.monotonic
         self.catalog = catalog or load_catalog()
         self.requests: list[RecordedRequest] = []
         self.retired_models: set[str] = set()
+        # What GET /models lists; None = the catalog minus retired models. A model not listed
+        # is also refused on the images endpoints, as a provider that lacks it would.
+        self.listed_models: list[str] | None = None
+        # Unix time of served calls, for the organization's usage and costs (tests may offset it).
+        self.wall_clock: Callable[[], float] = wall_clock or time.time
+        self.org = OrgRecord(self.catalog, lambda: self.wall_clock())
         self.noise = False
         self.auto_quality = "medium"
         self.latency = 0.0
@@ -91,6 +101,8 @@ class FakeOpenAI:
         app.router.add_post("/v1/images/generations", self._generations)
         app.router.add_post("/v1/images/edits", self._edits)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/organization/usage/images", self._org_usage_images)
+        app.router.add_get("/v1/organization/costs", self._org_costs)
         self._runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1
         )
@@ -133,6 +145,31 @@ class FakeOpenAI:
         err_type = "image_generation_user_error" if code == "moderation_blocked" else "server_error"
         self._stream_errors.append({"message": text, "type": err_type, "param": None, "code": code})
 
+    def model_ids(self) -> list[str]:
+        """What GET /models lists now."""
+        if self.listed_models is not None:
+            return list(self.listed_models)
+        return [n for n in self.catalog.names() if n not in self.retired_models]
+
+    def add_org_usage(
+        self,
+        model: str,
+        images: int,
+        *,
+        at: float | None = None,
+        size: str = "1024x1024",
+        quality: str = "medium",
+        source: str = "image.generation",
+        project: str = DEFAULT_PROJECT,
+    ) -> None:
+        """Calls the organization made that this fake did not serve to the bot (another app,
+        or an answer the bot lost): billed images with nominal tokens, in usage and costs."""
+        spec = self.catalog.get(model)
+        call = Call(operation="generate", spec=spec, prompt="another app", n=images, size=size)
+        tokens = usage(call, size, quality, 0)
+        when = self.wall_clock() if at is None else at
+        self.org.served.append(served_from(when, model, size, source, images, tokens, project))
+
     @property
     def images_served(self) -> int:
         """Images of accepted requests (what counts against IPM)."""
@@ -154,9 +191,37 @@ class FakeOpenAI:
             return self._error(err, rid)
         except _RawFailureError as raw:
             return raw.response
-        names = [n for n in self.catalog.names() if n not in self.retired_models]
+        names = self.model_ids()
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "system"} for n in names]
         return web.json_response({"object": "list", "data": data}, headers=self._ids(rid))
+
+    async def _org_usage_images(self, request: web.Request) -> web.StreamResponse:
+        return self._org(request, self.org.usage_page)
+
+    async def _org_costs(self, request: web.Request) -> web.StreamResponse:
+        return self._org(request, self.org.costs_page)
+
+    def _org(
+        self, request: web.Request, page: Callable[[dict[str, list[str]]], dict[str, Any]]
+    ) -> web.StreamResponse:
+        rid = self._next_id()
+        self.requests.append(self._recorded(request))
+        query = {key: request.query.getall(key) for key in request.query}
+        try:
+            admin_auth(request.headers.get("Authorization", ""), self.admin_key, self.api_key)
+            return web.json_response(page(query), headers=self._ids(rid))
+        except ApiError as err:
+            return self._error(err, rid)
+
+    def _served(self, call: Call, record: RecordedRequest, body: dict[str, Any]) -> None:
+        """Count an answered call in the organization's usage and costs."""
+        source = "image.generation" if call.operation == "generate" else "image.edit"
+        project = record.headers.get("OpenAI-Project") or DEFAULT_PROJECT
+        size = resolved_size(call)  # streamed events echo the requested size, "auto" included
+        served = served_from(
+            self.wall_clock(), call.spec.name, size, source, call.n, body["usage"], project
+        )
+        self.org.served.append(served)
 
     async def _images(self, request: web.Request, operation: str) -> web.StreamResponse:
         rid = self._next_id()
@@ -176,8 +241,8 @@ class FakeOpenAI:
         except _RawFailureError as raw:
             return raw.response
         if call.stream:
-            return await self._stream(request, call, rid)
-        return self._respond(call, rid)
+            return await self._stream(request, call, rid, record)
+        return self._respond(call, rid, record)
 
     async def _preamble(self, request: web.Request) -> None:
         """Latency, hangs, auth and scripted failures, in the order a real server meets them."""
@@ -277,7 +342,8 @@ class FakeOpenAI:
                 "Unknown parameter: 'response_format'.",
                 param="response_format",
             )
-        spec = find_spec(self.catalog, params, self.retired_models)
+        unavailable = self.retired_models | (set(self.catalog.names()) - set(self.model_ids()))
+        spec = find_spec(self.catalog, params, unavailable)
         call = validate(operation, params, spec, form=record.json is None)
         if operation == "edit":
             for part in record.parts:
@@ -308,16 +374,23 @@ class FakeOpenAI:
     def _look(self) -> Look:
         return Look(auto_quality=self.auto_quality, noise=self.noise)
 
-    def _respond(self, call: Call, rid: str) -> web.Response:
-        return web.json_response(json_body(call, self._look()), headers=self._ids(rid))
+    def _respond(self, call: Call, rid: str, record: RecordedRequest) -> web.Response:
+        body = json_body(call, self._look())
+        self._served(call, record, body)
+        return web.json_response(body, headers=self._ids(rid))
 
-    async def _stream(self, request: web.Request, call: Call, rid: str) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, call: Call, rid: str, record: RecordedRequest
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={**self._ids(rid), "Cache-Control": "no-cache"})
         response.content_type = "text/event-stream"
         await response.prepare(request)
         error = self._stream_errors.popleft() if self._stream_errors else None
         for chunk in sse_events(call, self._look(), error=error):
             await response.write(chunk)
+            event = _completed_event(chunk)
+            if event is not None and "usage" in event:  # the last image: the call is billed
+                self._served(call, record, event)
         if self.sse_done and error is None:
             await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -328,6 +401,15 @@ class _RawFailureError(Exception):
     def __init__(self, response: web.Response) -> None:
         super().__init__("scripted raw failure")
         self.response = response
+
+
+def _completed_event(chunk: bytes) -> dict[str, Any] | None:
+    """The JSON of a `*.completed` SSE event (`event: ...\ndata: {...}`), else None."""
+    head, _, data = chunk.decode().partition("\ndata: ")
+    if not head.endswith(".completed"):
+        return None
+    event: dict[str, Any] = json.loads(data)
+    return event
 
 
 def _file(part: RecordedPart) -> FilePart:
