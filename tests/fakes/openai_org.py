@@ -29,7 +29,7 @@ COSTS_GROUPS = frozenset({"project_id", "line_item", "api_key_id"})
 class Served:
     """One images call the organization would be billed for."""
 
-    at: float  # unix seconds
+    at: int  # unix seconds
     model: str
     size: str
     source: str  # image.generation | image.edit
@@ -50,7 +50,7 @@ def served_from(
     output = int(usage.get("output_tokens", 0))
     text_out = int(out.get("text_tokens", 0))
     return Served(
-        at=at,
+        at=math.floor(at),  # whole seconds, as the ledger and the API's timestamps are
         model=model,
         size=size,
         source=source,
