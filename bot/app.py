@@ -20,6 +20,7 @@ from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.jobs.service import JobService
+from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.reports.usage import UsageService
 from bot.settings import Settings
@@ -44,6 +45,7 @@ class Services:
     db: Database
     catalog: Catalog
     openai: OpenAIImagesClient
+    models: ProviderModels  # what the provider's /models offers this key
     files: FileStore
     guilds: GuildSettingsStore
     jobs: JobService
@@ -67,13 +69,24 @@ class ImageBot(commands.Bot):
         )
         self.services = services
         self._sweeper: asyncio.Task[None] | None = None
+        self._models_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self._ask_provider_models()
         await self.services.jobs.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
+        self._models_task = asyncio.create_task(self.services.models.refresh_daily())
         await self.sync_commands()
+
+    async def _ask_provider_models(self) -> None:
+        """Ask /models once now (daily after): autocomplete and admission offer what it lists."""
+        models = self.services.models
+        if await models.refresh() and models.ids is not None:
+            lacking = missing_from_provider(self.services.catalog.names(), models.ids)
+            if lacking:
+                log.info("the provider does not offer %s; not offered to members", lacking)
 
     async def _sweep_expired_results(self) -> None:
         """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""
@@ -111,8 +124,9 @@ class ImageBot(commands.Bot):
         log.info("synced %d global commands", len(payload))
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._models_task):
+            if task is not None:
+                task.cancel()
         await self.services.jobs.stop()
         await super().close()
 
@@ -142,6 +156,7 @@ async def build_services(
     )
     async with open_database(settings.database_path) as db, http:
         openai = OpenAIImagesClient(http)
+        models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
         jobs = JobService(
@@ -154,12 +169,14 @@ async def build_services(
             ipm=settings.ipm,
             tpm=settings.tpm,
             default_model=settings.image_model,
+            offered=models.offers,
         )
         yield Services(
             settings=settings,
             db=db,
             catalog=catalog,
             openai=openai,
+            models=models,
             files=files,
             guilds=guilds,
             jobs=jobs,

@@ -9,6 +9,7 @@ BotError
 │   ├── InvalidImageError       (filename, reason)           an attachment we cannot use
 │   ├── ModelNotAllowedError    (model, allowed)             not in the catalog or the guild's list
 │   ├── ModelRetiredError       (model, shutdown, replacement)
+│   ├── ModelNotOfferedError    (model, available)           the provider's /models lacks it
 │   ├── QuotaExceededError      (limit, unit, used, allowed, requested, resets_at)
 │   ├── QueueFullError          (scope, limit)
 │   ├── PermissionDeniedError   (action)
@@ -99,6 +100,15 @@ class ModelRetiredError(UserFacingError):
         self.replacement = replacement
         hint = f"; use {replacement} instead" if replacement else ""
         super().__init__(f"{model} was retired on {shutdown}{hint}")
+
+
+class ModelNotOfferedError(UserFacingError):
+    """The provider's GET /models does not list the model for this key."""
+
+    def __init__(self, model: str, available: tuple[str, ...]) -> None:
+        self.model = model
+        self.available = available
+        super().__init__(f"the image service does not offer {model} to this bot's API key")
 
 
 class QuotaExceededError(UserFacingError):

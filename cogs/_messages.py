@@ -53,6 +53,15 @@ def _(error: errors.ModelRetiredError) -> str:
 
 
 @user_message.register
+def _(error: errors.ModelNotOfferedError) -> str:
+    choices = f" Choose one of: {', '.join(error.available)}." if error.available else ""
+    return (
+        f"`{error.model}` is in this bot's list, but the image service it uses does not offer "
+        f"it to the bot's API key.{choices} Nothing was sent or charged."
+    )
+
+
+@user_message.register
 def _(error: errors.ModelNotAllowedError) -> str:
     return f"`{error.model}` is not available here. Choose one of: {', '.join(error.allowed)}."
 

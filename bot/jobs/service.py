@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -62,6 +63,7 @@ class JobService:
         burst: int | None = None,
         max_rate_limit_retries: int = 5,
         max_request_images: int = MAX_REQUEST_IMAGES,  # most images per request of a generation
+        offered: Callable[[str], bool] | None = None,  # does the provider offer this model?
     ) -> None:
         self._db = db
         self._files = files
@@ -96,6 +98,7 @@ class JobService:
             default_model=default_model,
             member_queue_limit=member_queue_limit,
             guild_queue_limit=guild_queue_limit,
+            offered=offered,
         )
         self._dispatcher: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None

@@ -71,6 +71,7 @@ class FakeOpenAI:
         # What GET /models lists; None = the catalog minus retired models. A model not listed
         # is also refused on the images endpoints, as a provider that lacks it would.
         self.listed_models: list[str] | None = None
+        self.models_error: int | None = None  # GET /models answers this status when set
         # Unix time of served calls, for the organization's usage and costs (tests may offset it).
         self.wall_clock: Callable[[], float] = wall_clock or time.time
         self.org = OrgRecord(self.catalog, lambda: self.wall_clock())
@@ -183,14 +184,16 @@ class FakeOpenAI:
         return await self._images(request, "edit")
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
+        # Scripted failures and hangs are for the images endpoints; /models fails only when
+        # `models_error` says so (the bot asks /models at start-up, before any test's script).
         rid = self._next_id()
         self.requests.append(self._recorded(request))
         try:
-            await self._preamble(request)
+            self._check_key(request)
+            if self.models_error is not None:
+                raise scripted_error(self.models_error, None, None)
         except ApiError as err:
             return self._error(err, rid)
-        except _RawFailureError as raw:
-            return raw.response
         names = self.model_ids()
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "system"} for n in names]
         return web.json_response({"object": "list", "data": data}, headers=self._ids(rid))
@@ -250,6 +253,11 @@ class FakeOpenAI:
             await self._pause(self.latency)
         if self._hangs:
             await self._pause(self._hangs.popleft())
+        self._check_key(request)
+        if self._failures:
+            self._scripted()
+
+    def _check_key(self, request: web.Request) -> None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             masked = (request.headers.get("Authorization", "")[7:12] or "none") + "****"
             raise ApiError(
@@ -258,8 +266,6 @@ class FakeOpenAI:
                 f"Incorrect API key provided: {masked}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
             )
-        if self._failures:
-            self._scripted()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
