@@ -23,7 +23,7 @@ async def _model_choices(h: Harness, typed: str) -> list[str]:
         "imagine", "model", typed, member=h.alice, options={"prompt": "a cat"}
     )
     await handle.wait_response()
-    return [choice["value"] for choice in handle.choices]
+    return [choice["value"] for choice in handle.choices or []]
 
 
 async def test_a_model_the_provider_lacks_is_not_offered_and_is_refused(tmp_path: Path) -> None:
