@@ -41,7 +41,8 @@ class Tolerance:
     def describe(self) -> str:
         return (
             f"images and requests exact; USD within max(${self.floor_micro_usd / 1e6:.2f}, "
-            f"{self.ratio * 100:g}%) per day and model; in-doubt calls may or may not be billed"
+            f"{float(self.ratio * 100):g}%) per day and model; in-doubt calls may or may not "
+            "be billed"
         )
 
 
