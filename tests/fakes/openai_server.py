@@ -216,13 +216,16 @@ class FakeOpenAI:
         except ApiError as err:
             return self._error(err, rid)
 
-    def _served(self, call: Call, record: RecordedRequest, body: dict[str, Any]) -> None:
-        """Count an answered call in the organization's usage and costs."""
+    def _served(self, call: Call, record: RecordedRequest, partials: int) -> None:
+        """Count an answered call in the organization's usage and costs (the same tokens as
+        its `usage`, see openai_outputs)."""
         source = "image.generation" if call.operation == "generate" else "image.edit"
         project = record.headers.get("OpenAI-Project") or DEFAULT_PROJECT
-        size = resolved_size(call)  # streamed events echo the requested size, "auto" included
+        size = resolved_size(call)
+        quality = self.auto_quality if call.quality == "auto" else call.quality
+        tokens = usage(call, size, quality, partials)
         served = served_from(
-            self.wall_clock(), call.spec.name, size, source, call.n, body["usage"], project
+            self.wall_clock(), call.spec.name, size, source, call.n, tokens, project
         )
         self.org.served.append(served)
 
@@ -244,8 +247,13 @@ class FakeOpenAI:
         except _RawFailureError as raw:
             return raw.response
         if call.stream:
-            return await self._stream(request, call, rid, record)
-        return self._respond(call, rid, record)
+            pending = len(self._stream_errors)
+            response = await self._stream(request, call, rid)
+            if len(self._stream_errors) == pending:  # no error event: every image went out
+                self._served(call, record, call.partial_images)
+            return response
+        self._served(call, record, 0)
+        return self._respond(call, rid)
 
     async def _preamble(self, request: web.Request) -> None:
         """Latency, hangs, auth and scripted failures, in the order a real server meets them."""
@@ -380,23 +388,16 @@ class FakeOpenAI:
     def _look(self) -> Look:
         return Look(auto_quality=self.auto_quality, noise=self.noise)
 
-    def _respond(self, call: Call, rid: str, record: RecordedRequest) -> web.Response:
-        body = json_body(call, self._look())
-        self._served(call, record, body)
-        return web.json_response(body, headers=self._ids(rid))
+    def _respond(self, call: Call, rid: str) -> web.Response:
+        return web.json_response(json_body(call, self._look()), headers=self._ids(rid))
 
-    async def _stream(
-        self, request: web.Request, call: Call, rid: str, record: RecordedRequest
-    ) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, call: Call, rid: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={**self._ids(rid), "Cache-Control": "no-cache"})
         response.content_type = "text/event-stream"
         await response.prepare(request)
         error = self._stream_errors.popleft() if self._stream_errors else None
         for chunk in sse_events(call, self._look(), error=error):
             await response.write(chunk)
-            event = _completed_event(chunk)
-            if event is not None and "usage" in event:  # the last image: the call is billed
-                self._served(call, record, event)
         if self.sse_done and error is None:
             await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -407,15 +408,6 @@ class _RawFailureError(Exception):
     def __init__(self, response: web.Response) -> None:
         super().__init__("scripted raw failure")
         self.response = response
-
-
-def _completed_event(chunk: bytes) -> dict[str, Any] | None:
-    """The JSON of a `*.completed` SSE event (`event: ...\ndata: {...}`), else None."""
-    head, _, data = chunk.decode().partition("\ndata: ")
-    if not head.endswith(".completed"):
-        return None
-    event: dict[str, Any] = json.loads(data)
-    return event
 
 
 def _file(part: RecordedPart) -> FilePart:
