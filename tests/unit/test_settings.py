@@ -64,6 +64,7 @@ def test_secrets_never_appear_in_the_repr() -> None:
 
 
 def test_the_admin_key_is_optional_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_ADMIN_KEY", raising=False)
     assert load_settings(env_file=None, **REQUIRED).openai_admin_key is None
     monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-very-secret")
     settings = load_settings(env_file=None, **REQUIRED)
