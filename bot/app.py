@@ -87,6 +87,12 @@ class ImageBot(commands.Bot):
             lacking = missing_from_provider(self.services.catalog.names(), models.ids)
             if lacking:
                 log.info("the provider does not offer %s; not offered to members", lacking)
+            if self.services.settings.image_model in lacking:
+                log.warning(
+                    "IMAGE_MODEL %s is not offered by the provider: requests without a model "
+                    "will be refused",
+                    self.services.settings.image_model,
+                )
 
     async def _sweep_expired_results(self) -> None:
         """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""
