@@ -42,7 +42,7 @@ class Tolerance:
         return (
             f"images and requests exact; USD within max(${self.floor_micro_usd / 1e6:.2f}, "
             f"{float(self.ratio * 100):g}%) per day and model; in-doubt calls may or may not "
-            "be billed"
+            "be billed; estimated costs (answers without usage) are upper bounds"
         )
 
 
@@ -173,12 +173,16 @@ def _problems(
         problems += _outside("images", seen.images, mine.images, mine.doubt_images, 0)
         problems += _outside("requests", seen.requests, mine.requests, mine.doubt_requests, 0)
     slack = tolerance.of(mine.micro_usd + mine.doubt_micro_usd)
-    problems += _outside("USD", seen.micro_usd, mine.micro_usd, mine.doubt_micro_usd, slack)
+    # Calls answered without `usage` were charged their estimate, an upper bound of their cost.
+    problems += _outside("USD", seen.micro_usd, mine.micro_usd, mine.doubt_micro_usd, slack,
+                         below=mine.estimated_micro_usd)  # fmt: skip
     return tuple(problems)
 
 
-def _outside(what: str, theirs: int, sure: int, doubt: int, slack: int) -> list[str]:
-    if sure - slack <= theirs <= sure + doubt + slack:
+def _outside(
+    what: str, theirs: int, sure: int, doubt: int, slack: int, *, below: int = 0
+) -> list[str]:
+    if sure - below - slack <= theirs <= sure + doubt + slack:
         return []
     if what == "USD":
         shown, ours = _usd(theirs), _usd(sure)
@@ -204,6 +208,8 @@ def render(result: Reconciliation) -> list[str]:
             if mine.doubt_requests
             else "-"
         )
+        if mine.estimated_micro_usd:
+            doubt = f"{doubt}; {_usd(mine.estimated_micro_usd)} estimated"
         rows.append((
             mine.day.isoformat(),
             mine.model,

@@ -57,6 +57,7 @@ class LedgerDay:
     doubt_requests: int = 0
     doubt_images: int = 0
     doubt_micro_usd: int = 0
+    estimated_micro_usd: int = 0  # the part of micro_usd charged at the estimate (no `usage`)
 
 
 async def ledger_days(

@@ -70,6 +70,17 @@ def test_in_doubt_calls_widen_the_range_the_provider_may_fall_in(
 
 
 @pytest.mark.parametrize(
+    ("usd", "agrees"), [("0.08", True), ("0.0301", True), ("0.0299", False), ("0.0901", False)]
+)
+def test_estimated_costs_are_upper_bounds(usd: str, agrees: bool) -> None:
+    # 40,000 of the 80,000 micro-USD were charged at the estimate (the answer had no usage):
+    # the provider may have billed 40,000 to 80,000, give or take the $0.01 floor.
+    result = reconcile([ledger(estimated_micro_usd=40_000)], [usage()], [cost(usd)], known=KNOWN)
+    assert result.agrees is agrees
+    assert "$0.0400 estimated" in "\n".join(render(result))
+
+
+@pytest.mark.parametrize(
     ("usd", "agrees"),
     [("1.0099", True), ("0.9901", True), ("1.0101", False), ("0.9899", False)],
 )
