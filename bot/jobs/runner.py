@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from bot.jobs.calls import CallSettlement
 from bot.jobs.dispatcher import wait_any
 from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.pacing import Pacer
+from bot.jobs.policy import TooLarge, Wait, next_request, pending
 from bot.jobs.prepare import prepare
 from bot.jobs.queue import JobQueue
 from bot.jobs.settlement import Settlement
@@ -162,13 +162,19 @@ class JobRunner:
         return False
 
     def _send_ready(self, run: JobRun, started: asyncio.Event) -> float | None:
-        """Send every request the pacer lets through now; then seconds until the next may go
-        (None: nothing is left to send)."""
+        """Send every request `policy.next_request` lets through now; then seconds until the
+        next may go (None: nothing is left to send)."""
         while run.free:
-            images = self._pacer.largest_now(run.most(self._cap), run.smallest, run.tokens_for)
-            if not images:
+            job = pending(run.job.estimated_tokens, run.images, run.free, run.splittable)
+            decision = next_request(job, self._pacer.room(), self._cap)
+            if isinstance(decision, Wait):
+                return decision.seconds
+            if isinstance(decision, TooLarge):  # the limits were lowered since admission
+                if not run.sent:
+                    raise InvalidOptionError("count", TOO_LARGE)
+                run.stop(InvalidOptionError("count", TOO_LARGE), None)
                 break
-            chunk = run.take(images)
+            chunk = run.take(decision.images)
             self._pacer.record(chunk.images, chunk.tokens)
             task = asyncio.get_running_loop().create_task(
                 self._request(run, chunk), name=f"job-{run.job.id}-call-{run.sent}"
@@ -176,17 +182,8 @@ class JobRunner:
             run.calls[task] = chunk
             if run.sent == 1:
                 self._bus.emit(JobEvent("started", run.job))
-        if not run.free:
-            started.set()
-            return None
-        delay = self._pacer.delay_for(run.smallest, run.tokens_for(run.smallest))
-        if math.isinf(delay):  # the limits were lowered since the job was admitted
-            if not run.sent:
-                raise InvalidOptionError("count", TOO_LARGE)
-            run.stop(InvalidOptionError("count", TOO_LARGE), None)
-            started.set()
-            return None
-        return delay
+        started.set()
+        return None
 
     async def _request(self, run: JobRun, chunk: Chunk) -> ImagesResult:
         options = replace(run.request.options, n=chunk.images)
