@@ -17,7 +17,10 @@ from bot.jobs.policy import Bucket, Room, Window
 
 
 class _SlidingWindow:
-    """Amounts recorded at instants; at time t the window holds those recorded in (t - span, t]."""
+    """Amounts recorded at instants; at time t the window holds those recorded in (t - span, t].
+
+    The log keeps the instant each amount leaves (recorded + span), so a snapshot is a copy.
+    """
 
     __slots__ = ("_log", "_total", "limit", "span")
 
@@ -29,19 +32,19 @@ class _SlidingWindow:
 
     def used(self, now: float) -> int:
         log = self._log
-        while log and log[0][0] <= now - self.span:
+        while log and log[0][0] <= now:
             self._total -= log.popleft()[1]
         return self._total
 
     def at(self, now: float) -> Window:
-        """The window as plain data: what it holds and in how many seconds each part leaves."""
-        self.used(now)
-        return Window(self.limit, tuple((at + self.span - now, n) for at, n in self._log))
+        """The window as plain data: what it holds and when each part leaves."""
+        used = self.used(now)
+        return Window(self.limit, tuple(self._log), used)
 
     def add(self, now: float, amount: int) -> None:
         if amount > 0:
             self.used(now)
-            self._log.append((now, amount))
+            self._log.append((now + self.span, amount))
             self._total += amount
 
 
@@ -117,6 +120,7 @@ class Pacer:
             tokens=self._tokens.at(now),
             bucket=self._bucket.at(now),
             paused=max(0.0, self._paused_until - now),
+            now=now,
         )
 
     def delay_for(self, images: int, tokens: int) -> float:

@@ -23,28 +23,33 @@ EPSILON = 1e-6
 class Window:
     """A sliding window at one instant: its limit and when what it holds leaves it.
 
-    `leaving` is (seconds from now, amount) per recorded request, soonest first; everything in
-    it counts as used now.
+    `leaving` is (instant it leaves, amount) per recorded request, soonest first, on the clock
+    of the `Room` it belongs to; everything in it counts as used until then. `used` defaults to
+    their sum.
     """
 
     limit: int
     leaving: tuple[tuple[float, int], ...] = ()
+    used: int = -1
 
-    @property
-    def used(self) -> int:
-        return sum(amount for _, amount in self.leaving)
+    def __post_init__(self) -> None:
+        if self.used < 0:
+            object.__setattr__(self, "used", sum(amount for _, amount in self.leaving))
 
-    def wait(self, amount: int) -> float:
-        """Seconds until `amount` more fits; inf when it never can."""
+    def fits(self, amount: int) -> bool:
+        return self.used + amount <= self.limit
+
+    def wait(self, amount: int, now: float) -> float:
+        """Seconds after `now` until `amount` more fits; inf when it never can."""
         if amount > self.limit:
             return math.inf
         excess = self.used + amount - self.limit
         if excess <= 0:
             return 0.0
-        for seconds, recorded in self.leaving:  # the oldest leave first
+        for leaves, recorded in self.leaving:  # the oldest leave first
             excess -= recorded
             if excess <= 0:
-                return seconds + EPSILON
+                return leaves - now + EPSILON
         raise AssertionError("unreachable: amount <= limit")
 
 
@@ -57,6 +62,9 @@ class Bucket:
     level: float
     refill: float
 
+    def fits(self, images: int) -> bool:
+        return min(images, self.capacity) - self.level <= 1e-9
+
     def wait(self, images: int) -> float:
         missing = min(images, self.capacity) - self.level
         return 0.0 if missing <= 1e-9 else missing / self.refill + EPSILON
@@ -64,13 +72,14 @@ class Bucket:
 
 @dataclass(frozen=True, slots=True)
 class Room:
-    """What the pacer allows at one instant (`Pacer.room()`): IPM and TPM windows, the burst
+    """What the pacer allows at instant `now` (`Pacer.room()`): IPM and TPM windows, the burst
     bucket, and the seconds left of a 429 pause (0.0 when none)."""
 
     images: Window
     tokens: Window
     bucket: Bucket
     paused: float = 0.0
+    now: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +158,8 @@ def wait(room: Room, images: int, tokens: int) -> float:
     return max(
         0.0,
         room.paused,
-        room.images.wait(images),
-        room.tokens.wait(tokens),
+        room.images.wait(images, room.now),
+        room.tokens.wait(tokens, room.now),
         room.bucket.wait(images),
     )
 
@@ -162,8 +171,16 @@ def largest_now(room: Room, least: int, paced: Sequence[int]) -> int:
     request fits too (every rule is monotonic in the size), so the first size that fits counting
     down is the largest.
     """
+    if room.paused > 0:
+        return 0
     for images in range(len(paced), least - 1, -1):
-        if wait(room, images, paced[images - 1]) == 0.0:
+        tokens = paced[images - 1]
+        if (
+            room.images.fits(images)
+            and room.tokens.fits(tokens)
+            and room.bucket.fits(images)
+            and fits_ever(room, images, tokens)
+        ):
             return images
     return 0
 
