@@ -46,6 +46,7 @@ class Dispatcher:
         clock: Clock,
         execute: Execute,
         max_in_flight: int,
+        wakeup: asyncio.Event | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -54,7 +55,8 @@ class Dispatcher:
         self._clock = clock
         self._execute = execute
         self._max_in_flight = max_in_flight
-        self._wakeup = asyncio.Event()
+        # Shared with the parts that change what may go (a job queued, cancelled, bounced).
+        self._wakeup = wakeup or asyncio.Event()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -70,6 +72,10 @@ class Dispatcher:
         """Take no more jobs; `run` returns once the jobs in flight have finished."""
         self._closing = True
         self._wakeup.set()
+
+    def reopen(self) -> None:
+        """Take jobs again (before `run` starts anew after a close)."""
+        self._closing = False
 
     async def run(self) -> None:
         """Dispatch until closed (in-flight jobs may finish) or cancelled (they are cancelled)."""

@@ -62,6 +62,8 @@ class JobRunner:
         clock: Clock,
         bus: EventBus,
         queue: JobQueue,
+        settlement: Settlement,
+        calls: CallSettlement,
         wake: Callable[[], None],
         max_rate_limit_retries: int,
         max_request_images: int = MAX_REQUEST_IMAGES,
@@ -81,11 +83,8 @@ class JobRunner:
         self._cap = max_request_images
         self._rate_limited: dict[int, int] = {}  # job id -> 429s so far
         self._settling: set[asyncio.Task[Any]] = set()
-        self._settle = Settlement(db=db, catalog=catalog, clock=clock, bus=bus)
-        self._calls = CallSettlement(db=db, catalog=catalog, files=files, clock=clock)
-
-    def set_wake(self, wake: Callable[[], None]) -> None:
-        self._wake = wake
+        self._settle = settlement
+        self._calls = calls
 
     def forget(self, job_id: int) -> None:
         self._rate_limited.pop(job_id, None)
