@@ -244,15 +244,7 @@ class Simulation:
                 if not job.free:
                     self.sending.popleft()
                 continue
-            head = self.timed(self.scheduler.peek)
-            room = self.timed(self.pacer.room)
-            decision = self.timed(
-                next_job,
-                head,
-                room,
-                in_flight=self.in_flight,
-                max_in_flight=self.args.concurrency,
-            )
+            head, decision = self.timed(self.next_job)
             if isinstance(decision, Wait):
                 if decision.seconds is not None:
                     self.wake_in(decision.seconds)
@@ -266,6 +258,13 @@ class Simulation:
             self.stats.dispatched[head.job_id] = self.clock.monotonic()
             self.sending.append(job)
 
+    def next_job(self) -> tuple[QueuedJob | None, Go | Wait]:
+        """The Dispatcher's look at the queue: the head job and the policy's decision on it."""
+        head = self.scheduler.peek()
+        room = self.pacer.room()
+        limit = self.args.concurrency
+        return head, next_job(head, room, in_flight=self.in_flight, max_in_flight=limit)
+
     def request_size(self, job: SimJob) -> int:
         """Images of the job's next request that may go now (0: none; a wake-up is set)."""
         queued = job.queued
@@ -273,8 +272,9 @@ class Simulation:
         if self.args.static:  # what if: the next min(left, cap) images go whole or not at all
             cap = self.args.max_request_images
             view = Pending(view.shares[:cap] if queued.splittable else view.shares, False)
-        room = self.timed(self.pacer.room)
-        decision = self.timed(next_request, view, room, self.args.max_request_images)
+        decision = self.timed(
+            lambda: next_request(view, self.pacer.room(), self.args.max_request_images)
+        )
         if isinstance(decision, Send):
             return decision.images
         if not isinstance(decision, Wait) or decision.seconds is None:
