@@ -145,7 +145,7 @@ class Pacer:
 
     def fits_ever(self, images: int, tokens: int) -> bool:
         """False for requests no amount of waiting lets through (admission refuses them)."""
-        return 1 <= images <= self._ipm and 0 <= tokens <= self._tpm
+        return policy.fits_ever(self.room(), images, tokens)
 
     def used(self) -> tuple[int, int]:
         """(images, tokens) recorded in the current window."""
