@@ -103,13 +103,17 @@ def test_nothing_fits_a_generation_waits_for_its_smallest_request() -> None:
 def test_a_request_that_can_never_fit_is_too_large() -> None:
     job = pending(4_000, 4, range(4), splittable=False)
     assert next_request(job, room(tpm=3_000), cap=10) == TooLarge()
-    assert next_request(pending(10, 1, [0], True), room(ipm=1, images=((5.0, 1),)), cap=10) == Wait(
-        5.0 + EPSILON
-    )
+    # A full window is not "too large": what fits the limit at all waits for its room.
+    one = pending(10, 1, [0], splittable=True)
+    assert next_request(one, room(ipm=1, images=((5.0, 1),)), cap=10) == Wait(5.0 + EPSILON)
 
 
 def test_token_shares_differ_by_at_most_one_and_add_up_to_the_job() -> None:
     shares = pending(10, 3, range(3), splittable=True).shares
     assert shares == (4, 3, 3)
     assert sum(pending(1_001, 7, range(7), True).shares) == 1_001
+
+
+def test_more_than_a_window_holds_never_fits() -> None:
     assert math.isinf(Window(5).wait(6, now=0.0))
+    assert Window(5, ((3.0, 2), (4.0, 3))).wait(2, now=1.0) == 2.0 + EPSILON
