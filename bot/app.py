@@ -19,7 +19,10 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.jobs.lifecycle import QueueLifecycle
+from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.reports.usage import UsageService
@@ -49,6 +52,8 @@ class Services:
     files: FileStore
     guilds: GuildSettingsStore
     jobs: JobService
+    job_queue: QueueLifecycle
+    retention: Retention
     usage: UsageService
     meta: MetaStore
     clock: Clock
@@ -75,7 +80,7 @@ class ImageBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._ask_provider_models()
-        await self.services.jobs.start()
+        await self.services.job_queue.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
         self._models_task = asyncio.create_task(self.services.models.refresh_daily())
         await self.sync_commands()
@@ -99,7 +104,7 @@ class ImageBot(commands.Bot):
         days = self.services.settings.result_retention_days
         while True:
             try:
-                removed = await self.services.jobs.purge_expired(days)
+                removed = await self.services.retention.purge_expired(days)
             except Exception:
                 log.exception("could not purge expired results")
             else:
@@ -133,7 +138,7 @@ class ImageBot(commands.Bot):
         for task in (self._sweeper, self._models_task):
             if task is not None:
                 task.cancel()
-        await self.services.jobs.stop()
+        await self.services.job_queue.stop()
         await super().close()
 
 
@@ -165,16 +170,14 @@ async def build_services(
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
-        jobs = JobService(
+        jobs = build_job_queue(
+            QueueSettings.from_settings(settings),
             db=db,
             catalog=catalog,
             backend=openai,
             files=files,
             guilds=guilds,
             clock=clock,
-            ipm=settings.ipm,
-            tpm=settings.tpm,
-            default_model=settings.image_model,
             offered=models.offers,
         )
         yield Services(
@@ -185,7 +188,9 @@ async def build_services(
             models=models,
             files=files,
             guilds=guilds,
-            jobs=jobs,
+            jobs=jobs.service,
+            job_queue=jobs.lifecycle,
+            retention=jobs.retention,
             usage=UsageService(UsageStore(db.conn), clock),
             meta=MetaStore(db),
             clock=clock,
