@@ -19,7 +19,7 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
-from bot.jobs.service import JobService
+from bot.jobs.service import GUILD_QUEUE_LIMIT, MEMBER_QUEUE_LIMIT, JobService
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.reports.usage import UsageService
 from bot.settings import Settings
@@ -129,8 +129,14 @@ async def build_services(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    member_queue_limit: int = MEMBER_QUEUE_LIMIT,
+    guild_queue_limit: int = GUILD_QUEUE_LIMIT,
 ) -> AsyncIterator[Services]:
-    """Open the database and HTTP client, build every service; close them on exit."""
+    """Open the database and HTTP client, build every service; close them on exit.
+
+    The queue limits (jobs waiting per member and per guild, 0 = none) are not settings;
+    benchmarks/admission.py lifts them to keep a deep queue.
+    """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
     http = build_http_client(
@@ -154,6 +160,8 @@ async def build_services(
             ipm=settings.ipm,
             tpm=settings.tpm,
             default_model=settings.image_model,
+            member_queue_limit=member_queue_limit,
+            guild_queue_limit=guild_queue_limit,
         )
         yield Services(
             settings=settings,

@@ -20,6 +20,8 @@ class JobQueue:
 
     The database says which jobs are queued; this is the order in which they go, rebuilt from
     the database at start-up. Only jobs whose position actually changed get a "position" event.
+    A push (admission, the frequent change) looks only at the jobs behind the new one, which
+    are few while members take turns; pops, cancels and retries renumber the whole queue.
     """
 
     def __init__(self, bus: EventBus) -> None:
@@ -41,8 +43,11 @@ class JobQueue:
         """
         self._scheduler.push(queued_job(job))
         self._records[job.id] = job
-        positions = self._publish(quiet=job.id)
-        return positions[job.id]
+        place = self._scheduler.position(job.id)
+        assert place is not None
+        self._announced[job.id] = place
+        self._announce(self._scheduler.after(job.id))
+        return place
 
     def restore(self, jobs: Iterable[JobRecord]) -> None:
         """Queue jobs recovered at start-up in the given (id) order; each hears its position."""
@@ -100,14 +105,14 @@ class JobQueue:
             result.append((self._records[job.job_id], place))
         return result
 
-    def _publish(self, quiet: int | None = None) -> dict[int, int]:
+    def _publish(self) -> None:
         positions = self._scheduler.positions()
         for job_id in self._announced.keys() - positions.keys():
             del self._announced[job_id]
-        for job_id, place in positions.items():
-            if self._announced.get(job_id) == place:
-                continue
-            self._announced[job_id] = place
-            if job_id != quiet:
+        self._announce(positions.items())
+
+    def _announce(self, positions: Iterable[tuple[int, int]]) -> None:
+        for job_id, place in positions:
+            if self._announced.get(job_id) != place:
+                self._announced[job_id] = place
                 self._bus.emit(JobEvent("position", self._records[job_id], position=place))
-        return positions

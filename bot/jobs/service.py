@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 # recently; older ones stay available through /job.
 REDELIVERY_WINDOW = timedelta(days=3)
 STOP_GRACE_SECONDS = 30.0  # how long a clean stop lets in-flight calls finish
+MEMBER_QUEUE_LIMIT = 3  # jobs one member may have waiting (0 = no limit)
+GUILD_QUEUE_LIMIT = 50  # jobs one guild may have waiting (0 = no limit)
 
 
 class JobService:
@@ -57,8 +59,8 @@ class JobService:
         default_model: str,
         sink: JobSink | None = None,
         max_in_flight: int = 4,
-        member_queue_limit: int = 3,
-        guild_queue_limit: int = 50,
+        member_queue_limit: int = MEMBER_QUEUE_LIMIT,
+        guild_queue_limit: int = GUILD_QUEUE_LIMIT,
         burst: int | None = None,
         max_rate_limit_retries: int = 5,
         max_request_images: int = MAX_REQUEST_IMAGES,  # most images per request of a generation

@@ -1,0 +1,337 @@
+"""Admission at scale: /imagine from 200 members in 4 guilds at 50, 200 and 400 per second.
+
+The real bot (bot.app's composition root, discord.py, SQLite) runs in a child process against the
+loopback fakes of Discord and OpenAI (tests/fakes/), which run in this process. For each rate a
+fresh bot with a fresh database starts, moderators lift the guilds' quotas with /quota set, and
+members send /imagine at a steady rate for a fixed time. Printed per rate:
+
+- acknowledgement latency p50, p99 and max: from the fake gateway taking the INTERACTION_CREATE
+  to the fake REST server receiving the interaction callback;
+- the bot's CPU per admitted /imagine: the child's user + system CPU time (every thread: asyncio,
+  aiosqlite's, discord.py's heartbeat) from the first /imagine until the bot goes quiet (its last
+  status edit), divided by the admitted jobs;
+- this process's CPU share, to show the fakes were not the bottleneck.
+
+Dispatch is held on purpose: the fake OpenAI answers no call within the run, so the bot has its
+4 calls in flight and every other job waits, the queue grows to rate x seconds jobs, and the
+figures are those of admission against a deep queue (position updates and status edits
+included), not of image handling. The queue limits per member and per guild (3 and 50, not
+settings) are lifted through the composition root's parameters so that every /imagine is admitted.
+
+    .venv/bin/python -m benchmarks.admission [--rates 50,200,400] [--seconds 10] [--profile DIR]
+
+Linux only (reads /proc/<pid>/stat). About 60 s with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.fakes.discord_interactions import InteractionHandle
+from tests.fakes.discord_model import FakeGuild, FakeMember
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.openai_server import FakeOpenAI
+
+GUILDS = 4
+MEMBERS = 200
+MANAGE_GUILD = 1 << 5
+HELD_SECONDS = 3600.0  # the fake OpenAI's latency: longer than any run
+WARM_UP = 20  # /imagine sent (and not counted) before each measured run
+QUIET_SECONDS = 1.0  # the bot is done when it has sent Discord nothing for this long
+SETTLE_LIMIT = 20.0  # most seconds to wait for acknowledgements and for the bot to go quiet
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    member: FakeMember
+    guild: FakeGuild
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    rate: int
+    sent: int
+    achieved: float
+    admitted: int
+    refused: int
+    unanswered: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    bot_cpu_ms: float  # per admitted /imagine
+    bot_cpu_share: float  # of one core, over the measured span
+    driver_cpu_share: float
+
+
+# ---- the bot, in the child process ---------------------------------------------------------------
+
+
+async def serve_bot(profile: Path | None) -> None:
+    """Run the bot like `python -m bot` does, with the queue limits lifted (settings from env)."""
+    from bot.app import ImageBot, build_services, point_discord_at
+    from bot.settings import load_settings
+
+    settings = load_settings(env_file=None)
+    point_discord_at(settings)
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None and profile is not None:
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGUSR1, lambda: (profiler.disable(), profiler.dump_stats(profile))
+        )
+    limits = {"member_queue_limit": 0, "guild_queue_limit": 0}
+    async with (
+        build_services(settings, **limits) as services,
+        ImageBot(services, guild_ready_timeout=0.1) as bot,
+    ):
+        if profiler is not None:
+            profiler.enable()
+        await bot.start(settings.discord_token.get_secret_value())
+
+
+def bot_main() -> None:
+    import logging
+
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)-8s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # as `python -m bot` does
+    profile = os.environ.get("BENCH_PROFILE")
+    asyncio.run(serve_bot(Path(profile) if profile else None))
+
+
+# ---- the driver ----------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads (from /proc, clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
+def build_world(discord: FakeDiscord) -> tuple[list[Member], list[Member]]:
+    """GUILDS guilds with MEMBERS members in all, and one moderator per guild."""
+    members: list[Member] = []
+    mods: list[Member] = []
+    for g in range(GUILDS):
+        guild = discord.add_guild(f"Guild {g}")
+        role = discord.add_role(guild, "Moderators", MANAGE_GUILD)
+        mods.append(Member(discord.add_member(guild, f"mod{g}", roles=[role]), guild))
+        for m in range(MEMBERS // GUILDS):
+            members.append(Member(discord.add_member(guild, f"member{g}-{m}"), guild))
+    # Members take turns across guilds, as traffic from several communities interleaves.
+    members.sort(key=lambda x: (x.member.id % (MEMBERS // GUILDS), x.guild.id))
+    return members, mods
+
+
+@contextlib.contextmanager
+def child_env(discord: FakeDiscord, openai: FakeOpenAI, data: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DEV_GUILD_ID", "MODEL_CATALOG")}
+    env.update(
+        DISCORD_TOKEN=discord.token,
+        OPENAI_API_KEY=openai.api_key,
+        OPENAI_BASE_URL=openai.base_url,
+        DISCORD_API_BASE=discord.api_base,
+        DISCORD_GATEWAY_URL=discord.gateway_url,
+        DATABASE_PATH=str(data / "bot.sqlite3"),
+        DATA_DIR=str(data),
+        OPENAI_TIER="5",
+        NO_PROXY="127.0.0.1",
+        PYTHONPATH=str(ROOT),
+    )
+    yield env
+
+
+async def start_bot(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.admission", "--bot", env=env, cwd=ROOT,
+            stdout=sink, stderr=sink,
+        )  # fmt: skip
+
+
+async def wait_ready(discord: FakeDiscord, mods: list[Member]) -> None:
+    """Until the bot is on the gateway with its commands synced; then lift every quota."""
+    await discord.wait_connected(60.0)
+    await discord.wait_until(lambda: discord.synced_commands(), 60.0, "the commands synced")
+    await asyncio.sleep(0.5)  # guild_ready_timeout
+    no_limit = {
+        "guild_daily_usd": 0,
+        "guild_monthly_usd": 0,
+        "guild_daily_images": 0,
+        "user_daily_images": 0,
+        "user_daily_usd": 0,
+    }
+    for mod in mods:
+        handle = await discord.slash(
+            "quota", no_limit, subcommand="set", member=mod.member, guild=mod.guild
+        )
+        await handle.wait_response(10.0)
+
+
+async def send_at_rate(
+    discord: FakeDiscord, members: list[Member], rate: int, count: int, tag: str
+) -> tuple[list[InteractionHandle], float]:
+    """/imagine `count` times, the i-th at start + i/rate; returns the handles and the seconds."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sending: list[asyncio.Task[InteractionHandle]] = []
+    for i in range(count):
+        delay = start + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        who = members[i % len(members)]
+        prompt = f"a lighthouse at dusk, study {tag}-{i}"
+        sending.append(
+            asyncio.ensure_future(
+                discord.slash("imagine", {"prompt": prompt}, member=who.member, guild=who.guild)
+            )
+        )
+    handles = await asyncio.gather(*sending)
+    return handles, loop.time() - start
+
+
+async def settle(discord: FakeDiscord, handles: list[InteractionHandle]) -> None:
+    """Until every interaction is answered and the bot has gone quiet (or SETTLE_LIMIT passes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_LIMIT
+    while loop.time() < deadline and not all(h.callbacks for h in handles):
+        await asyncio.sleep(0.05)
+    seen, quiet_since = len(discord.requests), loop.time()
+    while loop.time() < deadline and loop.time() - quiet_since < QUIET_SECONDS:
+        await asyncio.sleep(0.1)
+        if len(discord.requests) != seen:
+            seen, quiet_since = len(discord.requests), loop.time()
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def summarise(
+    rate: int, handles: list[InteractionHandle], seconds: float, bot_cpu: float, span: float,
+    driver_cpu: float,
+) -> Figures:  # fmt: skip
+    latencies = sorted(h.ack_latency for h in handles if h.ack_latency is not None)
+    admitted = sum(
+        1
+        for h in handles
+        if h.response is not None
+        and h.response.type == 4
+        and not int(h.response.data.get("flags") or 0) & 64
+    )
+    answered = sum(1 for h in handles if h.response is not None)
+    return Figures(
+        rate=rate,
+        sent=len(handles),
+        achieved=len(handles) / seconds,
+        admitted=admitted,
+        refused=answered - admitted,
+        unanswered=len(handles) - answered,
+        p50_ms=percentile(latencies, 0.50) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
+        max_ms=(latencies[-1] if latencies else float("nan")) * 1000,
+        bot_cpu_ms=bot_cpu / max(admitted, 1) * 1000,
+        bot_cpu_share=bot_cpu / span,
+        driver_cpu_share=driver_cpu / span,
+    )
+
+
+async def measure_rate(
+    discord: FakeDiscord, openai: FakeOpenAI, world: tuple[list[Member], list[Member]],
+    rate: int, seconds: float, work: Path, profile: Path | None,
+) -> Figures:  # fmt: skip
+    """One fresh bot, warmed up, then `rate` /imagine per second for `seconds`."""
+    members, mods = world
+    data = work / f"rate-{rate}"
+    data.mkdir()
+    with child_env(discord, openai, data) as env:
+        if profile is not None:
+            env["BENCH_PROFILE"] = str(profile / f"admission-{rate}.pstats")
+        child = await start_bot(env, work / "bot.log")
+        try:
+            await wait_ready(discord, mods)
+            warm, _ = await send_at_rate(discord, members, min(rate, 50), WARM_UP, f"warm{rate}")
+            await settle(discord, warm)
+            loop = asyncio.get_running_loop()
+            cpu0, driver0, wall0 = cpu_seconds(child.pid), time.process_time(), loop.time()
+            count = int(rate * seconds)
+            handles, sent_for = await send_at_rate(discord, members, rate, count, str(rate))
+            await settle(discord, handles)
+            span = loop.time() - wall0
+            bot_cpu = cpu_seconds(child.pid) - cpu0
+            driver_cpu = time.process_time() - driver0
+            if profile is not None:
+                child.send_signal(signal.SIGUSR1)
+                await asyncio.sleep(1.0)
+            return summarise(rate, handles, sent_for, bot_cpu, span, driver_cpu)
+        finally:
+            child.kill()  # in-flight calls never end; a clean stop would wait for them
+            await child.wait()
+            await discord.wait_until(lambda: not discord.gateway.ready, 10.0, "the bot gone")
+
+
+def print_figures(rows: list[Figures]) -> None:
+    print(  # noqa: T201
+        f"{'rate/s':>6} {'sent':>5} {'sent/s':>6} {'admitted':>8} {'refused':>7} "
+        f"{'no ack':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'bot CPU ms/admitted':>19} {'bot CPU':>7} {'fakes CPU':>9}"
+    )
+    for f in rows:
+        print(  # noqa: T201
+            f"{f.rate:>6} {f.sent:>5} {f.achieved:>6.0f} {f.admitted:>8} {f.refused:>7} "
+            f"{f.unanswered:>6} {f.p50_ms:>7.1f} {f.p99_ms:>7.1f} {f.max_ms:>7.1f} "
+            f"{f.bot_cpu_ms:>19.2f} {f.bot_cpu_share:>7.0%} {f.driver_cpu_share:>9.0%}"
+        )
+
+
+async def main(rates: list[int], seconds: float, profile: Path | None) -> None:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average before: {load} ({os.cpu_count()} cores)", flush=True)  # noqa: T201
+    rows: list[Figures] = []
+    with tempfile.TemporaryDirectory(prefix="admission-") as tmp:
+        work = Path(tmp)
+        async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-bench") as openai:
+            openai.latency = HELD_SECONDS
+            world = build_world(discord)
+            for rate in rates:
+                figures = await measure_rate(discord, openai, world, rate, seconds, work, profile)
+                rows.append(figures)
+                print(f"{rate}/s done: p99 {figures.p99_ms:.1f} ms", flush=True)  # noqa: T201
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average after: {load}")  # noqa: T201
+    print_figures(rows)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rates", default="50,200,400", help="interactions per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="each rate's duration")
+    parser.add_argument("--profile", type=Path, help="write the bot's cProfile stats here")
+    parser.add_argument("--bot", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    if args.bot:
+        bot_main()
+    else:
+        rates = [int(r) for r in args.rates.split(",")]
+        asyncio.run(main(rates, args.seconds, args.profile))
