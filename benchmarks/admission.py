@@ -86,9 +86,12 @@ async def serve_bot(profile: Path | None) -> None:
 
     settings = load_settings(env_file=None)
     point_discord_at(settings)
-    profiler = cProfile.Profile() if profile else None
-    if profiler is not None and profile is not None:
-        asyncio.get_running_loop().add_signal_handler(
+    # CPU time of the event loop's thread, not wall time: other processes' load stays out.
+    profiler = cProfile.Profile(time.thread_time) if profile else None
+    if profiler is not None and profile is not None:  # SIGUSR2 starts it, SIGUSR1 writes it
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR2, profiler.enable)
+        loop.add_signal_handler(
             signal.SIGUSR1, lambda: (profiler.disable(), profiler.dump_stats(profile))
         )
     limits = {"member_queue_limit": 0, "guild_queue_limit": 0}
@@ -96,8 +99,6 @@ async def serve_bot(profile: Path | None) -> None:
         build_services(settings, **limits) as services,
         ImageBot(services, guild_ready_timeout=0.1) as bot,
     ):
-        if profiler is not None:
-            profiler.enable()
         await bot.start(settings.discord_token.get_secret_value())
 
 
@@ -255,7 +256,7 @@ def summarise(
 
 async def measure_rate(
     discord: FakeDiscord, openai: FakeOpenAI, world: tuple[list[Member], list[Member]],
-    rate: int, seconds: float, work: Path, profile: Path | None,
+    rate: int, seconds: float, work: Path, profile: Path | None, log: Path,
 ) -> Figures:  # fmt: skip
     """One fresh bot, warmed up, then `rate` /imagine per second for `seconds`."""
     members, mods = world
@@ -264,12 +265,14 @@ async def measure_rate(
     with child_env(discord, openai, data) as env:
         if profile is not None:
             env["BENCH_PROFILE"] = str(profile / f"admission-{rate}.pstats")
-        child = await start_bot(env, work / "bot.log")
+        child = await start_bot(env, log)
         try:
             await wait_ready(discord, mods)
             warm, _ = await send_at_rate(discord, members, min(rate, 50), WARM_UP, f"warm{rate}")
             await settle(discord, warm)
             loop = asyncio.get_running_loop()
+            if profile is not None:
+                child.send_signal(signal.SIGUSR2)
             cpu0, driver0, wall0 = cpu_seconds(child.pid), time.process_time(), loop.time()
             count = int(rate * seconds)
             handles, sent_for = await send_at_rate(discord, members, rate, count, str(rate))
@@ -301,7 +304,7 @@ def print_figures(rows: list[Figures]) -> None:
         )
 
 
-async def main(rates: list[int], seconds: float, profile: Path | None) -> None:
+async def main(rates: list[int], seconds: float, profile: Path | None, log: Path | None) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average before: {load} ({os.cpu_count()} cores)", flush=True)  # noqa: T201
     rows: list[Figures] = []
@@ -311,7 +314,9 @@ async def main(rates: list[int], seconds: float, profile: Path | None) -> None:
             openai.latency = HELD_SECONDS
             world = build_world(discord)
             for rate in rates:
-                figures = await measure_rate(discord, openai, world, rate, seconds, work, profile)
+                figures = await measure_rate(
+                    discord, openai, world, rate, seconds, work, profile, log or work / "bot.log"
+                )
                 rows.append(figures)
                 print(f"{rate}/s done: p99 {figures.p99_ms:.1f} ms", flush=True)  # noqa: T201
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -324,6 +329,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rates", default="50,200,400", help="interactions per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="each rate's duration")
     parser.add_argument("--profile", type=Path, help="write the bot's cProfile stats here")
+    parser.add_argument("--log", type=Path, help="append the bot's log to this file")
     parser.add_argument("--bot", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -334,4 +340,4 @@ if __name__ == "__main__":
         bot_main()
     else:
         rates = [int(r) for r in args.rates.split(",")]
-        asyncio.run(main(rates, args.seconds, args.profile))
+        asyncio.run(main(rates, args.seconds, args.profile, args.log))

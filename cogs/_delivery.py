@@ -43,11 +43,13 @@ class Delivery:
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
         self._origins[job_id] = Origin(interaction, self.services.clock)
 
-    def acknowledged(self, job_id: int, *, private: bool, shown: str) -> None:
+    def acknowledged(
+        self, job_id: int, *, private: bool, shown: str, position: int | None = None
+    ) -> None:
         """The command's reply (showing `shown`) is out; it counts as the first status edit."""
         origin = self._origins.get(job_id)
         if origin is not None:
-            origin.acknowledge(private=private, shown=shown)
+            origin.acknowledge(private=private, shown=shown, position=position)
 
     async def on_event(self, event: JobEvent) -> None:
         handler = {
@@ -71,10 +73,11 @@ class Delivery:
         origin = self._origins.get(job_id)
         if origin is None:
             return None
-        try:
-            await asyncio.wait_for(origin.acknowledged.wait(), ACK_WAIT)
-        except TimeoutError:
-            return None
+        if not origin.acknowledged.is_set():  # wait_for costs a task: only when it must wait
+            try:
+                await asyncio.wait_for(origin.acknowledged.wait(), ACK_WAIT)
+            except TimeoutError:
+                return None
         age = self.services.clock.now() - origin.interaction.created_at
         if age > TOKEN_LIFETIME:
             return None
@@ -85,7 +88,8 @@ class Delivery:
         if origin is None:
             return
         text = _render.status_text(event.job, position=event.position, estimate=None)
-        await origin.show(Status(text))
+        waiting = event.position if event.job.state == "queued" else None
+        await origin.show(Status(text, position=waiting))
 
     async def _finish(self, job_id: int) -> None:
         origin = self._origins.pop(job_id, None)

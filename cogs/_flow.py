@@ -59,7 +59,9 @@ async def admit(
         else:
             await interaction.response.send_message(text)
     finally:
-        delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
+        delivery.acknowledged(
+            admitted.job.id, private=deferred, shown=text, position=admitted.position
+        )
     return admitted
 
 
