@@ -43,13 +43,11 @@ class Delivery:
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
         self._origins[job_id] = Origin(interaction, self.services.clock)
 
-    def acknowledged(
-        self, job_id: int, *, private: bool, shown: str, position: int | None = None
-    ) -> None:
+    def acknowledged(self, job_id: int, *, private: bool, shown: str) -> None:
         """The command's reply (showing `shown`) is out; it counts as the first status edit."""
         origin = self._origins.get(job_id)
         if origin is not None:
-            origin.acknowledge(private=private, shown=shown, position=position)
+            origin.acknowledge(private=private, shown=shown)
 
     async def on_event(self, event: JobEvent) -> None:
         handler = {
@@ -88,8 +86,7 @@ class Delivery:
         if origin is None:
             return
         text = _render.status_text(event.job, position=event.position, estimate=None)
-        waiting = event.position if event.job.state == "queued" else None
-        await origin.show(Status(text, position=waiting))
+        await origin.show(Status(text))
 
     async def _finish(self, job_id: int) -> None:
         origin = self._origins.pop(job_id, None)

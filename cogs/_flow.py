@@ -59,9 +59,7 @@ async def admit(
         else:
             await interaction.response.send_message(text)
     finally:
-        delivery.acknowledged(
-            admitted.job.id, private=deferred, shown=text, position=admitted.position
-        )
+        delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
     return admitted
 
 

@@ -10,6 +10,19 @@ from bot.jobs.split import max_requests
 from bot.records import JobRecord
 
 
+# A job far back hears of a new place once it moved by a tenth of the one it was last told (every
+# move in the last 19 places): in a long queue each admission elsewhere shifts many jobs back by
+# one, and telling each of them, each time, would cost more than the admissions themselves.
+POSITION_STEP = 10
+
+
+def worth_announcing(announced: int | None, place: int) -> bool:
+    """Whether a job last told `announced` (None: never) should hear of `place`."""
+    if announced is None:
+        return True
+    return abs(place - announced) >= max(1, announced // POSITION_STEP)
+
+
 def queued_job(job: JobRecord) -> QueuedJob:
     splittable = max_requests(job.operation, job.n) > 1
     return QueuedJob(job.id, job.guild_id, job.user_id, job.n, job.estimated_tokens, splittable)
@@ -19,7 +32,8 @@ class JobQueue:
     """Queued jobs in fair dispatch order; tells the sink whenever a job's place changes.
 
     The database says which jobs are queued; this is the order in which they go, rebuilt from
-    the database at start-up. Only jobs whose position actually changed get a "position" event.
+    the database at start-up. A job gets a "position" event when its place changed, far back in
+    the queue only once it changed by a tenth (see POSITION_STEP); `position` is always exact.
     A push (admission, the frequent change) looks only at the jobs behind the new one, which
     are few while members take turns; pops, cancels and retries renumber the whole queue.
     """
@@ -113,6 +127,6 @@ class JobQueue:
 
     def _announce(self, positions: Iterable[tuple[int, int]]) -> None:
         for job_id, place in positions:
-            if self._announced.get(job_id) != place:
+            if worth_announcing(self._announced.get(job_id), place):
                 self._announced[job_id] = place
                 self._bus.emit(JobEvent("position", self._records[job_id], position=place))

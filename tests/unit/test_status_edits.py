@@ -8,7 +8,7 @@ from typing import Any, cast
 import discord
 
 from bot.clock import ManualClock
-from cogs._status import STATUS_EDIT_INTERVAL, Origin, Status, worth_showing
+from cogs._status import STATUS_EDIT_INTERVAL, Origin, Status
 
 
 class FakeInteraction:
@@ -35,7 +35,7 @@ class FakeInteraction:
 def origin_for(clock: ManualClock) -> tuple[Origin, FakeInteraction]:
     interaction = FakeInteraction(clock)
     origin = Origin(cast(discord.Interaction, interaction), clock)
-    origin.acknowledge(private=False, shown="position 50", position=50)
+    origin.acknowledge(private=False, shown="position 50")
     return origin, interaction
 
 
@@ -48,7 +48,7 @@ async def test_statuses_within_the_interval_become_one_edit_showing_the_latest()
     clock = ManualClock()
     origin, interaction = origin_for(clock)
     for place in (40, 30, 20):
-        await origin.show(Status(f"position {place}", position=place))
+        await origin.show(Status(f"position {place}"))
         clock.advance(0.5)
     await settle()
     assert interaction.edits == []  # the reply itself was the last edit, 1.5 s ago
@@ -65,11 +65,11 @@ async def test_one_edit_at_a_time_even_when_discord_is_slow() -> None:
     origin, interaction = origin_for(clock)
     interaction.hold = asyncio.Event()
     clock.advance(STATUS_EDIT_INTERVAL)
-    await origin.show(Status("Rendering", position=None))
+    await origin.show(Status("Rendering"))
     await settle()
     assert interaction.in_flight == 1
     for step in range(5):  # Discord takes 10 s to answer; newer statuses keep coming
-        await origin.show(Status(f"Rendering, preview {step}", position=None))
+        await origin.show(Status(f"Rendering, preview {step}"))
         clock.advance(2.0)
         await settle()
     assert interaction.most_in_flight == 1
@@ -84,7 +84,7 @@ async def test_one_edit_at_a_time_even_when_discord_is_slow() -> None:
 async def test_close_drops_what_is_pending_and_waits_for_an_edit_under_way() -> None:
     clock = ManualClock()
     origin, interaction = origin_for(clock)
-    await origin.show(Status("position 10", position=10))
+    await origin.show(Status("position 10"))
     await origin.close()
     clock.advance(STATUS_EDIT_INTERVAL)
     await settle()
@@ -99,22 +99,3 @@ async def test_close_drops_what_is_pending_and_waits_for_an_edit_under_way() -> 
     interaction.hold.set()
     await closing
     assert [text for _, text in interaction.edits] == ["Rendering"]
-
-
-async def test_small_moves_far_back_in_the_queue_wait_for_a_bigger_one() -> None:
-    clock = ManualClock()
-    origin, interaction = origin_for(clock)  # shows position 50
-    clock.advance(STATUS_EDIT_INTERVAL)
-    for place in (51, 52, 53, 49):  # others' jobs went ahead, or one left: under a tenth
-        await origin.show(Status(f"position {place}", position=place))
-        await settle()
-    assert interaction.edits == []
-    await origin.show(Status("position 45", position=45))
-    await settle()
-    assert [text for _, text in interaction.edits] == ["position 45"]
-
-
-def test_every_move_near_the_front_is_worth_an_edit() -> None:
-    assert all(worth_showing(shown, shown - 1) for shown in range(2, 20))
-    assert worth_showing(19, 20) and not worth_showing(200, 219) and worth_showing(200, 220)
-    assert worth_showing(None, 5) and worth_showing(5, None)
