@@ -26,6 +26,7 @@ Linux only (reads /proc/<pid>/stat). About 60 s with the defaults.
 from __future__ import annotations
 
 import argparse
+import collections
 import asyncio
 import contextlib
 import cProfile
@@ -37,6 +38,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import discord
+from discord import app_commands
 
 from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_model import FakeGuild, FakeMember
@@ -52,6 +56,7 @@ QUIET_SECONDS = 1.0  # the bot is done when it has sent Discord nothing for this
 SETTLE_LIMIT = 20.0  # most seconds to wait for acknowledgements and for the bot to go quiet
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
+FLOOR = "bench-ping"  # a command only the benchmark's bot has: discord.py's own cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Figures:
+    command: str
     rate: int
     sent: int
     achieved: float
@@ -71,6 +77,7 @@ class Figures:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    edits: float  # status edits (PATCH of an original response) per admitted
     bot_cpu_ms: float  # per admitted /imagine
     bot_cpu_share: float  # of one core, over the measured span
     driver_cpu_share: float
@@ -99,7 +106,13 @@ async def serve_bot(profile: Path | None) -> None:
         build_services(settings, **limits) as services,
         ImageBot(services, guild_ready_timeout=0.1) as bot,
     ):
+        bot.tree.add_command(app_commands.Command(name=FLOOR, description="pong", callback=pong))
         await bot.start(settings.discord_token.get_secret_value())
+
+
+async def pong(interaction: discord.Interaction) -> None:
+    """The floor: what discord.py alone spends on a command answered with a message."""
+    await interaction.response.send_message("pong")
 
 
 def bot_main() -> None:
@@ -184,8 +197,9 @@ async def wait_ready(discord: FakeDiscord, mods: list[Member]) -> None:
 
 
 async def send_at_rate(
-    discord: FakeDiscord, members: list[Member], rate: int, count: int, tag: str
-) -> tuple[list[InteractionHandle], float]:
+    discord: FakeDiscord, members: list[Member], rate: int, count: int, tag: str,
+    command: str = "imagine",
+) -> tuple[list[InteractionHandle], float]:  # fmt: skip
     """/imagine `count` times, the i-th at start + i/rate; returns the handles and the seconds."""
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -195,10 +209,10 @@ async def send_at_rate(
         if delay > 0:
             await asyncio.sleep(delay)
         who = members[i % len(members)]
-        prompt = f"a lighthouse at dusk, study {tag}-{i}"
+        options = {"prompt": f"a lighthouse at dusk, study {tag}-{i}"} if command == "imagine" else {}
         sending.append(
             asyncio.ensure_future(
-                discord.slash("imagine", {"prompt": prompt}, member=who.member, guild=who.guild)
+                discord.slash(command, options, member=who.member, guild=who.guild)
             )
         )
     handles = await asyncio.gather(*sending)
@@ -226,8 +240,8 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def summarise(
-    rate: int, handles: list[InteractionHandle], seconds: float, bot_cpu: float, span: float,
-    driver_cpu: float,
+    command: str, rate: int, handles: list[InteractionHandle], seconds: float, bot_cpu: float,
+    span: float, driver_cpu: float, edits: int,
 ) -> Figures:  # fmt: skip
     latencies = sorted(h.ack_latency for h in handles if h.ack_latency is not None)
     admitted = sum(
@@ -239,6 +253,7 @@ def summarise(
     )
     answered = sum(1 for h in handles if h.response is not None)
     return Figures(
+        command=command,
         rate=rate,
         sent=len(handles),
         achieved=len(handles) / seconds,
@@ -248,6 +263,7 @@ def summarise(
         p50_ms=percentile(latencies, 0.50) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
         max_ms=(latencies[-1] if latencies else float("nan")) * 1000,
+        edits=edits / max(admitted, 1),
         bot_cpu_ms=bot_cpu / max(admitted, 1) * 1000,
         bot_cpu_share=bot_cpu / span,
         driver_cpu_share=driver_cpu / span,
@@ -257,14 +273,15 @@ def summarise(
 async def measure_rate(
     discord: FakeDiscord, openai: FakeOpenAI, world: tuple[list[Member], list[Member]],
     rate: int, seconds: float, work: Path, profile: Path | None, log: Path,
+    command: str = "imagine",
 ) -> Figures:  # fmt: skip
-    """One fresh bot, warmed up, then `rate` /imagine per second for `seconds`."""
+    """One fresh bot, warmed up, then `rate` commands per second for `seconds`."""
     members, mods = world
-    data = work / f"rate-{rate}"
+    data = work / f"{command}-{rate}"
     data.mkdir()
     with child_env(discord, openai, data) as env:
         if profile is not None:
-            env["BENCH_PROFILE"] = str(profile / f"admission-{rate}.pstats")
+            env["BENCH_PROFILE"] = str(profile / f"{command}-{rate}.pstats")
         child = await start_bot(env, log)
         try:
             await wait_ready(discord, mods)
@@ -274,8 +291,11 @@ async def measure_rate(
             if profile is not None:
                 child.send_signal(signal.SIGUSR2)
             cpu0, driver0, wall0 = cpu_seconds(child.pid), time.process_time(), loop.time()
+            requests0 = len(discord.requests)
             count = int(rate * seconds)
-            handles, sent_for = await send_at_rate(discord, members, rate, count, str(rate))
+            handles, sent_for = await send_at_rate(
+                discord, members, rate, count, str(rate), command
+            )
             await settle(discord, handles)
             span = loop.time() - wall0
             bot_cpu = cpu_seconds(child.pid) - cpu0
@@ -283,7 +303,17 @@ async def measure_rate(
             if profile is not None:
                 child.send_signal(signal.SIGUSR1)
                 await asyncio.sleep(1.0)
-            return summarise(rate, handles, sent_for, bot_cpu, span, driver_cpu)
+                kinds = collections.Counter(
+                    f"{r.method} {r.path.split('/')[3]}/…/{r.path.rsplit('/', 1)[-1]}"
+                    for r in discord.requests[requests0:]
+                )
+                print(f"requests to Discord: {dict(kinds)}", flush=True)  # noqa: T201
+            edits = sum(
+                1
+                for r in discord.requests[requests0:]
+                if r.method == "PATCH" and r.path.endswith("/messages/@original")
+            )
+            return summarise(command, rate, handles, sent_for, bot_cpu, span, driver_cpu, edits)
         finally:
             child.kill()  # in-flight calls never end; a clean stop would wait for them
             await child.wait()
@@ -292,19 +322,21 @@ async def measure_rate(
 
 def print_figures(rows: list[Figures]) -> None:
     print(  # noqa: T201
-        f"{'rate/s':>6} {'sent':>5} {'sent/s':>6} {'admitted':>8} {'refused':>7} "
-        f"{'no ack':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'command':<11} {'rate/s':>6} {'sent':>5} {'sent/s':>6} {'admitted':>8} {'refused':>7} "
+        f"{'no ack':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'edits':>5} "
         f"{'bot CPU ms/admitted':>19} {'bot CPU':>7} {'fakes CPU':>9}"
     )
     for f in rows:
         print(  # noqa: T201
-            f"{f.rate:>6} {f.sent:>5} {f.achieved:>6.0f} {f.admitted:>8} {f.refused:>7} "
-            f"{f.unanswered:>6} {f.p50_ms:>7.1f} {f.p99_ms:>7.1f} {f.max_ms:>7.1f} "
+            f"/{f.command:<10} {f.rate:>6} {f.sent:>5} {f.achieved:>6.0f} {f.admitted:>8} {f.refused:>7} "
+            f"{f.unanswered:>6} {f.p50_ms:>7.1f} {f.p99_ms:>7.1f} {f.max_ms:>7.1f} {f.edits:>5.2f} "
             f"{f.bot_cpu_ms:>19.2f} {f.bot_cpu_share:>7.0%} {f.driver_cpu_share:>9.0%}"
         )
 
 
-async def main(rates: list[int], seconds: float, profile: Path | None, log: Path | None) -> None:
+async def main(
+    rates: list[int], seconds: float, profile: Path | None, log: Path | None, floor: bool
+) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average before: {load} ({os.cpu_count()} cores)", flush=True)  # noqa: T201
     rows: list[Figures] = []
@@ -313,12 +345,15 @@ async def main(rates: list[int], seconds: float, profile: Path | None, log: Path
         async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-bench") as openai:
             openai.latency = HELD_SECONDS
             world = build_world(discord)
-            for rate in rates:
-                figures = await measure_rate(
-                    discord, openai, world, rate, seconds, work, profile, log or work / "bot.log"
-                )
-                rows.append(figures)
-                print(f"{rate}/s done: p99 {figures.p99_ms:.1f} ms", flush=True)  # noqa: T201
+            commands = ["imagine", FLOOR] if floor else ["imagine"]
+            for command in commands:
+                for rate in rates:
+                    figures = await measure_rate(
+                        discord, openai, world, rate, seconds, work, profile,
+                        log or work / "bot.log", command,
+                    )  # fmt: skip
+                    rows.append(figures)
+                    print(f"/{command} {rate}/s: p99 {figures.p99_ms:.1f} ms", flush=True)  # noqa: T201
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload average after: {load}")  # noqa: T201
     print_figures(rows)
@@ -330,6 +365,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="each rate's duration")
     parser.add_argument("--profile", type=Path, help="write the bot's cProfile stats here")
     parser.add_argument("--log", type=Path, help="append the bot's log to this file")
+    parser.add_argument(
+        "--floor", action="store_true",
+        help=f"also send /{FLOOR}, answered at once: discord.py's own cost per interaction",
+    )  # fmt: skip
     parser.add_argument("--bot", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -340,4 +379,4 @@ if __name__ == "__main__":
         bot_main()
     else:
         rates = [int(r) for r in args.rates.split(",")]
-        asyncio.run(main(rates, args.seconds, args.profile, args.log))
+        asyncio.run(main(rates, args.seconds, args.profile, args.log, args.floor))

@@ -57,10 +57,9 @@ class JobQueue:
         """
         self._scheduler.push(queued_job(job))
         self._records[job.id] = job
-        place = self._scheduler.position(job.id)
-        assert place is not None
+        place, behind = self._scheduler.behind(job.id)
         self._announced[job.id] = place
-        self._announce(self._scheduler.after(job.id))
+        self._announce(behind)
         return place
 
     def restore(self, jobs: Iterable[JobRecord]) -> None:

@@ -110,22 +110,24 @@ class _Guild:
         d sends its m-th job in round m + max(0, E_m - d), E_m being the images beyond one each
         of its first m jobs: one job per visit, and an n-image job waits until credit covers it.
         """
-        place = extra = 0
-        start = 0
+        place = extra = start = 0
+        deficit = self.deficit
         for size, more in zip(self.level_sizes, self.level_excess, strict=True):
-            if place + size + max(0, extra + more - self.deficit) > after:
+            if place + size + max(0, extra + more - deficit) > after:
                 break
             place, extra, start = place + size, extra + more, start + 1  # all sent by `after`
-        queues = list(self.members.values())
-        for level in range(start, len(self.level_sizes)):
+        queues = [queue for queue in self.members.values() if len(queue) > start]
+        level = start
+        while queues:
             for queue in queues:
-                if len(queue) > level:
-                    job = queue[level]
-                    place += 1
-                    extra += job.images - 1
-                    sent = place + max(0, extra - self.deficit)
-                    if sent > after:
-                        yield sent, job
+                job = queue[level]
+                place += 1
+                extra += job.images - 1
+                sent = place + max(0, extra - deficit)
+                if sent > after:
+                    yield sent, job
+            level += 1
+            queues = [queue for queue in queues if len(queue) > level]
 
     def sent_by(self, round_: int) -> int:
         """How many of the guild's jobs go out in its rounds 1..round_ (see `rounds`)."""
@@ -223,34 +225,37 @@ class FairScheduler:
         earlier in it.
         """
         job = self._jobs.get(job_id)
-        if job is None:
-            return None
-        own = self._guilds[job.guild_id]
-        place, round_ = own.place(job)
-        before = True  # guilds ahead of this job's guild in the ring
-        for guild_id in self._ring:
-            if guild_id == job.guild_id:
-                before = False
-                continue
-            place += self._guilds[guild_id].sent_by(round_ if before else round_ - 1)
-        return place
+        return None if job is None else self._locate(job)[0]
 
-    def after(self, job_id: int) -> list[tuple[int, int]]:
-        """(job_id, position) of every job behind a queued one, in order; cheap near the tail."""
+    def behind(self, job_id: int) -> tuple[int, list[tuple[int, int]]]:
+        """A queued job's position, and (job_id, position) of every job behind it, in order.
+
+        Cheap when the job is near the tail (a new job of a member who has as many waiting as
+        the others); raises KeyError when the job is not queued.
+        """
         job = self._jobs[job_id]
-        place = self.position(job_id)
-        assert place is not None
-        _, round_ = self._guilds[job.guild_id].place(job)
-        behind: list[tuple[int, int, int]] = []
-        before = True
+        place, round_ = self._locate(job)
+        later: list[tuple[int, int, int]] = []
+        before = True  # guilds ahead of the job's guild in the ring
         for ring_index, guild_id in enumerate(self._ring):
             own = guild_id == job.guild_id
             before = before and not own
             after = round_ if before or own else round_ - 1
             for sent, queued in self._guilds[guild_id].rounds(after):
-                behind.append((sent, ring_index, queued.job_id))
-        behind.sort()
-        return [(queued_id, place + i) for i, (_, _, queued_id) in enumerate(behind, start=1)]
+                later.append((sent, ring_index, queued.job_id))
+        later.sort()
+        return place, [(queued_id, place + i) for i, (_, _, queued_id) in enumerate(later, 1)]
+
+    def _locate(self, job: QueuedJob) -> tuple[int, int]:
+        """(position, the job's dispatch round in its guild's visits)."""
+        place, round_ = self._guilds[job.guild_id].place(job)
+        before = True
+        for guild_id in self._ring:
+            if guild_id == job.guild_id:
+                before = False
+                continue
+            place += self._guilds[guild_id].sent_by(round_ if before else round_ - 1)
+        return place, round_
 
     def __len__(self) -> int:
         return len(self._jobs)

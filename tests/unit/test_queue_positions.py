@@ -53,9 +53,10 @@ def test_every_position_and_everyone_behind_a_push_match_the_pop_order(
             place = order.index(queued.job_id) + 1
             assert scheduler.position(queued.job_id) == place
             behind = order[place:]
-            assert scheduler.after(queued.job_id) == [
-                (job_id, at) for at, job_id in enumerate(behind, start=place + 1)
-            ]
+            assert scheduler.behind(queued.job_id) == (
+                place,
+                [(job_id, at) for at, job_id in enumerate(behind, start=place + 1)],
+            )
         elif op == "pop" and (taken := scheduler.pop()) is not None:
             popped.append(taken)
         elif op == "retry" and popped:
@@ -78,7 +79,7 @@ def test_a_members_first_job_in_a_busy_guild_moves_everyone_after_it_back() -> N
     scheduler.push(newcomer)
     order = pop_order(scheduler)
     assert scheduler.position(newcomer.job_id) == order.index(newcomer.job_id) + 1 == 2
-    assert [job_id for job_id, _ in scheduler.after(newcomer.job_id)] == order[2:]
+    assert [job_id for job_id, _ in scheduler.behind(newcomer.job_id)[1]] == order[2:]
 
 
 class RecordingBus:
