@@ -241,7 +241,10 @@ class FairScheduler:
             own = guild_id == job.guild_id
             before = before and not own
             after = round_ if before or own else round_ - 1
-            for sent, queued in self._guilds[guild_id].rounds(after):
+            guild = self._guilds[guild_id]
+            if not guild.excess and guild.size <= after:
+                continue  # all of it goes by then (the usual case for a new job at the tail)
+            for sent, queued in guild.rounds(after):
                 later.append((sent, ring_index, queued.job_id))
         later.sort()
         return place, [(queued_id, place + i) for i, (_, _, queued_id) in enumerate(later, 1)]

@@ -15,7 +15,8 @@ from bot.db import Database
 from bot.domain import ImageOptions
 from bot.records import FileRole, JobRecord, JobState, NewFile
 
-_OPTION_FIELDS = frozenset(field.name for field in dataclasses.fields(ImageOptions))
+_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(ImageOptions))
+_OPTION_FIELDS = frozenset(_OPTION_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,8 @@ def _dt(value: int | None) -> datetime | None:
 
 
 def options_to_json(options: ImageOptions) -> str:
-    return json.dumps(dataclasses.asdict(options), sort_keys=True)
+    # Plain values only: asdict would deep-copy each one, on every admission.
+    return json.dumps({name: getattr(options, name) for name in _OPTION_NAMES}, sort_keys=True)
 
 
 def options_from_json(text: str) -> ImageOptions:
