@@ -26,8 +26,8 @@ Linux only (reads /proc/<pid>/stat). About 60 s with the defaults.
 from __future__ import annotations
 
 import argparse
-import collections
 import asyncio
+import collections
 import contextlib
 import cProfile
 import os
@@ -99,16 +99,18 @@ async def serve_bot(profile: Path | None) -> None:
     if profiler is not None and profile is not None:  # SIGUSR2 starts it, SIGUSR1 writes it
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR2, profiler.enable)
-        loop.add_signal_handler(
-            signal.SIGUSR1, lambda: (profiler.disable(), profiler.dump_stats(profile))
-        )
-    limits = {"member_queue_limit": 0, "guild_queue_limit": 0}
+        loop.add_signal_handler(signal.SIGUSR1, _write_profile, profiler, profile)
     async with (
-        build_services(settings, **limits) as services,
+        build_services(settings, member_queue_limit=0, guild_queue_limit=0) as services,
         ImageBot(services, guild_ready_timeout=0.1) as bot,
     ):
         bot.tree.add_command(app_commands.Command(name=FLOOR, description="pong", callback=pong))
         await bot.start(settings.discord_token.get_secret_value())
+
+
+def _write_profile(profiler: cProfile.Profile, path: Path) -> None:
+    profiler.disable()
+    profiler.dump_stats(path)
 
 
 async def pong(interaction: discord.Interaction) -> None:
@@ -214,7 +216,9 @@ async def send_at_rate(
         if delay > 0:
             await asyncio.sleep(delay)
         who = members[i % len(members)]
-        options = {"prompt": f"a lighthouse at dusk, study {tag}-{i}"} if command == "imagine" else {}
+        options = (
+            {"prompt": f"a lighthouse at dusk, study {tag}-{i}"} if command == "imagine" else {}
+        )
         sending.append(
             asyncio.ensure_future(
                 discord.slash(command, options, member=who.member, guild=who.guild)
@@ -228,8 +232,17 @@ async def settle(discord: FakeDiscord, handles: list[InteractionHandle]) -> None
     """Until every interaction is answered and the bot has gone quiet (or SETTLE_LIMIT passes)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_LIMIT
-    while loop.time() < deadline and not all(h.callbacks for h in handles):
-        await asyncio.sleep(0.05)
+    waiting = iter(handles)
+    current = next(waiting, None)
+
+    def answered() -> bool:
+        nonlocal current
+        while current is not None and current.callbacks:
+            current = next(waiting, None)
+        return current is None
+
+    with contextlib.suppress(AssertionError):  # unanswered ones are counted, not fatal
+        await discord.wait_until(answered, SETTLE_LIMIT, "every interaction answered")
     seen, quiet_since = len(discord.requests), loop.time()
     while loop.time() < deadline and loop.time() - quiet_since < QUIET_SECONDS:
         await asyncio.sleep(0.1)
@@ -315,7 +328,7 @@ async def measure_rate(
                     f"{r.method} {r.path.split('/')[3]}/…/{r.path.rsplit('/', 1)[-1]}"
                     for r in discord.requests[requests0:]
                 )
-                print(f"requests to Discord: {dict(kinds)}", flush=True)  # noqa: T201
+                print(f"requests to Discord: {dict(kinds)}", flush=True)
             edits = sum(
                 1
                 for r in discord.requests[requests0:]
@@ -331,14 +344,15 @@ async def measure_rate(
 
 
 def print_figures(rows: list[Figures]) -> None:
-    print(  # noqa: T201
+    print(
         f"{'command':<11} {'rate/s':>6} {'sent':>5} {'sent/s':>6} {'admitted':>8} {'refused':>7} "
         f"{'no ack':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'edits':>5} "
         f"{'bot CPU ms/admitted':>19} {'of it loop':>10} {'bot CPU':>7} {'fakes CPU':>9}"
     )
     for f in rows:
-        print(  # noqa: T201
-            f"/{f.command:<10} {f.rate:>6} {f.sent:>5} {f.achieved:>6.0f} {f.admitted:>8} {f.refused:>7} "
+        print(
+            f"/{f.command:<10} {f.rate:>6} {f.sent:>5} {f.achieved:>6.0f} {f.admitted:>8} "
+            f"{f.refused:>7} "
             f"{f.unanswered:>6} {f.p50_ms:>7.1f} {f.p99_ms:>7.1f} {f.max_ms:>7.1f} {f.edits:>5.2f} "
             f"{f.bot_cpu_ms:>19.2f} {f.loop_cpu_ms:>10.2f} {f.bot_cpu_share:>7.0%} "
             f"{f.driver_cpu_share:>9.0%}"
@@ -349,7 +363,7 @@ async def main(
     rates: list[int], seconds: float, profile: Path | None, log: Path | None, floor: bool
 ) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average before: {load} ({os.cpu_count()} cores)", flush=True)  # noqa: T201
+    print(f"load average before: {load} ({os.cpu_count()} cores)", flush=True)
     rows: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="admission-") as tmp:
         work = Path(tmp)
@@ -364,9 +378,9 @@ async def main(
                         log or work / "bot.log", command,
                     )  # fmt: skip
                     rows.append(figures)
-                    print(f"/{command} {rate}/s: p99 {figures.p99_ms:.1f} ms", flush=True)  # noqa: T201
+                    print(f"/{command} {rate}/s: p99 {figures.p99_ms:.1f} ms", flush=True)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nload average after: {load}")  # noqa: T201
+    print(f"\nload average after: {load}")
     print_figures(rows)
 
 

@@ -9,7 +9,6 @@ from bot.jobs.scheduler import FairScheduler, QueuedJob
 from bot.jobs.split import max_requests
 from bot.records import JobRecord
 
-
 # A job far back hears of a new place once it moved by a tenth of the one it was last told (every
 # move in the last 19 places): in a long queue each admission elsewhere shifts many jobs back by
 # one, and telling each of them, each time, would cost more than the admissions themselves.

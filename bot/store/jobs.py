@@ -191,7 +191,7 @@ async def insert_files(
 
 
 async def get_job(conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
-    rows = await conn.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    rows = list(await conn.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,)))
     return row_to_job(rows[0]) if rows else None
 
 
