@@ -16,7 +16,8 @@ Dispatch is held on purpose: the fake OpenAI answers no call within the run, so 
 4 calls in flight and every other job waits, the queue grows to rate x seconds jobs, and the
 figures are those of admission against a deep queue (position updates and status edits
 included), not of image handling. The queue limits per member and per guild (3 and 50, not
-settings) are lifted through the composition root's parameters so that every /imagine is admitted.
+settings) are lifted through the composition root's `queue` parameter so that every /imagine is
+admitted.
 
     .venv/bin/python -m benchmarks.admission [--rates 50,200,400] [--seconds 10] [--profile DIR]
 
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import discord
@@ -90,6 +91,7 @@ class Figures:
 async def serve_bot(profile: Path | None) -> None:
     """Run the bot like `python -m bot` does, with the queue limits lifted (settings from env)."""
     from bot.app import ImageBot, build_services, point_discord_at
+    from bot.jobs.wiring import QueueSettings
     from bot.settings import load_settings
 
     settings = load_settings(env_file=None)
@@ -100,8 +102,11 @@ async def serve_bot(profile: Path | None) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR2, profiler.enable)
         loop.add_signal_handler(signal.SIGUSR1, _write_profile, profiler, profile)
+    unbounded = replace(
+        QueueSettings.from_settings(settings), member_queue_limit=0, guild_queue_limit=0
+    )
     async with (
-        build_services(settings, member_queue_limit=0, guild_queue_limit=0) as services,
+        build_services(settings, queue=unbounded) as services,
         ImageBot(services, guild_ready_timeout=0.1) as bot,
     ):
         bot.tree.add_command(app_commands.Command(name=FLOOR, description="pong", callback=pong))

@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from bot.db import Database
-from bot.domain import ImageOptions
+from bot.domain import ImageOptions, Speed
 from bot.records import FileRole, JobRecord, JobState, NewFile
 
 _OPTION_NAMES = tuple(field.name for field in dataclasses.fields(ImageOptions))
@@ -47,6 +47,8 @@ class NewJob:
     estimated_tokens: int
     source_job_id: int | None
     created_at: datetime
+    style: str | None = None
+    speed: Speed = "fast"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,8 @@ def row_to_job(row: aiosqlite.Row) -> JobRecord:
         delivered_at=_dt(row["delivered_at"]),
         started_at=_dt(row["started_at"]),
         finished_at=_dt(row["finished_at"]),
+        style=row["style"],
+        speed=row["speed"],
     )
 
 
@@ -146,8 +150,8 @@ async def budget_use(
 _INSERT_JOB = """
 INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
                   charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,
-                  source_job_id, created_at)
-VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+                  source_job_id, created_at, style, speed)
+VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING *
 """
 
@@ -169,6 +173,8 @@ async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
             job.estimated_tokens,
             job.source_job_id,
             ts(job.created_at),
+            job.style,
+            job.speed,
         ),
     )
     return row_to_job(row)

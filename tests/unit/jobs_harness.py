@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -15,10 +16,13 @@ from typing import Any
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import ManualClock
 from bot.db import Database, open_database
-from bot.domain import InputImage
+from bot.domain import Choices, InputImage
 from bot.jobs.events import JobEvent
+from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
+from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.files import FileStore
@@ -39,12 +43,17 @@ def input_image(width: int = 4, height: int = 4) -> InputImage:
     return InputImage(tiny_png(7), "image/png", width, height)
 
 
+CHOICE_FIELDS = frozenset(f.name for f in dataclasses.fields(Choices))
+
+
 def submission(
     guild_id: int = 1, user_id: int = 10, prompt: str = "a red fox", **kw: Any
 ) -> Submission:
+    """A Submission; keyword arguments named like a field of Choices go into its choices."""
     fields: dict[str, Any] = {"channel_id": 100 + guild_id, "role_ids": (), "operation": "generate"}
-    fields.update(kw)
-    return Submission(guild_id=guild_id, user_id=user_id, prompt=prompt, **fields)
+    fields.update({k: v for k, v in kw.items() if k not in CHOICE_FIELDS})
+    choices = Choices(prompt=prompt, **{k: v for k, v in kw.items() if k in CHOICE_FIELDS})
+    return Submission(guild_id=guild_id, user_id=user_id, choices=choices, **fields)
 
 
 class TrackedFileStore(FileStore):
@@ -113,6 +122,8 @@ class Harness:
     guilds: GuildSettingsStore
     catalog: Catalog
     db_path: Path
+    lifecycle: QueueLifecycle
+    retention: Retention
 
     async def quiesce(self, rounds: int = 3) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
@@ -219,11 +230,11 @@ async def harness(
         h = make_harness(db, clock, backend, tmp_path, ipm=ipm, tpm=tpm, **service_options)
         h.db_path = tmp_path / db_name
         if start:
-            await h.service.start()
+            await h.lifecycle.start()
         try:
             yield h
         finally:
-            await h.service.stop(grace=0)
+            await h.lifecycle.stop(grace=0)
 
 
 def make_harness(
@@ -240,16 +251,17 @@ def make_harness(
     guilds = GuildSettingsStore(db, clock, catalog())
     sink = RecordingSink()
     service_options.setdefault("default_model", "gpt-image-1")
-    service = JobService(
+    parts = build_job_queue(
+        QueueSettings(ipm=ipm, tpm=tpm, **service_options),
         db=db,
         catalog=catalog(),
         backend=backend,
         files=files,
         guilds=guilds,
-        sink=sink,
         clock=clock,
-        ipm=ipm,
-        tpm=tpm,
-        **service_options,
+        sink=sink,
     )
-    return Harness(db, clock, backend, sink, service, files, guilds, catalog(), tmp_path)
+    return Harness(
+        db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
+        parts.lifecycle, parts.retention,
+    )  # fmt: skip
