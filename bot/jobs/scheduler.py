@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -103,31 +102,33 @@ class _Guild:
                 extra += other[level].images - 1
         return place, place + max(0, extra - self.deficit)
 
-    def rounds(self, after: int = 0) -> Iterator[tuple[int, QueuedJob]]:
+    def rounds(self, after: int = 0) -> list[tuple[int, QueuedJob]]:
         """(dispatch round, job) for the guild's jobs sent after round `after`, in order.
 
         Rounds count this guild's visits from now, if nothing else arrives. A guild with credit
         d sends its m-th job in round m + max(0, E_m - d), E_m being the images beyond one each
         of its first m jobs: one job per visit, and an n-image job waits until credit covers it.
+        Walks back from the last job, so the cost is that of the jobs returned (plus members
+        with fewer jobs passed over on the way).
         """
-        place = extra = start = 0
-        deficit = self.deficit
-        for size, more in zip(self.level_sizes, self.level_excess, strict=True):
-            if place + size + max(0, extra + more - deficit) > after:
-                break
-            place, extra, start = place + size, extra + more, start + 1  # all sent by `after`
-        queues = [queue for queue in self.members.values() if len(queue) > start]
-        level = start
-        while queues:
-            for queue in queues:
-                job = queue[level]
-                place += 1
-                extra += job.images - 1
+        found: list[tuple[int, QueuedJob]] = []
+        place, extra, deficit = self.size, self.excess, self.deficit
+        members = list(self.members.values())
+        members.reverse()
+        for level in range(len(self.level_sizes) - 1, -1, -1):
+            for queue in members:
+                if len(queue) <= level:
+                    continue
                 sent = place + max(0, extra - deficit)
-                if sent > after:
-                    yield sent, job
-            level += 1
-            queues = [queue for queue in queues if len(queue) > level]
+                if sent <= after:  # rounds fall going back: everything earlier goes by then
+                    found.reverse()
+                    return found
+                job = queue[level]
+                found.append((sent, job))
+                place -= 1
+                extra -= job.images - 1
+        found.reverse()
+        return found
 
     def sent_by(self, round_: int) -> int:
         """How many of the guild's jobs go out in its rounds 1..round_ (see `rounds`)."""
@@ -135,7 +136,7 @@ class _Guild:
             return 0
         if not self.excess:
             return min(self.size, round_)  # one job a round
-        return self.size - sum(1 for _ in self.rounds(after=round_))
+        return self.size - len(self.rounds(after=round_))
 
 
 class FairScheduler:
