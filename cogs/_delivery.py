@@ -49,8 +49,9 @@ class Delivery:
             origin.acknowledge(private=private, shown=shown)
 
     async def on_event(self, event: JobEvent) -> None:
+        if event.kind == "queued":
+            return  # the command's own reply shows it (cogs/_flow.py): nothing to edit
         handler = {
-            "queued": self._on_status,
             "position": self._on_status,
             "started": self._on_status,
             "partial": self._on_partial,
