@@ -5,8 +5,11 @@ loopback fakes of Discord and OpenAI (tests/fakes/), which run in this process. 
 fresh bot with a fresh database starts, moderators lift the guilds' quotas with /quota set, and
 members send /imagine at a steady rate for a fixed time. Printed per rate:
 
+- how many were admitted and answered with their status at once ("admitted"), answered
+  otherwise ("other": deferred because admission took over 1.5 s, or refused), or not at all;
 - acknowledgement latency p50, p99 and max: from the fake gateway taking the INTERACTION_CREATE
   to the fake REST server receiving the interaction callback;
+- status edits per admitted job;
 - the bot's CPU per admitted /imagine: the child's user + system CPU time (every thread: asyncio,
   aiosqlite's, discord.py's heartbeat) from the first /imagine until the bot goes quiet (its last
   status edit), divided by the admitted jobs;
@@ -73,7 +76,7 @@ class Figures:
     sent: int
     achieved: float
     admitted: int
-    refused: int
+    refused: int  # answered otherwise: a private defer (admission took over 1.5 s) or refusal
     unanswered: int
     p50_ms: float
     p99_ms: float
@@ -350,7 +353,7 @@ async def measure_rate(
 
 def print_figures(rows: list[Figures]) -> None:
     print(
-        f"{'command':<11} {'rate/s':>6} {'sent':>5} {'sent/s':>6} {'admitted':>8} {'refused':>7} "
+        f"{'command':<11} {'rate/s':>6} {'sent':>5} {'sent/s':>6} {'admitted':>8} {'other':>7} "
         f"{'no ack':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'edits':>5} "
         f"{'bot CPU ms/admitted':>19} {'of it loop':>10} {'bot CPU':>7} {'fakes CPU':>9}"
     )
