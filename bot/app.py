@@ -19,19 +19,31 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.jobs.safety import CommunitySafety
+from bot.jobs.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.provider.images import OpenAIImagesClient, build_http_client
+from bot.provider.moderation import OpenAIModerationClient
 from bot.reports.usage import UsageService
 from bot.settings import Settings
 from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 from bot.store.meta import MetaStore
+from bot.store.safety import SafetyStore
 from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
 # Explicit, like RoboDanny: underscore modules in cogs/ are helpers, not extensions.
-EXTENSIONS = ("cogs.errors", "cogs.images", "cogs.jobs", "cogs.usage", "cogs.admin")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.images",
+    "cogs.jobs",
+    "cogs.usage",
+    "cogs.admin",
+    "cogs.blocklist",
+    "cogs.styles",
+)
 SYNC_HASH_KEY = "global_commands_sha256"
 RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
 
@@ -50,6 +62,7 @@ class Services:
     usage: UsageService
     meta: MetaStore
     clock: Clock
+    safety: CommunitySafety
 
 
 class ImageBot(commands.Bot):
@@ -144,6 +157,10 @@ async def build_services(
         openai = OpenAIImagesClient(http)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
+        screener = Screener(
+            OpenAIModerationClient(http), RequestPacer(settings.moderation_rpm, clock)
+        )
+        safety = CommunitySafety(SafetyStore(db), screener, clock)
         jobs = JobService(
             db=db,
             catalog=catalog,
@@ -154,6 +171,7 @@ async def build_services(
             ipm=settings.ipm,
             tpm=settings.tpm,
             default_model=settings.image_model,
+            safety=safety,
         )
         yield Services(
             settings=settings,
@@ -166,6 +184,7 @@ async def build_services(
             usage=UsageService(UsageStore(db.conn), clock),
             meta=MetaStore(db),
             clock=clock,
+            safety=safety,
         )
 
 

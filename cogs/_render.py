@@ -9,6 +9,7 @@ from datetime import datetime
 import discord
 
 from bot.catalog.pricing import CostEstimate
+from bot.errors import BlockedPhraseError, SafetyRefusalError, ScreeningFlaggedError
 from bot.imaging.uploads import EncodedFile
 from bot.records import JobRecord, StoredFile
 from bot.reports.usage import format_usd
@@ -97,6 +98,22 @@ def refusal_log_line(job: JobRecord) -> str:
         f"🚫 <@{job.user_id}>'s request was refused by the safety system: "
         f"“{shorten(job.prompt, PROMPT_IN_LOG)}” (job #{job.id})"
     )
+
+
+def safety_log_line(user_id: int, refusal: SafetyRefusalError) -> str:
+    """A refusal at admission (blocklist or screening) for the guild's log channel."""
+    if isinstance(refusal, BlockedPhraseError):
+        why = f"by the blocklist (“{refusal.phrase}”)"
+    elif isinstance(refusal, ScreeningFlaggedError):
+        why = f"by screening ({refusal.source}: {', '.join(refusal.categories)})"
+    else:
+        why = "by a safety check"
+    line = f"🚫 <@{user_id}>'s request was refused {why}"
+    if refusal.prompt:
+        line += f": “{shorten(refusal.prompt, PROMPT_IN_LOG)}”"
+    if refusal.cooldown_until is not None:
+        line += f" · cooled down until {discord.utils.format_dt(refusal.cooldown_until, 't')}"
+    return line
 
 
 def job_summary(job: JobRecord, position: int | None) -> str:

@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.errors import InvalidOptionError, QueueFullError, QuotaExceededError, QuotaUnit
 from bot.jobs.models import Submission
+from bot.jobs.safety import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
 from bot.jobs.validation import ValidRequest, validate
 from bot.records import JobRecord, NewFile
@@ -109,6 +110,7 @@ class Admission:
         default_model: str,
         member_queue_limit: int,
         guild_queue_limit: int,
+        safety: CommunitySafety | None = None,
     ) -> None:
         self._db = db
         self._catalog = catalog
@@ -121,14 +123,20 @@ class Admission:
         self._default_model = default_model
         self._member_queue = member_queue_limit
         self._guild_queue = guild_queue_limit
+        self._safety = safety
 
     async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
         settings = await self._guilds.get(s.guild_id)
         now = self._clock.now()
+        who = Asker(s.guild_id, s.channel_id, s.user_id)
+        if self._safety is not None:
+            await self._safety.check_member(who, settings.config)
         valid = validate(
             s, settings, self._catalog, default_model=self._default_model, today=now.date()
         )
+        if self._safety is not None:
+            await self._safety.check_prompt(who, settings.config, valid.prompt)
         cost = self._price(s, valid)
         images, usd = effective_user_limits(
             settings.limits, await self._guilds.role_quotas(s.guild_id), s.role_ids
@@ -139,6 +147,8 @@ class Admission:
         day, month = day_start(now), month_start(now)
         use = await store.budget_use(self._db.conn, s.guild_id, s.user_id, day, month)
         check_reservation(use, limits, cost, now)
+        if self._safety is not None:  # slow (network): only for a job that would be admitted
+            await self._safety.screen(who, settings.config, valid.prompt, s.images)
         saved = await self._files.save_inputs(s.images, s.mask) if s.images else []
         try:
             return await self._reserve(s, valid, cost, limits, saved), cost

@@ -25,6 +25,7 @@ from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
 from bot.jobs.resubmit import resubmission, stored_file
 from bot.jobs.runner import JobRunner
+from bot.jobs.safety import CommunitySafety
 from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
 from bot.records import JobRecord, StoredFile
@@ -62,6 +63,7 @@ class JobService:
         burst: int | None = None,
         max_rate_limit_retries: int = 5,
         max_request_images: int = MAX_REQUEST_IMAGES,  # most images per request of a generation
+        safety: CommunitySafety | None = None,  # blocklist, screening, cool-downs at admission
     ) -> None:
         self._db = db
         self._files = files
@@ -96,6 +98,7 @@ class JobService:
             default_model=default_model,
             member_queue_limit=member_queue_limit,
             guild_queue_limit=guild_queue_limit,
+            safety=safety,
         )
         self._dispatcher: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
