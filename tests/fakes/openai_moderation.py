@@ -51,8 +51,8 @@ def moderate(body: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     if images and model in TEXT_MODELS:
         raise ApiError(400, None, f"{model} does not support image inputs.", param="input")
     if len(images) > 1:
-        raise ApiError(400, "too_many_images",
-                       f"Number of images ({len(images)}) exceeds maximum of 1", param="input")  # fmt: skip
+        message = f"Number of images ({len(images)}) exceeds maximum of 1"
+        raise ApiError(400, "too_many_images", message, param="input")
     flagged: dict[str, str] = {}
     for text in texts:
         for keyword, categories in KEYWORDS.items():
