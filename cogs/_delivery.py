@@ -123,19 +123,20 @@ class Delivery:
         interaction = origin.interaction if origin else None
         channel = await self._channel(job.channel_id)
         embed = _render.result_embed(job, size=_render.made_size(stored), made=len(stored))
+        look = await self.look(job)
         if origin is not None:
             chunks = await _encoded(stored, origin.interaction.filesize_limit)
             try:
                 if origin.private:
-                    return await self._via_followup(job, origin.interaction, embed, chunks)
-                return await self._via_interaction(origin.interaction, embed, job.id, chunks)
+                    return await self._via_followup(job, origin.interaction, embed, chunks, look)
+                return await self._via_interaction(origin.interaction, embed, job.id, chunks, look)
             except discord.HTTPException as exc:
                 # E.g. a moderator deleted the status message: the channel may still take it.
                 log.info("could not show job %s through its interaction: %s", job.id, exc)
         try:
             if channel is not None:
                 chunks = await _encoded(stored, _file_limit(channel))
-                return await self._via_channel(job, channel, embed, chunks)
+                return await self._via_channel(job, channel, embed, chunks, look)
             log.warning("channel %s of job %s is gone", job.channel_id, job.id)
         except discord.HTTPException as exc:
             log.warning("could not post job %s in channel %s: %s", job.id, job.channel_id, exc)
@@ -148,14 +149,15 @@ class Delivery:
         embed: discord.Embed,
         job_id: int,
         chunks: list[list[EncodedFile]],
+        look: _render.FileLook,
     ) -> discord.Message:
         first = await interaction.edit_original_response(
             content=None,
             embed=embed,
-            attachments=_render.to_files(chunks[0]),
+            attachments=_render.to_files(chunks[0], look),
             view=result_view(job_id),
         )
-        await _send_rest(interaction.followup.send, chunks[1:], job_id)
+        await _send_rest(interaction.followup.send, chunks[1:], job_id, look)
         return first
 
     async def _via_followup(
@@ -164,16 +166,17 @@ class Delivery:
         interaction: discord.Interaction,
         embed: discord.Embed,
         chunks: list[list[EncodedFile]],
+        look: _render.FileLook,
     ) -> discord.Message:
         """A new public message; the private status then points to it."""
         first = await interaction.followup.send(
             content=f"<@{job.user_id}>",
             embed=embed,
-            files=_render.to_files(chunks[0]),
+            files=_render.to_files(chunks[0], look),
             view=result_view(job.id),
             wait=True,
         )
-        await _send_rest(interaction.followup.send, chunks[1:], job.id)
+        await _send_rest(interaction.followup.send, chunks[1:], job.id, look)
         with contextlib.suppress(discord.HTTPException):  # the result itself is out
             await interaction.edit_original_response(
                 content=f"✅ Job #{job.id} is ready: {first.jump_url}"
@@ -186,15 +189,16 @@ class Delivery:
         channel: discord.abc.Messageable,
         embed: discord.Embed,
         chunks: list[list[EncodedFile]],
+        look: _render.FileLook,
     ) -> discord.Message:
         first = await channel.send(
             content=f"<@{job.user_id}> your image is ready (job #{job.id}).",
             embed=embed,
-            files=_render.to_files(chunks[0]),
+            files=_render.to_files(chunks[0], look),
             view=result_view(job.id),
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
         )
-        await _send_rest(channel.send, chunks[1:], job.id)
+        await _send_rest(channel.send, chunks[1:], job.id, look)
         return first
 
     async def _tell_undelivered(
@@ -250,6 +254,11 @@ class Delivery:
 
     # --- helpers --------------------------------------------------------------------------
 
+    async def look(self, job: JobRecord) -> _render.FileLook:
+        """Alt text from the prompt on every result file; spoilers when the guild wants them."""
+        settings = await self.services.guilds.get(job.guild_id)
+        return _render.FileLook(_render.alt_text(job), spoiler=settings.config.spoilers)
+
     async def _channel(self, channel_id: int) -> discord.abc.Messageable | None:
         channel = self.bot.get_channel(channel_id)
         if channel is None:
@@ -293,13 +302,16 @@ async def _encoded(stored: list[StoredFile], limit: int) -> list[list[EncodedFil
 
 
 async def _send_rest(
-    send: Callable[..., Awaitable[object]], chunks: list[list[EncodedFile]], job_id: int
+    send: Callable[..., Awaitable[object]],
+    chunks: list[list[EncodedFile]],
+    job_id: int,
+    look: _render.FileLook,
 ) -> None:
     """The messages after the first (more than ten images): one failing does not undo the first,
     which is what `/job` and the buttons point to."""
     for chunk in chunks:
         try:
-            await send(files=_render.to_files(chunk))
+            await send(files=_render.to_files(chunk, look))
         except discord.HTTPException as exc:
             log.warning("could not post the rest of job %s: %s", job_id, exc)
             return

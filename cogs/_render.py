@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import discord
@@ -16,6 +17,7 @@ from bot.reports.usage import format_usd
 
 PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed reads better short
 PROMPT_IN_LOG = 120
+ALT_TEXT_CHARS = 1024  # Discord's limit for an attachment's description (its alt text)
 EMBED_COLOUR = discord.Colour.blurple()
 
 
@@ -73,8 +75,31 @@ def _duration(start: datetime, end: datetime | None) -> str:
     return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def to_files(files: Sequence[EncodedFile]) -> list[discord.File]:
-    return [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files]
+@dataclass(frozen=True, slots=True)
+class FileLook:
+    """How result files are posted: their alt text, and whether they are spoilers."""
+
+    alt: str | None = None
+    spoiler: bool = False
+
+
+def alt_text(job: JobRecord) -> str:
+    """A result's alt text (the attachment's description): what was asked for, within
+    Discord's limit for a description."""
+    made = "Edited image" if job.operation == "edit" else "Generated image"
+    return shorten(f"{made}: {job.prompt}", ALT_TEXT_CHARS)
+
+
+def to_files(files: Sequence[EncodedFile], look: FileLook | None = None) -> list[discord.File]:
+    """Discord files; with a look, each gets its alt text and, when asked, the spoiler mark
+    (discord.py marks spoilers by the SPOILER_ filename prefix)."""
+    look = look or FileLook()
+    return [
+        discord.File(
+            io.BytesIO(f.data), filename=f.filename, description=look.alt, spoiler=look.spoiler
+        )
+        for f in files
+    ]
 
 
 def made_size(files: Sequence[StoredFile]) -> str | None:

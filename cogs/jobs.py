@@ -51,13 +51,15 @@ class Jobs(commands.Cog):
         limit = interaction.filesize_limit
         files = await asyncio.to_thread(outbox.encode_results, [f.path for f in stored], limit)
         chunks = split_into_messages(files)
+        settings = await self.services.guilds.get(job.guild_id)
+        look = _render.FileLook(_render.alt_text(job), spoiler=settings.config.spoilers)
         await interaction.edit_original_response(
             embed=_render.result_embed(job, size=_render.made_size(stored), made=len(stored)),
-            attachments=_render.to_files(chunks[0]),
+            attachments=_render.to_files(chunks[0], look),
             view=result_view(job.id),
         )
         for chunk in chunks[1:]:
-            await interaction.followup.send(files=_render.to_files(chunk), ephemeral=True)
+            await interaction.followup.send(files=_render.to_files(chunk, look), ephemeral=True)
 
     @app_commands.command(name="queue")
     @app_commands.guild_only()
