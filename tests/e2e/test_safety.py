@@ -125,7 +125,7 @@ async def test_screening_refuses_flagged_prompts_and_edit_inputs_before_any_imag
         assert "nothing was charged" in reply.content
         assert len(h.openai.moderation_requests) == 1
 
-        flagged = await edit(h, "make it brighter", png(colour=(230, 10, 10)))
+        flagged = await edit(h, "make it brighter", png(colour="#e60a0a"))
         reply = await h.private_reply(flagged)
         assert "flagged your image 1 for violence and graphic violence" in reply.content
         assert h.openai.image_requests == [] and h.jobs() == []
@@ -133,7 +133,7 @@ async def test_screening_refuses_flagged_prompts_and_edit_inputs_before_any_imag
         assert sent[0] == {"type": "text", "text": "make it brighter"}
         assert sent[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
 
-        fine = await edit(h, "make it brighter", png(colour=(10, 10, 230)))
+        fine = await edit(h, "make it brighter", png(colour="#0a0ae6"))
         assert (await h.wait_result(fine)).attachments
         assert len(h.openai.image_requests) == 1
         assert len(h.openai.moderation_requests) == 5  # prompt, prompt+image, x2, prompt
