@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ import aiosqlite
 from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.domain import Moderation, Quality
+from bot.domain import Moderation, Quality, Relaxed
 from bot.errors import InvalidOptionError
 from bot.store.guild_checks import API_MAX_COUNT, Screening, check_config, check_limit
 
@@ -40,6 +40,7 @@ DEFAULT_SPOILERS = False
 DEFAULT_COOLDOWN_REFUSALS = 3
 DEFAULT_COOLDOWN_WINDOW_MINUTES = 15
 DEFAULT_COOLDOWN_MINUTES = 30
+DEFAULT_RELAXED: Relaxed = "off"  # relaxed speed is opt-in (not stored until /config set relaxed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +76,17 @@ class GuildConfig:
     cooldown_refusals: int = DEFAULT_COOLDOWN_REFUSALS  # 0 = no cool-down
     cooldown_window_minutes: int = DEFAULT_COOLDOWN_WINDOW_MINUTES
     cooldown_minutes: int = DEFAULT_COOLDOWN_MINUTES
+    relaxed: Relaxed = DEFAULT_RELAXED
 
 
 @dataclass(frozen=True, slots=True)
 class GuildSettings:
+    """A guild's limits and config, and its styles (name -> text; none until /style exists)."""
+
     guild_id: int
     limits: GuildLimits
     config: GuildConfig
+    styles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
