@@ -32,13 +32,15 @@ def shorten(text: str, limit: int) -> str:
 
 def status_text(job: JobRecord, *, position: int | None, estimate: CostEstimate | None) -> str:
     """The live status line shown while a job waits or renders."""
-    cost = f" · up to {format_usd(job.estimated_micro_usd)}"
+    tail = f" · up to {format_usd(job.estimated_micro_usd)}"
+    if job.style:
+        tail = f" · style {job.style}{tail}"
     if job.state == "running":
-        return f"🎨 Rendering job #{job.id}…{cost}"
+        return f"🎨 Rendering job #{job.id}…{tail}"
     if position is None:
-        return f"⏳ Job #{job.id} is queued{cost}"
+        return f"⏳ Job #{job.id} is queued{tail}"
     ahead = "next in line" if position <= 1 else f"position {position} in the queue"
-    return f"⏳ Job #{job.id} is {ahead}{cost}"
+    return f"⏳ Job #{job.id} is {ahead}{tail}"
 
 
 def result_embed(
@@ -57,6 +59,8 @@ def result_embed(
     embed.add_field(name="Model", value=options.model)
     embed.add_field(name="Size", value=size or options.size)
     embed.add_field(name="Quality", value=options.quality)
+    if job.style:
+        embed.add_field(name="Style", value=job.style)
     embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd))
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
     if made is not None and made < options.n:
@@ -87,7 +91,9 @@ def alt_text(job: JobRecord) -> str:
     """A result's alt text (the attachment's description): what was asked for, within
     Discord's limit for a description."""
     made = "Edited image" if job.operation == "edit" else "Generated image"
-    return shorten(f"{made}: {job.prompt}", ALT_TEXT_CHARS)
+    style = f" (style: {job.style})" if job.style else ""
+    room = ALT_TEXT_CHARS - len(made) - len(style) - 2
+    return f"{made}: {shorten(job.prompt, room)}{style}"
 
 
 def to_files(files: Sequence[EncodedFile], look: FileLook | None = None) -> list[discord.File]:

@@ -36,6 +36,10 @@ CREATE TABLE refusals (
 CREATE INDEX refusals_guild_user_created_idx ON refusals (guild_id, user_id, created_at);
 CREATE INDEX refusals_guild_created_idx ON refusals (guild_id, created_at);
 
+-- The chosen style's text as it was at admission: the prompt sent (and priced) is fixed then,
+-- whatever a moderator changes later (jobs.style, migration 0003, has its name).
+ALTER TABLE jobs ADD COLUMN style_text TEXT;
+
 ALTER TABLE guild_settings ADD COLUMN screening TEXT;            -- off|prompts|prompts_and_images
 ALTER TABLE guild_settings ADD COLUMN spoilers INTEGER;          -- 0/1
 ALTER TABLE guild_settings ADD COLUMN cooldown_refusals INTEGER; -- refusals that start one; 0 = off

@@ -148,7 +148,7 @@ class Admission:
         use = await store.budget_use(self._db.conn, s.guild_id, s.user_id, day, month)
         check_reservation(use, limits, cost, now)
         if self._safety is not None:  # slow (network): only for a job that would be admitted
-            await self._safety.screen(who, settings.config, valid.prompt, s.images)
+            await self._safety.screen(who, settings.config, valid.request_prompt, s.images)
         saved = await self._files.save_inputs(s.images, s.mask) if s.images else []
         try:
             return await self._reserve(s, valid, cost, limits, saved), cost
@@ -163,7 +163,11 @@ class Admission:
         # A generation may go out as one request per image: each pays its prompt again.
         requests = max_requests(s.operation, valid.options.n)
         cost = estimate(
-            valid.spec, valid.options, prompt=valid.prompt, input_sizes=sizes, requests=requests
+            valid.spec,
+            valid.options,
+            prompt=valid.request_prompt,
+            input_sizes=sizes,
+            requests=requests,
         )
         if cost.images > self._ipm:
             raise InvalidOptionError(
@@ -211,6 +215,7 @@ class Admission:
                     created_at=now,
                     style=valid.style,
                     speed=valid.speed,
+                    style_text=valid.style_text,
                 ),
             )
             await store.insert_files(conn, job.id, saved, now)

@@ -153,7 +153,11 @@ class GuildSettingsStore:
         row = await self._db.fetchone(
             "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)
         )
-        return _settings_from_row(guild_id, row)
+        settings = _settings_from_row(guild_id, row)
+        styles = await self._db.fetchall(
+            "SELECT name, prompt FROM styles WHERE guild_id = ? ORDER BY name_key", (guild_id,)
+        )  # the guild's styles (migration 0005), managed with /style
+        return replace(settings, styles={r[0]: r[1] for r in styles}) if styles else settings
 
     async def update_limits(
         self, guild_id: int, *, changed_by: int, **values: int | None

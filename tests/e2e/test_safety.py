@@ -38,7 +38,7 @@ async def moderator(h: Harness, name: str, sub: str, **options: Any) -> str:
     handle = await slash(h, name, h.mod, sub, **options)
     reply = await handle.wait_original(timeout=5)
     assert reply.ephemeral
-    return reply.text
+    return str(reply.text)
 
 
 def field(message: RecordedMessage, name: str) -> str:
