@@ -17,6 +17,7 @@ from bot.imaging.uploads import EncodedFile, split_into_messages
 from bot.jobs.events import JobEvent
 from bot.records import JobRecord, StoredFile
 from cogs import _render
+from cogs._log import write_log
 from cogs._messages import user_message
 from cogs._status import Origin, Status
 from cogs._views import result_view
@@ -269,17 +270,7 @@ class Delivery:
         return channel if isinstance(channel, discord.abc.Messageable) else None
 
     async def _log(self, job: JobRecord, line: str) -> None:
-        settings = await self.services.guilds.get(job.guild_id)
-        channel_id = settings.config.log_channel_id
-        if channel_id is None:
-            return
-        channel = await self._channel(channel_id)
-        if channel is None:
-            return
-        try:
-            await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException as exc:
-            log.info("could not write to log channel %s: %s", channel_id, exc)
+        await write_log(self.bot, job.guild_id, line)
 
 
 async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text: str) -> None:
