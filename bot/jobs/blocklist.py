@@ -103,6 +103,23 @@ class Blocklist:
             for key, phrase in self._index.get(word, ()):
                 if seen[start : start + len(key)] == key:
                     return phrase
+        return self._find_spelled_out(seen)
+
+    def _find_spelled_out(self, seen: tuple[str, ...]) -> str | None:
+        """A blocked word spelled one letter at a time ("g o r e", "g.o.r.e"): a stretch of
+        single-letter words is read as one word (after a leading "a" or "i", which are words)."""
+        run: list[str] = []
+        for word in (*seen, ""):
+            if len(word) == 1:
+                run.append(word)
+                continue
+            heads = (run, run[1:]) if run and run[0] in ("a", "i") else (run,)
+            for letters in heads:
+                if len(letters) >= 2:
+                    for key, phrase in self._index.get("".join(letters), ()):
+                        if len(key) == 1:
+                            return phrase
+            run = []
         return None
 
 

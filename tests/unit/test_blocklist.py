@@ -7,7 +7,7 @@ import pytest
 
 from bot.jobs.blocklist import Blocklist, phrase_key, split_phrases
 
-BLOCKED = Blocklist.of(["ass", "bad thing", "Crème", "kill"])
+BLOCKED = Blocklist.of(["ass", "bad thing", "Crème", "kill", "gore"])
 
 MUST_MATCH = [
     ("ass", "ass"),
@@ -41,6 +41,9 @@ MUST_MATCH = [
     ("CRÈME", "Crème"),
     ("k\u200bi\u200bl\u200bl them", "kill"),
     ("K1LL", "kill"),
+    ("g o r e", "gore"),  # spelled out
+    ("a g.o.r.e scene", "gore"),
+    ("ｇ ｏ ｒ ｅ", "gore"),
 ]
 
 MUST_NOT_MATCH = [
@@ -58,6 +61,8 @@ MUST_NOT_MATCH = [
     "455 horsepower",  # a number stays a number
     "1080p",
     "crèmerie",
+    "g o r e s",  # spelled out, another word
+    "g o and r e",
     "",
 ]
 
