@@ -149,3 +149,31 @@ async def test_pacing_waits_for_a_slot_and_refuses_a_long_wait() -> None:
     await waiting
     with pytest.raises(ScreeningUnavailableError):
         await pacer.acquire()  # the next slot frees at 116 s: 56 s away
+
+
+def _image_part(url: str) -> dict[str, object]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+DATA_URL = "data:image/png;base64," + base64.b64encode(BLUE.data).decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"input": [_image_part(DATA_URL), _image_part(DATA_URL)]}, 400, "too_many_images"),
+        ({"input": [_image_part("https://cdn.example/x.png")]}, 400, "image_url_unavailable"),
+        ({"model": "text-moderation-latest", "input": [_image_part(DATA_URL)]}, 400, None),
+        ({"model": "omni-moderation-9", "input": "x"}, 404, "model_not_found"),
+    ],
+)
+async def test_the_fake_refuses_what_the_real_endpoint_refuses(
+    fake_openai: FakeOpenAI, body: dict[str, object], status: int, code: str | None
+) -> None:
+    http = build_http_client(
+        base_url=fake_openai.base_url, api_key="sk-test", organization=None, project=None
+    )
+    async with http:
+        response = await http.post("moderations", json=body)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
