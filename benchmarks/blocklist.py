@@ -1,8 +1,9 @@
 """Blocklist cost at admission: the shipped matcher on the longest prompts and a full blocklist.
 
 Builds a guild blocklist of MAX_PHRASES (500) entries (single words and two-word phrases) and
-prints the p50 and p95 time of one check for prompts of 4,000 characters (the DESIGN maximum):
-plain English, the same in fullwidth letters with zero-width spaces, and letters spelled out.
+prints the p50 and p95 time of one check for a typical 200-character prompt and for prompts of
+4,000 characters (the DESIGN maximum): plain English, the same in fullwidth letters with
+zero-width spaces, and letters spelled out.
 
     .venv/bin/python -m benchmarks.blocklist [--runs 300]
 """
@@ -92,6 +93,7 @@ def main() -> None:
     matcher = blocklist(rng)
     plain = prompt(rng)
     cases = {
+        "typical 200 characters": prompt(rng, 200),
         "plain 4,000 characters": plain,
         "fullwidth + zero-width": disguised(plain),
         "spelled out (a b c ...)": " ".join(plain.replace(" ", ""))[:4000],
