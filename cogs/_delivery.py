@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -99,6 +100,8 @@ class Delivery:
             return
         limit = origin.interaction.filesize_limit
         preview = await asyncio.to_thread(outbox.encode_preview, event.partial.data, limit)
+        if (await self.look(event.job)).spoiler:  # a preview shows what the result will
+            preview = dataclasses.replace(preview, filename=f"SPOILER_{preview.filename}")
         text = f"🎨 Rendering job #{event.job.id}… (preview {event.partial.index + 1})"
         await origin.show(Status(text, preview))
 

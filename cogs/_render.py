@@ -100,10 +100,10 @@ def to_files(files: Sequence[EncodedFile], look: FileLook | None = None) -> list
     """Discord files; with a look, each gets its alt text and, when asked, the spoiler mark
     (discord.py marks spoilers by the SPOILER_ filename prefix)."""
     look = look or FileLook()
+    # Unset (MISSING) unless asked: then a file already named SPOILER_ stays a spoiler.
+    spoiler = True if look.spoiler else discord.utils.MISSING
     return [
-        discord.File(
-            io.BytesIO(f.data), filename=f.filename, description=look.alt, spoiler=look.spoiler
-        )
+        discord.File(io.BytesIO(f.data), filename=f.filename, description=look.alt, spoiler=spoiler)
         for f in files
     ]
 
