@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -141,6 +142,14 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
+_GET_SETTINGS = """
+SELECT (SELECT json_group_object(name, prompt) FROM
+            (SELECT name, prompt FROM styles WHERE guild_id = ? ORDER BY name_key))
+       AS styles_json, guild_settings.*
+FROM (SELECT 1) LEFT JOIN guild_settings ON guild_settings.guild_id = ?
+"""
+
+
 class GuildSettingsStore:
     """Reads and validated, audited writes of guild settings and role quotas."""
 
@@ -150,14 +159,12 @@ class GuildSettingsStore:
         self._catalog = catalog  # when given, model names are checked against it
 
     async def get(self, guild_id: int) -> GuildSettings:
-        row = await self._db.fetchone(
-            "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)
-        )
-        settings = _settings_from_row(guild_id, row)
-        styles = await self._db.fetchall(
-            "SELECT name, prompt FROM styles WHERE guild_id = ? ORDER BY name_key", (guild_id,)
-        )  # the guild's styles (migration 0005), managed with /style
-        return replace(settings, styles={r[0]: r[1] for r in styles}) if styles else settings
+        # One trip: the settings row (if any) and the guild's styles (migration 0005, /style).
+        row = await self._db.fetchone(_GET_SETTINGS, (guild_id, guild_id))
+        assert row is not None  # the styles sub-select always yields a row
+        settings = _settings_from_row(guild_id, row if row["guild_id"] is not None else None)
+        styles: dict[str, str] = json.loads(row["styles_json"]) if row["styles_json"] else {}
+        return replace(settings, styles=styles) if styles else settings
 
     async def update_limits(
         self, guild_id: int, *, changed_by: int, **values: int | None
