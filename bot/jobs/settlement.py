@@ -89,7 +89,8 @@ class Settlement:
             return
         doubt = max(0, job.charged_micro_usd - spent)
         call = api_call(job, n=job.n - made, price_version=self._catalog.version,
-                        now=self._clock.now(), cost=doubt, error_code="interrupted")  # fmt: skip
+                        now=self._clock.now(), cost=doubt, error_code="interrupted",
+                        billing="in_doubt")  # fmt: skip
         state: Ending = "succeeded" if made else "unknown"
         message = partial_message(made, job.n, IN_DOUBT_MESSAGE) if made else IN_DOUBT_MESSAGE
         await self._finish(job, state, spent + doubt, job.charged_images, error=None, call=call,

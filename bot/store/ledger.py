@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import aiosqlite
 
 from bot.domain import TokenUsage
+
+# How a row's cost is known (migration 0004): from `usage`; the upper-bound estimate because the
+# provider sent no `usage`; or the estimate because the answer was lost and it may be billed.
+Billing = Literal["actual", "estimated", "in_doubt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,16 @@ class ApiCall:
     request_id: str | None = None
     http_status: int | None = None
     error_code: str | None = None
+    billing: Billing = "actual"
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenUsage:
+    """Answered calls since a moment that came without `usage` (charged at the estimate)."""
+
+    calls: int
+    answered: int
+    last_at: datetime | None
 
 
 _INSERT = """
@@ -40,8 +55,13 @@ INSERT INTO api_calls (
     guild_id, channel_id, user_id, job_id, model, operation, n, images, size, quality,
     text_input_tokens, cached_text_input_tokens, image_input_tokens, cached_image_input_tokens,
     image_output_tokens, text_output_tokens, partial_images, cost_micro_usd, price_version,
-    request_id, http_status, error_code, latency_ms, created_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    request_id, http_status, error_code, latency_ms, created_at, billing
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_HIDDEN_USAGE = """
+SELECT COALESCE(SUM(billing = 'estimated'), 0), COUNT(*),
+       MAX(CASE WHEN billing = 'estimated' THEN created_at END)
+FROM api_calls WHERE created_at >= ? AND images > 0
 """
 
 
@@ -73,6 +93,7 @@ async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
         call.error_code,
         call.latency_ms,
         int(call.created_at.timestamp()),
+        call.billing,
     )
     cursor = await conn.execute(_INSERT, params)
     return int(cursor.lastrowid or 0)
@@ -115,4 +136,17 @@ def _row_to_call(row: aiosqlite.Row) -> ApiCall:
         error_code=row["error_code"],
         latency_ms=row["latency_ms"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        billing=row["billing"],
     )
+
+
+async def hidden_usage_since(conn: aiosqlite.Connection, since: datetime) -> HiddenUsage:
+    """How many calls answered with images since `since` came without `usage`, of how many.
+
+    Reads every guild's rows of the window (a start-up and `check` question, not a hot path).
+    """
+    async with conn.execute(_HIDDEN_USAGE, (int(since.timestamp()),)) as cursor:
+        row = await cursor.fetchone()
+    calls, answered, last = (row[0], row[1], row[2]) if row else (0, 0, None)
+    last_at = datetime.fromtimestamp(last, UTC) if last is not None else None
+    return HiddenUsage(int(calls), int(answered), last_at)

@@ -16,6 +16,7 @@ from bot.catalog.models import load_catalog
 from bot.catalog.pricing import cost_of, input_image_tokens
 from bot.domain import ImageOptions, ImageRequest, InputImage, PartialImage
 from bot.errors import (
+    AnswerLostError,
     AuthenticationError,
     BillingLimitError,
     InvalidRequestError,
@@ -25,6 +26,7 @@ from bot.errors import (
     UpstreamUnavailableError,
 )
 from bot.provider.images import FailedAttempt, OpenAIImagesClient, build_http_client
+from bot.provider.timeouts import ReadTimeouts
 from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "sk-test"
@@ -323,12 +325,14 @@ async def test_read_timeout_is_unavailable_and_not_retried(fake_openai: FakeOpen
         api_key=KEY,
         organization=None,
         project=None,
-        timeout=httpx.Timeout(0.2),
     ) as http:
-        with pytest.raises(UpstreamUnavailableError):
-            await OpenAIImagesClient(http, sleep=sleeps).run(gen())
+        # quality auto waits as high: 600 s, scaled to 0.2 s
+        short = ReadTimeouts(scale=0.2 / 600)
+        with pytest.raises(UpstreamUnavailableError) as caught:
+            await OpenAIImagesClient(http, sleep=sleeps, timeouts=short).run(gen())
     assert len(fake_openai.requests) == 1  # it may have been billed: never sent twice
     assert sleeps == []
+    assert isinstance(caught.value, AnswerLostError) and caught.value.maybe_billed
 
 
 async def test_dropped_connection_is_unavailable_and_not_retried(
