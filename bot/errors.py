@@ -22,7 +22,7 @@ BotError
     ├── ModelUnavailableError   (model)                      model not found or retired upstream
     ├── InvalidRequestError     (param)                      a 4xx we did not expect
     └── UpstreamUnavailableError                             5xx, timeouts, dropped connections
-        └── AnswerLostError     (reason)                     sent, answer lost: in doubt, maybe billed
+        └── AnswerLostError     (reason)                     answer lost once sent: in doubt
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.errors import PromptRejectedError
+from bot.errors import AnswerLostError, PromptRejectedError
 from bot.imaging import outbox
 from bot.imaging.uploads import EncodedFile, split_into_messages
 from bot.jobs.events import JobEvent
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # never races the expiry.
 TOKEN_LIFETIME = timedelta(minutes=14, seconds=30)
 ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledging
+# While a call runs (high quality and edits can take minutes), the status says so this often.
+WORKING_TICK = 60.0  # seconds
+RESTARTED = "the bot restarted or lost its connection while it was being made"
 
 
 class Delivery:
@@ -39,6 +42,7 @@ class Delivery:
         self.bot = bot
         self.services = bot.services
         self._origins: dict[int, Origin] = {}
+        self._tickers: dict[int, asyncio.Task[None]] = {}
 
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
         self._origins[job_id] = Origin(interaction, self.services.clock)
@@ -53,7 +57,7 @@ class Delivery:
         handler = {
             "queued": self._on_status,
             "position": self._on_status,
-            "started": self._on_status,
+            "started": self._on_started,
             "partial": self._on_partial,
             "succeeded": self._on_succeeded,
             "failed": self._on_failed,
@@ -87,7 +91,29 @@ class Delivery:
         text = _render.status_text(event.job, position=event.position, estimate=None)
         await origin.show(Status(text))
 
+    async def _on_started(self, event: JobEvent) -> None:
+        await self._on_status(event)
+        job_id = event.job.id
+        if job_id in self._origins and job_id not in self._tickers:
+            self._tickers[job_id] = asyncio.create_task(self._still_working(event.job))
+
+    async def _still_working(self, job: JobRecord) -> None:
+        """Every WORKING_TICK, "still working, N min" on the status, until the job ends."""
+        clock = self.services.clock
+        started = job.started_at or clock.now()
+        while True:
+            await clock.sleep(WORKING_TICK)
+            origin = await self._live_origin(job.id)
+            if origin is None:
+                return
+            minutes = int((clock.now() - started).total_seconds() // 60)
+            text = _render.status_text(job, position=None, estimate=None, working_minutes=minutes)
+            await origin.show(Status(text))
+
     async def _finish(self, job_id: int) -> None:
+        ticker = self._tickers.pop(job_id, None)
+        if ticker is not None:
+            ticker.cancel()
         origin = self._origins.pop(job_id, None)
         if origin is not None:
             await origin.close()
@@ -226,12 +252,8 @@ class Delivery:
 
     async def _on_unknown(self, event: JobEvent) -> None:
         job = event.job
-        await self._notify(
-            job,
-            f"⚠️ I lost track of job #{job.id} while it was being made (a restart or a lost "
-            "connection), so I can't tell whether it finished. It was not sent again, so you "
-            "won't pay twice; its estimated cost stays counted.",
-        )
+        why = event.error.reason if isinstance(event.error, AnswerLostError) else RESTARTED
+        await self._notify(job, _render.in_doubt_text(job, why))
 
     async def _on_cancelled(self, event: JobEvent) -> None:
         await self._notify(event.job, f"🚫 Job #{event.job.id} was cancelled.")

@@ -139,11 +139,17 @@ class UsageOverview:
 
     @property
     def summary(self) -> str:
-        """One line of totals: "Total $3.55 · 9 images · 8 requests"."""
+        """One line of totals: "Total $3.55 · 9 images · 8 requests", then the spend in doubt
+        and estimated when there is any ("· $0.25 in doubt · $0.40 estimated")."""
         t = self.report.totals
-        return (
+        line = (
             f"Total {format_usd(t.spend_micro_usd)} · {t.images:,} images · {t.requests:,} requests"
         )
+        if t.in_doubt_requests:
+            line += f" · {format_usd(t.in_doubt_micro_usd)} in doubt"
+        if t.estimated_requests:
+            line += f" · {format_usd(t.estimated_micro_usd)} estimated"
+        return line
 
 
 class UsageService:

@@ -72,7 +72,7 @@ TABLE: list[tuple[str, Handler, Fate, int, type[UpstreamError]]] = [
         "answered",
         1,
         InvalidRequestError,
-    ),  # fmt: skip
+    ),
     ("read timeout", _raises(httpx.ReadTimeout), "in_doubt", 1, AnswerLostError),
     (
         "dropped after sending",
@@ -80,7 +80,7 @@ TABLE: list[tuple[str, Handler, Fate, int, type[UpstreamError]]] = [
         "in_doubt",
         1,
         AnswerLostError,
-    ),  # fmt: skip
+    ),
     ("connection reset while reading", _raises(httpx.ReadError), "in_doubt", 1, AnswerLostError),
     (
         "nginx 502 page",
@@ -88,7 +88,7 @@ TABLE: list[tuple[str, Handler, Fate, int, type[UpstreamError]]] = [
         "in_doubt",
         1,
         AnswerLostError,
-    ),  # fmt: skip
+    ),
     ("nginx 504 page", _page(504, NGINX_504), "in_doubt", 1, AnswerLostError),
     ("cloudflare 524 page", _page(524, CLOUDFLARE_524), "in_doubt", 1, AnswerLostError),
     (
@@ -97,21 +97,21 @@ TABLE: list[tuple[str, Handler, Fate, int, type[UpstreamError]]] = [
         "in_doubt",
         1,
         AnswerLostError,
-    ),  # fmt: skip
+    ),
     (
         "HTML 500 page",
         _page(500, b"<html>Internal Server Error</html>"),
         "in_doubt",
         1,
         AnswerLostError,
-    ),  # fmt: skip
+    ),
     (
         "HTML 503 page",
         _page(503, b"<html>Service Unavailable</html>"),
         "in_doubt",
         1,
         AnswerLostError,
-    ),  # fmt: skip
+    ),
     ("2xx not JSON", _ok(b"<html>ok</html>"), "in_doubt", 1, AnswerLostError),
     (
         "2xx cut short",
@@ -119,14 +119,14 @@ TABLE: list[tuple[str, Handler, Fate, int, type[UpstreamError]]] = [
         "in_doubt",
         1,
         AnswerLostError,
-    ),  # fmt: skip
+    ),
     (
         "2xx without images",
         _ok(json.dumps({"created": 1, "data": []}).encode()),
         "in_doubt",
         1,
         AnswerLostError,
-    ),  # fmt: skip
+    ),
 ]
 
 
