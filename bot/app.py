@@ -21,6 +21,7 @@ from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.jobs.service import JobService
 from bot.provider.images import OpenAIImagesClient, build_http_client
+from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import UsageService
 from bot.settings import Settings
 from bot.store.files import FileStore
@@ -129,8 +130,12 @@ async def build_services(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    read_timeouts: ReadTimeouts | None = None,
 ) -> AsyncIterator[Services]:
-    """Open the database and HTTP client, build every service; close them on exit."""
+    """Open the database and HTTP client, build every service; close them on exit.
+
+    `transport` and `read_timeouts` are for tests (a mock transport, timeouts scaled down).
+    """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
     http = build_http_client(
@@ -141,7 +146,7 @@ async def build_services(
         transport=transport,
     )
     async with open_database(settings.database_path) as db, http:
-        openai = OpenAIImagesClient(http)
+        openai = OpenAIImagesClient(http, timeouts=read_timeouts)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
         jobs = JobService(

@@ -10,6 +10,7 @@ import discord
 
 from bot.catalog.pricing import CostEstimate
 from bot.imaging.uploads import EncodedFile
+from bot.jobs.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord, StoredFile
 from bot.reports.usage import format_usd
 
@@ -62,7 +63,13 @@ def result_embed(
     embed.add_field(name="Model", value=options.model)
     embed.add_field(name="Size", value=size or options.size)
     embed.add_field(name="Quality", value=options.quality)
-    embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd))
+    cost = format_usd(job.charged_micro_usd)
+    if job.error_code == USAGE_ESTIMATED:
+        cost += (
+            " (estimate: the image service did not report its usage, so this is the most it"
+            " can have cost)"
+        )
+    embed.add_field(name="Cost", value=cost)
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
     if made is not None and made < options.n:
         note = f"Only {made} of {options.n} images could be made; you pay only for those."

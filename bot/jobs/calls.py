@@ -112,6 +112,7 @@ class CallSettlement:
             run.real_micro_usd += cost
             run.answered_share += chunk.micro_usd
             run.made += len(saved)
+            run.estimated_calls += billing == "estimated"
             call = self._call(run.job, chunk, result=result, cost=cost, billing=billing)
             async with self._db.transaction() as conn:
                 await insert_api_call(conn, call)
