@@ -10,6 +10,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import discord
 import httpx
@@ -22,10 +23,11 @@ from bot.db import Database, open_database
 from bot.jobs.service import JobService
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.provider.timeouts import ReadTimeouts
-from bot.reports.usage import UsageService
+from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
 from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
+from bot.store.ledger import hidden_usage_since
 from bot.store.meta import MetaStore
 from bot.store.usage import UsageStore
 
@@ -72,9 +74,17 @@ class ImageBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self._tell_hidden_usage()
         await self.services.jobs.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
         await self.sync_commands()
+
+    async def _tell_hidden_usage(self) -> None:
+        """Say once at start-up if recent answers came without `usage` (charged at estimates)."""
+        since = self.services.clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
+        line = hidden_usage_line(await hidden_usage_since(self.services.db.conn, since))
+        if line is not None:
+            log.warning("%s", line)
 
     async def _sweep_expired_results(self) -> None:
         """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""

@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.errors import InvalidOptionError
 from bot.reports.charts import render_usage_chart
 from bot.reports.export import ExportFile, LedgerCsvWriter
+from bot.store.ledger import HiddenUsage
 from bot.store.usage import BudgetUsage, UsageReport, UsageStore
 
 Period = Literal["today", "7d", "30d", "month", "all"]
@@ -244,6 +245,25 @@ async def export_ledger(
         reason = "the export is too large to attach; choose a shorter period or one member"
         raise InvalidOptionError("period", reason)
     return export
+
+
+HIDDEN_USAGE_DAYS = 7
+
+
+def hidden_usage_line(hidden: HiddenUsage, days: int = HIDDEN_USAGE_DAYS) -> str | None:
+    """The operator's notice that the provider hides `usage`, or None when it does not.
+
+    From the ledger: calls answered with images in the last `days` whose rows are marked
+    estimated (research/providers.md §4.1: several gateways send no `usage`).
+    """
+    if not hidden.calls:
+        return None
+    return (
+        f"the provider hides usage: {hidden.calls} of {hidden.answered} calls answered in the "
+        f"last {days} days came without `usage`, so they were charged at their upper-bound "
+        "estimate (ledger billing=estimated); point OPENAI_BASE_URL at a gateway that passes "
+        "usage through for exact costs"
+    )
 
 
 def _as_period(period: str) -> Period:

@@ -4,6 +4,9 @@ bounded retries of the provider's own 500, and calls that take longer than three
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from tests.fakes.discord_messages import RecordedMessage
 
 pytestmark = pytest.mark.e2e
 
+ROOT = Path(__file__).resolve().parents[2]
 MAY_HAVE = "may have been charged"
 NOTHING = "nothing was charged"
 
@@ -173,3 +177,42 @@ async def test_a_low_quality_call_still_gives_up_after_three_minutes(tmp_path: P
         handle = await h.imagine("a quick sketch of a fox", quality="low")
         await assert_in_doubt(h, handle, "the image service did not answer within 2 s")
         assert h.ledger()[0]["error_code"] == "read_timeout"
+
+
+async def test_hidden_usage_is_told_once_in_the_log_and_by_check_online(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        h.openai.hide_usage = True
+        with caplog.at_level(logging.WARNING):
+            for prompt in ("a first fox", "a second fox"):
+                await h.wait_result(await h.imagine(prompt, quality="low"))
+        said = [r.getMessage() for r in caplog.records if "without `usage`" in r.getMessage()]
+        assert len(said) == 1  # once, not per call
+        await h.stop_bot()
+
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            await h.start_bot()
+        said = [r.getMessage() for r in caplog.records if "hides usage" in r.getMessage()]
+        assert len(said) == 1 and "2 of 2 calls" in said[0]
+        await h.stop_bot()
+
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "DISCORD_TOKEN": "unused",
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": h.openai.base_url,
+            "DATABASE_PATH": str(h.settings.database_path),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "check", "--online", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        report = out.decode()
+        assert process.returncode == 0, (out + err).decode()
+        assert report.count("the provider hides usage") == 1
+        assert "2 of 2 calls answered in the last 7 days came without `usage`" in report
