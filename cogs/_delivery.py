@@ -33,6 +33,7 @@ ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledgin
 # While a call runs (high quality and edits can take minutes), the status says so this often.
 WORKING_TICK = 60.0  # seconds
 RESTARTED = "the bot restarted or lost its connection while it was being made"
+INTERNAL = "something went wrong on my side while it was being made"
 
 
 class Delivery:
@@ -85,6 +86,8 @@ class Delivery:
         return origin
 
     async def _on_status(self, event: JobEvent) -> None:
+        if event.kind != "started":  # back in the queue (a 429): no longer working on it
+            self._stop_ticker(event.job.id)
         origin = await self._live_origin(event.job.id)
         if origin is None:
             return
@@ -110,10 +113,13 @@ class Delivery:
             text = _render.status_text(job, position=None, estimate=None, working_minutes=minutes)
             await origin.show(Status(text))
 
-    async def _finish(self, job_id: int) -> None:
+    def _stop_ticker(self, job_id: int) -> None:
         ticker = self._tickers.pop(job_id, None)
         if ticker is not None:
             ticker.cancel()
+
+    async def _finish(self, job_id: int) -> None:
+        self._stop_ticker(job_id)
         origin = self._origins.pop(job_id, None)
         if origin is not None:
             await origin.close()
@@ -252,7 +258,10 @@ class Delivery:
 
     async def _on_unknown(self, event: JobEvent) -> None:
         job = event.job
-        why = event.error.reason if isinstance(event.error, AnswerLostError) else RESTARTED
+        if isinstance(event.error, AnswerLostError):
+            why = event.error.reason
+        else:  # None: a restart or a stop cut the call short; otherwise a bug of ours
+            why = RESTARTED if event.error is None else INTERNAL
         await self._notify(job, _render.in_doubt_text(job, why))
 
     async def _on_cancelled(self, event: JobEvent) -> None:

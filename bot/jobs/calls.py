@@ -146,6 +146,15 @@ class CallSettlement:
         Its ledger row carries that share, so the ledger's spend never understates the budgets.
         """
         status = error.status if isinstance(error, UpstreamError) else None
+        log.warning(
+            "job %s: a call is in doubt (%s, request id %s): %s; its estimate of %s micro-USD "
+            "stays charged and it is not sent again",
+            run.job.id,
+            code,
+            error.request_id if isinstance(error, UpstreamError) else None,
+            error or "interrupted",
+            chunk.micro_usd,
+        )
         run.doubt(chunk)
         run.stop(error, code)
         call = self._call(run.job, chunk, cost=chunk.micro_usd, http_status=status,
