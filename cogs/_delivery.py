@@ -20,6 +20,7 @@ from cogs import _render
 from cogs._messages import user_message
 from cogs._status import Origin, Status
 from cogs._views import result_view
+from cogs._working import StillWorking
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -30,8 +31,6 @@ log = logging.getLogger(__name__)
 # never races the expiry.
 TOKEN_LIFETIME = timedelta(minutes=14, seconds=30)
 ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledging
-# While a call runs (high quality and edits can take minutes), the status says so this often.
-WORKING_TICK = 60.0  # seconds
 RESTARTED = "the bot restarted or lost its connection while it was being made"
 INTERNAL = "something went wrong on my side while it was being made"
 
@@ -43,7 +42,7 @@ class Delivery:
         self.bot = bot
         self.services = bot.services
         self._origins: dict[int, Origin] = {}
-        self._tickers: dict[int, asyncio.Task[None]] = {}
+        self._working = StillWorking(self.services.clock, self._show_working)
 
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
         self._origins[job_id] = Origin(interaction, self.services.clock)
@@ -87,7 +86,7 @@ class Delivery:
 
     async def _on_status(self, event: JobEvent) -> None:
         if event.kind != "started":  # back in the queue (a 429): no longer working on it
-            self._stop_ticker(event.job.id)
+            self._working.stop(event.job.id)
         origin = await self._live_origin(event.job.id)
         if origin is None:
             return
@@ -96,30 +95,19 @@ class Delivery:
 
     async def _on_started(self, event: JobEvent) -> None:
         await self._on_status(event)
-        job_id = event.job.id
-        if job_id in self._origins and job_id not in self._tickers:
-            self._tickers[job_id] = asyncio.create_task(self._still_working(event.job))
+        if event.job.id in self._origins:
+            self._working.start(event.job)
 
-    async def _still_working(self, job: JobRecord) -> None:
-        """Every WORKING_TICK, "still working, N min" on the status, until the job ends."""
-        clock = self.services.clock
-        started = job.started_at or clock.now()
-        while True:
-            await clock.sleep(WORKING_TICK)
-            origin = await self._live_origin(job.id)
-            if origin is None:
-                return
-            minutes = int((clock.now() - started).total_seconds() // 60)
-            text = _render.status_text(job, position=None, estimate=None, working_minutes=minutes)
-            await origin.show(Status(text))
-
-    def _stop_ticker(self, job_id: int) -> None:
-        ticker = self._tickers.pop(job_id, None)
-        if ticker is not None:
-            ticker.cancel()
+    async def _show_working(self, job: JobRecord, minutes: int) -> bool:
+        origin = await self._live_origin(job.id)
+        if origin is None:
+            return False
+        text = _render.status_text(job, position=None, estimate=None, working_minutes=minutes)
+        await origin.show(Status(text))
+        return True
 
     async def _finish(self, job_id: int) -> None:
-        self._stop_ticker(job_id)
+        self._working.stop(job_id)
         origin = self._origins.pop(job_id, None)
         if origin is not None:
             await origin.close()

@@ -14,7 +14,7 @@ import pytest
 
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import format_usd
-from cogs import _delivery
+from cogs import _working
 from tests.e2e.harness import Harness, harness
 from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_messages import RecordedMessage
@@ -148,7 +148,7 @@ async def test_a_call_longer_than_three_minutes_completes_and_is_delivered(
 ) -> None:
     """Timeouts scaled 1:100 (600 s -> 6 s); the answer takes "300 s" (3 s), longer than the
     old flat 180 s read timeout; the status says the job is still working meanwhile."""
-    monkeypatch.setattr(_delivery, "WORKING_TICK", 0.1)
+    monkeypatch.setattr(_working, "WORKING_TICK", 0.1)
     async with harness(tmp_path) as h:
         h.read_timeouts = ReadTimeouts(scale=0.01)
         await h.start_bot()
