@@ -253,14 +253,14 @@ HIDDEN_USAGE_DAYS = 7
 def hidden_usage_line(hidden: HiddenUsage, days: int = HIDDEN_USAGE_DAYS) -> str | None:
     """The operator's notice that the provider hides `usage`, or None when it does not.
 
-    From the ledger: calls answered with images in the last `days` whose rows are marked
-    estimated (research/providers.md §4.1: several gateways send no `usage`).
+    From the ledger: calls of the last `days` whose rows are marked estimated
+    (research/providers.md §4.1: several gateways send no `usage`).
     """
     if not hidden.calls:
         return None
     return (
-        f"the provider hides usage: {hidden.calls} of {hidden.answered} calls answered in the "
-        f"last {days} days came without `usage`, so they were charged at their upper-bound "
+        f"the provider hides usage: {hidden.calls} of the {hidden.requests} calls of the "
+        f"last {days} days came back without `usage`, so they were charged at their upper-bound "
         "estimate (ledger billing=estimated); point OPENAI_BASE_URL at a gateway that passes "
         "usage through for exact costs"
     )

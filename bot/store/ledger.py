@@ -43,11 +43,10 @@ class ApiCall:
 
 @dataclass(frozen=True, slots=True)
 class HiddenUsage:
-    """Answered calls since a moment that came without `usage` (charged at the estimate)."""
+    """Calls since a day that came back without `usage` (charged at the estimate), of all."""
 
     calls: int
-    answered: int
-    last_at: datetime | None
+    requests: int
 
 
 _INSERT = """
@@ -58,10 +57,10 @@ INSERT INTO api_calls (
     request_id, http_status, error_code, latency_ms, created_at, billing
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+# From the rollups of migrations 0002 and 0004: a few rows per guild and day, not the ledger.
 _HIDDEN_USAGE = """
-SELECT COALESCE(SUM(billing = 'estimated'), 0), COUNT(*),
-       MAX(CASE WHEN billing = 'estimated' THEN created_at END)
-FROM api_calls WHERE created_at >= ? AND images > 0
+SELECT COALESCE(SUM(estimated_requests), 0), COALESCE(SUM(requests), 0)
+FROM api_calls_daily WHERE day >= ?
 """
 
 
@@ -141,12 +140,8 @@ def _row_to_call(row: aiosqlite.Row) -> ApiCall:
 
 
 async def hidden_usage_since(conn: aiosqlite.Connection, since: datetime) -> HiddenUsage:
-    """How many calls answered with images since `since` came without `usage`, of how many.
-
-    Reads every guild's rows of the window (a start-up and `check` question, not a hot path).
-    """
-    async with conn.execute(_HIDDEN_USAGE, (int(since.timestamp()),)) as cursor:
+    """How many calls of every guild since the UTC day of `since` came without `usage`."""
+    day = int(since.timestamp()) // 86_400
+    async with conn.execute(_HIDDEN_USAGE, (day,)) as cursor:
         row = await cursor.fetchone()
-    calls, answered, last = (row[0], row[1], row[2]) if row else (0, 0, None)
-    last_at = datetime.fromtimestamp(last, UTC) if last is not None else None
-    return HiddenUsage(int(calls), int(answered), last_at)
+    return HiddenUsage(int(row[0]), int(row[1])) if row else HiddenUsage(0, 0)

@@ -196,7 +196,7 @@ async def test_hidden_usage_is_told_once_in_the_log_and_by_check_online(
         with caplog.at_level(logging.WARNING):
             await h.start_bot()
         said = [r.getMessage() for r in caplog.records if "hides usage" in r.getMessage()]
-        assert len(said) == 1 and "2 of 2 calls" in said[0]
+        assert len(said) == 1 and "2 of the 2 calls" in said[0]
         await h.stop_bot()
 
         env = {
@@ -215,4 +215,4 @@ async def test_hidden_usage_is_told_once_in_the_log_and_by_check_online(
         report = out.decode()
         assert process.returncode == 0, (out + err).decode()
         assert report.count("the provider hides usage") == 1
-        assert "2 of 2 calls answered in the last 7 days came without `usage`" in report
+        assert "2 of the 2 calls of the last 7 days came back without `usage`" in report
