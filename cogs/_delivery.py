@@ -19,7 +19,7 @@ from bot.records import JobRecord, StoredFile
 from cogs import _render
 from cogs._messages import user_message
 from cogs._status import Origin, Status
-from cogs._views import result_view
+from cogs._views import reroll_view, result_view
 from cogs._working import StillWorking
 
 if TYPE_CHECKING:
@@ -250,22 +250,25 @@ class Delivery:
             why = event.error.reason
         else:  # None: a restart or a stop cut the call short; otherwise a bug of ours
             why = RESTARTED if event.error is None else INTERNAL
-        await self._notify(job, _render.in_doubt_text(job, why))
+        # Sending it again stays the member's choice: a Re-roll is a new job, charged on its own.
+        await self._notify(job, _render.in_doubt_text(job, why), reroll_view(job.id))
 
     async def _on_cancelled(self, event: JobEvent) -> None:
         await self._notify(event.job, f"🚫 Job #{event.job.id} was cancelled.")
 
-    async def _notify(self, job: JobRecord, text: str) -> None:
+    async def _notify(self, job: JobRecord, text: str, view: discord.ui.View | None = None) -> None:
         """Edit the status message while the token lives; otherwise mention the member."""
         origin = await self._live_origin(job.id)
         await self._finish(job.id)
         if origin is not None:
             try:
-                await origin.interaction.edit_original_response(content=text, attachments=[])
+                await origin.interaction.edit_original_response(
+                    content=text, attachments=[], view=view or discord.utils.MISSING
+                )
                 return
             except discord.HTTPException as exc:  # e.g. the status message was deleted
                 log.info("could not edit the status of job %s: %s", job.id, exc)
-        await _mention(job, await self._channel(job.channel_id), text)
+        await _mention(job, await self._channel(job.channel_id), text, view)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -292,7 +295,12 @@ class Delivery:
             log.info("could not write to log channel %s: %s", channel_id, exc)
 
 
-async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text: str) -> None:
+async def _mention(
+    job: JobRecord,
+    channel: discord.abc.Messageable | None,
+    text: str,
+    view: discord.ui.View | None = None,
+) -> None:
     """Tell the job's member in its channel, with a ping so that they notice it."""
     if channel is None:
         return
@@ -300,6 +308,7 @@ async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text
         await channel.send(
             f"<@{job.user_id}> {text}",
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            view=view or discord.utils.MISSING,
         )
     except discord.HTTPException as exc:
         log.info("could not notify user %s about job %s: %s", job.user_id, job.id, exc)

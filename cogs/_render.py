@@ -99,7 +99,7 @@ def in_doubt_text(job: JobRecord, why: str) -> str:
         f"⚠️ I lost track of job #{job.id}: {why}, so I can't tell whether it was made. It may "
         f"have been charged, so its estimated cost ({format_usd(job.charged_micro_usd)}) stays "
         "counted. I won't send it again by myself, so you won't pay twice; if you still want "
-        "it, run the command again."
+        "it, press Re-roll (a new job, charged on its own)."
     )
 
 

@@ -57,7 +57,8 @@ async def assert_in_doubt(h: Harness, handle: InteractionHandle, why: str) -> No
     /usage showing it apart."""
     told = await handle.wait_original(lambda m: MAY_HAVE in m.content, timeout=15)
     assert why in told.content
-    assert "won't send it again" in told.content and "run the command again" in told.content
+    assert "won't send it again" in told.content and "press Re-roll" in told.content
+    assert [b["label"] for b in told.buttons] == ["Re-roll"]
     assert NOTHING not in everything_said(handle)
     [job] = h.jobs()
     [row] = h.ledger()
@@ -81,6 +82,12 @@ async def test_an_answer_dropped_after_the_request_went_out_is_in_doubt(tmp_path
         handle = await h.imagine("a fox in the fog", quality="low")
         await assert_in_doubt(h, handle, "the connection to the image service dropped")
         assert h.ledger()[0]["error_code"] == "connection_lost"
+        # Sending it again is the member's choice: Re-roll makes a new job, charged on its own.
+        told = handle.record.original
+        assert told is not None
+        again = await h.discord.click(told, member=h.alice, label="Re-roll")
+        await h.wait_result(again)
+        assert len(image_requests(h)) == 2 and h.jobs()[1]["state"] == "succeeded"
         h.discord.assert_no_violations()
 
 
