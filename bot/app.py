@@ -20,7 +20,10 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.jobs.lifecycle import QueueLifecycle
+from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
@@ -50,6 +53,8 @@ class Services:
     files: FileStore
     guilds: GuildSettingsStore
     jobs: JobService
+    job_queue: QueueLifecycle
+    retention: Retention
     usage: UsageService
     meta: MetaStore
     clock: Clock
@@ -75,7 +80,7 @@ class ImageBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._tell_hidden_usage()
-        await self.services.jobs.start()
+        await self.services.job_queue.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
         await self.sync_commands()
 
@@ -91,7 +96,7 @@ class ImageBot(commands.Bot):
         days = self.services.settings.result_retention_days
         while True:
             try:
-                removed = await self.services.jobs.purge_expired(days)
+                removed = await self.services.retention.purge_expired(days)
             except Exception:
                 log.exception("could not purge expired results")
             else:
@@ -124,7 +129,7 @@ class ImageBot(commands.Bot):
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        await self.services.jobs.stop()
+        await self.services.job_queue.stop()
         await super().close()
 
 
@@ -159,16 +164,14 @@ async def build_services(
         openai = OpenAIImagesClient(http, timeouts=read_timeouts)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
-        jobs = JobService(
+        jobs = build_job_queue(
+            QueueSettings.from_settings(settings),
             db=db,
             catalog=catalog,
             backend=openai,
             files=files,
             guilds=guilds,
             clock=clock,
-            ipm=settings.ipm,
-            tpm=settings.tpm,
-            default_model=settings.image_model,
         )
         yield Services(
             settings=settings,
@@ -177,7 +180,9 @@ async def build_services(
             openai=openai,
             files=files,
             guilds=guilds,
-            jobs=jobs,
+            jobs=jobs.service,
+            job_queue=jobs.lifecycle,
+            retention=jobs.retention,
             usage=UsageService(UsageStore(db.conn), clock),
             meta=MetaStore(db),
             clock=clock,
