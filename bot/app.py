@@ -145,11 +145,14 @@ async def build_services(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    queue: QueueSettings | None = None,
     read_timeouts: ReadTimeouts | None = None,
 ) -> AsyncIterator[Services]:
     """Open the database and HTTP client, build every service; close them on exit.
 
-    `transport` and `read_timeouts` are for tests (a mock transport, timeouts scaled down).
+    `queue` defaults to QueueSettings.from_settings(settings); benchmarks/admission.py lifts
+    its queue limits to keep a deep queue. `transport` and `read_timeouts` are for tests (a
+    mock transport, timeouts scaled down).
     """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
@@ -165,7 +168,7 @@ async def build_services(
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
         jobs = build_job_queue(
-            QueueSettings.from_settings(settings),
+            queue or QueueSettings.from_settings(settings),
             db=db,
             catalog=catalog,
             backend=openai,
