@@ -96,6 +96,8 @@ def usage_embed(
     )
     embed.add_field(name="Failures", value=f"{totals.failures:,}")
     embed.add_field(name="Refused (safety)", value=_refusals(totals.refusals, safety))
+    for name, value in _apart(overview):
+        embed.add_field(name=name, value=value, inline=False)
     models = [
         f"`{m.model}` {m.requests:,} req · {m.images:,} img · {format_usd(m.spend_micro_usd)}"
         for m in report.by_model
@@ -129,6 +131,30 @@ def _refusals(safety_system: int, safety: SafetyReport | None) -> str:
         f"{total:,}\nsafety system {safety_system:,} · blocklist {counts.blocklist:,} · "
         f"screening {counts.screening:,}"
     )
+
+
+def _apart(overview: UsageOverview) -> list[tuple[str, str]]:
+    """The parts of spend that are estimates, each with why (shown only when there are any)."""
+    t = overview.report.totals
+    fields = []
+    if t.in_doubt_requests:
+        fields.append(
+            (
+                "In doubt (answer lost)",
+                f"{t.in_doubt_requests:,} req · {format_usd(t.in_doubt_micro_usd)} estimated, "
+                "counted in spend: the answer was lost after the request was sent, so it may "
+                "have been billed",
+            )
+        )
+    if t.estimated_requests:
+        fields.append(
+            (
+                "Estimated (no usage)",
+                f"{t.estimated_requests:,} req · {format_usd(t.estimated_micro_usd)} at the "
+                "upper-bound estimate, counted in spend: the provider sent no token usage",
+            )
+        )
+    return fields
 
 
 def _budget_text(usd: BudgetLine, images: BudgetLine | None) -> str:
