@@ -19,6 +19,7 @@ from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
 from bot.jobs.retention import Retention
 from bot.jobs.runner import JobRunner
+from bot.jobs.safety import CommunitySafety
 from bot.jobs.service import JobService
 from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
@@ -67,6 +68,7 @@ def build_job_queue(
     clock: Clock,
     sink: JobSink | None = None,
     offered: Callable[[str], bool] | None = None,  # does the provider offer this model?
+    safety: CommunitySafety | None = None,  # blocklist, screening and cool-downs at admission
 ) -> JobQueueParts:
     """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them."""
     bus = EventBus(sink)
@@ -110,6 +112,7 @@ def build_job_queue(
         member_queue_limit=settings.member_queue_limit,
         guild_queue_limit=settings.guild_queue_limit,
         offered=offered,
+        safety=safety,
     )
     service = JobService(
         db=db,
