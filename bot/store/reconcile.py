@@ -3,7 +3,8 @@
 Over the half-open window start <= created_at < end, every guild:
 
 - answered: calls the provider answered with images (no error code, no HTTP error): their
-  count, images and cost; the provider surely billed them;
+  count, images and cost; the provider surely billed them. Of that cost, `estimated` is what
+  was charged at the upper-bound estimate because the answer carried no `usage`;
 - in doubt: calls sent whose answer was lost (an error code, yet a cost kept charged): the
   provider may or may not have made and billed them; `images` counts the images asked for and
   the cost is the estimate kept charged.
@@ -21,20 +22,22 @@ import aiosqlite
 
 _EPOCH_DAY = date(1970, 1, 1)
 
-# Which rows are which: see the module docstring.
+# Which rows are which (see the module docstring); `billing` comes from migration 0004.
 _QUERY = """
 SELECT day, model,
-       SUM(kind = 'answered') AS requests,
-       SUM(CASE kind WHEN 'answered' THEN images ELSE 0 END) AS images,
-       SUM(CASE kind WHEN 'answered' THEN cost_micro_usd ELSE 0 END) AS micro_usd,
+       SUM(kind IN ('actual', 'estimated')) AS requests,
+       SUM(CASE WHEN kind IN ('actual', 'estimated') THEN images ELSE 0 END) AS images,
+       SUM(CASE WHEN kind IN ('actual', 'estimated') THEN cost_micro_usd ELSE 0 END) AS micro_usd,
+       SUM(CASE kind WHEN 'estimated' THEN cost_micro_usd ELSE 0 END) AS estimated_micro_usd,
        SUM(kind = 'in_doubt') AS doubt_requests,
        SUM(CASE kind WHEN 'in_doubt' THEN n ELSE 0 END) AS doubt_images,
        SUM(CASE kind WHEN 'in_doubt' THEN cost_micro_usd ELSE 0 END) AS doubt_micro_usd
 FROM (
     SELECT created_at / 86400 AS day, model, images, n, cost_micro_usd,
            CASE
-               WHEN error_code IS NULL AND COALESCE(http_status, 200) < 300 THEN 'answered'
-               WHEN error_code IS NOT NULL AND cost_micro_usd > 0 THEN 'in_doubt'
+               WHEN billing = 'in_doubt' THEN 'in_doubt'
+               WHEN error_code IS NOT NULL OR COALESCE(http_status, 200) >= 300 THEN NULL
+               ELSE billing
            END AS kind
     FROM api_calls
     WHERE created_at >= ? AND created_at < ?
@@ -77,6 +80,7 @@ async def ledger_days(
             doubt_requests=row["doubt_requests"],
             doubt_images=row["doubt_images"],
             doubt_micro_usd=row["doubt_micro_usd"],
+            estimated_micro_usd=row["estimated_micro_usd"],
         )
         for row in rows
     ]

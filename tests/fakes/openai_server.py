@@ -303,6 +303,7 @@ class FakeOpenAI:
             status, after = self._gateway_pages.popleft()
             await self._pause(after)
             page = GATEWAY_PAGES.get(status, b"<html><body>error</body></html>")
+            self._served(call, record, 0)  # made behind the proxy, so billed to the organization
             return web.Response(status=status, body=page, content_type="text/html")
         if call.stream:
             pending = len(self._stream_errors)

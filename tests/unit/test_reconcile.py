@@ -189,13 +189,16 @@ async def test_ledger_days_separate_answered_refused_and_in_doubt_calls(tmp_path
             await insert_api_call(conn, call(images=2, cost_micro_usd=12_000, http_status=200))
             await insert_api_call(conn, call(http_status=400, error_code="moderation_blocked"))
             await insert_api_call(conn, call(http_status=429, error_code="rate_limit_exceeded"))
-            await insert_api_call(conn, call(error_code="ReadTimeout", cost_micro_usd=20_000))
+            await insert_api_call(conn, call(error_code="ReadTimeout", cost_micro_usd=20_000,
+                                             billing="in_doubt"))  # fmt: skip
+            await insert_api_call(conn, call(images=2, cost_micro_usd=30_000, http_status=200,
+                                             billing="estimated"))  # fmt: skip
             await insert_api_call(
                 conn, call(images=1, cost_micro_usd=9, created_at=at + timedelta(minutes=2))
             )
         rows = await ledger_days(db.conn, at - timedelta(days=1), at + timedelta(days=1))
     assert rows == [
-        LedgerDay(DAY, "gpt-image-2", 1, 2, 12_000, doubt_requests=1, doubt_images=2,
-                  doubt_micro_usd=20_000),
+        LedgerDay(DAY, "gpt-image-2", 2, 4, 42_000, doubt_requests=1, doubt_images=2,
+                  doubt_micro_usd=20_000, estimated_micro_usd=30_000),
         LedgerDay(DAY + timedelta(days=1), "gpt-image-2", 1, 1, 9),
     ]  # fmt: skip
