@@ -233,7 +233,7 @@ def _png_depth_and_type(data: bytes) -> tuple[int, int] | None:
 
 
 def _target_format(image: Image.Image) -> str:
-    """What a re-encoded input becomes: WebP stays WebP, photos JPEG unless transparent, else PNG."""
+    """A re-encoded input's format: WebP stays WebP, photos JPEG unless transparent, else PNG."""
     fmt = image.format or ""
     if fmt == "WEBP":
         return "webp"

@@ -36,7 +36,7 @@ def register_decoders() -> None:
 
     AVIF needs no plugin: Pillow has decoded it itself since 11.3 (its wheels bundle libavif).
     """
-    import pillow_heif  # noqa: PLC0415  # imported on first use: it loads libheif
+    import pillow_heif  # imported on first use: it loads libheif
 
     # thumbnails=False: members' photos carry HEIF thumbnails we never need to read.
     pillow_heif.register_heif_opener(thumbnails=False)
