@@ -81,7 +81,7 @@ def _check_sendable(data: bytes, mime: str, size: tuple[int, int]) -> None:
         assert Image.MIME[image.format or ""] == mime
         assert image.mode in ("RGB", "RGBA")
         assert getattr(image, "n_frames", 1) == 1
-        assert 1 <= min(image.size) and max(image.size) <= MAX_INPUT_SIDE
+        assert min(image.size) >= 1 and max(image.size) <= MAX_INPUT_SIDE
 
 
 _SEEDS = seeds()
