@@ -1,4 +1,4 @@
-"""Members' inputs: what each odd file becomes, output shapes, the wire field, named API refusals."""
+"""Members' inputs: what odd files become, output shapes, the wire field, named API refusals."""
 
 from __future__ import annotations
 
