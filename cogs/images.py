@@ -121,11 +121,11 @@ class Images(commands.Cog):
 
         Args:
             prompt: The change you want (up to 4000 characters).
-            image: The image to edit (PNG, JPEG, WebP; others are converted).
+            image: The image to edit (PNG, JPEG, WebP, HEIC, AVIF; others are converted).
             image2: Another reference image.
             image3: Another reference image.
             image4: Another reference image.
-            mask: Transparent (or white) where the first image should change.
+            mask: Where the first image may change (transparent or white): a guide, not a fence.
             size: Width x height, or auto.
             quality: Higher quality costs more.
             count: How many images (1-10).

@@ -31,21 +31,24 @@ _PILLOW_NAMES = {"PSD": "Photoshop", "ICNS": "Apple icon", "ICO": "icon"}
 
 
 @functools.cache
-def register_decoders() -> None:
-    """Teach Pillow HEIC/HEIF (pillow-heif); once per process, as Pillow's registry is global.
+def register_decoders() -> tuple[str, ...]:
+    """Teach Pillow HEIC/HEIF (pillow-heif), once per process as Pillow's registry is global;
+    returns the DECODED_FORMATS this Pillow has.
 
-    AVIF needs no plugin: Pillow has decoded it itself since 11.3 (its wheels bundle libavif).
+    AVIF needs no plugin: Pillow has decoded it itself since 11.3 (its wheels bundle libavif);
+    a Pillow built without libavif simply refuses AVIF files as not images.
     """
     import pillow_heif  # imported on first use: it loads libheif
 
     # thumbnails=False: members' photos carry HEIF thumbnails we never need to read.
     pillow_heif.register_heif_opener(thumbnails=False)
+    Image.init()
+    return tuple(name for name in DECODED_FORMATS if name in Image.OPEN)
 
 
 def open_allowed(data: bytes) -> Image.Image:
     """Pillow's lazy image over `data`, trying DECODED_FORMATS only; raises as Image.open does."""
-    register_decoders()
-    return Image.open(io.BytesIO(data), formats=DECODED_FORMATS)
+    return Image.open(io.BytesIO(data), formats=register_decoders())
 
 
 def format_label(data: bytes) -> str | None:

@@ -208,3 +208,13 @@ async def test_a_refused_file_is_never_sent_upstream(tmp_path: Path) -> None:
         assert "**scan.png**" in reply.content and "PDF files are not supported" in reply.content
         assert [r for r in h.openai.requests if "/images/" in r.path] == []
         assert h.jobs() == [] and h.ledger() == []
+
+
+async def test_the_mask_option_says_it_guides_the_model_rather_than_fencing_it(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        [command] = [c for c in h.discord.synced_commands(h.guild) if c["name"] == "edit"]
+        mask = next(o for o in command["options"] if o["name"] == "mask")
+        assert "a guide, not a fence" in mask["description"]
