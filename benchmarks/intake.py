@@ -79,9 +79,8 @@ def main() -> None:
         if prepared.data == data:
             sent += " (unchanged)"
         median = statistics.median(times) * 1000
-        print(
-            f"{name:34} {median:9.0f} {len(data) / 1e6:7.2f} {len(prepared.data) / 1e6:7.2f}  {sent}"
-        )
+        sizes = f"{len(data) / 1e6:7.2f} {len(prepared.data) / 1e6:7.2f}"
+        print(f"{name:34} {median:9.0f} {sizes}  {sent}")
 
 
 if __name__ == "__main__":
