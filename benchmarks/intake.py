@@ -25,7 +25,10 @@ from bot.imaging.convert import prepare_input
 def _photo(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
     """A photo-like picture: gradients and shapes, so encoders do real work."""
     base = Image.linear_gradient("L").resize(size)
-    image = Image.merge("RGB", (base, base.rotate(90, expand=False), base.transpose(0)))
+    image = Image.merge(
+        "RGB",
+        (base, base.rotate(90, expand=False), base.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
+    )
     draw = ImageDraw.Draw(image)
     for i in range(0, size[0], max(1, size[0] // 12)):
         draw.ellipse((i, i // 2, i + size[0] // 8, i // 2 + size[1] // 8), fill=(i % 256, 80, 160))
