@@ -15,6 +15,7 @@ from bot.imaging.masks import prepare_mask as _prepare_mask
 # Extensions Pillow reads that members plausibly attach; anything else is refused unread.
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif", ".avif"}
+    | {".heic", ".heif", ".hif", ".mpo"}  # phone photos: iPhone HEIC, camera multi-picture JPEG
 )
 
 

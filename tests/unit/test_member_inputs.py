@@ -13,6 +13,7 @@ from bot.catalog.shapes import pixels_of, size_for_shape
 from bot.domain import ImageOptions, ImageRequest, InputImage
 from bot.errors import InputRejectedError, InvalidImageError, InvalidRequestError
 from bot.imaging.convert import prepare_input
+from bot.imaging.intake import DeclaredFile, looks_like_image
 from bot.provider.failures import name_input, translate_error
 from bot.provider.wire import edit_form
 from bot.store.files import input_filename, input_name
@@ -63,6 +64,11 @@ def test_a_multi_picture_jpeg_loses_its_mpf_segment_and_keeps_its_first_picture(
     prepared = prepare_input(SEEDS["mpo"], filename="PXL.jpg")
     assert not has_mpf_segment(prepared.data)
     assert (prepared.width, prepared.height) == (48, 36)  # the main picture, not the extra one
+
+
+@pytest.mark.parametrize("name", ["IMG_0001.HEIC", "photo.heif", "DSC_0001.MPO", "a.avif"])
+def test_phone_photos_without_a_content_type_are_taken_by_their_extension(name: str) -> None:
+    assert looks_like_image(DeclaredFile(name, 1000, None))
 
 
 def test_16bit_grey_is_scaled_not_clipped() -> None:
