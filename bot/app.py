@@ -19,7 +19,10 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.jobs.lifecycle import QueueLifecycle
+from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.reports.usage import UsageService
 from bot.settings import Settings
@@ -47,6 +50,8 @@ class Services:
     files: FileStore
     guilds: GuildSettingsStore
     jobs: JobService
+    job_queue: QueueLifecycle
+    retention: Retention
     usage: UsageService
     meta: MetaStore
     clock: Clock
@@ -71,7 +76,7 @@ class ImageBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.services.jobs.start()
+        await self.services.job_queue.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
         await self.sync_commands()
 
@@ -80,7 +85,7 @@ class ImageBot(commands.Bot):
         days = self.services.settings.result_retention_days
         while True:
             try:
-                removed = await self.services.jobs.purge_expired(days)
+                removed = await self.services.retention.purge_expired(days)
             except Exception:
                 log.exception("could not purge expired results")
             else:
@@ -113,7 +118,7 @@ class ImageBot(commands.Bot):
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        await self.services.jobs.stop()
+        await self.services.job_queue.stop()
         await super().close()
 
 
@@ -144,16 +149,14 @@ async def build_services(
         openai = OpenAIImagesClient(http)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
-        jobs = JobService(
+        jobs = build_job_queue(
+            QueueSettings.from_settings(settings),
             db=db,
             catalog=catalog,
             backend=openai,
             files=files,
             guilds=guilds,
             clock=clock,
-            ipm=settings.ipm,
-            tpm=settings.tpm,
-            default_model=settings.image_model,
         )
         yield Services(
             settings=settings,
@@ -162,7 +165,9 @@ async def build_services(
             openai=openai,
             files=files,
             guilds=guilds,
-            jobs=jobs,
+            jobs=jobs.service,
+            job_queue=jobs.lifecycle,
+            retention=jobs.retention,
             usage=UsageService(UsageStore(db.conn), clock),
             meta=MetaStore(db),
             clock=clock,

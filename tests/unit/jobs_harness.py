@@ -18,8 +18,11 @@ from bot.clock import ManualClock
 from bot.db import Database, open_database
 from bot.domain import Choices, InputImage
 from bot.jobs.events import JobEvent
+from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
+from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.files import FileStore
@@ -119,6 +122,8 @@ class Harness:
     guilds: GuildSettingsStore
     catalog: Catalog
     db_path: Path
+    lifecycle: QueueLifecycle
+    retention: Retention
 
     async def quiesce(self, rounds: int = 3) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
@@ -225,11 +230,11 @@ async def harness(
         h = make_harness(db, clock, backend, tmp_path, ipm=ipm, tpm=tpm, **service_options)
         h.db_path = tmp_path / db_name
         if start:
-            await h.service.start()
+            await h.lifecycle.start()
         try:
             yield h
         finally:
-            await h.service.stop(grace=0)
+            await h.lifecycle.stop(grace=0)
 
 
 def make_harness(
@@ -246,16 +251,17 @@ def make_harness(
     guilds = GuildSettingsStore(db, clock, catalog())
     sink = RecordingSink()
     service_options.setdefault("default_model", "gpt-image-1")
-    service = JobService(
+    parts = build_job_queue(
+        QueueSettings(ipm=ipm, tpm=tpm, **service_options),
         db=db,
         catalog=catalog(),
         backend=backend,
         files=files,
         guilds=guilds,
-        sink=sink,
         clock=clock,
-        ipm=ipm,
-        tpm=tpm,
-        **service_options,
+        sink=sink,
     )
-    return Harness(db, clock, backend, sink, service, files, guilds, catalog(), tmp_path)
+    return Harness(
+        db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
+        parts.lifecycle, parts.retention,
+    )  # fmt: skip
