@@ -134,8 +134,13 @@ async def build_services(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    queue: QueueSettings | None = None,
 ) -> AsyncIterator[Services]:
-    """Open the database and HTTP client, build every service; close them on exit."""
+    """Open the database and HTTP client, build every service; close them on exit.
+
+    `queue` defaults to QueueSettings.from_settings(settings); benchmarks/admission.py lifts
+    its queue limits to keep a deep queue.
+    """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
     http = build_http_client(
@@ -150,7 +155,7 @@ async def build_services(
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
         jobs = build_job_queue(
-            QueueSettings.from_settings(settings),
+            queue or QueueSettings.from_settings(settings),
             db=db,
             catalog=catalog,
             backend=openai,
