@@ -170,6 +170,22 @@ def _(error: errors.UpstreamError) -> str:
 
 
 @user_message.register
+def _(error: errors.InputRejectedError) -> str:
+    which = (
+        f"**{error.filename}** (image {error.index})" if error.filename else f"image {error.index}"
+    )
+    why = (
+        "it could not read the file or its colour mode"
+        if error.code == "invalid_image_file"
+        else "it does not accept it as an input"
+    )
+    return (
+        f"The image service refused {which}: {why}. Nothing was charged. "
+        "Saving it as a PNG or JPEG and sending that usually works."
+    )
+
+
+@user_message.register
 def _(error: errors.AnswerLostError) -> str:
     # Never "nothing was charged": the provider may have made and billed it.
     return (

@@ -24,6 +24,7 @@ from tests.fakes.openai_records import (
     RecordedPart,
     RecordedRequest,
     ipm_error,
+    lone_image_array_error,
     moderation_error,
     scripted_error,
 )
@@ -92,6 +93,9 @@ class FakeOpenAI:
         self.auto_quality = "medium"
         self.latency = 0.0
         self.sse_done = False  # end streams with `data: [DONE]` (the real API is not known to)
+        # Behave as the OpenAI-compatible gateways reported to refuse one input sent as `image[]`
+        # (LiteLLM proxy builds of September 2026, among others); OpenAI itself takes both.
+        self.refuse_lone_image_array = False
         self.hide_usage = False  # answer without `usage`, as some gateways do
         self.base_url = ""
         self._failures: deque[_Failure] = deque()
@@ -429,6 +433,8 @@ class FakeOpenAI:
                         param="image",
                     )
             images = [_file(p) for p in record.parts if p.name in ("image", "image[]")]
+            if self.refuse_lone_image_array and [p.name for p in images] == ["image[]"]:
+                raise lone_image_array_error()
             masks = [_file(p) for p in record.parts if p.name == "mask"]
             check_edit_files(call, images, masks[0] if masks else None)
         return call
