@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from bot.catalog.models import Catalog, load_catalog
+from tests.fakes.openai_batches import FakeBatches
 from tests.fakes.openai_outputs import Look, json_body, sse_events
 from tests.fakes.openai_records import (
     IPM_WINDOW,
@@ -77,6 +78,7 @@ class FakeOpenAI:
         self._count = 0
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.batches = FakeBatches(self)  # the Files and Batches endpoints
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> FakeOpenAI:
@@ -91,6 +93,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/images/generations", self._generations)
         app.router.add_post("/v1/images/edits", self._edits)
         app.router.add_get("/v1/models", self._models)
+        self.batches.mount(app)
         self._runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1
         )
@@ -137,6 +140,30 @@ class FakeOpenAI:
     def images_served(self) -> int:
         """Images of accepted requests (what counts against IPM)."""
         return sum(n for _, n in self._accepted)
+
+    @property
+    def sync_requests(self) -> list[RecordedRequest]:
+        """Requests to the synchronous image endpoints (what counts against IPM)."""
+        return [r for r in self.requests if r.path.startswith("/v1/images/")]
+
+    # ---- shared with the Files and Batches endpoints ----------------------------------------
+    def begin(self, request: web.Request) -> str:
+        """Record a request (headers only) and give it a request id."""
+        self.requests.append(self._recorded(request))
+        return self._next_id()
+
+    async def check_auth(self, request: web.Request) -> None:
+        """Latency, hangs, auth and scripted failures, as for the image endpoints."""
+        try:
+            await self._preamble(request)
+        except _RawFailureError as raw:
+            raise ApiError(raw.response.status, None, "Scripted raw failure.") from None
+
+    def error_response(self, err: ApiError, rid: str) -> web.Response:
+        return self._error(err, rid)
+
+    def look(self) -> Look:
+        return self._look()
 
     # ---- handlers --------------------------------------------------------------------------
     async def _generations(self, request: web.Request) -> web.StreamResponse:
