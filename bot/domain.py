@@ -11,11 +11,36 @@ Background = Literal["auto", "transparent", "opaque"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 Moderation = Literal["auto", "low"]
 Fidelity = Literal["low", "high"]
+Speed = Literal["fast", "relaxed"]  # DESIGN: fast = now, paced by IPM; relaxed = the Batch API
+# DESIGN /config set relaxed: whether members may, by default do, or must use the relaxed speed.
+Relaxed = Literal["off", "allowed", "default", "only"]
 
 QUALITIES: tuple[Quality, ...] = ("auto", "low", "medium", "high")
 BACKGROUNDS: tuple[Background, ...] = ("auto", "transparent", "opaque")
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "jpeg", "webp")
+SPEEDS: tuple[Speed, ...] = ("fast", "relaxed")
 MIME_BY_FORMAT: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """Every option a member picks on /imagine and /edit, as given (not yet validated).
+
+    None means the guild's default. Adding an option means adding a field here, its check in
+    bot/jobs/validation.py, and its resolved value on the job (JobRecord.choices) so Re-roll
+    repeats it; tests/unit/test_choices.py fails until all three are done.
+    """
+
+    prompt: str
+    model: str | None = None
+    size: str | None = None  # "WxH" or "auto"
+    quality: str | None = None  # QUALITIES
+    n: int | None = None  # the `count` option, images per job
+    background: str | None = None  # BACKGROUNDS
+    output_format: str | None = None  # the `format` option, OUTPUT_FORMATS
+    input_fidelity: str | None = None  # the `fidelity` option (edits only), "low" | "high"
+    style: str | None = None  # the name of one of the guild's styles
+    speed: str | None = None  # SPEEDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from bot.domain import ImageOptions, Operation
+from bot.domain import Choices, ImageOptions, Operation, Speed
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "unknown"]
 FileRole = Literal["input", "mask", "result"]
@@ -43,6 +43,25 @@ class JobRecord:
     delivered_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    style: str | None = None  # the guild style's name the member chose, if any
+    speed: Speed = "fast"
+
+    @property
+    def choices(self) -> Choices:
+        """The member's choices as admission resolved them: Re-roll submits these again."""
+        o = self.options
+        return Choices(
+            prompt=self.prompt,
+            model=o.model,
+            size=o.size,
+            quality=o.quality,
+            n=o.n,
+            background=o.background,
+            output_format=o.output_format,
+            input_fidelity=o.input_fidelity,
+            style=self.style,
+            speed=self.speed,
+        )
 
     @property
     def model(self) -> str:

@@ -16,6 +16,7 @@ QualityChoice = Literal["auto", "low", "medium", "high"]
 BackgroundChoice = Literal["auto", "transparent", "opaque"]
 FormatChoice = Literal["png", "jpeg", "webp"]
 FidelityChoice = Literal["low", "high"]
+SpeedChoice = Literal["fast", "relaxed"]
 
 MAX_CHOICES = 25  # Discord's limit per autocomplete response
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain import Operation
+from bot.domain import Choices, InputImage, Operation
 from bot.errors import InvalidImageError, PermissionDeniedError
 from bot.imaging import intake
 from bot.jobs.models import Submission
@@ -62,6 +61,8 @@ class Images(commands.Cog):
         background: _choices.BackgroundChoice | None = None,
         output_format: _choices.FormatChoice | None = None,
         model: str | None = None,
+        style: str | None = None,
+        speed: _choices.SpeedChoice | None = None,
     ) -> None:
         """Generate images from a prompt.
 
@@ -73,18 +74,23 @@ class Images(commands.Cog):
             background: Transparent needs png or webp.
             output_format: png, jpeg or webp.
             model: Which image model to use.
+            style: One of this server's styles, combined with your prompt.
+            speed: fast (now) or relaxed (cheaper, through a batch; minutes to hours).
         """
+        choices = Choices(
+            prompt=prompt,
+            model=model,
+            size=size,
+            quality=quality,
+            n=count,
+            background=background,
+            output_format=output_format,
+            style=style,
+            speed=speed,
+        )
 
         async def prepare() -> Submission:
-            return replace(
-                self._submission(interaction, "generate", prompt),
-                size=size,
-                quality=quality,
-                n=count,
-                background=background,
-                output_format=output_format,
-                model=model,
-            )
+            return self._submission(interaction, "generate", choices)
 
         await admit(interaction, self.delivery, prepare)
 
@@ -108,6 +114,8 @@ class Images(commands.Cog):
         background: _choices.BackgroundChoice | None = None,
         output_format: _choices.FormatChoice | None = None,
         model: str | None = None,
+        style: str | None = None,
+        speed: _choices.SpeedChoice | None = None,
     ) -> None:
         """Edit your images with a prompt; a mask marks the area of the first image to change.
 
@@ -125,7 +133,21 @@ class Images(commands.Cog):
             background: Transparent needs png or webp.
             output_format: png, jpeg or webp.
             model: Which image model to use.
+            style: One of this server's styles, combined with your prompt.
+            speed: fast (now) or relaxed (cheaper, through a batch; minutes to hours).
         """
+        choices = Choices(
+            prompt=prompt,
+            model=model,
+            size=size,
+            quality=quality,
+            n=count,
+            background=background,
+            output_format=output_format,
+            input_fidelity=fidelity,
+            style=style,
+            speed=speed,
+        )
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
         intake.check_declared([_declared(a) for a in [*attachments, *([mask] if mask else [])]])
 
@@ -135,17 +157,8 @@ class Images(commands.Cog):
             if mask is not None:
                 first = (images[0].width, images[0].height)
                 prepared_mask = await intake.prepare_mask(await _download(mask), first)
-            return replace(
-                self._submission(interaction, "edit", prompt),
-                images=tuple(images),
-                mask=prepared_mask,
-                size=size,
-                quality=quality,
-                n=count,
-                input_fidelity=fidelity,
-                background=background,
-                output_format=output_format,
-                model=model,
+            return self._submission(
+                interaction, "edit", choices, images=tuple(images), mask=prepared_mask
             )
 
         await admit(interaction, self.delivery, prepare)
@@ -163,8 +176,8 @@ class Images(commands.Cog):
             async def prepare() -> Submission:
                 blobs = [await _download(a) for a in attachments]
                 images = await intake.prepare_inputs(blobs)
-                base = self._submission(modal_interaction, "edit", prompt)
-                return replace(base, images=tuple(images))
+                choices = Choices(prompt=prompt)  # the guild's defaults for every option
+                return self._submission(modal_interaction, "edit", choices, images=tuple(images))
 
             await admit(modal_interaction, self.delivery, prepare)
 
@@ -233,16 +246,24 @@ class Images(commands.Cog):
     # --- helpers ---------------------------------------------------------------------------
 
     def _submission(
-        self, interaction: discord.Interaction, operation: Operation, prompt: str
+        self,
+        interaction: discord.Interaction,
+        operation: Operation,
+        choices: Choices,
+        *,
+        images: tuple[InputImage, ...] = (),
+        mask: InputImage | None = None,
     ) -> Submission:
-        """A request with the member's ids; callers fill in the options they were given."""
+        """The member's request with their ids, in the interaction's guild and channel."""
         return Submission(
             guild_id=_guild_id(interaction),
             channel_id=interaction.channel_id or 0,
             user_id=interaction.user.id,
             role_ids=member_role_ids(interaction),
             operation=operation,
-            prompt=prompt,
+            choices=choices,
+            images=images,
+            mask=mask,
         )
 
 

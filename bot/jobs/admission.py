@@ -199,6 +199,8 @@ class Admission:
                     estimated_tokens=cost.tokens,
                     source_job_id=s.source_job_id,
                     created_at=now,
+                    style=valid.style,
+                    speed=valid.speed,
                 ),
             )
             await store.insert_files(conn, job.id, saved, now)

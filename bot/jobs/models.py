@@ -5,27 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.catalog.pricing import CostEstimate
-from bot.domain import InputImage, Operation
+from bot.domain import Choices, InputImage, Operation
 from bot.records import JobRecord
 
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A member's request as the Discord layer hands it over; None = the guild's default."""
+    """A member's request as the Discord layer hands it over: who, where, what they chose
+    (`choices`, None = the guild's default) and the images of an edit."""
 
     guild_id: int
     channel_id: int
     user_id: int
     role_ids: tuple[int, ...]
     operation: Operation
-    prompt: str
-    model: str | None = None
-    size: str | None = None
-    quality: str | None = None
-    n: int | None = None
-    background: str | None = None
-    output_format: str | None = None
-    input_fidelity: str | None = None
+    choices: Choices
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
     source_job_id: int | None = None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
 
-from bot.domain import InputImage
+from bot.domain import Choices, InputImage, Operation
 from bot.errors import InvalidImageError, InvalidOptionError
 from bot.jobs.models import Submission
 from bot.records import JobRecord, StoredFile
@@ -47,21 +47,12 @@ async def resubmission(
     prompt: str | None,
     use_result_as_input: bool,
 ) -> Submission:
-    """Re-roll: the same request with the same inputs (a new prompt if given). Edit: the new
-    prompt applied to the job's first result, with the same model, size, quality and format."""
-    opts = job.options
-    common: dict[str, Any] = {
-        "guild_id": job.guild_id,
-        "channel_id": job.channel_id,
-        "user_id": user_id,
-        "role_ids": role_ids,
-        "model": opts.model,
-        "size": opts.size,
-        "quality": opts.quality,
-        "background": opts.background,
-        "output_format": opts.output_format,
-        "source_job_id": job.id,
-    }
+    """Re-roll: the job's choices as admission resolved them, with the same inputs (a new prompt
+    if given). Edit: the new prompt applied to the job's first result, with the same choices
+    except the count and fidelity (one image, the API's default fidelity)."""
+    choices = job.choices
+    if prompt and prompt.strip():
+        choices = replace(choices, prompt=prompt)
     if use_result_as_input:
         if not prompt or not prompt.strip():
             raise InvalidOptionError("prompt", "write what to change")
@@ -69,15 +60,32 @@ async def resubmission(
         if not results:
             raise InvalidImageError(f"job {job.id}", "its result is no longer kept")
         image = await read_input(files, results[0])
-        return Submission(operation="edit", prompt=prompt, images=(image,), **common)
+        choices = replace(choices, n=None, input_fidelity=None)
+        return _submission(job, user_id, role_ids, "edit", choices, images=(image,))
     images = tuple([await read_input(files, f) for f in kept if f.role == "input"])
     masks = [await read_input(files, f) for f in kept if f.role == "mask"]
+    mask = masks[0] if masks else None
+    return _submission(job, user_id, role_ids, job.operation, choices, images=images, mask=mask)
+
+
+def _submission(
+    job: JobRecord,
+    user_id: int,
+    role_ids: tuple[int, ...],
+    operation: Operation,
+    choices: Choices,
+    *,
+    images: tuple[InputImage, ...],
+    mask: InputImage | None = None,
+) -> Submission:
     return Submission(
-        operation=job.operation,
-        prompt=prompt if prompt and prompt.strip() else job.prompt,
-        n=opts.n,
-        input_fidelity=opts.input_fidelity,
+        guild_id=job.guild_id,
+        channel_id=job.channel_id,
+        user_id=user_id,
+        role_ids=role_ids,
+        operation=operation,
+        choices=choices,
         images=images,
-        mask=masks[0] if masks else None,
-        **common,
+        mask=mask,
+        source_job_id=job.id,
     )

@@ -1,12 +1,23 @@
-"""Turn a Submission into ImageOptions checked against its model, with the guild's defaults."""
+"""Turn a Submission's Choices into ImageOptions checked against its model and the guild."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from bot.catalog.models import Catalog, ModelSpec
-from bot.domain import BACKGROUNDS, OUTPUT_FORMATS, Fidelity, ImageOptions, Quality
+from bot.domain import (
+    BACKGROUNDS,
+    OUTPUT_FORMATS,
+    SPEEDS,
+    Choices,
+    Fidelity,
+    ImageOptions,
+    Quality,
+    Relaxed,
+    Speed,
+)
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
 from bot.jobs.models import Submission
 from bot.store.guilds import GuildSettings
@@ -18,23 +29,29 @@ FIDELITIES: tuple[Fidelity, ...] = ("low", "high")
 
 @dataclass(frozen=True, slots=True)
 class ValidRequest:
-    """A submission checked against its model and guild: what admission prices and stores."""
+    """A submission checked against its model and guild: what admission prices and stores.
+
+    With `options`, `style` and `speed` it holds the resolved value of every field of Choices.
+    """
 
     spec: ModelSpec
     prompt: str
     options: ImageOptions
+    style: str | None
+    speed: Speed
 
 
 def validate(
     s: Submission, settings: GuildSettings, catalog: Catalog, *, default_model: str, today: date
 ) -> ValidRequest:
     """Apply the guild's defaults and check every option, or raise the error naming it."""
-    spec = _model(s, settings, catalog, default_model, today)
-    prompt = _prompt(s.prompt, spec)
+    c = s.choices
+    spec = _model(c, settings, catalog, default_model, today)
+    prompt = _prompt(c.prompt, spec)
     _check_inputs(s, spec)
-    n = _count(s.n, settings, spec)
-    output_format = _choice("format", s.output_format, "png", OUTPUT_FORMATS)
-    background = _choice("background", s.background, "auto", BACKGROUNDS)
+    n = _count(c.n, settings, spec)
+    output_format = _choice("format", c.output_format, "png", OUTPUT_FORMATS)
+    background = _choice("background", c.background, "auto", BACKGROUNDS)
     if background == "transparent":
         if not spec.transparent_background:
             raise InvalidOptionError("background", f"{spec.name} cannot make transparent images")
@@ -42,8 +59,8 @@ def validate(
             raise InvalidOptionError("background", "transparent images need png or webp")
     options = ImageOptions(
         model=spec.name,
-        size=_size(s.size, settings.config.default_size, spec),
-        quality=_quality(s.quality, settings.config.default_quality, spec),
+        size=_size(c.size, settings.config.default_size, spec),
+        quality=_quality(c.quality, settings.config.default_quality, spec),
         n=n,
         background=background,  # type: ignore[arg-type]  # checked against BACKGROUNDS
         output_format=output_format,  # type: ignore[arg-type]  # checked against OUTPUT_FORMATS
@@ -52,13 +69,44 @@ def validate(
         # Previews stream only for single images (the API streams n=1 only).
         partial_images=PREVIEW_PARTIAL_IMAGES if settings.config.previews and n == 1 else 0,
     )
-    return ValidRequest(spec, prompt, options)
+    style = check_style(c.style, settings.styles)
+    speed = check_speed(c.speed, settings.config.relaxed)
+    return ValidRequest(spec, prompt, options, style, speed)
+
+
+def check_style(name: str | None, styles: Mapping[str, str]) -> str | None:
+    """The guild style's name as stored (matched case-insensitively), or None for no style.
+
+    `styles` maps the guild's style names to their text. Raises InvalidOptionError when the
+    guild has no style of that name.
+    """
+    if name is None or not name.strip():
+        return None
+    wanted = name.strip()
+    for known in styles:
+        if known.casefold() == wanted.casefold():
+            return known
+    raise InvalidOptionError("style", f"no style named {wanted} on this server")
+
+
+def check_speed(speed: str | None, relaxed: Relaxed) -> Speed:
+    """The job's speed: the member's, or the guild's default ("relaxed" when `relaxed` is
+    default or only). Raises InvalidOptionError for an unknown speed, relaxed when the guild
+    has it off, and fast when the guild allows only relaxed."""
+    if speed is None or not speed.strip():
+        return "relaxed" if relaxed in ("default", "only") else "fast"
+    chosen = _choice("speed", speed, "fast", SPEEDS)
+    if chosen == "relaxed" and relaxed == "off":
+        raise InvalidOptionError("speed", "relaxed speed is not enabled on this server")
+    if chosen == "fast" and relaxed == "only":
+        raise InvalidOptionError("speed", "this server takes only relaxed jobs")
+    return chosen  # type: ignore[return-value]  # checked against SPEEDS
 
 
 def _model(
-    s: Submission, settings: GuildSettings, catalog: Catalog, default_model: str, today: date
+    c: Choices, settings: GuildSettings, catalog: Catalog, default_model: str, today: date
 ) -> ModelSpec:
-    name = (s.model or settings.config.default_model or default_model).strip()
+    name = (c.model or settings.config.default_model or default_model).strip()
     allowed = settings.config.allowed_models
     if allowed is not None and name not in allowed:
         raise ModelNotAllowedError(name, tuple(m for m in allowed if m in catalog.names()))
@@ -135,9 +183,9 @@ def _quality(quality: str | None, default: Quality, spec: ModelSpec) -> Quality:
 
 
 def _fidelity(s: Submission, spec: ModelSpec) -> Fidelity | None:
-    if s.input_fidelity is None:
+    if s.choices.input_fidelity is None:
         return None
-    chosen = s.input_fidelity.strip().lower()
+    chosen = s.choices.input_fidelity.strip().lower()
     if chosen not in FIDELITIES:
         raise InvalidOptionError("fidelity", "must be low or high")
     if s.operation != "edit":

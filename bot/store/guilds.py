@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ import aiosqlite
 from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.domain import Moderation, Quality
+from bot.domain import Moderation, Quality, Relaxed
 from bot.errors import InvalidOptionError
 from bot.store.guild_checks import API_MAX_COUNT, check_config, check_limit
 
@@ -31,6 +31,7 @@ DEFAULT_QUALITY: Quality = "medium"
 DEFAULT_SIZE = "1024x1024"
 DEFAULT_MODERATION: Moderation = "auto"
 DEFAULT_PREVIEWS = False  # previews cost 100 output tokens each; opt-in
+DEFAULT_RELAXED: Relaxed = "off"  # relaxed speed is opt-in (not stored until /config set relaxed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +62,17 @@ class GuildConfig:
     moderation: Moderation = DEFAULT_MODERATION
     previews: bool = DEFAULT_PREVIEWS
     log_channel_id: int | None = None
+    relaxed: Relaxed = DEFAULT_RELAXED
 
 
 @dataclass(frozen=True, slots=True)
 class GuildSettings:
+    """A guild's limits and config, and its styles (name -> text; none until /style exists)."""
+
     guild_id: int
     limits: GuildLimits
     config: GuildConfig
+    styles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from bot.db import Database
-from bot.domain import ImageOptions
+from bot.domain import ImageOptions, Speed
 from bot.records import FileRole, JobRecord, JobState, NewFile
 
 _OPTION_FIELDS = frozenset(field.name for field in dataclasses.fields(ImageOptions))
@@ -46,6 +46,8 @@ class NewJob:
     estimated_tokens: int
     source_job_id: int | None
     created_at: datetime
+    style: str | None = None
+    speed: Speed = "fast"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ def row_to_job(row: aiosqlite.Row) -> JobRecord:
         delivered_at=_dt(row["delivered_at"]),
         started_at=_dt(row["started_at"]),
         finished_at=_dt(row["finished_at"]),
+        style=row["style"],
+        speed=row["speed"],
     )
 
 
@@ -149,8 +153,8 @@ async def budget_use(
 _INSERT_JOB = """
 INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
                   charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,
-                  source_job_id, created_at)
-VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+                  source_job_id, created_at, style, speed)
+VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -171,6 +175,8 @@ async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
             job.estimated_tokens,
             job.source_job_id,
             ts(job.created_at),
+            job.style,
+            job.speed,
         ),
     )
     record = await get_job(conn, int(cursor.lastrowid or 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -15,7 +16,7 @@ from typing import Any
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import ManualClock
 from bot.db import Database, open_database
-from bot.domain import InputImage
+from bot.domain import Choices, InputImage
 from bot.jobs.events import JobEvent
 from bot.jobs.models import Submission
 from bot.jobs.service import JobService
@@ -39,12 +40,17 @@ def input_image(width: int = 4, height: int = 4) -> InputImage:
     return InputImage(tiny_png(7), "image/png", width, height)
 
 
+CHOICE_FIELDS = frozenset(f.name for f in dataclasses.fields(Choices))
+
+
 def submission(
     guild_id: int = 1, user_id: int = 10, prompt: str = "a red fox", **kw: Any
 ) -> Submission:
+    """A Submission; keyword arguments named like a field of Choices go into its choices."""
     fields: dict[str, Any] = {"channel_id": 100 + guild_id, "role_ids": (), "operation": "generate"}
-    fields.update(kw)
-    return Submission(guild_id=guild_id, user_id=user_id, prompt=prompt, **fields)
+    fields.update({k: v for k, v in kw.items() if k not in CHOICE_FIELDS})
+    choices = Choices(prompt=prompt, **{k: v for k, v in kw.items() if k in CHOICE_FIELDS})
+    return Submission(guild_id=guild_id, user_id=user_id, choices=choices, **fields)
 
 
 class TrackedFileStore(FileStore):

@@ -224,7 +224,7 @@ async def test_reroll_repeats_the_request_with_the_same_inputs(tmp_path: Path) -
         )
         await h.run_all()
         again = await h.service.resubmission(first.job.id, guild_id=1, user_id=20, role_ids=(7,))
-        assert (again.operation, again.prompt, again.n, again.quality) == (
+        assert (again.operation, again.choices.prompt, again.choices.n, again.choices.quality) == (
             "edit",
             "a red fox",
             2,
@@ -253,7 +253,7 @@ async def test_edit_uses_the_first_result_as_the_input(tmp_path: Path) -> None:
             prompt="now at night",
             use_result_as_input=True,
         )
-        assert (edit.operation, edit.prompt) == ("edit", "now at night")
+        assert (edit.operation, edit.choices.prompt) == ("edit", "now at night")
         assert [i.data for i in edit.images] == [tiny_png(1)]
         admitted = await h.service.submit(edit)
         await h.run_all()
