@@ -19,7 +19,9 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.jobs.relaxed import RelaxedTiming
 from bot.jobs.service import JobService
+from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.reports.usage import UsageService
 from bot.settings import Settings
@@ -129,6 +131,7 @@ async def build_services(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    relaxed_timing: RelaxedTiming | None = None,
 ) -> AsyncIterator[Services]:
     """Open the database and HTTP client, build every service; close them on exit."""
     clock = clock or SystemClock()
@@ -154,6 +157,8 @@ async def build_services(
             ipm=settings.ipm,
             tpm=settings.tpm,
             default_model=settings.image_model,
+            batches=OpenAIBatchesClient(http),
+            relaxed_timing=relaxed_timing,
         )
         yield Services(
             settings=settings,

@@ -14,7 +14,8 @@ BotError
 │   ├── PermissionDeniedError   (action)
 │   ├── JobNotFoundError        (job_id)
 │   ├── JobNotCancellableError  (job_id, state)
-│   └── PromptRejectedError     (request_id)                 the safety system refused it
+│   ├── PromptRejectedError     (request_id)                 the safety system refused it
+│   └── BatchNotRunError        (status)                     a relaxed batch ended without it
 └── UpstreamError               (status, code, request_id)   the OpenAI API failed; operator-facing
     ├── RateLimitedError        (retry_after)                429 rate_limit_exceeded: retryable
     ├── BillingLimitError                                    billing or spend limits: no retry
@@ -163,6 +164,15 @@ class PromptRejectedError(UserFacingError):
     def __init__(self, request_id: str | None = None) -> None:
         self.request_id = request_id
         super().__init__("the image service's safety system refused this request")
+
+
+class BatchNotRunError(UserFacingError):
+    """A relaxed job's batch ended (`status`: expired, cancelled, failed) without running it."""
+
+    def __init__(self, status: str, reason: str | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"the relaxed batch {status} before this request ran")
 
 
 class UpstreamError(BotError):

@@ -30,12 +30,21 @@ def shorten(text: str, limit: int) -> str:
 def status_text(job: JobRecord, *, position: int | None, estimate: CostEstimate | None) -> str:
     """The live status line shown while a job waits or renders."""
     cost = f" · up to {format_usd(job.estimated_micro_usd)}"
+    if job.speed == "relaxed":
+        return _relaxed_status(job, cost)
     if job.state == "running":
         return f"🎨 Rendering job #{job.id}…{cost}"
     if position is None:
         return f"⏳ Job #{job.id} is queued{cost}"
     ahead = "next in line" if position <= 1 else f"position {position} in the queue"
     return f"⏳ Job #{job.id} is {ahead}{cost}"
+
+
+def _relaxed_status(job: JobRecord, cost: str) -> str:
+    when = "usually minutes, at most 24 h; you are mentioned when it is ready"
+    if job.state == "running":
+        return f"🐢 Job #{job.id} is in a relaxed batch (half price){cost} · {when}"
+    return f"🐢 Job #{job.id} is waiting to join a relaxed batch (half price){cost} · {when}"
 
 
 def result_embed(
@@ -56,6 +65,8 @@ def result_embed(
     embed.add_field(name="Quality", value=options.quality)
     embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd))
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
+    if job.speed == "relaxed":
+        embed.add_field(name="Speed", value="relaxed (half price)")
     if made is not None and made < options.n:
         note = f"Only {made} of {options.n} images could be made; you pay only for those."
         embed.add_field(name="Note", value=note, inline=False)
@@ -99,11 +110,13 @@ def refusal_log_line(job: JobRecord) -> str:
     )
 
 
-def job_summary(job: JobRecord, position: int | None) -> str:
+def job_summary(job: JobRecord, position: int | None, relaxed_state: str | None = None) -> str:
     """One line about a job for /job and /queue."""
     when = discord.utils.format_dt(job.created_at, "R")
     head = f"**#{job.id}** {job.state}"
-    if job.state == "queued" and position is not None:
+    if job.speed == "relaxed" and not job.is_final:
+        head = f"**#{job.id}** relaxed, {relaxed_state}" if relaxed_state else head + " (relaxed)"
+    elif job.state == "queued" and position is not None:
         head += f" (position {position})"
     if job.is_final:  # what it counts against the budgets: nothing when it failed or was cancelled
         money = f"cost {format_usd(job.charged_micro_usd)}"

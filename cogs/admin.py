@@ -167,6 +167,7 @@ class Admin(commands.Cog):
         moderation: Literal["auto", "low"] | None = None,
         previews: bool | None = None,
         log_channel: discord.TextChannel | None = None,
+        relaxed: Literal["off", "allowed", "default", "only"] | None = None,
     ) -> None:
         """Change this server's defaults, allowed models, moderation, previews and log channel.
 
@@ -178,6 +179,7 @@ class Admin(commands.Cog):
             moderation: OpenAI's moderation strictness for generations.
             previews: Show partial images while an image renders (costs a little more).
             log_channel: Where to log one line per generation.
+            relaxed: Half-price batch speed: off, allowed, the default, or the only speed.
         """
         _require_moderator(interaction, "change the settings")
         changes: dict[str, object] = {
@@ -188,6 +190,7 @@ class Admin(commands.Cog):
             "moderation": moderation,
             "previews": previews,
             "log_channel_id": log_channel.id if log_channel else None,
+            "relaxed": relaxed,
         }
         changes = {name: value for name, value in changes.items() if value is not None}
         if allowed_models is not None and allowed_models.strip().lower() == "all":
@@ -271,6 +274,7 @@ def config_embed(settings: GuildSettings, bot_default_model: str) -> discord.Emb
     embed.add_field(name="Previews", value="on" if config.previews else "off")
     log = f"<#{config.log_channel_id}>" if config.log_channel_id else "none"
     embed.add_field(name="Log channel", value=log)
+    embed.add_field(name="Relaxed speed", value=config.relaxed)
     return embed
 
 

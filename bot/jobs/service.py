@@ -12,23 +12,25 @@ from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import (
+    InvalidOptionError,
     JobNotCancellableError,
     JobNotFoundError,
     PermissionDeniedError,
 )
 from bot.jobs.admission import Admission
-from bot.jobs.backend import ImageBackend
+from bot.jobs.backend import BatchApi, ImageBackend
 from bot.jobs.dispatcher import Dispatcher, wait_any
 from bot.jobs.events import EventBus, JobEvent, JobSink
 from bot.jobs.models import Admitted, Submission
 from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
+from bot.jobs.relaxed import RelaxedLane, RelaxedTiming
 from bot.jobs.resubmit import resubmission, stored_file
 from bot.jobs.runner import JobRunner
 from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
-from bot.records import JobRecord, StoredFile
-from bot.store import jobs as store
+from bot.records import JobRecord, RelaxedJob, StoredFile
+from bot.store import batches as batch_store, jobs as store
 from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 
@@ -62,6 +64,8 @@ class JobService:
         burst: int | None = None,
         max_rate_limit_retries: int = 5,
         max_request_images: int = MAX_REQUEST_IMAGES,  # most images per request of a generation
+        batches: BatchApi | None = None,  # the relaxed speed's Batch API client
+        relaxed_timing: RelaxedTiming | None = None,
     ) -> None:
         self._db = db
         self._files = files
@@ -97,6 +101,11 @@ class JobService:
             member_queue_limit=member_queue_limit,
             guild_queue_limit=guild_queue_limit,
         )
+        self._relaxed: RelaxedLane | None = None
+        if batches is not None:
+            self._relaxed = RelaxedLane(db=db, catalog=catalog, files=files, clock=clock,
+                                        bus=self._bus, client=batches,
+                                        timing=relaxed_timing)  # fmt: skip
         self._dispatcher: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
         self._admitting: set[asyncio.Task[Any]] = set()
@@ -122,6 +131,8 @@ class JobService:
         if self._task is not None and not self._task.done():
             return
         await self._recover()
+        if self._relaxed is not None:
+            await self._relaxed.start()
         self._dispatcher = Dispatcher(
             queue=self._queue,
             pacer=self._pacer,
@@ -141,6 +152,8 @@ class JobService:
         """
         dispatcher, task = self._dispatcher, self._task
         self._dispatcher = self._task = None
+        if self._relaxed is not None:
+            await self._relaxed.stop()
         if dispatcher is not None and task is not None:
             dispatcher.close()
             if not await wait_any(self._clock, [task], grace):
@@ -161,10 +174,14 @@ class JobService:
     async def _recover(self) -> None:
         # Read before the interrupted jobs are settled: those announce their own ending.
         undelivered = await store.undelivered(self._db, self._clock.now() - REDELIVERY_WINDOW)
+        batched = await batch_store.batched_job_ids(self._db)  # the relaxed lane resumes these
         for job in await store.jobs_in_state(self._db, "running"):
+            if job.id in batched:
+                continue
             log.warning("job %s was in flight when the bot stopped; not sending it again", job.id)
             await self._settlement.recover(job)
-        self._queue.restore(await store.jobs_in_state(self._db, "queued"))
+        queued = await store.jobs_in_state(self._db, "queued")
+        self._queue.restore(job for job in queued if job.speed == "fast")
         for job in undelivered:
             self._bus.emit(JobEvent("succeeded", job))
 
@@ -182,6 +199,12 @@ class JobService:
 
     async def _submit(self, s: Submission) -> Admitted:
         job, cost = await self._admission.admit(s)
+        if job.speed == "relaxed":
+            if self._relaxed is None:  # a setup without a Batch API client (some tests)
+                raise InvalidOptionError("speed", "the relaxed speed is not available")
+            self._relaxed.add(job)
+            self._bus.emit(JobEvent("queued", job))
+            return Admitted(job, 0, cost)
         position = self._queue.push(job)
         self._bus.emit(JobEvent("queued", job, position=position))
         self._wake()
@@ -194,7 +217,12 @@ class JobService:
         job = await self.get(job_id, guild_id=guild_id)
         if job.user_id != user_id and not is_moderator:
             raise PermissionDeniedError("cancel another member's job")
-        if job.state != "queued" or job.id not in self._queue:
+        lane = self._relaxed if job.speed == "relaxed" else None
+        if lane is not None and (job.state != "queued" or not lane.gathering(job_id)):
+            # Once in a batch it is the provider's: a batch's lines cannot be withdrawn.
+            busy = job.state in ("queued", "running")
+            raise JobNotCancellableError(job_id, "in a relaxed batch" if busy else job.state)
+        if lane is None and (job.state != "queued" or job.id not in self._queue):
             raise JobNotCancellableError(job_id, "running" if job.state == "queued" else job.state)
         now = self._clock.now()
         async with self._db.transaction() as conn:
@@ -209,6 +237,8 @@ class JobService:
             )
         if not ok:  # it started meanwhile
             raise JobNotCancellableError(job_id, "running")
+        if lane is not None:
+            lane.remove(job_id)
         self._queue.remove(job_id)
         self._runner.forget(job_id)
         cancelled = replace(
@@ -234,6 +264,12 @@ class JobService:
     ) -> list[tuple[JobRecord, int]]:
         """A guild's (or one member's) queued jobs with their positions, next first."""
         return self._queue.ordered(guild_id, user_id)
+
+    async def relaxed_for(self, guild_id: int, user_id: int | None = None) -> list[RelaxedJob]:
+        """A guild's (or one member's) relaxed jobs not yet ended, with their batch's status."""
+        if self._relaxed is None:
+            return []
+        return await self._relaxed.waiting(guild_id, user_id)
 
     def queue_length(self, guild_id: int) -> int:
         return self._queue.guild_length(guild_id)

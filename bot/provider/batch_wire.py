@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bot.domain import ImageRequest, ImagesResult, InputImage
-from bot.errors import BotError, UpstreamUnavailableError
+from bot.errors import BotError, PromptRejectedError, UpstreamUnavailableError
 from bot.provider.failures import translate_error
 from bot.provider.wire import MalformedResponseError, build_result, decode_b64, generation_body
 
@@ -175,7 +175,8 @@ def line_outcome(line: Mapping[str, Any], request: ImageRequest) -> LineOutcome:
         error = translate_error(
             status or None, raw, httpx.Headers(), model=request.options.model, request_id=rid
         )
-        code = getattr(error, "code", None) or "moderation_blocked"
+        refused = isinstance(error, PromptRejectedError)
+        code = "moderation_blocked" if refused else getattr(error, "code", None) or f"http_{status}"
         return LineOutcome(custom_id, error=error, http_status=status, error_code=code,
                            request_id=rid)  # fmt: skip
     try:

@@ -26,7 +26,9 @@ CONFIG_OPTIONS = {
     "moderation": "moderation",
     "previews": "previews",
     "log_channel_id": "log_channel",
+    "relaxed": "relaxed",
 }
+RELAXED_MODES = ("off", "allowed", "default", "only")  # DESIGN: /config set relaxed
 
 
 def check_limit(name: str, value: object) -> None:
@@ -57,6 +59,8 @@ def check_config(name: str, value: object, catalog: Catalog | None) -> object:
         return check_choice(option, value, QUALITIES)
     if name == "moderation":
         return check_choice(option, value, MODERATIONS)
+    if name == "relaxed":
+        return check_choice(option, value, RELAXED_MODES)
     if name == "default_size":
         return check_size(option, value)
     if name == "previews":

@@ -31,7 +31,7 @@ DEFAULT_QUALITY: Quality = "medium"
 DEFAULT_SIZE = "1024x1024"
 DEFAULT_MODERATION: Moderation = "auto"
 DEFAULT_PREVIEWS = False  # previews cost 100 output tokens each; opt-in
-DEFAULT_RELAXED: Relaxed = "off"  # relaxed speed is opt-in (not stored until /config set relaxed)
+DEFAULT_RELAXED: Relaxed = "off"  # the relaxed speed is opt-in (/config set relaxed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,5 +332,6 @@ def _settings_from_row(guild_id: int, row: aiosqlite.Row | None) -> GuildSetting
         moderation=row["moderation"] or DEFAULT_MODERATION,
         previews=DEFAULT_PREVIEWS if row["previews"] is None else bool(row["previews"]),
         log_channel_id=row["log_channel_id"],
+        relaxed=row["relaxed"] or DEFAULT_RELAXED,
     )
     return GuildSettings(guild_id, GuildLimits(**limit_values), config)

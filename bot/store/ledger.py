@@ -33,6 +33,8 @@ class ApiCall:
     request_id: str | None = None
     http_status: int | None = None
     error_code: str | None = None
+    speed: str = "fast"  # "relaxed": a Batch API line, priced at the catalog's batch prices
+    fast_cost_micro_usd: int | None = None  # relaxed rows: the same usage at the fast price
 
 
 _INSERT = """
@@ -40,8 +42,8 @@ INSERT INTO api_calls (
     guild_id, channel_id, user_id, job_id, model, operation, n, images, size, quality,
     text_input_tokens, cached_text_input_tokens, image_input_tokens, cached_image_input_tokens,
     image_output_tokens, text_output_tokens, partial_images, cost_micro_usd, price_version,
-    request_id, http_status, error_code, latency_ms, created_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    request_id, http_status, error_code, latency_ms, created_at, speed, fast_cost_micro_usd
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -73,6 +75,8 @@ async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
         call.error_code,
         call.latency_ms,
         int(call.created_at.timestamp()),
+        call.speed,
+        call.fast_cost_micro_usd,
     )
     cursor = await conn.execute(_INSERT, params)
     return int(cursor.lastrowid or 0)
@@ -115,4 +119,6 @@ def _row_to_call(row: aiosqlite.Row) -> ApiCall:
         error_code=row["error_code"],
         latency_ms=row["latency_ms"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        speed=row["speed"],
+        fast_cost_micro_usd=row["fast_cost_micro_usd"],
     )

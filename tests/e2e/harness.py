@@ -16,6 +16,7 @@ from PIL import Image
 
 from bot.app import ImageBot, build_services, point_discord_at
 from bot.clock import OffsetClock
+from bot.jobs.relaxed import RelaxedTiming
 from bot.settings import Settings, load_settings
 from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_messages import RecordedMessage
@@ -24,6 +25,8 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 
 READY_TIMEOUT = 10.0
+# The relaxed lane on the test's real-time clock: a short gathering window and quick polls.
+E2E_RELAXED = RelaxedTiming(window=0.3, first_poll=0.1, poll_factor=1.5, max_poll=1.0)
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
 
 
@@ -49,7 +52,9 @@ class Harness:
             self.settings = self.settings.model_copy(update=settings_overrides)
         stack = contextlib.AsyncExitStack()
         point_discord_at(self.settings)
-        services = await stack.enter_async_context(build_services(self.settings, clock=self.clock))
+        services = await stack.enter_async_context(
+            build_services(self.settings, clock=self.clock, relaxed_timing=E2E_RELAXED)
+        )
         bot = ImageBot(services, guild_ready_timeout=0.05)
         await stack.enter_async_context(bot)
         task = asyncio.create_task(bot.start(self.settings.discord_token.get_secret_value()))

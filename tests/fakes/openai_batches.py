@@ -388,7 +388,7 @@ async def _file_form(request: web.Request) -> tuple[str, str, bytes]:
     purpose, upload = form.get("purpose"), form.get("file")
     if not isinstance(purpose, str) or not purpose:
         raise ApiError(400, "missing_required_parameter", "Missing 'purpose'.", param="purpose")
-    if upload is None or isinstance(upload, str):
+    if not isinstance(upload, web.FileField):
         raise ApiError(400, "missing_required_parameter", "Missing 'file'.", param="file")
     filename = upload.filename or ""
     if purpose == "batch" and not filename.endswith(".jsonl"):

@@ -25,6 +25,7 @@ from bot.store import jobs as store
 from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 from bot.store.ledger import ApiCall, calls_for_job
+from tests.fakes.batch_backend import FakeBatchesClient
 from tests.fakes.image_backend import FakeImageBackend, tiny_png
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -119,6 +120,7 @@ class Harness:
     guilds: GuildSettingsStore
     catalog: Catalog
     db_path: Path
+    batches: FakeBatchesClient | None = None  # the in-process fake Batch API
 
     async def quiesce(self, rounds: int = 3) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
@@ -246,6 +248,7 @@ def make_harness(
     guilds = GuildSettingsStore(db, clock, catalog())
     sink = RecordingSink()
     service_options.setdefault("default_model", "gpt-image-1")
+    batches = service_options.setdefault("batches", FakeBatchesClient(clock, catalog()))
     service = JobService(
         db=db,
         catalog=catalog(),
@@ -258,4 +261,4 @@ def make_harness(
         tpm=tpm,
         **service_options,
     )
-    return Harness(db, clock, backend, sink, service, files, guilds, catalog(), tmp_path)
+    return Harness(db, clock, backend, sink, service, files, guilds, catalog(), tmp_path, batches)

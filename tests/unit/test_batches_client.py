@@ -49,9 +49,9 @@ async def run_batch(
     while not info.ended:
         info = await client.retrieve(created.id)
     lines: dict[str, dict[str, object]] = {}
-    for file_id in (info.output_file_id, info.error_file_id):
-        if file_id:
-            for line in iter_lines(await client.content(file_id)):
+    for output in (info.output_file_id, info.error_file_id):
+        if output:
+            for line in iter_lines(await client.content(output)):
                 lines[line["custom_id"]] = line
     return info.status, lines
 
