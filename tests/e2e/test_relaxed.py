@@ -1,0 +1,105 @@
+"""The relaxed speed end to end: Discord -> the bot -> the fake's Batch API -> Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Harness, harness
+
+pytestmark = pytest.mark.e2e
+
+
+async def allow_relaxed(h: Harness, mode: str = "allowed") -> None:
+    changed = await h.discord.slash(
+        "config", {"relaxed": mode}, subcommand="set", member=h.mod, guild=h.guild,
+        channel=h.channel,
+    )  # fmt: skip
+    assert "Settings updated" in (await changed.wait_original(timeout=5)).content
+
+
+async def test_a_relaxed_imagine_is_delivered_at_half_the_fast_price(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        handle = await h.imagine("a slow fox", quality="low", size="1024x1024", speed="relaxed")
+        status = await handle.wait_original(timeout=5)
+        assert "relaxed" in status.content and "half price" in status.content
+        assert "$0.00" in status.content  # the price shown: up to the batch estimate
+        result = await h.wait_result(handle)
+        assert result.attachments and "a slow fox" in result.text
+        assert not h.openai.sync_requests, "a relaxed job used the synchronous endpoint"
+        [batch] = h.openai.batches.batches.values()
+        assert batch.custom_ids == ["job-1"] and batch.metadata["jobs"] == "1"
+
+        fast = await h.imagine("a slow fox", quality="low", size="1024x1024", speed="fast")
+        await h.wait_result(fast)
+        relaxed_row, fast_row = h.ledger()
+        assert (relaxed_row["speed"], fast_row["speed"]) == ("relaxed", "fast")
+        assert relaxed_row["image_output_tokens"] == fast_row["image_output_tokens"]
+        # Half the fast price of the same request, to the micro-dollar rounding of each.
+        assert abs(2 * relaxed_row["cost_micro_usd"] - fast_row["cost_micro_usd"]) <= 2
+        assert relaxed_row["fast_cost_micro_usd"] == fast_row["cost_micro_usd"]
+        relaxed_job, _ = h.jobs()
+        assert relaxed_job["state"] == "succeeded"
+        assert relaxed_job["charged_micro_usd"] == relaxed_row["cost_micro_usd"]
+        h.discord.assert_no_violations()
+
+
+async def test_relaxed_is_refused_until_a_moderator_allows_it(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        refused = await h.imagine("a fox", speed="relaxed")
+        assert "not enabled" in (await h.private_reply(refused)).content
+        await allow_relaxed(h, "only")
+        forced = await h.imagine("a fox", quality="low")  # no speed given: relaxed is the only one
+        await h.wait_result(forced)
+        assert h.jobs()[-1]["speed"] == "relaxed" and not h.openai.sync_requests
+
+
+async def test_thirty_relaxed_jobs_at_ipm_5_all_arrive_without_a_429(tmp_path: Path) -> None:
+    async with harness(tmp_path, openai_ipm=5) as h:
+        h.openai.ipm = 5
+        members = [h.discord.add_member(h.guild, f"m{i}") for i in range(10)]
+        await h.start_bot()
+        await allow_relaxed(h, "default")
+        started = time.monotonic()
+        handles = await asyncio.gather(
+            *(h.imagine(f"fox {i}", member=members[i % 10], quality="low") for i in range(30))
+        )
+        results = await asyncio.gather(*(h.wait_result(handle, 60) for handle in handles))
+        took = time.monotonic() - started
+        assert len(results) == 30 and all(r.attachments for r in results)
+        assert not h.openai.sync_requests  # so no 429 could even happen
+        assert [r for r in h.openai.requests if r.path.startswith("/v1/images")] == []
+        assert all(job["state"] == "succeeded" for job in h.jobs())
+        # IPM 5 would need six minutes for 30 images; the batches took seconds.
+        assert took < 60, took
+        print(f"\n30 relaxed images at IPM 5 in {took:.1f} s (IPM alone: 360 s)")
+
+
+async def test_an_expired_batch_is_settled_line_by_line(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        members = [h.discord.add_member(h.guild, f"m{i}") for i in range(3)]
+        await h.start_bot()
+        await allow_relaxed(h, "default")
+        h.openai.batches.hold = True
+        h.openai.batches.expire_next(done_lines=2)
+        handles = [await h.imagine(f"fox {i}", member=m, quality="low") for i, m in
+                   enumerate(members)]  # fmt: skip
+        await h.eventually(lambda: len(h.openai.batches.batches) == 1, timeout=10)
+        h.openai.batches.release()
+        done = [await h.wait_result(handle, 20) for handle in handles[:2]]
+        assert all(r.attachments for r in done)
+        told = await handles[2].wait_original(lambda m: "ran out" in m.content, timeout=20)
+        assert "nothing was charged" in told.content
+        jobs = h.jobs()
+        assert [j["state"] for j in jobs] == ["succeeded", "succeeded", "failed"]
+        assert jobs[2]["charged_micro_usd"] == 0 and jobs[2]["charged_images"] == 0
+        rows = h.ledger()
+        assert [r["error_code"] for r in rows] == [None, None, "batch_expired"]
+        assert rows[0]["cost_micro_usd"] > 0 and rows[2]["cost_micro_usd"] == 0
+        assert [j["charged_micro_usd"] for j in jobs[:2]] == [r["cost_micro_usd"] for r in rows[:2]]
