@@ -7,12 +7,14 @@ import os
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import discord
 import pytest
 
+from tests.fakes.discord_messages import RecordedMessage
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -51,6 +53,10 @@ def _rows(path: Path, sql: str) -> list[sqlite3.Row]:
         conn.close()
 
 
+def _result_for(user_id: int) -> Callable[[RecordedMessage], bool]:
+    return lambda m: f"<@{user_id}>" in m.content and bool(m.attachments)
+
+
 @pytest.mark.parametrize("recorded", [True, False], ids=["batch-recorded", "create-unrecorded"])
 async def test_kill_9_after_a_batch_was_created_then_a_restart_delivers_everything(
     tmp_path: Path, recorded: bool
@@ -79,10 +85,8 @@ async def test_kill_9_after_a_batch_was_created_then_a_restart_delivers_everythi
             await fake.wait_until(lambda: ai.batches.batches or None, 30, "a batch")
             if recorded:
                 db = tmp_path / "bot.sqlite3"
-                await fake.wait_until(
-                    lambda: _rows(db, "SELECT 1 FROM batches WHERE openai_batch_id IS NOT NULL")
-                    or None, 15, "the batch recorded",
-                )  # fmt: skip
+                sql = "SELECT 1 FROM batches WHERE openai_batch_id IS NOT NULL"
+                await fake.wait_until(lambda: _rows(db, sql) or None, 15, "the batch recorded")
         finally:
             process.send_signal(signal.SIGKILL)
             await process.wait()
@@ -91,10 +95,7 @@ async def test_kill_9_after_a_batch_was_created_then_a_restart_delivers_everythi
         restarted = await _start(env, tmp_path)
         try:
             for member in members:
-                await fake.wait_for_message(
-                    lambda m, who=member: f"<@{who.id}>" in m.content and bool(m.attachments),
-                    timeout=40,
-                )
+                await fake.wait_for_message(_result_for(member.id), timeout=40)
         finally:
             restarted.send_signal(signal.SIGTERM)
             await asyncio.wait_for(restarted.wait(), 30)
