@@ -39,6 +39,8 @@ COLUMNS: tuple[str, ...] = (
     "http_status",
     "error_code",
     "latency_ms",
+    "speed",  # fast, or relaxed (a Batch API line at the batch price)
+    "fast_price_usd",  # relaxed rows: what the same usage costs at the fast price
 )
 CSV_MIME = "text/csv"
 ZIP_MIME = "application/zip"
@@ -169,4 +171,6 @@ def _cells(row: LedgerRow) -> tuple[object, ...]:
         row.http_status,
         _text(row.error_code),
         row.latency_ms,
+        row.speed,
+        None if row.fast_cost_micro_usd is None else usd6(row.fast_cost_micro_usd),
     )

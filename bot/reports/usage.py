@@ -12,7 +12,7 @@ from bot.clock import Clock
 from bot.errors import InvalidOptionError
 from bot.reports.charts import render_usage_chart
 from bot.reports.export import ExportFile, LedgerCsvWriter
-from bot.store.usage import BudgetUsage, UsageReport, UsageStore
+from bot.store.usage import BudgetUsage, RelaxedUsage, UsageReport, UsageStore
 
 Period = Literal["today", "7d", "30d", "month", "all"]
 PERIODS: tuple[Period, ...] = get_args(Period)
@@ -144,6 +144,19 @@ class UsageOverview:
         return (
             f"Total {format_usd(t.spend_micro_usd)} · {t.images:,} images · {t.requests:,} requests"
         )
+
+
+def speeds_text(relaxed: RelaxedUsage, totals_images: int, totals_spend: int) -> str | None:
+    """Fast and relaxed apart, with the saving against the fast price; None without relaxed."""
+    if not relaxed.requests:
+        return None
+    fast_images = totals_images - relaxed.images
+    fast_spend = totals_spend - relaxed.spend_micro_usd
+    return (
+        f"Fast: {fast_images:,} images · {format_usd(fast_spend)}\n"
+        f"Relaxed: {relaxed.images:,} images · {format_usd(relaxed.spend_micro_usd)} "
+        f"(saved {format_usd(relaxed.saving_micro_usd)} against the fast price)"
+    )
 
 
 class UsageService:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
 from pathlib import Path
 
 import pytest
 
+from bot.reports.usage import format_usd
 from tests.e2e.harness import Harness, harness
 
 pytestmark = pytest.mark.e2e
@@ -103,3 +106,33 @@ async def test_an_expired_batch_is_settled_line_by_line(tmp_path: Path) -> None:
         assert [r["error_code"] for r in rows] == [None, None, "batch_expired"]
         assert rows[0]["cost_micro_usd"] > 0 and rows[2]["cost_micro_usd"] == 0
         assert [j["charged_micro_usd"] for j in jobs[:2]] == [r["cost_micro_usd"] for r in rows[:2]]
+
+
+async def test_usage_and_its_csv_show_fast_and_relaxed_apart(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        for speed in ("relaxed", "fast", "relaxed"):
+            await h.wait_result(await h.imagine(f"a {speed} owl", quality="low", speed=speed))
+        handle = await h.discord.slash(
+            "usage", {"period": "today", "export": True}, member=h.mod, guild=h.guild,
+            channel=h.channel,
+        )  # fmt: skip
+        reply = await handle.wait_original(lambda m: bool(m.attachments), timeout=15)
+        rows = h.ledger()
+        relaxed = [r for r in rows if r["speed"] == "relaxed"]
+        spent = sum(r["cost_micro_usd"] for r in relaxed)
+        saved = sum(r["fast_cost_micro_usd"] for r in relaxed) - spent
+        fast = sum(r["cost_micro_usd"] for r in rows if r["speed"] == "fast")
+        [speeds] = [f["value"] for e in reply.embeds for f in e["fields"]
+                    if f["name"] == "Fast and relaxed"]  # fmt: skip
+        assert f"Fast: 1 images · {format_usd(fast)}" in speeds
+        assert f"Relaxed: 2 images · {format_usd(spent)}" in speeds
+        assert f"saved {format_usd(saved)}" in speeds and saved > 0
+        [export] = [a for a in reply.attachments if a.filename.endswith(".csv")]
+        lines = list(csv.DictReader(io.StringIO(export.data.decode("utf-8"))))
+        assert [line["speed"] for line in lines] == ["relaxed", "fast", "relaxed"]
+        assert lines[1]["fast_price_usd"] == ""
+        assert float(lines[0]["fast_price_usd"]) * 1e6 == pytest.approx(
+            relaxed[0]["fast_cost_micro_usd"]
+        )
