@@ -86,3 +86,17 @@ async def test_a_transparent_jpeg_is_refused(tmp_path: Path) -> None:
         reply = await refused(h, "a sticker", background="transparent", format="png")
         assert "gpt-image-2 cannot make transparent images" in reply.content
         h.discord.assert_no_violations()
+
+
+async def test_a_style_or_relaxed_speed_the_server_does_not_offer_is_refused(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        reply = await refused(h, "a foggy pier", quality="low", style="Noir")
+        assert "no style named Noir on this server" in reply.content
+        reply = await refused(h, "a foggy harbour", quality="low", speed="relaxed")
+        assert "relaxed speed is not enabled on this server" in reply.content
+        fast = await h.imagine("a foggy quay", quality="low", speed="fast")
+        assert (await h.wait_result(fast)).attachments
+        h.discord.assert_no_violations()
