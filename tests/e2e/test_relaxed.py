@@ -136,3 +136,27 @@ async def test_usage_and_its_csv_show_fast_and_relaxed_apart(tmp_path: Path) -> 
         assert float(lines[0]["fast_price_usd"]) * 1e6 == pytest.approx(
             relaxed[0]["fast_cost_micro_usd"]
         )
+
+
+async def test_queue_shows_a_relaxed_job_in_its_batch_and_a_late_batch_is_posted_with_a_mention(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        h.openai.batches.hold = True
+        handle = await h.imagine("a patient heron", quality="low", speed="relaxed")
+        await handle.wait_original(lambda m: "is in a relaxed batch" in m.content, timeout=10)
+        listed = await h.discord.slash("queue", {}, member=h.alice, guild=h.guild,
+                                       channel=h.channel)  # fmt: skip
+        text = (await listed.wait_original(timeout=5)).content
+        assert "relaxed, batch in progress" in text and "a patient heron" in text
+        assert not (await listed.wait_original(timeout=5)).buttons  # no longer cancellable
+
+        h.advance(16 * 60)  # the batch outlives the interaction token's 15 minutes
+        h.openai.batches.release()
+        posted = await h.discord.wait_for_message(
+            lambda m: f"<@{h.alice.id}>" in m.content and bool(m.attachments), timeout=15
+        )
+        assert "job #1" in posted.content and posted.embeds
+        h.discord.assert_no_violations()

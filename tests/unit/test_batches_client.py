@@ -130,3 +130,16 @@ async def test_the_api_key_is_required(fake_openai: FakeOpenAI) -> None:
     async with httpx.AsyncClient(base_url=fake_openai.base_url + "/") as http:
         with pytest.raises(AuthenticationError):
             await OpenAIBatchesClient(http).retrieve("batch_1")
+
+
+async def test_batch_images_do_not_count_against_the_fakes_ipm(
+    client: OpenAIBatchesClient, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.ipm = 5
+    status, lines = await run_batch(client, {"job-1": generation(n=10)}, "/v1/images/generations")
+    assert status == "completed" and fake_openai.images_served == 0
+    async with httpx.AsyncClient(base_url=fake_openai.base_url + "/",
+                                 headers={"Authorization": "Bearer sk-test"}) as http:  # fmt: skip
+        body = {"model": "gpt-image-2", "prompt": "x", "n": 5, "quality": "low"}
+        assert (await http.post("images/generations", json=body)).status_code == 200
+        assert (await http.post("images/generations", json=body)).status_code == 429
