@@ -153,13 +153,17 @@ async def main() -> None:
 
     print(f"\nimages per minute over {args.minutes} min against a strict IPM of {args.ipm}")
     print(f"  fast only:      fast {rate(fast.per_minute['fast']):.2f}/min")
-    print(f"  fast + relaxed: fast {rate(both.per_minute['fast']):.2f}/min"
-          f" + relaxed {rate(both.per_minute['relaxed']):.2f}/min"
-          f" = {rate(both.per_minute['fast']) + rate(both.per_minute['relaxed']):.2f}/min")  # fmt: skip
-    print(f"  relaxed images delivered: {sum(both.per_minute['relaxed'])} of {images}; fast: "
-          f"{sum(both.per_minute['fast'])} (fast only: {sum(fast.per_minute['fast'])})")
-    print(f"  429s: fast only {fast.rate_limited}, fast + relaxed {both.rate_limited}; most "
-          f"synchronous images in any 60 s: {fast.most_sync_in_60s} / {both.most_sync_in_60s}")
+    fast_rate, relaxed_rate = rate(both.per_minute["fast"]), rate(both.per_minute["relaxed"])
+    print(f"  fast + relaxed: fast {fast_rate:.2f}/min + relaxed {relaxed_rate:.2f}/min"
+          f" = {fast_rate + relaxed_rate:.2f}/min")  # fmt: skip
+    print(
+        f"  relaxed images delivered: {sum(both.per_minute['relaxed'])} of {images}; fast: "
+        f"{sum(both.per_minute['fast'])} (fast only: {sum(fast.per_minute['fast'])})"
+    )
+    print(
+        f"  429s: fast only {fast.rate_limited}, fast + relaxed {both.rate_limited}; most "
+        f"synchronous images in any 60 s: {fast.most_sync_in_60s} / {both.most_sync_in_60s}"
+    )
     print(f"  per-minute fast images with relaxed running: {both.per_minute['fast']}")
     print(f"  per-minute relaxed images:                   {both.per_minute['relaxed']}")
     print(f"\nCPU: {fast.cpu_s:.1f} s and {both.cpu_s:.1f} s for the two simulated runs")

@@ -136,7 +136,7 @@ async def test_batch_images_do_not_count_against_the_fakes_ipm(
     client: OpenAIBatchesClient, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.ipm = 5
-    status, lines = await run_batch(client, {"job-1": generation(n=10)}, "/v1/images/generations")
+    status, _ = await run_batch(client, {"job-1": generation(n=10)}, "/v1/images/generations")
     assert status == "completed" and fake_openai.images_served == 0
     async with httpx.AsyncClient(base_url=fake_openai.base_url + "/",
                                  headers={"Authorization": "Bearer sk-test"}) as http:  # fmt: skip
