@@ -15,65 +15,20 @@ import base64
 import binascii
 import json
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.fakes.openai_batch_lines import FakeBatch, line_call, not_run, validate_file
 from tests.fakes.openai_outputs import json_body
 from tests.fakes.openai_records import moderation_error
-from tests.fakes.openai_rules import ApiError, FilePart, check_edit_files, find_spec, validate
+from tests.fakes.openai_rules import ApiError, FilePart
 
 if TYPE_CHECKING:
     from tests.fakes.openai_server import FakeOpenAI
 
 ENDPOINTS = ("/v1/images/generations", "/v1/images/edits")
 JSON_EDIT_ONLY = frozenset({"images", "mask", "moderation"})
-
-
-@dataclass
-class FakeBatch:
-    """One batch and its lines; `done` holds the output/error line of each finished line."""
-
-    id: str
-    endpoint: str
-    input_file_id: str
-    metadata: dict[str, str]
-    created_at: int
-    started: float
-    lines: list[dict[str, Any]]
-    status: str = "validating"
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    expire_after: int | None = None  # run only this many lines, then expire
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    completed: int = 0
-    failed: int = 0
-
-    @property
-    def custom_ids(self) -> list[str]:
-        return [str(line.get("custom_id")) for line in self.lines]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "input_file_id": self.input_file_id,
-            "completion_window": "24h",
-            "status": self.status,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "created_at": self.created_at,
-            "expires_at": self.created_at + 86400,
-            "metadata": self.metadata,
-            "errors": {"object": "list", "data": self.errors} if self.errors else None,
-            "request_counts": {
-                "total": 0 if self.status == "validating" else len(self.lines),
-                "completed": self.completed,
-                "failed": self.failed,
-            },
-        }
 
 
 class FakeBatches:
@@ -86,7 +41,7 @@ class FakeBatches:
         self.batch_seconds = 0.0  # how long a batch runs, on the owner's clock
         self.hold = False  # keep every batch in_progress until released
         self.create_delay = 0.0  # real seconds a create waits after creating, before answering
-        self._expire_next: int | None = None
+        self._end_next: tuple[str, int] | None = None
         self._line_failures = 0
         self._count = 0
 
@@ -101,7 +56,11 @@ class FakeBatches:
     # ---- scripting -------------------------------------------------------------------------
     def expire_next(self, done_lines: int) -> None:
         """The next batch created runs only its first `done_lines` lines, then expires."""
-        self._expire_next = done_lines
+        self._end_next = ("expired", done_lines)
+
+    def cancel_next(self, done_lines: int) -> None:
+        """The next batch created is cancelled (from the dashboard) after `done_lines` lines."""
+        self._end_next = ("cancelled", done_lines)
 
     def fail_next_lines(self, times: int = 1) -> None:
         """The next `times` lines run fail with a 500 server_error (in the error file)."""
@@ -215,36 +174,11 @@ class FakeBatches:
             created_at=int(time.time()),
             started=self._owner.clock(),
             lines=[],
-            expire_after=self._expire_next,
+            end_early=self._end_next,
         )
-        self._expire_next = None
-        self._validate_file(batch, data)
+        self._end_next = None
+        validate_file(batch, data)
         return batch
-
-    def _validate_file(self, batch: FakeBatch, data: bytes) -> None:
-        """File-level checks at validation; a bad file fails the whole batch (§1.2 codes)."""
-        seen: set[str] = set()
-        models: set[str] = set()
-        for number, raw in enumerate(data.splitlines(), start=1):
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                batch.errors.append(_line_error("invalid_json_line", number, "Invalid JSON."))
-                continue
-            custom_id = str(line.get("custom_id", ""))
-            if not custom_id or custom_id in seen:
-                batch.errors.append(_line_error("duplicate_custom_id", number, custom_id))
-            if line.get("url") != batch.endpoint:
-                batch.errors.append(_line_error("url_mismatch", number, str(line.get("url"))))
-            seen.add(custom_id)
-            models.add(str((line.get("body") or {}).get("model")))
-            batch.lines.append(line)
-        if not batch.lines:
-            batch.errors.append(_line_error("empty_file", 0, "The input file is empty."))
-        if len(models) > 1:
-            batch.errors.append(_line_error("model_mismatch", 0, "One model per batch."))
-        if batch.errors:
-            batch.status = "failed"
 
     def _advance(self, batch: FakeBatch) -> None:
         """Move a batch along its life as the fake's clock passes."""
@@ -255,8 +189,9 @@ class FakeBatches:
             return
         if self._owner.clock() < batch.started + self.batch_seconds:
             return
-        if batch.expire_after is not None:
-            self._finish(batch, "expired", run=batch.expire_after)
+        if batch.end_early is not None:
+            status, run = batch.end_early
+            self._finish(batch, status, run=run)
         else:
             self._finish(batch, "completed", run=len(batch.lines))
 
@@ -272,7 +207,7 @@ class FakeBatches:
                 batch.completed += ok
                 batch.failed += not ok
             else:
-                errors.append(_not_run(line, status))
+                errors.append(not_run(line, status))
                 batch.failed += 1
         batch.status = status
         if output:
@@ -289,7 +224,7 @@ class FakeBatches:
                 raise ApiError(
                     500, "server_error", "The server had an error.", type_="server_error"
                 )
-            call = self._call(line)
+            call = line_call(self._owner, line)
             if "MODERATION_BLOCK" in call.prompt:
                 raise moderation_error(rid)
             body, status = json_body(call, self._owner.look()), 200
@@ -298,22 +233,6 @@ class FakeBatches:
         response = {"status_code": status, "request_id": rid, "body": body}
         return {"id": self._id("batch_req"), "custom_id": line.get("custom_id"),
                 "response": response, "error": None}  # fmt: skip
-
-    def _call(self, line: dict[str, Any]) -> Any:
-        body = dict(line.get("body") or {})
-        spec = find_spec(self._owner.catalog, body, self._owner.retired_models)
-        if line.get("url") == "/v1/images/generations":
-            return validate("generate", body, spec, form=False)
-        refs = body.pop("images", None)
-        mask_ref = body.pop("mask", None)
-        if body.pop("moderation", "auto") not in ("auto", "low"):
-            raise ApiError(400, "invalid_value", "Invalid 'moderation'.", param="moderation")
-        call = validate("edit", body, spec, form=False)
-        if not isinstance(refs, list):
-            raise ApiError(400, "missing_required_parameter", "Missing 'images'.", param="images")
-        images = [_ref_part("image", ref) for ref in refs]
-        check_edit_files(call, images, _ref_part("mask", mask_ref) if mask_ref else None)
-        return call
 
     def _store_output(self, lines: list[dict[str, Any]]) -> str:
         file_id = self._id("file")

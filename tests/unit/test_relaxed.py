@@ -194,3 +194,20 @@ async def test_a_restart_resumes_open_batches_and_gathering_jobs(tmp_path: Path)
             f"job-{gathering.id}",
         ]
         assert await batch_store.open_batches(h.db) == []
+
+
+async def test_a_cancelled_batch_delivers_its_finished_lines_and_releases_the_rest(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+        await relaxed(h)
+        fake(h).state.cancel_next(done_lines=1)
+        done = (await h.service.submit(submission(speed="relaxed"))).job
+        dropped = (await h.service.submit(submission(user_id=11, speed="relaxed"))).job
+        await h.run_all()
+        jobs = {j.id: j for j in await h.jobs()}
+        assert jobs[done.id].state == "succeeded" and jobs[done.id].charged_micro_usd > 0
+        assert (jobs[dropped.id].state, jobs[dropped.id].charged_micro_usd) == ("failed", 0)
+        [event] = [e for e in h.sink.of("failed") if e.job.id == dropped.id]
+        assert isinstance(event.error, BatchNotRunError) and event.error.status == "cancelled"
+        assert [r.error_code for r in await h.ledger(dropped.id)] == ["batch_cancelled"]
