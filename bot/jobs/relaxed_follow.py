@@ -104,6 +104,11 @@ class BatchFollower:
                 await self._poll(follow)
         except UpstreamError as exc:
             await self._failed_step(follow, exc)
+        except Exception:
+            # A bug or a broken disk: try again later rather than spin; what was settled stays.
+            log.exception("relaxed batch %s: step failed", follow.row.key)
+            follow.maybe_created = follow.maybe_created or follow.row.state == "preparing"
+            self._backoff(follow)
         finally:
             self._busy.discard(follow.row.id)
 

@@ -211,3 +211,32 @@ async def test_a_cancelled_batch_delivers_its_finished_lines_and_releases_the_re
         [event] = [e for e in h.sink.of("failed") if e.job.id == dropped.id]
         assert isinstance(event.error, BatchNotRunError) and event.error.status == "cancelled"
         assert [r.error_code for r in await h.ledger(dropped.id)] == ["batch_cancelled"]
+
+
+async def test_a_broken_disk_during_settlement_is_retried_later_without_settling_twice(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+        await relaxed(h)
+        save = h.files.save_results
+        broken = {"left": 3}
+        failed_at: list[float] = []
+
+        async def flaky(*args: Any, **kw: Any) -> Any:
+            if broken["left"]:
+                broken["left"] -= 1
+                failed_at.append(h.clock.monotonic())
+                raise OSError("disk full")
+            return await save(*args, **kw)
+
+        h.files.save_results = flaky  # type: ignore[method-assign]
+        jobs = [(await h.service.submit(submission(user_id=u, speed="relaxed"))).job
+                for u in (10, 11)]  # fmt: skip
+        await h.run_all()
+        assert [j.state for j in await h.jobs()] == ["succeeded", "succeeded"]
+        for job in jobs:
+            assert len(await h.ledger(job.id)) == 1  # one row each, none written twice
+            assert len(await h.service.result_files(job.id)) == 1
+        assert fake(h).calls.count("content") == 4  # the output was read again, 3 times
+        gaps = [b - a for a, b in itertools.pairwise(failed_at)]
+        assert min(gaps) >= TIMING.first_poll  # retried with backoff, not in a tight loop
