@@ -2,8 +2,8 @@
 -- Reason: the relaxed speed sends jobs through OpenAI's Batch API. `batches` records each batch
 -- around its creation (our key before the upload, the file id after it, the provider's batch id
 -- after the create), so a restart resumes open batches and finds a batch whose create answer was
--- lost by the key in its metadata. `batch_jobs` puts a job in at most one batch, ever (its
--- primary key). The ledger tells relaxed calls apart (`speed`) and keeps what the same usage
+-- lost by the key in its metadata. `batch_jobs` puts a job in at most one batch (its primary
+-- key); only a batch refused before it ran anything (the enqueued-token limit) gives its jobs back. The ledger tells relaxed calls apart (`speed`) and keeps what the same usage
 -- would have cost at the fast price, for the saving /usage shows. Guilds choose whether members
 -- may, by default do, or must use the relaxed speed (`relaxed`, NULL = off).
 

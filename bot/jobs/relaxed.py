@@ -58,7 +58,8 @@ class RelaxedLane:
         submitter = BatchSubmitter(db=db, catalog=catalog, files=files, clock=clock,
                                    client=client, settlement=settle)  # fmt: skip
         self._follower = BatchFollower(db=db, clock=clock, client=client, submitter=submitter,
-                                       settlement=settle, timing=self.timing)  # fmt: skip
+                                       settlement=settle, timing=self.timing,
+                                       requeue=self._requeue)  # fmt: skip
         self._pending: dict[tuple[str, str], list[tuple[JobRecord, float]]] = {}
         self._steps: set[asyncio.Task[Any]] = set()
         self._wakeup = asyncio.Event()
@@ -66,11 +67,15 @@ class RelaxedLane:
 
     # ---- the job service's side ------------------------------------------------------------
 
-    def add(self, job: JobRecord) -> None:
-        """A newly admitted relaxed job joins its group."""
+    def add(self, job: JobRecord, delay: float = 0.0) -> None:
+        """A newly admitted relaxed job joins its group (counted as arriving `delay` s from now)."""
         group = self._pending.setdefault((job.model, job.operation), [])
-        group.append((job, self._clock.monotonic()))
+        group.append((job, self._clock.monotonic() + delay))
         self._wakeup.set()
+
+    def _requeue(self, jobs: list[JobRecord], delay: float) -> None:
+        for job in jobs:
+            self.add(job, delay)
 
     def remove(self, job_id: int) -> bool:
         """Take a job out before it is in a batch; False when it is no longer waiting."""

@@ -9,6 +9,7 @@ created the batch, the provider's list is searched for it first (bot/jobs/relaxe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # Errors after which sending the same batch again cannot work: its jobs are released.
 DEFINITIVE = (InvalidRequestError, BillingLimitError, AuthenticationError)
+QUEUE_FULL = "token_limit_exceeded"  # BatchInfo.errors are "code: message"
 NOT_RUN_STATUS = {"expired": "expired", "cancelled": "cancelled", "cancelling": "cancelled"}
 
 
@@ -41,6 +43,7 @@ class RelaxedTiming:
     poll_factor: float = 1.5
     max_poll: float = 300.0  # batches take minutes to hours; 2,000 creates/h is the only limit
     max_attempts: int = 8  # failed submission attempts before a batch's jobs are released
+    queue_full_retry: float = 600.0  # after the enqueued-token limit refused a batch
 
 
 @dataclass
@@ -66,6 +69,7 @@ class BatchFollower:
         submitter: BatchSubmitter,
         settlement: RelaxedSettlement,
         timing: RelaxedTiming,
+        requeue: Callable[[list[JobRecord], float], None],
     ) -> None:
         self._db = db
         self._clock = clock
@@ -73,6 +77,7 @@ class BatchFollower:
         self._submitter = submitter
         self._settle = settlement
         self.timing = timing
+        self._requeue = requeue  # jobs back to gathering, after a delay in seconds
         self.follows: dict[int, Follow] = {}
         self._busy: set[int] = set()
 
@@ -165,6 +170,9 @@ class BatchFollower:
             if file_id:
                 for line in iter_lines(await self._client.content(file_id)):
                     lines[line["custom_id"]] = line
+        if info.status == "failed" and any(e.startswith(QUEUE_FULL) for e in info.errors):
+            await self._give_back(follow, info)
+            return
         members = {m.job_id: m.custom_id for m in await store.members(self._db, follow.row.id)}
         reason = "; ".join(info.errors) or None
         for job in await self._running_members(follow.row):
@@ -178,6 +186,18 @@ class BatchFollower:
                 await self._settle.not_run(job, NOT_RUN_STATUS.get(info.status, "failed"), reason)
         await self._end(follow, info.status, info.output_file_id, info.error_file_id)
         log.info("batch %s (%s) ended %s", info.id, follow.row.key, info.status)
+
+    async def _give_back(self, follow: Follow, info: BatchInfo) -> None:
+        """The model's enqueued-token limit refused the batch (it ran nothing): its jobs wait
+        and go again in a later batch (research: batch-moderation-usage §1.6)."""
+        async with self._db.transaction() as conn:
+            jobs = await store.give_back(conn, follow.row.id)
+            await store.set_ended(conn, follow.row.id, status=info.status, output_file_id=None,
+                                  error_file_id=None, now=self._clock.now())  # fmt: skip
+        self.follows.pop(follow.row.id, None)
+        log.warning("batch %s hit the enqueued-token limit; %d jobs wait %.0f s for another",
+                    info.id, len(jobs), self.timing.queue_full_retry)  # fmt: skip
+        self._requeue(jobs, self.timing.queue_full_retry)
 
     async def _running_members(self, row: BatchRow) -> list[JobRecord]:
         ids = [m.job_id for m in await store.members(self._db, row.id)]

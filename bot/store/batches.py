@@ -2,8 +2,9 @@
 
 A batch row is written before anything goes to the provider, with its jobs moved from queued to
 running in the same transaction; `batch_jobs.job_id` is a primary key, so a job is in at most
-one batch, ever. The input file id and the provider's batch id are recorded as soon as each is
-known. Writes take the caller's transaction.
+one batch (only a batch the provider refused before running anything gives its jobs back). The
+input file id and the provider's batch id are recorded as soon as each is known. Writes take the
+caller's transaction.
 """
 
 from __future__ import annotations
@@ -143,6 +144,29 @@ async def set_ended(
         " ended_at = ? WHERE id = ?",
         (status, output_file_id, error_file_id, ts(now), batch_id),
     )
+
+
+async def give_back(conn: aiosqlite.Connection, batch_id: int) -> list[JobRecord]:
+    """A batch the provider refused before running anything: its running jobs are queued again
+    and leave it (they may join another batch). Returns them as now stored."""
+    async with conn.execute(
+        "SELECT job_id FROM batch_jobs WHERE batch_id = ? ORDER BY job_id", (batch_id,)
+    ) as cursor:
+        ids = [row[0] for row in await cursor.fetchall()]
+    back: list[JobRecord] = []
+    for job_id in ids:
+        cursor = await conn.execute(
+            "UPDATE jobs SET state = 'queued', started_at = NULL"
+            " WHERE id = ? AND state = 'running'",
+            (job_id,),
+        )
+        if cursor.rowcount == 1:
+            async with conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as rows:
+                row = await rows.fetchone()
+            assert row is not None
+            back.append(row_to_job(row))
+    await conn.execute("DELETE FROM batch_jobs WHERE batch_id = ?", (batch_id,))
+    return back
 
 
 async def open_batches(db: Database) -> list[BatchRow]:

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.fakes.openai_batch_lines import FakeBatch, line_call, not_run, validate_file
+from tests.fakes.openai_batch_lines import (
+    FakeBatch,
+    line_call,
+    line_error,
+    not_run,
+    validate_file,
+)
 from tests.fakes.openai_outputs import json_body
 from tests.fakes.openai_records import moderation_error
 from tests.fakes.openai_rules import ApiError, FilePart
@@ -42,6 +48,7 @@ class FakeBatches:
         self.hold = False  # keep every batch in_progress until released
         self.create_delay = 0.0  # real seconds a create waits after creating, before answering
         self._end_next: tuple[str, int] | None = None
+        self._refuse_next: str | None = None
         self._line_failures = 0
         self._count = 0
 
@@ -61,6 +68,10 @@ class FakeBatches:
     def cancel_next(self, done_lines: int) -> None:
         """The next batch created is cancelled (from the dashboard) after `done_lines` lines."""
         self._end_next = ("cancelled", done_lines)
+
+    def refuse_next(self, model: str = "gpt-image-2") -> None:
+        """The next batch created fails validation on the model's enqueued-token limit."""
+        self._refuse_next = model
 
     def fail_next_lines(self, times: int = 1) -> None:
         """The next `times` lines run fail with a 500 server_error (in the error file)."""
@@ -178,6 +189,11 @@ class FakeBatches:
         )
         self._end_next = None
         validate_file(batch, data)
+        if self._refuse_next is not None:
+            batch.errors.append(
+                line_error("token_limit_exceeded", 0, _queue_full(self._refuse_next))
+            )
+            batch.status, self._refuse_next = "failed", None
         return batch
 
     def _advance(self, batch: FakeBatch) -> None:
@@ -253,6 +269,14 @@ class FakeBatches:
     def _id(self, prefix: str) -> str:
         self._count += 1
         return f"{prefix}_{self._count:08d}"
+
+
+def _queue_full(model: str) -> str:
+    """As public clients report it (research: batch-moderation-usage §1.6)."""
+    return (
+        f"Enqueued token limit reached for {model} in organization org-test. Limit: 2,000,000 "
+        "enqueued tokens. Please try again once some in_progress batches have been completed."
+    )
 
 
 def _ids(rid: str) -> dict[str, str]:

@@ -240,3 +240,24 @@ async def test_a_broken_disk_during_settlement_is_retried_later_without_settling
         assert fake(h).calls.count("content") == 4  # the output was read again, 3 times
         gaps = [b - a for a, b in itertools.pairwise(failed_at)]
         assert min(gaps) >= TIMING.first_poll  # retried with backoff, not in a tight loop
+
+
+async def test_a_batch_over_the_enqueued_token_limit_gives_its_jobs_back_for_later(
+    tmp_path: Path,
+) -> None:
+    timing = RelaxedTiming(window=5.0, first_poll=2.0, queue_full_retry=600.0)
+    async with harness(tmp_path, relaxed_timing=timing) as h:
+        await relaxed(h)
+        fake(h).state.refuse_next("gpt-image-1")
+        job = (await h.service.submit(submission(speed="relaxed"))).job
+        for _ in range(30):
+            await h.run_for(1.0)
+        assert (await h.job(job.id)).state == "queued"  # waiting again, still reserved
+        assert (await h.job(job.id)).charged_micro_usd == job.charged_micro_usd
+        await h.run_all()
+        done = await h.job(job.id)
+        assert done.state == "succeeded" and h.clock.monotonic() >= 600
+        first, second = fake(h).state.batches.values()
+        assert (first.status, second.status) == ("failed", "completed")
+        assert first.custom_ids == second.custom_ids == [f"job-{job.id}"]
+        assert len(await h.ledger(job.id)) == 1  # the refused batch ran nothing, billed nothing
