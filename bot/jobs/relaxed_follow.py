@@ -15,7 +15,13 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.db import Database
-from bot.errors import AuthenticationError, BillingLimitError, InvalidRequestError, UpstreamError
+from bot.errors import (
+    AuthenticationError,
+    BillingLimitError,
+    InvalidRequestError,
+    ModelUnavailableError,
+    UpstreamError,
+)
 from bot.jobs.backend import BatchApi
 from bot.jobs.relaxed_settle import RelaxedSettlement, line_request
 from bot.jobs.relaxed_submit import BatchSubmitter
@@ -28,7 +34,7 @@ from bot.store.jobs import jobs_by_ids
 log = logging.getLogger(__name__)
 
 # Errors after which sending the same batch again cannot work: its jobs are released.
-DEFINITIVE = (InvalidRequestError, BillingLimitError, AuthenticationError)
+DEFINITIVE = (InvalidRequestError, BillingLimitError, AuthenticationError, ModelUnavailableError)
 QUEUE_FULL = "token_limit_exceeded"  # BatchInfo.errors are "code: message"
 NOT_RUN_STATUS = {"expired": "expired", "cancelled": "cancelled", "cancelling": "cancelled"}
 

@@ -19,8 +19,11 @@ from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings
 SHIPPED = load_catalog()
 
 
-@pytest.mark.parametrize("model", SHIPPED.names())
-def test_every_shipped_model_has_batch_prices_at_half_its_prices(model: str) -> None:
+# The models OpenAI's Batch API is documented to take (research: batch-moderation-usage §1.1).
+@pytest.mark.parametrize(
+    "model", ["gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"]
+)
+def test_batch_models_have_batch_prices_at_half_their_prices(model: str) -> None:
     spec = SHIPPED.get(model)
     assert spec.offers_relaxed and spec.batch_prices is not None
     fast, batch = spec.prices, spec.batch_prices
