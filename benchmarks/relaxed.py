@@ -83,7 +83,7 @@ async def simulate(
     timing = RelaxedTiming()  # the shipped defaults
     started = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        async with harness(Path(tmp), ipm=ipm, tpm=10**8, latency=20.0, relaxed_timing=timing,
+        async with harness(Path(tmp), ipm=ipm, tpm=10**8, latency=20.0, relaxed=timing,
                            member_queue_limit=0, guild_queue_limit=0,
                            default_model="gpt-image-2") as h:  # fmt: skip
             await h.guilds.update_config(1, changed_by=1, relaxed="allowed")

@@ -1,5 +1,8 @@
-"""Simulated hours of the job queue (FairScheduler, Pacer, the runner's request sizing) against an
-in-process model of the fake's strict IPM rule.
+"""Simulated hours of the job queue against an in-process model of the fake's strict IPM rule.
+
+Runs the shipped FairScheduler, Pacer and dispatch policy (bot/jobs/policy.py: `next_job`, the
+dispatcher's decision, and `next_request`, the runner's) on a ManualClock; only the event loop
+around them (arrivals, requests in flight, answers, 429s) is simulated.
 
     .venv/bin/python benchmarks/scheduler.py [--edits 0.1] [--max-request-images 10] [--static]
 """
@@ -17,16 +20,17 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as `python benchmarks/scheduler.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.clock import ManualClock
 from bot.jobs.pacing import Pacer
+from bot.jobs.policy import Go, Pending, Send, Wait, next_job, next_request, pending
 from bot.jobs.scheduler import FairScheduler, QueuedJob
-from bot.jobs.split import MAX_REQUEST_IMAGES, share
+from bot.jobs.split import MAX_REQUEST_IMAGES
 
 SERVER_WINDOW = 60.0  # tests/fakes/openai_server.py: strict IPM over a trailing 60 s
 FAIRNESS_INTERVAL = 600.0  # seconds per interval of Jain's index
@@ -35,22 +39,6 @@ SIZE_MIX = {1: 70, 2: 8, 3: 4, 4: 11, 5: 1, 6: 1, 7: 1, 8: 1.5, 9: 0.5, 10: 2}
 TOKENS_PER_IMAGE = (272, 1056, 4160)  # low / medium / high at 1024x1024
 PROMPT_TOKENS = 100  # a prompt's text input, reserved once per request
 EDIT_INPUT_TOKENS = 4_500  # one 1024x1024 input image at high fidelity
-
-
-class SimClock:
-    """The Clock protocol over a number the event loop sets."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def now(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=self.t)
-
-    async def sleep(self, seconds: float) -> None:
-        raise NotImplementedError("the simulation is event driven")
 
 
 class StrictIpmServer:
@@ -85,19 +73,22 @@ class SimJob:
 
     queued: QueuedJob
     edit: bool
-    free: int = 0  # images not sent yet (or bounced by a 429)
+    free: list[int] = field(default_factory=list)  # image slots not sent yet (or bounced)
     flying: int = 0  # its requests in flight
     answered: int = 0  # its requests that came back
 
 
 @dataclass(frozen=True)
 class SimRequest:
-    """One API request: `images` of `job`'s images."""
+    """One API request: some of `job`'s image slots."""
 
     job: SimJob
-    images: int
-    tokens: int
+    slots: tuple[int, ...]
     number: int
+
+    @property
+    def images(self) -> int:
+        return len(self.slots)
 
 
 @dataclass
@@ -143,15 +134,15 @@ def make_jobs(args: argparse.Namespace, rng: random.Random) -> list[tuple[float,
 
 
 class Simulation:
-    """A discrete-event model of the Dispatcher and JobRunner: arrivals, pacing timers, server
-    arrivals, responses. The head job goes out in requests of as many images as fit (at most
-    `max_request_images`; an edit whole) back to back; the next job waits until it is all sent.
+    """A discrete-event loop around the shipped decisions: arrivals, pacing timers, server
+    arrivals, responses. As in the Dispatcher, the next job is looked at only once the popped one
+    has sent all its images; its requests are sized by `next_request`, as in the JobRunner.
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.rng = random.Random(args.seed)
-        self.clock = SimClock()
+        self.clock = ManualClock()
         self.scheduler = FairScheduler()
         self.pacer = Pacer(ipm=args.ipm, tpm=args.tpm, clock=self.clock)
         self.server = StrictIpmServer(args.ipm)
@@ -167,10 +158,10 @@ class Simulation:
     def at(self, t: float, kind: str, payload: Any = None) -> None:
         heapq.heappush(self.events, (t, next(self.seq), kind, payload))
 
-    def timed(self, call: Callable[..., Any], *args: Any) -> Any:
-        """Run a scheduler or pacer call, adding its CPU time to the tally."""
+    def timed(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a scheduler, pacer or policy call, adding its CPU time to the tally."""
         start = time.process_time()
-        result = call(*args)
+        result = call(*args, **kwargs)
         self.stats.cpu += time.process_time() - start
         self.stats.calls += 1
         return result
@@ -188,14 +179,14 @@ class Simulation:
         }
         while self.events:
             t, _, kind, payload = heapq.heappop(self.events)
-            self.clock.t = t
+            self.clock.advance(t - self.clock.monotonic())
             handlers[kind](payload)
             self.dispatch()
             self.track_backlog()
         return self.stats
 
     def on_arrive(self, job: SimJob) -> None:
-        self.stats.arrived[job.queued.job_id] = self.clock.t
+        self.stats.arrived[job.queued.job_id] = self.clock.monotonic()
         self.timed(self.scheduler.push, job.queued)
         self.queue_changed(job.queued.guild_id)
         if len(self.scheduler) > self.stats.peak:
@@ -206,15 +197,15 @@ class Simulation:
                 self.stats.positions_cpu = time.process_time() - start
 
     def on_wake(self, _: None) -> None:
-        if self.wake_at is not None and self.clock.t >= self.wake_at:
+        if self.wake_at is not None and self.clock.monotonic() >= self.wake_at:
             self.wake_at = None
 
     def on_server(self, request: SimRequest) -> None:
-        retry_after = self.server.admit(self.clock.t, request.images)
+        retry_after = self.server.admit(self.clock.monotonic(), request.images)
         if retry_after is None:
-            self.at(self.clock.t + self.rng.uniform(5.0, 20.0), "ok", request)
+            self.at(self.clock.monotonic() + self.rng.uniform(5.0, 20.0), "ok", request)
         else:
-            self.at(self.clock.t + 0.05, "429", (request, retry_after))
+            self.at(self.clock.monotonic() + 0.05, "429", (request, retry_after))
 
     def on_response(self, request: SimRequest) -> None:
         job = request.job
@@ -230,11 +221,11 @@ class Simulation:
         self.stats.rejected += 1
         del self.stats.served[request.number]
         self.timed(self.pacer.pause, float(retry_after))
-        job.free += request.images
+        job.free = sorted([*job.free, *request.slots])
         if not job.flying and not job.answered:  # nothing of it is out: the job goes back
             if job in self.sending:
                 self.sending.remove(job)
-            job.free = 0
+            job.free = []
             self.in_flight -= 1
             self.timed(self.scheduler.push_front, job.queued)
             self.queue_changed(job.queued.guild_id)
@@ -253,55 +244,69 @@ class Simulation:
                 if not job.free:
                     self.sending.popleft()
                 continue
-            if self.in_flight >= self.args.concurrency:
+            head, decision = self.timed(self.next_job)
+            if isinstance(decision, Wait):
+                if decision.seconds is not None:
+                    self.wake_in(decision.seconds)
                 return
-            head = self.timed(self.scheduler.peek)
-            if head is None:
-                return
-            least = 1 if head.splittable else head.images
-            delay = self.timed(self.pacer.delay_for, least, chunk_tokens(head, least))
-            if delay > 0:
-                self.wake_in(delay)
-                return
+            assert isinstance(decision, Go) and head is not None
             self.timed(self.scheduler.pop)
             self.queue_changed(head.guild_id)
             job = self.jobs[head.job_id]
-            job.free, job.answered = head.images, 0
+            job.free, job.answered = list(range(head.images)), 0
             self.in_flight += 1
-            self.stats.dispatched[head.job_id] = self.clock.t
+            self.stats.dispatched[head.job_id] = self.clock.monotonic()
             self.sending.append(job)
+
+    def next_job(self) -> tuple[QueuedJob | None, Go | Wait]:
+        """The Dispatcher's look at the queue: the head job and the policy's decision on it."""
+        head = self.scheduler.peek()
+        room = self.pacer.room()
+        limit = self.args.concurrency
+        return head, next_job(head, room, in_flight=self.in_flight, max_in_flight=limit)
 
     def request_size(self, job: SimJob) -> int:
         """Images of the job's next request that may go now (0: none; a wake-up is set)."""
         queued = job.queued
-        most = min(job.free, self.args.max_request_images) if queued.splittable else job.free
-        least = most if self.args.static or not queued.splittable else 1
-        images = self.timed(self.pacer.largest_now, most, least, lambda m: chunk_tokens(queued, m))
-        if not images:
-            self.wake_in(self.timed(self.pacer.delay_for, least, chunk_tokens(queued, least)))
-        return int(images)
+        view = pending(queued.tokens, queued.images, job.free, queued.splittable)
+        if self.args.static:  # what if: the next min(left, cap) images go whole or not at all
+            cap = self.args.max_request_images
+            view = Pending(view.shares[:cap] if queued.splittable else view.shares, False)
+        decision = self.timed(
+            lambda: next_request(view, self.pacer.room(), self.args.max_request_images)
+        )
+        if isinstance(decision, Send):
+            return decision.images
+        if not isinstance(decision, Wait) or decision.seconds is None:
+            raise AssertionError(f"admission lets no job in that can never go: {decision}")
+        self.wake_in(decision.seconds)
+        return 0
 
     def send(self, job: SimJob, images: int) -> None:
-        tokens = chunk_tokens(job.queued, images)
+        slots, job.free = tuple(job.free[:images]), job.free[images:]
+        tokens = sum(pending(job.queued.tokens, job.queued.images, slots, True).shares)
         self.timed(self.pacer.record, images, tokens)
-        job.free -= images
         job.flying += 1
         self.requests += 1
-        self.stats.served[self.requests] = (self.clock.t, job.queued.guild_id, images)
-        request = SimRequest(job, images, tokens, self.requests)
-        self.at(self.clock.t + self.rng.uniform(0.0, 0.2), "server", request)
+        self.stats.served[self.requests] = (self.clock.monotonic(), job.queued.guild_id, images)
+        request = SimRequest(job, slots, self.requests)
+        self.at(self.clock.monotonic() + self.rng.uniform(0.0, 0.2), "server", request)
 
     def wake_in(self, delay: float) -> None:
-        if self.wake_at is None or self.clock.t + delay < self.wake_at:
-            self.wake_at = self.clock.t + delay
+        if self.wake_at is None or self.clock.monotonic() + delay < self.wake_at:
+            self.wake_at = self.clock.monotonic() + delay
             self.at(self.wake_at, "wake")
 
     def queue_changed(self, guild_id: int) -> None:
         """Keep each guild's [start, end] spans of having jobs queued."""
-        mark(self.stats.busy[guild_id], self.scheduler.guild_length(guild_id) > 0, self.clock.t)
+        mark(
+            self.stats.busy[guild_id],
+            self.scheduler.guild_length(guild_id) > 0,
+            self.clock.monotonic(),
+        )
 
     def track_backlog(self) -> None:
-        mark(self.stats.backlog, len(self.scheduler) > 0, self.clock.t)
+        mark(self.stats.backlog, len(self.scheduler) > 0, self.clock.monotonic())
 
 
 def mark(spans: list[list[float]], queued: bool, t: float) -> None:
@@ -310,11 +315,6 @@ def mark(spans: list[list[float]], queued: bool, t: float) -> None:
         spans.append([t, math.inf])
     elif not queued and spans and spans[-1][1] == math.inf:
         spans[-1][1] = t
-
-
-def chunk_tokens(job: QueuedJob, images: int) -> int:
-    """Tokens paced for a request of `images` of the job's (its share, as the runner has it)."""
-    return share(job.tokens, job.images, range(images)) if job.splittable else job.tokens
 
 
 def utilisation(stats: Stats, ipm: int) -> float:
@@ -450,7 +450,7 @@ def report(
         f"seed {args.seed}"
     )
     print(
-        f"simulated {sim.clock.t / 60:.1f} min in {wall:.2f} s wall; "
+        f"simulated {sim.clock.monotonic() / 60:.1f} min in {wall:.2f} s wall; "
         f"backlog {sum(b - a for a, b in stats.backlog) / 60:.1f} min, peak {stats.peak} jobs"
     )
     print(f"achieved images/min / IPM while backlogged: {utilisation(stats, args.ipm):.4f}")
@@ -462,7 +462,7 @@ def report(
         f"p50 {percentile(waits, 0.5):.1f} s, p99 {percentile(waits, 0.99):.1f} s"
     )
     print(
-        f"scheduler+pacer CPU per job: {stats.cpu / len(jobs) * 1e6:.1f} us "
+        f"scheduler+pacer+policy CPU per job: {stats.cpu / len(jobs) * 1e6:.1f} us "
         f"({stats.calls} calls); positions() at {stats.peak // 250 * 250} queued: "
         f"{stats.positions_cpu * 1e3:.1f} ms"
     )

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.clock import day_start, month_start
 from bot.db import connect, migrate
 from bot.reports.charts import render_usage_chart
 from bot.reports.export import ExportFile
-from bot.reports.usage import day_start, export_ledger, month_start, period_bounds
+from bot.reports.usage import export_ledger, period_bounds
 from bot.store.usage import UsageStore
 
 GUILDS = 100

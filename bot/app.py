@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import discord
 import httpx
@@ -19,8 +19,11 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.relaxed import RelaxedTiming
+from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.reports.usage import UsageService
@@ -49,6 +52,8 @@ class Services:
     files: FileStore
     guilds: GuildSettingsStore
     jobs: JobService
+    job_queue: QueueLifecycle
+    retention: Retention
     usage: UsageService
     meta: MetaStore
     clock: Clock
@@ -73,7 +78,7 @@ class ImageBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.services.jobs.start()
+        await self.services.job_queue.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
         await self.sync_commands()
 
@@ -82,7 +87,7 @@ class ImageBot(commands.Bot):
         days = self.services.settings.result_retention_days
         while True:
             try:
-                removed = await self.services.jobs.purge_expired(days)
+                removed = await self.services.retention.purge_expired(days)
             except Exception:
                 log.exception("could not purge expired results")
             else:
@@ -115,7 +120,7 @@ class ImageBot(commands.Bot):
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        await self.services.jobs.stop()
+        await self.services.job_queue.stop()
         await super().close()
 
 
@@ -147,18 +152,18 @@ async def build_services(
         openai = OpenAIImagesClient(http)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
-        jobs = JobService(
+        queue_settings = QueueSettings.from_settings(settings)
+        if relaxed_timing is not None:
+            queue_settings = replace(queue_settings, relaxed=relaxed_timing)
+        jobs = build_job_queue(
+            queue_settings,
             db=db,
             catalog=catalog,
             backend=openai,
             files=files,
             guilds=guilds,
             clock=clock,
-            ipm=settings.ipm,
-            tpm=settings.tpm,
-            default_model=settings.image_model,
             batches=OpenAIBatchesClient(http),
-            relaxed_timing=relaxed_timing,
         )
         yield Services(
             settings=settings,
@@ -167,7 +172,9 @@ async def build_services(
             openai=openai,
             files=files,
             guilds=guilds,
-            jobs=jobs,
+            jobs=jobs.service,
+            job_queue=jobs.lifecycle,
+            retention=jobs.retention,
             usage=UsageService(UsageStore(db.conn), clock),
             meta=MetaStore(db),
             clock=clock,

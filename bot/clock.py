@@ -1,4 +1,4 @@
-"""Injected time: a Clock protocol, the real clock, and a manual clock for tests and benchmarks."""
+"""Injected time: a Clock protocol, real and manual clocks, and the UTC day and month boundaries."""
 
 from __future__ import annotations
 
@@ -6,8 +6,31 @@ import asyncio
 import heapq
 import itertools
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+
+def day_start(now: datetime) -> datetime:
+    """00:00 UTC of `now`'s UTC day (daily budgets and quotas count from here)."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_day(now: datetime) -> datetime:
+    """00:00 UTC of the day after `now`'s: when daily budgets and quotas reset."""
+    return day_start(now) + timedelta(days=1)
+
+
+def month_start(now: datetime) -> datetime:
+    """00:00 UTC on the first of `now`'s UTC month (monthly budgets count from here)."""
+    return day_start(now).replace(day=1)
+
+
+def next_month(now: datetime) -> datetime:
+    """00:00 UTC on the first of the month after `now`'s: when monthly budgets reset."""
+    first = month_start(now)
+    if first.month == 12:
+        return first.replace(year=first.year + 1, month=1)
+    return first.replace(month=first.month + 1)
 
 
 class Clock(Protocol):

@@ -1,11 +1,11 @@
-"""Delivery: the Discord side of the job sink — live status, previews, results and notices."""
+"""Delivery: the Discord side of the job sink — live status, previews, where results go, notices."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -13,13 +13,12 @@ import discord
 
 from bot.errors import PromptRejectedError
 from bot.imaging import outbox
-from bot.imaging.uploads import EncodedFile, split_into_messages
 from bot.jobs.events import JobEvent
 from bot.records import JobRecord, StoredFile
 from cogs import _render
 from cogs._messages import user_message
+from cogs._posting import channel_message, original_response, post_result, public_followup
 from cogs._status import Origin, Status
-from cogs._views import result_view
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -104,98 +103,46 @@ class Delivery:
     # --- results --------------------------------------------------------------------------
 
     async def _on_succeeded(self, event: JobEvent) -> None:
-        job = event.job
+        job, results = event.job, event.results
         origin = await self._live_origin(job.id)
         await self._finish(job.id)
-        stored = await self.services.jobs.result_files(job.id)
-        size = _render.made_size(stored)
-        message = await self._post_result(job, origin, stored)
+        message = await self._route_result(job, origin, results)
         if message is not None:
             await self.services.jobs.mark_delivered(
                 job.id, channel_id=message.channel.id, message_id=message.id
             )
         link = message.jump_url if message else None
-        await self._log(job, _render.log_line(job, size=size, link=link))
+        await self._log(job, _render.log_line(job, size=_render.made_size(results), link=link))
 
-    async def _post_result(
-        self, job: JobRecord, origin: Origin | None, stored: list[StoredFile]
+    async def _route_result(
+        self, job: JobRecord, origin: Origin | None, results: Sequence[StoredFile]
     ) -> discord.Message | None:
-        interaction = origin.interaction if origin else None
-        channel = await self._channel(job.channel_id)
-        embed = _render.result_embed(job, size=_render.made_size(stored), made=len(stored))
+        """Where the result goes: the original response while its token lives (a new public
+        followup when that response is private), else a channel message with a mention, else
+        a note pointing to /job. Returns the message the result is in, if any."""
         if origin is not None:
-            chunks = await _encoded(stored, origin.interaction.filesize_limit)
+            interaction = origin.interaction
             try:
-                if origin.private:
-                    return await self._via_followup(job, origin.interaction, embed, chunks)
-                return await self._via_interaction(origin.interaction, embed, job.id, chunks)
+                if not origin.private:
+                    return await post_result(original_response(interaction), job, results)
+                first = await post_result(public_followup(interaction, job.user_id), job, results)
+                with contextlib.suppress(discord.HTTPException):  # the result itself is out
+                    await interaction.edit_original_response(
+                        content=f"✅ Job #{job.id} is ready: {first.jump_url}"
+                    )
+                return first
             except discord.HTTPException as exc:
                 # E.g. a moderator deleted the status message: the channel may still take it.
                 log.info("could not show job %s through its interaction: %s", job.id, exc)
+        channel = await self._channel(job.channel_id)
         try:
             if channel is not None:
-                chunks = await _encoded(stored, _file_limit(channel))
-                return await self._via_channel(job, channel, embed, chunks)
+                return await post_result(channel_message(channel, job), job, results)
             log.warning("channel %s of job %s is gone", job.channel_id, job.id)
         except discord.HTTPException as exc:
             log.warning("could not post job %s in channel %s: %s", job.id, job.channel_id, exc)
-        await self._tell_undelivered(job, interaction, channel)
+        await self._tell_undelivered(job, origin.interaction if origin else None, channel)
         return None
-
-    async def _via_interaction(
-        self,
-        interaction: discord.Interaction,
-        embed: discord.Embed,
-        job_id: int,
-        chunks: list[list[EncodedFile]],
-    ) -> discord.Message:
-        first = await interaction.edit_original_response(
-            content=None,
-            embed=embed,
-            attachments=_render.to_files(chunks[0]),
-            view=result_view(job_id),
-        )
-        await _send_rest(interaction.followup.send, chunks[1:], job_id)
-        return first
-
-    async def _via_followup(
-        self,
-        job: JobRecord,
-        interaction: discord.Interaction,
-        embed: discord.Embed,
-        chunks: list[list[EncodedFile]],
-    ) -> discord.Message:
-        """A new public message; the private status then points to it."""
-        first = await interaction.followup.send(
-            content=f"<@{job.user_id}>",
-            embed=embed,
-            files=_render.to_files(chunks[0]),
-            view=result_view(job.id),
-            wait=True,
-        )
-        await _send_rest(interaction.followup.send, chunks[1:], job.id)
-        with contextlib.suppress(discord.HTTPException):  # the result itself is out
-            await interaction.edit_original_response(
-                content=f"✅ Job #{job.id} is ready: {first.jump_url}"
-            )
-        return first
-
-    async def _via_channel(
-        self,
-        job: JobRecord,
-        channel: discord.abc.Messageable,
-        embed: discord.Embed,
-        chunks: list[list[EncodedFile]],
-    ) -> discord.Message:
-        first = await channel.send(
-            content=f"<@{job.user_id}> your image is ready (job #{job.id}).",
-            embed=embed,
-            files=_render.to_files(chunks[0]),
-            view=result_view(job.id),
-            allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
-        )
-        await _send_rest(channel.send, chunks[1:], job.id)
-        return first
 
     async def _tell_undelivered(
         self,
@@ -284,28 +231,3 @@ async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text
         )
     except discord.HTTPException as exc:
         log.info("could not notify user %s about job %s: %s", job.user_id, job.id, exc)
-
-
-async def _encoded(stored: list[StoredFile], limit: int) -> list[list[EncodedFile]]:
-    """The results fitted under `limit`, in messages of at most ten files."""
-    files = await asyncio.to_thread(outbox.encode_results, [f.path for f in stored], limit)
-    return split_into_messages(files)
-
-
-async def _send_rest(
-    send: Callable[..., Awaitable[object]], chunks: list[list[EncodedFile]], job_id: int
-) -> None:
-    """The messages after the first (more than ten images): one failing does not undo the first,
-    which is what `/job` and the buttons point to."""
-    for chunk in chunks:
-        try:
-            await send(files=_render.to_files(chunk))
-        except discord.HTTPException as exc:
-            log.warning("could not post the rest of job %s: %s", job_id, exc)
-            return
-
-
-def _file_limit(channel: discord.abc.Messageable) -> int:
-    """The per-file upload limit of a bot message in this channel (its guild's boost tier)."""
-    guild = getattr(channel, "guild", None)
-    return guild.filesize_limit if guild is not None else 10 * 1024 * 1024

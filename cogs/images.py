@@ -39,7 +39,7 @@ class Images(commands.Cog):
         self.edit_menu.guild_only = True
 
     async def cog_load(self) -> None:
-        self.services.jobs.set_sink(self.delivery)
+        self.services.job_queue.set_sink(self.delivery)
         self.bot.add_dynamic_items(JobButton)
         self.bot.tree.add_command(self.edit_menu)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import discord
@@ -10,12 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import JobNotFoundError
-from bot.imaging import outbox
-from bot.imaging.uploads import split_into_messages
 from bot.records import JobRecord, RelaxedJob
 from cogs import _render
 from cogs._flow import is_moderator
-from cogs._views import cancel_view, result_view
+from cogs._posting import original_response, post_result
+from cogs._views import cancel_view
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -48,16 +46,7 @@ class Jobs(commands.Cog):
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        limit = interaction.filesize_limit
-        files = await asyncio.to_thread(outbox.encode_results, [f.path for f in stored], limit)
-        chunks = split_into_messages(files)
-        await interaction.edit_original_response(
-            embed=_render.result_embed(job, size=_render.made_size(stored), made=len(stored)),
-            attachments=_render.to_files(chunks[0]),
-            view=result_view(job.id),
-        )
-        for chunk in chunks[1:]:
-            await interaction.followup.send(files=_render.to_files(chunk), ephemeral=True)
+        await post_result(original_response(interaction, private=True), job, stored)
 
     @app_commands.command(name="queue")
     @app_commands.guild_only()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from bot.catalog.models import Catalog
 from bot.catalog.pricing import CostEstimate, estimate
-from bot.clock import Clock
+from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.db import Database
 from bot.errors import InvalidOptionError, QueueFullError, QuotaExceededError, QuotaUnit
 from bot.jobs.models import Submission
@@ -18,23 +18,6 @@ from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
 from bot.store.guilds import GuildLimits, GuildSettingsStore, effective_user_limits
-
-
-def day_start(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def month_start(now: datetime) -> datetime:
-    return day_start(now).replace(day=1)
-
-
-def next_month(now: datetime) -> datetime:
-    start = month_start(now)
-    return (
-        start.replace(year=start.year + 1, month=1)
-        if start.month == 12
-        else start.replace(month=start.month + 1)
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +49,7 @@ def check_reservation(
         raise QueueFullError("member", limits.member_queue)
     if limits.guild_queue and use.guild_queued >= limits.guild_queue:
         raise QueueFullError("guild", limits.guild_queue)
-    tomorrow, month = day_start(now) + timedelta(days=1), next_month(now)
+    tomorrow, month = next_day(now), next_month(now)
     g, usd, images = limits.guild, cost.micro_usd, cost.images
     checks = (
         _Check("the server's daily budget", "usd", use.guild_day_micro_usd, g.daily_micro_usd,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from bot.clock import Clock
 from bot.jobs.pacing import Pacer
+from bot.jobs.policy import Wait, next_job
 from bot.jobs.queue import JobQueue
-from bot.jobs.split import share
 from bot.records import JobRecord
 
 log = logging.getLogger(__name__)
@@ -32,13 +31,9 @@ async def wait_any(clock: Clock, tasks: Collection[asyncio.Future[Any]], seconds
 
 
 class Dispatcher:
-    """Pops jobs in fair order and runs each as its own task, never faster than the pacer allows.
+    """Pops jobs in fair order and runs each as its own task when `policy.next_job` says so.
 
-    Head-of-line by design: when the next job in fair order does not fit the IPM/TPM window yet,
-    nothing overtakes it (a small job overtaking forever would starve a large one). A generation
-    fits as soon as one of its images does: its task sends what fits now and the rest as room
-    frees up, so a freed place never sits idle while the head waits for several at once. Each
-    job's task records its requests with the pacer right before they go out; the loop waits
+    Each job's task records its requests with the pacer right before they go out; the loop waits
     until the job has sent all its images before looking at the next job, so two jobs never
     pass the same pacer check and one job's requests go back to back.
     """
@@ -51,6 +46,7 @@ class Dispatcher:
         clock: Clock,
         execute: Execute,
         max_in_flight: int,
+        wakeup: asyncio.Event | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -59,7 +55,8 @@ class Dispatcher:
         self._clock = clock
         self._execute = execute
         self._max_in_flight = max_in_flight
-        self._wakeup = asyncio.Event()
+        # Shared with the parts that change what may go (a job queued, cancelled, bounced).
+        self._wakeup = wakeup or asyncio.Event()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -75,6 +72,10 @@ class Dispatcher:
         """Take no more jobs; `run` returns once the jobs in flight have finished."""
         self._closing = True
         self._wakeup.set()
+
+    def reopen(self) -> None:
+        """Take jobs again (before `run` starts anew after a close)."""
+        self._closing = False
 
     async def run(self) -> None:
         """Dispatch until closed (in-flight jobs may finish) or cancelled (they are cancelled)."""
@@ -93,19 +94,14 @@ class Dispatcher:
 
     def _next(self) -> tuple[JobRecord | None, float | None]:
         """The job to send now, or (None, how long to wait; None = until woken)."""
-        if len(self._tasks) >= self._max_in_flight:
-            return None, None
-        head = self._queue.peek()
-        if head is None:
-            return None, None
-        # A generation may start with a one-image request (its task sends as many as fit, in as
-        # many requests as it takes); an edit only whole.
-        least = 1 if head.splittable else head.images
-        delay = self._pacer.delay_for(least, share(head.tokens, head.images, range(least)))
-        # A job that can never fit (limits lowered since it was admitted) goes to its task,
-        # which refuses it and releases its reservation.
-        if 0 < delay < math.inf:
-            return None, delay
+        decision = next_job(
+            self._queue.peek(),
+            self._pacer.room(),
+            in_flight=len(self._tasks),
+            max_in_flight=self._max_in_flight,
+        )
+        if isinstance(decision, Wait):
+            return None, decision.seconds
         return self._queue.pop(), None
 
     async def _sleep(self, delay: float | None) -> None:

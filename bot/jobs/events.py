@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 
 from bot.domain import PartialImage
 from bot.errors import BotError
-from bot.records import JobRecord
+from bot.records import JobRecord, StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +20,18 @@ EventKind = Literal[
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
-    """Something happened to a job; `job` is its record as of this event."""
+    """Something happened to a job; `job` is its record as of this event.
+
+    A "succeeded" event carries the job's kept results (`results`, in order, absolute paths),
+    so delivery posts them without asking the core again.
+    """
 
     kind: EventKind
     job: JobRecord
     position: int | None = None
     partial: PartialImage | None = None
     error: BotError | None = None
+    results: tuple[StoredFile, ...] = ()
 
 
 class JobSink(Protocol):

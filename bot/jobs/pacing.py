@@ -1,4 +1,4 @@
-"""Dispatch pacing: strict sliding IPM/TPM windows, burst spreading, and 429 pauses.
+"""Dispatch pacing state: sliding IPM/TPM windows, burst spreading, 429 pauses (rules: policy.py).
 
 Not pyrate-limiter (4.5.1 evaluated): its buckets only test by consuming (no side-effect-free
 "how long until n fit"), its GCRA never admits a weight above `burst` (we need n > burst to go from
@@ -12,14 +12,15 @@ from collections import deque
 from collections.abc import Callable
 
 from bot.clock import Clock
-
-# Added to every positive delay so that sleeping exactly the delay lands past the boundary despite
-# float rounding, and the next delay_for() answers 0.0 instead of a few ulps.
-_EPSILON = 1e-6
+from bot.jobs import policy
+from bot.jobs.policy import Bucket, Room, Window
 
 
 class _SlidingWindow:
-    """Amounts recorded at instants; at time t the window holds those recorded in (t - span, t]."""
+    """Amounts recorded at instants; at time t the window holds those recorded in (t - span, t].
+
+    The log keeps the instant each amount leaves (recorded + span), so a snapshot is a copy.
+    """
 
     __slots__ = ("_log", "_total", "limit", "span")
 
@@ -31,27 +32,19 @@ class _SlidingWindow:
 
     def used(self, now: float) -> int:
         log = self._log
-        while log and log[0][0] <= now - self.span:
+        while log and log[0][0] <= now:
             self._total -= log.popleft()[1]
         return self._total
 
-    def delay(self, now: float, amount: int) -> float:
-        """Seconds until `amount` more fits; inf when it never can."""
-        if amount > self.limit:
-            return math.inf
-        excess = self.used(now) + amount - self.limit
-        if excess <= 0:
-            return 0.0
-        for at, recorded in self._log:  # the oldest leave first
-            excess -= recorded
-            if excess <= 0:
-                return at + self.span - now + _EPSILON
-        raise AssertionError("unreachable: amount <= limit")
+    def at(self, now: float) -> Window:
+        """The window as plain data: what it holds and when each part leaves."""
+        used = self.used(now)
+        return Window(self.limit, tuple(self._log), used)
 
     def add(self, now: float, amount: int) -> None:
         if amount > 0:
             self.used(now)
-            self._log.append((now, amount))
+            self._log.append((now + self.span, amount))
             self._total += amount
 
 
@@ -73,9 +66,8 @@ class _SpreadBucket:
     def level(self, now: float) -> float:
         return min(float(self.capacity), self._level + (now - self._at) * self.rate)
 
-    def delay(self, now: float, images: int) -> float:
-        missing = min(images, self.capacity) - self.level(now)
-        return 0.0 if missing <= 1e-9 else missing / self.rate + _EPSILON
+    def at(self, now: float) -> Bucket:
+        return Bucket(self.capacity, self.level(now), self.rate)
 
     def take(self, now: float, images: int) -> None:
         self._level = self.level(now) - images
@@ -83,7 +75,7 @@ class _SpreadBucket:
 
 
 class Pacer:
-    """Decides when a request of n images and t estimated tokens may go out."""
+    """Records the requests that went out and 429 pauses; `room()` is what that allows now."""
 
     def __init__(
         self,
@@ -120,30 +112,25 @@ class Pacer:
     def tpm(self) -> int:
         return self._tpm
 
-    def delay_for(self, images: int, tokens: int) -> float:
-        """Seconds from now until a request of this size may go; 0.0 = now, inf = never."""
-        if not self.fits_ever(images, tokens):
-            return math.inf
+    def room(self) -> Room:
+        """What the pacing rules allow now, as plain data for the policy (bot/jobs/policy.py)."""
         now = self._clock.monotonic()
-        # Every rule only loosens as time passes, so the request fits once all of them do.
-        return max(
-            0.0,
-            self._paused_until - now,
-            self._images.delay(now, images),
-            self._tokens.delay(now, tokens),
-            self._bucket.delay(now, images),
+        return Room(
+            images=self._images.at(now),
+            tokens=self._tokens.at(now),
+            bucket=self._bucket.at(now),
+            paused=max(0.0, self._paused_until - now),
+            now=now,
         )
 
-    def largest_now(self, most: int, least: int, tokens: Callable[[int], int]) -> int:
-        """The most images, from `most` down to `least`, one request may carry now; 0 if none.
+    def delay_for(self, images: int, tokens: int) -> float:
+        """Seconds from now until a request of this size may go; 0.0 = now, inf = never."""
+        return policy.wait(self.room(), images, tokens)
 
-        Whatever fits now, a smaller request fits too (every rule is monotonic in the size), so
-        the first size that fits counting down is the largest.
-        """
-        for images in range(most, least - 1, -1):
-            if self.delay_for(images, tokens(images)) == 0.0:
-                return images
-        return 0
+    def largest_now(self, most: int, least: int, tokens: Callable[[int], int]) -> int:
+        """The most images, from `most` down to `least`, one request may carry now; 0 if none."""
+        paced = [tokens(images) for images in range(1, most + 1)]
+        return policy.largest_now(self.room(), least, paced)
 
     def record(self, images: int, tokens: int) -> None:
         """A request of this size was dispatched now."""
@@ -157,12 +144,8 @@ class Pacer:
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
 
     def fits_ever(self, images: int, tokens: int) -> bool:
-        """False for requests no amount of waiting lets through (admission refuses them).
-
-        The burst rule never forbids a size on its own: a request above `burst` goes from a full
-        bucket, so only the IPM and TPM ceilings matter.
-        """
-        return 1 <= images <= self._ipm and 0 <= tokens <= self._tpm
+        """False for requests no amount of waiting lets through (admission refuses them)."""
+        return policy.fits_ever(self.room(), images, tokens)
 
     def used(self) -> tuple[int, int]:
         """(images, tokens) recorded in the current window."""

@@ -22,6 +22,7 @@ from bot.domain import ImageRequest
 from bot.errors import BatchNotRunError, BotError
 from bot.jobs.calls import CallOutcome, api_call, status_and_code
 from bot.jobs.events import EventBus, JobEvent
+from bot.jobs.kept import kept_files
 from bot.jobs.settlement import Ending
 from bot.provider.batch_wire import LineOutcome
 from bot.records import JobRecord, NewFile
@@ -143,4 +144,5 @@ class RelaxedSettlement:
             error_code=None if state == "succeeded" else code,
             error_message=None if state == "succeeded" else message,
         )
-        self._bus.emit(JobEvent(state, done, error=error))
+        results = await kept_files(self._db, self._files, job.id, "result") if files else ()
+        self._bus.emit(JobEvent(state, done, error=error, results=results))

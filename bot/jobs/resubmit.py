@@ -10,23 +10,6 @@ from bot.errors import InvalidImageError, InvalidOptionError
 from bot.jobs.models import Submission
 from bot.records import JobRecord, StoredFile
 from bot.store.files import FileStore
-from bot.store.jobs import FileRow
-
-
-def stored_file(files: FileStore, row: FileRow) -> StoredFile:
-    """A job_files row with its absolute path under DATA_DIR."""
-    return StoredFile(
-        job_id=row.job_id,
-        role=row.role,
-        index=row.index,
-        relpath=row.relpath,
-        path=files.resolve(row.relpath),
-        mime=row.mime,
-        width=row.width,
-        height=row.height,
-        size_bytes=row.size_bytes,
-        created_at=row.created_at,
-    )
 
 
 async def read_input(files: FileStore, stored: StoredFile) -> InputImage:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from bot.jobs.calls import CallSettlement
 from bot.jobs.dispatcher import wait_any
 from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.pacing import Pacer
+from bot.jobs.policy import TooLarge, Wait, next_request, pending
 from bot.jobs.prepare import prepare
 from bot.jobs.queue import JobQueue
 from bot.jobs.settlement import Settlement
@@ -62,6 +62,8 @@ class JobRunner:
         clock: Clock,
         bus: EventBus,
         queue: JobQueue,
+        settlement: Settlement,
+        calls: CallSettlement,
         wake: Callable[[], None],
         max_rate_limit_retries: int,
         max_request_images: int = MAX_REQUEST_IMAGES,
@@ -81,11 +83,8 @@ class JobRunner:
         self._cap = max_request_images
         self._rate_limited: dict[int, int] = {}  # job id -> 429s so far
         self._settling: set[asyncio.Task[Any]] = set()
-        self._settle = Settlement(db=db, catalog=catalog, clock=clock, bus=bus)
-        self._calls = CallSettlement(db=db, catalog=catalog, files=files, clock=clock)
-
-    def set_wake(self, wake: Callable[[], None]) -> None:
-        self._wake = wake
+        self._settle = settlement
+        self._calls = calls
 
     def forget(self, job_id: int) -> None:
         self._rate_limited.pop(job_id, None)
@@ -162,13 +161,19 @@ class JobRunner:
         return False
 
     def _send_ready(self, run: JobRun, started: asyncio.Event) -> float | None:
-        """Send every request the pacer lets through now; then seconds until the next may go
-        (None: nothing is left to send)."""
+        """Send every request `policy.next_request` lets through now; then seconds until the
+        next may go (None: nothing is left to send)."""
         while run.free:
-            images = self._pacer.largest_now(run.most(self._cap), run.smallest, run.tokens_for)
-            if not images:
+            job = pending(run.job.estimated_tokens, run.images, run.free, run.splittable)
+            decision = next_request(job, self._pacer.room(), self._cap)
+            if isinstance(decision, Wait):
+                return decision.seconds
+            if isinstance(decision, TooLarge):  # the limits were lowered since admission
+                if not run.sent:
+                    raise InvalidOptionError("count", TOO_LARGE)
+                run.stop(InvalidOptionError("count", TOO_LARGE), None)
                 break
-            chunk = run.take(images)
+            chunk = run.take(decision.images)
             self._pacer.record(chunk.images, chunk.tokens)
             task = asyncio.get_running_loop().create_task(
                 self._request(run, chunk), name=f"job-{run.job.id}-call-{run.sent}"
@@ -176,17 +181,8 @@ class JobRunner:
             run.calls[task] = chunk
             if run.sent == 1:
                 self._bus.emit(JobEvent("started", run.job))
-        if not run.free:
-            started.set()
-            return None
-        delay = self._pacer.delay_for(run.smallest, run.tokens_for(run.smallest))
-        if math.isinf(delay):  # the limits were lowered since the job was admitted
-            if not run.sent:
-                raise InvalidOptionError("count", TOO_LARGE)
-            run.stop(InvalidOptionError("count", TOO_LARGE), None)
-            started.set()
-            return None
-        return delay
+        started.set()
+        return None
 
     async def _request(self, run: JobRun, chunk: Chunk) -> ImagesResult:
         options = replace(run.request.options, n=chunk.images)

@@ -1,14 +1,13 @@
-"""JobService: the job queue's facade for the Discord layer (submit, cancel, look up, restart)."""
+"""JobService: what members do with jobs (submit, cancel, look up, resubmit), for the cogs."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
-from bot.catalog.models import Catalog
+from bot.catalog.pricing import CostEstimate
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import (
@@ -18,172 +17,50 @@ from bot.errors import (
     PermissionDeniedError,
 )
 from bot.jobs.admission import Admission
-from bot.jobs.backend import BatchApi, ImageBackend
-from bot.jobs.dispatcher import Dispatcher, wait_any
-from bot.jobs.events import EventBus, JobEvent, JobSink
+from bot.jobs.events import EventBus, JobEvent
+from bot.jobs.kept import kept_files
 from bot.jobs.models import Admitted, Submission
-from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
-from bot.jobs.relaxed import RelaxedLane, RelaxedTiming
-from bot.jobs.resubmit import resubmission, stored_file
+from bot.jobs.relaxed import RelaxedLane
+from bot.jobs.resubmit import resubmission
 from bot.jobs.runner import JobRunner
-from bot.jobs.settlement import Settlement
-from bot.jobs.split import MAX_REQUEST_IMAGES
 from bot.records import JobRecord, RelaxedJob, StoredFile
-from bot.store import batches as batch_store, jobs as store
+from bot.store import jobs as store
 from bot.store.files import FileStore
-from bot.store.guilds import GuildSettingsStore
-
-log = logging.getLogger(__name__)
-
-# Results that no message has shown yet are announced again at start-up when they finished this
-# recently; older ones stay available through /job.
-REDELIVERY_WINDOW = timedelta(days=3)
-STOP_GRACE_SECONDS = 30.0  # how long a clean stop lets in-flight calls finish
 
 
 class JobService:
-    """Admission, the fair paced queue, settlement and restart recovery behind one object."""
+    """What members do with jobs: submit, cancel, look up, resubmit (start, stop, recovery and
+    retention are QueueLifecycle's and Retention's; bot/jobs/wiring.py builds them all)."""
 
     def __init__(
         self,
         *,
         db: Database,
-        catalog: Catalog,
-        backend: ImageBackend,
         files: FileStore,
-        guilds: GuildSettingsStore,
         clock: Clock,
-        ipm: int,
-        tpm: int,
-        default_model: str,
-        sink: JobSink | None = None,
-        max_in_flight: int = 4,
-        member_queue_limit: int = 3,
-        guild_queue_limit: int = 50,
-        burst: int | None = None,
-        max_rate_limit_retries: int = 5,
-        max_request_images: int = MAX_REQUEST_IMAGES,  # most images per request of a generation
-        batches: BatchApi | None = None,  # the relaxed speed's Batch API client
-        relaxed_timing: RelaxedTiming | None = None,
+        bus: EventBus,
+        queue: JobQueue,
+        admission: Admission,
+        runner: JobRunner,
+        wake: Callable[[], None],
+        relaxed: RelaxedLane | None = None,  # the relaxed speed's lane (None: not offered)
     ) -> None:
         self._db = db
         self._files = files
         self._clock = clock
-        self._max_in_flight = max_in_flight
-        self._bus = EventBus(sink)
-        self._pacer = Pacer(ipm=ipm, tpm=tpm, clock=clock, burst=burst)
-        self._queue = JobQueue(self._bus)
-        self._settlement = Settlement(db=db, catalog=catalog, clock=clock, bus=self._bus)
-        self._runner = JobRunner(
-            db=db,
-            catalog=catalog,
-            backend=backend,
-            files=files,
-            pacer=self._pacer,
-            clock=clock,
-            bus=self._bus,
-            queue=self._queue,
-            wake=self._wake,
-            max_rate_limit_retries=max_rate_limit_retries,
-            max_request_images=max_request_images,
-        )
-        self._admission = Admission(
-            db=db,
-            catalog=catalog,
-            guilds=guilds,
-            files=files,
-            clock=clock,
-            fits_ever=self._pacer.fits_ever,
-            ipm=ipm,
-            tpm=tpm,
-            default_model=default_model,
-            member_queue_limit=member_queue_limit,
-            guild_queue_limit=guild_queue_limit,
-        )
-        self._relaxed: RelaxedLane | None = None
-        if batches is not None:
-            self._relaxed = RelaxedLane(db=db, catalog=catalog, files=files, clock=clock,
-                                        bus=self._bus, client=batches,
-                                        timing=relaxed_timing)  # fmt: skip
-        self._dispatcher: Dispatcher | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._bus = bus
+        self._queue = queue
+        self._admission = admission
+        self._runner = runner
+        self._wake = wake
+        self._relaxed = relaxed
         self._admitting: set[asyncio.Task[Any]] = set()
 
-    # ---- lifecycle --------------------------------------------------------------------------
-
-    def set_sink(self, sink: JobSink) -> None:
-        self._bus.set_sink(sink)
-
-    @property
-    def dispatcher_task(self) -> asyncio.Task[None] | None:
-        """The running dispatch loop (for supervision; tests cancel it to simulate a crash)."""
-        return self._task
-
-    async def start(self) -> None:
-        """Recover from the last run, then start dispatching.
-
-        Running jobs are never sent again: those with stored images succeed with them, the
-        others become unknown (they may have been billed: still charged, their members told);
-        queued jobs resume in id order; results never shown (no mark_delivered) get their
-        "succeeded" event again.
-        """
-        if self._task is not None and not self._task.done():
-            return
-        await self._recover()
-        if self._relaxed is not None:
-            await self._relaxed.start()
-        self._dispatcher = Dispatcher(
-            queue=self._queue,
-            pacer=self._pacer,
-            clock=self._clock,
-            execute=self._runner.execute,
-            max_in_flight=self._max_in_flight,
-        )
-        self._task = asyncio.get_running_loop().create_task(
-            self._dispatcher.run(), name="job-dispatcher"
-        )
-        self._task.add_done_callback(_log_crash)
-
-    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Stop dispatching; in-flight calls get `grace` seconds, then are cancelled (unknown).
-
-        Queued jobs keep their reservations and resume at the next start.
-        """
-        dispatcher, task = self._dispatcher, self._task
-        self._dispatcher = self._task = None
-        if self._relaxed is not None:
-            await self._relaxed.stop()
-        if dispatcher is not None and task is not None:
-            dispatcher.close()
-            if not await wait_any(self._clock, [task], grace):
-                task.cancel()
-            await asyncio.wait({task})
-        if self._admitting:
+    async def admissions_done(self) -> None:
+        """Wait for the admissions in progress (a clean stop lets them queue their jobs)."""
+        while self._admitting:
             await asyncio.wait(set(self._admitting))
-        await self._runner.settled()
-        drain = asyncio.ensure_future(self._bus.drain())
-        if not await wait_any(self._clock, [drain], grace):
-            self._bus.cancel_pending()
-        await asyncio.wait({drain})
-
-    def _wake(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.wake()
-
-    async def _recover(self) -> None:
-        # Read before the interrupted jobs are settled: those announce their own ending.
-        undelivered = await store.undelivered(self._db, self._clock.now() - REDELIVERY_WINDOW)
-        batched = await batch_store.batched_job_ids(self._db)  # the relaxed lane resumes these
-        for job in await store.jobs_in_state(self._db, "running"):
-            if job.id in batched:
-                continue
-            log.warning("job %s was in flight when the bot stopped; not sending it again", job.id)
-            await self._settlement.recover(job)
-        queued = await store.jobs_in_state(self._db, "queued")
-        self._queue.restore(job for job in queued if job.speed == "fast")
-        for job in undelivered:
-            self._bus.emit(JobEvent("succeeded", job))
 
     # ---- members' actions -------------------------------------------------------------------
 
@@ -200,15 +77,19 @@ class JobService:
     async def _submit(self, s: Submission) -> Admitted:
         job, cost = await self._admission.admit(s)
         if job.speed == "relaxed":
-            if self._relaxed is None:  # a setup without a Batch API client (some tests)
-                raise InvalidOptionError("speed", "the relaxed speed is not available")
-            self._relaxed.add(job)
-            self._bus.emit(JobEvent("queued", job))
-            return Admitted(job, 0, cost)
+            return self._gather(job, cost)
         position = self._queue.push(job)
         self._bus.emit(JobEvent("queued", job, position=position))
         self._wake()
         return Admitted(job, position, cost)
+
+    def _gather(self, job: JobRecord, cost: CostEstimate) -> Admitted:
+        """A relaxed job waits for its batch in the relaxed lane, not in the paced queue."""
+        if self._relaxed is None:  # validation lets no relaxed job through without a lane
+            raise InvalidOptionError("speed", "the relaxed speed is not available")
+        self._relaxed.add(job)
+        self._bus.emit(JobEvent("queued", job))
+        return Admitted(job, 0, cost)
 
     async def cancel(
         self, job_id: int, *, guild_id: int, user_id: int, is_moderator: bool
@@ -256,8 +137,7 @@ class JobService:
 
     async def result_files(self, job_id: int) -> list[StoredFile]:
         """A job's kept results, in order, with absolute paths."""
-        rows = await store.files_of(self._db, job_id, "result")
-        return [stored_file(self._files, row) for row in rows]
+        return list(await kept_files(self._db, self._files, job_id, "result"))
 
     async def queued_for(
         self, guild_id: int, user_id: int | None = None
@@ -294,32 +174,15 @@ class JobService:
     ) -> Submission:
         """Re-roll (the same request and inputs) or Edit (a new prompt on the first result)."""
         job = await self.get(job_id, guild_id=guild_id)
-        rows = await store.files_of(self._db, job_id)
         return await resubmission(
             job,
-            [stored_file(self._files, row) for row in rows],
+            await kept_files(self._db, self._files, job_id),
             self._files,
             user_id=user_id,
             role_ids=role_ids,
             prompt=prompt,
             use_result_as_input=use_result_as_input,
         )
-
-    async def purge_expired(self, retention_days: int) -> int:
-        """Delete kept files older than the retention period (never a queued job's inputs)."""
-        rows = await store.expired_files(self._db, self._clock.now() - timedelta(retention_days))
-        if not rows:
-            return 0
-        # Rows first: a crash in between leaves stray files, never rows pointing at nothing.
-        async with self._db.transaction() as conn:
-            await store.delete_file_rows(conn, rows)
-        await self._files.delete(row.relpath for row in rows)
-        return len(rows)
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.critical("the job dispatcher stopped", exc_info=exc)
 
 
 def _settle_admission(tasks: set[asyncio.Task[Any]]) -> Any:

@@ -12,9 +12,11 @@ from bot.db import Database
 from bot.errors import BotError
 from bot.jobs.calls import api_call, status_and_code
 from bot.jobs.events import EventBus, JobEvent
+from bot.jobs.kept import kept_files
 from bot.jobs.split import JobRun
 from bot.records import JobRecord
 from bot.store import jobs as store
+from bot.store.files import FileStore
 from bot.store.ledger import ApiCall, calls_for_job, insert_api_call
 
 log = logging.getLogger(__name__)
@@ -38,9 +40,12 @@ class Settlement:
     paid image is never lost; "unknown" is for jobs with no image whose call may have been billed.
     """
 
-    def __init__(self, *, db: Database, catalog: Catalog, clock: Clock, bus: EventBus) -> None:
+    def __init__(
+        self, *, db: Database, catalog: Catalog, files: FileStore, clock: Clock, bus: EventBus
+    ) -> None:
         self._db = db
         self._catalog = catalog
+        self._files = files
         self._clock = clock
         self._bus = bus
 
@@ -129,6 +134,7 @@ class Settlement:
         if not ok:
             log.error("job %s was no longer running when it ended as %s", job.id, state)
             return
+        made = state == "succeeded"
         done = replace(
             job,
             state=state,
@@ -138,4 +144,5 @@ class Settlement:
             error_code=code,
             error_message=message,
         )
-        self._bus.emit(JobEvent(state, done, error=error))
+        results = await kept_files(self._db, self._files, job.id, "result") if made else ()
+        self._bus.emit(JobEvent(state, done, error=error, results=results))

@@ -80,25 +80,13 @@ class JobRun:
         self.code: str | None = None  # its code (or an in-doubt one)
         self.stopping = False
 
-    @property
-    def smallest(self) -> int:
-        """The fewest images the next request may carry."""
-        return 1 if self.splittable else len(self.free)
-
-    def most(self, cap: int) -> int:
-        """The most images the next request may carry."""
-        return min(len(self.free), cap) if self.splittable else len(self.free)
-
-    def tokens_for(self, images: int) -> int:
-        """Tokens to pace for a request of the next `images` free slots."""
-        return share(self.job.estimated_tokens, self.images, self.free[:images])
-
     def take(self, images: int) -> Chunk:
         """The next request: the lowest free slots, with their shares of the job."""
-        tokens = self.tokens_for(images)
         slots, self.free = tuple(self.free[:images]), self.free[images:]
         self.sent += 1
-        return Chunk(slots, share(self.job.estimated_micro_usd, self.images, slots), tokens)
+        job = self.job
+        tokens = share(job.estimated_tokens, self.images, slots)
+        return Chunk(slots, share(job.estimated_micro_usd, self.images, slots), tokens)
 
     def give_back(self, chunk: Chunk) -> None:
         """A 429: these slots go out again later."""

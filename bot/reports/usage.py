@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, get_args
 
-from bot.clock import Clock
+from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.errors import InvalidOptionError
 from bot.reports.charts import render_usage_chart
 from bot.reports.export import ExportFile, LedgerCsvWriter
@@ -26,22 +26,6 @@ PERIOD_TITLES: dict[Period, str] = {
 _TRAILING_DAYS: dict[str, int] = {"today": 0, "7d": 6, "30d": 29}
 
 
-def day_start(now: datetime) -> datetime:
-    """00:00 UTC of `now`'s day."""
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def month_start(now: datetime) -> datetime:
-    """00:00 UTC on the first of `now`'s month."""
-    return day_start(now).replace(day=1)
-
-
-def next_month_start(now: datetime) -> datetime:
-    """00:00 UTC on the first of the month after `now`'s."""
-    first = month_start(now)
-    return (first + timedelta(days=32)).replace(day=1)
-
-
 def period_bounds(period: str, now: datetime) -> tuple[datetime | None, datetime]:
     """The half-open UTC window [start, end) of a period; start is None for 'all'.
 
@@ -49,7 +33,7 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime | None, datetime
     '7d' and '30d' are today plus the previous 6 or 29 days; 'month' starts on the 1st.
     """
     today = day_start(now)
-    end = today + timedelta(days=1)
+    end = next_day(now)
     if period in _TRAILING_DAYS:
         return today - timedelta(days=_TRAILING_DAYS[period]), end
     if period == "month":
@@ -113,13 +97,13 @@ class Budget:
 
 def budget_from(used: BudgetUsage, limits: BudgetLimits, now: datetime) -> Budget:
     """Combine the jobs' charges with the limits; days and months reset at 00:00 UTC."""
-    tomorrow = day_start(now) + timedelta(days=1)
-    next_month = next_month_start(now)
+    tomorrow = next_day(now)
+    month_end = next_month(now)
     return Budget(
         daily_usd=BudgetLine("usd", used.day_micro_usd, limits.daily_micro_usd, tomorrow),
         daily_images=BudgetLine("images", used.day_images, limits.daily_images, tomorrow),
-        monthly_usd=BudgetLine("usd", used.month_micro_usd, limits.monthly_micro_usd, next_month),
-        monthly_images=BudgetLine("images", used.month_images, 0, next_month),
+        monthly_usd=BudgetLine("usd", used.month_micro_usd, limits.monthly_micro_usd, month_end),
+        monthly_images=BudgetLine("images", used.month_images, 0, month_end),
     )
 
 
@@ -201,7 +185,7 @@ class UsageService:
             guild_id,
             day_start=day_start(now),
             month_start=month_start(now),
-            end=day_start(now) + timedelta(days=1),
+            end=next_day(now),
             user_id=user_id,
         )
         return budget_from(used, limits, now)

@@ -79,7 +79,7 @@ async def test_a_result_that_cannot_be_posted_is_kept_for_job(tmp_path: Path) ->
         await finish_unposted(h, attach_files=False)
         told = await h.discord.wait_for_message(mentions_alice_in_channel(h, "/job 1"), 10)
         assert "kept" in told.content and not told.attachments
-        await services(h).jobs.stop()  # delivery has finished when this returns
+        await services(h).job_queue.stop()  # delivery has finished when this returns
 
         [job] = h.jobs()
         assert job["delivered_at"] is None and job["result_message_id"] is None
@@ -133,7 +133,7 @@ async def test_a_job_in_flight_at_a_clean_stop_is_unknown_and_never_sent_again(
         handle = await h.imagine("a long exposure", quality="low")
         await h.eventually(lambda: image_requests(h) == ["a long exposure"])
         # A clean stop whose grace period runs out before OpenAI answers (30 s in production).
-        await services(h).jobs.stop(grace=0.2)
+        await services(h).job_queue.stop(grace=0.2)
         told = await handle.wait_original(lambda m: "lost track of job #1" in m.content)
         assert "won't pay twice" in told.content
         await h.stop_bot()
@@ -157,7 +157,7 @@ async def test_a_job_in_flight_when_the_process_died_is_unknown_after_restart(
         await h.eventually(lambda: image_requests(h) == ["a long exposure"])
         assert h.jobs()[0]["state"] == "running"
         crashed = snapshot_database(h)  # what a killed process leaves on disk
-        await services(h).jobs.stop(grace=0.2)
+        await services(h).job_queue.stop(grace=0.2)
         await h.stop_bot()
         restore_database(h, crashed)
         assert h.jobs()[0]["state"] == "running"

@@ -18,8 +18,11 @@ from bot.clock import ManualClock
 from bot.db import Database, open_database
 from bot.domain import Choices, InputImage
 from bot.jobs.events import JobEvent
+from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
+from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.files import FileStore
@@ -120,6 +123,8 @@ class Harness:
     guilds: GuildSettingsStore
     catalog: Catalog
     db_path: Path
+    lifecycle: QueueLifecycle
+    retention: Retention
     batches: FakeBatchesClient | None = None  # the in-process fake Batch API
 
     async def quiesce(self, rounds: int = 3) -> None:
@@ -227,11 +232,11 @@ async def harness(
         h = make_harness(db, clock, backend, tmp_path, ipm=ipm, tpm=tpm, **service_options)
         h.db_path = tmp_path / db_name
         if start:
-            await h.service.start()
+            await h.lifecycle.start()
         try:
             yield h
         finally:
-            await h.service.stop(grace=0)
+            await h.lifecycle.stop(grace=0)
 
 
 def make_harness(
@@ -248,17 +253,19 @@ def make_harness(
     guilds = GuildSettingsStore(db, clock, catalog())
     sink = RecordingSink()
     service_options.setdefault("default_model", "gpt-image-1")
-    batches = service_options.setdefault("batches", FakeBatchesClient(clock, catalog()))
-    service = JobService(
+    batches = service_options.pop("batches", None) or FakeBatchesClient(clock, catalog())
+    parts = build_job_queue(
+        QueueSettings(ipm=ipm, tpm=tpm, **service_options),
         db=db,
         catalog=catalog(),
         backend=backend,
         files=files,
         guilds=guilds,
-        sink=sink,
         clock=clock,
-        ipm=ipm,
-        tpm=tpm,
-        **service_options,
+        sink=sink,
+        batches=batches,
     )
-    return Harness(db, clock, backend, sink, service, files, guilds, catalog(), tmp_path, batches)
+    return Harness(
+        db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
+        parts.lifecycle, parts.retention, batches,
+    )  # fmt: skip

@@ -156,7 +156,7 @@ class BrokenSink:
 async def test_a_failing_or_stuck_sink_never_holds_up_dispatch(tmp_path: Path) -> None:
     async with harness(tmp_path, max_in_flight=1) as h:
         sink = BrokenSink()
-        h.service.set_sink(sink)
+        h.lifecycle.set_sink(sink)
         for user in range(3):
             await h.service.submit(submission(user_id=user))
         await h.run_until(
@@ -185,7 +185,7 @@ async def test_position_events_only_for_jobs_whose_place_changed(tmp_path: Path)
     async with harness(tmp_path, max_in_flight=1, latency=10.0, start=False) as h:
         jobs = [await h.service.submit(submission(user_id=u)) for u in range(4)]
         assert [j.position for j in jobs] == [1, 2, 3, 4]
-        await h.service.start()
+        await h.lifecycle.start()
         await h.run_all()
         for admitted in jobs:
             mine = [e for e in h.sink.events if e.job.id == admitted.job.id]

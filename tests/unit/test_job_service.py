@@ -115,7 +115,7 @@ async def test_cancelling_a_job_during_its_call_keeps_it_charged_as_unknown(
         first = await h.service.submit(submission(user_id=10))
         second = await h.service.submit(submission(user_id=11))
         await h.run_until(lambda: h.backend.in_flight == 1)
-        await h.service.stop(grace=0)  # cancels the task awaiting the API
+        await h.lifecycle.stop(grace=0)  # cancels the task awaiting the API
         await h.drain()
         job = await h.job(first.job.id)
         assert (job.state, job.charged_micro_usd) == ("unknown", first.estimate.micro_usd)
@@ -130,7 +130,7 @@ async def test_a_clean_stop_lets_calls_in_flight_finish(tmp_path: Path) -> None:
     async with harness(tmp_path, latency=20.0) as h:
         admitted = await h.service.submit(submission())
         await h.run_until(lambda: h.backend.in_flight == 1)
-        stopping = asyncio.create_task(h.service.stop(grace=30))
+        stopping = asyncio.create_task(h.lifecycle.stop(grace=30))
         await h.run_until(stopping.done)
         assert (await h.job(admitted.job.id)).state == "succeeded"
         assert h.sink.kinds(admitted.job.id)[-1] == "succeeded"
@@ -141,12 +141,12 @@ async def test_a_stop_before_the_call_goes_out_puts_the_job_back(tmp_path: Path)
         h.files.gate = asyncio.Event()  # the edit's inputs are slow to read
         admitted = await h.service.submit(submission(operation="edit", images=(input_image(),)))
         await h.run_until(lambda: any_running(h))
-        await h.service.stop(grace=0)
+        await h.lifecycle.stop(grace=0)
         job = await h.job(admitted.job.id)
         assert (job.state, job.charged_micro_usd) == ("queued", admitted.estimate.micro_usd)
         assert h.backend.calls == [] and await h.ledger(job.id) == []
         h.files.gate.set()
-        await h.service.start()
+        await h.lifecycle.start()
         await h.run_all()
         assert (await h.job(job.id)).state == "succeeded"
         assert len(h.backend.calls) == 1
@@ -264,16 +264,16 @@ async def test_purge_removes_old_files_but_never_a_queued_jobs_inputs(tmp_path: 
     async with harness(tmp_path, max_in_flight=1) as h:
         done = await h.service.submit(submission(operation="edit", images=(input_image(),)))
         await h.run_all()
-        await h.service.stop(grace=0)
+        await h.lifecycle.stop(grace=0)
         waiting = await h.service.submit(submission(operation="edit", images=(input_image(),)))
         h.clock.advance(31 * 86_400)
         kept = [f.path for f in await h.service.result_files(done.job.id)]
-        assert await h.service.purge_expired(30) == 2  # the done job's input and result
+        assert await h.retention.purge_expired(30) == 2  # the done job's input and result
         assert await h.service.result_files(done.job.id) == []
         assert not any(p.exists() for p in kept)
         rows = await h.db.fetchall("SELECT job_id, role FROM job_files")
         assert [(r[0], r[1]) for r in rows] == [(waiting.job.id, "input")]
-        assert await h.service.purge_expired(30) == 0
+        assert await h.retention.purge_expired(30) == 0
 
 
 async def test_a_job_outlives_the_coroutine_that_submitted_it(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def fake(h: Harness) -> FakeBatchesClient:
 async def test_jobs_within_the_window_share_a_batch_per_model_and_endpoint(
     tmp_path: Path,
 ) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         for user in (10, 11):
             await h.service.submit(submission(user_id=user, speed="relaxed"))
@@ -56,7 +56,7 @@ async def test_jobs_within_the_window_share_a_batch_per_model_and_endpoint(
 
 
 async def test_the_size_cap_closes_a_batch_at_once(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING, guild_queue_limit=0,
+    async with harness(tmp_path, relaxed=TIMING, guild_queue_limit=0,
                        member_queue_limit=0) as h:  # fmt: skip
         await relaxed(h)
         await h.guilds.update_limits(1, changed_by=1, max_count=4)
@@ -69,7 +69,7 @@ async def test_the_size_cap_closes_a_batch_at_once(tmp_path: Path) -> None:
 async def test_a_relaxed_job_is_reserved_at_the_batch_price_beyond_the_ipm(
     tmp_path: Path,
 ) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING, ipm=1) as h:
+    async with harness(tmp_path, relaxed=TIMING, ipm=1) as h:
         await relaxed(h)
         await h.guilds.update_limits(1, changed_by=1, max_count=4)
         admitted = await h.service.submit(submission(speed="relaxed", n=4, quality="low"))
@@ -88,7 +88,7 @@ async def test_a_relaxed_job_is_reserved_at_the_batch_price_beyond_the_ipm(
 
 
 async def test_polls_back_off_until_the_batch_ends(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).state.batch_seconds = 100.0
         retrieved: list[float] = []
@@ -107,7 +107,7 @@ async def test_polls_back_off_until_the_batch_ends(tmp_path: Path) -> None:
 
 
 async def test_a_gathering_job_can_be_cancelled_but_not_once_in_a_batch(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         first = (await h.service.submit(submission(speed="relaxed"))).job
         second = (await h.service.submit(submission(user_id=11, speed="relaxed"))).job
@@ -125,7 +125,7 @@ async def test_a_gathering_job_can_be_cancelled_but_not_once_in_a_batch(tmp_path
 
 
 async def test_refused_and_failed_lines_are_charged_nothing(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).state.fail_next_lines(1)
         failed = (await h.service.submit(submission(speed="relaxed", prompt="one"))).job
@@ -141,7 +141,7 @@ async def test_refused_and_failed_lines_are_charged_nothing(tmp_path: Path) -> N
 
 
 async def test_a_batch_failing_validation_releases_its_jobs(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).fail_next = [ApiError(400, "invalid_value", "bad file", param="file")]
         job = (await h.service.submit(submission(speed="relaxed"))).job
@@ -155,7 +155,7 @@ async def test_a_batch_failing_validation_releases_its_jobs(tmp_path: Path) -> N
 async def test_a_create_whose_answer_failed_is_looked_up_before_creating_again(
     tmp_path: Path,
 ) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         client = fake(h)
         create = client.create
@@ -175,15 +175,15 @@ async def test_a_create_whose_answer_failed_is_looked_up_before_creating_again(
 
 async def test_a_restart_resumes_open_batches_and_gathering_jobs(tmp_path: Path) -> None:
     clock = ManualClock(START)
-    async with harness(tmp_path, clock=clock, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, clock=clock, relaxed=TIMING) as h:
         await relaxed(h)
         client = fake(h)
         client.state.hold = True
         in_batch = (await h.service.submit(submission(speed="relaxed"))).job
         await h.run_for(6.0)  # in a submitted batch
         gathering = (await h.service.submit(submission(user_id=11, speed="relaxed"))).job
-        await h.service.stop(grace=0)  # the process goes away
-    async with harness(tmp_path, clock=clock, relaxed_timing=TIMING, batches=client) as h:
+        await h.lifecycle.stop(grace=0)  # the process goes away
+    async with harness(tmp_path, clock=clock, relaxed=TIMING, batches=client) as h:
         assert (await h.job(in_batch.id)).state == "running"  # not marked unknown
         client.state.release()
         await h.run_all()
@@ -199,7 +199,7 @@ async def test_a_restart_resumes_open_batches_and_gathering_jobs(tmp_path: Path)
 async def test_a_cancelled_batch_delivers_its_finished_lines_and_releases_the_rest(
     tmp_path: Path,
 ) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).state.cancel_next(done_lines=1)
         done = (await h.service.submit(submission(speed="relaxed"))).job
@@ -216,7 +216,7 @@ async def test_a_cancelled_batch_delivers_its_finished_lines_and_releases_the_re
 async def test_a_broken_disk_during_settlement_is_retried_later_without_settling_twice(
     tmp_path: Path,
 ) -> None:
-    async with harness(tmp_path, relaxed_timing=TIMING) as h:
+    async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         save = h.files.save_results
         broken = {"left": 3}
@@ -246,7 +246,7 @@ async def test_a_batch_over_the_enqueued_token_limit_gives_its_jobs_back_for_lat
     tmp_path: Path,
 ) -> None:
     timing = RelaxedTiming(window=5.0, first_poll=2.0, queue_full_retry=600.0)
-    async with harness(tmp_path, relaxed_timing=timing) as h:
+    async with harness(tmp_path, relaxed=timing) as h:
         await relaxed(h)
         fake(h).state.refuse_next("gpt-image-1")
         job = (await h.service.submit(submission(speed="relaxed"))).job

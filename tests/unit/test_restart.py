@@ -57,7 +57,7 @@ async def test_a_killed_worker_resumes_the_queue_and_never_resends_the_lost_call
     clock = ManualClock(START)
     async with harness(tmp_path, clock=clock, max_in_flight=1, member_queue_limit=0) as first:
         ids = await queue_five(first)
-        task = first.service.dispatcher_task
+        task = first.lifecycle.dispatcher_task
         assert task is not None
         task.cancel()  # the worker dies mid-flight
         await asyncio.wait({task})
@@ -84,11 +84,11 @@ async def test_a_crash_with_the_job_still_marked_running_is_recovered(tmp_path: 
     backend = FakeImageBackend(clock, catalog())
     async with open_database(crashed) as db:
         second = make_harness(db, clock, backend, tmp_path, ipm=60, tpm=10**8, max_in_flight=1)
-        await second.service.start()
+        await second.lifecycle.start()
         try:
             await check_second_life(second, ids, backend, told_now=True)
         finally:
-            await second.service.stop(grace=0)
+            await second.lifecycle.stop(grace=0)
 
 
 async def test_queues_of_several_guilds_resume_in_their_order(tmp_path: Path) -> None:

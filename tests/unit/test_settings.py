@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
+from bot.jobs.wiring import QueueSettings
 from bot.settings import load_settings
 
 REQUIRED = {"discord_token": "discord-secret-token", "openai_api_key": "sk-very-secret"}
@@ -67,3 +68,11 @@ def test_a_missing_catalog_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(env_file=None, model_catalog=tmp_path / "nope.toml", **REQUIRED)
     assert caught.value.variable == "MODEL_CATALOG"
+
+
+def test_the_job_queue_is_paced_by_the_configured_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_TIER", "3")
+    monkeypatch.setenv("OPENAI_IPM", "7")
+    monkeypatch.setenv("IMAGE_MODEL", "gpt-image-1")
+    queue = QueueSettings.from_settings(load_settings(env_file=None, **REQUIRED))
+    assert (queue.ipm, queue.tpm, queue.default_model) == (7, 800_000, "gpt-image-1")

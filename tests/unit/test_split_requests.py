@@ -214,7 +214,7 @@ async def test_a_stop_mid_job_delivers_what_was_made(tmp_path: Path) -> None:
     clock = ManualClock(START)
     async with harness(tmp_path, clock=clock, **IPM) as h:
         fox = await fox_half_done(h)
-        await h.service.stop(grace=0)  # cancels the request in flight
+        await h.lifecycle.stop(grace=0)  # cancels the request in flight
         await h.drain()
         done = await check_books(h, fox)
         rows = await h.ledger(fox.id)
@@ -241,7 +241,7 @@ async def test_a_crash_mid_job_delivers_what_was_made_after_the_restart(tmp_path
     backend = FakeImageBackend(clock, catalog())
     async with open_database(crashed) as db:
         second = make_harness(db, clock, backend, tmp_path, ipm=4, tpm=10**8, burst=4)
-        await second.service.start()
+        await second.lifecycle.start()
         try:
             await second.run_all()
             assert backend.calls == []
@@ -257,7 +257,7 @@ async def test_a_crash_mid_job_delivers_what_was_made_after_the_restart(tmp_path
             assert second.sink.kinds(fox.id) == ["succeeded"]  # announced once
             assert len(await second.service.result_files(fox.id)) == 1
         finally:
-            await second.service.stop(grace=0)
+            await second.lifecycle.stop(grace=0)
 
 
 async def test_the_reservation_covers_split_requests_at_their_worst(tmp_path: Path) -> None:

@@ -1,0 +1,125 @@
+"""The job queue's life: recovery from the last run, the dispatch loop's start, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.db import Database
+from bot.jobs.dispatcher import Dispatcher, wait_any
+from bot.jobs.events import EventBus, JobEvent, JobSink
+from bot.jobs.kept import kept_files
+from bot.jobs.queue import JobQueue
+from bot.jobs.relaxed import RelaxedLane
+from bot.jobs.runner import JobRunner
+from bot.jobs.service import JobService
+from bot.jobs.settlement import Settlement
+from bot.store import batches as batch_store, jobs as store
+from bot.store.files import FileStore
+
+log = logging.getLogger(__name__)
+
+# Results that no message has shown yet are announced again at start-up when they finished this
+# recently; older ones stay available through /job.
+REDELIVERY_WINDOW = timedelta(days=3)
+STOP_GRACE_SECONDS = 30.0  # how long a clean stop lets in-flight calls finish
+
+
+class QueueLifecycle:
+    """Starts the dispatch loop after recovering the last run's jobs; stops it cleanly."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        files: FileStore,
+        clock: Clock,
+        bus: EventBus,
+        queue: JobQueue,
+        settlement: Settlement,
+        runner: JobRunner,
+        dispatcher: Dispatcher,
+        service: JobService,
+        relaxed: RelaxedLane | None = None,
+    ) -> None:
+        self._db = db
+        self._files = files
+        self._clock = clock
+        self._bus = bus
+        self._queue = queue
+        self._settlement = settlement
+        self._runner = runner
+        self._dispatcher = dispatcher
+        self._service = service
+        self._relaxed = relaxed
+        self._task: asyncio.Task[None] | None = None
+
+    def set_sink(self, sink: JobSink) -> None:
+        """Where job events go from now on (the Discord layer attaches itself)."""
+        self._bus.set_sink(sink)
+
+    @property
+    def dispatcher_task(self) -> asyncio.Task[None] | None:
+        """The running dispatch loop (for supervision; tests cancel it to simulate a crash)."""
+        return self._task
+
+    async def start(self) -> None:
+        """Recover from the last run, then start dispatching.
+
+        Running jobs are never sent again: those with stored images succeed with them, the
+        others become unknown (they may have been billed: still charged, their members told);
+        queued jobs resume in id order; results never shown (no mark_delivered) get their
+        "succeeded" event again.
+        """
+        if self._task is not None and not self._task.done():
+            return
+        await self._recover()
+        if self._relaxed is not None:
+            await self._relaxed.start()  # relaxed jobs: gathering resumes, open batches followed
+        self._dispatcher.reopen()
+        self._task = asyncio.get_running_loop().create_task(
+            self._dispatcher.run(), name="job-dispatcher"
+        )
+        self._task.add_done_callback(_log_crash)
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop dispatching; in-flight calls get `grace` seconds, then are cancelled (unknown).
+
+        Queued jobs keep their reservations and resume at the next start.
+        """
+        task, self._task = self._task, None
+        if self._relaxed is not None:
+            await self._relaxed.stop()  # what it recorded resumes at the next start
+        if task is not None:
+            self._dispatcher.close()
+            if not await wait_any(self._clock, [task], grace):
+                task.cancel()
+            await asyncio.wait({task})
+        await self._service.admissions_done()
+        await self._runner.settled()
+        drain = asyncio.ensure_future(self._bus.drain())
+        if not await wait_any(self._clock, [drain], grace):
+            self._bus.cancel_pending()
+        await asyncio.wait({drain})
+
+    async def _recover(self) -> None:
+        # Read before the interrupted jobs are settled: those announce their own ending.
+        undelivered = await store.undelivered(self._db, self._clock.now() - REDELIVERY_WINDOW)
+        batched = await batch_store.batched_job_ids(self._db)  # the relaxed lane resumes these
+        for job in await store.jobs_in_state(self._db, "running"):
+            if job.id in batched:
+                continue
+            log.warning("job %s was in flight when the bot stopped; not sending it again", job.id)
+            await self._settlement.recover(job)
+        queued = await store.jobs_in_state(self._db, "queued")
+        self._queue.restore(job for job in queued if job.speed == "fast")
+        for job in undelivered:
+            results = await kept_files(self._db, self._files, job.id, "result")
+            self._bus.emit(JobEvent("succeeded", job, results=results))
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.critical("the job dispatcher stopped", exc_info=exc)

@@ -1,0 +1,31 @@
+"""Retention: kept files older than RESULT_RETENTION_DAYS are deleted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.db import Database
+from bot.store import jobs as store
+from bot.store.files import FileStore
+
+
+class Retention:
+    """Deletes expired kept files, rows first."""
+
+    def __init__(self, *, db: Database, files: FileStore, clock: Clock) -> None:
+        self._db = db
+        self._files = files
+        self._clock = clock
+
+    async def purge_expired(self, retention_days: int) -> int:
+        """Delete kept files older than the retention period (never a queued job's inputs);
+        returns how many."""
+        rows = await store.expired_files(self._db, self._clock.now() - timedelta(retention_days))
+        if not rows:
+            return 0
+        # Rows first: a crash in between leaves stray files, never rows pointing at nothing.
+        async with self._db.transaction() as conn:
+            await store.delete_file_rows(conn, rows)
+        await self._files.delete(row.relpath for row in rows)
+        return len(rows)

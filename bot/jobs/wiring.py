@@ -1,0 +1,142 @@
+"""One place that builds the job queue's parts from one frozen QueueSettings, each part once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from bot.catalog.models import Catalog
+from bot.clock import Clock
+from bot.db import Database
+from bot.jobs.admission import Admission
+from bot.jobs.backend import BatchApi, ImageBackend
+from bot.jobs.calls import CallSettlement
+from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.events import EventBus, JobSink
+from bot.jobs.lifecycle import QueueLifecycle
+from bot.jobs.pacing import Pacer
+from bot.jobs.queue import JobQueue
+from bot.jobs.relaxed import RelaxedLane, RelaxedTiming
+from bot.jobs.retention import Retention
+from bot.jobs.runner import JobRunner
+from bot.jobs.service import JobService
+from bot.jobs.settlement import Settlement
+from bot.jobs.split import MAX_REQUEST_IMAGES
+from bot.settings import Settings
+from bot.store.files import FileStore
+from bot.store.guilds import GuildSettingsStore
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """How the job queue runs: the account's limits (IPM images and TPM tokens per minute, from
+    OPENAI_TIER or OPENAI_IPM/OPENAI_TPM), the default model, and the queue's own bounds."""
+
+    ipm: int
+    tpm: int
+    default_model: str
+    burst: int | None = None  # images sent back to back; None: a tenth of IPM (pacing.py)
+    max_in_flight: int = 4  # jobs running at once
+    member_queue_limit: int = 3  # queued jobs per member
+    guild_queue_limit: int = 50  # queued jobs per guild
+    max_rate_limit_retries: int = 5  # 429s of one job before it fails
+    max_request_images: int = MAX_REQUEST_IMAGES  # most images per request of a generation
+    relaxed: RelaxedTiming = field(default_factory=RelaxedTiming)  # gathering window, polling
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QueueSettings:
+        return cls(ipm=settings.ipm, tpm=settings.tpm, default_model=settings.image_model)
+
+
+@dataclass(frozen=True, slots=True)
+class JobQueueParts:
+    """What the rest of the bot uses: members' operations, the queue's life, retention."""
+
+    service: JobService
+    lifecycle: QueueLifecycle
+    retention: Retention
+
+
+def build_job_queue(
+    settings: QueueSettings,
+    *,
+    db: Database,
+    catalog: Catalog,
+    backend: ImageBackend,
+    files: FileStore,
+    guilds: GuildSettingsStore,
+    clock: Clock,
+    sink: JobSink | None = None,
+    batches: BatchApi | None = None,
+) -> JobQueueParts:
+    """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them;
+    with `batches` (the Files and Batches API) also the relaxed lane."""
+    bus = EventBus(sink)
+    pacer = Pacer(ipm=settings.ipm, tpm=settings.tpm, clock=clock, burst=settings.burst)
+    queue = JobQueue(bus)
+    wakeup = asyncio.Event()  # set by whatever changes what may go; the dispatcher waits on it
+    settlement = Settlement(db=db, catalog=catalog, files=files, clock=clock, bus=bus)
+    runner = JobRunner(
+        db=db,
+        catalog=catalog,
+        backend=backend,
+        files=files,
+        pacer=pacer,
+        clock=clock,
+        bus=bus,
+        queue=queue,
+        settlement=settlement,
+        calls=CallSettlement(db=db, catalog=catalog, files=files, clock=clock),
+        wake=wakeup.set,
+        max_rate_limit_retries=settings.max_rate_limit_retries,
+        max_request_images=settings.max_request_images,
+    )
+    dispatcher = Dispatcher(
+        queue=queue,
+        pacer=pacer,
+        clock=clock,
+        execute=runner.execute,
+        max_in_flight=settings.max_in_flight,
+        wakeup=wakeup,
+    )
+    admission = Admission(
+        db=db,
+        catalog=catalog,
+        guilds=guilds,
+        files=files,
+        clock=clock,
+        fits_ever=pacer.fits_ever,
+        ipm=settings.ipm,
+        tpm=settings.tpm,
+        default_model=settings.default_model,
+        member_queue_limit=settings.member_queue_limit,
+        guild_queue_limit=settings.guild_queue_limit,
+    )
+    relaxed = None
+    if batches is not None:
+        relaxed = RelaxedLane(db=db, catalog=catalog, files=files, clock=clock, bus=bus,
+                              client=batches, timing=settings.relaxed)  # fmt: skip
+    service = JobService(
+        db=db,
+        files=files,
+        clock=clock,
+        bus=bus,
+        queue=queue,
+        admission=admission,
+        runner=runner,
+        wake=wakeup.set,
+        relaxed=relaxed,
+    )
+    lifecycle = QueueLifecycle(
+        db=db,
+        files=files,
+        clock=clock,
+        bus=bus,
+        queue=queue,
+        settlement=settlement,
+        runner=runner,
+        dispatcher=dispatcher,
+        service=service,
+        relaxed=relaxed,
+    )
+    return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock))
