@@ -62,8 +62,13 @@ async def test_the_size_cap_closes_a_batch_at_once(tmp_path: Path) -> None:
         await h.guilds.update_limits(1, changed_by=1, max_count=4)
         for _ in range(4):
             await h.service.submit(submission(speed="relaxed", n=3))
-        await h.run_for(0.5)  # well inside the window: the cap (6 images) filled two batches
-        assert [len(b.custom_ids) for b in fake(h).state.batches.values()] == [2, 2]
+        for _ in range(6):  # 3 s, well inside the 5 s window: the cap of 6 images closes them
+            await h.run_for(0.5)
+        rows = await h.db.fetchall(
+            "SELECT batch_id, COUNT(*) FROM batch_jobs GROUP BY batch_id ORDER BY batch_id"
+        )
+        assert [row[1] for row in rows] == [2, 2]
+        assert h.clock.monotonic() < TIMING.window
 
 
 async def test_a_relaxed_job_is_reserved_at_the_batch_price_beyond_the_ipm(
