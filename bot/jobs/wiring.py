@@ -55,6 +55,7 @@ class JobQueueParts:
     service: JobService
     lifecycle: QueueLifecycle
     retention: Retention
+    relaxed: RelaxedLane | None = None  # the relaxed speed's lane, when a Batch API is given
 
 
 def build_job_queue(
@@ -139,4 +140,4 @@ def build_job_queue(
         service=service,
         relaxed=relaxed,
     )
-    return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock))
+    return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock), relaxed)

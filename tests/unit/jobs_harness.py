@@ -20,6 +20,7 @@ from bot.domain import Choices, InputImage
 from bot.jobs.events import JobEvent
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
+from bot.jobs.relaxed import RelaxedLane
 from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
@@ -126,6 +127,7 @@ class Harness:
     lifecycle: QueueLifecycle
     retention: Retention
     batches: FakeBatchesClient | None = None  # the in-process fake Batch API
+    relaxed: RelaxedLane | None = None
 
     async def quiesce(self, rounds: int = 3) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
@@ -267,5 +269,5 @@ def make_harness(
     )
     return Harness(
         db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
-        parts.lifecycle, parts.retention, batches,
+        parts.lifecycle, parts.retention, batches, parts.relaxed,
     )  # fmt: skip
