@@ -98,7 +98,7 @@ def log_line(job: JobRecord, *, size: str | None, link: str | None) -> str:
     where = f" · {link}" if link else ""
     return (
         f"🖼️ <@{job.user_id}> · “{shorten(job.prompt, PROMPT_IN_LOG)}” · {o.model} "
-        f"{size or o.size} {o.quality} · "
+        f"{size or o.size} {o.quality}{' relaxed' if job.speed == 'relaxed' else ''} · "
         f"{format_usd(job.charged_micro_usd)}{where}"
     )
 

@@ -47,7 +47,7 @@ class RelaxedTiming:
     max_batch_images: int = 40  # base64 images make big output files (research §1.5)
     first_poll: float = 2.0
     poll_factor: float = 1.5
-    max_poll: float = 300.0  # batches take minutes to hours; 2,000 creates/h is the only limit
+    max_poll: float = 120.0  # a cheap GET; batches take minutes to hours
     max_attempts: int = 8  # failed submission attempts before a batch's jobs are released
     queue_full_retry: float = 600.0  # after the enqueued-token limit refused a batch
 

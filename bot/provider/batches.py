@@ -20,6 +20,7 @@ from bot.provider.wire import MalformedResponseError
 
 _HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 LIST_PAGE = 100  # the API's maximum `limit` for GET /batches
+INPUT_EXPIRES_SECONDS = 3 * 86_400  # 3600..2592000 allowed [OAS FileExpirationAfter]
 
 
 class OpenAIBatchesClient:
@@ -32,9 +33,18 @@ class OpenAIBatchesClient:
         return f"OpenAIBatchesClient(base_url={str(self._http.base_url)!r})"
 
     async def upload(self, jsonl: bytes, filename: str) -> str:
-        """Upload a batch input file; returns its file id (`file-...`)."""
+        """Upload a batch input file; returns its file id (`file-...`).
+
+        It expires after INPUT_EXPIRES_SECONDS instead of the default 30 days: edit lines carry
+        members' images, and a batch needs its input only within its 24-hour window.
+        """
         files = {"file": (filename, jsonl, "application/jsonl")}
-        data = await self._json("POST", "files", data={"purpose": "batch"}, files=files)
+        form = {
+            "purpose": "batch",
+            "expires_after[anchor]": "created_at",
+            "expires_after[seconds]": str(INPUT_EXPIRES_SECONDS),
+        }
+        data = await self._json("POST", "files", data=form, files=files)
         file_id = data.get("id")
         if not isinstance(file_id, str):
             raise malformed("file object without an id", status=200, request_id=None)

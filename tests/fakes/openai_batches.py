@@ -44,6 +44,7 @@ class FakeBatches:
         self._owner = owner
         self.files: dict[str, tuple[str, str, bytes]] = {}  # id -> (purpose, filename, bytes)
         self.batches: dict[str, FakeBatch] = {}
+        self.expires: dict[str, int | None] = {}  # file id -> expires_after.seconds
         self.batch_seconds = 0.0  # how long a batch runs, on the owner's clock
         self.hold = False  # keep every batch in_progress until released
         self.create_delay = 0.0  # real seconds a create waits after creating, before answering
@@ -89,11 +90,12 @@ class FakeBatches:
         rid = self._owner.begin(request)
         try:
             await self._owner.check_auth(request)
-            purpose, filename, data = await _file_form(request)
+            purpose, filename, data, expires = await _file_form(request)
         except ApiError as err:
             return self._owner.error_response(err, rid)
         file_id = self._id("file")
         self.files[file_id] = (purpose, filename, data)
+        self.expires[file_id] = expires
         return web.json_response(_file_json(file_id, purpose, filename, data), headers=_ids(rid))
 
     async def _content(self, request: web.Request) -> web.Response:
@@ -324,7 +326,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def _file_form(request: web.Request) -> tuple[str, str, bytes]:
+async def _file_form(request: web.Request) -> tuple[str, str, bytes, int | None]:
     if request.content_type != "multipart/form-data":
         raise ApiError(400, None, "Expected multipart/form-data.")
     form = await request.post()
@@ -333,11 +335,29 @@ async def _file_form(request: web.Request) -> tuple[str, str, bytes]:
         raise ApiError(400, "missing_required_parameter", "Missing 'purpose'.", param="purpose")
     if not isinstance(upload, web.FileField):
         raise ApiError(400, "missing_required_parameter", "Missing 'file'.", param="file")
+    expires = _check_expiry(form.get("expires_after[anchor]"), form.get("expires_after[seconds]"))
     filename = upload.filename or ""
     if purpose == "batch" and not filename.endswith(".jsonl"):
         message = "Invalid file format for Batch API. Must be .jsonl"
         raise ApiError(400, "invalid_file_format", message, param="file")
-    return purpose, filename, upload.file.read()
+    return purpose, filename, upload.file.read(), expires
+
+
+def _check_expiry(anchor: object, seconds: object) -> int | None:
+    """`expires_after`: anchor created_at, 3600 to 2592000 seconds [OAS FileExpirationAfter]."""
+    if anchor is None and seconds is None:
+        return None
+    if anchor != "created_at":
+        raise ApiError(400, "invalid_value", "expires_after.anchor must be 'created_at'.",
+                       param="expires_after.anchor")  # fmt: skip
+    if (
+        not isinstance(seconds, str)
+        or not seconds.isdigit()
+        or not (3600 <= int(seconds) <= 2_592_000)
+    ):
+        raise ApiError(400, "invalid_value", "expires_after.seconds must be 3600 to 2592000.",
+                       param="expires_after.seconds")  # fmt: skip
+    return int(seconds)
 
 
 def _file_json(file_id: str, purpose: str, filename: str, data: bytes) -> dict[str, Any]:
