@@ -109,12 +109,13 @@ class BatchFollower:
     async def step(self, follow: Follow) -> None:
         """Submit a preparing batch, or poll a submitted one (settling it once it ended)."""
         try:
-            if follow.row.state == "preparing":
-                await self._submit(follow)
-            else:
-                await self._poll(follow)
-        except UpstreamError as exc:
-            await self._failed_step(follow, exc)
+            try:
+                if follow.row.state == "preparing":
+                    await self._submit(follow)
+                else:
+                    await self._poll(follow)
+            except UpstreamError as exc:
+                await self._failed_step(follow, exc)  # may itself fail (the list lookup)
         except Exception:
             # A bug or a broken disk: try again later rather than spin; what was settled stays.
             log.exception("relaxed batch %s: step failed", follow.row.key)

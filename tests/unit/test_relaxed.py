@@ -266,3 +266,28 @@ async def test_a_batch_over_the_enqueued_token_limit_gives_its_jobs_back_for_lat
         assert (first.status, second.status) == ("failed", "completed")
         assert first.custom_ids == second.custom_ids == [f"job-{job.id}"]
         assert len(await h.ledger(job.id)) == 1  # the refused batch ran nothing, billed nothing
+
+
+async def test_a_failing_lookup_while_giving_up_is_retried_with_backoff(tmp_path: Path) -> None:
+    async with harness(tmp_path, relaxed=TIMING) as h:
+        await relaxed(h)
+        client = fake(h)
+        bad = ApiError(400, "invalid_value", "bad", param="file")
+        down = ApiError(503, None, "down", type_="server_error")
+        # The upload is refused; the lookups that would release the jobs fail twice.
+        client.fail_next = [bad, down, down]
+        listed: list[float] = []
+        list_since = client.list_since
+
+        async def timed(after: int) -> Any:
+            listed.append(h.clock.monotonic())
+            return await list_since(after)
+
+        client.list_since = timed  # type: ignore[method-assign, assignment]
+        job = (await h.service.submit(submission(speed="relaxed"))).job
+        await h.run_all()
+        # Never a tight loop: each lookup waited its backoff; the third worked, found no batch,
+        # and the next upload went through.
+        assert len(listed) == 3 and min(b - a for a, b in itertools.pairwise(listed)) >= 2.0
+        assert (await h.job(job.id)).state == "succeeded"
+        assert len(client.state.batches) == 1
