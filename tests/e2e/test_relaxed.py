@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.reports.usage import format_usd
-from tests.e2e.harness import Harness, harness
+from tests.e2e.harness import Harness, harness, png
 
 pytestmark = pytest.mark.e2e
 
@@ -160,3 +160,27 @@ async def test_queue_shows_a_relaxed_job_in_its_batch_and_a_late_batch_is_posted
         )
         assert "job #1" in posted.content and posted.embeds
         h.discord.assert_no_violations()
+
+
+async def test_a_relaxed_edit_sends_its_image_and_mask_as_data_urls(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        options = {
+            "prompt": "paint it blue",
+            "quality": "low",
+            "speed": "relaxed",
+            "image": h.upload("cat.png", png((300, 200), "red"), "image/png"),
+            "mask": h.upload("mask.png", png((300, 200), (0, 0, 0, 0), "RGBA"), "image/png"),
+        }
+        handle = await h.discord.slash("edit", options, member=h.alice, guild=h.guild,
+                                       channel=h.channel)  # fmt: skip
+        result = await h.wait_result(handle)
+        assert result.attachments and not h.openai.sync_requests
+        [batch] = h.openai.batches.batches.values()
+        assert batch.endpoint == "/v1/images/edits" and batch.status == "completed"
+        body = batch.lines[0]["body"]
+        assert body["images"][0]["image_url"].startswith("data:image/png;base64,")
+        assert body["mask"]["image_url"].startswith("data:image/png;base64,")
+        [row] = h.ledger()
+        assert row["speed"] == "relaxed" and row["image_input_tokens"] > 0
