@@ -171,7 +171,7 @@ async def test_a_relaxed_edit_sends_its_image_and_mask_as_data_urls(tmp_path: Pa
             "quality": "low",
             "speed": "relaxed",
             "image": h.upload("cat.png", png((300, 200), "red"), "image/png"),
-            "mask": h.upload("mask.png", png((300, 200), (0, 0, 0, 0), "RGBA"), "image/png"),
+            "mask": h.upload("mask.png", png((300, 200), "#00000000", "RGBA"), "image/png"),
         }
         handle = await h.discord.slash("edit", options, member=h.alice, guild=h.guild,
                                        channel=h.channel)  # fmt: skip
