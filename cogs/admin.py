@@ -169,7 +169,7 @@ class Admin(commands.Cog):
         log_channel: discord.TextChannel | None = None,
         relaxed: Literal["off", "allowed", "default", "only"] | None = None,
     ) -> None:
-        """Change this server's defaults, allowed models, moderation, previews and log channel.
+        """Change this server's defaults, allowed models, moderation, previews, log, relaxed speed.
 
         Args:
             model: Default model.
