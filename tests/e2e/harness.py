@@ -44,6 +44,7 @@ class Harness:
     bob: FakeMember
     mod: FakeMember
     bot: ImageBot | None = None
+    relaxed: RelaxedTiming = E2E_RELAXED  # set before start_bot for another gathering window
     _stack: contextlib.AsyncExitStack | None = field(default=None, repr=False)
 
     async def start_bot(self, **settings_overrides: Any) -> ImageBot:
@@ -53,7 +54,7 @@ class Harness:
         stack = contextlib.AsyncExitStack()
         point_discord_at(self.settings)
         services = await stack.enter_async_context(
-            build_services(self.settings, clock=self.clock, relaxed_timing=E2E_RELAXED)
+            build_services(self.settings, clock=self.clock, relaxed_timing=self.relaxed)
         )
         bot = ImageBot(services, guild_ready_timeout=0.05)
         await stack.enter_async_context(bot)

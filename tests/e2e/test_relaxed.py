@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.jobs.relaxed import RelaxedTiming
 from bot.reports.usage import format_usd
 from tests.e2e.harness import Harness, harness, png
 
@@ -184,3 +185,24 @@ async def test_a_relaxed_edit_sends_its_image_and_mask_as_data_urls(tmp_path: Pa
         assert body["mask"]["image_url"].startswith("data:image/png;base64,")
         [row] = h.ledger()
         assert row["speed"] == "relaxed" and row["image_input_tokens"] > 0
+
+
+async def test_a_relaxed_job_still_gathering_is_cancelled_from_queue(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        h.relaxed = RelaxedTiming(window=60.0, first_poll=0.1, max_poll=1.0)
+        await h.start_bot()
+        await allow_relaxed(h)
+        handle = await h.imagine("a cancelled crane", quality="low", speed="relaxed")
+        await handle.wait_original(lambda m: "waiting to join" in m.content, timeout=10)
+        listing = await (await h.discord.slash(
+            "queue", {}, member=h.alice, guild=h.guild, channel=h.channel
+        )).wait_original(timeout=5)  # fmt: skip
+        assert "relaxed, gathering a batch" in listing.content
+        assert [b["label"] for b in listing.buttons] == ["Cancel #1"]
+        told = await h.private_reply(await h.discord.click(listing, member=h.alice,
+                                                           label="Cancel #1"))  # fmt: skip
+        assert "Cancelled job #1; nothing was charged" in told.content
+        await handle.wait_original(lambda m: "cancelled" in m.content, timeout=10)
+        [job] = h.jobs()
+        assert (job["state"], job["charged_micro_usd"]) == ("cancelled", 0)
+        assert not h.openai.batches.batches and not h.openai.batches.files
