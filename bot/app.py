@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import discord
 import httpx
@@ -20,7 +20,6 @@ from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.jobs.lifecycle import QueueLifecycle
-from bot.jobs.relaxed import RelaxedTiming
 from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
@@ -136,9 +135,13 @@ async def build_services(
     *,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    relaxed_timing: RelaxedTiming | None = None,
+    queue: QueueSettings | None = None,
 ) -> AsyncIterator[Services]:
-    """Open the database and HTTP client, build every service; close them on exit."""
+    """Open the database and HTTP client, build every service; close them on exit.
+
+    `queue` defaults to QueueSettings.from_settings(settings); benchmarks/admission.py lifts
+    its queue limits to keep a deep queue.
+    """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
     http = build_http_client(
@@ -152,11 +155,8 @@ async def build_services(
         openai = OpenAIImagesClient(http)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
-        queue_settings = QueueSettings.from_settings(settings)
-        if relaxed_timing is not None:
-            queue_settings = replace(queue_settings, relaxed=relaxed_timing)
         jobs = build_job_queue(
-            queue_settings,
+            queue or QueueSettings.from_settings(settings),
             db=db,
             catalog=catalog,
             backend=openai,

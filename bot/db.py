@@ -147,13 +147,25 @@ class Database:
                 raise
             await self.conn.execute("COMMIT")
 
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection with no other coroutine's transaction running: a few statements in a
+        row, each committing on its own.
+
+        For a read that decides a single write (check, then insert): nothing can be written in
+        between, without the two trips to the database thread of BEGIN and COMMIT.
+        """
+        async with self._lock:
+            yield self.conn
+
     async def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the database thread (a cursor's execute, fetch and close take three).
+        return list(await self.conn.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: tuple[object, ...] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        """The first row of a query that returns at most a few."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def schema_version(self) -> int:
         return await schema_version(self.conn)

@@ -49,8 +49,9 @@ class Delivery:
             origin.acknowledge(private=private, shown=shown)
 
     async def on_event(self, event: JobEvent) -> None:
+        if event.kind == "queued":
+            return  # the command's own reply shows it (cogs/_flow.py): nothing to edit
         handler = {
-            "queued": self._on_status,
             "position": self._on_status,
             "started": self._on_status,
             "partial": self._on_partial,
@@ -70,10 +71,11 @@ class Delivery:
         origin = self._origins.get(job_id)
         if origin is None:
             return None
-        try:
-            await asyncio.wait_for(origin.acknowledged.wait(), ACK_WAIT)
-        except TimeoutError:
-            return None
+        if not origin.acknowledged.is_set():  # wait_for costs a task: only when it must wait
+            try:
+                await asyncio.wait_for(origin.acknowledged.wait(), ACK_WAIT)
+            except TimeoutError:
+                return None
         age = self.services.clock.now() - origin.interaction.created_at
         if age > TOKEN_LIFETIME:
             return None

@@ -29,7 +29,8 @@ class Origin:
     """The interaction whose original response shows a job, and that message's edit throttle.
 
     The command's own reply counts as the first edit; later statuses go out at most one per
-    STATUS_EDIT_INTERVAL, the latest one winning, and never after `close`.
+    STATUS_EDIT_INTERVAL, never two at once, the latest one winning, and never after `close`.
+    One task per message (while something is pending) makes the edits.
     """
 
     def __init__(self, interaction: discord.Interaction, clock: Clock) -> None:
@@ -40,8 +41,9 @@ class Origin:
         self._shown: str | None = None  # the line the message shows now
         self._last_edit = float("-inf")
         self._pending: Status | None = None
-        self._flusher: asyncio.Task[None] | None = None  # shows `_pending` when the wait is over
+        self._flusher: asyncio.Task[None] | None = None  # shows `_pending` when its time comes
         self._editing = False  # an edit is on its way (it must land before the final message)
+        self._closed = False
 
     def acknowledge(self, *, private: bool, shown: str) -> None:
         """The command's reply, showing `shown`, is out."""
@@ -51,31 +53,32 @@ class Origin:
         self.acknowledged.set()
 
     async def show(self, status: Status) -> None:
-        """Show `status` now, or as the latest pending one once the edit interval has passed."""
-        if status.preview is None and status.text == self._shown:
+        """Show `status` as soon as the edit interval allows (a later one replaces it)."""
+        if self._closed or (status.preview is None and status.text == self._shown):
             self._pending = None  # what the message shows is current again
             return
         self._pending = status
-        wait = self._last_edit + STATUS_EDIT_INTERVAL - self._clock.monotonic()
-        if wait <= 0:
-            await self._flush()
-        elif self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_later(wait))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_pending())
+        if self._last_edit + STATUS_EDIT_INTERVAL <= self._clock.monotonic():
+            await asyncio.sleep(0)  # let an edit that is due start before the caller goes on
 
     async def close(self) -> None:
         """No more statuses; an edit already under way lands before the caller's final one."""
+        self._closed = True
         self._pending = None
         if self._flusher is not None:
             if not self._editing:
                 self._flusher.cancel()
             await asyncio.wait({self._flusher})
 
-    async def _flush_later(self, wait: float) -> None:
+    async def _flush_pending(self) -> None:
         try:
             while self._pending is not None:
-                await self._clock.sleep(wait)
+                wait = self._last_edit + STATUS_EDIT_INTERVAL - self._clock.monotonic()
+                if wait > 0:
+                    await self._clock.sleep(wait)
                 await self._flush()
-                wait = STATUS_EDIT_INTERVAL
         finally:
             self._flusher = None
 

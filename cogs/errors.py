@@ -17,11 +17,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_INTERACTION = 10062  # Discord's JSON error code for an expired or unknown interaction
+
 
 async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
     """Tell the member what went wrong, privately; log what they should not see."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
+    if isinstance(error, discord.NotFound) and error.code == UNKNOWN_INTERACTION:
+        # Answered too late (past Discord's 3 s, e.g. under overload): any reply would meet the
+        # same 404, and a traceback per interaction would only deepen the overload.
+        log.warning("%s expired before it was answered: %s", _what(interaction), error.text)
+        return
     text = user_message(error)
     if text is None:
         reference = secrets.token_hex(3)

@@ -117,11 +117,12 @@ class Admission:
             settings.limits, await self._guilds.role_quotas(s.guild_id), s.role_ids
         )
         limits = MemberLimits(settings.limits, images, usd, self._member_queue, self._guild_queue)
-        # A lock-free look first, so that a refusal costs no file writes; the check that counts
-        # is the one repeated inside the transaction.
-        day, month = day_start(now), month_start(now)
-        use = await store.budget_use(self._db.conn, s.guild_id, s.user_id, day, month)
-        check_reservation(use, limits, cost, now)
+        if s.images:
+            # A lock-free look first, so that a refusal costs no file writes; the check that
+            # counts is the one repeated inside the transaction.
+            day, month = day_start(now), month_start(now)
+            use = await store.budget_use(self._db.conn, s.guild_id, s.user_id, day, month)
+            check_reservation(use, limits, cost, now)
         saved = await self._files.save_inputs(s.images, s.mask) if s.images else []
         try:
             return await self._reserve(s, valid, cost, limits, saved), cost
@@ -167,8 +168,10 @@ class Admission:
         saved: list[NewFile],
     ) -> JobRecord:
         # Read, check and insert under the database lock: concurrent submissions see each
-        # other's reservations, so together they can never exceed a limit.
-        async with self._db.transaction() as conn:
+        # other's reservations, so together they can never exceed a limit. A job with no
+        # input files is one INSERT, which needs no transaction around it.
+        hold = self._db.transaction() if saved else self._db.locked()
+        async with hold as conn:
             now = self._clock.now()
             use = await store.budget_use(conn, s.guild_id, s.user_id, day_start(now),
                                          month_start(now))  # fmt: skip

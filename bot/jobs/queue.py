@@ -9,6 +9,18 @@ from bot.jobs.scheduler import FairScheduler, QueuedJob
 from bot.jobs.split import max_requests
 from bot.records import JobRecord
 
+# A job far back hears of a new place once it moved by a tenth of the one it was last told (every
+# move in the last 19 places): in a long queue each admission elsewhere shifts many jobs back by
+# one, and telling each of them, each time, would cost more than the admissions themselves.
+POSITION_STEP = 10
+
+
+def worth_announcing(announced: int | None, place: int) -> bool:
+    """Whether a job last told `announced` (None: never) should hear of `place`."""
+    if announced is None:
+        return True
+    return abs(place - announced) >= max(1, announced // POSITION_STEP)
+
 
 def queued_job(job: JobRecord) -> QueuedJob:
     splittable = max_requests(job.operation, job.n) > 1
@@ -19,7 +31,10 @@ class JobQueue:
     """Queued jobs in fair dispatch order; tells the sink whenever a job's place changes.
 
     The database says which jobs are queued; this is the order in which they go, rebuilt from
-    the database at start-up. Only jobs whose position actually changed get a "position" event.
+    the database at start-up. A job gets a "position" event when its place changed, far back in
+    the queue only once it changed by a tenth (see POSITION_STEP); `position` is always exact.
+    A push (admission, the frequent change) looks only at the jobs behind the new one, which
+    are few while members take turns; pops, cancels and retries renumber the whole queue.
     """
 
     def __init__(self, bus: EventBus) -> None:
@@ -41,8 +56,10 @@ class JobQueue:
         """
         self._scheduler.push(queued_job(job))
         self._records[job.id] = job
-        positions = self._publish(quiet=job.id)
-        return positions[job.id]
+        place, behind = self._scheduler.behind(job.id)
+        self._announced[job.id] = place
+        self._announce(behind)
+        return place
 
     def restore(self, jobs: Iterable[JobRecord]) -> None:
         """Queue jobs recovered at start-up in the given (id) order; each hears its position."""
@@ -100,14 +117,14 @@ class JobQueue:
             result.append((self._records[job.job_id], place))
         return result
 
-    def _publish(self, quiet: int | None = None) -> dict[int, int]:
+    def _publish(self) -> None:
         positions = self._scheduler.positions()
         for job_id in self._announced.keys() - positions.keys():
             del self._announced[job_id]
-        for job_id, place in positions.items():
-            if self._announced.get(job_id) == place:
-                continue
-            self._announced[job_id] = place
-            if job_id != quiet:
+        self._announce(positions.items())
+
+    def _announce(self, positions: Iterable[tuple[int, int]]) -> None:
+        for job_id, place in positions:
+            if worth_announcing(self._announced.get(job_id), place):
+                self._announced[job_id] = place
                 self._bus.emit(JobEvent("position", self._records[job_id], position=place))
-        return positions

@@ -19,50 +19,124 @@ class QueuedJob:
 
 
 class _Guild:
-    """One guild's queue: members in turn order, each with a FIFO of jobs, and its DRR credit."""
+    """One guild's queue: members in turn order, each with a FIFO of jobs, and its DRR credit.
 
-    __slots__ = ("deficit", "members", "size")
+    The guild sends its members' first jobs in turn order, then their second jobs, and so on
+    (a member whose turn is over goes to the back): "level" l holds every member's l-th job.
+    Per level it keeps how many jobs it holds and their images beyond one each ("excess"), so
+    that a job's place in the guild's order and its dispatch round cost O(levels + members).
+    """
+
+    __slots__ = ("deficit", "excess", "level_excess", "level_sizes", "members", "size")
 
     def __init__(self) -> None:
         self.members: OrderedDict[int, deque[QueuedJob]] = OrderedDict()
         self.deficit = 0
         self.size = 0
-
-    def copy(self) -> _Guild:
-        clone = _Guild()
-        clone.members = OrderedDict((uid, deque(q)) for uid, q in self.members.items())
-        clone.deficit = self.deficit
-        clone.size = self.size
-        return clone
+        self.excess = 0  # sum of (images - 1) over the guild's jobs
+        self.level_sizes: list[int] = []
+        self.level_excess: list[int] = []
 
     def head(self) -> QueuedJob:
         return next(iter(self.members.values()))[0]
 
     def put(self, job: QueuedJob) -> None:
-        self.members.setdefault(job.user_id, deque()).append(job)
-        self.size += 1
+        queue = self.members.setdefault(job.user_id, deque())
+        queue.append(job)
+        self._count(queue, len(queue) - 1, 1)
 
     def put_front(self, job: QueuedJob) -> None:
-        self.members.setdefault(job.user_id, deque()).appendleft(job)
+        queue = self.members.setdefault(job.user_id, deque())
+        self._count(queue, 0, -1)
+        queue.appendleft(job)
+        self._count(queue, 0, 1)
         self.members.move_to_end(job.user_id, last=False)
-        self.size += 1
 
     def take(self) -> QueuedJob:
         user_id, queue = next(iter(self.members.items()))
+        self._count(queue, 0, -1)
         job = queue.popleft()
+        self._count(queue, 0, 1)
         if queue:
             self.members.move_to_end(user_id)  # this member had its turn
         else:
             del self.members[user_id]
-        self.size -= 1
         return job
 
     def discard(self, job: QueuedJob) -> None:
         queue = self.members[job.user_id]
-        queue.remove(job)
+        index = queue.index(job)
+        self._count(queue, index, -1)
+        del queue[index]
+        self._count(queue, index, 1)
         if not queue:
             del self.members[job.user_id]
-        self.size -= 1
+
+    def _count(self, queue: deque[QueuedJob], start: int, sign: int) -> None:
+        """Add (sign 1) or take away (-1) the member's jobs from `start` on in the level tallies."""
+        sizes, excess = self.level_sizes, self.level_excess
+        for level in range(start, len(queue)):
+            if level == len(sizes):
+                sizes.append(0)
+                excess.append(0)
+            extra = queue[level].images - 1
+            sizes[level] += sign
+            excess[level] += sign * extra
+            self.excess += sign * extra
+            self.size += sign
+        while sizes and not sizes[-1]:
+            sizes.pop()
+            excess.pop()
+
+    def place(self, job: QueuedJob) -> tuple[int, int]:
+        """(1-based place in the guild's order, its dispatch round counted from now)."""
+        queue = self.members[job.user_id]
+        level = queue.index(job)
+        place = sum(self.level_sizes[:level]) + 1
+        extra = sum(self.level_excess[:level]) + job.images - 1
+        for user_id, other in self.members.items():
+            if user_id == job.user_id:
+                break
+            if len(other) > level:
+                place += 1
+                extra += other[level].images - 1
+        return place, place + max(0, extra - self.deficit)
+
+    def rounds(self, after: int = 0) -> list[tuple[int, QueuedJob]]:
+        """(dispatch round, job) for the guild's jobs sent after round `after`, in order.
+
+        Rounds count this guild's visits from now, if nothing else arrives. A guild with credit
+        d sends its m-th job in round m + max(0, E_m - d), E_m being the images beyond one each
+        of its first m jobs: one job per visit, and an n-image job waits until credit covers it.
+        Walks back from the last job, so the cost is that of the jobs returned (plus members
+        with fewer jobs passed over on the way).
+        """
+        found: list[tuple[int, QueuedJob]] = []
+        place, extra, deficit = self.size, self.excess, self.deficit
+        members = list(self.members.values())
+        members.reverse()
+        for level in range(len(self.level_sizes) - 1, -1, -1):
+            for queue in members:
+                if len(queue) <= level:
+                    continue
+                sent = place + max(0, extra - deficit)
+                if sent <= after:  # rounds fall going back: everything earlier goes by then
+                    found.reverse()
+                    return found
+                job = queue[level]
+                found.append((sent, job))
+                place -= 1
+                extra -= job.images - 1
+        found.reverse()
+        return found
+
+    def sent_by(self, round_: int) -> int:
+        """How many of the guild's jobs go out in its rounds 1..round_ (see `rounds`)."""
+        if round_ <= 0:
+            return 0
+        if not self.excess:
+            return min(self.size, round_)  # one job a round
+        return self.size - len(self.rounds(after=round_))
 
 
 class FairScheduler:
@@ -145,14 +219,47 @@ class FairScheduler:
         return {job.job_id: place for place, job in enumerate(self.jobs(), start=1)}
 
     def position(self, job_id: int) -> int | None:
-        """One job's 1-based dispatch order, or None when it is not queued."""
-        if job_id not in self._jobs:
-            return None
-        clone = self._clone()
-        place = 1
-        while (job := clone.pop()) is not None and job.job_id != job_id:
-            place += 1
-        return place
+        """One job's 1-based dispatch order, or None when it is not queued; O(guilds x levels).
+
+        Every guild is visited once a round in ring order, so the jobs before this one are, in
+        each guild, those sent in an earlier round, or in the same round by a guild visited
+        earlier in it.
+        """
+        job = self._jobs.get(job_id)
+        return None if job is None else self._locate(job)[0]
+
+    def behind(self, job_id: int) -> tuple[int, list[tuple[int, int]]]:
+        """A queued job's position, and (job_id, position) of every job behind it, in order.
+
+        Cheap when the job is near the tail (a new job of a member who has as many waiting as
+        the others); raises KeyError when the job is not queued.
+        """
+        job = self._jobs[job_id]
+        place, round_ = self._locate(job)
+        later: list[tuple[int, int, int]] = []
+        before = True  # guilds ahead of the job's guild in the ring
+        for ring_index, guild_id in enumerate(self._ring):
+            own = guild_id == job.guild_id
+            before = before and not own
+            after = round_ if before or own else round_ - 1
+            guild = self._guilds[guild_id]
+            if not guild.excess and guild.size <= after:
+                continue  # all of it goes by then (the usual case for a new job at the tail)
+            for sent, queued in guild.rounds(after):
+                later.append((sent, ring_index, queued.job_id))
+        later.sort()
+        return place, [(queued_id, place + i) for i, (_, _, queued_id) in enumerate(later, 1)]
+
+    def _locate(self, job: QueuedJob) -> tuple[int, int]:
+        """(position, the job's dispatch round in its guild's visits)."""
+        place, round_ = self._guilds[job.guild_id].place(job)
+        before = True
+        for guild_id in self._ring:
+            if guild_id == job.guild_id:
+                before = False
+                continue
+            place += self._guilds[guild_id].sent_by(round_ if before else round_ - 1)
+        return place, round_
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -171,11 +278,13 @@ class FairScheduler:
 
     def jobs(self) -> list[QueuedJob]:
         """Every queued job, in the order they would be dispatched if nothing else arrives."""
-        clone = self._clone()
-        order: list[QueuedJob] = []
-        while (job := clone.pop()) is not None:
-            order.append(job)
-        return order
+        keyed = [
+            (sent, ring_index, job)
+            for ring_index, guild_id in enumerate(self._ring)
+            for sent, job in self._guilds[guild_id].rounds()
+        ]
+        keyed.sort(key=lambda item: (item[0], item[1]))
+        return [job for _, _, job in keyed]
 
     def _guild_for(self, job: QueuedJob) -> _Guild:
         if job.images < 1:
@@ -199,10 +308,3 @@ class FairScheduler:
                 if rounds == 1:
                     break  # nobody later in the ring can beat sending on this visit
         return best
-
-    def _clone(self) -> FairScheduler:
-        clone = FairScheduler()
-        clone._guilds = {gid: guild.copy() for gid, guild in self._guilds.items()}
-        clone._ring = deque(self._ring)
-        clone._jobs = dict(self._jobs)
-        return clone

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -10,9 +11,8 @@ from typing import Literal, get_args
 
 from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.errors import InvalidOptionError
-from bot.reports.charts import render_usage_chart
 from bot.reports.export import ExportFile, LedgerCsvWriter
-from bot.store.usage import BudgetUsage, RelaxedUsage, UsageReport, UsageStore
+from bot.store.usage import BudgetUsage, DailyUsage, RelaxedUsage, UsageReport, UsageStore
 
 Period = Literal["today", "7d", "30d", "month", "all"]
 PERIODS: tuple[Period, ...] = get_args(Period)
@@ -193,7 +193,7 @@ class UsageService:
     async def chart(self, overview: UsageOverview, *, title: str | None = None) -> bytes:
         """The daily chart as PNG bytes, rendered in a worker thread."""
         return await asyncio.to_thread(
-            render_usage_chart,
+            _render_chart,
             overview.report.daily,
             title=title or overview.title,
             subtitle=overview.summary,
@@ -248,3 +248,11 @@ def _export_name(overview: UsageOverview) -> str:
     report = overview.report
     who = f"-{report.user_id}" if report.user_id is not None else ""
     return f"usage-{report.guild_id}{who}-{overview.period}-{overview.now:%Y%m%d}"
+
+
+def _render_chart(days: Sequence[DailyUsage], *, title: str, subtitle: str) -> bytes:
+    # matplotlib takes about half a second to import and only this chart needs it: import it
+    # the first time a chart is drawn, not at start-up.
+    from bot.reports.charts import render_usage_chart
+
+    return render_usage_chart(days, title=title, subtitle=subtitle)

@@ -15,7 +15,8 @@ from bot.db import Database
 from bot.domain import ImageOptions, Speed
 from bot.records import FileRole, JobRecord, JobState, NewFile
 
-_OPTION_FIELDS = frozenset(field.name for field in dataclasses.fields(ImageOptions))
+_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(ImageOptions))
+_OPTION_FIELDS = frozenset(_OPTION_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,8 @@ def _dt(value: int | None) -> datetime | None:
 
 
 def options_to_json(options: ImageOptions) -> str:
-    return json.dumps(dataclasses.asdict(options), sort_keys=True)
+    # Plain values only: asdict would deep-copy each one, on every admission.
+    return json.dumps({name: getattr(options, name) for name in _OPTION_NAMES}, sort_keys=True)
 
 
 def options_from_json(text: str) -> ImageOptions:
@@ -113,19 +115,18 @@ def row_to_job(row: aiosqlite.Row) -> JobRecord:
     )
 
 
-_USAGE = """
+_BUDGET_USE = """
 SELECT COALESCE(SUM(CASE WHEN created_at >= :day THEN charged_micro_usd END), 0) AS g_day_usd,
        COALESCE(SUM(charged_micro_usd), 0) AS g_month_usd,
        COALESCE(SUM(CASE WHEN created_at >= :day THEN charged_images END), 0) AS g_day_images,
        COALESCE(SUM(CASE WHEN created_at >= :day AND user_id = :user
                          THEN charged_micro_usd END), 0) AS u_day_usd,
        COALESCE(SUM(CASE WHEN created_at >= :day AND user_id = :user
-                         THEN charged_images END), 0) AS u_day_images
+                         THEN charged_images END), 0) AS u_day_images,
+       (SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND state = 'queued') AS g_queued,
+       (SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND state = 'queued'
+                                    AND user_id = :user) AS u_queued
 FROM jobs WHERE guild_id = :guild AND created_at >= :month
-"""
-_QUEUED = """
-SELECT COUNT(*) AS g_queued, COALESCE(SUM(user_id = :user), 0) AS u_queued
-FROM jobs WHERE guild_id = :guild AND state = 'queued'
 """
 
 
@@ -134,19 +135,15 @@ async def budget_use(
 ) -> BudgetUse:
     """Charges of the jobs created since `day` and since `month`, and the queued counts."""
     params = {"guild": guild_id, "user": user_id, "day": ts(day), "month": ts(month)}
-    async with conn.execute(_USAGE, params) as cursor:
-        use = await cursor.fetchone()
-    async with conn.execute(_QUEUED, params) as cursor:
-        queued = await cursor.fetchone()
-    assert use is not None and queued is not None  # aggregates always return a row
+    [use] = await conn.execute_fetchall(_BUDGET_USE, params)  # aggregates return one row
     return BudgetUse(
         guild_day_micro_usd=use["g_day_usd"],
         guild_month_micro_usd=use["g_month_usd"],
         guild_day_images=use["g_day_images"],
         user_day_micro_usd=use["u_day_usd"],
         user_day_images=use["u_day_images"],
-        guild_queued=queued["g_queued"],
-        user_queued=queued["u_queued"],
+        guild_queued=use["g_queued"],
+        user_queued=use["u_queued"],
     )
 
 
@@ -155,12 +152,13 @@ INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json
                   charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,
                   source_job_id, created_at, style, speed)
 VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING *
 """
 
 
 async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
     """Insert a queued job holding its reservation; returns the stored record."""
-    cursor = await conn.execute(
+    [row] = await conn.execute_fetchall(
         _INSERT_JOB,
         (
             job.guild_id,
@@ -179,14 +177,14 @@ async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
             job.speed,
         ),
     )
-    record = await get_job(conn, int(cursor.lastrowid or 0))
-    assert record is not None
-    return record
+    return row_to_job(row)
 
 
 async def insert_files(
     conn: aiosqlite.Connection, job_id: int, files: Sequence[NewFile], created_at: datetime
 ) -> None:
+    if not files:
+        return
     created = ts(created_at)
     await conn.executemany(
         "INSERT INTO job_files (job_id, role, idx, path, mime, width, height, bytes, created_at)"
@@ -199,9 +197,8 @@ async def insert_files(
 
 
 async def get_job(conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
-    async with conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else row_to_job(row)
+    rows = list(await conn.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,)))
+    return row_to_job(rows[0]) if rows else None
 
 
 async def jobs_by_ids(db: Database, job_ids: Sequence[int]) -> dict[int, JobRecord]:

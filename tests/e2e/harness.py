@@ -7,7 +7,7 @@ import contextlib
 import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from PIL import Image
 from bot.app import ImageBot, build_services, point_discord_at
 from bot.clock import OffsetClock
 from bot.jobs.relaxed import RelaxedTiming
+from bot.jobs.wiring import QueueSettings
 from bot.settings import Settings, load_settings
 from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_messages import RecordedMessage
@@ -54,7 +55,7 @@ class Harness:
         stack = contextlib.AsyncExitStack()
         point_discord_at(self.settings)
         services = await stack.enter_async_context(
-            build_services(self.settings, clock=self.clock, relaxed_timing=self.relaxed)
+            build_services(self.settings, clock=self.clock, queue=self._queue_settings())
         )
         bot = ImageBot(services, guild_ready_timeout=0.05)
         await stack.enter_async_context(bot)
@@ -70,6 +71,9 @@ class Harness:
         stack.push_async_callback(bot.close)
         self.bot, self._stack = bot, stack
         return bot
+
+    def _queue_settings(self) -> QueueSettings:
+        return replace(QueueSettings.from_settings(self.settings), relaxed=self.relaxed)
 
     async def stop_bot(self) -> None:
         if self._stack is not None:

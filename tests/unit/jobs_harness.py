@@ -135,7 +135,10 @@ class Harness:
             for _ in range(25):
                 await asyncio.sleep(0)
             await self.files.idle()  # file I/O runs on worker threads
-            await self.db.fetchone("SELECT 1")  # queued behind any statement in progress
+            # Each is one trip to the database thread, queued behind any statement in progress;
+            # a task running several statements in a row needs a trip for each.
+            for _ in range(3):
+                await self.db.fetchone("SELECT 1")
 
     async def run_until(self, predicate: Predicate, *, max_seconds: float = 24 * 3600) -> None:
         """Advance the manual clock from deadline to deadline until the predicate holds."""
