@@ -10,6 +10,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import discord
 import httpx
@@ -25,10 +26,12 @@ from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
-from bot.reports.usage import UsageService
+from bot.provider.timeouts import ReadTimeouts
+from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
 from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
+from bot.store.ledger import hidden_usage_since
 from bot.store.meta import MetaStore
 from bot.store.usage import UsageStore
 
@@ -77,9 +80,17 @@ class ImageBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self._tell_hidden_usage()
         await self.services.job_queue.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
         await self.sync_commands()
+
+    async def _tell_hidden_usage(self) -> None:
+        """Say once at start-up if recent answers came without `usage` (charged at estimates)."""
+        since = self.services.clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
+        line = hidden_usage_line(await hidden_usage_since(self.services.db.conn, since))
+        if line is not None:
+            log.warning("%s", line)
 
     async def _sweep_expired_results(self) -> None:
         """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""
@@ -136,11 +147,13 @@ async def build_services(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     queue: QueueSettings | None = None,
+    read_timeouts: ReadTimeouts | None = None,
 ) -> AsyncIterator[Services]:
     """Open the database and HTTP client, build every service; close them on exit.
 
     `queue` defaults to QueueSettings.from_settings(settings); benchmarks/admission.py lifts
-    its queue limits to keep a deep queue.
+    its queue limits to keep a deep queue. `transport` and `read_timeouts` are for tests (a
+    mock transport, timeouts scaled down).
     """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
@@ -152,7 +165,7 @@ async def build_services(
         transport=transport,
     )
     async with open_database(settings.database_path) as db, http:
-        openai = OpenAIImagesClient(http)
+        openai = OpenAIImagesClient(http, timeouts=read_timeouts)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
         jobs = build_job_queue(

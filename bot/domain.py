@@ -118,6 +118,9 @@ class ImagesResult:
     latency_ms: int
     http_status: int = 200
     partial_images: int = 0
+    # False when the response carried no usable `usage` (some gateways drop it, LocalAI sends
+    # zeros): the call is then charged at its upper-bound estimate, marked estimated.
+    usage_reported: bool = True
 
 
 @dataclass(frozen=True, slots=True)

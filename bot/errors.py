@@ -23,6 +23,7 @@ BotError
     ├── ModelUnavailableError   (model)                      model not found or retired upstream
     ├── InvalidRequestError     (param)                      a 4xx we did not expect
     └── UpstreamUnavailableError                             5xx, timeouts, dropped connections
+        └── AnswerLostError     (reason)                     answer lost once sent: in doubt
 """
 
 from __future__ import annotations
@@ -260,3 +261,30 @@ class UpstreamUnavailableError(UpstreamError):
     """5xx, a timeout or a dropped connection: retryable within bounds."""
 
     retryable = True
+
+
+class AnswerLostError(UpstreamUnavailableError):
+    """The request went out and its answer was lost or was not the provider's own: *in doubt*.
+
+    A read timeout, a connection dropped after the body went out, a proxy's 502/504/524 or other
+    non-JSON error page, an unreadable 2xx body. The provider may have made and billed the
+    images, so the call is never sent again by the bot and its estimate stays charged.
+    `reason` says why in words a member understands ("the connection dropped after the request
+    was sent"). Set only by bot/provider/failures.py.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.reason = reason
+        super().__init__(
+            message, status=status, code=code, request_id=request_id, maybe_billed=True
+        )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.errors import PromptRejectedError
+from bot.errors import AnswerLostError, PromptRejectedError
 from bot.imaging import outbox
 from bot.jobs.events import JobEvent
 from bot.records import JobRecord, StoredFile
@@ -19,6 +19,8 @@ from cogs import _render
 from cogs._messages import user_message
 from cogs._posting import channel_message, original_response, post_result, public_followup
 from cogs._status import Origin, Status
+from cogs._views import reroll_view
+from cogs._working import StillWorking
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 # never races the expiry.
 TOKEN_LIFETIME = timedelta(minutes=14, seconds=30)
 ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledging
+RESTARTED = "the bot restarted or lost its connection while it was being made"
+INTERNAL = "something went wrong on my side while it was being made"
 
 
 class Delivery:
@@ -38,6 +42,7 @@ class Delivery:
         self.bot = bot
         self.services = bot.services
         self._origins: dict[int, Origin] = {}
+        self._working = StillWorking(self.services.clock, self._show_working)
 
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
         self._origins[job_id] = Origin(interaction, self.services.clock)
@@ -53,7 +58,7 @@ class Delivery:
             return  # the command's own reply shows it (cogs/_flow.py): nothing to edit
         handler = {
             "position": self._on_status,
-            "started": self._on_status,
+            "started": self._on_started,
             "partial": self._on_partial,
             "succeeded": self._on_succeeded,
             "failed": self._on_failed,
@@ -82,13 +87,29 @@ class Delivery:
         return origin
 
     async def _on_status(self, event: JobEvent) -> None:
+        if event.kind != "started":  # back in the queue (a 429): no longer working on it
+            self._working.stop(event.job.id)
         origin = await self._live_origin(event.job.id)
         if origin is None:
             return
         text = _render.status_text(event.job, position=event.position, estimate=None)
         await origin.show(Status(text))
 
+    async def _on_started(self, event: JobEvent) -> None:
+        await self._on_status(event)
+        if event.job.id in self._origins:
+            self._working.start(event.job)
+
+    async def _show_working(self, job: JobRecord, minutes: int) -> bool:
+        origin = await self._live_origin(job.id)
+        if origin is None:
+            return False
+        text = _render.status_text(job, position=None, estimate=None, working_minutes=minutes)
+        await origin.show(Status(text))
+        return True
+
     async def _finish(self, job_id: int) -> None:
+        self._working.stop(job_id)
         origin = self._origins.pop(job_id, None)
         if origin is not None:
             await origin.close()
@@ -175,27 +196,29 @@ class Delivery:
 
     async def _on_unknown(self, event: JobEvent) -> None:
         job = event.job
-        await self._notify(
-            job,
-            f"⚠️ I lost track of job #{job.id} while it was being made (a restart or a lost "
-            "connection), so I can't tell whether it finished. It was not sent again, so you "
-            "won't pay twice; its estimated cost stays counted.",
-        )
+        if isinstance(event.error, AnswerLostError):
+            why = event.error.reason
+        else:  # None: a restart or a stop cut the call short; otherwise a bug of ours
+            why = RESTARTED if event.error is None else INTERNAL
+        # Sending it again stays the member's choice: a Re-roll is a new job, charged on its own.
+        await self._notify(job, _render.in_doubt_text(job, why), reroll_view(job.id))
 
     async def _on_cancelled(self, event: JobEvent) -> None:
         await self._notify(event.job, f"🚫 Job #{event.job.id} was cancelled.")
 
-    async def _notify(self, job: JobRecord, text: str) -> None:
+    async def _notify(self, job: JobRecord, text: str, view: discord.ui.View | None = None) -> None:
         """Edit the status message while the token lives; otherwise mention the member."""
         origin = await self._live_origin(job.id)
         await self._finish(job.id)
         if origin is not None:
             try:
-                await origin.interaction.edit_original_response(content=text, attachments=[])
+                await origin.interaction.edit_original_response(
+                    content=text, attachments=[], view=view or discord.utils.MISSING
+                )
                 return
             except discord.HTTPException as exc:  # e.g. the status message was deleted
                 log.info("could not edit the status of job %s: %s", job.id, exc)
-        await _mention(job, await self._channel(job.channel_id), text)
+        await _mention(job, await self._channel(job.channel_id), text, view)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -222,7 +245,12 @@ class Delivery:
             log.info("could not write to log channel %s: %s", channel_id, exc)
 
 
-async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text: str) -> None:
+async def _mention(
+    job: JobRecord,
+    channel: discord.abc.Messageable | None,
+    text: str,
+    view: discord.ui.View | None = None,
+) -> None:
     """Tell the job's member in its channel, with a ping so that they notice it."""
     if channel is None:
         return
@@ -230,6 +258,7 @@ async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text
         await channel.send(
             f"<@{job.user_id}> {text}",
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            view=view or discord.utils.MISSING,
         )
     except discord.HTTPException as exc:
         log.info("could not notify user %s about job %s: %s", job.user_id, job.id, exc)

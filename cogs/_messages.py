@@ -105,6 +105,15 @@ def _(error: errors.UpstreamError) -> str:
 
 
 @user_message.register
+def _(error: errors.AnswerLostError) -> str:
+    # Never "nothing was charged": the provider may have made and billed it.
+    return (
+        f"I can't tell whether it was made: {error.reason}. It may have been charged, and it "
+        "was not sent again."
+    )
+
+
+@user_message.register
 def _(error: errors.BillingLimitError) -> str:
     return "The bot's OpenAI account has reached its spending limit. Please tell a moderator."
 

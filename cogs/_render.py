@@ -10,6 +10,7 @@ import discord
 
 from bot.catalog.pricing import CostEstimate
 from bot.imaging.uploads import EncodedFile
+from bot.jobs.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord, StoredFile
 from bot.reports.usage import format_usd
 
@@ -27,13 +28,21 @@ def shorten(text: str, limit: int) -> str:
     return cut + "…"
 
 
-def status_text(job: JobRecord, *, position: int | None, estimate: CostEstimate | None) -> str:
-    """The live status line shown while a job waits or renders."""
+def status_text(
+    job: JobRecord,
+    *,
+    position: int | None,
+    estimate: CostEstimate | None,
+    working_minutes: int | None = None,
+) -> str:
+    """The live status line shown while a job waits or renders (`working_minutes`: how long
+    its call has been running, shown once it is a minute or more)."""
     cost = f" · up to {format_usd(job.estimated_micro_usd)}"
     if job.speed == "relaxed":
         return _relaxed_status(job, cost)
     if job.state == "running":
-        return f"🎨 Rendering job #{job.id}…{cost}"
+        working = f" still working, {working_minutes} min" if working_minutes else ""
+        return f"🎨 Rendering job #{job.id}…{working}{cost}"
     if position is None:
         return f"⏳ Job #{job.id} is queued{cost}"
     ahead = "next in line" if position <= 1 else f"position {position} in the queue"
@@ -63,12 +72,24 @@ def result_embed(
     embed.add_field(name="Model", value=options.model)
     embed.add_field(name="Size", value=size or options.size)
     embed.add_field(name="Quality", value=options.quality)
-    embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd))
+    cost = format_usd(job.charged_micro_usd)
+    if job.error_code == USAGE_ESTIMATED:
+        cost += (
+            " (estimate: the image service did not report its usage, so this is the most it"
+            " can have cost)"
+        )
+    embed.add_field(name="Cost", value=cost)
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
     if job.speed == "relaxed":
         embed.add_field(name="Speed", value="relaxed (half price)")
     if made is not None and made < options.n:
         note = f"Only {made} of {options.n} images could be made; you pay only for those."
+        if job.charged_images > made:  # some answers were lost after their requests went out
+            note = (
+                f"Only {made} of {options.n} images arrived. The answer for the rest was lost "
+                "after the request was sent, so they may have been charged: their estimated "
+                "cost is counted. They were not sent again."
+            )
         embed.add_field(name="Note", value=note, inline=False)
     footer = f"Job #{job.id}"
     embed.set_footer(text=f"{footer} · for {requester}" if requester else footer)
@@ -81,6 +102,16 @@ def _duration(start: datetime, end: datetime | None) -> str:
     seconds = max(0, round((end - start).total_seconds()))
     minutes, seconds = divmod(seconds, 60)
     return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def in_doubt_text(job: JobRecord, why: str) -> str:
+    """What the member of an in-doubt job reads: may have been charged, why, not sent again."""
+    return (
+        f"⚠️ I lost track of job #{job.id}: {why}, so I can't tell whether it was made. It may "
+        f"have been charged, so its estimated cost ({format_usd(job.charged_micro_usd)}) stays "
+        "counted. I won't send it again by myself, so you won't pay twice; if you still want "
+        "it, press Re-roll (a new job, charged on its own)."
+    )
 
 
 def to_files(files: Sequence[EncodedFile]) -> list[discord.File]:

@@ -88,6 +88,8 @@ def usage_embed(overview: UsageOverview, *, who: str | None) -> discord.Embed:
     )
     embed.add_field(name="Failures", value=f"{totals.failures:,}")
     embed.add_field(name="Refused (safety)", value=f"{totals.refusals:,}")
+    for name, value in _apart(overview):
+        embed.add_field(name=name, value=value, inline=False)
     speeds = speeds_text(report.relaxed, totals.images, totals.spend_micro_usd)
     if speeds is not None:
         embed.add_field(name="Fast and relaxed", value=speeds, inline=False)
@@ -106,6 +108,30 @@ def usage_embed(overview: UsageOverview, *, who: str | None) -> discord.Embed:
     embed.add_field(name="Today", value=_budget_text(budget.daily_usd, budget.daily_images))
     embed.add_field(name="This month", value=_budget_text(budget.monthly_usd, None))
     return embed
+
+
+def _apart(overview: UsageOverview) -> list[tuple[str, str]]:
+    """The parts of spend that are estimates, each with why (shown only when there are any)."""
+    t = overview.report.totals
+    fields = []
+    if t.in_doubt_requests:
+        fields.append(
+            (
+                "In doubt (answer lost)",
+                f"{t.in_doubt_requests:,} req · {format_usd(t.in_doubt_micro_usd)} estimated, "
+                "counted in spend: the answer was lost after the request was sent, so it may "
+                "have been billed",
+            )
+        )
+    if t.estimated_requests:
+        fields.append(
+            (
+                "Estimated (no usage)",
+                f"{t.estimated_requests:,} req · {format_usd(t.estimated_micro_usd)} at the "
+                "upper-bound estimate, counted in spend: the provider sent no token usage",
+            )
+        )
+    return fields
 
 
 def _budget_text(usd: BudgetLine, images: BudgetLine | None) -> str:

@@ -14,7 +14,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
-from bot.catalog.models import Catalog
+from bot.catalog.models import Catalog, ModelSpec
 from bot.catalog.pricing import cost_of
 from bot.clock import Clock
 from bot.db import Database
@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 
 # Lines that say the batch never ran the request: nothing was done, so nothing is charged.
 NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled", "batch_failed", "not_run"})
+
+
+def _at_fast_rate(spec: ModelSpec, micro_usd: int) -> int:
+    batch = spec.token_prices(relaxed=True).image_output
+    return micro_usd * spec.prices.image_output // batch if batch else micro_usd
 
 
 def line_request(job: JobRecord) -> ImageRequest:
@@ -79,7 +84,8 @@ class RelaxedSettlement:
         message = (
             "the relaxed batch finished without this request's answer; it may have been billed"
         )
-        call = self._call(job, cost=job.charged_micro_usd, error_code="batch_line_missing")
+        call = self._call(job, cost=job.charged_micro_usd, error_code="batch_line_missing",
+                          billing="in_doubt")  # fmt: skip
         await self._end(job, "unknown", job.charged_micro_usd, job.charged_images, call=call,
                         error=None, code="batch_line_missing", message=message)  # fmt: skip
 
@@ -87,13 +93,20 @@ class RelaxedSettlement:
         result = outcome.result
         assert result is not None
         spec = self._catalog.get(job.model)
-        cost = cost_of(spec, result.usage, relaxed=True)
+        if result.usage_reported:
+            cost, fast = cost_of(spec, result.usage, relaxed=True), cost_of(spec, result.usage)
+        else:
+            # No `usage` on the line: charged its reservation (an upper bound at the batch price),
+            # the row marked estimated; its fast price scaled by the image output rates.
+            cost, fast = job.estimated_micro_usd, _at_fast_rate(spec, job.estimated_micro_usd)
         if cost > job.estimated_micro_usd:
             log.warning("relaxed job %s cost %s micro-USD, above its estimate of %s",
                         job.id, cost, job.estimated_micro_usd)  # fmt: skip
         saved = await self._files.save_results(job.id, result.images, job.options.output_format)
-        call = self._call(job, result=replace(result, latency_ms=latency), cost=cost)
-        call = replace(call, fast_cost_micro_usd=cost_of(spec, result.usage))
+        billing = "actual" if result.usage_reported else "estimated"
+        call = self._call(job, result=replace(result, latency_ms=latency), cost=cost,
+                          billing=billing)  # fmt: skip
+        call = replace(call, fast_cost_micro_usd=fast)
         await self._end(job, "succeeded", cost, len(saved), call=call, error=None, files=saved)
 
     def _call(self, job: JobRecord, **outcome: object) -> ApiCall:

@@ -41,6 +41,7 @@ COLUMNS: tuple[str, ...] = (
     "latency_ms",
     "speed",  # fast, or relaxed (a Batch API line at the batch price)
     "fast_price_usd",  # relaxed rows: what the same usage costs at the fast price
+    "billing",  # actual | estimated (no usage from the provider) | in_doubt (answer lost)
 )
 CSV_MIME = "text/csv"
 ZIP_MIME = "application/zip"
@@ -173,4 +174,5 @@ def _cells(row: LedgerRow) -> tuple[object, ...]:
         row.latency_ms,
         row.speed,
         None if row.fast_cost_micro_usd is None else usd6(row.fast_cost_micro_usd),
+        row.billing,
     )

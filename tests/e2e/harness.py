@@ -18,6 +18,7 @@ from bot.app import ImageBot, build_services, point_discord_at
 from bot.clock import OffsetClock
 from bot.jobs.relaxed import RelaxedTiming
 from bot.jobs.wiring import QueueSettings
+from bot.provider.timeouts import ReadTimeouts
 from bot.settings import Settings, load_settings
 from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_messages import RecordedMessage
@@ -46,6 +47,7 @@ class Harness:
     mod: FakeMember
     bot: ImageBot | None = None
     relaxed: RelaxedTiming = E2E_RELAXED  # set before start_bot for another gathering window
+    read_timeouts: ReadTimeouts | None = None  # e.g. scaled down, to outlast them in a test
     _stack: contextlib.AsyncExitStack | None = field(default=None, repr=False)
 
     async def start_bot(self, **settings_overrides: Any) -> ImageBot:
@@ -55,7 +57,12 @@ class Harness:
         stack = contextlib.AsyncExitStack()
         point_discord_at(self.settings)
         services = await stack.enter_async_context(
-            build_services(self.settings, clock=self.clock, queue=self._queue_settings())
+            build_services(
+                self.settings,
+                clock=self.clock,
+                queue=self._queue_settings(),
+                read_timeouts=self.read_timeouts,
+            )
         )
         bot = ImageBot(services, guild_ready_timeout=0.05)
         await stack.enter_async_context(bot)

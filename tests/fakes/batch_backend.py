@@ -29,16 +29,18 @@ class _Owner:
         self.clock = clock.monotonic
         self.catalog = catalog
         self.retired_models: set[str] = set()
+        self.hide_usage = False  # lines without `usage`, as some gateways answer
 
     def look(self) -> Look:
-        return Look()
+        return Look(usage=not self.hide_usage)
 
 
 class FakeBatchesClient:
     """Implements bot.jobs.backend.BatchApi over a FakeBatches, on the test's clock."""
 
     def __init__(self, clock: Clock, catalog: Catalog) -> None:
-        self.state = FakeBatches(_Owner(clock, catalog))  # type: ignore[arg-type]
+        self.owner = _Owner(clock, catalog)
+        self.state = FakeBatches(self.owner)  # type: ignore[arg-type]
         self.calls: list[str] = []
         self.fail_next: list[ApiError] = []  # the next calls raise these, in order
 

@@ -37,6 +37,18 @@ from tests.fakes.openai_rules import (
 
 MAX_BODY = 64 * 1024 * 1024
 MODERATION_TRIGGER = "MODERATION_BLOCK"
+# Error pages of the proxies commonly put in front of the API (OPENAI_BASE_URL), as they ship.
+GATEWAY_PAGES = {
+    502: b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>"
+    b"502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+    504: b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center>"
+    b"<h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n"
+    b"</html>\r\n",
+    524: b'<!DOCTYPE html>\n<html lang="en-US"><head><title>api.example.com | 524: A timeout '
+    b"occurred</title></head><body><h1>A timeout occurred</h1><p>The origin web server timed "
+    b"out responding to this request.</p><p>Cloudflare Ray ID: 8f2a1b3c4d5e6f70</p></body>"
+    b"</html>\n",
+}
 
 
 @dataclass
@@ -69,10 +81,13 @@ class FakeOpenAI:
         self.auto_quality = "medium"
         self.latency = 0.0
         self.sse_done = False  # end streams with `data: [DONE]` (the real API is not known to)
+        self.hide_usage = False  # answer without `usage`, as some gateways do
         self.base_url = ""
         self._failures: deque[_Failure] = deque()
         self._hangs: deque[float] = deque()
         self._drops = 0
+        self._gateway_pages: deque[tuple[int, float]] = deque()
+        self._garbles = 0
         self._stream_errors: deque[dict[str, Any]] = deque()
         self._accepted: deque[tuple[float, int]] = deque()
         self._count = 0
@@ -129,6 +144,16 @@ class FakeOpenAI:
     def drop_next(self) -> None:
         """The next request is read, then its connection closed without a response."""
         self._drops += 1
+
+    def gateway_page_next(self, status: int = 504, after: float = 1.0) -> None:
+        """The next request is read whole, then a proxy's HTML error page (502, 504 from nginx,
+        524 from Cloudflare) comes `after` seconds later. Whether the API behind it made the
+        image is unknown: this fake makes it (it counts against IPM), as it may in real life."""
+        self._gateway_pages.append((status, after))
+
+    def garble_next(self) -> None:
+        """The next request is made, and its 200 answer cut short (an unreadable body)."""
+        self._garbles += 1
 
     def stream_error_next(self, code: str = "moderation_blocked", message: str = "") -> None:
         """The next streamed request sends an `error` event after its first partial image."""
@@ -202,6 +227,11 @@ class FakeOpenAI:
             return self._error(err, rid)
         except _RawFailureError as raw:
             return raw.response
+        if self._gateway_pages:  # the API took it (and may bill it); the proxy gave up on it
+            status, after = self._gateway_pages.popleft()
+            await self._pause(after)
+            page = GATEWAY_PAGES.get(status, b"<html><body>error</body></html>")
+            return web.Response(status=status, body=page, content_type="text/html")
         if call.stream:
             return await self._stream(request, call, rid)
         return self._respond(call, rid)
@@ -333,9 +363,17 @@ class FakeOpenAI:
         self._accepted.append((now, n))
 
     def _look(self) -> Look:
-        return Look(auto_quality=self.auto_quality, noise=self.noise)
+        return Look(auto_quality=self.auto_quality, noise=self.noise, usage=not self.hide_usage)
 
     def _respond(self, call: Call, rid: str) -> web.Response:
+        if self._garbles:
+            self._garbles -= 1
+            whole = json.dumps(json_body(call, self._look())).encode()
+            return web.Response(
+                body=whole[: len(whole) // 2],
+                content_type="application/json",
+                headers=self._ids(rid),
+            )
         return web.json_response(json_body(call, self._look()), headers=self._ids(rid))
 
     async def _stream(self, request: web.Request, call: Call, rid: str) -> web.StreamResponse:

@@ -291,3 +291,18 @@ async def test_a_failing_lookup_while_giving_up_is_retried_with_backoff(tmp_path
         assert len(listed) == 3 and min(b - a for a, b in itertools.pairwise(listed)) >= 2.0
         assert (await h.job(job.id)).state == "succeeded"
         assert len(client.state.batches) == 1
+
+
+async def test_a_line_without_usage_is_charged_its_reservation_and_marked_estimated(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path, relaxed=TIMING) as h:
+        await relaxed(h)
+        fake(h).owner.hide_usage = True
+        job = (await h.service.submit(submission(speed="relaxed"))).job
+        await h.run_all()
+        done = await h.job(job.id)
+        [row] = await h.ledger(job.id)
+        assert done.state == "succeeded" and row.billing == "estimated"
+        assert done.charged_micro_usd == row.cost_micro_usd == job.estimated_micro_usd
+        assert row.fast_cost_micro_usd == 2 * job.estimated_micro_usd

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.domain import ImageOptions
+from bot.jobs.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord
 from cogs import _render
 
@@ -45,3 +47,30 @@ def test_the_result_shows_real_cost_size_made_and_time() -> None:
 def test_a_result_with_fewer_images_than_asked_says_so() -> None:
     shown = fields(_render.result_embed(job(n=4), made=3))
     assert shown["Note"] == "Only 3 of 4 images could be made; you pay only for those."
+
+
+def test_images_whose_answer_was_lost_are_said_to_be_maybe_charged() -> None:
+    lost = replace(job(n=4), charged_images=4)  # one image's call is in doubt: still charged
+    note = fields(_render.result_embed(lost, made=3))["Note"]
+    assert "may have been charged" in note and "not sent again" in note
+    assert "you pay only for those" not in note
+
+
+def test_a_cost_without_usage_is_shown_as_an_estimate() -> None:
+    estimated = replace(job(), error_code=USAGE_ESTIMATED)
+    cost = fields(_render.result_embed(estimated, made=4))["Cost"]
+    assert cost.startswith("$0.024 (estimate") and "did not report its usage" in cost
+
+
+def test_an_in_doubt_job_never_says_nothing_was_charged() -> None:
+    text = _render.in_doubt_text(replace(job(), state="unknown"), "the connection dropped")
+    assert "the connection dropped" in text and "may have been charged" in text
+    assert "$0.024" in text and "won't send it again" in text
+    assert "nothing was charged" not in text.lower()
+
+
+def test_the_status_says_how_long_a_running_job_has_been_working() -> None:
+    running = replace(job(), state="running")
+    assert "still working" not in _render.status_text(running, position=None, estimate=None)
+    text = _render.status_text(running, position=None, estimate=None, working_minutes=3)
+    assert text.startswith("🎨 Rendering job #7… still working, 3 min")
