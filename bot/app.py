@@ -22,10 +22,13 @@ from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.retention import Retention
+from bot.jobs.safety import CommunitySafety
+from bot.jobs.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
+from bot.provider.moderation import OpenAIModerationClient
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
@@ -33,12 +36,21 @@ from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 from bot.store.ledger import hidden_usage_since
 from bot.store.meta import MetaStore
+from bot.store.safety import SafetyStore
 from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
 # Explicit, like RoboDanny: underscore modules in cogs/ are helpers, not extensions.
-EXTENSIONS = ("cogs.errors", "cogs.images", "cogs.jobs", "cogs.usage", "cogs.admin")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.images",
+    "cogs.jobs",
+    "cogs.usage",
+    "cogs.admin",
+    "cogs.blocklist",
+    "cogs.styles",
+)
 SYNC_HASH_KEY = "global_commands_sha256"
 RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
 
@@ -59,6 +71,7 @@ class Services:
     usage: UsageService
     meta: MetaStore
     clock: Clock
+    safety: CommunitySafety
 
 
 class ImageBot(commands.Bot):
@@ -168,6 +181,10 @@ async def build_services(
         openai = OpenAIImagesClient(http, timeouts=read_timeouts)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
+        screener = Screener(
+            OpenAIModerationClient(http), RequestPacer(settings.moderation_rpm, clock)
+        )
+        safety = CommunitySafety(SafetyStore(db), screener, clock)
         jobs = build_job_queue(
             queue or QueueSettings.from_settings(settings),
             db=db,
@@ -177,6 +194,7 @@ async def build_services(
             guilds=guilds,
             clock=clock,
             batches=OpenAIBatchesClient(http),
+            safety=safety,
         )
         yield Services(
             settings=settings,
@@ -191,6 +209,7 @@ async def build_services(
             usage=UsageService(UsageStore(db.conn), clock),
             meta=MetaStore(db),
             clock=clock,
+            safety=safety,
         )
 
 

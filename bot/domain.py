@@ -129,3 +129,19 @@ class PartialImage:
 
     index: int
     data: bytes = field(repr=False)
+
+
+STYLE_PLACEHOLDER = "{prompt}"
+
+
+def apply_style(prompt: str, style: str | None) -> str:
+    """The prompt sent upstream for a member's prompt and a guild style's text (DESIGN /style):
+    the style with the prompt at `{prompt}`, or, without the placeholder, the member's prompt
+    first and the style after it."""
+    prompt = prompt.strip()
+    if not style:
+        return prompt
+    if STYLE_PLACEHOLDER in style:
+        return style.replace(STYLE_PLACEHOLDER, prompt).strip()
+    joiner = " " if prompt.endswith((".", "!", "?", ",", ";", ":")) else ". "
+    return f"{prompt}{joiner}{style.strip()}"

@@ -16,6 +16,11 @@ BotError
 │   ├── JobNotCancellableError  (job_id, state)
 │   ├── PromptRejectedError     (request_id)                 the safety system refused it
 │   └── BatchNotRunError        (status)                     a relaxed batch ended without it
+│   ├── SafetyRefusalError      (cooldown_until)             refused at admission (counts)
+│   │   ├── BlockedPhraseError  (phrase)                     the prompt holds a blocklisted word
+│   │   └── ScreeningFlaggedError (categories, source)       the moderation endpoint flagged it
+│   ├── ScreeningUnavailableError                            screening is on and could not run
+│   └── CooledDownError         (until, refusals)            too many refusals lately
 └── UpstreamError               (status, code, request_id)   the OpenAI API failed; operator-facing
     ├── RateLimitedError        (retry_after)                429 rate_limit_exceeded: retryable
     ├── BillingLimitError                                    billing or spend limits: no retry
@@ -174,6 +179,62 @@ class BatchNotRunError(UserFacingError):
         self.status = status
         self.reason = reason
         super().__init__(f"the relaxed batch {status} before this request ran")
+
+
+class SafetyRefusalError(UserFacingError):
+    """Refused at admission by the guild's own checks; `cooldown_until` is set when this refusal
+    started a cool-down for the member."""
+
+    kind: str = "safety"
+
+    def __init__(self, message: str, *, cooldown_until: datetime | None = None) -> None:
+        self.cooldown_until = cooldown_until
+        self.prompt: str | None = None  # what was refused, for the guild's log channel
+        super().__init__(message)
+
+
+class BlockedPhraseError(SafetyRefusalError):
+    """The prompt contains `phrase` (as the moderator wrote it) from the guild's blocklist."""
+
+    kind = "blocklist"
+
+    def __init__(self, phrase: str, *, cooldown_until: datetime | None = None) -> None:
+        self.phrase = phrase
+        super().__init__(f"the prompt contains the blocked word {phrase!r}",
+                         cooldown_until=cooldown_until)  # fmt: skip
+
+
+class ScreeningFlaggedError(SafetyRefusalError):
+    """The moderation endpoint flagged `source` ("prompt" or "image N") for `categories`
+    (OpenAI's category names, highest score first)."""
+
+    kind = "screening"
+
+    def __init__(
+        self, categories: tuple[str, ...], source: str, *, cooldown_until: datetime | None = None
+    ) -> None:
+        self.categories = categories
+        self.source = source
+        super().__init__(f"screening flagged the {source}: {', '.join(categories)}",
+                         cooldown_until=cooldown_until)  # fmt: skip
+
+
+class ScreeningUnavailableError(UserFacingError):
+    """Screening is on but the moderation endpoint did not answer usefully: fail closed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason  # for the log; the member gets a plain sentence
+        super().__init__(f"screening unavailable: {reason}")
+
+
+class CooledDownError(UserFacingError):
+    """The member was refused `refusals` times within the guild's window; new jobs wait until
+    `until` (aware UTC)."""
+
+    def __init__(self, until: datetime, refusals: int) -> None:
+        self.until = until
+        self.refusals = refusals
+        super().__init__(f"cooled down until {until.isoformat()} after {refusals} refusals")
 
 
 class UpstreamError(BotError):

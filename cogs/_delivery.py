@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -16,6 +17,7 @@ from bot.imaging import outbox
 from bot.jobs.events import JobEvent
 from bot.records import JobRecord, StoredFile
 from cogs import _render
+from cogs._log import write_log
 from cogs._messages import user_message
 from cogs._posting import channel_message, original_response, post_result, public_followup
 from cogs._status import Origin, Status
@@ -120,6 +122,8 @@ class Delivery:
             return
         limit = origin.interaction.filesize_limit
         preview = await asyncio.to_thread(outbox.encode_preview, event.partial.data, limit)
+        if await self._spoilers(event.job):  # a preview shows what the result will
+            preview = dataclasses.replace(preview, filename=f"SPOILER_{preview.filename}")
         text = f"🎨 Rendering job #{event.job.id}… (preview {event.partial.index + 1})"
         await origin.show(Status(text, preview))
 
@@ -143,12 +147,15 @@ class Delivery:
         """Where the result goes: the original response while its token lives (a new public
         followup when that response is private), else a channel message with a mention, else
         a note pointing to /job. Returns the message the result is in, if any."""
+        spoiler = await self._spoilers(job)
         if origin is not None:
             interaction = origin.interaction
             try:
                 if not origin.private:
-                    return await post_result(original_response(interaction), job, results)
-                first = await post_result(public_followup(interaction, job.user_id), job, results)
+                    target = original_response(interaction)
+                    return await post_result(target, job, results, spoiler=spoiler)
+                target = public_followup(interaction, job.user_id)
+                first = await post_result(target, job, results, spoiler=spoiler)
                 with contextlib.suppress(discord.HTTPException):  # the result itself is out
                     await interaction.edit_original_response(
                         content=f"✅ Job #{job.id} is ready: {first.jump_url}"
@@ -160,7 +167,8 @@ class Delivery:
         channel = await self._channel(job.channel_id)
         try:
             if channel is not None:
-                return await post_result(channel_message(channel, job), job, results)
+                target = channel_message(channel, job)
+                return await post_result(target, job, results, spoiler=spoiler)
             log.warning("channel %s of job %s is gone", job.channel_id, job.id)
         except discord.HTTPException as exc:
             log.warning("could not post job %s in channel %s: %s", job.id, job.channel_id, exc)
@@ -231,18 +239,12 @@ class Delivery:
                 return None
         return channel if isinstance(channel, discord.abc.Messageable) else None
 
+    async def _spoilers(self, job: JobRecord) -> bool:
+        """Whether the job's guild posts results (and previews) as spoilers."""
+        return (await self.services.guilds.get(job.guild_id)).config.spoilers
+
     async def _log(self, job: JobRecord, line: str) -> None:
-        settings = await self.services.guilds.get(job.guild_id)
-        channel_id = settings.config.log_channel_id
-        if channel_id is None:
-            return
-        channel = await self._channel(channel_id)
-        if channel is None:
-            return
-        try:
-            await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException as exc:
-            log.info("could not write to log channel %s: %s", channel_id, exc)
+        await write_log(self.bot, job.guild_id, line)
 
 
 async def _mention(

@@ -168,8 +168,13 @@ class Admin(commands.Cog):
         previews: bool | None = None,
         log_channel: discord.TextChannel | None = None,
         relaxed: Literal["off", "allowed", "default", "only"] | None = None,
+        screening: Literal["off", "prompts", "prompts_and_images"] | None = None,
+        spoilers: bool | None = None,
+        cooldown_refusals: app_commands.Range[int, 0, 100] | None = None,
+        cooldown_window: app_commands.Range[int, 1, 10080] | None = None,
+        cooldown_minutes: app_commands.Range[int, 1, 10080] | None = None,
     ) -> None:
-        """Change this server's defaults, allowed models, moderation, previews, log, relaxed speed.
+        """Change this server's defaults, models, moderation, safety, log and relaxed speed.
 
         Args:
             model: Default model.
@@ -180,6 +185,11 @@ class Admin(commands.Cog):
             previews: Show partial images while an image renders (costs a little more).
             log_channel: Where to log one line per generation.
             relaxed: Half-price batch speed: off, allowed, the default, or the only speed.
+            screening: Check prompts (and edit images) with OpenAI's free moderation first.
+            spoilers: Post results as spoilers.
+            cooldown_refusals: Refusals within the window that pause a member (0 = never).
+            cooldown_window: The window for counting refusals, in minutes.
+            cooldown_minutes: How long a paused member waits, in minutes.
         """
         _require_moderator(interaction, "change the settings")
         changes: dict[str, object] = {
@@ -191,6 +201,11 @@ class Admin(commands.Cog):
             "previews": previews,
             "log_channel_id": log_channel.id if log_channel else None,
             "relaxed": relaxed,
+            "screening": screening,
+            "spoilers": spoilers,
+            "cooldown_refusals": cooldown_refusals,
+            "cooldown_window_minutes": cooldown_window,
+            "cooldown_minutes": cooldown_minutes,
         }
         changes = {name: value for name, value in changes.items() if value is not None}
         if allowed_models is not None and allowed_models.strip().lower() == "all":
@@ -275,6 +290,15 @@ def config_embed(settings: GuildSettings, bot_default_model: str) -> discord.Emb
     log = f"<#{config.log_channel_id}>" if config.log_channel_id else "none"
     embed.add_field(name="Log channel", value=log)
     embed.add_field(name="Relaxed speed", value=config.relaxed)
+    embed.add_field(name="Screening", value=config.screening)
+    embed.add_field(name="Spoilers", value="on" if config.spoilers else "off")
+    cooldown = (
+        f"{config.cooldown_refusals} refusals in {config.cooldown_window_minutes} min → "
+        f"{config.cooldown_minutes} min pause"
+        if config.cooldown_refusals
+        else "off"
+    )
+    embed.add_field(name="Cool-down", value=cooldown)
     return embed
 
 

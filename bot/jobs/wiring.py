@@ -19,6 +19,7 @@ from bot.jobs.queue import JobQueue
 from bot.jobs.relaxed import RelaxedLane, RelaxedTiming
 from bot.jobs.retention import Retention
 from bot.jobs.runner import JobRunner
+from bot.jobs.safety import CommunitySafety
 from bot.jobs.service import JobService
 from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
@@ -69,6 +70,7 @@ def build_job_queue(
     clock: Clock,
     sink: JobSink | None = None,
     batches: BatchApi | None = None,
+    safety: CommunitySafety | None = None,  # blocklist, screening and cool-downs at admission
 ) -> JobQueueParts:
     """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them;
     with `batches` (the Files and Batches API) also the relaxed lane."""
@@ -112,6 +114,7 @@ def build_job_queue(
         default_model=settings.default_model,
         member_queue_limit=settings.member_queue_limit,
         guild_queue_limit=settings.guild_queue_limit,
+        safety=safety,
     )
     relaxed = None
     if batches is not None:

@@ -49,6 +49,7 @@ class NewJob:
     created_at: datetime
     style: str | None = None
     speed: Speed = "fast"
+    style_text: str | None = None  # the style's text at admission (migration 0005)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ def row_to_job(row: aiosqlite.Row) -> JobRecord:
         finished_at=_dt(row["finished_at"]),
         style=row["style"],
         speed=row["speed"],
+        style_text=row["style_text"],
     )
 
 
@@ -150,8 +152,8 @@ async def budget_use(
 _INSERT_JOB = """
 INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
                   charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,
-                  source_job_id, created_at, style, speed)
-VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+                  source_job_id, created_at, style, speed, style_text)
+VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING *
 """
 
@@ -175,6 +177,7 @@ async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
             ts(job.created_at),
             job.style,
             job.speed,
+            job.style_text,
         ),
     )
     return row_to_job(row)

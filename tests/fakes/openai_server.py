@@ -17,6 +17,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.catalog.models import Catalog, load_catalog
 from tests.fakes.openai_batches import FakeBatches
+from tests.fakes.openai_moderation import moderate
 from tests.fakes.openai_outputs import Look, json_body, sse_events
 from tests.fakes.openai_records import (
     IPM_WINDOW,
@@ -109,6 +110,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/images/edits", self._edits)
         app.router.add_get("/v1/models", self._models)
         self.batches.mount(app)
+        app.router.add_post("/v1/moderations", self._moderations)
         self._runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1
         )
@@ -209,6 +211,32 @@ class FakeOpenAI:
         names = [n for n in self.catalog.names() if n not in self.retired_models]
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "system"} for n in names]
         return web.json_response({"object": "list", "data": data}, headers=self._ids(rid))
+
+    async def _moderations(self, request: web.Request) -> web.StreamResponse:
+        rid = self._next_id()
+        record = await self._record(request)
+        self.requests.append(record)
+        if self._drops:
+            self._drops -= 1
+            await self._drop(request)
+        try:
+            await self._preamble(request)
+            model, result = moderate(record.json)
+        except ApiError as err:
+            return self._error(err, rid)
+        except _RawFailureError as raw:
+            return raw.response
+        body = {"id": f"modr-{self._count}", "model": model, "results": [result]}
+        return web.json_response(body, headers=self._ids(rid))
+
+    @property
+    def image_requests(self) -> list[RecordedRequest]:
+        """Requests to the Images API (generations and edits), in order."""
+        return [r for r in self.requests if r.path.startswith("/v1/images/")]
+
+    @property
+    def moderation_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/moderations"]
 
     async def _images(self, request: web.Request, operation: str) -> web.StreamResponse:
         rid = self._next_id()
