@@ -27,6 +27,7 @@ from bot.jobs.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.availability import ProviderModels, missing_from_provider
+from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.provider.moderation import OpenAIModerationClient
 from bot.provider.timeouts import ReadTimeouts
@@ -214,6 +215,7 @@ async def build_services(
             guilds=guilds,
             clock=clock,
             offered=models.offers,
+            batches=OpenAIBatchesClient(http),
             safety=safety,
         )
         yield Services(

@@ -16,6 +16,7 @@ BotError
 │   ├── JobNotFoundError        (job_id)
 │   ├── JobNotCancellableError  (job_id, state)
 │   ├── PromptRejectedError     (request_id)                 the safety system refused it
+│   └── BatchNotRunError        (status)                     a relaxed batch ended without it
 │   ├── SafetyRefusalError      (cooldown_until)             refused at admission (counts)
 │   │   ├── BlockedPhraseError  (phrase)                     the prompt holds a blocklisted word
 │   │   └── ScreeningFlaggedError (categories, source)       the moderation endpoint flagged it
@@ -180,6 +181,15 @@ class PromptRejectedError(UserFacingError):
     def __init__(self, request_id: str | None = None) -> None:
         self.request_id = request_id
         super().__init__("the image service's safety system refused this request")
+
+
+class BatchNotRunError(UserFacingError):
+    """A relaxed job's batch ended (`status`: expired, cancelled, failed) without running it."""
+
+    def __init__(self, status: str, reason: str | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"the relaxed batch {status} before this request ran")
 
 
 class SafetyRefusalError(UserFacingError):

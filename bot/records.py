@@ -118,3 +118,11 @@ class NewFile:
     width: int
     height: int
     size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelaxedJob:
+    """A relaxed job not yet ended, and its batch's status (None: still gathering)."""
+
+    job: JobRecord
+    batch_status: str | None

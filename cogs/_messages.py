@@ -165,6 +165,15 @@ def _(error: errors.JobNotCancellableError) -> str:
 
 
 @user_message.register
+def _(error: errors.BatchNotRunError) -> str:
+    what = {"expired": "ran out of its 24 hours", "cancelled": "was cancelled"}
+    return (
+        f"The relaxed batch {what.get(error.status, 'failed')} before your image was made, "
+        "so nothing was charged. Please try again."
+    )
+
+
+@user_message.register
 def _(error: errors.UpstreamError) -> str:
     return GENERIC_UPSTREAM
 

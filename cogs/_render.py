@@ -43,6 +43,8 @@ def status_text(
     tail = f" · up to {format_usd(job.estimated_micro_usd)}"
     if job.style:
         tail = f" · style {job.style}{tail}"
+    if job.speed == "relaxed":
+        return _relaxed_status(job, tail)
     if job.state == "running":
         working = f" still working, {working_minutes} min" if working_minutes else ""
         return f"🎨 Rendering job #{job.id}…{working}{tail}"
@@ -50,6 +52,13 @@ def status_text(
         return f"⏳ Job #{job.id} is queued{tail}"
     ahead = "next in line" if position <= 1 else f"position {position} in the queue"
     return f"⏳ Job #{job.id} is {ahead}{tail}"
+
+
+def _relaxed_status(job: JobRecord, cost: str) -> str:
+    when = "usually minutes, at most 24 h; you are mentioned when it is ready"
+    if job.state == "running":
+        return f"🐢 Job #{job.id} is in a relaxed batch (half price){cost} · {when}"
+    return f"🐢 Job #{job.id} is waiting to join a relaxed batch (half price){cost} · {when}"
 
 
 def result_embed(
@@ -78,6 +87,8 @@ def result_embed(
         )
     embed.add_field(name="Cost", value=cost)
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
+    if job.speed == "relaxed":
+        embed.add_field(name="Speed", value="relaxed (half price)")
     if made is not None and made < options.n:
         note = f"Only {made} of {options.n} images could be made; you pay only for those."
         if job.charged_images > made:  # some answers were lost after their requests went out
@@ -150,7 +161,7 @@ def log_line(job: JobRecord, *, size: str | None, link: str | None) -> str:
     where = f" · {link}" if link else ""
     return (
         f"🖼️ <@{job.user_id}> · “{shorten(job.prompt, PROMPT_IN_LOG)}” · {o.model} "
-        f"{size or o.size} {o.quality} · "
+        f"{size or o.size} {o.quality}{' relaxed' if job.speed == 'relaxed' else ''} · "
         f"{format_usd(job.charged_micro_usd)}{where}"
     )
 
@@ -178,11 +189,13 @@ def safety_log_line(user_id: int, refusal: SafetyRefusalError) -> str:
     return line
 
 
-def job_summary(job: JobRecord, position: int | None) -> str:
+def job_summary(job: JobRecord, position: int | None, relaxed_state: str | None = None) -> str:
     """One line about a job for /job and /queue."""
     when = discord.utils.format_dt(job.created_at, "R")
     head = f"**#{job.id}** {job.state}"
-    if job.state == "queued" and position is not None:
+    if job.speed == "relaxed" and not job.is_final:
+        head = f"**#{job.id}** relaxed, {relaxed_state}" if relaxed_state else head + " (relaxed)"
+    elif job.state == "queued" and position is not None:
         head += f" (position {position})"
     if job.is_final:  # what it counts against the budgets: nothing when it failed or was cancelled
         money = f"cost {format_usd(job.charged_micro_usd)}"

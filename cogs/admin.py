@@ -167,13 +167,14 @@ class Admin(commands.Cog):
         moderation: Literal["auto", "low"] | None = None,
         previews: bool | None = None,
         log_channel: discord.TextChannel | None = None,
+        relaxed: Literal["off", "allowed", "default", "only"] | None = None,
         screening: Literal["off", "prompts", "prompts_and_images"] | None = None,
         spoilers: bool | None = None,
         cooldown_refusals: app_commands.Range[int, 0, 100] | None = None,
         cooldown_window: app_commands.Range[int, 1, 10080] | None = None,
         cooldown_minutes: app_commands.Range[int, 1, 10080] | None = None,
     ) -> None:
-        """Change this server's defaults, allowed models, moderation, safety and log channel.
+        """Change this server's defaults, models, moderation, safety, log and relaxed speed.
 
         Args:
             model: Default model.
@@ -183,6 +184,7 @@ class Admin(commands.Cog):
             moderation: OpenAI's moderation strictness for generations.
             previews: Show partial images while an image renders (costs a little more).
             log_channel: Where to log one line per generation.
+            relaxed: Half-price batch speed: off, allowed, the default, or the only speed.
             screening: Check prompts (and edit images) with OpenAI's free moderation first.
             spoilers: Post results as spoilers.
             cooldown_refusals: Refusals within the window that pause a member (0 = never).
@@ -198,6 +200,7 @@ class Admin(commands.Cog):
             "moderation": moderation,
             "previews": previews,
             "log_channel_id": log_channel.id if log_channel else None,
+            "relaxed": relaxed,
             "screening": screening,
             "spoilers": spoilers,
             "cooldown_refusals": cooldown_refusals,
@@ -286,6 +289,7 @@ def config_embed(settings: GuildSettings, bot_default_model: str) -> discord.Emb
     embed.add_field(name="Previews", value="on" if config.previews else "off")
     log = f"<#{config.log_channel_id}>" if config.log_channel_id else "none"
     embed.add_field(name="Log channel", value=log)
+    embed.add_field(name="Relaxed speed", value=config.relaxed)
     embed.add_field(name="Screening", value=config.screening)
     embed.add_field(name="Spoilers", value="on" if config.spoilers else "off")
     cooldown = (

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import JobNotFoundError
-from bot.records import JobRecord
+from bot.records import JobRecord, RelaxedJob
 from cogs import _render
 from cogs._flow import is_moderator
 from cogs._posting import original_response, post_result
@@ -60,14 +60,21 @@ class Jobs(commands.Cog):
         everyone = is_moderator(interaction)
         user_id = None if everyone else interaction.user.id
         listed = (await self.services.jobs.queued_for(guild_id, user_id))[:MAX_LISTED]
+        relaxed = (await self.services.jobs.relaxed_for(guild_id, user_id))[:MAX_LISTED]
         total = self.services.jobs.queue_length(guild_id)
         lines = [_queue_line(job, position, owner=everyone) for job, position in listed]
+        lines += [_relaxed_line(r, owner=everyone) for r in relaxed]
         head = f"{total} job(s) queued in this server."
+        if relaxed:
+            head += f" {len(relaxed)} relaxed job(s) waiting for their batch."
         body = "\n".join(lines) if lines else "You have no jobs waiting."
         text = f"{head}\n{body}"
         none = discord.AllowedMentions.none()
-        if listed:
-            view = cancel_view([job.id for job, _ in listed])
+        # Relaxed jobs can be cancelled only until they are in a batch.
+        cancellable = [job.id for job, _ in listed]
+        cancellable += [r.job.id for r in relaxed if r.batch_status is None][:MAX_LISTED]
+        if cancellable:
+            view = cancel_view(cancellable[:MAX_LISTED])
             await interaction.response.send_message(
                 text, view=view, ephemeral=True, allowed_mentions=none
             )
@@ -78,6 +85,13 @@ class Jobs(commands.Cog):
 def _queue_line(job: JobRecord, position: int, *, owner: bool) -> str:
     line = _render.job_summary(job, position)
     return f"{line} · <@{job.user_id}>" if owner else line
+
+
+def _relaxed_line(waiting: RelaxedJob, *, owner: bool) -> str:
+    status = waiting.batch_status
+    state = "gathering a batch" if status is None else f"batch {status.replace('_', ' ')}"
+    line = _render.job_summary(waiting.job, None, relaxed_state=state)
+    return f"{line} · <@{waiting.job.user_id}>" if owner else line
 
 
 async def setup(bot: ImageBot) -> None:

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import PermissionDeniedError
-from bot.reports.usage import BudgetLimits, BudgetLine, UsageOverview, format_usd
+from bot.reports.usage import BudgetLimits, BudgetLine, UsageOverview, format_usd, speeds_text
 from cogs._flow import is_moderator
 
 if TYPE_CHECKING:
@@ -98,6 +98,9 @@ def usage_embed(
     embed.add_field(name="Refused (safety)", value=_refusals(totals.refusals, safety))
     for name, value in _apart(overview):
         embed.add_field(name=name, value=value, inline=False)
+    speeds = speeds_text(report.relaxed, totals.images, totals.spend_micro_usd)
+    if speeds is not None:
+        embed.add_field(name="Fast and relaxed", value=speeds, inline=False)
     models = [
         f"`{m.model}` {m.requests:,} req · {m.images:,} img · {format_usd(m.spend_micro_usd)}"
         for m in report.by_model

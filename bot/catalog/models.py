@@ -99,6 +99,20 @@ class ModelSpec:
     shutdown: date | None
     replacement: str | None
     auto_sizes: tuple[str, ...] = ()  # what "auto" may resolve to; empty = every resolved size
+    batch_prices: TokenPrices | None = None  # the Batch API's (relaxed speed); None = not offered
+
+    @property
+    def offers_relaxed(self) -> bool:
+        """Whether the catalog gives this model Batch API prices (the relaxed speed)."""
+        return self.batch_prices is not None
+
+    def token_prices(self, *, relaxed: bool = False) -> TokenPrices:
+        """The per-token prices of a fast call, or of a batch line when `relaxed`."""
+        if relaxed:
+            if self.batch_prices is None:
+                raise ValueError(f"{self.name} has no batch prices")
+            return self.batch_prices
+        return self.prices
 
     def is_retired(self, today: date) -> bool:
         return self.shutdown is not None and today >= self.shutdown
@@ -222,7 +236,7 @@ def _build_spec(f: FieldReader) -> ModelSpec:
     spec = ModelSpec(
         name=f.name,
         label=label,
-        prices=_prices(f),
+        prices=_prices(f, "prices"),
         sizes=_sizes(f),
         free_size=_free_size(f),
         qualities=_qualities(f),
@@ -239,26 +253,27 @@ def _build_spec(f: FieldReader) -> ModelSpec:
         shutdown=f.day("shutdown"),
         replacement=f.optional_text("replacement"),
         auto_sizes=f.strings("auto_sizes", ()),
+        batch_prices=_prices(f, "batch_prices") if f.get("batch_prices", None) else None,
     )
     _check_consistency(f, spec)
     return replace(spec, auto_sizes=_auto_sizes(f, spec))
 
 
-def _prices(f: FieldReader) -> TokenPrices:
-    table = f.get("prices")
+def _prices(f: FieldReader, name: str) -> TokenPrices:
+    table = f.get(name)
     if not isinstance(table, Mapping):
-        raise f.fail("prices", "must be a table of USD per 1M tokens")
+        raise f.fail(name, "must be a table of USD per 1M tokens")
     for key in table:
         if key not in _PRICE_FIELDS:
-            raise f.fail(f"prices.{key}", "unknown price")
-    text_in, image_in = f.micro_usd("prices.text_input"), f.micro_usd("prices.image_input")
+            raise f.fail(f"{name}.{key}", "unknown price")
+    text_in, image_in = f.micro_usd(f"{name}.text_input"), f.micro_usd(f"{name}.image_input")
     return TokenPrices(
         text_input=text_in,
-        cached_text_input=f.micro_usd("prices.cached_text_input", table.get("text_input")),
+        cached_text_input=f.micro_usd(f"{name}.cached_text_input", table.get("text_input")),
         image_input=image_in,
-        cached_image_input=f.micro_usd("prices.cached_image_input", table.get("image_input")),
-        image_output=f.micro_usd("prices.image_output"),
-        text_output=f.micro_usd("prices.text_output", 0),
+        cached_image_input=f.micro_usd(f"{name}.cached_image_input", table.get("image_input")),
+        image_output=f.micro_usd(f"{name}.image_output"),
+        text_output=f.micro_usd(f"{name}.text_output", 0),
     )
 
 

@@ -64,9 +64,12 @@ def _scaled_cost(prices: TokenPrices, usage: TokenUsage) -> int:
     )
 
 
-def cost_of(spec: ModelSpec, usage: TokenUsage) -> int:
-    """The real cost of a response's usage in micro-USD, rounded up to a whole micro-USD."""
-    return _ceil_div(_scaled_cost(spec.prices, usage), _PER_MILLION)
+def cost_of(spec: ModelSpec, usage: TokenUsage, *, relaxed: bool = False) -> int:
+    """The real cost of a response's usage in micro-USD, rounded up to a whole micro-USD.
+
+    `relaxed`: a Batch API line, priced at the catalog's batch_prices (ValueError without them).
+    """
+    return _ceil_div(_scaled_cost(spec.token_prices(relaxed=relaxed), usage), _PER_MILLION)
 
 
 def text_tokens_upper_bound(prompt: str) -> int:
@@ -146,17 +149,21 @@ def _candidates(spec: ModelSpec, options: ImageOptions) -> list[tuple[str, str]]
     return [(s, q) for s in sizes for q in qualities]
 
 
-def _dearest_image(spec: ModelSpec, options: ImageOptions) -> tuple[int, int]:
+def _dearest_image(spec: ModelSpec, options: ImageOptions, prices: TokenPrices) -> tuple[int, int]:
     """(scaled cost, output tokens) of the dearest image the request may produce.
 
     An image costs its tokens x the output rate or its list price, whichever is higher; its
     tokens for TPM are likewise the table's or the list price's equivalent, whichever is higher.
+    At batch prices the list price scales by the batch/fast image output rates (ceil).
     """
-    rate = spec.prices.image_output
+    rate = prices.image_output
+    fast_rate = spec.prices.image_output
     best_cost = best_tokens = 0
     for size, quality in _candidates(spec, options):
         tokens = nominal_output_tokens(spec, size, quality)
         listed = list_image_price(spec, size, quality) * _PER_MILLION
+        if rate != fast_rate and fast_rate:
+            listed = _ceil_div(listed * rate, fast_rate)
         best_cost = max(best_cost, tokens * rate, listed)
         best_tokens = max(best_tokens, tokens, _ceil_div(listed, rate) if rate else 0)
     return best_cost, best_tokens
@@ -169,6 +176,7 @@ def estimate(
     prompt: str,
     input_sizes: Sequence[tuple[int, int]] = (),
     requests: int = 1,
+    relaxed: bool = False,
 ) -> CostEstimate:
     """An upper bound of what this request can cost and of its tokens (DESIGN, admission).
 
@@ -177,14 +185,14 @@ def estimate(
     at high fidelity whatever the request asks; cached input is assumed not cached. A job that
     may go out as several API requests (`requests`, at most n) pays its prompt once per request,
     so the prompt's text input is counted that many times (input images once: only a job
-    without them is ever split).
+    without them is ever split). `relaxed` prices a Batch API line at the catalog's batch_prices.
     """
     if options.n < 1:
         raise InvalidOptionError("count", "must be at least 1")
     if not 1 <= requests <= options.n:
         raise ValueError(f"{requests} requests for {options.n} images")
-    prices = spec.prices
-    image_cost, image_tokens = _dearest_image(spec, options)
+    prices = spec.token_prices(relaxed=relaxed)
+    image_cost, image_tokens = _dearest_image(spec, options, prices)
     partial_tokens = max(options.partial_images, 0) * spec.partial_image_tokens
     text_out = spec.text_output_tokens_estimate if prices.text_output else 0
     per_image = image_cost + partial_tokens * prices.image_output + text_out * prices.text_output

@@ -168,6 +168,11 @@ class Admission:
         sizes = [(image.width, image.height) for image in s.images]
         if s.mask is not None:
             sizes.append((s.mask.width, s.mask.height))
+        if valid.speed == "relaxed":
+            # One batch line at the batch prices; batches have their own rate-limit pool, so
+            # the account's IPM and TPM do not apply (research: batch-moderation-usage §1.6).
+            return estimate(valid.spec, valid.options, prompt=valid.prompt, input_sizes=sizes,
+                            relaxed=True)  # fmt: skip
         # A generation may go out as one request per image: each pays its prompt again.
         requests = max_requests(s.operation, valid.options.n)
         cost = estimate(

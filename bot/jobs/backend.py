@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from bot.domain import ImageRequest, ImagesResult, PartialImage
 from bot.errors import UpstreamError
+from bot.provider.batch_wire import BatchInfo
 
 
 class FailedAttemptLike(Protocol):
@@ -42,3 +43,22 @@ class ImageBackend(Protocol):
         on_partial: Callable[[PartialImage], Awaitable[None]] | None = None,
         on_failed_attempt: Callable[[FailedAttemptLike], Awaitable[None]] | None = None,
     ) -> ImagesResult: ...
+
+
+class BatchApi(Protocol):
+    """The Files and Batches API as the relaxed lane uses it (bot/provider/batches.py).
+
+    Each method raises a bot.errors UpstreamError when the provider refuses or cannot be reached.
+    """
+
+    async def upload(self, jsonl: bytes, filename: str) -> str: ...
+
+    async def create(
+        self, input_file_id: str, endpoint: str, metadata: Mapping[str, str]
+    ) -> BatchInfo: ...
+
+    async def retrieve(self, batch_id: str) -> BatchInfo: ...
+
+    async def list_since(self, created_after: int) -> list[BatchInfo]: ...
+
+    async def content(self, file_id: str) -> bytes: ...

@@ -12,10 +12,11 @@ from bot.jobs.dispatcher import Dispatcher, wait_any
 from bot.jobs.events import EventBus, JobEvent, JobSink
 from bot.jobs.kept import kept_files
 from bot.jobs.queue import JobQueue
+from bot.jobs.relaxed import RelaxedLane
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.jobs.settlement import Settlement
-from bot.store import jobs as store
+from bot.store import batches as batch_store, jobs as store
 from bot.store.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class QueueLifecycle:
         runner: JobRunner,
         dispatcher: Dispatcher,
         service: JobService,
+        relaxed: RelaxedLane | None = None,
     ) -> None:
         self._db = db
         self._files = files
@@ -51,6 +53,7 @@ class QueueLifecycle:
         self._runner = runner
         self._dispatcher = dispatcher
         self._service = service
+        self._relaxed = relaxed
         self._task: asyncio.Task[None] | None = None
 
     def set_sink(self, sink: JobSink) -> None:
@@ -73,6 +76,8 @@ class QueueLifecycle:
         if self._task is not None and not self._task.done():
             return
         await self._recover()
+        if self._relaxed is not None:
+            await self._relaxed.start()  # relaxed jobs: gathering resumes, open batches followed
         self._dispatcher.reopen()
         self._task = asyncio.get_running_loop().create_task(
             self._dispatcher.run(), name="job-dispatcher"
@@ -85,6 +90,8 @@ class QueueLifecycle:
         Queued jobs keep their reservations and resume at the next start.
         """
         task, self._task = self._task, None
+        if self._relaxed is not None:
+            await self._relaxed.stop()  # what it recorded resumes at the next start
         if task is not None:
             self._dispatcher.close()
             if not await wait_any(self._clock, [task], grace):
@@ -100,10 +107,14 @@ class QueueLifecycle:
     async def _recover(self) -> None:
         # Read before the interrupted jobs are settled: those announce their own ending.
         undelivered = await store.undelivered(self._db, self._clock.now() - REDELIVERY_WINDOW)
+        batched = await batch_store.batched_job_ids(self._db)  # the relaxed lane resumes these
         for job in await store.jobs_in_state(self._db, "running"):
+            if job.id in batched:
+                continue
             log.warning("job %s was in flight when the bot stopped; not sending it again", job.id)
             await self._settlement.recover(job)
-        self._queue.restore(await store.jobs_in_state(self._db, "queued"))
+        queued = await store.jobs_in_state(self._db, "queued")
+        self._queue.restore(job for job in queued if job.speed == "fast")
         for job in undelivered:
             results = await kept_files(self._db, self._files, job.id, "result")
             self._bus.emit(JobEvent("succeeded", job, results=results))

@@ -7,17 +7,24 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from bot.catalog.pricing import CostEstimate
 from bot.clock import Clock
 from bot.db import Database
-from bot.errors import JobNotCancellableError, JobNotFoundError, PermissionDeniedError
+from bot.errors import (
+    InvalidOptionError,
+    JobNotCancellableError,
+    JobNotFoundError,
+    PermissionDeniedError,
+)
 from bot.jobs.admission import Admission
 from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.kept import kept_files
 from bot.jobs.models import Admitted, Submission
 from bot.jobs.queue import JobQueue
+from bot.jobs.relaxed import RelaxedLane
 from bot.jobs.resubmit import resubmission
 from bot.jobs.runner import JobRunner
-from bot.records import JobRecord, StoredFile
+from bot.records import JobRecord, RelaxedJob, StoredFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
 
@@ -37,6 +44,7 @@ class JobService:
         admission: Admission,
         runner: JobRunner,
         wake: Callable[[], None],
+        relaxed: RelaxedLane | None = None,  # the relaxed speed's lane (None: not offered)
     ) -> None:
         self._db = db
         self._files = files
@@ -46,6 +54,7 @@ class JobService:
         self._admission = admission
         self._runner = runner
         self._wake = wake
+        self._relaxed = relaxed
         self._admitting: set[asyncio.Task[Any]] = set()
 
     async def admissions_done(self) -> None:
@@ -67,10 +76,20 @@ class JobService:
 
     async def _submit(self, s: Submission) -> Admitted:
         job, cost = await self._admission.admit(s)
+        if job.speed == "relaxed":
+            return self._gather(job, cost)
         position = self._queue.push(job)
         self._bus.emit(JobEvent("queued", job, position=position))
         self._wake()
         return Admitted(job, position, cost)
+
+    def _gather(self, job: JobRecord, cost: CostEstimate) -> Admitted:
+        """A relaxed job waits for its batch in the relaxed lane, not in the paced queue."""
+        if self._relaxed is None:  # validation lets no relaxed job through without a lane
+            raise InvalidOptionError("speed", "the relaxed speed is not available")
+        self._relaxed.add(job)
+        self._bus.emit(JobEvent("queued", job))
+        return Admitted(job, 0, cost)
 
     async def cancel(
         self, job_id: int, *, guild_id: int, user_id: int, is_moderator: bool
@@ -79,7 +98,12 @@ class JobService:
         job = await self.get(job_id, guild_id=guild_id)
         if job.user_id != user_id and not is_moderator:
             raise PermissionDeniedError("cancel another member's job")
-        if job.state != "queued" or job.id not in self._queue:
+        lane = self._relaxed if job.speed == "relaxed" else None
+        if lane is not None and (job.state != "queued" or not lane.gathering(job_id)):
+            # Once in a batch it is the provider's: a batch's lines cannot be withdrawn.
+            busy = job.state in ("queued", "running")
+            raise JobNotCancellableError(job_id, "in a relaxed batch" if busy else job.state)
+        if lane is None and (job.state != "queued" or job.id not in self._queue):
             raise JobNotCancellableError(job_id, "running" if job.state == "queued" else job.state)
         now = self._clock.now()
         async with self._db.transaction() as conn:
@@ -94,6 +118,8 @@ class JobService:
             )
         if not ok:  # it started meanwhile
             raise JobNotCancellableError(job_id, "running")
+        if lane is not None:
+            lane.remove(job_id)
         self._queue.remove(job_id)
         self._runner.forget(job_id)
         cancelled = replace(
@@ -118,6 +144,12 @@ class JobService:
     ) -> list[tuple[JobRecord, int]]:
         """A guild's (or one member's) queued jobs with their positions, next first."""
         return self._queue.ordered(guild_id, user_id)
+
+    async def relaxed_for(self, guild_id: int, user_id: int | None = None) -> list[RelaxedJob]:
+        """A guild's (or one member's) relaxed jobs not yet ended, with their batch's status."""
+        if self._relaxed is None:
+            return []
+        return await self._relaxed.waiting(guild_id, user_id)
 
     def queue_length(self, guild_id: int) -> int:
         return self._queue.guild_length(guild_id)

@@ -65,6 +65,9 @@ def validate(
             raise InvalidOptionError("background", f"{spec.name} cannot make transparent images")
         if output_format == "jpeg":
             raise InvalidOptionError("background", "transparent images need png or webp")
+    speed = check_speed(c.speed, settings.config.relaxed)
+    if speed == "relaxed" and not spec.offers_relaxed:
+        raise InvalidOptionError("speed", f"{spec.name} is not offered at the relaxed speed")
     options = ImageOptions(
         model=spec.name,
         size=_size(s, settings.config.default_size, spec),
@@ -74,11 +77,11 @@ def validate(
         output_format=output_format,  # type: ignore[arg-type]  # checked against OUTPUT_FORMATS
         moderation=settings.config.moderation,
         input_fidelity=_fidelity(s, spec),
-        # Previews stream only for single images (the API streams n=1 only).
-        partial_images=PREVIEW_PARTIAL_IMAGES if settings.config.previews and n == 1 else 0,
+        # Previews stream only for single images (the API streams n=1 only); a batch never
+        # streams.
+        partial_images=_previews(settings, n, speed),
     )
     style = check_style(c.style, settings.styles)
-    speed = check_speed(c.speed, settings.config.relaxed)
     style_text = settings.styles[style] if style is not None else None
     valid = ValidRequest(spec, prompt, options, style, speed, style_text)
     _check_styled_length(valid)
@@ -93,6 +96,12 @@ def _check_styled_length(valid: ValidRequest) -> None:
             "prompt",
             f"with the style {valid.style} it is {length} characters; the limit is {limit}",
         )
+
+
+def _previews(settings: GuildSettings, n: int, speed: Speed) -> int:
+    if settings.config.previews and n == 1 and speed == "fast":
+        return PREVIEW_PARTIAL_IMAGES
+    return 0
 
 
 def check_style(name: str | None, styles: Mapping[str, str]) -> str | None:

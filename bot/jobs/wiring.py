@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.jobs.admission import Admission
-from bot.jobs.backend import ImageBackend
+from bot.jobs.backend import BatchApi, ImageBackend
 from bot.jobs.calls import CallSettlement
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.events import EventBus, JobSink
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
+from bot.jobs.relaxed import RelaxedLane, RelaxedTiming
 from bot.jobs.retention import Retention
 from bot.jobs.runner import JobRunner
 from bot.jobs.safety import CommunitySafety
@@ -42,6 +43,7 @@ class QueueSettings:
     guild_queue_limit: int = 50  # queued jobs per guild
     max_rate_limit_retries: int = 5  # 429s of one job before it fails
     max_request_images: int = MAX_REQUEST_IMAGES  # most images per request of a generation
+    relaxed: RelaxedTiming = field(default_factory=RelaxedTiming)  # gathering window, polling
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueueSettings:
@@ -55,6 +57,7 @@ class JobQueueParts:
     service: JobService
     lifecycle: QueueLifecycle
     retention: Retention
+    relaxed: RelaxedLane | None = None  # the relaxed speed's lane, when a Batch API is given
 
 
 def build_job_queue(
@@ -68,9 +71,11 @@ def build_job_queue(
     clock: Clock,
     sink: JobSink | None = None,
     offered: Callable[[str], bool] | None = None,  # does the provider offer this model?
+    batches: BatchApi | None = None,
     safety: CommunitySafety | None = None,  # blocklist, screening and cool-downs at admission
 ) -> JobQueueParts:
-    """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them."""
+    """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them;
+    with `batches` (the Files and Batches API) also the relaxed lane."""
     bus = EventBus(sink)
     pacer = Pacer(ipm=settings.ipm, tpm=settings.tpm, clock=clock, burst=settings.burst)
     queue = JobQueue(bus)
@@ -114,6 +119,10 @@ def build_job_queue(
         offered=offered,
         safety=safety,
     )
+    relaxed = None
+    if batches is not None:
+        relaxed = RelaxedLane(db=db, catalog=catalog, files=files, clock=clock, bus=bus,
+                              client=batches, timing=settings.relaxed)  # fmt: skip
     service = JobService(
         db=db,
         files=files,
@@ -123,6 +132,7 @@ def build_job_queue(
         admission=admission,
         runner=runner,
         wake=wakeup.set,
+        relaxed=relaxed,
     )
     lifecycle = QueueLifecycle(
         db=db,
@@ -134,5 +144,6 @@ def build_job_queue(
         runner=runner,
         dispatcher=dispatcher,
         service=service,
+        relaxed=relaxed,
     )
-    return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock))
+    return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock), relaxed)

@@ -39,6 +39,8 @@ COLUMNS: tuple[str, ...] = (
     "http_status",
     "error_code",
     "latency_ms",
+    "speed",  # fast, or relaxed (a Batch API line at the batch price)
+    "fast_price_usd",  # relaxed rows: what the same usage costs at the fast price
     "billing",  # actual | estimated (no usage from the provider) | in_doubt (answer lost)
 )
 CSV_MIME = "text/csv"
@@ -170,5 +172,7 @@ def _cells(row: LedgerRow) -> tuple[object, ...]:
         row.http_status,
         _text(row.error_code),
         row.latency_ms,
+        row.speed,
+        None if row.fast_cost_micro_usd is None else usd6(row.fast_cost_micro_usd),
         row.billing,
     )

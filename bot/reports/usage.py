@@ -13,7 +13,7 @@ from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.errors import InvalidOptionError
 from bot.reports.export import ExportFile, LedgerCsvWriter
 from bot.store.ledger import HiddenUsage
-from bot.store.usage import BudgetUsage, DailyUsage, UsageReport, UsageStore
+from bot.store.usage import BudgetUsage, DailyUsage, RelaxedUsage, UsageReport, UsageStore
 
 Period = Literal["today", "7d", "30d", "month", "all"]
 PERIODS: tuple[Period, ...] = get_args(Period)
@@ -135,6 +135,19 @@ class UsageOverview:
         if t.estimated_requests:
             line += f" · {format_usd(t.estimated_micro_usd)} estimated"
         return line
+
+
+def speeds_text(relaxed: RelaxedUsage, totals_images: int, totals_spend: int) -> str | None:
+    """Fast and relaxed apart, with the saving against the fast price; None without relaxed."""
+    if not relaxed.requests:
+        return None
+    fast_images = totals_images - relaxed.images
+    fast_spend = totals_spend - relaxed.spend_micro_usd
+    return (
+        f"Fast: {fast_images:,} images · {format_usd(fast_spend)}\n"
+        f"Relaxed: {relaxed.images:,} images · {format_usd(relaxed.spend_micro_usd)} "
+        f"(saved {format_usd(relaxed.saving_micro_usd)} against the fast price)"
+    )
 
 
 class UsageService:

@@ -31,13 +31,16 @@ CONFIG_OPTIONS = {
     "moderation": "moderation",
     "previews": "previews",
     "log_channel_id": "log_channel",
+    "relaxed": "relaxed",
     "screening": "screening",
     "spoilers": "spoilers",
     "cooldown_refusals": "cooldown_refusals",
     "cooldown_window_minutes": "cooldown_window",
     "cooldown_minutes": "cooldown_minutes",
 }
+RELAXED_MODES = ("off", "allowed", "default", "only")  # DESIGN: /config set relaxed
 _SWITCHES = ("previews", "spoilers")
+_CHOICES = {"default_quality": QUALITIES, "moderation": MODERATIONS, "relaxed": RELAXED_MODES}
 _SAFETY = ("screening", "cooldown_refusals", "cooldown_window_minutes", "cooldown_minutes")
 
 
@@ -65,10 +68,8 @@ def check_config(name: str, value: object, catalog: Catalog | None) -> object:
         return check_model(option, str(value), catalog)
     if name == "allowed_models":
         return check_allowed(option, value, catalog)
-    if name == "default_quality":
-        return check_choice(option, value, QUALITIES)
-    if name == "moderation":
-        return check_choice(option, value, MODERATIONS)
+    if name in _CHOICES:
+        return check_choice(option, value, _CHOICES[name])
     if name == "default_size":
         return check_size(option, value)
     if name in _SWITCHES:

@@ -41,7 +41,7 @@ DEFAULT_SPOILERS = False
 DEFAULT_COOLDOWN_REFUSALS = 3
 DEFAULT_COOLDOWN_WINDOW_MINUTES = 15
 DEFAULT_COOLDOWN_MINUTES = 30
-DEFAULT_RELAXED: Relaxed = "off"  # relaxed speed is opt-in (not stored until /config set relaxed)
+DEFAULT_RELAXED: Relaxed = "off"  # the relaxed speed is opt-in (/config set relaxed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +357,7 @@ def _settings_from_row(guild_id: int, row: aiosqlite.Row | None) -> GuildSetting
         moderation=row["moderation"] or DEFAULT_MODERATION,
         previews=DEFAULT_PREVIEWS if row["previews"] is None else bool(row["previews"]),
         log_channel_id=row["log_channel_id"],
+        relaxed=row["relaxed"] or DEFAULT_RELAXED,
         **_safety_config(row),
     )
     return GuildSettings(guild_id, GuildLimits(**limit_values), config)

@@ -38,6 +38,8 @@ class ApiCall:
     request_id: str | None = None
     http_status: int | None = None
     error_code: str | None = None
+    speed: str = "fast"  # "relaxed": a Batch API line, priced at the catalog's batch prices
+    fast_cost_micro_usd: int | None = None  # relaxed rows: the same usage at the fast price
     billing: Billing = "actual"
 
 
@@ -54,8 +56,9 @@ INSERT INTO api_calls (
     guild_id, channel_id, user_id, job_id, model, operation, n, images, size, quality,
     text_input_tokens, cached_text_input_tokens, image_input_tokens, cached_image_input_tokens,
     image_output_tokens, text_output_tokens, partial_images, cost_micro_usd, price_version,
-    request_id, http_status, error_code, latency_ms, created_at, billing
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    request_id, http_status, error_code, latency_ms, created_at, speed, fast_cost_micro_usd,
+    billing
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 # From the rollups of migrations 0002 and 0004: a few rows per guild and day, not the ledger.
 _HIDDEN_USAGE = """
@@ -92,6 +95,8 @@ async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
         call.error_code,
         call.latency_ms,
         int(call.created_at.timestamp()),
+        call.speed,
+        call.fast_cost_micro_usd,
         call.billing,
     )
     cursor = await conn.execute(_INSERT, params)
@@ -135,6 +140,8 @@ def _row_to_call(row: aiosqlite.Row) -> ApiCall:
         error_code=row["error_code"],
         latency_ms=row["latency_ms"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        speed=row["speed"],
+        fast_cost_micro_usd=row["fast_cost_micro_usd"],
         billing=row["billing"],
     )
 

@@ -87,6 +87,24 @@ class DailyUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class RelaxedUsage:
+    """The period's relaxed-speed calls (Batch API lines): the rest of the totals are fast.
+
+    `fast_price_micro_usd` is what the same usage would have cost at the fast price, so the
+    saving is `fast_price_micro_usd - spend_micro_usd`.
+    """
+
+    requests: int = 0
+    images: int = 0
+    spend_micro_usd: int = 0
+    fast_price_micro_usd: int = 0
+
+    @property
+    def saving_micro_usd(self) -> int:
+        return self.fast_price_micro_usd - self.spend_micro_usd
+
+
+@dataclass(frozen=True, slots=True)
 class UsageReport:
     """Everything /usage shows from the ledger for one guild (or one member) and window."""
 
@@ -98,6 +116,7 @@ class UsageReport:
     by_model: tuple[ModelUsage, ...]
     top_users: tuple[UserUsage, ...]
     daily: tuple[DailyUsage, ...]
+    relaxed: RelaxedUsage = RelaxedUsage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +158,8 @@ class LedgerRow:
     http_status: int | None
     error_code: str | None
     latency_ms: int
+    speed: str = "fast"
+    fast_cost_micro_usd: int | None = None
     billing: str = "actual"
 
 
@@ -171,9 +192,17 @@ _EXPORT = """
 SELECT id, created_at, guild_id, channel_id, user_id, job_id, model, operation, n, images,
        size, quality, text_input_tokens, cached_text_input_tokens, image_input_tokens,
        cached_image_input_tokens, image_output_tokens, text_output_tokens, partial_images,
-       cost_micro_usd, price_version, request_id, http_status, error_code, latency_ms, billing
+       cost_micro_usd, price_version, request_id, http_status, error_code, latency_ms,
+       speed, fast_cost_micro_usd, billing
 FROM api_calls WHERE /*scope*/ AND (created_at, id) > (?, ?)
 ORDER BY created_at, id LIMIT ?
+"""
+# The last condition is the partial index's own WHERE (migration 0006), so relaxed rows are read
+# from that small index alone.
+_RELAXED = """
+SELECT COUNT(*), COALESCE(SUM(images), 0), COALESCE(SUM(cost_micro_usd), 0),
+       COALESCE(SUM(fast_cost_micro_usd), 0)
+FROM api_calls WHERE /*scope*/ AND speed = 'relaxed'
 """
 _BUDGET_GUILD = """
 SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN charged_micro_usd END), 0),
@@ -216,6 +245,7 @@ _Q_DAY_MODEL = _Query(_DAY_MODEL_ROLLUP, _DAY_MODEL_MEMBER_ROLLUP, by_day=True)
 _Q_TOP_USERS = _Query.scoped(_TOP_USERS, by_day=True)
 _Q_FAILED = _Query.scoped(_FAILED, by_day=False)
 _Q_EXPORT = _Query.scoped(_EXPORT, by_day=False)
+_Q_RELAXED = _Query.scoped(_RELAXED, by_day=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +308,7 @@ class UsageStore:
         day_model = await self._all(*window.bind(_Q_DAY_MODEL))
         failed, refused = (await self._all(*window.bind(_Q_FAILED)))[0]
         by_model, daily, totals = _fold(day_model, failures=failed - refused, refusals=refused)
+        relaxed = RelaxedUsage(*(int(v) for v in (await self._all(*window.bind(_Q_RELAXED)))[0]))
         if user_id is None:
             rows = await self._all(*window.bind(_Q_TOP_USERS, top_users))
             users = tuple(UserUsage(*(int(v) for v in row)) for row in rows)
@@ -293,6 +324,7 @@ class UsageStore:
             by_model=by_model,
             top_users=users,
             daily=_fill_days(daily, start, end),
+            relaxed=relaxed,
         )
 
     async def budget_used(

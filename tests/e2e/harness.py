@@ -7,7 +7,7 @@ import contextlib
 import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ from PIL import Image
 
 from bot.app import ImageBot, build_services, point_discord_at
 from bot.clock import OffsetClock
+from bot.jobs.relaxed import RelaxedTiming
+from bot.jobs.wiring import QueueSettings
 from bot.provider.timeouts import ReadTimeouts
 from bot.settings import Settings, load_settings
 from tests.fakes.discord_interactions import InteractionHandle
@@ -25,6 +27,8 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 
 READY_TIMEOUT = 10.0
+# The relaxed lane on the test's real-time clock: a short gathering window and quick polls.
+E2E_RELAXED = RelaxedTiming(window=0.3, first_poll=0.1, poll_factor=1.5, max_poll=1.0)
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
 
 
@@ -42,6 +46,7 @@ class Harness:
     bob: FakeMember
     mod: FakeMember
     bot: ImageBot | None = None
+    relaxed: RelaxedTiming = E2E_RELAXED  # set before start_bot for another gathering window
     read_timeouts: ReadTimeouts | None = None  # e.g. scaled down, to outlast them in a test
     _stack: contextlib.AsyncExitStack | None = field(default=None, repr=False)
 
@@ -52,7 +57,12 @@ class Harness:
         stack = contextlib.AsyncExitStack()
         point_discord_at(self.settings)
         services = await stack.enter_async_context(
-            build_services(self.settings, clock=self.clock, read_timeouts=self.read_timeouts)
+            build_services(
+                self.settings,
+                clock=self.clock,
+                queue=self._queue_settings(),
+                read_timeouts=self.read_timeouts,
+            )
         )
         bot = ImageBot(services, guild_ready_timeout=0.05)
         await stack.enter_async_context(bot)
@@ -68,6 +78,9 @@ class Harness:
         stack.push_async_callback(bot.close)
         self.bot, self._stack = bot, stack
         return bot
+
+    def _queue_settings(self) -> QueueSettings:
+        return replace(QueueSettings.from_settings(self.settings), relaxed=self.relaxed)
 
     async def stop_bot(self) -> None:
         if self._stack is not None:

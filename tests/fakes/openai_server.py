@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from bot.catalog.models import Catalog, load_catalog
+from tests.fakes.openai_batches import FakeBatches
 from tests.fakes.openai_moderation import moderate
 from tests.fakes.openai_org import DEFAULT_PROJECT, OrgRecord, admin_auth, served_from
 from tests.fakes.openai_outputs import Look, json_body, resolved_size, sse_events, usage
@@ -108,6 +109,7 @@ class FakeOpenAI:
         self._count = 0
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.batches = FakeBatches(self)  # the Files and Batches endpoints
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> FakeOpenAI:
@@ -124,6 +126,7 @@ class FakeOpenAI:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/organization/usage/images", self._org_usage_images)
         app.router.add_get("/v1/organization/costs", self._org_costs)
+        self.batches.mount(app)
         app.router.add_post("/v1/moderations", self._moderations)
         self._runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1
@@ -206,6 +209,30 @@ class FakeOpenAI:
     def images_served(self) -> int:
         """Images of accepted requests (what counts against IPM)."""
         return sum(n for _, n in self._accepted)
+
+    @property
+    def sync_requests(self) -> list[RecordedRequest]:
+        """Requests to the synchronous image endpoints (what counts against IPM)."""
+        return [r for r in self.requests if r.path.startswith("/v1/images/")]
+
+    # ---- shared with the Files and Batches endpoints ----------------------------------------
+    def begin(self, request: web.Request) -> str:
+        """Record a request (headers only) and give it a request id."""
+        self.requests.append(self._recorded(request))
+        return self._next_id()
+
+    async def check_auth(self, request: web.Request) -> None:
+        """Latency, hangs, auth and scripted failures, as for the image endpoints."""
+        try:
+            await self._preamble(request)
+        except _RawFailureError as raw:
+            raise ApiError(raw.response.status, None, "Scripted raw failure.") from None
+
+    def error_response(self, err: ApiError, rid: str) -> web.Response:
+        return self._error(err, rid)
+
+    def look(self) -> Look:
+        return self._look()
 
     # ---- handlers --------------------------------------------------------------------------
     async def _generations(self, request: web.Request) -> web.StreamResponse:

@@ -20,6 +20,7 @@ from bot.domain import Choices, InputImage
 from bot.jobs.events import JobEvent
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
+from bot.jobs.relaxed import RelaxedLane
 from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
@@ -28,6 +29,7 @@ from bot.store import jobs as store
 from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 from bot.store.ledger import ApiCall, calls_for_job
+from tests.fakes.batch_backend import FakeBatchesClient
 from tests.fakes.image_backend import FakeImageBackend, tiny_png
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -124,6 +126,8 @@ class Harness:
     db_path: Path
     lifecycle: QueueLifecycle
     retention: Retention
+    batches: FakeBatchesClient | None = None  # the in-process fake Batch API
+    relaxed: RelaxedLane | None = None
 
     async def quiesce(self, rounds: int = 3) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
@@ -254,6 +258,7 @@ def make_harness(
     guilds = GuildSettingsStore(db, clock, catalog())
     sink = RecordingSink()
     service_options.setdefault("default_model", "gpt-image-1")
+    batches = service_options.pop("batches", None) or FakeBatchesClient(clock, catalog())
     parts = build_job_queue(
         QueueSettings(ipm=ipm, tpm=tpm, **service_options),
         db=db,
@@ -263,8 +268,9 @@ def make_harness(
         guilds=guilds,
         clock=clock,
         sink=sink,
+        batches=batches,
     )
     return Harness(
         db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
-        parts.lifecycle, parts.retention,
+        parts.lifecycle, parts.retention, batches, parts.relaxed,
     )  # fmt: skip

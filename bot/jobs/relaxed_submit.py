@@ -1,0 +1,111 @@
+"""Submitting a relaxed batch: JSONL from its jobs, upload (purpose batch), create, record.
+
+Every step is recorded as soon as it is known (bot/store/batches.py), so a restart picks up
+where the last run stopped: a batch without a provider id is first looked for in the batch list
+by the key in its metadata (the create may have gone through and its answer been lost), and
+created only when it is not there. A job is never put in a second batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from bot.catalog.models import Catalog
+from bot.clock import Clock
+from bot.db import Database
+from bot.errors import UserFacingError
+from bot.jobs.backend import BatchApi
+from bot.jobs.prepare import prepare
+from bot.jobs.relaxed_settle import RelaxedSettlement
+from bot.provider.batch_wire import ENDPOINTS, BatchInfo, jobs_metadata, request_line
+from bot.store import batches as store
+from bot.store.batches import BatchRow
+from bot.store.files import FileStore
+from bot.store.jobs import jobs_by_ids
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_SECONDS = 3600  # how far before our row's creation the provider's list is searched
+
+
+class BatchSubmitter:
+    """Takes a `preparing` batch to `submitted`; raises the upstream error of a failed step."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        catalog: Catalog,
+        files: FileStore,
+        clock: Clock,
+        client: BatchApi,
+        settlement: RelaxedSettlement,
+    ) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._files = files
+        self._clock = clock
+        self._client = client
+        self._settle = settlement
+
+    async def submit(self, row: BatchRow, *, maybe_created: bool) -> BatchInfo | None:
+        """Upload and create (or find) the batch; None when none of its jobs is left to send.
+
+        `maybe_created`: a create was attempted before (this run or the last) without its answer
+        being recorded, so the provider's list is searched for our key first.
+        """
+        if maybe_created:
+            found = await self.find(row)
+            if found is not None:
+                log.info("found batch %s (%s) again by its metadata", found.id, row.key)
+                await self._record(row, found)
+                return found
+        file_id = row.input_file_id
+        job_ids: list[int] = []
+        if file_id is None:
+            jsonl, job_ids = await self._jsonl(row)
+            if not job_ids:
+                return None
+            file_id = await self._client.upload(jsonl, f"{row.key}.jsonl")
+            async with self._db.transaction() as conn:
+                await store.set_input_file(conn, row.id, file_id)
+        else:
+            job_ids = [m.job_id for m in await store.members(self._db, row.id)]
+        metadata = jobs_metadata(row.key, job_ids)
+        info = await self._client.create(file_id, ENDPOINTS[row.operation], metadata)
+        await self._record(row, info)
+        log.info("submitted batch %s (%s) with %d jobs", info.id, row.key, len(job_ids))
+        return info
+
+    async def find(self, row: BatchRow) -> BatchInfo | None:
+        """Our batch in the provider's list, by the key in its metadata."""
+        since = int(row.created_at.timestamp()) - LOOKBACK_SECONDS
+        for info in await self._client.list_since(since):
+            if info.metadata.get("imagebot_batch") == row.key:
+                return info
+        return None
+
+    async def _record(self, row: BatchRow, info: BatchInfo) -> None:
+        async with self._db.transaction() as conn:
+            await store.set_submitted(conn, row.id, info.id, info.status, self._clock.now())
+
+    async def _jsonl(self, row: BatchRow) -> tuple[bytes, list[int]]:
+        """The input file's lines; a job whose request cannot be rebuilt is released on its own."""
+        members = await store.members(self._db, row.id)
+        jobs = await jobs_by_ids(self._db, [m.job_id for m in members])
+        lines: list[bytes] = []
+        taken: list[int] = []
+        for member in members:
+            job = jobs.get(member.job_id)
+            if job is None or job.state != "running":
+                continue
+            try:
+                _, request = await prepare(job, self._catalog, self._db, self._files)
+            except UserFacingError as exc:  # an input file gone, a model dropped from the catalog
+                await self._settle.not_run(job, "failed", str(exc))
+                continue
+            options = replace(request.options, partial_images=0)  # a batch never streams
+            lines.append(request_line(member.custom_id, replace(request, options=options)))
+            taken.append(job.id)
+        return b"".join(lines), taken
