@@ -11,13 +11,17 @@ MAX_PHRASE_CHARS = 100  # a phrase longer than this is a sentence, not a word to
 MAX_PHRASES = 500  # per guild; matching stays a dictionary look-up per word of the prompt
 
 # Characters that render as nothing (or as a blank) but are not separators: removed, so that
-# "a\u200bss" reads "ass". Format characters (Cf: zero-width space/joiners, word joiner, BOM,
-# soft hyphen, bidi controls) are removed by category; these fillers are letters (Lo) that
-# Discord shows as blank.
-_INVISIBLE_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
-# The zero-width characters seen in filter dodging, plus the fillers, dropped in one pass.
-_COMMON_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u034f"
-                                          "\u115f\u1160\u3164\uffa0"))  # fmt: skip
+# "a\u200bss" reads "ass". By category: format characters (Cf: zero-width space/joiners, word
+# joiner, BOM, soft hyphen, bidi controls) and the line and paragraph separators (Zl, Zp: U+2028
+# and U+2029: keyboards type "\n" for a new line, so these mostly come pasted inside a word).
+# These blanks are a symbol (So: the Braille blank U+2800) and letters (Lo: the Hangul fillers)
+# that render as nothing or as a blank.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Mn", "Me"})
+_INVISIBLE_FILLERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+# The zero-width characters seen in filter dodging, plus the blanks, dropped in one pass.
+_COMMON_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u034f\u2028\u2029" + "".join(_INVISIBLE_FILLERS))
+)
 
 # Letters of other scripts that look like Latin ones, as used to dodge word filters (Unicode's
 # confusables for the Cyrillic and Greek lower-case letters that have a Latin twin). NFKC
@@ -67,7 +71,7 @@ def fold(text: str) -> str:
 
 def _drop_invisible(match: re.Match[str]) -> str:
     c = match.group()
-    if c in _INVISIBLE_FILLERS or unicodedata.category(c) in ("Cf", "Mn", "Me"):
+    if c in _INVISIBLE_FILLERS or unicodedata.category(c) in _INVISIBLE_CATEGORIES:
         return ""
     return c
 

@@ -11,8 +11,12 @@ Every failed call falls in one of three fates (DESIGN.md, "The life of a job", s
 | 502, 504, 524 (a gateway lost the answer), JSON or not          | in_doubt   | never       |
 | any other 5xx whose body is not the provider's JSON envelope    | in_doubt   | never       |
 | a 2xx body that cannot be read (not JSON, no image, cut short)  | in_doubt   | never       |
+| a streamed `error` event before any partial image               | answered   | as its code |
+| a streamed `error` event or a cut stream after a partial image  | in_doubt   | never       |
 
 "answered" calls are not billed; "in_doubt" ones may have been (AnswerLostError, maybe_billed).
+A partial image means the provider had already drawn (and billed output tokens for) a preview
+and may have drawn more, so no error after it can say "nothing was done".
 Sources: research/openai-images-api.md §5, §10.6-7; research/providers.md §4.2 (lenient parsing,
 HTML pages from load balancers), public reports of proxies' 502/504/524 pages.
 """
@@ -201,6 +205,29 @@ def translate_error(
     if client_error or (status is None and err_type == "invalid_request_error"):
         return InvalidRequestError(message, param=param, status=status, code=code, request_id=rid)
     return UpstreamUnavailableError(message, status=status, code=code, request_id=rid)
+
+
+def translate_stream_error(
+    error: object, *, partials: int, model: str, request_id: str | None
+) -> TranslatedError:
+    """A streamed `error` event's `error` object, after `partials` partial images.
+
+    Before any partial image it is the provider's answer (translate_error, not billed). After
+    one, the provider had drawn and streamed a preview (about 100 output tokens each) and may
+    have drawn more, so the call is in doubt (AnswerLostError) whatever the event's code.
+    """
+    body = json.dumps({"error": error}).encode()
+    answered = translate_error(None, body, httpx.Headers(), model=model, request_id=request_id)
+    if partials == 0:
+        return answered
+    code = _error_fields(body).get("code") or "stream_error"
+    shown = "a preview" if partials == 1 else f"{partials} previews"
+    return AnswerLostError(
+        f"images API stream error after {partials} partial image(s): {answered}",
+        reason=f"the image service stopped with an error after it had sent {shown}",
+        code=code,
+        request_id=request_id,
+    )
 
 
 def name_input(error: TranslatedError, names: Sequence[str]) -> TranslatedError:

@@ -21,6 +21,7 @@ from bot.provider.failures import (
     malformed,
     name_input,
     translate_error,
+    translate_stream_error,
     translate_transport_error,
 )
 from bot.provider.timeouts import ReadTimeouts
@@ -241,7 +242,12 @@ class OpenAIImagesClient:
             if event is None:  # [DONE]
                 break
             if "error" in event.data:
-                raise self._stream_error(event, request, request_id)
+                raise translate_stream_error(
+                    event.data["error"],
+                    partials=partials,
+                    model=request.options.model,
+                    request_id=request_id,
+                )
             if event.event.endswith(".partial_image"):
                 partials += 1
                 await self._deliver_partial(event, partials, on_partial)
@@ -257,13 +263,6 @@ class OpenAIImagesClient:
                     partials=partials,
                 )
         raise MalformedResponseError("the stream ended before the final image")
-
-    @staticmethod
-    def _stream_error(event: SseEvent, request: ImageRequest, rid: str | None) -> TranslatedError:
-        body = json.dumps({"error": event.data["error"]}).encode()
-        return translate_error(
-            None, body, httpx.Headers(), model=request.options.model, request_id=rid
-        )
 
     @staticmethod
     async def _deliver_partial(event: SseEvent, count: int, sink: PartialSink | None) -> None:

@@ -91,6 +91,47 @@ async def test_an_answer_dropped_after_the_request_went_out_is_in_doubt(tmp_path
         h.discord.assert_no_violations()
 
 
+async def previews_on(h: Harness) -> None:
+    changed = await h.discord.slash(
+        "config",
+        {"previews": True},
+        subcommand="set",
+        member=h.mod,
+        guild=h.guild,
+        channel=h.channel,
+    )
+    assert "Settings updated" in (await changed.wait_original(timeout=5)).content
+
+
+async def test_a_stream_error_after_a_preview_is_in_doubt(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await previews_on(h)
+        h.openai.stream_error_next("server_error")  # after the first preview was streamed
+        handle = await h.imagine("a fox in a storm", quality="low")
+        await assert_in_doubt(
+            h, handle, "the image service stopped with an error after it had sent a preview"
+        )
+        assert image_requests(h)[0].params.get("stream") is True
+        assert h.ledger()[0]["error_code"] == "server_error"
+        h.discord.assert_no_violations()
+
+
+async def test_a_stream_error_before_any_preview_is_answered_and_free(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await previews_on(h)
+        h.openai.stream_error_next("server_error", after_partials=0)
+        handle = await h.imagine("a fox in a storm", quality="low")
+        await handle.wait_original(lambda m: NOTHING in m.content.lower(), timeout=15)
+        assert MAY_HAVE not in everything_said(handle)
+        [job] = h.jobs()
+        [row] = h.ledger()
+        assert row["billing"] != "in_doubt" and row["cost_micro_usd"] == 0
+        assert job["charged_micro_usd"] == 0 and job["state"] != "unknown"
+        h.discord.assert_no_violations()
+
+
 @pytest.mark.parametrize("status", [502, 504, 524])
 async def test_a_proxys_error_page_is_in_doubt_and_never_retried(
     tmp_path: Path, status: int

@@ -114,9 +114,11 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-def sse_events(call: Call, look: Look, *, error: dict[str, Any] | None) -> Iterator[bytes]:
+def sse_events(
+    call: Call, look: Look, *, error: dict[str, Any] | None, error_after: int = 1
+) -> Iterator[bytes]:
     """Partial events, then one completed event per image (usage on the last), or an error
-    event after the first partial. Events echo the *requested* settings, "auto" included."""
+    event after `error_after` partials. Events echo the *requested* settings, "auto" included."""
     size, quality, background = _resolved(call, look)
     prefix = "image_generation" if call.operation == "generate" else "image_edit"
     common = {
@@ -127,12 +129,14 @@ def sse_events(call: Call, look: Look, *, error: dict[str, Any] | None) -> Itera
         "output_format": call.output_format,
     }
     for i in range(call.partial_images):
+        if error is not None and i >= error_after:
+            break
         b64 = _b64(call, look, size, background, 200 + i)
         kind = f"{prefix}.partial_image"
         yield _sse(kind, {"type": kind, "b64_json": b64, "partial_image_index": i, **common})
-        if error is not None:
-            yield _sse("error", {"type": "error", "error": error})
-            return
+    if error is not None:
+        yield _sse("error", {"type": "error", "error": error})
+        return
     tokens = usage(call, size, quality, call.partial_images)
     for i in range(call.n):
         kind = f"{prefix}.completed"

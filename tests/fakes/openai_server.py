@@ -104,7 +104,7 @@ class FakeOpenAI:
         self._drops = 0
         self._gateway_pages: deque[tuple[int, float]] = deque()
         self._garbles = 0
-        self._stream_errors: deque[dict[str, Any]] = deque()
+        self._stream_errors: deque[tuple[dict[str, Any], int]] = deque()
         self._accepted: deque[tuple[float, int]] = deque()
         self._count = 0
         self._closing = asyncio.Event()
@@ -174,11 +174,15 @@ class FakeOpenAI:
         """The next request is made, and its 200 answer cut short (an unreadable body)."""
         self._garbles += 1
 
-    def stream_error_next(self, code: str = "moderation_blocked", message: str = "") -> None:
-        """The next streamed request sends an `error` event after its first partial image."""
+    def stream_error_next(
+        self, code: str = "moderation_blocked", message: str = "", *, after_partials: int = 1
+    ) -> None:
+        """The next streamed request sends an `error` event after `after_partials` partial
+        images (0: as its first event, before any work was streamed)."""
         text = message or "Your request was rejected by the safety system."
         err_type = "image_generation_user_error" if code == "moderation_blocked" else "server_error"
-        self._stream_errors.append({"message": text, "type": err_type, "param": None, "code": code})
+        error = {"message": text, "type": err_type, "param": None, "code": code}
+        self._stream_errors.append((error, after_partials))
 
     def model_ids(self) -> list[str]:
         """What GET /models lists now."""
@@ -495,8 +499,8 @@ class FakeOpenAI:
         response = web.StreamResponse(headers={**self._ids(rid), "Cache-Control": "no-cache"})
         response.content_type = "text/event-stream"
         await response.prepare(request)
-        error = self._stream_errors.popleft() if self._stream_errors else None
-        for chunk in sse_events(call, self._look(), error=error):
+        error, after = self._stream_errors.popleft() if self._stream_errors else (None, 0)
+        for chunk in sse_events(call, self._look(), error=error, error_after=after):
             await response.write(chunk)
         if self.sse_done and error is None:
             await response.write(b"data: [DONE]\n\n")

@@ -22,6 +22,14 @@ MUST_MATCH = [
     ("as\ufeffs", "ass"),  # byte-order mark
     ("a\u00adss", "ass"),  # soft hyphen
     ("a\u3164ss", "ass"),  # Hangul filler, shown blank by Discord
+    ("a\uffa0ss", "ass"),  # halfwidth Hangul filler
+    ("a\u115fss", "ass"),  # Hangul choseong filler
+    ("a\u1160ss", "ass"),  # Hangul jungseong filler
+    ("g\u2800ore", "gore"),  # Braille blank, shown blank
+    ("g\u2028ore", "gore"),  # line separator (Zl), not a line break in Discord
+    ("go\u2029re", "gore"),  # paragraph separator (Zp)
+    ("g\u180eore", "gore"),  # Mongolian vowel separator (Cf)
+    ("g\u2800\u2800o\u3164r\u2028e", "gore"),  # several kinds at once
     ("àśš", "ass"),  # accents
     ("a\u0301ss", "ass"),  # combining accent
     ("\u0430ss", "ass"),  # Cyrillic а

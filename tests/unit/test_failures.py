@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 
 import httpx
 import pytest
 
-from bot.domain import ImageOptions, ImageRequest
+from bot.domain import ImageOptions, ImageRequest, PartialImage
 from bot.errors import (
     AnswerLostError,
     InvalidRequestError,
+    PromptRejectedError,
     RateLimitedError,
     UpstreamError,
     UpstreamUnavailableError,
@@ -212,3 +214,79 @@ def test_edits_and_high_quality_wait_at_least_ten_minutes() -> None:
     timeouts = ReadTimeouts()
     for request in (_request("edit", quality="low"), _request(quality="high", size="1024x1024")):
         assert timeouts.read_seconds(request) >= 600
+
+
+def _sse(*events: dict[str, object]) -> Handler:
+    """A 200 event stream of these events, as the Images API streams with `partial_images`."""
+    text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+    return lambda request: httpx.Response(
+        200, content=text.encode(), headers={"content-type": "text/event-stream"}
+    )
+
+
+PREVIEW = {
+    "type": "image_generation.partial_image",
+    "b64_json": base64.b64encode(b"a preview's bytes").decode(),
+    "partial_image_index": 0,
+}
+
+
+def _error_event(code: str) -> dict[str, object]:
+    kind = "image_generation_user_error" if code == "moderation_blocked" else "server_error"
+    return {"type": "error", "error": {"message": "m", "type": kind, "param": None, "code": code}}
+
+
+# (case, stream, fate, error class): a streamed preview is work the provider already did.
+STREAMS: list[tuple[str, Handler, Fate, type[Exception]]] = [
+    ("refused first", _sse(_error_event("moderation_blocked")), "answered", PromptRejectedError),
+    (
+        "server error first",
+        _sse(_error_event("server_error")),
+        "answered",
+        UpstreamUnavailableError,
+    ),
+    (
+        "server error after a preview",
+        _sse(PREVIEW, _error_event("server_error")),
+        "in_doubt",
+        AnswerLostError,
+    ),
+    (
+        "refused after a preview",
+        _sse(PREVIEW, _error_event("moderation_blocked")),
+        "in_doubt",
+        AnswerLostError,
+    ),
+    ("cut after a preview", _sse(PREVIEW), "in_doubt", AnswerLostError),
+]
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected", "cls"), [pytest.param(h, f, c, id=case) for case, h, f, c in STREAMS]
+)
+async def test_a_stream_error_is_in_doubt_once_a_preview_was_streamed(
+    handler: Handler, expected: Fate, cls: type[Exception]
+) -> None:
+    requests: list[httpx.Request] = []
+    previews: list[PartialImage] = []
+
+    def counting(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return handler(request)
+
+    async def on_partial(partial: PartialImage) -> None:
+        previews.append(partial)
+
+    transport = httpx.MockTransport(counting)
+    async with httpx.AsyncClient(base_url="https://api.example.com/v1/", transport=transport) as h:
+        client = OpenAIImagesClient(h, max_retries=2, sleep=_NoSleep())
+        options = ImageOptions(model="gpt-image-2", partial_images=2)
+        with pytest.raises((UpstreamError, PromptRejectedError)) as caught:
+            await client.run(ImageRequest("generate", "a fox", options), on_partial=on_partial)
+    error = caught.value
+    assert type(error) is cls
+    assert isinstance(error, UpstreamError | PromptRejectedError) and fate(error) == expected
+    assert len(requests) == 1
+    if expected == "in_doubt":
+        assert isinstance(error, AnswerLostError) and error.maybe_billed and len(previews) == 1
+        assert "nothing" not in error.reason

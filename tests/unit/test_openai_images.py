@@ -424,16 +424,32 @@ async def test_no_stream_without_a_sink_or_with_several_images(
     assert all("stream" not in r.params for r in fake_openai.requests)
 
 
-async def test_error_event_mid_stream_is_translated(
+async def test_error_event_before_any_preview_is_the_providers_answer(
     client: OpenAIImagesClient, fake_openai: FakeOpenAI
 ) -> None:
     async def on_partial(partial: PartialImage) -> None:
         return None
 
-    fake_openai.stream_error_next("moderation_blocked")
+    fake_openai.stream_error_next("moderation_blocked", after_partials=0)
     with pytest.raises(PromptRejectedError) as caught:
         await client.run(gen(partial_images=2), on_partial=on_partial)
     assert caught.value.request_id == "req_1"
+
+
+async def test_error_event_after_a_preview_is_in_doubt(
+    client: OpenAIImagesClient, fake_openai: FakeOpenAI
+) -> None:
+    previews: list[PartialImage] = []
+
+    async def on_partial(partial: PartialImage) -> None:
+        previews.append(partial)
+
+    fake_openai.stream_error_next("moderation_blocked")
+    with pytest.raises(AnswerLostError) as caught:
+        await client.run(gen(partial_images=2), on_partial=on_partial)
+    assert len(previews) == 1 and caught.value.maybe_billed
+    assert caught.value.request_id == "req_1" and caught.value.code == "moderation_blocked"
+    assert len(fake_openai.requests) == 1  # never sent again
 
 
 # ---- models and secrets --------------------------------------------------------------------
