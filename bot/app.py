@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -79,6 +80,13 @@ class ImageBot(commands.Bot):
         await self.services.job_queue.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
         await self.sync_commands()
+
+    async def on_ready(self) -> None:
+        # What start-up built (modules, the catalog, the command tree, the guilds' caches) lives
+        # as long as the process: frozen, it is no longer walked by every full collection,
+        # which took 35-110 ms of the event loop at 200 /imagine a second (benchmarks/admission).
+        gc.collect()
+        gc.freeze()
 
     async def _sweep_expired_results(self) -> None:
         """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""
