@@ -130,13 +130,16 @@ async def pong(interaction: discord.Interaction) -> None:
 def bot_main() -> None:
     import logging
 
+    from bot.app import loop_factory
+
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)-8s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # as `python -m bot` does
     profile = os.environ.get("BENCH_PROFILE")
-    asyncio.run(serve_bot(Path(profile) if profile else None))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:  # as `python -m bot` does
+        runner.run(serve_bot(Path(profile) if profile else None))
 
 
 # ---- the driver ----------------------------------------------------------------------------------
