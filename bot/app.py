@@ -11,6 +11,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import discord
 import httpx
@@ -22,20 +23,34 @@ from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.retention import Retention
+from bot.jobs.safety import CommunitySafety
+from bot.jobs.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.images import OpenAIImagesClient, build_http_client
-from bot.reports.usage import UsageService
+from bot.provider.moderation import OpenAIModerationClient
+from bot.provider.timeouts import ReadTimeouts
+from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
 from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
+from bot.store.ledger import hidden_usage_since
 from bot.store.meta import MetaStore
+from bot.store.safety import SafetyStore
 from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
 # Explicit, like RoboDanny: underscore modules in cogs/ are helpers, not extensions.
-EXTENSIONS = ("cogs.errors", "cogs.images", "cogs.jobs", "cogs.usage", "cogs.admin")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.images",
+    "cogs.jobs",
+    "cogs.usage",
+    "cogs.admin",
+    "cogs.blocklist",
+    "cogs.styles",
+)
 SYNC_HASH_KEY = "global_commands_sha256"
 RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
 
@@ -56,6 +71,7 @@ class Services:
     usage: UsageService
     meta: MetaStore
     clock: Clock
+    safety: CommunitySafety
 
 
 class ImageBot(commands.Bot):
@@ -77,6 +93,7 @@ class ImageBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self._tell_hidden_usage()
         await self.services.job_queue.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
         await self.sync_commands()
@@ -87,6 +104,13 @@ class ImageBot(commands.Bot):
         # which took 35-110 ms of the event loop at 200 /imagine a second (benchmarks/admission).
         gc.collect()
         gc.freeze()
+
+    async def _tell_hidden_usage(self) -> None:
+        """Say once at start-up if recent answers came without `usage` (charged at estimates)."""
+        since = self.services.clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
+        line = hidden_usage_line(await hidden_usage_since(self.services.db.conn, since))
+        if line is not None:
+            log.warning("%s", line)
 
     async def _sweep_expired_results(self) -> None:
         """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""
@@ -143,11 +167,13 @@ async def build_services(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     queue: QueueSettings | None = None,
+    read_timeouts: ReadTimeouts | None = None,
 ) -> AsyncIterator[Services]:
     """Open the database and HTTP client, build every service; close them on exit.
 
     `queue` defaults to QueueSettings.from_settings(settings); benchmarks/admission.py lifts
-    its queue limits to keep a deep queue.
+    its queue limits to keep a deep queue. `transport` and `read_timeouts` are for tests (a
+    mock transport, timeouts scaled down).
     """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
@@ -159,9 +185,13 @@ async def build_services(
         transport=transport,
     )
     async with open_database(settings.database_path) as db, http:
-        openai = OpenAIImagesClient(http)
+        openai = OpenAIImagesClient(http, timeouts=read_timeouts)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
+        screener = Screener(
+            OpenAIModerationClient(http), RequestPacer(settings.moderation_rpm, clock)
+        )
+        safety = CommunitySafety(SafetyStore(db), screener, clock)
         jobs = build_job_queue(
             queue or QueueSettings.from_settings(settings),
             db=db,
@@ -170,6 +200,7 @@ async def build_services(
             files=files,
             guilds=guilds,
             clock=clock,
+            safety=safety,
         )
         yield Services(
             settings=settings,
@@ -184,6 +215,7 @@ async def build_services(
             usage=UsageService(UsageStore(db.conn), clock),
             meta=MetaStore(db),
             clock=clock,
+            safety=safety,
         )
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.catalog.models import Catalog, load_catalog
 from bot.db import open_database
 from bot.errors import BotError
 from bot.provider.images import OpenAIImagesClient, build_http_client
+from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
 from bot.settings import Settings
+from bot.store.ledger import hidden_usage_since
 
 
 def _say(line: str) -> None:
@@ -31,6 +33,7 @@ async def run_check(settings: Settings, *, online: bool) -> int:
     _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
     if online:
         problems += await _check_online(settings)
+        await _report_hidden_usage(settings)
     _say("ok" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
 
@@ -51,6 +54,16 @@ def _report_catalog(settings: Settings, catalog: Catalog) -> int:
         if spec.name == model.name:
             problems += 1
     return problems
+
+
+async def _report_hidden_usage(settings: Settings) -> None:
+    """Whether the provider's recent answers carried `usage` (from the ledger: a probe would be
+    a paid call)."""
+    since = datetime.now(UTC) - timedelta(days=HIDDEN_USAGE_DAYS)
+    async with open_database(settings.database_path) as db:
+        line = hidden_usage_line(await hidden_usage_since(db.conn, since))
+    if line is not None:
+        _say(f"usage: {line}")
 
 
 async def _check_online(settings: Settings) -> int:

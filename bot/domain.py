@@ -118,6 +118,9 @@ class ImagesResult:
     latency_ms: int
     http_status: int = 200
     partial_images: int = 0
+    # False when the response carried no usable `usage` (some gateways drop it, LocalAI sends
+    # zeros): the call is then charged at its upper-bound estimate, marked estimated.
+    usage_reported: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +129,19 @@ class PartialImage:
 
     index: int
     data: bytes = field(repr=False)
+
+
+STYLE_PLACEHOLDER = "{prompt}"
+
+
+def apply_style(prompt: str, style: str | None) -> str:
+    """The prompt sent upstream for a member's prompt and a guild style's text (DESIGN /style):
+    the style with the prompt at `{prompt}`, or, without the placeholder, the member's prompt
+    first and the style after it."""
+    prompt = prompt.strip()
+    if not style:
+        return prompt
+    if STYLE_PLACEHOLDER in style:
+        return style.replace(STYLE_PLACEHOLDER, prompt).strip()
+    joiner = " " if prompt.endswith((".", "!", "?", ",", ";", ":")) else ". "
+    return f"{prompt}{joiner}{style.strip()}"

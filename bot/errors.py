@@ -14,7 +14,12 @@ BotError
 │   ├── PermissionDeniedError   (action)
 │   ├── JobNotFoundError        (job_id)
 │   ├── JobNotCancellableError  (job_id, state)
-│   └── PromptRejectedError     (request_id)                 the safety system refused it
+│   ├── PromptRejectedError     (request_id)                 the safety system refused it
+│   ├── SafetyRefusalError      (cooldown_until)             refused at admission (counts)
+│   │   ├── BlockedPhraseError  (phrase)                     the prompt holds a blocklisted word
+│   │   └── ScreeningFlaggedError (categories, source)       the moderation endpoint flagged it
+│   ├── ScreeningUnavailableError                            screening is on and could not run
+│   └── CooledDownError         (until, refusals)            too many refusals lately
 └── UpstreamError               (status, code, request_id)   the OpenAI API failed; operator-facing
     ├── RateLimitedError        (retry_after)                429 rate_limit_exceeded: retryable
     ├── BillingLimitError                                    billing or spend limits: no retry
@@ -22,6 +27,7 @@ BotError
     ├── ModelUnavailableError   (model)                      model not found or retired upstream
     ├── InvalidRequestError     (param)                      a 4xx we did not expect
     └── UpstreamUnavailableError                             5xx, timeouts, dropped connections
+        └── AnswerLostError     (reason)                     answer lost once sent: in doubt
 """
 
 from __future__ import annotations
@@ -165,6 +171,62 @@ class PromptRejectedError(UserFacingError):
         super().__init__("the image service's safety system refused this request")
 
 
+class SafetyRefusalError(UserFacingError):
+    """Refused at admission by the guild's own checks; `cooldown_until` is set when this refusal
+    started a cool-down for the member."""
+
+    kind: str = "safety"
+
+    def __init__(self, message: str, *, cooldown_until: datetime | None = None) -> None:
+        self.cooldown_until = cooldown_until
+        self.prompt: str | None = None  # what was refused, for the guild's log channel
+        super().__init__(message)
+
+
+class BlockedPhraseError(SafetyRefusalError):
+    """The prompt contains `phrase` (as the moderator wrote it) from the guild's blocklist."""
+
+    kind = "blocklist"
+
+    def __init__(self, phrase: str, *, cooldown_until: datetime | None = None) -> None:
+        self.phrase = phrase
+        super().__init__(f"the prompt contains the blocked word {phrase!r}",
+                         cooldown_until=cooldown_until)  # fmt: skip
+
+
+class ScreeningFlaggedError(SafetyRefusalError):
+    """The moderation endpoint flagged `source` ("prompt" or "image N") for `categories`
+    (OpenAI's category names, highest score first)."""
+
+    kind = "screening"
+
+    def __init__(
+        self, categories: tuple[str, ...], source: str, *, cooldown_until: datetime | None = None
+    ) -> None:
+        self.categories = categories
+        self.source = source
+        super().__init__(f"screening flagged the {source}: {', '.join(categories)}",
+                         cooldown_until=cooldown_until)  # fmt: skip
+
+
+class ScreeningUnavailableError(UserFacingError):
+    """Screening is on but the moderation endpoint did not answer usefully: fail closed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason  # for the log; the member gets a plain sentence
+        super().__init__(f"screening unavailable: {reason}")
+
+
+class CooledDownError(UserFacingError):
+    """The member was refused `refusals` times within the guild's window; new jobs wait until
+    `until` (aware UTC)."""
+
+    def __init__(self, until: datetime, refusals: int) -> None:
+        self.until = until
+        self.refusals = refusals
+        super().__init__(f"cooled down until {until.isoformat()} after {refusals} refusals")
+
+
 class UpstreamError(BotError):
     """The OpenAI API failed. Operator-facing: members see a short generic line."""
 
@@ -250,3 +312,30 @@ class UpstreamUnavailableError(UpstreamError):
     """5xx, a timeout or a dropped connection: retryable within bounds."""
 
     retryable = True
+
+
+class AnswerLostError(UpstreamUnavailableError):
+    """The request went out and its answer was lost or was not the provider's own: *in doubt*.
+
+    A read timeout, a connection dropped after the body went out, a proxy's 502/504/524 or other
+    non-JSON error page, an unreadable 2xx body. The provider may have made and billed the
+    images, so the call is never sent again by the bot and its estimate stays charged.
+    `reason` says why in words a member understands ("the connection dropped after the request
+    was sent"). Set only by bot/provider/failures.py.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.reason = reason
+        super().__init__(
+            message, status=status, code=code, request_id=request_id, maybe_billed=True
+        )

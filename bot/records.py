@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from bot.domain import Choices, ImageOptions, Operation, Speed
+from bot.domain import Choices, ImageOptions, Operation, Speed, apply_style
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "unknown"]
 FileRole = Literal["input", "mask", "result"]
@@ -45,6 +45,12 @@ class JobRecord:
     finished_at: datetime | None = None
     style: str | None = None  # the guild style's name the member chose, if any
     speed: Speed = "fast"
+    style_text: str | None = None  # that style's text when the job was admitted
+
+    @property
+    def request_prompt(self) -> str:
+        """The prompt sent upstream: the member's, combined with the style's text."""
+        return apply_style(self.prompt, self.style_text)
 
     @property
     def choices(self) -> Choices:

@@ -20,6 +20,9 @@ TIER_LIMITS: Mapping[int, tuple[int, int]] = {
     4: (150, 3_000_000),
     5: (250, 8_000_000),
 }
+# Requests per minute of omni-moderation-latest by usage tier (research/batch-moderation-usage.md
+# §2.3, from the model's page); screening paces itself by these, apart from the images limits.
+MODERATION_RPM: Mapping[int, int] = {1: 500, 2: 500, 3: 1_000, 4: 2_000, 5: 5_000}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -85,6 +88,11 @@ class Settings(BaseSettings):
     def tpm(self) -> int:
         """Tokens per minute in force: OPENAI_TPM, else the tier's."""
         return self.openai_tpm or TIER_LIMITS[self.openai_tier][1]
+
+    @property
+    def moderation_rpm(self) -> int:
+        """Moderation requests per minute of the tier (screening's own pacing)."""
+        return MODERATION_RPM[self.openai_tier]
 
 
 def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:

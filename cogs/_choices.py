@@ -56,3 +56,24 @@ async def size_autocomplete(
         sizes = ("auto", "1024x1024", "1536x1024", "1024x1536")
     matches = [s for s in sizes if current.lower() in s.lower()]
     return [app_commands.Choice(name=s, value=s) for s in matches[:MAX_CHOICES]]
+
+
+async def style_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The guild's styles whose name contains what was typed, with a glimpse of their text."""
+    if interaction.guild_id is None:
+        return []
+    styles = await _bot(interaction).services.safety.styles(interaction.guild_id)
+    typed = current.casefold().strip()
+    found = [s for s in styles if typed in s.name.casefold()]
+    return [
+        app_commands.Choice(name=_label(s.name, s.prompt), value=s.name)
+        for s in found[:MAX_CHOICES]
+    ]
+
+
+def _label(name: str, text: str) -> str:
+    """ "name — its text…" within Discord's 100 characters for a choice's name."""
+    label = f"{name} — {' '.join(text.split())}"
+    return label if len(label) <= 100 else label[:99] + "…"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -11,14 +12,17 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.errors import PromptRejectedError
+from bot.errors import AnswerLostError, PromptRejectedError
 from bot.imaging import outbox
 from bot.jobs.events import JobEvent
 from bot.records import JobRecord, StoredFile
 from cogs import _render
+from cogs._log import write_log
 from cogs._messages import user_message
 from cogs._posting import channel_message, original_response, post_result, public_followup
 from cogs._status import Origin, Status
+from cogs._views import reroll_view
+from cogs._working import StillWorking
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 # never races the expiry.
 TOKEN_LIFETIME = timedelta(minutes=14, seconds=30)
 ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledging
+RESTARTED = "the bot restarted or lost its connection while it was being made"
+INTERNAL = "something went wrong on my side while it was being made"
 
 
 class Delivery:
@@ -38,6 +44,7 @@ class Delivery:
         self.bot = bot
         self.services = bot.services
         self._origins: dict[int, Origin] = {}
+        self._working = StillWorking(self.services.clock, self._show_working)
 
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
         self._origins[job_id] = Origin(interaction, self.services.clock)
@@ -53,7 +60,7 @@ class Delivery:
             return  # the command's own reply shows it (cogs/_flow.py): nothing to edit
         handler = {
             "position": self._on_status,
-            "started": self._on_status,
+            "started": self._on_started,
             "partial": self._on_partial,
             "succeeded": self._on_succeeded,
             "failed": self._on_failed,
@@ -82,13 +89,29 @@ class Delivery:
         return origin
 
     async def _on_status(self, event: JobEvent) -> None:
+        if event.kind != "started":  # back in the queue (a 429): no longer working on it
+            self._working.stop(event.job.id)
         origin = await self._live_origin(event.job.id)
         if origin is None:
             return
         text = _render.status_text(event.job, position=event.position, estimate=None)
         await origin.show(Status(text))
 
+    async def _on_started(self, event: JobEvent) -> None:
+        await self._on_status(event)
+        if event.job.id in self._origins:
+            self._working.start(event.job)
+
+    async def _show_working(self, job: JobRecord, minutes: int) -> bool:
+        origin = await self._live_origin(job.id)
+        if origin is None:
+            return False
+        text = _render.status_text(job, position=None, estimate=None, working_minutes=minutes)
+        await origin.show(Status(text))
+        return True
+
     async def _finish(self, job_id: int) -> None:
+        self._working.stop(job_id)
         origin = self._origins.pop(job_id, None)
         if origin is not None:
             await origin.close()
@@ -99,6 +122,8 @@ class Delivery:
             return
         limit = origin.interaction.filesize_limit
         preview = await asyncio.to_thread(outbox.encode_preview, event.partial.data, limit)
+        if await self._spoilers(event.job):  # a preview shows what the result will
+            preview = dataclasses.replace(preview, filename=f"SPOILER_{preview.filename}")
         text = f"🎨 Rendering job #{event.job.id}… (preview {event.partial.index + 1})"
         await origin.show(Status(text, preview))
 
@@ -122,12 +147,15 @@ class Delivery:
         """Where the result goes: the original response while its token lives (a new public
         followup when that response is private), else a channel message with a mention, else
         a note pointing to /job. Returns the message the result is in, if any."""
+        spoiler = await self._spoilers(job)
         if origin is not None:
             interaction = origin.interaction
             try:
                 if not origin.private:
-                    return await post_result(original_response(interaction), job, results)
-                first = await post_result(public_followup(interaction, job.user_id), job, results)
+                    target = original_response(interaction)
+                    return await post_result(target, job, results, spoiler=spoiler)
+                target = public_followup(interaction, job.user_id)
+                first = await post_result(target, job, results, spoiler=spoiler)
                 with contextlib.suppress(discord.HTTPException):  # the result itself is out
                     await interaction.edit_original_response(
                         content=f"✅ Job #{job.id} is ready: {first.jump_url}"
@@ -139,7 +167,8 @@ class Delivery:
         channel = await self._channel(job.channel_id)
         try:
             if channel is not None:
-                return await post_result(channel_message(channel, job), job, results)
+                target = channel_message(channel, job)
+                return await post_result(target, job, results, spoiler=spoiler)
             log.warning("channel %s of job %s is gone", job.channel_id, job.id)
         except discord.HTTPException as exc:
             log.warning("could not post job %s in channel %s: %s", job.id, job.channel_id, exc)
@@ -175,27 +204,29 @@ class Delivery:
 
     async def _on_unknown(self, event: JobEvent) -> None:
         job = event.job
-        await self._notify(
-            job,
-            f"⚠️ I lost track of job #{job.id} while it was being made (a restart or a lost "
-            "connection), so I can't tell whether it finished. It was not sent again, so you "
-            "won't pay twice; its estimated cost stays counted.",
-        )
+        if isinstance(event.error, AnswerLostError):
+            why = event.error.reason
+        else:  # None: a restart or a stop cut the call short; otherwise a bug of ours
+            why = RESTARTED if event.error is None else INTERNAL
+        # Sending it again stays the member's choice: a Re-roll is a new job, charged on its own.
+        await self._notify(job, _render.in_doubt_text(job, why), reroll_view(job.id))
 
     async def _on_cancelled(self, event: JobEvent) -> None:
         await self._notify(event.job, f"🚫 Job #{event.job.id} was cancelled.")
 
-    async def _notify(self, job: JobRecord, text: str) -> None:
+    async def _notify(self, job: JobRecord, text: str, view: discord.ui.View | None = None) -> None:
         """Edit the status message while the token lives; otherwise mention the member."""
         origin = await self._live_origin(job.id)
         await self._finish(job.id)
         if origin is not None:
             try:
-                await origin.interaction.edit_original_response(content=text, attachments=[])
+                await origin.interaction.edit_original_response(
+                    content=text, attachments=[], view=view or discord.utils.MISSING
+                )
                 return
             except discord.HTTPException as exc:  # e.g. the status message was deleted
                 log.info("could not edit the status of job %s: %s", job.id, exc)
-        await _mention(job, await self._channel(job.channel_id), text)
+        await _mention(job, await self._channel(job.channel_id), text, view)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -208,21 +239,20 @@ class Delivery:
                 return None
         return channel if isinstance(channel, discord.abc.Messageable) else None
 
+    async def _spoilers(self, job: JobRecord) -> bool:
+        """Whether the job's guild posts results (and previews) as spoilers."""
+        return (await self.services.guilds.get(job.guild_id)).config.spoilers
+
     async def _log(self, job: JobRecord, line: str) -> None:
-        settings = await self.services.guilds.get(job.guild_id)
-        channel_id = settings.config.log_channel_id
-        if channel_id is None:
-            return
-        channel = await self._channel(channel_id)
-        if channel is None:
-            return
-        try:
-            await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException as exc:
-            log.info("could not write to log channel %s: %s", channel_id, exc)
+        await write_log(self.bot, job.guild_id, line)
 
 
-async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text: str) -> None:
+async def _mention(
+    job: JobRecord,
+    channel: discord.abc.Messageable | None,
+    text: str,
+    view: discord.ui.View | None = None,
+) -> None:
     """Tell the job's member in its channel, with a ping so that they notice it."""
     if channel is None:
         return
@@ -230,6 +260,7 @@ async def _mention(job: JobRecord, channel: discord.abc.Messageable | None, text
         await channel.send(
             f"<@{job.user_id}> {text}",
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            view=view or discord.utils.MISSING,
         )
     except discord.HTTPException as exc:
         log.info("could not notify user %s about job %s: %s", job.user_id, job.id, exc)

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, cast
 
 import discord
 
-from bot.errors import BotError
+from bot.errors import BotError, SafetyRefusalError
 from bot.jobs.models import Admitted, Submission
 from cogs import _render
+from cogs._log import write_log
 from cogs.errors import report_error
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ async def admit(
         admitted = await work
     except BotError as exc:
         await report_error(interaction, exc)
+        if isinstance(exc, SafetyRefusalError) and interaction.guild_id is not None:
+            line = _render.safety_log_line(interaction.user.id, exc)
+            await write_log(bot, interaction.guild_id, line)
         return None
     text = _render.status_text(admitted.job, position=admitted.position, estimate=admitted.estimate)
     try:

@@ -75,6 +75,71 @@ def _(error: errors.PromptRejectedError) -> str:
     )
 
 
+# OpenAI's moderation categories in plain words (research/batch-moderation-usage.md §2.2).
+CATEGORY_WORDS = {
+    "sexual": "sexual content",
+    "sexual/minors": "sexual content involving minors",
+    "harassment": "harassment",
+    "harassment/threatening": "threats",
+    "hate": "hate",
+    "hate/threatening": "hateful threats",
+    "illicit": "illegal activity",
+    "illicit/violent": "violent illegal activity",
+    "self-harm": "self-harm",
+    "self-harm/intent": "intent to self-harm",
+    "self-harm/instructions": "self-harm instructions",
+    "violence": "violence",
+    "violence/graphic": "graphic violence",
+}
+
+
+def plain_categories(categories: tuple[str, ...]) -> str:
+    """ "violence and graphic violence" from OpenAI's category names."""
+    words = [CATEGORY_WORDS.get(c, c.replace("/", " ").replace("-", " ")) for c in categories]
+    words = list(dict.fromkeys(words)) or ["unsafe content"]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _cooldown_note(error: errors.SafetyRefusalError) -> str:
+    if error.cooldown_until is None:
+        return ""
+    when = discord.utils.format_dt(error.cooldown_until, "R")
+    return f" After repeated refusals you can make images again {when}."
+
+
+@user_message.register
+def _(error: errors.BlockedPhraseError) -> str:
+    return (
+        f"Your prompt contains “{error.phrase}”, which this server does not allow, so nothing "
+        f"was made or charged.{_cooldown_note(error)}"
+    )
+
+
+@user_message.register
+def _(error: errors.ScreeningFlaggedError) -> str:
+    return (
+        f"The safety check flagged your {error.source} for {plain_categories(error.categories)}, "
+        f"so it was not sent and nothing was charged.{_cooldown_note(error)}"
+    )
+
+
+@user_message.register
+def _(error: errors.ScreeningUnavailableError) -> str:
+    return (
+        "This server checks prompts before making images, and the check is not answering right "
+        "now, so nothing was sent or charged. Please try again in a minute."
+    )
+
+
+@user_message.register
+def _(error: errors.CooledDownError) -> str:
+    when = discord.utils.format_dt(error.until, "R")
+    return (
+        f"After {error.refusals} refused requests in a short time you need to pause: you can "
+        f"make images again {when}."
+    )
+
+
 @user_message.register
 def _(error: errors.PermissionDeniedError) -> str:
     return f"You are not allowed to {error.action}."
@@ -93,6 +158,15 @@ def _(error: errors.JobNotCancellableError) -> str:
 @user_message.register
 def _(error: errors.UpstreamError) -> str:
     return GENERIC_UPSTREAM
+
+
+@user_message.register
+def _(error: errors.AnswerLostError) -> str:
+    # Never "nothing was charged": the provider may have made and billed it.
+    return (
+        f"I can't tell whether it was made: {error.reason}. It may have been charged, and it "
+        "was not sent again."
+    )
 
 
 @user_message.register

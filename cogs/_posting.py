@@ -90,14 +90,16 @@ def channel_message(channel: discord.abc.Messageable, job: JobRecord) -> Target:
 
 
 async def post_result(
-    target: Target, job: JobRecord, results: Sequence[StoredFile]
+    target: Target, job: JobRecord, results: Sequence[StoredFile], *, spoiler: bool = False
 ) -> discord.Message:
-    """Post the results to `target`; returns the first message (the one /job and the buttons
-    point to). Raises discord.HTTPException when the first message fails."""
+    """Post the results to `target`, each file with alt text from the prompt (and as a spoiler
+    when asked); returns the first message (the one /job and the buttons point to). Raises
+    discord.HTTPException when the first message fails."""
     chunks = await encoded(results, target.file_limit)
     embed = _render.result_embed(job, size=_render.made_size(results), made=len(results))
-    first = await target.first(embed, _render.to_files(chunks[0]), result_view(job.id))
-    await _send_rest(target.more, chunks[1:], job.id)
+    look = _render.FileLook(_render.alt_text(job), spoiler=spoiler)
+    first = await target.first(embed, _render.to_files(chunks[0], look), result_view(job.id))
+    await _send_rest(target.more, chunks[1:], job.id, look)
     return first
 
 
@@ -107,12 +109,14 @@ async def encoded(results: Sequence[StoredFile], limit: int) -> list[list[Encode
     return split_into_messages(files)
 
 
-async def _send_rest(more: More, chunks: list[list[EncodedFile]], job_id: int) -> None:
+async def _send_rest(
+    more: More, chunks: list[list[EncodedFile]], job_id: int, look: _render.FileLook
+) -> None:
     """The messages after the first (more than ten images): one failing does not undo the first,
     which is what `/job` and the buttons point to."""
     for chunk in chunks:
         try:
-            await more(_render.to_files(chunk))
+            await more(_render.to_files(chunk, look))
         except discord.HTTPException as exc:
             log.warning("could not post the rest of job %s: %s", job_id, exc)
             return

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import discord
 
 from bot.catalog.pricing import CostEstimate
+from bot.errors import BlockedPhraseError, SafetyRefusalError, ScreeningFlaggedError
 from bot.imaging.uploads import EncodedFile
+from bot.jobs.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord, StoredFile
 from bot.reports.usage import format_usd
 
 PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed reads better short
 PROMPT_IN_LOG = 120
+ALT_TEXT_CHARS = 1024  # Discord's limit for an attachment's description (its alt text)
 EMBED_COLOUR = discord.Colour.blurple()
 
 
@@ -27,15 +31,25 @@ def shorten(text: str, limit: int) -> str:
     return cut + "…"
 
 
-def status_text(job: JobRecord, *, position: int | None, estimate: CostEstimate | None) -> str:
-    """The live status line shown while a job waits or renders."""
-    cost = f" · up to {format_usd(job.estimated_micro_usd)}"
+def status_text(
+    job: JobRecord,
+    *,
+    position: int | None,
+    estimate: CostEstimate | None,
+    working_minutes: int | None = None,
+) -> str:
+    """The live status line shown while a job waits or renders (`working_minutes`: how long
+    its call has been running, shown once it is a minute or more)."""
+    tail = f" · up to {format_usd(job.estimated_micro_usd)}"
+    if job.style:
+        tail = f" · style {job.style}{tail}"
     if job.state == "running":
-        return f"🎨 Rendering job #{job.id}…{cost}"
+        working = f" still working, {working_minutes} min" if working_minutes else ""
+        return f"🎨 Rendering job #{job.id}…{working}{tail}"
     if position is None:
-        return f"⏳ Job #{job.id} is queued{cost}"
+        return f"⏳ Job #{job.id} is queued{tail}"
     ahead = "next in line" if position <= 1 else f"position {position} in the queue"
-    return f"⏳ Job #{job.id} is {ahead}{cost}"
+    return f"⏳ Job #{job.id} is {ahead}{tail}"
 
 
 def result_embed(
@@ -54,10 +68,24 @@ def result_embed(
     embed.add_field(name="Model", value=options.model)
     embed.add_field(name="Size", value=size or options.size)
     embed.add_field(name="Quality", value=options.quality)
-    embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd))
+    if job.style:
+        embed.add_field(name="Style", value=job.style)
+    cost = format_usd(job.charged_micro_usd)
+    if job.error_code == USAGE_ESTIMATED:
+        cost += (
+            " (estimate: the image service did not report its usage, so this is the most it"
+            " can have cost)"
+        )
+    embed.add_field(name="Cost", value=cost)
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
     if made is not None and made < options.n:
         note = f"Only {made} of {options.n} images could be made; you pay only for those."
+        if job.charged_images > made:  # some answers were lost after their requests went out
+            note = (
+                f"Only {made} of {options.n} images arrived. The answer for the rest was lost "
+                "after the request was sent, so they may have been charged: their estimated "
+                "cost is counted. They were not sent again."
+            )
         embed.add_field(name="Note", value=note, inline=False)
     footer = f"Job #{job.id}"
     embed.set_footer(text=f"{footer} · for {requester}" if requester else footer)
@@ -72,8 +100,43 @@ def _duration(start: datetime, end: datetime | None) -> str:
     return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def to_files(files: Sequence[EncodedFile]) -> list[discord.File]:
-    return [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files]
+def in_doubt_text(job: JobRecord, why: str) -> str:
+    """What the member of an in-doubt job reads: may have been charged, why, not sent again."""
+    return (
+        f"⚠️ I lost track of job #{job.id}: {why}, so I can't tell whether it was made. It may "
+        f"have been charged, so its estimated cost ({format_usd(job.charged_micro_usd)}) stays "
+        "counted. I won't send it again by myself, so you won't pay twice; if you still want "
+        "it, press Re-roll (a new job, charged on its own)."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FileLook:
+    """How result files are posted: their alt text, and whether they are spoilers."""
+
+    alt: str | None = None
+    spoiler: bool = False
+
+
+def alt_text(job: JobRecord) -> str:
+    """A result's alt text (the attachment's description): what was asked for, within
+    Discord's limit for a description."""
+    made = "Edited image" if job.operation == "edit" else "Generated image"
+    style = f" (style: {job.style})" if job.style else ""
+    room = ALT_TEXT_CHARS - len(made) - len(style) - 2
+    return f"{made}: {shorten(job.prompt, room)}{style}"
+
+
+def to_files(files: Sequence[EncodedFile], look: FileLook | None = None) -> list[discord.File]:
+    """Discord files; with a look, each gets its alt text and, when asked, the spoiler mark
+    (discord.py marks spoilers by the SPOILER_ filename prefix)."""
+    look = look or FileLook()
+    # Unset (MISSING) unless asked: then a file already named SPOILER_ stays a spoiler.
+    spoiler = True if look.spoiler else discord.utils.MISSING
+    return [
+        discord.File(io.BytesIO(f.data), filename=f.filename, description=look.alt, spoiler=spoiler)
+        for f in files
+    ]
 
 
 def made_size(files: Sequence[StoredFile]) -> str | None:
@@ -97,6 +160,22 @@ def refusal_log_line(job: JobRecord) -> str:
         f"🚫 <@{job.user_id}>'s request was refused by the safety system: "
         f"“{shorten(job.prompt, PROMPT_IN_LOG)}” (job #{job.id})"
     )
+
+
+def safety_log_line(user_id: int, refusal: SafetyRefusalError) -> str:
+    """A refusal at admission (blocklist or screening) for the guild's log channel."""
+    if isinstance(refusal, BlockedPhraseError):
+        why = f"by the blocklist (“{refusal.phrase}”)"
+    elif isinstance(refusal, ScreeningFlaggedError):
+        why = f"by screening ({refusal.source}: {', '.join(refusal.categories)})"
+    else:
+        why = "by a safety check"
+    line = f"🚫 <@{user_id}>'s request was refused {why}"
+    if refusal.prompt:
+        line += f": “{shorten(refusal.prompt, PROMPT_IN_LOG)}”"
+    if refusal.cooldown_until is not None:
+        line += f" · cooled down until {discord.utils.format_dt(refusal.cooldown_until, 't')}"
+    return line
 
 
 def job_summary(job: JobRecord, position: int | None) -> str:

@@ -74,6 +74,13 @@ def result_view(job_id: int) -> discord.ui.View:
     return view
 
 
+def reroll_view(job_id: int) -> discord.ui.View:
+    """Re-roll alone: for a job that made no image (e.g. its answer was lost)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton("reroll", job_id))
+    return view
+
+
 def cancel_view(job_ids: list[int]) -> discord.ui.View:
     """One cancel button per queued job (Discord allows 25 per message)."""
     view = discord.ui.View(timeout=None)

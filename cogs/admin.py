@@ -167,8 +167,13 @@ class Admin(commands.Cog):
         moderation: Literal["auto", "low"] | None = None,
         previews: bool | None = None,
         log_channel: discord.TextChannel | None = None,
+        screening: Literal["off", "prompts", "prompts_and_images"] | None = None,
+        spoilers: bool | None = None,
+        cooldown_refusals: app_commands.Range[int, 0, 100] | None = None,
+        cooldown_window: app_commands.Range[int, 1, 10080] | None = None,
+        cooldown_minutes: app_commands.Range[int, 1, 10080] | None = None,
     ) -> None:
-        """Change this server's defaults, allowed models, moderation, previews and log channel.
+        """Change this server's defaults, allowed models, moderation, safety and log channel.
 
         Args:
             model: Default model.
@@ -178,6 +183,11 @@ class Admin(commands.Cog):
             moderation: OpenAI's moderation strictness for generations.
             previews: Show partial images while an image renders (costs a little more).
             log_channel: Where to log one line per generation.
+            screening: Check prompts (and edit images) with OpenAI's free moderation first.
+            spoilers: Post results as spoilers.
+            cooldown_refusals: Refusals within the window that pause a member (0 = never).
+            cooldown_window: The window for counting refusals, in minutes.
+            cooldown_minutes: How long a paused member waits, in minutes.
         """
         _require_moderator(interaction, "change the settings")
         changes: dict[str, object] = {
@@ -188,6 +198,11 @@ class Admin(commands.Cog):
             "moderation": moderation,
             "previews": previews,
             "log_channel_id": log_channel.id if log_channel else None,
+            "screening": screening,
+            "spoilers": spoilers,
+            "cooldown_refusals": cooldown_refusals,
+            "cooldown_window_minutes": cooldown_window,
+            "cooldown_minutes": cooldown_minutes,
         }
         changes = {name: value for name, value in changes.items() if value is not None}
         if allowed_models is not None and allowed_models.strip().lower() == "all":
@@ -271,6 +286,15 @@ def config_embed(settings: GuildSettings, bot_default_model: str) -> discord.Emb
     embed.add_field(name="Previews", value="on" if config.previews else "off")
     log = f"<#{config.log_channel_id}>" if config.log_channel_id else "none"
     embed.add_field(name="Log channel", value=log)
+    embed.add_field(name="Screening", value=config.screening)
+    embed.add_field(name="Spoilers", value="on" if config.spoilers else "off")
+    cooldown = (
+        f"{config.cooldown_refusals} refusals in {config.cooldown_window_minutes} min → "
+        f"{config.cooldown_minutes} min pause"
+        if config.cooldown_refusals
+        else "off"
+    )
+    embed.add_field(name="Cool-down", value=cooldown)
     return embed
 
 

@@ -50,7 +50,11 @@ class Images(commands.Cog):
     @app_commands.command(name="imagine")
     @app_commands.guild_only()
     @app_commands.rename(output_format="format")
-    @app_commands.autocomplete(size=_choices.size_autocomplete, model=_choices.model_autocomplete)
+    @app_commands.autocomplete(
+        size=_choices.size_autocomplete,
+        model=_choices.model_autocomplete,
+        style=_choices.style_autocomplete,
+    )
     async def imagine(
         self,
         interaction: discord.Interaction,
@@ -97,7 +101,11 @@ class Images(commands.Cog):
     @app_commands.command(name="edit")
     @app_commands.guild_only()
     @app_commands.rename(output_format="format")
-    @app_commands.autocomplete(size=_choices.size_autocomplete, model=_choices.model_autocomplete)
+    @app_commands.autocomplete(
+        size=_choices.size_autocomplete,
+        model=_choices.model_autocomplete,
+        style=_choices.style_autocomplete,
+    )
     async def edit(
         self,
         interaction: discord.Interaction,

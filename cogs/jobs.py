@@ -46,7 +46,10 @@ class Jobs(commands.Cog):
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await post_result(original_response(interaction, private=True), job, stored)
+        spoiler = (await self.services.guilds.get(job.guild_id)).config.spoilers
+        await post_result(
+            original_response(interaction, private=True), job, stored, spoiler=spoiler
+        )
 
     @app_commands.command(name="queue")
     @app_commands.guild_only()

@@ -15,6 +15,7 @@ from cogs._flow import is_moderator
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
+    from bot.jobs.safety import SafetyReport
 
 PeriodChoice = Literal["today", "7d", "30d", "month", "all"]
 TOP_USERS_SHOWN = 5
@@ -58,7 +59,12 @@ class Usage(commands.Cog):
         if export:
             csv = await self.services.usage.export(overview, limit_bytes=interaction.filesize_limit)
             files.append(discord.File(io.BytesIO(csv.data), filename=csv.filename))
-        embed = usage_embed(overview, who=user.display_name if user else None)
+        config = (await self.services.guilds.get(guild_id)).config
+        report = overview.report
+        safety = await self.services.safety.report(
+            guild_id, config, report.start, report.end, user.id if user else None
+        )
+        embed = usage_embed(overview, who=user.display_name if user else None, safety=safety)
         embed.set_image(url="attachment://usage.png")
         await interaction.edit_original_response(embed=embed, attachments=files)
 
@@ -75,7 +81,9 @@ class Usage(commands.Cog):
         return BudgetLimits(daily_micro_usd=micro_usd, daily_images=images)
 
 
-def usage_embed(overview: UsageOverview, *, who: str | None) -> discord.Embed:
+def usage_embed(
+    overview: UsageOverview, *, who: str | None, safety: SafetyReport | None = None
+) -> discord.Embed:
     """The numbers of an overview as one embed."""
     report, totals = overview.report, overview.report.totals
     title = f"Usage — {overview.period}" + (f" — {who}" if who else "")
@@ -87,7 +95,9 @@ def usage_embed(overview: UsageOverview, *, who: str | None) -> discord.Embed:
         name="Tokens", value=f"{totals.input_tokens:,} in · {totals.output_tokens:,} out"
     )
     embed.add_field(name="Failures", value=f"{totals.failures:,}")
-    embed.add_field(name="Refused (safety)", value=f"{totals.refusals:,}")
+    embed.add_field(name="Refused (safety)", value=_refusals(totals.refusals, safety))
+    for name, value in _apart(overview):
+        embed.add_field(name=name, value=value, inline=False)
     models = [
         f"`{m.model}` {m.requests:,} req · {m.images:,} img · {format_usd(m.spend_micro_usd)}"
         for m in report.by_model
@@ -99,10 +109,52 @@ def usage_embed(overview: UsageOverview, *, who: str | None) -> discord.Embed:
             for u in report.top_users[:TOP_USERS_SHOWN]
         ]
         embed.add_field(name="Top members by spend", value="\n".join(top) or "—", inline=False)
+    if safety is not None and safety.cooled_down:
+        paused = [
+            f"<@{user_id}> until {discord.utils.format_dt(until, 't')}"
+            for user_id, until in safety.cooled_down
+        ]
+        embed.add_field(name="Cooling down", value="\n".join(paused[:10]), inline=False)
     budget = overview.budget
     embed.add_field(name="Today", value=_budget_text(budget.daily_usd, budget.daily_images))
     embed.add_field(name="This month", value=_budget_text(budget.monthly_usd, None))
     return embed
+
+
+def _refusals(safety_system: int, safety: SafetyReport | None) -> str:
+    """All refusals; split by check when the blocklist or screening refused any."""
+    counts = safety.counts if safety is not None else None
+    if counts is None or not (counts.blocklist or counts.screening):
+        return f"{safety_system:,}"
+    total = safety_system + counts.blocklist + counts.screening
+    return (
+        f"{total:,}\nsafety system {safety_system:,} · blocklist {counts.blocklist:,} · "
+        f"screening {counts.screening:,}"
+    )
+
+
+def _apart(overview: UsageOverview) -> list[tuple[str, str]]:
+    """The parts of spend that are estimates, each with why (shown only when there are any)."""
+    t = overview.report.totals
+    fields = []
+    if t.in_doubt_requests:
+        fields.append(
+            (
+                "In doubt (answer lost)",
+                f"{t.in_doubt_requests:,} req · {format_usd(t.in_doubt_micro_usd)} estimated, "
+                "counted in spend: the answer was lost after the request was sent, so it may "
+                "have been billed",
+            )
+        )
+    if t.estimated_requests:
+        fields.append(
+            (
+                "Estimated (no usage)",
+                f"{t.estimated_requests:,} req · {format_usd(t.estimated_micro_usd)} at the "
+                "upper-bound estimate, counted in spend: the provider sent no token usage",
+            )
+        )
+    return fields
 
 
 def _budget_text(usd: BudgetLine, images: BudgetLine | None) -> str:

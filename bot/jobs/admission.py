@@ -12,6 +12,7 @@ from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.db import Database
 from bot.errors import InvalidOptionError, QueueFullError, QuotaExceededError, QuotaUnit
 from bot.jobs.models import Submission
+from bot.jobs.safety import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
 from bot.jobs.validation import ValidRequest, validate
 from bot.records import JobRecord, NewFile
@@ -92,6 +93,7 @@ class Admission:
         default_model: str,
         member_queue_limit: int,
         guild_queue_limit: int,
+        safety: CommunitySafety | None = None,
     ) -> None:
         self._db = db
         self._catalog = catalog
@@ -104,25 +106,34 @@ class Admission:
         self._default_model = default_model
         self._member_queue = member_queue_limit
         self._guild_queue = guild_queue_limit
+        self._safety = safety
 
     async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
         settings = await self._guilds.get(s.guild_id)
         now = self._clock.now()
+        who = Asker(s.guild_id, s.channel_id, s.user_id)
+        if self._safety is not None:
+            await self._safety.check_member(who, settings.config)
         valid = validate(
             s, settings, self._catalog, default_model=self._default_model, today=now.date()
         )
+        if self._safety is not None:
+            await self._safety.check_prompt(who, settings.config, valid.prompt)
         cost = self._price(s, valid)
         images, usd = effective_user_limits(
             settings.limits, await self._guilds.role_quotas(s.guild_id), s.role_ids
         )
         limits = MemberLimits(settings.limits, images, usd, self._member_queue, self._guild_queue)
-        if s.images:
-            # A lock-free look first, so that a refusal costs no file writes; the check that
-            # counts is the one repeated inside the transaction.
+        screening = self._safety is not None and settings.config.screening != "off"
+        if s.images or screening:
+            # A lock-free look first, so that a refusal costs no file writes and no moderation
+            # call; the check that counts is the one repeated inside the transaction.
             day, month = day_start(now), month_start(now)
             use = await store.budget_use(self._db.conn, s.guild_id, s.user_id, day, month)
             check_reservation(use, limits, cost, now)
+        if self._safety is not None:  # slow (network) when on: only for a job that fits
+            await self._safety.screen(who, settings.config, valid.request_prompt, s.images)
         saved = await self._files.save_inputs(s.images, s.mask) if s.images else []
         try:
             return await self._reserve(s, valid, cost, limits, saved), cost
@@ -137,7 +148,11 @@ class Admission:
         # A generation may go out as one request per image: each pays its prompt again.
         requests = max_requests(s.operation, valid.options.n)
         cost = estimate(
-            valid.spec, valid.options, prompt=valid.prompt, input_sizes=sizes, requests=requests
+            valid.spec,
+            valid.options,
+            prompt=valid.request_prompt,
+            input_sizes=sizes,
+            requests=requests,
         )
         if cost.images > self._ipm:
             raise InvalidOptionError(
@@ -187,6 +202,7 @@ class Admission:
                     created_at=now,
                     style=valid.style,
                     speed=valid.speed,
+                    style_text=valid.style_text,
                 ),
             )
             await store.insert_files(conn, job.id, saved, now)

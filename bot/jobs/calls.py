@@ -17,7 +17,7 @@ from bot.jobs.split import Chunk, JobRun
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
-from bot.store.ledger import ApiCall, insert_api_call
+from bot.store.ledger import ApiCall, Billing, insert_api_call
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class CallOutcome(TypedDict, total=False):
     request_id: str | None
     latency_ms: int
     error: BotError | None
+    billing: Billing
 
 
 def api_call(
@@ -72,6 +73,7 @@ def api_call(
         request_id=result.request_id if result else request_id,
         http_status=result.http_status if result else outcome.get("http_status"),
         error_code=outcome.get("error_code"),
+        billing=outcome.get("billing", "actual"),
     )
 
 
@@ -83,11 +85,19 @@ class CallSettlement:
         self._catalog = catalog
         self._files = files
         self._clock = clock
+        self._told_hidden_usage = False
 
     async def answered(self, run: JobRun, chunk: Chunk, result: ImagesResult) -> None:
-        """Keep the images after those already kept and charge their real cost from now on."""
-        cost = cost_of(run.spec, result.usage)
-        if cost > chunk.micro_usd:
+        """Keep the images after those already kept and charge their real cost from now on.
+
+        Without `usage` the real cost is unknown: the call is charged its share of the
+        reservation (an upper bound) and its ledger row is marked estimated.
+        """
+        billing: Billing = "actual" if result.usage_reported else "estimated"
+        cost = cost_of(run.spec, result.usage) if result.usage_reported else chunk.micro_usd
+        if billing == "estimated":
+            self._tell_hidden_usage()
+        elif cost > chunk.micro_usd:
             # Budgets hold only while estimates are upper bounds: worth an operator's look.
             log.warning(
                 "job %s: a call cost %s micro-USD, above its estimate of %s; check the catalog",
@@ -102,7 +112,8 @@ class CallSettlement:
             run.real_micro_usd += cost
             run.answered_share += chunk.micro_usd
             run.made += len(saved)
-            call = self._call(run.job, chunk, result=result, cost=cost)
+            run.estimated_calls += billing == "estimated"
+            call = self._call(run.job, chunk, result=result, cost=cost, billing=billing)
             async with self._db.transaction() as conn:
                 await insert_api_call(conn, call)
                 await store.insert_files(conn, run.job.id, saved, self._clock.now())
@@ -135,11 +146,29 @@ class CallSettlement:
         Its ledger row carries that share, so the ledger's spend never understates the budgets.
         """
         status = error.status if isinstance(error, UpstreamError) else None
+        log.warning(
+            "job %s: a call is in doubt (%s, request id %s): %s; its estimate of %s micro-USD "
+            "stays charged and it is not sent again",
+            run.job.id,
+            code,
+            error.request_id if isinstance(error, UpstreamError) else None,
+            error or "interrupted",
+            chunk.micro_usd,
+        )
         run.doubt(chunk)
         run.stop(error, code)
         call = self._call(run.job, chunk, cost=chunk.micro_usd, http_status=status,
-                          error_code=code, error=error)  # fmt: skip
+                          error_code=code, error=error, billing="in_doubt")  # fmt: skip
         await self._insert(call)
+
+    def _tell_hidden_usage(self) -> None:
+        if self._told_hidden_usage:
+            return
+        self._told_hidden_usage = True
+        log.warning(
+            "the images API answered without `usage` (a gateway that hides it?): such calls are "
+            "charged at their upper-bound estimate and marked estimated in the ledger"
+        )
 
     async def rate_limited(self, job: JobRecord, chunk: Chunk, error: UpstreamError) -> None:
         """A 429 whose images go out again: its ledger row, at no cost."""

@@ -41,7 +41,7 @@ async def prepare(
             images.append(image)
     request = ImageRequest(
         operation=job.operation,
-        prompt=job.prompt,
+        prompt=job.request_prompt,  # with the style's text
         options=job.options,
         images=tuple(images),
         mask=mask,

@@ -27,6 +27,11 @@ IN_DOUBT_MESSAGE = (
     "have been billed, so it was not sent again and its estimated cost stays counted"
 )
 NOT_SENT = "the bot stopped before sending them"
+# A succeeded job's code when the provider reported no `usage`: its cost is the estimate.
+USAGE_ESTIMATED = "usage_estimated"
+ESTIMATED_MESSAGE = (
+    "the image service did not report its usage, so the job is charged at the most it can cost"
+)
 
 
 def partial_message(made: int, images: int, rest: str) -> str:
@@ -53,7 +58,10 @@ class Settlement:
         """Nothing of the run is in flight any more: keep what it made and what may be billed."""
         charged, images = run.final_charge()
         job, error = run.job, run.error
-        if run.made == run.images:
+        if run.made == run.images and run.estimated_calls:
+            await self._finish(job, "succeeded", charged, images, error=None,
+                               code=USAGE_ESTIMATED, message=ESTIMATED_MESSAGE)  # fmt: skip
+        elif run.made == run.images:
             await self._finish(job, "succeeded", charged, images, error=None)
         elif run.made:
             rest = IN_DOUBT_MESSAGE if run.doubt_images else str(error or NOT_SENT)
@@ -94,7 +102,8 @@ class Settlement:
             return
         doubt = max(0, job.charged_micro_usd - spent)
         call = api_call(job, n=job.n - made, price_version=self._catalog.version,
-                        now=self._clock.now(), cost=doubt, error_code="interrupted")  # fmt: skip
+                        now=self._clock.now(), cost=doubt, error_code="interrupted",
+                        billing="in_doubt")  # fmt: skip
         state: Ending = "succeeded" if made else "unknown"
         message = partial_message(made, job.n, IN_DOUBT_MESSAGE) if made else IN_DOUBT_MESSAGE
         await self._finish(job, state, spent + doubt, job.charged_images, error=None, call=call,

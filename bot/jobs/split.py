@@ -76,6 +76,7 @@ class JobRun:
         self.answered_share = 0  # what the answered requests had reserved
         self.doubt_micro_usd = 0  # shares of the requests that may have been billed
         self.doubt_images = 0
+        self.estimated_calls = 0  # answered without `usage`: charged at their share
         self.error: BotError | None = None  # the first error that stopped the job
         self.code: str | None = None  # its code (or an in-doubt one)
         self.stopping = False

@@ -17,6 +17,7 @@ from bot.domain import (
     Quality,
     Relaxed,
     Speed,
+    apply_style,
 )
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
 from bot.jobs.models import Submission
@@ -39,6 +40,12 @@ class ValidRequest:
     options: ImageOptions
     style: str | None
     speed: Speed
+    style_text: str | None = None  # the style's text now (stored on the job with its name)
+
+    @property
+    def request_prompt(self) -> str:
+        """What is sent upstream, priced and screened: the prompt with the style's text."""
+        return apply_style(self.prompt, self.style_text)
 
 
 def validate(
@@ -71,7 +78,20 @@ def validate(
     )
     style = check_style(c.style, settings.styles)
     speed = check_speed(c.speed, settings.config.relaxed)
-    return ValidRequest(spec, prompt, options, style, speed)
+    style_text = settings.styles[style] if style is not None else None
+    valid = ValidRequest(spec, prompt, options, style, speed, style_text)
+    _check_styled_length(valid)
+    return valid
+
+
+def _check_styled_length(valid: ValidRequest) -> None:
+    limit = min(MAX_PROMPT_CHARS, valid.spec.max_prompt_chars)
+    length = len(valid.request_prompt)
+    if valid.style is not None and length > limit:
+        raise InvalidOptionError(
+            "prompt",
+            f"with the style {valid.style} it is {length} characters; the limit is {limit}",
+        )
 
 
 def check_style(name: str | None, styles: Mapping[str, str]) -> str | None:

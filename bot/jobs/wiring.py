@@ -18,6 +18,7 @@ from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
 from bot.jobs.retention import Retention
 from bot.jobs.runner import JobRunner
+from bot.jobs.safety import CommunitySafety
 from bot.jobs.service import JobService
 from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
@@ -65,6 +66,7 @@ def build_job_queue(
     guilds: GuildSettingsStore,
     clock: Clock,
     sink: JobSink | None = None,
+    safety: CommunitySafety | None = None,  # blocklist, screening and cool-downs at admission
 ) -> JobQueueParts:
     """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them."""
     bus = EventBus(sink)
@@ -107,6 +109,7 @@ def build_job_queue(
         default_model=settings.default_model,
         member_queue_limit=settings.member_queue_limit,
         guild_queue_limit=settings.guild_queue_limit,
+        safety=safety,
     )
     service = JobService(
         db=db,

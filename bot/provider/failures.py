@@ -1,4 +1,21 @@
-"""Translation of Images API failures (HTTP errors, transport errors) into bot/errors.py classes."""
+"""Translation of Images API failures into bot/errors.py classes, by what the provider surely did.
+
+Every failed call falls in one of three fates (DESIGN.md, "The life of a job", steps 3-4):
+
+| what happened                                                  | fate       | retried     |
+|----------------------------------------------------------------|------------|-------------|
+| connect failure or timeout, pool timeout, write failure         | not_sent   | yes         |
+| the provider's own JSON error envelope, status 4xx or 500/503   | answered   | 500/503 only|
+| any 4xx, also a proxy's own page (it refused before forwarding) | answered   | 429 by queue|
+| read timeout, connection dropped after the body went out        | in_doubt   | never       |
+| 502, 504, 524 (a gateway lost the answer), JSON or not          | in_doubt   | never       |
+| any other 5xx whose body is not the provider's JSON envelope    | in_doubt   | never       |
+| a 2xx body that cannot be read (not JSON, no image, cut short)  | in_doubt   | never       |
+
+"answered" calls are not billed; "in_doubt" ones may have been (AnswerLostError, maybe_billed).
+Sources: research/openai-images-api.md §5, §10.6-7; research/providers.md §4.2 (lenient parsing,
+HTML pages from load balancers), public reports of proxies' 502/504/524 pages.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +23,12 @@ import json
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Literal
 
 import httpx
 
 from bot.errors import (
+    AnswerLostError,
     AuthenticationError,
     BillingLimitError,
     InvalidRequestError,
@@ -21,7 +40,10 @@ from bot.errors import (
 )
 
 MAX_UPSTREAM_MESSAGE = 300
-RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+# Retried only when the provider itself answered them with its JSON error envelope.
+RETRYABLE_STATUSES = frozenset({500, 503})
+# A gateway (nginx, Cloudflare, a hosted router) answered for an upstream that may have worked.
+GATEWAY_STATUSES = frozenset({502, 504, 524})
 REFUSAL_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 BILLING_CODES = frozenset(
     {
@@ -37,6 +59,7 @@ AUTH_CODES = frozenset({"invalid_api_key", "invalid_organization", "unsupported_
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)")
 
 TranslatedError = UpstreamError | PromptRejectedError
+Fate = Literal["not_sent", "answered", "in_doubt"]
 
 
 class ConnectFailedError(UpstreamUnavailableError):
@@ -52,15 +75,32 @@ def redact(text: str) -> str:
 
 
 def _error_fields(body: bytes) -> dict[str, str | None]:
-    """The `error` envelope's message/type/param/code; empty when the body is not one."""
+    """The `error` envelope's message/type/param/code; empty when the body is not one.
+
+    Lenient as providers.md §4.2 advises: a list holding the envelope (Gemini) and a string
+    `error` count too; an HTML page or any other JSON does not.
+    """
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return {}
+    if isinstance(data, list) and data:
+        data = data[0]
     err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, str) and err:
+        return {"message": err, "type": None, "param": None, "code": None}
     if not isinstance(err, dict):
         return {}
     return {k: (str(err[k]) if err.get(k) is not None else None) for k in _FIELDS}
+
+
+def fate(error: TranslatedError) -> Fate:
+    """What the provider surely did with a failed call (see the module's table)."""
+    if isinstance(error, ConnectFailedError):
+        return "not_sent"
+    if isinstance(error, UpstreamError) and error.maybe_billed:
+        return "in_doubt"
+    return "answered"
 
 
 _FIELDS = ("message", "type", "param", "code")
@@ -133,6 +173,8 @@ def translate_error(
 ) -> TranslatedError:
     """Map one failed HTTP response (or a streamed `error` event, status None) to our errors."""
     fields = _error_fields(body)
+    if status is not None and (status in GATEWAY_STATUSES or (status >= 500 and not fields)):
+        return _gateway_error(status, body, fields, request_id)
     code, err_type, param = fields.get("code"), fields.get("type"), fields.get("param")
     upstream = redact(fields.get("message") or body.decode("utf-8", "replace"))
     label = f"images API {status or 'stream'} {code or err_type or 'error'}"
@@ -157,25 +199,91 @@ def translate_error(
     return UpstreamUnavailableError(message, status=status, code=code, request_id=rid)
 
 
-def translate_transport_error(exc: Exception) -> UpstreamUnavailableError:
-    """An httpx failure without a usable response; connect failures are marked retryable."""
+def _gateway_error(
+    status: int, body: bytes, fields: dict[str, str | None], request_id: str | None
+) -> AnswerLostError:
+    """A 502/504/524, or a 5xx page that is not the provider's own: the answer is lost."""
+    shown = redact(fields.get("message") or _page_title(body))
+    message = f"images API {status} from a gateway, answer lost" + (f": {shown}" if shown else "")
+    return AnswerLostError(
+        message,
+        reason=f"a gateway in front of the image service answered {status} instead of the result",
+        status=status,
+        code=f"gateway_{status}",
+        request_id=request_id,
+    )
+
+
+_TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _page_title(body: bytes) -> str:
+    """An HTML error page's <title> ("504 Gateway Time-out"), else the body's start."""
+    found = _TITLE.search(body[:4096])
+    text = found.group(1) if found else body[:200]
+    return text.decode("utf-8", "replace")
+
+
+def translate_transport_error(
+    exc: Exception, *, read_timeout: float | None = None
+) -> UpstreamUnavailableError:
+    """An httpx failure without a usable response, classified by whether the request went out.
+
+    Connect and pool failures never carried the request, and a write failure never carried all
+    of it, so the provider did no work (ConnectFailedError: retried). Any failure after the body
+    went out (read timeout, dropped connection, a body cut short) is in doubt. `read_timeout`
+    (seconds) names the wait in the member's message.
+    """
     detail = redact(str(exc)) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return ConnectFailedError(f"could not connect to the images API: {detail}")
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamUnavailableError(f"the images API timed out ({type(exc).__name__})")
-    return UpstreamUnavailableError(f"the images API connection failed: {detail}")
+    if isinstance(exc, _NOT_SENT):
+        return ConnectFailedError(f"could not send to the images API: {detail}")
+    if isinstance(exc, httpx.LocalProtocolError | httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return UpstreamUnavailableError(f"the images API request could not be sent: {detail}")
+    if isinstance(exc, httpx.ReadTimeout):
+        waited = f" within {_minutes(read_timeout)}" if read_timeout else " in time"
+        return AnswerLostError(
+            f"the images API timed out after the request was sent ({type(exc).__name__})",
+            reason=f"the image service did not answer{waited}",
+            code="read_timeout",
+        )
+    return AnswerLostError(
+        f"the images API connection failed after the request was sent: {detail}",
+        reason="the connection to the image service dropped after the request was sent",
+        code="connection_lost",
+    )
+
+
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes >= 1:
+        return f"{minutes} minute" + ("s" if minutes != 1 else "")
+    return f"{max(1, round(seconds))} s"
 
 
 def malformed(what: str, *, status: int | None, request_id: str | None) -> UpstreamError:
-    """A 2xx response we cannot use (bad JSON, no image data)."""
-    return UpstreamUnavailableError(
-        f"malformed images API response: {what}", status=status, request_id=request_id
+    """A 2xx response we cannot use (bad JSON, no image data, cut short): in doubt."""
+    return AnswerLostError(
+        f"malformed images API response: {what}",
+        reason="the image service's answer could not be read",
+        status=status,
+        code="unreadable_answer",
+        request_id=request_id,
     )
 
 
 def is_retryable(error: TranslatedError) -> bool:
-    """Only 5xx and connections that never reached the server; never anything maybe billed."""
-    if isinstance(error, ConnectFailedError):
+    """Only calls the provider surely did not work on: never sent, or its own JSON 500/503."""
+    if fate(error) == "not_sent":
         return True
+    if fate(error) == "in_doubt":
+        return False
     return isinstance(error, UpstreamUnavailableError) and error.status in RETRYABLE_STATUSES

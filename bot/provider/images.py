@@ -22,6 +22,7 @@ from bot.provider.failures import (
     translate_error,
     translate_transport_error,
 )
+from bot.provider.timeouts import ReadTimeouts
 from bot.provider.wire import (
     MalformedResponseError,
     SseEvent,
@@ -81,7 +82,7 @@ def build_http_client(
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/") + "/",
         headers=headers,
-        # Generation can take up to two minutes; a shorter read timeout abandons paid images.
+        # Image calls set their own read timeout by the work (bot/provider/timeouts.py).
         timeout=timeout or DEFAULT_TIMEOUT,
         transport=transport,
     )
@@ -98,8 +99,10 @@ class OpenAIImagesClient:
         backoff_base: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        timeouts: ReadTimeouts | None = None,
     ) -> None:
         self._http = http
+        self._timeouts = timeouts or ReadTimeouts()
         self._max_retries = max(0, max_retries)
         self._backoff_base = backoff_base
         self._sleep = sleep
@@ -116,11 +119,14 @@ class OpenAIImagesClient:
         on_partial: PartialSink | None = None,
         on_failed_attempt: Callable[[FailedAttempt], Awaitable[None]] | None = None,
     ) -> ImagesResult:
-        """Send the request; retry only 5xx and connections that never reached the server.
+        """Send the request; retry only what the provider surely did no work on.
 
-        Read timeouts, dropped responses, 4xx, billing errors and refusals are raised at once: the
-        request may already have been billed, so sending it again could pay twice. A 429 is raised
-        at once too, so that the queue can pause all dispatch for its Retry-After.
+        Retried (bounded, with backoff): a request that never went out, and the provider's own
+        JSON 500/503. Raised at once: 4xx, billing errors and refusals (not billed), and every
+        call in doubt (AnswerLostError: read timeout, dropped connection, a gateway's page, an
+        unreadable 2xx), which may already have been billed, so sending it again could pay
+        twice. A 429 is raised at once too, so that the queue can pause all dispatch for its
+        Retry-After. See bot/provider/failures.py for the whole table.
         """
         for attempt in range(self._max_retries + 1):
             try:
@@ -184,9 +190,9 @@ class OpenAIImagesClient:
         except (UpstreamError, PromptRejectedError) as exc:
             raise _AttemptFailedError(exc, self._latency(started)) from None
         except _HTTPX_ERRORS as exc:
-            raise _AttemptFailedError(
-                translate_transport_error(exc), self._latency(started)
-            ) from None
+            waited = self._timeouts.read_seconds(request)
+            error = translate_transport_error(exc, read_timeout=waited)
+            raise _AttemptFailedError(error, self._latency(started)) from None
 
     async def _send(
         self, request: ImageRequest, on_partial: PartialSink | None, started: float
@@ -194,7 +200,8 @@ class OpenAIImagesClient:
         opts = request.options
         stream = opts.partial_images > 0 and on_partial is not None and opts.n == 1
         path, kwargs = self._prepare(request, stream=stream)
-        async with self._http.stream("POST", path, **kwargs) as response:
+        timeout = self._timeouts.for_request(request)
+        async with self._http.stream("POST", path, timeout=timeout, **kwargs) as response:
             status, rid = response.status_code, response.headers.get("x-request-id")
             if status >= 300:
                 body = await response.aread()

@@ -181,6 +181,7 @@ def build_result(
         value = payload.get(key)
         return value if isinstance(value, str) and value and value != "auto" else requested
 
+    usage = parse_usage(payload.get("usage"))
     size = resolved("size", opts.size)
     if size == "auto" and images:  # streamed events echo the requested "auto"; ask the image
         size = image_size(images[0]) or size
@@ -190,11 +191,13 @@ def build_result(
         quality=resolved("quality", opts.quality),
         output_format=resolved("output_format", opts.output_format),
         background=resolved("background", opts.background),
-        usage=parse_usage(payload.get("usage")),
+        usage=usage,
         request_id=request_id,
         latency_ms=latency_ms,
         http_status=status,
         partial_images=partials,
+        # An image always has output tokens: no `usage`, or one of zeros, tells us nothing.
+        usage_reported=usage.output_total > 0,
     )
 
 

@@ -39,6 +39,7 @@ COLUMNS: tuple[str, ...] = (
     "http_status",
     "error_code",
     "latency_ms",
+    "billing",  # actual | estimated (no usage from the provider) | in_doubt (answer lost)
 )
 CSV_MIME = "text/csv"
 ZIP_MIME = "application/zip"
@@ -169,4 +170,5 @@ def _cells(row: LedgerRow) -> tuple[object, ...]:
         row.http_status,
         _text(row.error_code),
         row.latency_ms,
+        row.billing,
     )

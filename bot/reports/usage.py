@@ -12,6 +12,7 @@ from typing import Literal, get_args
 from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.errors import InvalidOptionError
 from bot.reports.export import ExportFile, LedgerCsvWriter
+from bot.store.ledger import HiddenUsage
 from bot.store.usage import BudgetUsage, DailyUsage, UsageReport, UsageStore
 
 Period = Literal["today", "7d", "30d", "month", "all"]
@@ -123,11 +124,17 @@ class UsageOverview:
 
     @property
     def summary(self) -> str:
-        """One line of totals: "Total $3.55 · 9 images · 8 requests"."""
+        """One line of totals: "Total $3.55 · 9 images · 8 requests", then the spend in doubt
+        and estimated when there is any ("· $0.25 in doubt · $0.40 estimated")."""
         t = self.report.totals
-        return (
+        line = (
             f"Total {format_usd(t.spend_micro_usd)} · {t.images:,} images · {t.requests:,} requests"
         )
+        if t.in_doubt_requests:
+            line += f" · {format_usd(t.in_doubt_micro_usd)} in doubt"
+        if t.estimated_requests:
+            line += f" · {format_usd(t.estimated_micro_usd)} estimated"
+        return line
 
 
 class UsageService:
@@ -222,6 +229,25 @@ async def export_ledger(
         reason = "the export is too large to attach; choose a shorter period or one member"
         raise InvalidOptionError("period", reason)
     return export
+
+
+HIDDEN_USAGE_DAYS = 7
+
+
+def hidden_usage_line(hidden: HiddenUsage, days: int = HIDDEN_USAGE_DAYS) -> str | None:
+    """The operator's notice that the provider hides `usage`, or None when it does not.
+
+    From the ledger: calls of the last `days` whose rows are marked estimated
+    (research/providers.md §4.1: several gateways send no `usage`).
+    """
+    if not hidden.calls:
+        return None
+    return (
+        f"the provider hides usage: {hidden.calls} of the {hidden.requests} calls of the "
+        f"last {days} days came back without `usage`, so they were charged at their upper-bound "
+        "estimate (ledger billing=estimated); point OPENAI_BASE_URL at a gateway that passes "
+        "usage through for exact costs"
+    )
 
 
 def _as_period(period: str) -> Period:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from bot.catalog.models import Catalog, parse_size
 from bot.domain import QUALITIES, Moderation
 from bot.errors import InvalidOptionError
 
 API_MAX_COUNT = 10  # the Images API's maximum n
 MODERATIONS: tuple[Moderation, ...] = ("auto", "low")
+Screening = Literal["off", "prompts", "prompts_and_images"]
+SCREENINGS: tuple[Screening, ...] = ("off", "prompts", "prompts_and_images")
+MAX_COOLDOWN_MINUTES = 7 * 24 * 60  # a week: longer is a ban, which Discord itself does better
 
 # The /quota set and /config set option each field is set with.
 LIMIT_OPTIONS = {
@@ -26,7 +31,14 @@ CONFIG_OPTIONS = {
     "moderation": "moderation",
     "previews": "previews",
     "log_channel_id": "log_channel",
+    "screening": "screening",
+    "spoilers": "spoilers",
+    "cooldown_refusals": "cooldown_refusals",
+    "cooldown_window_minutes": "cooldown_window",
+    "cooldown_minutes": "cooldown_minutes",
 }
+_SWITCHES = ("previews", "spoilers")
+_SAFETY = ("screening", "cooldown_refusals", "cooldown_window_minutes", "cooldown_minutes")
 
 
 def check_limit(name: str, value: object) -> None:
@@ -59,13 +71,24 @@ def check_config(name: str, value: object, catalog: Catalog | None) -> object:
         return check_choice(option, value, MODERATIONS)
     if name == "default_size":
         return check_size(option, value)
-    if name == "previews":
+    if name in _SWITCHES:
         if not isinstance(value, bool):
             raise InvalidOptionError(option, "must be on or off")
         return value
+    if name in _SAFETY:
+        return _check_safety(name, option, value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidOptionError(option, "must be a channel")
     return value
+
+
+def _check_safety(name: str, option: str, value: object) -> object:
+    """Screening and the cool-down (migration 0005)."""
+    if name == "screening":
+        return check_choice(option, value, SCREENINGS)
+    if name == "cooldown_refusals":
+        return check_whole(option, value, 0, 100, "0 (no cool-down) to 100")
+    return check_whole(option, value, 1, MAX_COOLDOWN_MINUTES, "1 to 10080 minutes")
 
 
 def check_model(option: str, name: str, catalog: Catalog | None) -> str:
@@ -89,6 +112,12 @@ def check_choice(option: str, value: object, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value.strip().lower() not in choices:
         raise InvalidOptionError(option, f"must be one of {', '.join(choices)}")
     return value.strip().lower()
+
+
+def check_whole(option: str, value: object, low: int, high: int, words: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidOptionError(option, f"must be {words}")
+    return value
 
 
 def check_size(option: str, value: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.domain import Moderation, Quality, Relaxed
 from bot.errors import InvalidOptionError
-from bot.store.guild_checks import API_MAX_COUNT, check_config, check_limit
+from bot.store.guild_checks import API_MAX_COUNT, Screening, check_config, check_limit
 
 # Built-in defaults, used until a moderator sets a value. Deliberately conservative: a fresh
 # install with a funded key must not be able to spend much before anyone has looked at /quota.
@@ -31,6 +32,15 @@ DEFAULT_QUALITY: Quality = "medium"
 DEFAULT_SIZE = "1024x1024"
 DEFAULT_MODERATION: Moderation = "auto"
 DEFAULT_PREVIEWS = False  # previews cost 100 output tokens each; opt-in
+# Screening is off until a moderator turns it on: a gateway without /moderations would otherwise
+# refuse every job (screening fails closed).
+DEFAULT_SCREENING: Screening = "off"
+DEFAULT_SPOILERS = False
+# Three refusals within 15 minutes cool a member down for 30: enough for a typo or two, not for
+# probing the filters (each safety refusal counts against the operator's organization).
+DEFAULT_COOLDOWN_REFUSALS = 3
+DEFAULT_COOLDOWN_WINDOW_MINUTES = 15
+DEFAULT_COOLDOWN_MINUTES = 30
 DEFAULT_RELAXED: Relaxed = "off"  # relaxed speed is opt-in (not stored until /config set relaxed)
 
 
@@ -62,6 +72,11 @@ class GuildConfig:
     moderation: Moderation = DEFAULT_MODERATION
     previews: bool = DEFAULT_PREVIEWS
     log_channel_id: int | None = None
+    screening: Screening = DEFAULT_SCREENING
+    spoilers: bool = DEFAULT_SPOILERS
+    cooldown_refusals: int = DEFAULT_COOLDOWN_REFUSALS  # 0 = no cool-down
+    cooldown_window_minutes: int = DEFAULT_COOLDOWN_WINDOW_MINUTES
+    cooldown_minutes: int = DEFAULT_COOLDOWN_MINUTES
     relaxed: Relaxed = DEFAULT_RELAXED
 
 
@@ -127,6 +142,14 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
+_GET_SETTINGS = """
+SELECT (SELECT json_group_object(name, prompt) FROM
+            (SELECT name, prompt FROM styles WHERE guild_id = ? ORDER BY name_key))
+       AS styles_json, guild_settings.*
+FROM (SELECT 1) LEFT JOIN guild_settings ON guild_settings.guild_id = ?
+"""
+
+
 class GuildSettingsStore:
     """Reads and validated, audited writes of guild settings and role quotas."""
 
@@ -136,10 +159,12 @@ class GuildSettingsStore:
         self._catalog = catalog  # when given, model names are checked against it
 
     async def get(self, guild_id: int) -> GuildSettings:
-        row = await self._db.fetchone(
-            "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)
-        )
-        return _settings_from_row(guild_id, row)
+        # One trip: the settings row (if any) and the guild's styles (migration 0005, /style).
+        row = await self._db.fetchone(_GET_SETTINGS, (guild_id, guild_id))
+        assert row is not None  # the styles sub-select always yields a row
+        settings = _settings_from_row(guild_id, row if row["guild_id"] is not None else None)
+        styles: dict[str, str] = json.loads(row["styles_json"]) if row["styles_json"] else {}
+        return replace(settings, styles=styles) if styles else settings
 
     async def update_limits(
         self, guild_id: int, *, changed_by: int, **values: int | None
@@ -332,5 +357,15 @@ def _settings_from_row(guild_id: int, row: aiosqlite.Row | None) -> GuildSetting
         moderation=row["moderation"] or DEFAULT_MODERATION,
         previews=DEFAULT_PREVIEWS if row["previews"] is None else bool(row["previews"]),
         log_channel_id=row["log_channel_id"],
+        **_safety_config(row),
     )
     return GuildSettings(guild_id, GuildLimits(**limit_values), config)
+
+
+def _safety_config(row: aiosqlite.Row) -> dict[str, Any]:
+    """Migration 0005's settings that are set (NULL = the default)."""
+    names = ("screening", "cooldown_refusals", "cooldown_window_minutes", "cooldown_minutes")
+    values: dict[str, Any] = {name: row[name] for name in names if row[name] is not None}
+    if row["spoilers"] is not None:
+        values["spoilers"] = bool(row["spoilers"])
+    return values

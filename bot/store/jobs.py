@@ -50,6 +50,7 @@ class NewJob:
     created_at: datetime
     style: str | None = None
     speed: Speed = "fast"
+    style_text: str | None = None  # the style's text at admission (migration 0005)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ def row_to_job(row: aiosqlite.Row) -> JobRecord:
         finished_at=_dt(row["finished_at"]),
         style=row["style"],
         speed=row["speed"],
+        style_text=row["style_text"],
     )
 
 
@@ -156,8 +158,8 @@ async def budget_use(
 _INSERT_JOB = """
 INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
                   charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,
-                  source_job_id, created_at, style, speed)
-VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+                  source_job_id, created_at, style, speed, style_text)
+VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING *
 """
 
@@ -181,6 +183,7 @@ async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
             ts(job.created_at),
             job.style,
             job.speed,
+            job.style_text,
         ),
     )
     return row_to_job(row)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import aiosqlite
 
 from bot.domain import TokenUsage
+
+# How a row's cost is known (migration 0004): from `usage`; the upper-bound estimate because the
+# provider sent no `usage`; or the estimate because the answer was lost and it may be billed.
+Billing = Literal["actual", "estimated", "in_doubt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,15 @@ class ApiCall:
     request_id: str | None = None
     http_status: int | None = None
     error_code: str | None = None
+    billing: Billing = "actual"
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenUsage:
+    """Calls since a day that came back without `usage` (charged at the estimate), of all."""
+
+    calls: int
+    requests: int
 
 
 _INSERT = """
@@ -40,8 +54,13 @@ INSERT INTO api_calls (
     guild_id, channel_id, user_id, job_id, model, operation, n, images, size, quality,
     text_input_tokens, cached_text_input_tokens, image_input_tokens, cached_image_input_tokens,
     image_output_tokens, text_output_tokens, partial_images, cost_micro_usd, price_version,
-    request_id, http_status, error_code, latency_ms, created_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    request_id, http_status, error_code, latency_ms, created_at, billing
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+# From the rollups of migrations 0002 and 0004: a few rows per guild and day, not the ledger.
+_HIDDEN_USAGE = """
+SELECT COALESCE(SUM(estimated_requests), 0), COALESCE(SUM(requests), 0)
+FROM api_calls_daily WHERE day >= ?
 """
 
 
@@ -73,6 +92,7 @@ async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
         call.error_code,
         call.latency_ms,
         int(call.created_at.timestamp()),
+        call.billing,
     )
     cursor = await conn.execute(_INSERT, params)
     return int(cursor.lastrowid or 0)
@@ -115,4 +135,13 @@ def _row_to_call(row: aiosqlite.Row) -> ApiCall:
         error_code=row["error_code"],
         latency_ms=row["latency_ms"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        billing=row["billing"],
     )
+
+
+async def hidden_usage_since(conn: aiosqlite.Connection, since: datetime) -> HiddenUsage:
+    """How many calls of every guild since the UTC day of `since` came without `usage`."""
+    day = int(since.timestamp()) // 86_400
+    async with conn.execute(_HIDDEN_USAGE, (day,)) as cursor:
+        row = await cursor.fetchone()
+    return HiddenUsage(int(row[0]), int(row[1])) if row else HiddenUsage(0, 0)

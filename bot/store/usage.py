@@ -8,6 +8,10 @@ Definitions (the figures /usage shows), over the half-open window start <= creat
 - input tokens: text input + image input (cached tokens are part of those totals);
 - output tokens: image output + text output;
 - refusals: calls whose `error_code` is 'moderation_blocked';
+- in doubt: calls whose answer was lost after they were sent (`billing` 'in_doubt'), and their
+  estimated cost, which is part of spend (they may have been billed);
+- estimated: calls the provider answered without `usage` (`billing` 'estimated'), and their
+  cost, the upper-bound estimate, which is part of spend;
 - failures: other calls with an `error_code`, or with `http_status` >= 400;
 - by model: requests, images and spend per model, most spend first;
 - top users: the members with the most spend (ties by id), at most `top_users` of them;
@@ -46,6 +50,10 @@ class UsageTotals:
     output_tokens: int
     failures: int
     refusals: int
+    in_doubt_requests: int = 0
+    in_doubt_micro_usd: int = 0
+    estimated_requests: int = 0
+    estimated_micro_usd: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,7 @@ class LedgerRow:
     http_status: int | None
     error_code: str | None
     latency_ms: int
+    billing: str = "actual"
 
 
 # Each query exists in two scopes, the guild and one member of it, so that SQLite picks the
@@ -162,7 +171,7 @@ _EXPORT = """
 SELECT id, created_at, guild_id, channel_id, user_id, job_id, model, operation, n, images,
        size, quality, text_input_tokens, cached_text_input_tokens, image_input_tokens,
        cached_image_input_tokens, image_output_tokens, text_output_tokens, partial_images,
-       cost_micro_usd, price_version, request_id, http_status, error_code, latency_ms
+       cost_micro_usd, price_version, request_id, http_status, error_code, latency_ms, billing
 FROM api_calls WHERE /*scope*/ AND (created_at, id) > (?, ?)
 ORDER BY created_at, id LIMIT ?
 """
@@ -193,11 +202,13 @@ class _Query:
 # Daily figures come from the rollups that migration 0002's trigger keeps. The member form
 # takes its window in seconds like every member query; whole days divide exactly.
 _DAY_MODEL_ROLLUP = """
-SELECT day, model, requests, cost_micro_usd, images, input_tokens, output_tokens
+SELECT day, model, requests, cost_micro_usd, images, input_tokens, output_tokens,
+       in_doubt_requests, in_doubt_micro_usd, estimated_requests, estimated_micro_usd
 FROM api_calls_daily WHERE guild_id = ? AND day >= ? AND day < ?
 """
 _DAY_MODEL_MEMBER_ROLLUP = """
-SELECT day, model, requests, cost_micro_usd, images, input_tokens, output_tokens
+SELECT day, model, requests, cost_micro_usd, images, input_tokens, output_tokens,
+       in_doubt_requests, in_doubt_micro_usd, estimated_requests, estimated_micro_usd
 FROM api_calls_member_daily
 WHERE guild_id = ? AND user_id = ? AND day >= ? / 86400 AND day < ? / 86400
 """
@@ -343,7 +354,9 @@ def _fold(
     models: dict[str, list[int]] = {}
     days: dict[int, list[int]] = {}
     tokens = [0, 0]
-    for day, model, requests, spend, images, tokens_in, tokens_out in rows:
+    apart = [0, 0, 0, 0]  # in-doubt requests and micro-USD, estimated requests and micro-USD
+    for day, model, requests, spend, images, tokens_in, tokens_out, *marked in rows:
+        apart = [a + int(m) for a, m in zip(apart, marked, strict=True)]
         for acc in (models.setdefault(model, [0, 0, 0]), days.setdefault(day, [0, 0, 0])):
             acc[0] += requests
             acc[1] += spend
@@ -365,6 +378,10 @@ def _fold(
         output_tokens=tokens[1],
         failures=failures,
         refusals=refusals,
+        in_doubt_requests=apart[0],
+        in_doubt_micro_usd=apart[1],
+        estimated_requests=apart[2],
+        estimated_micro_usd=apart[3],
     )
     return tuple(by_model), daily, totals
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from bot.app import ImageBot, build_services, point_discord_at
 from bot.clock import OffsetClock
+from bot.provider.timeouts import ReadTimeouts
 from bot.settings import Settings, load_settings
 from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_messages import RecordedMessage
@@ -41,6 +42,7 @@ class Harness:
     bob: FakeMember
     mod: FakeMember
     bot: ImageBot | None = None
+    read_timeouts: ReadTimeouts | None = None  # e.g. scaled down, to outlast them in a test
     _stack: contextlib.AsyncExitStack | None = field(default=None, repr=False)
 
     async def start_bot(self, **settings_overrides: Any) -> ImageBot:
@@ -49,7 +51,9 @@ class Harness:
             self.settings = self.settings.model_copy(update=settings_overrides)
         stack = contextlib.AsyncExitStack()
         point_discord_at(self.settings)
-        services = await stack.enter_async_context(build_services(self.settings, clock=self.clock))
+        services = await stack.enter_async_context(
+            build_services(self.settings, clock=self.clock, read_timeouts=self.read_timeouts)
+        )
         bot = ImageBot(services, guild_ready_timeout=0.05)
         await stack.enter_async_context(bot)
         task = asyncio.create_task(bot.start(self.settings.discord_token.get_secret_value()))

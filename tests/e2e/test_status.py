@@ -114,3 +114,19 @@ async def test_a_preview_is_shown_before_the_result(tmp_path: Path) -> None:
         assert request.params.get("stream") is True and request.params.get("partial_images") == 2
         assert_throttled(result)
         h.discord.assert_no_violations()
+
+
+async def test_previews_are_spoilers_when_results_are(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        assert h.bot is not None
+        await h.bot.services.guilds.update_config(
+            h.guild.id, changed_by=h.mod.id, previews=True, spoilers=True
+        )
+        h.openai._stream = types.MethodType(slow_stream, h.openai)  # type: ignore[method-assign]
+        handle = await h.imagine("a sunrise", quality="low", count=1)
+        preview = await handle.wait_original(lambda m: "preview" in m.content, timeout=8)
+        assert preview.attachments[0].filename.startswith("SPOILER_preview")
+        result = await h.wait_result(handle, timeout=15)
+        assert [a.spoiler for a in result.attachments] == [True]
+        h.discord.assert_no_violations()

@@ -14,6 +14,10 @@ from PIL import Image
 from tests.fakes.discord_model import DISCORD_EPOCH_MS, FakeUser, Snowflakes
 from tests.fakes.discord_rules import FLAG_EPHEMERAL, FLAG_LOADING, invalid_form, walk_components
 
+# Attachment request structure: "description: Description (alt text) for the file (max 1024
+# characters)"; the IS_SPOILER attachment flag is 1 << 3 (Discord's message resource docs).
+MAX_DESCRIPTION = 1024
+IS_SPOILER = 1 << 3
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -73,6 +77,11 @@ class RecordedFile:
     def size(self) -> int:
         return len(self.data)
 
+    @property
+    def spoiler(self) -> bool:
+        """Discord blurs files whose name starts with SPOILER_ (the IS_SPOILER flag)."""
+        return self.filename.startswith("SPOILER_")
+
     def open_image(self) -> Image.Image:
         """The file decoded by Pillow (raises if it is not an image)."""
         image = Image.open(io.BytesIO(self.data))
@@ -94,6 +103,8 @@ class RecordedFile:
             data["description"] = self.description
         if self.ephemeral:
             data["ephemeral"] = True
+        if self.spoiler:
+            data["flags"] = IS_SPOILER
         return data
 
 
@@ -214,6 +225,12 @@ def plan_attachments(
     plan: list[PlanItem] = []
     used: set[int] = set()
     for position, entry in enumerate(listed):
+        if len(entry.get("description") or "") > MAX_DESCRIPTION:
+            raise invalid_form(
+                ["attachments", position, "description"],
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_DESCRIPTION} or fewer in length.",
+            )
         ident = int(entry["id"])
         if ident in by_index and ident not in used:
             plan.append((by_index[ident], entry))

@@ -22,10 +22,12 @@ PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 @dataclass(frozen=True)
 class Look:
-    """The fake's knobs that shape answers: what `auto` quality becomes, noise images."""
+    """The fake's knobs that shape answers: what `auto` quality becomes, noise images, and
+    whether `usage` is sent (some gateways drop it: research/providers.md §4.1)."""
 
     auto_quality: str = "medium"
     noise: bool = False
+    usage: bool = True
 
 
 def resolved_size(call: Call) -> str:
@@ -94,7 +96,7 @@ def json_body(call: Call, look: Look) -> dict[str, Any]:
     size, quality, background = _resolved(call, look)
     tokens = usage(call, size, quality, 0)
     tokens["output_tokens_details"] = {"image_tokens": tokens["output_tokens"], "text_tokens": 0}
-    return {
+    body = {
         "created": int(time.time()),
         "data": [{"b64_json": _b64(call, look, size, background, i * 40)} for i in range(call.n)],
         "background": background,
@@ -103,6 +105,9 @@ def json_body(call: Call, look: Look) -> dict[str, Any]:
         "quality": quality,
         "usage": tokens,
     }
+    if not look.usage:
+        del body["usage"]
+    return body
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -132,6 +137,6 @@ def sse_events(call: Call, look: Look, *, error: dict[str, Any] | None) -> Itera
     for i in range(call.n):
         kind = f"{prefix}.completed"
         event = {"type": kind, "b64_json": _b64(call, look, size, background, i * 40), **common}
-        if i == call.n - 1:
+        if i == call.n - 1 and look.usage:
             event["usage"] = tokens
         yield _sse(kind, event)

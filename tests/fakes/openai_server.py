@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from bot.catalog.models import Catalog, load_catalog
+from tests.fakes.openai_moderation import moderate
 from tests.fakes.openai_outputs import Look, json_body, sse_events
 from tests.fakes.openai_records import (
     IPM_WINDOW,
@@ -36,6 +37,18 @@ from tests.fakes.openai_rules import (
 
 MAX_BODY = 64 * 1024 * 1024
 MODERATION_TRIGGER = "MODERATION_BLOCK"
+# Error pages of the proxies commonly put in front of the API (OPENAI_BASE_URL), as they ship.
+GATEWAY_PAGES = {
+    502: b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>"
+    b"502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+    504: b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center>"
+    b"<h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n"
+    b"</html>\r\n",
+    524: b'<!DOCTYPE html>\n<html lang="en-US"><head><title>api.example.com | 524: A timeout '
+    b"occurred</title></head><body><h1>A timeout occurred</h1><p>The origin web server timed "
+    b"out responding to this request.</p><p>Cloudflare Ray ID: 8f2a1b3c4d5e6f70</p></body>"
+    b"</html>\n",
+}
 
 
 @dataclass
@@ -68,10 +81,13 @@ class FakeOpenAI:
         self.auto_quality = "medium"
         self.latency = 0.0
         self.sse_done = False  # end streams with `data: [DONE]` (the real API is not known to)
+        self.hide_usage = False  # answer without `usage`, as some gateways do
         self.base_url = ""
         self._failures: deque[_Failure] = deque()
         self._hangs: deque[float] = deque()
         self._drops = 0
+        self._gateway_pages: deque[tuple[int, float]] = deque()
+        self._garbles = 0
         self._stream_errors: deque[dict[str, Any]] = deque()
         self._accepted: deque[tuple[float, int]] = deque()
         self._count = 0
@@ -91,6 +107,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/images/generations", self._generations)
         app.router.add_post("/v1/images/edits", self._edits)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/moderations", self._moderations)
         self._runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1
         )
@@ -127,6 +144,16 @@ class FakeOpenAI:
         """The next request is read, then its connection closed without a response."""
         self._drops += 1
 
+    def gateway_page_next(self, status: int = 504, after: float = 1.0) -> None:
+        """The next request is read whole, then a proxy's HTML error page (502, 504 from nginx,
+        524 from Cloudflare) comes `after` seconds later. Whether the API behind it made the
+        image is unknown: this fake makes it (it counts against IPM), as it may in real life."""
+        self._gateway_pages.append((status, after))
+
+    def garble_next(self) -> None:
+        """The next request is made, and its 200 answer cut short (an unreadable body)."""
+        self._garbles += 1
+
     def stream_error_next(self, code: str = "moderation_blocked", message: str = "") -> None:
         """The next streamed request sends an `error` event after its first partial image."""
         text = message or "Your request was rejected by the safety system."
@@ -158,6 +185,32 @@ class FakeOpenAI:
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "system"} for n in names]
         return web.json_response({"object": "list", "data": data}, headers=self._ids(rid))
 
+    async def _moderations(self, request: web.Request) -> web.StreamResponse:
+        rid = self._next_id()
+        record = await self._record(request)
+        self.requests.append(record)
+        if self._drops:
+            self._drops -= 1
+            await self._drop(request)
+        try:
+            await self._preamble(request)
+            model, result = moderate(record.json)
+        except ApiError as err:
+            return self._error(err, rid)
+        except _RawFailureError as raw:
+            return raw.response
+        body = {"id": f"modr-{self._count}", "model": model, "results": [result]}
+        return web.json_response(body, headers=self._ids(rid))
+
+    @property
+    def image_requests(self) -> list[RecordedRequest]:
+        """Requests to the Images API (generations and edits), in order."""
+        return [r for r in self.requests if r.path.startswith("/v1/images/")]
+
+    @property
+    def moderation_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v1/moderations"]
+
     async def _images(self, request: web.Request, operation: str) -> web.StreamResponse:
         rid = self._next_id()
         record = await self._record(request)
@@ -175,6 +228,11 @@ class FakeOpenAI:
             return self._error(err, rid)
         except _RawFailureError as raw:
             return raw.response
+        if self._gateway_pages:  # the API took it (and may bill it); the proxy gave up on it
+            status, after = self._gateway_pages.popleft()
+            await self._pause(after)
+            page = GATEWAY_PAGES.get(status, b"<html><body>error</body></html>")
+            return web.Response(status=status, body=page, content_type="text/html")
         if call.stream:
             return await self._stream(request, call, rid)
         return self._respond(call, rid)
@@ -306,9 +364,17 @@ class FakeOpenAI:
         self._accepted.append((now, n))
 
     def _look(self) -> Look:
-        return Look(auto_quality=self.auto_quality, noise=self.noise)
+        return Look(auto_quality=self.auto_quality, noise=self.noise, usage=not self.hide_usage)
 
     def _respond(self, call: Call, rid: str) -> web.Response:
+        if self._garbles:
+            self._garbles -= 1
+            whole = json.dumps(json_body(call, self._look())).encode()
+            return web.Response(
+                body=whole[: len(whole) // 2],
+                content_type="application/json",
+                headers=self._ids(rid),
+            )
         return web.json_response(json_body(call, self._look()), headers=self._ids(rid))
 
     async def _stream(self, request: web.Request, call: Call, rid: str) -> web.StreamResponse:

@@ -189,3 +189,41 @@ async def test_user_limits_combine_the_guilds_limits_and_the_members_roles(store
     assert await guilds.user_limits(1, [500, 501]) == (9, 1_000_000)
     assert await guilds.user_limits(1, []) == (3, 1_000_000)
     assert await guilds.user_limits(2, [500]) == (20, 1_000_000)  # another guild's roles
+
+
+async def test_safety_settings_are_stored_audited_and_reset(store) -> None:
+    guilds, _ = store
+    new = await guilds.get(3)
+    assert (new.config.screening, new.config.spoilers, new.config.cooldown_refusals) == (
+        "off",
+        False,
+        3,
+    )
+    await guilds.update_config(
+        3, changed_by=7, screening="PROMPTS", spoilers=True, cooldown_refusals=0,
+        cooldown_window_minutes=60, cooldown_minutes=120,
+    )  # fmt: skip
+    read = (await guilds.get(3)).config
+    assert (read.screening, read.spoilers, read.cooldown_refusals) == ("prompts", True, 0)
+    assert (read.cooldown_window_minutes, read.cooldown_minutes) == (60, 120)
+    assert {c.field for c in await guilds.changes(3)} >= {"screening", "spoilers"}
+    reset = await guilds.update_config(3, changed_by=7, screening=None)
+    assert reset.config.screening == "off"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "option"),
+    [
+        ("screening", "images", "screening"),
+        ("spoilers", "yes", "spoilers"),
+        ("cooldown_refusals", -1, "cooldown_refusals"),
+        ("cooldown_window_minutes", 0, "cooldown_window"),
+        ("cooldown_minutes", 7 * 24 * 60 + 1, "cooldown_minutes"),
+    ],
+)
+async def test_bad_safety_settings_name_their_option(store, name, value, option) -> None:
+    guilds, _ = store
+    with pytest.raises(InvalidOptionError) as caught:
+        await guilds.update_config(3, changed_by=7, **{name: value})
+    assert caught.value.option == option
+    assert (await guilds.get(3)).config == GuildConfig()

@@ -19,6 +19,7 @@ from bot.errors import (
 )
 from tests.fakes.image_backend import Step, tiny_png
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
+from tests.unit.lost_answers import read_timeout_lost
 
 pytestmark = pytest.mark.asyncio
 
@@ -91,7 +92,7 @@ async def test_a_failed_call_releases_the_reservation(
 
 async def test_a_call_that_may_have_been_billed_stays_charged_as_unknown(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
-        lost = UpstreamUnavailableError("read timeout", maybe_billed=True)
+        lost = read_timeout_lost()
         h.backend.then(Step(error=lost))
         admitted = await h.service.submit(submission())
         await h.run_all()

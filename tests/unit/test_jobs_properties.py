@@ -31,6 +31,7 @@ from bot.records import JobRecord
 from bot.store.guilds import GuildLimits, RoleQuota, effective_user_limits
 from tests.fakes.image_backend import FailedAttempt, Step
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
+from tests.unit.lost_answers import read_timeout_lost
 from tests.unit.test_dispatcher import most_in_window
 
 MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
@@ -96,7 +97,7 @@ def outcome(rng: random.Random) -> Step:
     if roll < 0.16:
         return Step(error=RateLimitedError("slow down", retry_after=3), error_after_latency=False)
     if roll < 0.20:
-        lost = UpstreamUnavailableError("read timeout", maybe_billed=True)
+        lost = read_timeout_lost()
         return Step(error=lost, latency=latency)
     if roll < 0.25:
         return Step(retried=retried, latency=latency)

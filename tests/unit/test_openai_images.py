@@ -16,6 +16,7 @@ from bot.catalog.models import load_catalog
 from bot.catalog.pricing import cost_of, input_image_tokens
 from bot.domain import ImageOptions, ImageRequest, InputImage, PartialImage
 from bot.errors import (
+    AnswerLostError,
     AuthenticationError,
     BillingLimitError,
     InvalidRequestError,
@@ -25,6 +26,7 @@ from bot.errors import (
     UpstreamUnavailableError,
 )
 from bot.provider.images import FailedAttempt, OpenAIImagesClient, build_http_client
+from bot.provider.timeouts import ReadTimeouts
 from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "sk-test"
@@ -323,12 +325,14 @@ async def test_read_timeout_is_unavailable_and_not_retried(fake_openai: FakeOpen
         api_key=KEY,
         organization=None,
         project=None,
-        timeout=httpx.Timeout(0.2),
     ) as http:
-        with pytest.raises(UpstreamUnavailableError):
-            await OpenAIImagesClient(http, sleep=sleeps).run(gen())
+        # quality auto waits as high: 600 s, scaled to 0.2 s
+        short = ReadTimeouts(scale=0.2 / 600)
+        with pytest.raises(UpstreamUnavailableError) as caught:
+            await OpenAIImagesClient(http, sleep=sleeps, timeouts=short).run(gen())
     assert len(fake_openai.requests) == 1  # it may have been billed: never sent twice
     assert sleeps == []
+    assert isinstance(caught.value, AnswerLostError) and caught.value.maybe_billed
 
 
 async def test_dropped_connection_is_unavailable_and_not_retried(
@@ -467,3 +471,37 @@ async def test_api_key_never_shows(caplog: pytest.LogCaptureFixture) -> None:
     assert all(
         r.levelno < logging.WARNING or "sk-proj" not in r.getMessage() for r in caplog.records
     )
+
+
+# ---- faults as publicly reported (issue 10) -------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [502, 504, 524])
+async def test_a_proxys_error_page_a_second_later_is_in_doubt(
+    client: OpenAIImagesClient, fake_openai: FakeOpenAI, status: int
+) -> None:
+    fake_openai.gateway_page_next(status, after=0.2)
+    with pytest.raises(AnswerLostError) as caught:
+        await client.run(gen(quality="low"))
+    assert len(fake_openai.requests) == 1
+    assert (caught.value.status, caught.value.code) == (status, f"gateway_{status}")
+    assert fake_openai.images_served == 1  # the API behind the proxy may well have made it
+
+
+async def test_a_200_cut_short_is_in_doubt(
+    client: OpenAIImagesClient, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.garble_next()
+    with pytest.raises(AnswerLostError) as caught:
+        await client.run(gen(quality="low"))
+    assert caught.value.code == "unreadable_answer" and len(fake_openai.requests) == 1
+
+
+async def test_an_answer_without_usage_says_so(
+    client: OpenAIImagesClient, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.hide_usage = True
+    result = await client.run(gen(quality="low"))
+    assert result.images and not result.usage_reported
+    fake_openai.hide_usage = False
+    assert (await client.run(gen(quality="low"))).usage_reported

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bot.domain import TokenUsage
+from bot.domain import ImageOptions, ImageRequest, TokenUsage
 from bot.errors import (
+    AnswerLostError,
     AuthenticationError,
     BillingLimitError,
     InvalidRequestError,
@@ -20,7 +21,7 @@ from bot.errors import (
     UpstreamUnavailableError,
 )
 from bot.provider.failures import parse_retry_after, translate_error
-from bot.provider.wire import MalformedResponseError, iter_sse, parse_usage
+from bot.provider.wire import MalformedResponseError, build_result, iter_sse, parse_usage
 
 
 def test_usage_with_full_details() -> None:
@@ -114,7 +115,8 @@ def _body(code: str | None, message: str = "m", err_type: str = "invalid_request
         (400, None, "The model `dall-e-3` has been deprecated", ModelUnavailableError),
         (400, "invalid_value", "Invalid value", InvalidRequestError),
         (500, None, "oops", UpstreamUnavailableError),
-        (502, None, "<html>bad gateway</html>", UpstreamUnavailableError),
+        # a gateway's 502 may hide a finished, billed image: in doubt (issue 10)
+        (502, None, "<html>bad gateway</html>", AnswerLostError),
     ],
 )
 def test_error_mapping(status: int, code: str | None, message: str, cls: type) -> None:
@@ -178,3 +180,22 @@ async def test_sse_events_with_comments_multiline_data_and_done() -> None:
 async def test_sse_rejects_non_json_data() -> None:
     with pytest.raises(MalformedResponseError):
         _ = [e async for e in iter_sse(_lines("data: {oops", ""))]
+
+
+@pytest.mark.parametrize(
+    ("usage", "reported"),
+    [
+        ({"input_tokens": 10, "output_tokens": 272, "total_tokens": 282}, True),
+        (None, False),  # a gateway that drops `usage`
+        ({"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}, False),  # LocalAI's zeros
+    ],
+)
+def test_a_result_says_whether_the_provider_reported_usage(
+    usage: dict[str, int] | None, reported: bool
+) -> None:
+    payload: dict[str, object] = {"created": 1, "size": "1024x1024", "quality": "low"}
+    if usage is not None:
+        payload["usage"] = usage
+    request = ImageRequest("generate", "a fox", ImageOptions(model="gpt-image-2"))
+    result = build_result(payload, (b"img",), request, request_id=None, latency_ms=1, status=200)
+    assert result.usage_reported is reported

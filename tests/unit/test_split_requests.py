@@ -18,7 +18,7 @@ from bot.catalog.pricing import cost_of, estimate, nominal_output_tokens, text_t
 from bot.clock import ManualClock
 from bot.db import open_database
 from bot.domain import ImageOptions, TokenUsage
-from bot.errors import PromptRejectedError, RateLimitedError, UpstreamUnavailableError
+from bot.errors import PromptRejectedError, RateLimitedError
 from bot.jobs.pacing import Pacer
 from bot.jobs.settlement import IN_DOUBT_MESSAGE
 from bot.jobs.split import share
@@ -33,6 +33,7 @@ from tests.unit.jobs_harness import (
     make_harness,
     submission,
 )
+from tests.unit.lost_answers import read_timeout_lost
 
 IPM: dict[str, Any] = {"ipm": 4, "burst": 4}  # no burst spreading: the window alone decides
 
@@ -164,7 +165,7 @@ async def test_a_refusal_of_the_first_request_sends_nothing_more(tmp_path: Path)
 
 async def test_a_lost_answer_keeps_its_share_charged_and_the_images_made(tmp_path: Path) -> None:
     async with harness(tmp_path, **IPM) as h:
-        lost = UpstreamUnavailableError("read timeout", maybe_billed=True)
+        lost = read_timeout_lost()
         h.backend.then(Step(), Step(), Step(error=lost))
         fox = await fill_then_fox(h)
         await h.run_all()
@@ -176,7 +177,7 @@ async def test_a_lost_answer_keeps_its_share_charged_and_the_images_made(tmp_pat
         assert (done.state, done.charged_images, done.error_code) == (
             "succeeded",
             3,
-            "maybe_billed",
+            "read_timeout",
         )
         assert IN_DOUBT_MESSAGE in (done.error_message or "")
         assert len(await h.service.result_files(fox.id)) == 1
@@ -186,7 +187,7 @@ async def test_a_lost_first_answer_is_unknown_and_releases_the_unsent_rest(
     tmp_path: Path,
 ) -> None:
     async with harness(tmp_path, **IPM) as h:
-        lost = UpstreamUnavailableError("read timeout", maybe_billed=True)
+        lost = read_timeout_lost()
         h.backend.then(Step(), Step(error=lost))
         fox = await fill_then_fox(h, n=2)
         await h.run_all()

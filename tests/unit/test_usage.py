@@ -14,7 +14,7 @@ import aiosqlite
 import pytest
 
 from bot.clock import ManualClock
-from bot.db import connect, migrate
+from bot.db import DEFAULT_MIGRATIONS_DIR, connect, migrate
 from bot.domain import TokenUsage
 from bot.errors import InvalidOptionError
 from bot.reports.usage import (
@@ -23,7 +23,7 @@ from bot.reports.usage import (
     format_usd,
     period_bounds,
 )
-from bot.store.ledger import ApiCall, insert_api_call
+from bot.store.ledger import ApiCall, Billing, insert_api_call
 from bot.store.usage import DailyUsage, ModelUsage, UsageStore, UserUsage
 
 GUILD, OTHER_GUILD = 100, 200
@@ -47,6 +47,7 @@ class Call:
     status: int | None = 200
     error: str | None = None
     guild: int = GUILD
+    billing: Billing = "actual"
 
 
 # The scripted ledger: several members, models and days, a refusal, two kinds of failure, rows on
@@ -113,6 +114,7 @@ async def add_calls(conn: aiosqlite.Connection, calls: tuple[Call, ...] = CALLS)
                 request_id=f"req_{call.when:%d%H%M%S}",
                 http_status=call.status,
                 error_code=call.error,
+                billing=call.billing,
             ),
         )
 
@@ -435,3 +437,60 @@ async def test_guild_reports_read_only_the_covering_indexes(ledger: aiosqlite.Co
     assert "api_calls_daily USING PRIMARY KEY" in plans["day_model"]
     assert "COVERING INDEX api_calls_guild_day_user_idx" in plans["top_users"]
     assert "api_calls_guild_failed_idx" in plans["failed"]
+
+
+async def test_in_doubt_and_estimated_spend_are_reported_apart(
+    ledger: aiosqlite.Connection,
+) -> None:
+    lost = Call(
+        BOB,
+        "gpt-image-2",
+        at(3, 15, 12),
+        0,
+        250_000,
+        status=504,
+        error="gateway_504",
+        billing="in_doubt",
+    )
+    no_usage = Call(ALICE, "gpt-image-2", at(3, 15, 13), 1, 170_000, billing="estimated")
+    await add_calls(ledger, (lost, no_usage))
+    usage = service(ledger)
+    for user, doubt, estimated in ((None, 250_000, 170_000), (BOB, 250_000, 0)):
+        overview = await usage.overview(GUILD, "today", limits=BudgetLimits(), user_id=user)
+        t = overview.report.totals
+        assert (t.in_doubt_requests, t.in_doubt_micro_usd) == (1 if doubt else 0, doubt)
+        assert (t.estimated_requests, t.estimated_micro_usd) == (1 if estimated else 0, estimated)
+    overview = await usage.overview(GUILD, "today", limits=BudgetLimits())
+    t = overview.report.totals
+    assert t.spend_micro_usd == 84_000 + 40_000 + 250_000 + 170_000  # both count in spend
+    assert overview.summary.endswith("· $0.25 in doubt · $0.17 estimated")
+    rows = read_csv((await usage.export(overview, limit_bytes=MIB)).data)
+    marks = {r["request_id"]: (r["billing"], int(r["cost_micro_usd"])) for r in rows}
+    assert marks["req_15120000"] == ("in_doubt", 250_000)
+    assert marks["req_15130000"] == ("estimated", 170_000)
+    assert marks["req_15100000"] == ("actual", 84_000)
+
+
+async def test_migration_0004_marks_old_in_doubt_rows_and_their_rollups(tmp_path: Path) -> None:
+    connection = await connect(tmp_path / "old.sqlite3")
+    try:
+        await connection.execute("PRAGMA user_version = 0")
+        migrations = tmp_path / "migrations"
+        migrations.mkdir()
+        for path in sorted(DEFAULT_MIGRATIONS_DIR.glob("*.sql"))[:3]:  # up to 0003
+            (migrations / path.name).write_text(path.read_text())
+        await migrate(connection, migrations)
+        await connection.execute(
+            "INSERT INTO api_calls (guild_id, channel_id, user_id, model, operation, n, size,"
+            " quality, cost_micro_usd, price_version, error_code, latency_ms, created_at)"
+            " VALUES (1, 1, 1, 'gpt-image-2', 'generate', 1, 'auto', 'auto', 53000, 'v',"
+            " 'interrupted', 0, ?)",
+            (int(at(3, 15, 10).timestamp()),),
+        )
+        await migrate(connection)
+        async with connection.execute("SELECT billing FROM api_calls") as cursor:
+            assert [row[0] for row in await cursor.fetchall()] == ["in_doubt"]
+        report = await UsageStore(connection).report(1, start=at(3, 15), end=at(3, 16))
+        assert (report.totals.in_doubt_requests, report.totals.in_doubt_micro_usd) == (1, 53_000)
+    finally:
+        await connection.close()

@@ -1,0 +1,196 @@
+"""Guild blocklists, named styles and admission refusals (SQL only here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from bot.db import Database
+
+RefusalKind = Literal["blocklist", "screening"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedPhrase:
+    """One blocklist entry: as written, and its folded key (what makes two entries the same)."""
+
+    phrase: str
+    key: str
+    added_by: int
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """A guild's named style; `prompt` may hold `{prompt}` where the member's prompt goes."""
+
+    name: str
+    prompt: str
+    created_by: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refusal that counts towards a cool-down: when, whose, and which check made it."""
+
+    user_id: int
+    kind: Literal["blocklist", "screening", "safety"]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalCounts:
+    """Refusals at admission in a window, by check (the safety system's are in the ledger)."""
+
+    blocklist: int = 0
+    screening: int = 0
+
+
+def _ts(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+def _dt(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class SafetyStore:
+    """Reads and writes of `blocklist`, `styles` and `refusals` (migration 0005)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ---- blocklist --------------------------------------------------------------------------
+    async def blocklist(self, guild_id: int) -> list[BlockedPhrase]:
+        rows = await self._db.fetchall(
+            "SELECT phrase, phrase_key, added_by, added_at FROM blocklist WHERE guild_id = ?"
+            " ORDER BY phrase_key",
+            (guild_id,),
+        )
+        return [BlockedPhrase(r[0], r[1], r[2], _dt(r[3])) for r in rows]
+
+    async def block(
+        self, guild_id: int, entries: Sequence[tuple[str, str]], *, by: int, now: datetime
+    ) -> list[str]:
+        """Add (key, phrase) entries; returns the phrases that were new."""
+        added = []
+        async with self._db.transaction() as conn:
+            for key, phrase in entries:
+                cursor = await conn.execute(
+                    "INSERT INTO blocklist (guild_id, phrase_key, phrase, added_by, added_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, phrase_key) DO NOTHING",
+                    (guild_id, key, phrase, by, _ts(now)),
+                )
+                if cursor.rowcount:
+                    added.append(phrase)
+        return added
+
+    async def unblock(self, guild_id: int, keys: Sequence[str]) -> list[str]:
+        """Remove entries by key; returns the phrases (as they were added) that were removed."""
+        removed: list[str] = []
+        async with self._db.transaction() as conn:
+            for key in keys:
+                async with conn.execute(
+                    "DELETE FROM blocklist WHERE guild_id = ? AND phrase_key = ? RETURNING phrase",
+                    (guild_id, key),
+                ) as cursor:
+                    removed.extend(str(row[0]) for row in await cursor.fetchall())
+        return removed
+
+    # ---- styles -----------------------------------------------------------------------------
+    async def styles(self, guild_id: int) -> list[Style]:
+        rows = await self._db.fetchall(
+            "SELECT name, prompt, created_by, created_at FROM styles WHERE guild_id = ?"
+            " ORDER BY name_key",
+            (guild_id,),
+        )
+        return [Style(r[0], r[1], r[2], _dt(r[3])) for r in rows]
+
+    async def style(self, guild_id: int, name: str) -> Style | None:
+        row = await self._db.fetchone(
+            "SELECT name, prompt, created_by, created_at FROM styles"
+            " WHERE guild_id = ? AND name_key = ?",
+            (guild_id, name.casefold()),
+        )
+        return None if row is None else Style(row[0], row[1], row[2], _dt(row[3]))
+
+    async def put_style(self, guild_id: int, style: Style) -> bool:
+        """Add or replace a style; True when it replaced one of the same name."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT 1 FROM styles WHERE guild_id = ? AND name_key = ?",
+                (guild_id, style.name.casefold()),
+            ) as cursor:
+                existed = await cursor.fetchone() is not None
+            await conn.execute(
+                "INSERT INTO styles (guild_id, name_key, name, prompt, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, name_key) DO UPDATE SET"
+                " name = excluded.name, prompt = excluded.prompt,"
+                " created_by = excluded.created_by, created_at = excluded.created_at",
+                (guild_id, style.name.casefold(), style.name, style.prompt, style.created_by,
+                 _ts(style.created_at)),
+            )  # fmt: skip
+        return existed
+
+    async def remove_style(self, guild_id: int, name: str) -> str | None:
+        """Remove a style by name (any case); its name as stored, or None if there was none."""
+        async with (
+            self._db.transaction() as conn,
+            conn.execute(
+                "DELETE FROM styles WHERE guild_id = ? AND name_key = ? RETURNING name",
+                (guild_id, name.casefold()),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    # ---- refusals ---------------------------------------------------------------------------
+    async def record_refusal(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        kind: RefusalKind,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO refusals (guild_id, channel_id, user_id, kind, detail, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (guild_id, channel_id, user_id, kind, detail, _ts(now)),
+            )
+
+    async def refusals_since(
+        self, guild_id: int, since: datetime, user_id: int | None = None
+    ) -> list[Refusal]:
+        """Every refusal since `since`, oldest first: the blocklist's and screening's, and the
+        safety system's (ledger rows with `moderation_blocked`, one per job)."""
+        scope, params = ("", ()) if user_id is None else (" AND user_id = ?", (user_id,))
+        rows = await self._db.fetchall(
+            "SELECT user_id, kind, created_at FROM refusals"  # noqa: S608 - fixed fragments
+            f" WHERE guild_id = ?{scope} AND created_at >= ?"
+            " UNION ALL SELECT user_id, 'safety', MIN(created_at) FROM api_calls"
+            f" WHERE guild_id = ?{scope} AND created_at >= ? AND error_code = 'moderation_blocked'"
+            " GROUP BY user_id, COALESCE(job_id, -id) ORDER BY 3",
+            (guild_id, *params, _ts(since), guild_id, *params, _ts(since)),
+        )
+        return [Refusal(int(r[0]), r[1], _dt(r[2])) for r in rows]
+
+    async def refusal_counts(
+        self, guild_id: int, start: datetime | None, end: datetime, user_id: int | None = None
+    ) -> RefusalCounts:
+        """Admission refusals by check in [start, end) (start None = from the first)."""
+        scope, params = ("", ()) if user_id is None else (" AND user_id = ?", (user_id,))
+        low = _ts(start) if start is not None else -(2**62)
+        rows = await self._db.fetchall(
+            "SELECT kind, COUNT(*) FROM refusals"  # noqa: S608 - fixed fragments
+            f" WHERE guild_id = ?{scope} AND created_at >= ? AND created_at < ? GROUP BY kind",
+            (guild_id, *params, low, _ts(end)),
+        )
+        counts = {str(r[0]): int(r[1]) for r in rows}
+        return RefusalCounts(counts.get("blocklist", 0), counts.get("screening", 0))

@@ -1,0 +1,33 @@
+"""The guild's log channel: one line per generation or refusal, never a ping."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+
+async def write_log(bot: ImageBot, guild_id: int, line: str) -> None:
+    """Post `line` in the guild's log channel, if it has one the bot can write to."""
+    settings = await bot.services.guilds.get(guild_id)
+    channel_id = settings.config.log_channel_id
+    if channel_id is None:
+        return
+    channel = bot.get_channel(channel_id)
+    if channel is None:
+        try:
+            channel = await bot.fetch_channel(channel_id)
+        except discord.HTTPException:
+            return
+    if not isinstance(channel, discord.abc.Messageable):
+        return
+    try:
+        await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException as exc:
+        log.info("could not write to log channel %s: %s", channel_id, exc)
