@@ -222,7 +222,7 @@ async def build_services(
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop when it is installed (the `speed` extra), else None: asyncio's own.
 
-    uvloop cuts the bot's CPU per /imagine by about a fifth (benchmarks/admission.py); the bot
+    uvloop cuts discord.py's CPU per interaction by about a tenth (benchmarks/admission.py); the bot
     runs the same without it (leaving it out is the opt-out).
     """
     try:
