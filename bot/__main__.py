@@ -1,4 +1,4 @@
-"""`python -m bot` runs the bot; `python -m bot check [--online]` validates the set-up."""
+"""`python -m bot` runs the bot; `check [--online]` validates the set-up; `reconcile [--days N]`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     check = sub.add_parser("check", help="validate settings, database and model catalog")
     check.add_argument("--online", action="store_true", help="also ask the API's /models")
+    rec = sub.add_parser(
+        "reconcile", help="compare the ledger with the organization's usage and costs"
+    )
+    rec.add_argument("--days", type=_days, default=7, help="UTC days, today included (7)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -29,7 +33,21 @@ def main(argv: list[str] | None = None) -> int:
         from bot.check import run_check
 
         return asyncio.run(run_check(settings, online=args.online))
+    if args.command == "reconcile":
+        from bot.reconcile import run_reconcile
+
+        return asyncio.run(run_reconcile(settings, days=args.days))
     return _run_bot(settings)
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 366:
+        raise argparse.ArgumentTypeError(f"must be a whole number of days from 1 to 366: {text}")
+    return days
 
 
 def _run_bot(settings: Settings) -> int:

@@ -27,6 +27,7 @@ from bot.jobs.safety import CommunitySafety
 from bot.jobs.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
+from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.provider.moderation import OpenAIModerationClient
 from bot.provider.timeouts import ReadTimeouts
@@ -63,6 +64,7 @@ class Services:
     db: Database
     catalog: Catalog
     openai: OpenAIImagesClient
+    models: ProviderModels  # what the provider's /models offers this key
     files: FileStore
     guilds: GuildSettingsStore
     jobs: JobService
@@ -89,13 +91,16 @@ class ImageBot(commands.Bot):
         )
         self.services = services
         self._sweeper: asyncio.Task[None] | None = None
+        self._models_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self._ask_provider_models()
         await self._tell_hidden_usage()
         await self.services.job_queue.start()
         self._sweeper = asyncio.create_task(self._sweep_expired_results())
+        self._models_task = asyncio.create_task(self.services.models.refresh_daily())
         await self.sync_commands()
 
     async def on_ready(self) -> None:
@@ -104,6 +109,20 @@ class ImageBot(commands.Bot):
         # which took 35-110 ms of the event loop at 200 /imagine a second (benchmarks/admission).
         gc.collect()
         gc.freeze()
+
+    async def _ask_provider_models(self) -> None:
+        """Ask /models once now (daily after): autocomplete and admission offer what it lists."""
+        models = self.services.models
+        if await models.refresh() and models.ids is not None:
+            lacking = missing_from_provider(self.services.catalog.names(), models.ids)
+            if lacking:
+                log.info("the provider does not offer %s; not offered to members", lacking)
+            if self.services.settings.image_model in lacking:
+                log.warning(
+                    "IMAGE_MODEL %s is not offered by the provider: requests without a model "
+                    "will be refused",
+                    self.services.settings.image_model,
+                )
 
     async def _tell_hidden_usage(self) -> None:
         """Say once at start-up if recent answers came without `usage` (charged at estimates)."""
@@ -148,8 +167,9 @@ class ImageBot(commands.Bot):
         log.info("synced %d global commands", len(payload))
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._models_task):
+            if task is not None:
+                task.cancel()
         await self.services.job_queue.stop()
         await super().close()
 
@@ -186,6 +206,7 @@ async def build_services(
     )
     async with open_database(settings.database_path) as db, http:
         openai = OpenAIImagesClient(http, timeouts=read_timeouts)
+        models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsStore(db, clock, catalog)
         screener = Screener(
@@ -200,6 +221,7 @@ async def build_services(
             files=files,
             guilds=guilds,
             clock=clock,
+            offered=models.offers,
             safety=safety,
         )
         yield Services(
@@ -207,6 +229,7 @@ async def build_services(
             db=db,
             catalog=catalog,
             openai=openai,
+            models=models,
             files=files,
             guilds=guilds,
             jobs=jobs.service,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bot.catalog.models import Catalog, load_catalog
 from bot.db import open_database
 from bot.errors import BotError
+from bot.provider.availability import missing_from_catalog, missing_from_provider
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
 from bot.settings import Settings
@@ -32,7 +33,7 @@ async def run_check(settings: Settings, *, online: bool) -> int:
     problems += _report_catalog(settings, catalog)
     _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
     if online:
-        problems += await _check_online(settings)
+        problems += await _check_online(settings, catalog)
         await _report_hidden_usage(settings)
     _say("ok" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
@@ -66,7 +67,7 @@ async def _report_hidden_usage(settings: Settings) -> None:
         _say(f"usage: {line}")
 
 
-async def _check_online(settings: Settings) -> int:
+async def _check_online(settings: Settings, catalog: Catalog) -> int:
     http = build_http_client(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key.get_secret_value(),
@@ -79,8 +80,19 @@ async def _check_online(settings: Settings) -> int:
         except BotError as exc:
             _say(f"problem: the API refused: {exc}")
             return 1
+    _report_availability(catalog, names)
     if settings.image_model not in names:
         _say(f"problem: the API does not list {settings.image_model}")
         return 1
     _say(f"online: key works; {settings.image_model} is available")
     return 0
+
+
+def _report_availability(catalog: Catalog, names: list[str]) -> None:
+    """What members will not be offered, and what the catalog could add."""
+    today = datetime.now(UTC).date()
+    for name in missing_from_provider(catalog.names(), names):
+        retired = " (retired)" if catalog.get(name).is_retired(today) else ""
+        _say(f"not offered by the API: {name}{retired}; members will not be offered it")
+    for name in missing_from_catalog(catalog.names(), names):
+        _say(f"offered by the API, not in the catalog: {name} (add it with MODEL_CATALOG)")

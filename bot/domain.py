@@ -60,12 +60,17 @@ class ImageOptions:
 
 @dataclass(frozen=True, slots=True)
 class InputImage:
-    """An image ready to upload: PNG, JPEG or WebP bytes with their mimetype and size."""
+    """An image ready to upload: PNG, JPEG or WebP bytes with their mimetype and size.
+
+    `name` is the member's file name ("IMG_0001.HEIC"), so an error about this input can say
+    which attachment it was; "" when unknown.
+    """
 
     data: bytes = field(repr=False)
     mime: str
     width: int
     height: int
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ BotError
 │   ├── InvalidImageError       (filename, reason)           an attachment we cannot use
 │   ├── ModelNotAllowedError    (model, allowed)             not in the catalog or the guild's list
 │   ├── ModelRetiredError       (model, shutdown, replacement)
+│   ├── ModelNotOfferedError    (model, available)           the provider's /models lacks it
 │   ├── QuotaExceededError      (limit, unit, used, allowed, requested, resets_at)
 │   ├── QueueFullError          (scope, limit)
 │   ├── PermissionDeniedError   (action)
@@ -26,6 +27,7 @@ BotError
     ├── AuthenticationError                                  bad key, unverified organisation
     ├── ModelUnavailableError   (model)                      model not found or retired upstream
     ├── InvalidRequestError     (param)                      a 4xx we did not expect
+    │   └── InputRejectedError  (index, filename)            the API refused one input image
     └── UpstreamUnavailableError                             5xx, timeouts, dropped connections
         └── AnswerLostError     (reason)                     answer lost once sent: in doubt
 """
@@ -105,6 +107,15 @@ class ModelRetiredError(UserFacingError):
         self.replacement = replacement
         hint = f"; use {replacement} instead" if replacement else ""
         super().__init__(f"{model} was retired on {shutdown}{hint}")
+
+
+class ModelNotOfferedError(UserFacingError):
+    """The provider's GET /models does not list the model for this key."""
+
+    def __init__(self, model: str, available: tuple[str, ...]) -> None:
+        self.model = model
+        self.available = available
+        super().__init__(f"the image service does not offer {model} to this bot's API key")
 
 
 class QuotaExceededError(UserFacingError):
@@ -306,6 +317,26 @@ class InvalidRequestError(UpstreamError):
     ) -> None:
         self.param = param
         super().__init__(message, status=status, code=code, request_id=request_id)
+
+
+class InputRejectedError(InvalidRequestError):
+    """The API refused one input image ("... for image N"): `index` is 1-based, in the order the
+    images were sent; `filename` is the member's file name ("" when unknown). A member-facing
+    exception to the upstream family: the reply names the attachment."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int,
+        filename: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.index = index
+        self.filename = filename
+        super().__init__(message, param="image", status=status, code=code, request_id=request_id)
 
 
 class UpstreamUnavailableError(UpstreamError):

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = Field(default=None, gt=0)
     log_level: str = "INFO"
     result_retention_days: int = Field(default=30, ge=1)
+    # Read only by `python -m bot reconcile`; an organization admin key (sk-admin-...).
+    openai_admin_key: SecretStr | None = None
 
     @field_validator("discord_token", "openai_api_key")
     @classmethod

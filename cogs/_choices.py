@@ -28,7 +28,7 @@ def _bot(interaction: discord.Interaction) -> ImageBot:
 async def model_autocomplete(
     interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
-    """Models of the catalog that are not retired and are allowed in this guild."""
+    """Catalog models that are not retired, allowed in this guild and offered by the provider."""
     services = _bot(interaction).services
     today = services.clock.now().date()
     allowed = None
@@ -39,6 +39,7 @@ async def model_autocomplete(
         for name in services.catalog.names()
         if not services.catalog.get(name).is_retired(today)
         and (allowed is None or name in allowed)
+        and services.models.offers(name)
         and current.lower() in name.lower()
     ]
     return [app_commands.Choice(name=n, value=n) for n in names[:MAX_CHOICES]]

@@ -53,6 +53,15 @@ def _(error: errors.ModelRetiredError) -> str:
 
 
 @user_message.register
+def _(error: errors.ModelNotOfferedError) -> str:
+    choices = f" Choose one of: {', '.join(error.available)}." if error.available else ""
+    return (
+        f"`{error.model}` is in this bot's list, but the image service it uses does not offer "
+        f"it to the bot's API key.{choices} Nothing was sent or charged."
+    )
+
+
+@user_message.register
 def _(error: errors.ModelNotAllowedError) -> str:
     return f"`{error.model}` is not available here. Choose one of: {', '.join(error.allowed)}."
 
@@ -158,6 +167,22 @@ def _(error: errors.JobNotCancellableError) -> str:
 @user_message.register
 def _(error: errors.UpstreamError) -> str:
     return GENERIC_UPSTREAM
+
+
+@user_message.register
+def _(error: errors.InputRejectedError) -> str:
+    which = (
+        f"**{error.filename}** (image {error.index})" if error.filename else f"image {error.index}"
+    )
+    why = (
+        "it could not read the file or its colour mode"
+        if error.code == "invalid_image_file"
+        else "it does not accept it as an input"
+    )
+    return (
+        f"The image service refused {which}: {why}. Nothing was charged. "
+        "Saving it as a PNG or JPEG and sending that usually works."
+    )
 
 
 @user_message.register

@@ -14,7 +14,7 @@ from bot.domain import Choices, InputImage, Operation
 from bot.errors import InvalidImageError, PermissionDeniedError
 from bot.imaging import intake
 from bot.jobs.models import Submission
-from cogs import _choices
+from cogs import _choices, _sources
 from cogs._delivery import Delivery
 from cogs._flow import admit, can_manage_messages, is_moderator, member_role_ids
 from cogs._views import JobButton, PromptModal
@@ -129,11 +129,11 @@ class Images(commands.Cog):
 
         Args:
             prompt: The change you want (up to 4000 characters).
-            image: The image to edit (PNG, JPEG, WebP; others are converted).
+            image: The image to edit (PNG, JPEG, WebP, HEIC, AVIF; others are converted).
             image2: Another reference image.
             image3: Another reference image.
             image4: Another reference image.
-            mask: Transparent (or white) where the first image should change.
+            mask: Where the first image may change (transparent or white): a guide, not a fence.
             size: Width x height, or auto.
             quality: Higher quality costs more.
             count: How many images (1-10).
@@ -172,17 +172,18 @@ class Images(commands.Cog):
         await admit(interaction, self.delivery, prepare)
 
     async def edit_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        """Message menu: edit the images of this message with a prompt from a modal."""
-        attachments = [a for a in message.attachments if intake.looks_like_image(_declared(a))]
-        if not attachments:
-            await send_private(interaction, "That message has no images to edit.")
+        """Message menu: edit the images of this message (its attachments, the images of a
+        forwarded message, image links) with a prompt from a modal."""
+        found = _sources.message_images(message)[:MAX_MENU_IMAGES]
+        if not found:
+            await send_private(interaction, _sources.NO_IMAGES)
             return
-        attachments = attachments[:MAX_MENU_IMAGES]
-        intake.check_declared([_declared(a) for a in attachments])
+        intake.check_declared([image.declared for image in found])
 
         async def on_prompt(modal_interaction: discord.Interaction, prompt: str) -> None:
             async def prepare() -> Submission:
-                blobs = [await _download(a) for a in attachments]
+                client = modal_interaction.client
+                blobs = [await _sources.download(client, image) for image in found]
                 images = await intake.prepare_inputs(blobs)
                 choices = Choices(prompt=prompt)  # the guild's defaults for every option
                 return self._submission(modal_interaction, "edit", choices, images=tuple(images))

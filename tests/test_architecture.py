@@ -94,7 +94,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("bot.store",),
     ("bot.reports", "bot.jobs"),
 )
-TOP = {"bot.app", "bot.check", "bot.__main__", "bot"}
+TOP = {"bot.app", "bot.check", "bot.reconcile", "bot.__main__", "bot"}
 
 
 def _floor(module: str) -> int:

@@ -10,6 +10,7 @@ from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from bot.domain import MIME_BY_FORMAT, InputImage
 from bot.errors import InvalidImageError
+from bot.imaging.formats import format_label, open_allowed, to_8bit_rgb
 
 # The Images API takes png, webp or jpg inputs "< 50 MB" each; 50 * 10**6 is under the limit
 # whether the API means MB or MiB.
@@ -30,14 +31,26 @@ NOT_AN_IMAGE = "this file is not an image"
 TRUNCATED = "the image is truncated"
 DAMAGED = "the image is damaged and cannot be read"
 
-# Formats whose bytes the API accepts as they are (Pillow's names; MPO is a camera JPEG).
+# The API's formats (Pillow's names); MPO, a camera JPEG with a second picture, is re-encoded.
 _API_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
-# EPS is decoded by running Ghostscript: never on a stranger's upload.
-_REFUSED_FORMATS = {"EPS"}
+# Photo formats whose re-encoding is JPEG (unless transparent); the rest become PNG.
+_PHOTO_FORMATS = {"JPEG", "MPO", "HEIF", "AVIF"}
 # The exceptions Pillow's decoders raise on malformed data (seen in its fuzzing reports).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    TypeError,
+    KeyError,
+    ZeroDivisionError,
+    struct.error,
+)
 # File signatures, so a cut-off header says "truncated" rather than "not an image".
-_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
+_PNG_8BIT_RGB = (8, 2)  # IHDR bit depth, colour type: RGB
+_PNG_8BIT_RGBA = (8, 6)  # RGBA
 _ORIENTATION = ExifTags.Base.Orientation
 
 
@@ -66,36 +79,44 @@ def check_file_size(data: bytes, filename: str, max_bytes: int) -> None:
 
 
 def open_image(data: bytes, filename: str, max_pixels: int | None) -> ImageFile.ImageFile:
-    """Read only the header; refuse non-images, unsafe formats and too many pixels.
+    """Read only the header; refuse non-images, formats we do not decode and too many pixels.
 
     No pixel is decoded here, so a 30000x30000 bomb costs a few microseconds. Pillow's own
     bomb check (DecompressionBombError, or the warning when warnings are errors) is a refusal too;
     we never change Pillow's global MAX_IMAGE_PIXELS because other code shares it.
     """
     try:
-        image = Image.open(io.BytesIO(data))
+        image = open_allowed(data)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidImageError(filename, too_large(None, max_pixels)) from None
     except UnidentifiedImageError:
-        reason = TRUNCATED if data.startswith(_MAGIC) else NOT_AN_IMAGE
-        raise InvalidImageError(filename, reason) from None
-    except _DECODE_ERRORS:
+        raise InvalidImageError(filename, _unreadable(data)) from None
+    except (*_DECODE_ERRORS, MemoryError):
         raise InvalidImageError(filename, DAMAGED) from None
-    if image.format in _REFUSED_FORMATS:
-        image.close()
-        raise InvalidImageError(filename, f"{image.format} files are not supported")
+    assert isinstance(image, ImageFile.ImageFile)  # every plugin's image is one
     width, height = image.size
+    if width < 1 or height < 1:
+        image.close()
+        raise InvalidImageError(filename, f"the image has no pixels ({width}x{height})")
     if max_pixels is not None and width * height > max_pixels:
         image.close()
         raise InvalidImageError(filename, too_large(image.size, max_pixels))
     return image
 
 
+def _unreadable(data: bytes) -> str:
+    """Why a file no decoder took is refused: a named format, a cut-off image, or not an image."""
+    label = format_label(data)
+    if label is not None:
+        return f"{label} files are not supported"
+    return TRUNCATED if data.startswith(_MAGIC) else NOT_AN_IMAGE
+
+
 def load_image(image: ImageFile.ImageFile, filename: str) -> None:
     """Decode every pixel of the current frame, so a truncated or corrupt file is refused now."""
     try:
         image.load()
-    except (Image.DecompressionBombError, MemoryError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError):
         raise InvalidImageError(filename, too_large(None, None)) from None
     except _DECODE_ERRORS as error:
         reason = TRUNCATED if "truncated" in str(error) else DAMAGED
@@ -125,13 +146,6 @@ def min_alpha(image: Image.Image) -> int:
 def has_alpha(image: Image.Image) -> bool:
     """True when some pixel is not fully opaque (an all-opaque alpha band does not count)."""
     return min_alpha(image) < 255
-
-
-def flattened(image: Image.Image) -> Image.Image:
-    """RGBA if the image has transparency, else RGB; "L" stays (every target format takes it)."""
-    if image.mode in ("RGB", "RGBA", "L"):
-        return image
-    return image.convert("RGBA" if image.has_transparency_data else "RGB")
 
 
 def downscaled(image: Image.Image, max_side: int) -> Image.Image:
@@ -174,38 +188,73 @@ def prepare_input(
 ) -> InputImage:
     """An attachment made ready for /images/edits, or InvalidImageError saying why not.
 
-    PNG, JPEG and WebP pass unchanged when they are upright, at most MAX_INPUT_SIDE on their
-    longest side, still and under the API's size limit; anything else is re-encoded (GIF, BMP,
-    TIFF and other formats become PNG, first frame only).
+    The API gets 8-bit RGB or RGBA PNG, JPEG or WebP, one frame, upright, at most MAX_INPUT_SIDE
+    on its longest side and under its byte limit. A file that already is all that goes as it is;
+    anything else is re-encoded: multi-picture JPEGs (MPO, "Ultra HDR": the edits endpoint is
+    reported to refuse their MPF segment with invalid_image_file), HEIC/HEIF and AVIF photos
+    (as JPEG, or PNG when transparent), 16-bit, CMYK, palette and greyscale images, and the first
+    frame of animations (GIF, BMP, TIFF and the rest become PNG).
     """
     check_file_size(data, filename, max_bytes)
     with open_image(data, filename, max_pixels) as image:
         load_image(image, filename)
-        fmt = _API_FORMATS.get(image.format or "")
-        animated = bool(getattr(image, "is_animated", False)) and fmt != "jpeg"
-        if (
-            fmt is not None
-            and not animated
-            and orientation(image) == 1
-            and max(image.size) <= MAX_INPUT_SIDE
-            and len(data) < API_MAX_INPUT_BYTES
-        ):
-            return InputImage(data, MIME_BY_FORMAT[fmt], image.width, image.height)
-        target = "png" if fmt is None or animated else fmt
-        return _reencoded_input(image, target, len(data))
+        try:
+            if sendable_as_is(image, data):
+                fmt = _API_FORMATS[image.format or ""]
+                return InputImage(data, MIME_BY_FORMAT[fmt], image.width, image.height)
+            return _reencoded_input(image, _target_format(image), len(data))
+        except MemoryError:
+            raise InvalidImageError(filename, too_large(image.size, max_pixels)) from None
+        except _DECODE_ERRORS:  # a frame or profile Pillow chokes on while converting
+            raise InvalidImageError(filename, DAMAGED) from None
+
+
+def sendable_as_is(image: Image.Image, data: bytes) -> bool:
+    """True when the file's own bytes are what the API takes: no conversion needed."""
+    fmt = image.format or ""
+    if fmt not in ("PNG", "JPEG", "WEBP") or "mp" in image.info:  # "mp": an MPF segment
+        return False
+    if getattr(image, "n_frames", 1) != 1 or image.mode not in ("RGB", "RGBA"):
+        return False
+    if fmt == "PNG" and (_png_depth_and_type(data) not in (_PNG_8BIT_RGB, _PNG_8BIT_RGBA)):
+        return False  # Pillow reads 16-bit RGB(A) PNGs as 8-bit modes; the file is not 8-bit
+    if "transparency" in image.info:  # a colour key, not an alpha channel
+        return False
+    return (
+        orientation(image) == 1
+        and max(image.size) <= MAX_INPUT_SIDE
+        and len(data) < API_MAX_INPUT_BYTES
+    )
+
+
+def _png_depth_and_type(data: bytes) -> tuple[int, int] | None:
+    """The IHDR bit depth and colour type of a PNG (bytes 24 and 25 of every valid PNG)."""
+    return (data[24], data[25]) if len(data) > 25 and data[12:16] == b"IHDR" else None
+
+
+def _target_format(image: Image.Image) -> str:
+    """A re-encoded input's format: WebP stays WebP, photos JPEG unless transparent, else PNG."""
+    fmt = image.format or ""
+    if fmt == "WEBP":
+        return "webp"
+    if fmt in _PHOTO_FORMATS and not image.has_transparency_data:
+        return "jpeg"
+    return "png"
 
 
 def _reencoded_input(image: Image.Image, target: str, source_bytes: int) -> InputImage:
-    """Upright, at most MAX_INPUT_SIDE, in `target` format, and under the API's byte limit."""
+    """Upright, 8-bit RGB(A), at most MAX_INPUT_SIDE, in `target` format, under the byte limit."""
     frame = upright(image)
-    prepared = downscaled(flattened(frame), MAX_INPUT_SIDE)
-    # A colour profile only still describes the pixels when the mode did not change (CMYK).
+    prepared = downscaled(to_8bit_rgb(frame), MAX_INPUT_SIDE)
+    # A colour profile only still describes the pixels when the mode did not change.
     icc = frame.info.get("icc_profile") if prepared.mode == frame.mode else None
     params: dict[str, Any] = {"icc_profile": icc} if icc else {}
     if target == "png":
         data = encode(prepared, "PNG", **params)
-    else:  # JPEG sources have no alpha; WebP keeps it
-        data = encode(prepared, target.upper(), quality=95, **params)
+    elif target == "jpeg":
+        data = encode(prepared.convert("RGB"), "JPEG", quality=95, **params)
+    else:  # WebP keeps alpha
+        data = encode(prepared, "WEBP", quality=95, **params)
     if len(data) >= API_MAX_INPUT_BYTES:
         lossless = source_bytes < API_MAX_INPUT_BYTES * 3 // 2
         data, target, prepared = shrink_to_fit(prepared, API_MAX_INPUT_BYTES - 1, lossless)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
 from bot.domain import InputImage
@@ -15,6 +15,7 @@ from bot.imaging.masks import prepare_mask as _prepare_mask
 # Extensions Pillow reads that members plausibly attach; anything else is refused unread.
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif", ".avif"}
+    | {".heic", ".heif", ".hif", ".mpo"}  # phone photos: iPhone HEIC, camera multi-picture JPEG
 )
 
 
@@ -53,10 +54,13 @@ def check_declared(files: Sequence[DeclaredFile]) -> None:
 
 
 async def prepare_inputs(blobs: Sequence[Blob]) -> list[InputImage]:
-    """Decode, validate and normalise every input image, off the event loop."""
-    return [
-        await asyncio.to_thread(prepare_input, blob.data, filename=blob.filename) for blob in blobs
-    ]
+    """Decode, validate and normalise every input image, off the event loop; each keeps its
+    file name so a provider's error about "image N" can name it."""
+    prepared = []
+    for blob in blobs:
+        image = await asyncio.to_thread(prepare_input, blob.data, filename=blob.filename)
+        prepared.append(replace(image, name=blob.filename))
+    return prepared
 
 
 async def prepare_mask(blob: Blob, size: tuple[int, int]) -> InputImage:

@@ -10,7 +10,13 @@ from bot.catalog.models import Catalog
 from bot.catalog.pricing import CostEstimate, estimate
 from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.db import Database
-from bot.errors import InvalidOptionError, QueueFullError, QuotaExceededError, QuotaUnit
+from bot.errors import (
+    InvalidOptionError,
+    ModelNotOfferedError,
+    QueueFullError,
+    QuotaExceededError,
+    QuotaUnit,
+)
 from bot.jobs.models import Submission
 from bot.jobs.safety import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
@@ -93,9 +99,12 @@ class Admission:
         default_model: str,
         member_queue_limit: int,
         guild_queue_limit: int,
+        offered: Callable[[str], bool] | None = None,
         safety: CommunitySafety | None = None,
     ) -> None:
         self._db = db
+        # Whether the provider offers a model to this key (its GET /models); None: all are.
+        self._offered = offered
         self._catalog = catalog
         self._guilds = guilds
         self._files = files
@@ -118,6 +127,7 @@ class Admission:
         valid = validate(
             s, settings, self._catalog, default_model=self._default_model, today=now.date()
         )
+        self._check_offered(valid.spec.name, settings.config.allowed_models, now)
         if self._safety is not None:
             await self._safety.check_prompt(who, settings.config, valid.prompt)
         cost = self._price(s, valid)
@@ -140,6 +150,19 @@ class Admission:
         except BaseException:
             await self._files.delete(f.relpath for f in saved)
             raise
+
+    def _check_offered(self, model: str, allowed: tuple[str, ...] | None, now: datetime) -> None:
+        """Refuse a model the provider does not list, naming those it lists and the guild allows."""
+        offered = self._offered
+        if offered is None or offered(model):
+            return
+        available = tuple(
+            name
+            for name, spec in self._catalog.models.items()
+            if offered(name) and not spec.is_retired(now.date())
+            and (allowed is None or name in allowed)
+        )  # fmt: skip
+        raise ModelNotOfferedError(model, available)
 
     def _price(self, s: Submission, valid: ValidRequest) -> CostEstimate:
         sizes = [(image.width, image.height) for image in s.images]

@@ -10,7 +10,7 @@ from bot.domain import ImageRequest, InputImage
 from bot.errors import InvalidImageError
 from bot.records import JobRecord
 from bot.store import jobs as store
-from bot.store.files import FileStore
+from bot.store.files import FileStore, input_name
 
 
 def end_user(user_id: int) -> str:
@@ -34,7 +34,7 @@ async def prepare(
             raise InvalidImageError(
                 f"image {row.index + 1}", "the uploaded image is no longer stored"
             ) from None
-        image = InputImage(data, row.mime, row.width, row.height)
+        image = InputImage(data, row.mime, row.width, row.height, input_name(row.relpath))
         if row.role == "mask":
             mask = image
         else:

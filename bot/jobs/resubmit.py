@@ -9,7 +9,7 @@ from bot.domain import Choices, InputImage, Operation
 from bot.errors import InvalidImageError, InvalidOptionError
 from bot.jobs.models import Submission
 from bot.records import JobRecord, StoredFile
-from bot.store.files import FileStore
+from bot.store.files import FileStore, input_name
 
 
 async def read_input(files: FileStore, stored: StoredFile) -> InputImage:
@@ -17,7 +17,7 @@ async def read_input(files: FileStore, stored: StoredFile) -> InputImage:
         data = await files.read(stored.relpath)
     except OSError:
         raise InvalidImageError(stored.filename, "this image is no longer kept") from None
-    return InputImage(data, stored.mime, stored.width, stored.height)
+    return InputImage(data, stored.mime, stored.width, stored.height, input_name(stored.relpath))
 
 
 async def resubmission(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.catalog.models import Catalog, ModelSpec
+from bot.catalog.shapes import pixels_of, size_for_shape
 from bot.domain import (
     BACKGROUNDS,
     OUTPUT_FORMATS,
@@ -66,7 +67,7 @@ def validate(
             raise InvalidOptionError("background", "transparent images need png or webp")
     options = ImageOptions(
         model=spec.name,
-        size=_size(c.size, settings.config.default_size, spec),
+        size=_size(s, settings.config.default_size, spec),
         quality=_quality(c.quality, settings.config.default_quality, spec),
         n=n,
         background=background,  # type: ignore[arg-type]  # checked against BACKGROUNDS
@@ -181,9 +182,12 @@ def _choice(option: str, value: str | None, default: str, choices: tuple[str, ..
     return chosen
 
 
-def _size(size: str | None, default: str, spec: ModelSpec) -> str:
-    if size:
-        return spec.validate_size(size)
+def _size(s: Submission, default: str, spec: ModelSpec) -> str:
+    if s.choices.size:
+        return spec.validate_size(s.choices.size)
+    if s.operation == "edit" and s.images:  # keep the first image's shape, at the default's pixels
+        first = s.images[0]
+        return size_for_shape(spec, first.width, first.height, pixels=pixels_of(default))
     try:
         return spec.validate_size(default)
     except InvalidOptionError:

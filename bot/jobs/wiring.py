@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.catalog.models import Catalog
@@ -66,6 +67,7 @@ def build_job_queue(
     guilds: GuildSettingsStore,
     clock: Clock,
     sink: JobSink | None = None,
+    offered: Callable[[str], bool] | None = None,  # does the provider offer this model?
     safety: CommunitySafety | None = None,  # blocklist, screening and cool-downs at admission
 ) -> JobQueueParts:
     """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them."""
@@ -109,6 +111,7 @@ def build_job_queue(
         default_model=settings.default_model,
         member_queue_limit=settings.member_queue_limit,
         guild_queue_limit=settings.guild_queue_limit,
+        offered=offered,
         safety=safety,
     )
     service = JobService(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
@@ -31,6 +32,7 @@ from bot.errors import (
     AnswerLostError,
     AuthenticationError,
     BillingLimitError,
+    InputRejectedError,
     InvalidRequestError,
     ModelUnavailableError,
     PromptRejectedError,
@@ -57,6 +59,8 @@ BILLING_SUFFIXES = ("_spend_limit_exceeded", "_usage_limit_exceeded")
 AUTH_CODES = frozenset({"invalid_api_key", "invalid_organization", "unsupported_country_region"})
 
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)")
+# "Invalid image file or mode for image 1, please check your image file." (invalid_image_file)
+_FOR_IMAGE = re.compile(r"\bfor image (\d+)\b", re.IGNORECASE)
 
 TranslatedError = UpstreamError | PromptRejectedError
 Fate = Literal["not_sent", "answered", "in_doubt"]
@@ -197,6 +201,29 @@ def translate_error(
     if client_error or (status is None and err_type == "invalid_request_error"):
         return InvalidRequestError(message, param=param, status=status, code=code, request_id=rid)
     return UpstreamUnavailableError(message, status=status, code=code, request_id=rid)
+
+
+def name_input(error: TranslatedError, names: Sequence[str]) -> TranslatedError:
+    """A 4xx about one input ("... for image N") as InputRejectedError naming the member's file.
+
+    `names` are the request's input file names in the order they were sent; N counts from 1.
+    Any other error comes back unchanged.
+    """
+    if not isinstance(error, InvalidRequestError) or isinstance(error, InputRejectedError):
+        return error
+    match = _FOR_IMAGE.search(str(error))
+    if match is None or not 1 <= int(match[1]) <= max(1, len(names)):
+        return error
+    index = int(match[1])
+    filename = names[index - 1] if index <= len(names) else ""
+    return InputRejectedError(
+        str(error),
+        index=index,
+        filename=filename,
+        status=error.status,
+        code=error.code,
+        request_id=error.request_id,
+    )
 
 
 def _gateway_error(

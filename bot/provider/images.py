@@ -19,6 +19,7 @@ from bot.provider.failures import (
     TranslatedError,
     is_retryable,
     malformed,
+    name_input,
     translate_error,
     translate_transport_error,
 )
@@ -205,9 +206,10 @@ class OpenAIImagesClient:
             status, rid = response.status_code, response.headers.get("x-request-id")
             if status >= 300:
                 body = await response.aread()
-                raise translate_error(
+                error = translate_error(
                     status, body, response.headers, model=opts.model, request_id=rid
                 )
+                raise name_input(error, [image.name for image in request.images])
             try:
                 if response.headers.get("content-type", "").startswith("text/event-stream"):
                     return await self._read_stream(response, request, on_partial, rid, started)

@@ -43,14 +43,17 @@ def edit_form(request: ImageRequest, *, stream: bool) -> tuple[dict[str, str], l
     """Plain form fields and file parts of POST /images/edits (multipart).
 
     Every file part gets an explicit filename and image mimetype: without one httpx falls back to
-    application/octet-stream, which the API rejects. `moderation` is not sent: the multipart edit
-    schema does not have it.
+    application/octet-stream, which the API rejects. One input image goes as `image`, several as
+    `image[]` parts, as the official SDK sends them (research §2b): some OpenAI-compatible
+    gateways refuse a lone `image[]`. `moderation` is not sent: the multipart edit schema does
+    not have it.
     """
     fields = {k: _form_value(v) for k, v in _common_fields(request, stream=stream).items()}
     if request.options.input_fidelity is not None:
         fields["input_fidelity"] = request.options.input_fidelity
+    name = "image" if len(request.images) == 1 else "image[]"
     files: list[FormFile] = [
-        ("image[]", (f"image{i}.{_ext(img)}", img.data, img.mime))
+        (name, (f"image{i}.{_ext(img)}", img.data, img.mime))
         for i, img in enumerate(request.images, start=1)
     ]
     if request.mask is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,6 +17,24 @@ from bot.records import FileRole, NewFile
 
 EXTENSION_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 FORMAT_BY_NAME = {"png": "png", "jpeg": "jpeg", "webp": "webp"}
+# An input is stored as "<role>-<index>--<member's file name>.<ext>": the name survives a restart
+# without a column of its own, so an API error about "image N" can still name the attachment.
+_NAME_SEPARATOR = "--"
+_UNSAFE = re.compile(r"[^\w.\-]+")
+MAX_STORED_NAME = 100
+
+
+def input_filename(role: FileRole, index: int, name: str, ext: str) -> str:
+    """The stored file's name: role, index and the member's (sanitised) file name."""
+    safe = _UNSAFE.sub("_", name).strip("._")[:MAX_STORED_NAME]
+    return f"{role}-{index}{_NAME_SEPARATOR}{safe}.{ext}" if safe else f"{role}-{index}.{ext}"
+
+
+def input_name(relpath: str) -> str:
+    """The member's file name kept in a stored input's path ("" for inputs stored without)."""
+    stem = Path(relpath).stem
+    _, separator, name = stem.partition(_NAME_SEPARATOR)
+    return name if separator else ""
 
 
 class FileStore:
@@ -85,7 +104,7 @@ class FileStore:
         self, folder: str, role: FileRole, index: int, image: InputImage
     ) -> NewFile:
         ext = EXTENSION_BY_MIME.get(image.mime, "bin")
-        relpath = f"{folder}/{role}-{index}.{ext}"
+        relpath = f"{folder}/{input_filename(role, index, image.name, ext)}"
         await self.write(relpath, image.data)
         return NewFile(role, index, relpath, image.mime, image.width, image.height, len(image.data))
 

@@ -43,7 +43,7 @@ async def test_reroll_edit_and_delete_work_and_survive_a_restart(tmp_path: Path)
         edited = await h.wait_result(submitted)
         assert "now at night" in edited.text
         [request] = edits(h)
-        [sent] = request.files("image[]")
+        [sent] = request.files("image")
         kept = Image.open(io.BytesIO(result.attachments[0].data))
         assert Image.open(io.BytesIO(sent.data)).size == kept.size  # this result was the input
 

@@ -83,7 +83,7 @@ async def test_a_gif_input_is_converted_to_png_and_edited(tmp_path: Path) -> Non
         handle = await edit(h, "make it blue", image=("old.gif", buffer.getvalue(), "image/gif"))
         await h.wait_result(handle)
         [request] = [r for r in h.openai.requests if r.path.endswith("/images/edits")]
-        assert [p.content_type for p in request.files("image[]")] == ["image/png"]
+        assert [p.content_type for p in request.files("image")] == ["image/png"]
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ async def test_blocklisted_words_are_refused_even_disguised_and_nothing_is_sent(
         assert "“gore”" in reply.content
         reply = await refused(h, "the Bad-Thing", member=h.bob)
         assert "“bad thing”" in reply.content
-        assert h.openai.requests == []  # not even a moderation call
+        assert h.openai.image_requests + h.openai.moderation_requests == []  # not even moderation
 
         line = await h.discord.wait_for_message(
             lambda m: m.channel_id == log_channel.id and "g\u200bore" in m.content, timeout=10

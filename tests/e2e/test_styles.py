@@ -95,5 +95,5 @@ async def test_members_list_styles_moderators_remove_them(tmp_path: Path) -> Non
         assert "Removed the style **Noir**" in (await removed.wait_original(timeout=5)).content
         gone = await h.imagine("a foggy pier", style="Noir", quality="low")
         assert "no style named Noir" in (await h.private_reply(gone)).content
-        assert h.openai.requests == []
+        assert h.openai.image_requests + h.openai.moderation_requests == []
         h.discord.assert_no_violations()

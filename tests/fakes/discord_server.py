@@ -24,6 +24,7 @@ import yarl
 from aiohttp import web
 
 from tests.fakes.discord_driver import InteractionDriver
+from tests.fakes.discord_forwards import FLAG_FORWARDED, forward_fields, image_embed
 from tests.fakes.discord_gateway import GatewayHub
 from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_messages import RecordedFile, RecordedMessage
@@ -266,14 +267,38 @@ class FakeDiscord(InteractionDriver):
         *,
         channel: FakeChannel | None = None,
         files: Iterable[tuple[str, bytes]] = (),
+        links: Iterable[tuple[str, bytes]] = (),
     ) -> RecordedMessage:
-        """A message a member posts (e.g. images to target with a message context menu)."""
+        """A message a member posts (e.g. images to target with a message context menu).
+
+        `links` are (URL, image bytes): each URL goes in the content and unfurls into an image
+        embed whose picture the fake's media proxy serves.
+        """
         guild, channel = self._where(self.world.guild(member.guild_id), channel)
         message = RecordedMessage(self.state.ids.next(), channel.id, guild.id, member.user)
         uploaded = [
             self.state.store.add_file(name, data, folder=f"attachments/{channel.id}")
             for name, data in files
         ]
-        self.state.store.create(message, {"content": content}, uploaded)
+        embeds = []
+        for link, data in links:
+            name = yarl.URL(link).name or "image"
+            proxied = self.state.store.add_file(name, data, folder="external")
+            embeds.append(image_embed(link, proxied))
+            content = f"{content} {link}".strip()
+        payload = {"content": content, "embeds": embeds}
+        self.state.store.create(message, payload, uploaded)
+        await self.gateway.dispatch("MESSAGE_CREATE", message.payload(), GUILD_MESSAGES)
+        return message
+
+    async def forward_message(
+        self, member: FakeMember, original: RecordedMessage, *, channel: FakeChannel | None = None
+    ) -> RecordedMessage:
+        """`member` forwards `original` (Forward in the message menu) into `channel`."""
+        guild, channel = self._where(self.world.guild(member.guild_id), channel)
+        message = RecordedMessage(self.state.ids.next(), channel.id, guild.id, member.user)
+        message.flags = FLAG_FORWARDED
+        message.extra.update(forward_fields(original))
+        self.state.store.create(message, {"content": ""}, [])
         await self.gateway.dispatch("MESSAGE_CREATE", message.payload(), GUILD_MESSAGES)
         return message

@@ -119,3 +119,14 @@ def scripted_error(status: int, code: str | None, retry_after: int | None) -> Ap
         message = _STATUS_MESSAGES.get(status, f"Scripted failure {status}.")
         err_type = "server_error" if status >= 500 else "invalid_request_error"
     return ApiError(status, code, message, type_=err_type, retry_after=retry_after)
+
+
+def lone_image_array_error() -> ApiError:
+    """A gateway's answer to a single input sent as `image[]` (LiteLLM's error envelope)."""
+    return ApiError(
+        400,
+        "400",
+        "litellm.BadRequestError: Invalid 'image': expected a file, got an array. "
+        "Received Model Group=gpt-image-2",
+        param="image",
+    )

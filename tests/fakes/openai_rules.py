@@ -224,6 +224,8 @@ def check_image_part(part: FilePart, index: int) -> tuple[int, int]:
             "unsupported_file_mimetype",
         )
     try:
+        if has_mpf_segment(part.data):  # reported: camera multi-picture JPEGs fail every time
+            raise ValueError("multi-picture JPEG")
         with Image.open(io.BytesIO(part.data)) as img:
             img.load()
             return img.size
@@ -233,6 +235,22 @@ def check_image_part(part: FilePart, index: int) -> tuple[int, int]:
             f"Invalid image file or mode for image {index}, please check your image file.",
             "invalid_image_file",
         ) from None
+
+
+def has_mpf_segment(data: bytes) -> bool:
+    """True for a JPEG with an APP2 "MPF" segment (MPO, "Ultra HDR"), found by walking markers."""
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:  # start of scan: no more header segments
+            return False
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xE2 and data[pos + 4 : pos + 8] == b"MPF\x00":
+            return True
+        pos += 2 + length
+    return False
 
 
 def check_edit_files(call: Call, images: list[FilePart], mask: FilePart | None) -> None:

@@ -17,12 +17,14 @@ from aiohttp import BodyPartReader, web
 
 from bot.catalog.models import Catalog, load_catalog
 from tests.fakes.openai_moderation import moderate
-from tests.fakes.openai_outputs import Look, json_body, sse_events
+from tests.fakes.openai_org import DEFAULT_PROJECT, OrgRecord, admin_auth, served_from
+from tests.fakes.openai_outputs import Look, json_body, resolved_size, sse_events, usage
 from tests.fakes.openai_records import (
     IPM_WINDOW,
     RecordedPart,
     RecordedRequest,
     ipm_error,
+    lone_image_array_error,
     moderation_error,
     scripted_error,
 )
@@ -67,20 +69,33 @@ class FakeOpenAI:
         self,
         api_key: str = "sk-test",
         *,
+        admin_key: str = "sk-admin-test",
         ipm: int | None = None,
         clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] | None = None,
         catalog: Catalog | None = None,
     ) -> None:
         self.api_key = api_key
+        self.admin_key = admin_key
         self.ipm = ipm
         self.clock = clock or time.monotonic
         self.catalog = catalog or load_catalog()
         self.requests: list[RecordedRequest] = []
         self.retired_models: set[str] = set()
+        # What GET /models lists; None = the catalog minus retired models. A model not listed
+        # is also refused on the images endpoints, as a provider that lacks it would.
+        self.listed_models: list[str] | None = None
+        self.models_error: int | None = None  # GET /models answers this status when set
+        # Unix time of served calls, for the organization's usage and costs (tests may offset it).
+        self.wall_clock: Callable[[], float] = wall_clock or time.time
+        self.org = OrgRecord(self.catalog, lambda: self.wall_clock())
         self.noise = False
         self.auto_quality = "medium"
         self.latency = 0.0
         self.sse_done = False  # end streams with `data: [DONE]` (the real API is not known to)
+        # Behave as the OpenAI-compatible gateways reported to refuse one input sent as `image[]`
+        # (LiteLLM proxy builds of September 2026, among others); OpenAI itself takes both.
+        self.refuse_lone_image_array = False
         self.hide_usage = False  # answer without `usage`, as some gateways do
         self.base_url = ""
         self._failures: deque[_Failure] = deque()
@@ -107,6 +122,8 @@ class FakeOpenAI:
         app.router.add_post("/v1/images/generations", self._generations)
         app.router.add_post("/v1/images/edits", self._edits)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/organization/usage/images", self._org_usage_images)
+        app.router.add_get("/v1/organization/costs", self._org_costs)
         app.router.add_post("/v1/moderations", self._moderations)
         self._runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1
@@ -160,6 +177,31 @@ class FakeOpenAI:
         err_type = "image_generation_user_error" if code == "moderation_blocked" else "server_error"
         self._stream_errors.append({"message": text, "type": err_type, "param": None, "code": code})
 
+    def model_ids(self) -> list[str]:
+        """What GET /models lists now."""
+        if self.listed_models is not None:
+            return list(self.listed_models)
+        return [n for n in self.catalog.names() if n not in self.retired_models]
+
+    def add_org_usage(
+        self,
+        model: str,
+        images: int,
+        *,
+        at: float | None = None,
+        size: str = "1024x1024",
+        quality: str = "medium",
+        source: str = "image.generation",
+        project: str = DEFAULT_PROJECT,
+    ) -> None:
+        """Calls the organization made that this fake did not serve to the bot (another app,
+        or an answer the bot lost): billed images with nominal tokens, in usage and costs."""
+        spec = self.catalog.get(model)
+        call = Call(operation="generate", spec=spec, prompt="another app", n=images, size=size)
+        tokens = usage(call, size, quality, 0)
+        when = self.wall_clock() if at is None else at
+        self.org.served.append(served_from(when, model, size, source, images, tokens, project))
+
     @property
     def images_served(self) -> int:
         """Images of accepted requests (what counts against IPM)."""
@@ -173,17 +215,50 @@ class FakeOpenAI:
         return await self._images(request, "edit")
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
+        # Scripted failures and hangs are for the images endpoints; /models fails only when
+        # `models_error` says so (the bot asks /models at start-up, before any test's script).
         rid = self._next_id()
         self.requests.append(self._recorded(request))
         try:
-            await self._preamble(request)
+            self._check_key(request)
+            if self.models_error is not None:
+                raise scripted_error(self.models_error, None, None)
         except ApiError as err:
             return self._error(err, rid)
-        except _RawFailureError as raw:
-            return raw.response
-        names = [n for n in self.catalog.names() if n not in self.retired_models]
+        names = self.model_ids()
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "system"} for n in names]
         return web.json_response({"object": "list", "data": data}, headers=self._ids(rid))
+
+    async def _org_usage_images(self, request: web.Request) -> web.StreamResponse:
+        return self._org(request, self.org.usage_page)
+
+    async def _org_costs(self, request: web.Request) -> web.StreamResponse:
+        return self._org(request, self.org.costs_page)
+
+    def _org(
+        self, request: web.Request, page: Callable[[dict[str, list[str]]], dict[str, Any]]
+    ) -> web.StreamResponse:
+        rid = self._next_id()
+        self.requests.append(self._recorded(request))
+        query = {key: request.query.getall(key) for key in request.query}
+        try:
+            admin_auth(request.headers.get("Authorization", ""), self.admin_key, self.api_key)
+            return web.json_response(page(query), headers=self._ids(rid))
+        except ApiError as err:
+            return self._error(err, rid)
+
+    def _served(self, call: Call, record: RecordedRequest, partials: int) -> None:
+        """Count an answered call in the organization's usage and costs (the same tokens as
+        its `usage`, see openai_outputs)."""
+        source = "image.generation" if call.operation == "generate" else "image.edit"
+        project = record.headers.get("OpenAI-Project") or DEFAULT_PROJECT
+        size = resolved_size(call)
+        quality = self.auto_quality if call.quality == "auto" else call.quality
+        tokens = usage(call, size, quality, partials)
+        served = served_from(
+            self.wall_clock(), call.spec.name, size, source, call.n, tokens, project
+        )
+        self.org.served.append(served)
 
     async def _moderations(self, request: web.Request) -> web.StreamResponse:
         rid = self._next_id()
@@ -232,9 +307,15 @@ class FakeOpenAI:
             status, after = self._gateway_pages.popleft()
             await self._pause(after)
             page = GATEWAY_PAGES.get(status, b"<html><body>error</body></html>")
+            self._served(call, record, 0)  # made behind the proxy, so billed to the organization
             return web.Response(status=status, body=page, content_type="text/html")
         if call.stream:
-            return await self._stream(request, call, rid)
+            pending = len(self._stream_errors)
+            response = await self._stream(request, call, rid)
+            if len(self._stream_errors) == pending:  # no error event: every image went out
+                self._served(call, record, call.partial_images)
+            return response
+        self._served(call, record, 0)
         return self._respond(call, rid)
 
     async def _preamble(self, request: web.Request) -> None:
@@ -243,6 +324,11 @@ class FakeOpenAI:
             await self._pause(self.latency)
         if self._hangs:
             await self._pause(self._hangs.popleft())
+        self._check_key(request)
+        if self._failures:
+            self._scripted()
+
+    def _check_key(self, request: web.Request) -> None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             masked = (request.headers.get("Authorization", "")[7:12] or "none") + "****"
             raise ApiError(
@@ -251,8 +337,6 @@ class FakeOpenAI:
                 f"Incorrect API key provided: {masked}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
             )
-        if self._failures:
-            self._scripted()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -335,7 +419,8 @@ class FakeOpenAI:
                 "Unknown parameter: 'response_format'.",
                 param="response_format",
             )
-        spec = find_spec(self.catalog, params, self.retired_models)
+        unavailable = self.retired_models | (set(self.catalog.names()) - set(self.model_ids()))
+        spec = find_spec(self.catalog, params, unavailable)
         call = validate(operation, params, spec, form=record.json is None)
         if operation == "edit":
             for part in record.parts:
@@ -348,6 +433,8 @@ class FakeOpenAI:
                         param="image",
                     )
             images = [_file(p) for p in record.parts if p.name in ("image", "image[]")]
+            if self.refuse_lone_image_array and [p.name for p in images] == ["image[]"]:
+                raise lone_image_array_error()
             masks = [_file(p) for p in record.parts if p.name == "mask"]
             check_edit_files(call, images, masks[0] if masks else None)
         return call

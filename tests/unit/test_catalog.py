@@ -19,9 +19,16 @@ def _override(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_shipped_catalog_lists_the_four_models_with_exact_prices() -> None:
-    assert SHIPPED.version == "2026-11-21"
-    assert SHIPPED.names() == ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
+def test_shipped_catalog_lists_the_models_with_exact_prices() -> None:
+    assert SHIPPED.version == "2026-11-29"
+    assert SHIPPED.names() == (
+        "gpt-image-1",
+        "gpt-image-1-mini",
+        "gpt-image-1.5",
+        "gpt-image-2",
+        "gpt-image-2.5-flare",
+        "gpt-image-2.5-sunburst",
+    )
     one = SHIPPED.get("gpt-image-1").prices
     assert (one.text_input, one.cached_text_input, one.image_output) == (
         5_000_000,
@@ -123,8 +130,20 @@ def test_validate_size_refuses_with_the_valid_values(model: str, size: str, why:
         ("gpt-image-1.5", date(2026, 12, 1), True),
         ("gpt-image-1-mini", date(2026, 12, 1), True),
         ("gpt-image-2", date(2099, 1, 1), False),
+        ("gpt-image-2.5-flare", date(2099, 1, 1), False),
+        ("gpt-image-2.5-sunburst", date(2099, 1, 1), False),
     ],
-    ids=["1-day-before", "1-on-the-day", "1-after", "1.5-before", "1.5-on", "mini-on", "2-never"],
+    ids=[
+        "1-day-before",
+        "1-on-the-day",
+        "1-after",
+        "1.5-before",
+        "1.5-on",
+        "mini-on",
+        "2-never",
+        "2.5-flare-never",
+        "2.5-sunburst-never",
+    ],
 )
 def test_is_retired_from_the_shutdown_date(model: str, today: date, retired: bool) -> None:
     assert SHIPPED.get(model).is_retired(today) is retired
@@ -175,7 +194,7 @@ def test_override_changes_only_the_price_it_names(tmp_path: Path) -> None:
     assert spec.shutdown == shipped.shutdown
     assert catalog.get("gpt-image-2") == SHIPPED.get("gpt-image-2")
     # Ledger rows must tell the overridden prices from the shipped ones.
-    assert catalog.version.startswith("2026-11-21+") and catalog.version != SHIPPED.version
+    assert catalog.version.startswith("2026-11-29+") and catalog.version != SHIPPED.version
 
 
 def test_override_clears_a_shutdown_date(tmp_path: Path) -> None:

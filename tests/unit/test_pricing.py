@@ -104,6 +104,36 @@ def test_gpt_image_2_tokens_price_at_least_the_guide_and_within_one_token(
     assert 0 <= cost - _micro(usd) < 30  # one output token costs 30 micro-USD
 
 
+GPT_IMAGE_2_5 = ("gpt-image-2.5-flare", "gpt-image-2.5-sunburst")
+
+
+@pytest.mark.parametrize("model", GPT_IMAGE_2_5)
+def test_gpt_image_2_5_is_priced_at_gpt_image_2_rates(model: str) -> None:
+    # Public gateway docs: the 2.5 models are forwarded at gpt-image-2's token rates (UNCONFIRMED
+    # by OpenAI; marked so in models.toml). 100 text x $5 + 1000 image x $8 + 1767 out x $30.
+    usage = TokenUsage(text_input=100, image_input=1000, image_output=1767)
+    assert cost_of(CATALOG.get(model), usage) == 500 + 8_000 + 53_010
+    assert CATALOG.get(model).prices == CATALOG.get("gpt-image-2").prices
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "quality", "usd"),
+    [
+        pytest.param(twin, size, quality, usd, id=f"{twin}-{size}-{quality}")
+        for _, size, quality, usd in (p.values for p in _published(["gpt-image-2"]))
+        for twin in GPT_IMAGE_2_5
+    ],
+)
+def test_gpt_image_2_5_estimates_cover_gpt_image_2_prices(
+    model: str, size: str, quality: str, usd: Decimal
+) -> None:
+    spec = CATALOG.get(model)
+    options = ImageOptions(model=model, size=size, quality=quality)  # type: ignore[arg-type]
+    cost = cost_of(spec, TokenUsage(image_output=nominal_output_tokens(spec, size, quality)))
+    assert 0 <= cost - _micro(usd) < 30
+    assert estimate(spec, options, prompt="a lighthouse").micro_usd >= _micro(usd)
+
+
 @pytest.mark.parametrize(
     ("model", "usage", "expected"),
     [

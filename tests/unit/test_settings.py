@@ -64,6 +64,16 @@ def test_secrets_never_appear_in_the_repr() -> None:
     assert "sk-very-secret" not in text
 
 
+def test_the_admin_key_is_optional_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_ADMIN_KEY", raising=False)
+    assert load_settings(env_file=None, **REQUIRED).openai_admin_key is None
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-very-secret")
+    settings = load_settings(env_file=None, **REQUIRED)
+    assert settings.openai_admin_key is not None
+    assert settings.openai_admin_key.get_secret_value() == "sk-admin-very-secret"
+    assert "sk-admin-very-secret" not in repr(settings) + str(settings)
+
+
 def test_a_missing_catalog_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(env_file=None, model_catalog=tmp_path / "nope.toml", **REQUIRED)
