@@ -51,10 +51,11 @@ def _days(text: str) -> int:
 
 
 def _run_bot(settings: Settings) -> int:
-    from bot.app import run
+    from bot.app import loop_factory, run
 
     try:
-        asyncio.run(run(settings))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(run(settings))
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_PROBLEM

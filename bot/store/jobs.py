@@ -15,6 +15,7 @@ from bot.db import Database
 from bot.domain import ImageOptions, Speed
 from bot.records import FileRole, JobRecord, JobState, NewFile
 
+DAY = 86400  # seconds; the counters of migration 0007 are by created_at // DAY
 _OPTION_NAMES = tuple(field.name for field in dataclasses.fields(ImageOptions))
 _OPTION_FIELDS = frozenset(_OPTION_NAMES)
 
@@ -117,26 +118,31 @@ def row_to_job(row: aiosqlite.Row) -> JobRecord:
     )
 
 
+# Per-day totals and queued counts kept by triggers (migration 0007): a few rows per admission,
+# however many jobs the guild's month holds.
 _BUDGET_USE = """
-SELECT COALESCE(SUM(CASE WHEN created_at >= :day THEN charged_micro_usd END), 0) AS g_day_usd,
-       COALESCE(SUM(charged_micro_usd), 0) AS g_month_usd,
-       COALESCE(SUM(CASE WHEN created_at >= :day THEN charged_images END), 0) AS g_day_images,
-       COALESCE(SUM(CASE WHEN created_at >= :day AND user_id = :user
-                         THEN charged_micro_usd END), 0) AS u_day_usd,
-       COALESCE(SUM(CASE WHEN created_at >= :day AND user_id = :user
-                         THEN charged_images END), 0) AS u_day_images,
-       (SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND state = 'queued') AS g_queued,
-       (SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND state = 'queued'
-                                    AND user_id = :user) AS u_queued
-FROM jobs WHERE guild_id = :guild AND created_at >= :month
+SELECT (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use
+        WHERE guild_id = :guild AND day >= :day) AS g_day_usd,
+       (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use
+        WHERE guild_id = :guild AND day >= :month) AS g_month_usd,
+       (SELECT COALESCE(SUM(images), 0) FROM guild_day_use
+        WHERE guild_id = :guild AND day >= :day) AS g_day_images,
+       (SELECT COALESCE(SUM(micro_usd), 0) FROM member_day_use
+        WHERE guild_id = :guild AND user_id = :user AND day >= :day) AS u_day_usd,
+       (SELECT COALESCE(SUM(images), 0) FROM member_day_use
+        WHERE guild_id = :guild AND user_id = :user AND day >= :day) AS u_day_images,
+       (SELECT COALESCE(SUM(queued), 0) FROM member_queued WHERE guild_id = :guild) AS g_queued,
+       (SELECT COALESCE(SUM(queued), 0) FROM member_queued
+        WHERE guild_id = :guild AND user_id = :user) AS u_queued
 """
 
 
 async def budget_use(
     conn: aiosqlite.Connection, guild_id: int, user_id: int, day: datetime, month: datetime
 ) -> BudgetUse:
-    """Charges of the jobs created since `day` and since `month`, and the queued counts."""
-    params = {"guild": guild_id, "user": user_id, "day": ts(day), "month": ts(month)}
+    """Charges of the jobs created since `day` and since `month` (UTC midnights), and the queued
+    counts."""
+    params = {"guild": guild_id, "user": user_id, "day": ts(day) // DAY, "month": ts(month) // DAY}
     [use] = await conn.execute_fetchall(_BUDGET_USE, params)  # aggregates return one row
     return BudgetUse(
         guild_day_micro_usd=use["g_day_usd"],
