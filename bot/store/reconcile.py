@@ -11,6 +11,10 @@ Over the half-open window start <= created_at < end, every guild:
 
 Calls the provider refused or never received cost nothing and are left out, as the provider's
 usage leaves them out.
+
+Relaxed (Batch API) lines are rows like any other: answered lines count at the batch price they
+were charged (`cost_micro_usd`, not `fast_cost_micro_usd`), as the organization bills them; lines
+the batch never ran carry an error code and cost nothing.
 """
 
 from __future__ import annotations

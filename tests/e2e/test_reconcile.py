@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png
+from tests.e2e.test_relaxed import allow_relaxed
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.e2e
@@ -95,6 +96,30 @@ async def test_reconcile_agrees_after_jobs_and_names_images_the_ledger_lacks(
         assert f"differs: {today} gpt-image-2: images: provider 7, ledger 3" in out
         assert "other apps using the same organization or project" in out
         assert ADMIN_KEY not in out
+
+
+async def test_reconcile_agrees_after_fast_and_relaxed_jobs_at_the_batch_price(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        for speed in ("relaxed", "fast", "relaxed"):
+            handle = await h.imagine(f"a {speed} heron", quality="medium", speed=speed)
+            await h.wait_result(handle)
+        await h.stop_bot()
+        rows = h.ledger()
+        assert sorted(r["speed"] for r in rows) == ["fast", "relaxed", "relaxed"]
+        relaxed = [r for r in rows if r["speed"] == "relaxed"]
+        # The relaxed rows cost the batch price, half the fast price of the same work.
+        assert all(abs(2 * r["cost_micro_usd"] - r["fast_cost_micro_usd"]) <= 2 for r in relaxed)
+        spent = sum(r["cost_micro_usd"] for r in rows)
+
+        code, out = await run_and_capture(h, capsys)
+        assert code == 0, out
+        assert "DIFFERS" not in out and "3/3" in out  # images and requests: all three billed
+        usd = f"${spent / 1_000_000:,.4f}"
+        assert f"{usd}/{usd}" in out  # the organization billed the relaxed lines at batch price
 
 
 async def _cli(tmp_path: Path, base_url: str, **env: str) -> tuple[int, str]:

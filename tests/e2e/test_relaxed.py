@@ -102,10 +102,15 @@ async def test_an_expired_batch_is_settled_line_by_line(tmp_path: Path) -> None:
         posted = {m.id for m in h.discord.channel_messages(h.channel) if m.attachments}
         assert {j["result_message_id"] for j in h.jobs()[:2]} <= posted
 
+        # The commands are admitted concurrently, so job ids follow admission order, not the
+        # order sent: find the member of the job the batch did not run by its user_id.
+        await h.eventually(lambda: h.jobs()[2]["state"] == "failed", timeout=20)
+        expired = [m.id for m in members].index(h.jobs()[2]["user_id"])
+
         def told() -> str:
             """Job 3's member is told: in its original response, or mentioned in the channel."""
-            original = handles[2].record.original
-            mention = f"<@{members[2].id}>"
+            original = handles[expired].record.original
+            mention = f"<@{members[expired].id}>"
             texts = [original.content if original is not None else ""]
             texts += [m.content for m in h.discord.channel_messages(h.channel)
                       if mention in m.content]  # fmt: skip

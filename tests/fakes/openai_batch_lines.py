@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.openai_org import DEFAULT_PROJECT
 from tests.fakes.openai_rules import (
     ApiError,
     Call,
@@ -37,6 +38,7 @@ class FakeBatch:
     error_file_id: str | None = None
     completed: int = 0
     failed: int = 0
+    project: str = DEFAULT_PROJECT  # the creating request's OpenAI-Project, billed its lines
 
     @property
     def custom_ids(self) -> list[str]:

@@ -26,6 +26,7 @@ from tests.fakes.openai_batch_lines import (
     not_run,
     validate_file,
 )
+from tests.fakes.openai_org import DEFAULT_PROJECT
 from tests.fakes.openai_outputs import json_body
 from tests.fakes.openai_records import moderation_error
 from tests.fakes.openai_rules import ApiError, FilePart
@@ -112,6 +113,7 @@ class FakeBatches:
         try:
             await self._owner.check_auth(request)
             batch = self._new_batch(await _json(request))
+            batch.project = request.headers.get("OpenAI-Project") or DEFAULT_PROJECT
         except ApiError as err:
             return self._owner.error_response(err, rid)
         self.batches[batch.id] = batch
@@ -219,7 +221,7 @@ class FakeBatches:
         errors: list[dict[str, Any]] = []
         for index, line in enumerate(batch.lines):
             if index < run:
-                answer = self._run_line(line)
+                answer = self._run_line(line, batch.project)
                 ok = answer["response"]["status_code"] == 200
                 (output if ok else errors).append(answer)
                 batch.completed += ok
@@ -233,8 +235,9 @@ class FakeBatches:
         if errors:
             batch.error_file_id = self._store_output(errors)
 
-    def _run_line(self, line: dict[str, Any]) -> dict[str, Any]:
-        """One line as the synchronous endpoint would answer it (no IPM: its own pool)."""
+    def _run_line(self, line: dict[str, Any], project: str) -> dict[str, Any]:
+        """One line as the synchronous endpoint would answer it (no IPM: its own pool); an
+        answered line is billed to the organization at the batch prices."""
         rid = self._id("req")
         try:
             if self._line_failures:
@@ -246,6 +249,7 @@ class FakeBatches:
             if "MODERATION_BLOCK" in call.prompt:
                 raise moderation_error(rid)
             body, status = json_body(call, self._owner.look()), 200
+            self._owner.record_served(call, project, batch=True)
         except ApiError as err:
             body, status = err.body(), err.status
         response = {"status_code": status, "request_id": rid, "body": body}

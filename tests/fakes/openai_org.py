@@ -3,7 +3,9 @@
 Computed from the calls the fake actually answered with images (plus any a test adds, e.g.
 another app on the same organization). Shapes follow openai/openai-openapi (UsageImagesResult,
 CostsResult; research batch-moderation-usage.md §3): pages of daily UTC buckets, `has_more` and
-`next_page`; results carry only the grouped fields, the others null.
+`next_page`; results carry only the grouped fields, the others null. Batch API lines count like
+synchronous calls (/usage/images has no `batch` filter or group, unlike /usage/completions) and
+cost the batch prices.
 """
 
 from __future__ import annotations
@@ -39,10 +41,19 @@ class Served:
     image_output: int
     text_output: int = 0
     project: str = DEFAULT_PROJECT
+    batch: bool = False  # a Batch API line: billed at the batch prices
 
 
 def served_from(
-    at: float, model: str, size: str, source: str, n: int, usage: Mapping[str, Any], project: str
+    at: float,
+    model: str,
+    size: str,
+    source: str,
+    n: int,
+    usage: Mapping[str, Any],
+    project: str,
+    *,
+    batch: bool = False,
 ) -> Served:
     """A Served record from an answered call's `usage` (output without details is image output)."""
     details = usage.get("input_tokens_details") or {}
@@ -60,6 +71,7 @@ def served_from(
         image_output=int(out.get("image_tokens", output - text_out)),
         text_output=text_out,
         project=project,
+        batch=batch,
     )
 
 
@@ -230,8 +242,11 @@ class OrgRecord:
         return out
 
     def _line_items(self, s: Served) -> Iterable[tuple[str, int, Decimal]]:
-        """Line items as the live API names them: "<model> <image|text>, <input|output>"."""
-        prices = self.catalog.get(s.model).prices
+        """Line items as the live API names them: "<model> <image|text>, <input|output>".
+
+        Batch lines cost the batch prices; whether the live API names them apart is
+        UNCONFIRMED (research §3.3), so they share the synchronous calls' line items."""
+        prices = self.catalog.get(s.model).token_prices(relaxed=s.batch)
         per_token = Decimal(1) / Decimal(10**12)  # micro-USD per 1M tokens -> USD per token
         for item, tokens, rate in (
             ("text, input", s.text_input, prices.text_input),

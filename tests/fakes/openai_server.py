@@ -279,15 +279,21 @@ class FakeOpenAI:
             return self._error(err, rid)
 
     def _served(self, call: Call, record: RecordedRequest, partials: int) -> None:
-        """Count an answered call in the organization's usage and costs (the same tokens as
-        its `usage`, see openai_outputs)."""
-        source = "image.generation" if call.operation == "generate" else "image.edit"
         project = record.headers.get("OpenAI-Project") or DEFAULT_PROJECT
+        self.record_served(call, project, partials)
+
+    def record_served(
+        self, call: Call, project: str, partials: int = 0, *, batch: bool = False
+    ) -> None:
+        """Count an answered call (or, `batch`, a Batch API line) in the organization's usage
+        and costs: the same tokens as its `usage` (see openai_outputs); batch lines are billed
+        at the batch prices (research batch-moderation-usage.md §1.6)."""
+        source = "image.generation" if call.operation == "generate" else "image.edit"
         size = resolved_size(call)
         quality = self.auto_quality if call.quality == "auto" else call.quality
         tokens = usage(call, size, quality, partials)
         served = served_from(
-            self.wall_clock(), call.spec.name, size, source, call.n, tokens, project
+            self.wall_clock(), call.spec.name, size, source, call.n, tokens, project, batch=batch
         )
         self.org.served.append(served)
 
