@@ -19,7 +19,7 @@ from bot.provider.batch_wire import BatchInfo, parse_batch
 from bot.provider.failures import translate_error
 from tests.fakes.openai_batches import FakeBatches
 from tests.fakes.openai_outputs import Look
-from tests.fakes.openai_rules import ApiError
+from tests.fakes.openai_rules import ApiError, Call
 
 
 class _Owner:
@@ -30,9 +30,14 @@ class _Owner:
         self.catalog = catalog
         self.retired_models: set[str] = set()
         self.hide_usage = False  # lines without `usage`, as some gateways answer
+        self.served: list[Call] = []
 
     def look(self) -> Look:
         return Look(usage=not self.hide_usage)
+
+    def record_served(self, call: Call, project: str, partials: int = 0, *, batch: bool) -> None:
+        """Billed lines, kept for tests (the unit fake has no organization endpoints)."""
+        self.served.append(call)
 
 
 class FakeBatchesClient:
