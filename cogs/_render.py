@@ -55,7 +55,7 @@ def status_text(
 
 
 def _relaxed_status(job: JobRecord, cost: str) -> str:
-    when = "usually minutes, at most 24 h; you are mentioned when it is ready"
+    when = "usually minutes, at most 24 h; it appears here, or with a mention if it takes longer"
     if job.state == "running":
         return f"🐢 Job #{job.id} is in a relaxed batch (half price){cost} · {when}"
     return f"🐢 Job #{job.id} is waiting to join a relaxed batch (half price){cost} · {when}"

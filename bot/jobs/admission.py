@@ -171,8 +171,10 @@ class Admission:
         if valid.speed == "relaxed":
             # One batch line at the batch prices; batches have their own rate-limit pool, so
             # the account's IPM and TPM do not apply (research: batch-moderation-usage §1.6).
-            return estimate(valid.spec, valid.options, prompt=valid.prompt, input_sizes=sizes,
-                            relaxed=True)  # fmt: skip
+            return estimate(
+                valid.spec, valid.options, prompt=valid.request_prompt, input_sizes=sizes,
+                relaxed=True,
+            )  # fmt: skip
         # A generation may go out as one request per image: each pays its prompt again.
         requests = max_requests(s.operation, valid.options.n)
         cost = estimate(

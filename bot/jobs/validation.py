@@ -67,7 +67,7 @@ def validate(
             raise InvalidOptionError("background", "transparent images need png or webp")
     speed = check_speed(c.speed, settings.config.relaxed)
     if speed == "relaxed" and not spec.offers_relaxed:
-        raise InvalidOptionError("speed", f"{spec.name} is not offered at the relaxed speed")
+        speed = _fast_instead(c.speed, settings.config.relaxed, spec)
     options = ImageOptions(
         model=spec.name,
         size=_size(s, settings.config.default_size, spec),
@@ -131,6 +131,17 @@ def check_speed(speed: str | None, relaxed: Relaxed) -> Speed:
     if chosen == "fast" and relaxed == "only":
         raise InvalidOptionError("speed", "this server takes only relaxed jobs")
     return chosen  # type: ignore[return-value]  # checked against SPEEDS
+
+
+def _fast_instead(chosen: str | None, relaxed: Relaxed, spec: ModelSpec) -> Speed:
+    """A model without batch prices: fast when relaxed was only the guild's default (the
+    member chose no speed), else a refusal that says what to pick instead."""
+    if (chosen is None or not chosen.strip()) and relaxed == "default":
+        return "fast"
+    hint = (
+        "; this server takes only relaxed jobs, so pick another model" if relaxed == "only" else ""
+    )
+    raise InvalidOptionError("speed", f"{spec.name} is not offered at the relaxed speed{hint}")
 
 
 def _model(

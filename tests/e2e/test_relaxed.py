@@ -145,7 +145,7 @@ async def test_usage_and_its_csv_show_fast_and_relaxed_apart(tmp_path: Path) -> 
         fast = sum(r["cost_micro_usd"] for r in rows if r["speed"] == "fast")
         [speeds] = [f["value"] for e in reply.embeds for f in e["fields"]
                     if f["name"] == "Fast and relaxed"]  # fmt: skip
-        assert f"Fast: 1 images · {format_usd(fast)}" in speeds
+        assert f"Fast: 1 image · {format_usd(fast)}" in speeds
         assert f"Relaxed: 2 images · {format_usd(spent)}" in speeds
         assert f"saved {format_usd(saved)}" in speeds and saved > 0
         [export] = [a for a in reply.attachments if a.filename.endswith(".csv")]

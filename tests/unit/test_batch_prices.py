@@ -99,3 +99,28 @@ def test_relaxed_is_refused_for_a_model_without_batch_prices_and_never_streams(
     valid = validate(submit("gpt-image-2"), settings, catalog, default_model="gpt-image-2",
                      today=date(2026, 11, 29))  # fmt: skip
     assert valid.speed == "relaxed" and valid.options.partial_images == 0  # previews are on
+
+
+@pytest.mark.parametrize(
+    ("relaxed", "speed", "outcome"),
+    [
+        ("default", None, "fast"),  # relaxed was only the guild's default: fast instead
+        ("default", "relaxed", "not offered at the relaxed speed"),
+        ("only", None, "so pick another model"),
+        ("allowed", "relaxed", "not offered at the relaxed speed"),
+    ],
+)
+def test_a_model_without_batch_prices_runs_fast_when_relaxed_is_only_the_default(
+    relaxed: str, speed: str | None, outcome: str
+) -> None:
+    """gpt-image-2.5-flare has no published batch prices, so it has no relaxed speed."""
+    assert not SHIPPED.get("gpt-image-2.5-flare").offers_relaxed
+    settings = GuildSettings(1, GuildLimits(), GuildConfig(relaxed=relaxed))  # type: ignore[arg-type]
+    choices = Choices(prompt="a fox", model="gpt-image-2.5-flare", speed=speed)
+    submission = Submission(1, 2, 3, (), "generate", choices)
+    kw: dict[str, object] = {"default_model": "gpt-image-2", "today": date(2026, 11, 29)}
+    if outcome == "fast":
+        assert validate(submission, settings, SHIPPED, **kw).speed == "fast"  # type: ignore[arg-type]
+        return
+    with pytest.raises(InvalidOptionError, match=outcome):
+        validate(submission, settings, SHIPPED, **kw)  # type: ignore[arg-type]
