@@ -25,6 +25,7 @@ from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
 from bot.store.guilds import GuildLimits, GuildSettingsStore, effective_user_limits
+from bot.store.reservations import Caps, reserve_job
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,33 +208,52 @@ class Admission:
         limits: MemberLimits,
         saved: list[NewFile],
     ) -> JobRecord:
-        # Read, check and insert under the database lock: concurrent submissions see each
-        # other's reservations, so together they can never exceed a limit. A job with no
-        # input files is one INSERT, which needs no transaction around it.
+        # Check and insert in ONE statement (bot/store/reservations.py): atomic in SQLite, so
+        # concurrent submissions can never together exceed a limit, and the lock is held for a
+        # single trip to the database thread. The lock still keeps the statement out of another
+        # coroutine's open transaction. A job with input files adds their rows in a transaction.
         hold = self._db.transaction() if saved else self._db.locked()
         async with hold as conn:
             now = self._clock.now()
-            use = await store.budget_use(conn, s.guild_id, s.user_id, day_start(now),
-                                         month_start(now))  # fmt: skip
-            check_reservation(use, limits, cost, now)
-            job = await store.insert_job(
-                conn,
-                store.NewJob(
-                    guild_id=s.guild_id,
-                    channel_id=s.channel_id,
-                    user_id=s.user_id,
-                    operation=s.operation,
-                    prompt=valid.prompt,
-                    options=valid.options,
-                    reserved_micro_usd=cost.micro_usd,
-                    reserved_images=cost.images,
-                    estimated_tokens=cost.tokens,
-                    source_job_id=s.source_job_id,
-                    created_at=now,
-                    style=valid.style,
-                    speed=valid.speed,
-                    style_text=valid.style_text,
-                ),
-            )
+            day, month = day_start(now), month_start(now)
+            job = await reserve_job(conn, _new_job(s, valid, cost, now), _caps(limits),
+                                    store.ts(day), store.ts(month))  # fmt: skip
+            if job is None:
+                # Refused: the same counters, read under the same lock, say which limit.
+                use = await store.budget_use(conn, s.guild_id, s.user_id, day, month)
+                check_reservation(use, limits, cost, now)
+                raise RuntimeError("reservation refused though every limit holds")
             await store.insert_files(conn, job.id, saved, now)
         return job
+
+
+def _new_job(s: Submission, valid: ValidRequest, cost: CostEstimate, now: datetime) -> store.NewJob:
+    return store.NewJob(
+        guild_id=s.guild_id,
+        channel_id=s.channel_id,
+        user_id=s.user_id,
+        operation=s.operation,
+        prompt=valid.prompt,
+        options=valid.options,
+        reserved_micro_usd=cost.micro_usd,
+        reserved_images=cost.images,
+        estimated_tokens=cost.tokens,
+        source_job_id=s.source_job_id,
+        created_at=now,
+        style=valid.style,
+        speed=valid.speed,
+        style_text=valid.style_text,
+    )
+
+
+def _caps(limits: MemberLimits) -> Caps:
+    g = limits.guild
+    return Caps(
+        guild_day_micro_usd=g.daily_micro_usd,
+        guild_month_micro_usd=g.monthly_micro_usd,
+        guild_day_images=g.daily_images,
+        user_day_images=limits.user_daily_images,
+        user_day_micro_usd=limits.user_daily_micro_usd,
+        member_queue=limits.member_queue,
+        guild_queue=limits.guild_queue,
+    )

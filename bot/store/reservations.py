@@ -1,0 +1,67 @@
+"""Admission's check-and-insert: a queued job inserted only if every limit holds, at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.records import JobRecord
+from bot.store.jobs import _BUDGET_USE, DAY, NewJob, options_to_json, row_to_job, ts
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """Every limit a reservation must stay within (0 = no limit); money in micro-USD."""
+
+    guild_day_micro_usd: int
+    guild_month_micro_usd: int
+    guild_day_images: int
+    user_day_images: int
+    user_day_micro_usd: int
+    member_queue: int
+    guild_queue: int
+
+
+# The counters of migration 0007 read and the job inserted by ONE statement: SQLite runs a
+# statement atomically, so concurrent reservations can never together exceed a limit, and
+# admission holds the database lock for one trip to the database thread instead of two.
+# The conditions mirror bot.jobs.admission.check_reservation (which explains a refusal).
+_RESERVE = f"""
+INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
+                  charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,
+                  source_job_id, created_at, style, speed, style_text)
+SELECT :guild, :channel, :user, :operation, :prompt, :options, 'queued', :usd, :images, :usd,
+       :tokens, :source, :created, :style, :speed, :style_text
+FROM ({_BUDGET_USE}) AS u
+WHERE (:member_queue = 0 OR u.u_queued < :member_queue)
+  AND (:guild_queue = 0 OR u.g_queued < :guild_queue)
+  AND (:g_day_usd = 0 OR u.g_day_usd + :usd <= :g_day_usd)
+  AND (:g_month_usd = 0 OR u.g_month_usd + :usd <= :g_month_usd)
+  AND (:g_day_images = 0 OR u.g_day_images + :images <= :g_day_images)
+  AND (:u_day_images = 0 OR u.u_day_images + :images <= :u_day_images)
+  AND (:u_day_usd = 0 OR u.u_day_usd + :usd <= :u_day_usd)
+RETURNING *
+"""  # noqa: S608 (constant SQL text; every value is a parameter)
+
+
+async def reserve_job(
+    conn: aiosqlite.Connection, job: NewJob, caps: Caps, day_start: int, month_start: int
+) -> JobRecord | None:
+    """Insert `job` as queued holding its reservation if every cap holds, else None (nothing
+    written). `day_start`/`month_start` are the UTC midnights in epoch seconds."""
+    params = {
+        "guild": job.guild_id, "channel": job.channel_id, "user": job.user_id,
+        "operation": job.operation, "prompt": job.prompt,
+        "options": options_to_json(job.options), "usd": job.reserved_micro_usd,
+        "images": job.reserved_images, "tokens": job.estimated_tokens,
+        "source": job.source_job_id, "created": ts(job.created_at), "style": job.style,
+        "speed": job.speed, "style_text": job.style_text,
+        "day": day_start // DAY, "month": month_start // DAY,
+        "member_queue": caps.member_queue, "guild_queue": caps.guild_queue,
+        "g_day_usd": caps.guild_day_micro_usd, "g_month_usd": caps.guild_month_micro_usd,
+        "g_day_images": caps.guild_day_images, "u_day_images": caps.user_day_images,
+        "u_day_usd": caps.user_day_micro_usd,
+    }  # fmt: skip
+    rows = list(await conn.execute_fetchall(_RESERVE, params))
+    return row_to_job(rows[0]) if rows else None
