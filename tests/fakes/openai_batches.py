@@ -11,8 +11,6 @@ expire the next batch after k lines, fail the next lines with a 5xx, and delay a
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -29,7 +27,7 @@ from tests.fakes.openai_batch_lines import (
 from tests.fakes.openai_org import DEFAULT_PROJECT
 from tests.fakes.openai_outputs import json_body
 from tests.fakes.openai_records import moderation_error
-from tests.fakes.openai_rules import ApiError, FilePart
+from tests.fakes.openai_rules import ApiError
 
 if TYPE_CHECKING:
     from tests.fakes.openai_server import FakeOpenAI
@@ -287,37 +285,6 @@ def _queue_full(model: str) -> str:
 
 def _ids(rid: str) -> dict[str, str]:
     return {"x-request-id": rid}
-
-
-def _line_error(code: str, line: int, message: str) -> dict[str, Any]:
-    return {"code": code, "line": line, "message": message, "param": None}
-
-
-def _not_run(line: dict[str, Any], status: str) -> dict[str, Any]:
-    if status == "expired":
-        error = {
-            "code": "batch_expired",
-            "message": "This request could not be executed before the completion window expired.",
-        }
-    else:
-        error = {"code": "batch_cancelled", "message": "This request was cancelled."}
-    return {"id": f"batch_req_{line.get('custom_id')}", "custom_id": line.get("custom_id"),
-            "response": None, "error": error}  # fmt: skip
-
-
-def _ref_part(name: str, ref: object) -> FilePart:
-    """An `image_url` data URL reference decoded into the file part the edit rules check."""
-    url = ref.get("image_url") if isinstance(ref, dict) else None
-    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
-        raise ApiError(400, "invalid_image_url", f"Invalid '{name}': expected a data URL.",
-                       param=name)  # fmt: skip
-    head, _, payload = url.partition(";base64,")
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "invalid_image_url", f"Invalid base64 in '{name}'.",
-                       param=name) from None  # fmt: skip
-    return FilePart(name, head.removeprefix("data:"), data)
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
