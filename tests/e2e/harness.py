@@ -207,3 +207,20 @@ async def harness(tmp_path: Path, **overrides: Any) -> AsyncIterator[Harness]:
 
 
 Predicate = Callable[[RecordedMessage], bool]
+
+
+async def slash(
+    h: Harness, command: str, member: FakeMember, sub: str | None = None, **options: Any
+) -> Any:
+    """Run `/command [sub]` as `member` in the harness's channel; `override_permissions=True`
+    stands for a server that granted the command to members outside its default permissions."""
+    override = bool(options.pop("override_permissions", False))
+    return await h.discord.slash(
+        command,
+        options,
+        subcommand=sub,
+        member=member,
+        guild=h.guild,
+        channel=h.channel,
+        override_permissions=override,
+    )

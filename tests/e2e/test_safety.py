@@ -9,28 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, harness, png
+from tests.e2e.harness import Harness, harness, png, slash
 from tests.fakes.discord_messages import RecordedMessage
 from tests.fakes.discord_model import FakeMember
 
 pytestmark = pytest.mark.e2e
 
 RELATIVE_TIME = re.compile(r"<t:(\d+):R>")
-
-
-async def slash(
-    h: Harness, name: str, member: FakeMember, sub: str | None = None, **options: Any
-) -> Any:
-    override = bool(options.pop("override_permissions", False))
-    return await h.discord.slash(
-        name,
-        options,
-        subcommand=sub,
-        member=member,
-        guild=h.guild,
-        channel=h.channel,
-        override_permissions=override,
-    )
 
 
 async def moderator(h: Harness, name: str, sub: str, **options: Any) -> str:

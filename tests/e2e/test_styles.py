@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, harness
+from tests.e2e.harness import Harness, harness, slash
 from tests.fakes.discord_messages import RecordedMessage
-from tests.fakes.discord_model import FakeMember
 
 pytestmark = pytest.mark.e2e
 
 NOIR = "as a film noir still, {prompt}, deep shadows"
-
-
-async def slash(
-    h: Harness, command: str, member: FakeMember, sub: str | None = None, **options: Any
-) -> Any:
-    override = bool(options.pop("override_permissions", False))
-    return await h.discord.slash(
-        command,
-        options,
-        subcommand=sub,
-        member=member,
-        guild=h.guild,
-        channel=h.channel,
-        override_permissions=override,
-    )
 
 
 def field(message: RecordedMessage, name: str) -> str:
