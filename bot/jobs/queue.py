@@ -15,13 +15,6 @@ from bot.records import JobRecord
 POSITION_STEP = 10
 
 
-def worth_announcing(announced: int | None, place: int) -> bool:
-    """Whether a job last told `announced` (None: never) should hear of `place`."""
-    if announced is None:
-        return True
-    return abs(place - announced) >= max(1, announced // POSITION_STEP)
-
-
 def queued_job(job: JobRecord) -> QueuedJob:
     splittable = max_requests(job.operation, job.n) > 1
     return QueuedJob(job.id, job.guild_id, job.user_id, job.n, job.estimated_tokens, splittable)
@@ -124,7 +117,12 @@ class JobQueue:
         self._announce(positions.items())
 
     def _announce(self, positions: Iterable[tuple[int, int]]) -> None:
+        """Tell each job its place when worth it: the first time, then once it moved by a tenth
+        of the place it was last told, at least one (POSITION_STEP). Runs for every job behind
+        each admission, so the rule is written inline."""
+        announced = self._announced
         for job_id, place in positions:
-            if worth_announcing(self._announced.get(job_id), place):
-                self._announced[job_id] = place
+            told = announced.get(job_id)
+            if told is None or abs(place - told) >= (told // POSITION_STEP or 1):
+                announced[job_id] = place
                 self._bus.emit(JobEvent("position", self._records[job_id], position=place))

@@ -2,141 +2,11 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from dataclasses import dataclass
+from collections import deque
 
+from bot.jobs.turns import GuildQueue, QueuedJob
 
-@dataclass(frozen=True, slots=True)
-class QueuedJob:
-    """What the scheduler needs to know about a queued job."""
-
-    job_id: int
-    guild_id: int
-    user_id: int
-    images: int
-    tokens: int
-    splittable: bool = False  # may go out in several requests (a generation of n > 1)
-
-
-class _Guild:
-    """One guild's queue: members in turn order, each with a FIFO of jobs, and its DRR credit.
-
-    The guild sends its members' first jobs in turn order, then their second jobs, and so on
-    (a member whose turn is over goes to the back): "level" l holds every member's l-th job.
-    Per level it keeps how many jobs it holds and their images beyond one each ("excess"), so
-    that a job's place in the guild's order and its dispatch round cost O(levels + members).
-    """
-
-    __slots__ = ("deficit", "excess", "level_excess", "level_sizes", "members", "size")
-
-    def __init__(self) -> None:
-        self.members: OrderedDict[int, deque[QueuedJob]] = OrderedDict()
-        self.deficit = 0
-        self.size = 0
-        self.excess = 0  # sum of (images - 1) over the guild's jobs
-        self.level_sizes: list[int] = []
-        self.level_excess: list[int] = []
-
-    def head(self) -> QueuedJob:
-        return next(iter(self.members.values()))[0]
-
-    def put(self, job: QueuedJob) -> None:
-        queue = self.members.setdefault(job.user_id, deque())
-        queue.append(job)
-        self._count(queue, len(queue) - 1, 1)
-
-    def put_front(self, job: QueuedJob) -> None:
-        queue = self.members.setdefault(job.user_id, deque())
-        self._count(queue, 0, -1)
-        queue.appendleft(job)
-        self._count(queue, 0, 1)
-        self.members.move_to_end(job.user_id, last=False)
-
-    def take(self) -> QueuedJob:
-        user_id, queue = next(iter(self.members.items()))
-        self._count(queue, 0, -1)
-        job = queue.popleft()
-        self._count(queue, 0, 1)
-        if queue:
-            self.members.move_to_end(user_id)  # this member had its turn
-        else:
-            del self.members[user_id]
-        return job
-
-    def discard(self, job: QueuedJob) -> None:
-        queue = self.members[job.user_id]
-        index = queue.index(job)
-        self._count(queue, index, -1)
-        del queue[index]
-        self._count(queue, index, 1)
-        if not queue:
-            del self.members[job.user_id]
-
-    def _count(self, queue: deque[QueuedJob], start: int, sign: int) -> None:
-        """Add (sign 1) or take away (-1) the member's jobs from `start` on in the level tallies."""
-        sizes, excess = self.level_sizes, self.level_excess
-        for level in range(start, len(queue)):
-            if level == len(sizes):
-                sizes.append(0)
-                excess.append(0)
-            extra = queue[level].images - 1
-            sizes[level] += sign
-            excess[level] += sign * extra
-            self.excess += sign * extra
-            self.size += sign
-        while sizes and not sizes[-1]:
-            sizes.pop()
-            excess.pop()
-
-    def place(self, job: QueuedJob) -> tuple[int, int]:
-        """(1-based place in the guild's order, its dispatch round counted from now)."""
-        queue = self.members[job.user_id]
-        level = queue.index(job)
-        place = sum(self.level_sizes[:level]) + 1
-        extra = sum(self.level_excess[:level]) + job.images - 1
-        for user_id, other in self.members.items():
-            if user_id == job.user_id:
-                break
-            if len(other) > level:
-                place += 1
-                extra += other[level].images - 1
-        return place, place + max(0, extra - self.deficit)
-
-    def rounds(self, after: int = 0) -> list[tuple[int, QueuedJob]]:
-        """(dispatch round, job) for the guild's jobs sent after round `after`, in order.
-
-        Rounds count this guild's visits from now, if nothing else arrives. A guild with credit
-        d sends its m-th job in round m + max(0, E_m - d), E_m being the images beyond one each
-        of its first m jobs: one job per visit, and an n-image job waits until credit covers it.
-        Walks back from the last job, so the cost is that of the jobs returned (plus members
-        with fewer jobs passed over on the way).
-        """
-        found: list[tuple[int, QueuedJob]] = []
-        place, extra, deficit = self.size, self.excess, self.deficit
-        members = list(self.members.values())
-        members.reverse()
-        for level in range(len(self.level_sizes) - 1, -1, -1):
-            for queue in members:
-                if len(queue) <= level:
-                    continue
-                sent = place + max(0, extra - deficit)
-                if sent <= after:  # rounds fall going back: everything earlier goes by then
-                    found.reverse()
-                    return found
-                job = queue[level]
-                found.append((sent, job))
-                place -= 1
-                extra -= job.images - 1
-        found.reverse()
-        return found
-
-    def sent_by(self, round_: int) -> int:
-        """How many of the guild's jobs go out in its rounds 1..round_ (see `rounds`)."""
-        if round_ <= 0:
-            return 0
-        if not self.excess:
-            return min(self.size, round_)  # one job a round
-        return self.size - len(self.rounds(after=round_))
+__all__ = ["FairScheduler", "QueuedJob"]
 
 
 class FairScheduler:
@@ -150,7 +20,7 @@ class FairScheduler:
     """
 
     def __init__(self) -> None:
-        self._guilds: dict[int, _Guild] = {}
+        self._guilds: dict[int, GuildQueue] = {}
         # Guilds with queued jobs in visiting order; _ring[0] is visited next.
         self._ring: deque[int] = deque()
         self._jobs: dict[int, QueuedJob] = {}
@@ -236,7 +106,7 @@ class FairScheduler:
         """
         job = self._jobs[job_id]
         place, round_ = self._locate(job)
-        later: list[tuple[int, int, int]] = []
+        later: list[tuple[int, list[tuple[int, QueuedJob]]]] = []  # (ring index, rounds)
         before = True  # guilds ahead of the job's guild in the ring
         for ring_index, guild_id in enumerate(self._ring):
             own = guild_id == job.guild_id
@@ -245,10 +115,17 @@ class FairScheduler:
             guild = self._guilds[guild_id]
             if not guild.excess and guild.size <= after:
                 continue  # all of it goes by then (the usual case for a new job at the tail)
-            for sent, queued in guild.rounds(after):
-                later.append((sent, ring_index, queued.job_id))
-        later.sort()
-        return place, [(queued_id, place + i) for i, (_, _, queued_id) in enumerate(later, 1)]
+            if found := guild.rounds(after):
+                later.append((ring_index, found))
+        if not later:
+            return place, []  # the usual case for a new job at the tail
+        if len(later) == 1:  # one guild's jobs: already in order
+            ids = [queued.job_id for _, queued in later[0][1]]
+        else:
+            keyed = [(sent, i, queued.job_id) for i, found in later for sent, queued in found]
+            keyed.sort()
+            ids = [queued_id for _, _, queued_id in keyed]
+        return place, list(zip(ids, range(place + 1, place + 1 + len(ids)), strict=True))
 
     def _locate(self, job: QueuedJob) -> tuple[int, int]:
         """(position, the job's dispatch round in its guild's visits)."""
@@ -286,14 +163,14 @@ class FairScheduler:
         keyed.sort(key=lambda item: (item[0], item[1]))
         return [job for _, _, job in keyed]
 
-    def _guild_for(self, job: QueuedJob) -> _Guild:
+    def _guild_for(self, job: QueuedJob) -> GuildQueue:
         if job.images < 1:
             raise ValueError(f"job {job.job_id} asks for {job.images} images")
         if job.job_id in self._jobs:
             raise ValueError(f"job {job.job_id} is already queued")
         guild = self._guilds.get(job.guild_id)
         if guild is None:
-            guild = self._guilds[job.guild_id] = _Guild()
+            guild = self._guilds[job.guild_id] = GuildQueue()
             self._ring.append(job.guild_id)  # joins after every guild already in the round
         return guild
 
