@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from operator import itemgetter
 
 from bot.jobs.turns import GuildQueue, QueuedJob
 
@@ -102,30 +103,31 @@ class FairScheduler:
         """A queued job's position, and (job_id, position) of every job behind it, in order.
 
         Cheap when the job is near the tail (a new job of a member who has as many waiting as
-        the others); raises KeyError when the job is not queued.
+        the others); raises KeyError when the job is not queued. One pass over the ring finds
+        the jobs behind and counts those ahead as `_locate` does: a guild sends all but the
+        jobs it sends after the job's round.
         """
         job = self._jobs[job_id]
-        place, round_ = self._locate(job)
-        later: list[tuple[int, list[tuple[int, QueuedJob]]]] = []  # (ring index, rounds)
+        place, round_ = self._guilds[job.guild_id].place(job)
+        later: list[tuple[int, QueuedJob]] = []  # (round, job), guild by guild in ring order
         before = True  # guilds ahead of the job's guild in the ring
-        for ring_index, guild_id in enumerate(self._ring):
+        for guild_id in self._ring:
             own = guild_id == job.guild_id
             before = before and not own
             after = round_ if before or own else round_ - 1
             guild = self._guilds[guild_id]
             if not guild.excess and guild.size <= after:
-                continue  # all of it goes by then (the usual case for a new job at the tail)
-            if found := guild.rounds(after):
-                later.append((ring_index, found))
+                sent = guild.size  # all of it by then (the usual case for a new job at the tail)
+            else:
+                found = guild.rounds(after)
+                later += found
+                sent = guild.size - len(found)
+            if not own:
+                place += sent  # the guild's jobs ahead of this one
         if not later:
-            return place, []  # the usual case for a new job at the tail
-        if len(later) == 1:  # one guild's jobs: already in order
-            ids = [queued.job_id for _, queued in later[0][1]]
-        else:
-            keyed = [(sent, i, queued.job_id) for i, found in later for sent, queued in found]
-            keyed.sort()
-            ids = [queued_id for _, _, queued_id in keyed]
-        return place, list(zip(ids, range(place + 1, place + 1 + len(ids)), strict=True))
+            return place, []
+        later.sort(key=itemgetter(0))  # stable: a round's jobs stay in ring order
+        return place, [(queued.job_id, at) for at, (_, queued) in enumerate(later, place + 1)]
 
     def _locate(self, job: QueuedJob) -> tuple[int, int]:
         """(position, the job's dispatch round in its guild's visits)."""
@@ -155,13 +157,9 @@ class FairScheduler:
 
     def jobs(self) -> list[QueuedJob]:
         """Every queued job, in the order they would be dispatched if nothing else arrives."""
-        keyed = [
-            (sent, ring_index, job)
-            for ring_index, guild_id in enumerate(self._ring)
-            for sent, job in self._guilds[guild_id].rounds()
-        ]
-        keyed.sort(key=lambda item: (item[0], item[1]))
-        return [job for _, _, job in keyed]
+        keyed = [pair for guild_id in self._ring for pair in self._guilds[guild_id].rounds()]
+        keyed.sort(key=itemgetter(0))  # stable: a round's jobs stay in ring order
+        return [job for _, job in keyed]
 
     def _guild_for(self, job: QueuedJob) -> GuildQueue:
         if job.images < 1:

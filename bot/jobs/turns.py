@@ -127,16 +127,29 @@ class GuildQueue:
         """(1-based place in the guild's order, its dispatch round counted from now)."""
         queue = self.members[job.user_id]
         level = len(queue) - 1 if queue[-1] is job else queue.index(job)
-        row = self.levels[level]
-        index = row.index(self.turns[job.user_id])
-        if level == len(self.levels) - 1 and index == len(row.jobs) - 1:
-            place, extra = self.size, self.excess  # the guild's last job: a new one, usually
-        else:
-            lower = self.levels[:level]
-            place = sum(len(other.jobs) for other in lower) + index + 1
-            extra = sum(other.excess for other in lower) + row.excess_before(index)
-            extra += job.images - 1
+        jobs, extra = self._ahead(level, self.levels[level].index(self.turns[job.user_id]))
+        place, extra = jobs + 1, extra + job.images - 1
         return place, place + max(0, extra - self.deficit)
+
+    def _ahead(self, level: int, index: int) -> tuple[int, int]:
+        """(jobs, their images beyond one each) ahead of levels[level].jobs[index].
+
+        Counts from the nearer end of the levels: a new job is a member's last, in the top
+        level or near it, and counting down from the top is then O(1).
+        """
+        row = self.levels[level]
+        if 2 * level < len(self.levels):
+            jobs, extra = index, row.excess_before(index)
+            for other in self.levels[:level]:
+                jobs += len(other.jobs)
+                extra += other.excess
+            return jobs, extra
+        jobs = self.size - (len(row.jobs) - index)
+        extra = self.excess - (row.excess - row.excess_before(index))
+        for other in self.levels[level + 1 :]:
+            jobs -= len(other.jobs)
+            extra -= other.excess
+        return jobs, extra
 
     def rounds(self, after: int = 0) -> list[tuple[int, QueuedJob]]:
         """(dispatch round, job) for the guild's jobs sent after round `after`, in order.
