@@ -103,7 +103,8 @@ async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
             first = await reserve_job(
                 conn, new_job(1, NOW, 0, 1), NO_CAPS, store.ts(day), store.ts(month)
             )
-            got = await reserve_job(conn, replace(job, source_job_id=first and first.id),
+            assert first is not None
+            got = await reserve_job(conn, replace(job, source_job_id=first.id),
                                     NO_CAPS, store.ts(day), store.ts(month))  # fmt: skip
         assert got is not None and got.source_job_id == 1
         assert got == await store.get_job(db.conn, got.id)
