@@ -220,7 +220,6 @@ async def build_services(
             catalog=catalog,
             backend=openai,
             files=files,
-            guilds=guilds,
             clock=clock,
             offered=models.offers,
             batches=OpenAIBatchesClient(http),

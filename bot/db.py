@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,9 @@ import aiosqlite
 from bot.errors import MigrationError
 
 log = logging.getLogger(__name__)
+
+# A statement's parameters: positional (?) or named (:name).
+Params = Sequence[object] | Mapping[str, object]
 
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<reason>[a-z0-9_]+)\.sql$")
 DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -158,11 +161,11 @@ class Database:
         async with self._lock:
             yield self.conn
 
-    async def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         # One trip to the database thread (a cursor's execute, fetch and close take three).
         return list(await self.conn.execute_fetchall(sql, params))
 
-    async def fetchone(self, sql: str, params: tuple[object, ...] = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         """The first row of a query that returns at most a few."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None

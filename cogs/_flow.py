@@ -43,17 +43,21 @@ async def admit(
     result is posted as a new public message (a public "thinking…" could not become private).
     """
     bot = services_of(interaction)
-    work = asyncio.ensure_future(_prepare_and_submit(bot, delivery, interaction, prepare))
-    await asyncio.wait({work}, timeout=ACK_BUDGET)
-    deferred = not work.done()
-    if deferred:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+    deferral = _Deferral(interaction)
+    failure: Exception | None = None
     try:
-        admitted = await work
-    except BotError as exc:
-        await report_error(interaction, exc)
-        if isinstance(exc, SafetyRefusalError) and interaction.guild_id is not None:
-            line = _render.safety_log_line(interaction.user.id, exc)
+        admitted = await _prepare_and_submit(bot, delivery, interaction, prepare)
+    except Exception as exc:  # answered below, once a deferral in flight is done
+        failure = exc
+    finally:
+        deferral.stop()
+    deferred = await deferral.finished()
+    if failure is not None:
+        if not isinstance(failure, BotError):
+            raise failure  # the tree's error handler answers (and logs) it
+        await report_error(interaction, failure)
+        if isinstance(failure, SafetyRefusalError) and interaction.guild_id is not None:
+            line = _render.safety_log_line(interaction.user.id, failure)
             await write_log(bot, interaction.guild_id, line)
         return None
     text = _render.status_text(admitted.job, position=admitted.position, estimate=admitted.estimate)
@@ -65,6 +69,33 @@ async def admit(
     finally:
         delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
     return admitted
+
+
+class _Deferral:
+    """Defers the interaction privately if admission has not finished within ACK_BUDGET.
+
+    A timer rather than a task and `asyncio.wait` per interaction: admission usually finishes
+    in milliseconds, and a cancelled timer costs next to nothing (benchmarks/admission.py).
+    """
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self._interaction = interaction
+        self._defer: asyncio.Task[object] | None = None
+        self._timer = asyncio.get_running_loop().call_later(ACK_BUDGET, self._start)
+
+    def _start(self) -> None:
+        response = self._interaction.response
+        self._defer = asyncio.ensure_future(response.defer(ephemeral=True, thinking=True))
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+    async def finished(self) -> bool:
+        """True when the interaction was deferred (and the deferral has reached Discord)."""
+        if self._defer is None:
+            return False
+        await self._defer
+        return True
 
 
 async def _prepare_and_submit(

@@ -24,8 +24,9 @@ from bot.jobs.validation import ValidRequest, validate
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
-from bot.store.guilds import GuildLimits, GuildSettingsStore, effective_user_limits
+from bot.store.guilds import GuildLimits, effective_user_limits
 from bot.store.reservations import Caps, reserve_job
+from bot.store.standing import read_standing
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,6 @@ class Admission:
         *,
         db: Database,
         catalog: Catalog,
-        guilds: GuildSettingsStore,
         files: FileStore,
         clock: Clock,
         fits_ever: Callable[[int, int], bool],
@@ -107,7 +107,6 @@ class Admission:
         # Whether the provider offers a model to this key (its GET /models); None: all are.
         self._offered = offered
         self._catalog = catalog
-        self._guilds = guilds
         self._files = files
         self._clock = clock
         self._fits_ever = fits_ever
@@ -120,11 +119,12 @@ class Admission:
 
     async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
-        settings = await self._guilds.get(s.guild_id)
         now = self._clock.now()
+        standing = await read_standing(self._db, s.guild_id, s.user_id, now)
+        settings = standing.settings
         who = Asker(s.guild_id, s.channel_id, s.user_id)
         if self._safety is not None:
-            await self._safety.check_member(who, settings.config)
+            self._safety.check_cooldown(settings.config, standing.refusal_times)
         valid = validate(
             s, settings, self._catalog, default_model=self._default_model, today=now.date()
         )
@@ -132,9 +132,7 @@ class Admission:
         if self._safety is not None:
             await self._safety.check_prompt(who, settings.config, valid.prompt)
         cost = self._price(s, valid)
-        images, usd = effective_user_limits(
-            settings.limits, await self._guilds.role_quotas(s.guild_id), s.role_ids
-        )
+        images, usd = effective_user_limits(settings.limits, standing.role_quotas, s.role_ids)
         limits = MemberLimits(settings.limits, images, usd, self._member_queue, self._guild_queue)
         screening = self._safety is not None and settings.config.screening != "off"
         if s.images or screening:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.jobs.pacing import Pacer
-from bot.jobs.policy import Wait, next_job
+from bot.jobs.policy import Wait, has_slot, next_job
 from bot.jobs.queue import JobQueue
 from bot.records import JobRecord
 
@@ -59,6 +59,7 @@ class Dispatcher:
         self._wakeup = wakeup or asyncio.Event()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._freed = asyncio.Event()  # a job's task ended: a slot is free
 
     @property
     def in_flight(self) -> int:
@@ -81,6 +82,12 @@ class Dispatcher:
         """Dispatch until closed (in-flight jobs may finish) or cancelled (they are cancelled)."""
         try:
             while not self._closing:
+                if not has_slot(len(self._tasks), self._max_in_flight):
+                    # Jobs queued meanwhile change nothing until a slot frees: waiting on the
+                    # wakeup would run this loop once per admission (200 a second at peak).
+                    self._freed.clear()
+                    await self._freed.wait()
+                    continue
                 self._wakeup.clear()
                 job, delay = self._next()
                 if job is None:
@@ -129,6 +136,7 @@ class Dispatcher:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._freed.set()
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("job task %s failed", task.get_name(), exc_info=exc)
         self._wakeup.set()

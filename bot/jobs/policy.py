@@ -185,6 +185,11 @@ def largest_now(room: Room, least: int, paced: Sequence[int]) -> int:
     return 0
 
 
+def has_slot(in_flight: int, max_in_flight: int) -> bool:
+    """Whether another job may be in flight (the dispatcher waits for a slot when not)."""
+    return in_flight < max_in_flight
+
+
 def next_job(
     head: QueuedJob | None, room: Room, *, in_flight: int, max_in_flight: int
 ) -> Go | Wait:
@@ -195,7 +200,7 @@ def next_job(
     fits (its task sends the rest as room frees up); an edit only whole. A job that can never fit
     goes too: its task refuses it and releases its reservation.
     """
-    if head is None or in_flight >= max_in_flight:
+    if head is None or not has_slot(in_flight, max_in_flight):
         return Wait(None)
     job = queued_pending(head)
     delay = wait(room, job.least, job.tokens(job.least))

@@ -61,11 +61,16 @@ class CommunitySafety:
     async def check_member(self, who: Asker, config: GuildConfig) -> None:
         """CooledDownError if the member was refused too often lately."""
         policy = CooldownPolicy.of(config)
-        if not policy.enabled:
-            return
+        if policy.enabled:
+            since = self._clock.now() - policy.lookback
+            self.check_cooldown(config, await self._refusal_times(who, since))
+
+    def check_cooldown(self, config: GuildConfig, refusal_times: Sequence[datetime]) -> None:
+        """CooledDownError if the member's refusals at these times (UTC; any that reach back
+        at least the policy's lookback) have them cooled down now."""
+        policy = CooldownPolicy.of(config)
         now = self._clock.now()
-        times = await self._refusal_times(who, now - policy.lookback)
-        until = cooldown_until(times, policy, now)
+        until = cooldown_until(refusal_times, policy, now)
         if until is not None:
             raise CooledDownError(until, policy.refusals)
 

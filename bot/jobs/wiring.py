@@ -26,7 +26,6 @@ from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
 from bot.settings import Settings
 from bot.store.files import FileStore
-from bot.store.guilds import GuildSettingsStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,6 @@ def build_job_queue(
     catalog: Catalog,
     backend: ImageBackend,
     files: FileStore,
-    guilds: GuildSettingsStore,
     clock: Clock,
     sink: JobSink | None = None,
     offered: Callable[[str], bool] | None = None,  # does the provider offer this model?
@@ -107,7 +105,6 @@ def build_job_queue(
     admission = Admission(
         db=db,
         catalog=catalog,
-        guilds=guilds,
         files=files,
         clock=clock,
         fits_ever=pacer.fits_ever,

@@ -162,9 +162,7 @@ class GuildSettingsStore:
         # One trip: the settings row (if any) and the guild's styles (migration 0005, /style).
         row = await self._db.fetchone(_GET_SETTINGS, (guild_id, guild_id))
         assert row is not None  # the styles sub-select always yields a row
-        settings = _settings_from_row(guild_id, row if row["guild_id"] is not None else None)
-        styles: dict[str, str] = json.loads(row["styles_json"]) if row["styles_json"] else {}
-        return replace(settings, styles=styles) if styles else settings
+        return settings_from_row(guild_id, row)
 
     async def update_limits(
         self, guild_id: int, *, changed_by: int, **values: int | None
@@ -343,6 +341,13 @@ async def _audit(
         " VALUES (?, ?, ?, ?, ?, ?)",
         (guild_id, user_id, field, _text(old), _text(new), int(now.timestamp())),
     )
+
+
+def settings_from_row(guild_id: int, row: aiosqlite.Row) -> GuildSettings:
+    """Settings from a row of `guild_settings.*` (all NULL: none set) with `styles_json`."""
+    settings = _settings_from_row(guild_id, row if row["guild_id"] is not None else None)
+    styles: dict[str, str] = json.loads(row["styles_json"]) if row["styles_json"] else {}
+    return replace(settings, styles=styles) if styles else settings
 
 
 def _settings_from_row(guild_id: int, row: aiosqlite.Row | None) -> GuildSettings:

@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from bot.db import Database
-from bot.domain import ImageOptions, Speed
+from bot.domain import ImageOptions, Operation, Speed
 from bot.records import FileRole, JobRecord, JobState, NewFile
 
 DAY = 86400  # seconds; the counters of migration 0007 are by created_at // DAY
@@ -40,7 +40,7 @@ class NewJob:
     guild_id: int
     channel_id: int
     user_id: int
-    operation: str
+    operation: Operation
     prompt: str
     options: ImageOptions
     reserved_micro_usd: int
@@ -85,6 +85,31 @@ def options_from_json(text: str) -> ImageOptions:
     data: dict[str, Any] = json.loads(text)
     # Unknown keys come from a newer version of the bot; ignore them rather than fail a restart.
     return ImageOptions(**{k: v for k, v in data.items() if k in _OPTION_FIELDS})
+
+
+def queued_record(job_id: int, job: NewJob) -> JobRecord:
+    """The row `job` was inserted as, without reading it back (admission's hot path: parsing
+    the row cost more than building it). Equal to `row_to_job` of that row: the database keeps
+    whole seconds, and every other column starts NULL or at its default."""
+    return JobRecord(
+        id=job_id,
+        guild_id=job.guild_id,
+        channel_id=job.channel_id,
+        user_id=job.user_id,
+        operation=job.operation,
+        prompt=job.prompt,
+        options=job.options,
+        state="queued",
+        charged_micro_usd=job.reserved_micro_usd,
+        charged_images=job.reserved_images,
+        estimated_micro_usd=job.reserved_micro_usd,
+        estimated_tokens=job.estimated_tokens,
+        created_at=datetime.fromtimestamp(ts(job.created_at), UTC),
+        source_job_id=job.source_job_id,
+        style=job.style,
+        speed=job.speed,
+        style_text=job.style_text,
+    )
 
 
 def row_to_job(row: aiosqlite.Row) -> JobRecord:

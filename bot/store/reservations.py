@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.records import JobRecord
-from bot.store.jobs import _BUDGET_USE, DAY, NewJob, options_to_json, row_to_job, ts
+from bot.store.jobs import _BUDGET_USE, DAY, NewJob, options_to_json, queued_record, ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ WHERE (:member_queue = 0 OR u.u_queued < :member_queue)
   AND (:g_day_images = 0 OR u.g_day_images + :images <= :g_day_images)
   AND (:u_day_images = 0 OR u.u_day_images + :images <= :u_day_images)
   AND (:u_day_usd = 0 OR u.u_day_usd + :usd <= :u_day_usd)
-RETURNING *
+RETURNING id
 """  # noqa: S608 (constant SQL text; every value is a parameter)
 
 
@@ -64,4 +64,4 @@ async def reserve_job(
         "u_day_usd": caps.user_day_micro_usd,
     }  # fmt: skip
     rows = list(await conn.execute_fetchall(_RESERVE, params))
-    return row_to_job(rows[0]) if rows else None
+    return queued_record(rows[0][0], job) if rows else None

@@ -57,6 +57,18 @@ def _dt(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+# A member's refusal times since :since, as `refusals_since` counts them: the blocklist's and
+# screening's, and the safety system's (one per job). bot/store/standing.py reads it at admission.
+MEMBER_REFUSAL_TIMES = """
+SELECT created_at FROM refusals
+WHERE guild_id = :guild AND user_id = :user AND created_at >= :since
+UNION ALL SELECT MIN(created_at) FROM api_calls
+WHERE guild_id = :guild AND user_id = :user AND created_at >= :since
+  AND error_code = 'moderation_blocked'
+GROUP BY COALESCE(job_id, -id)
+"""
+
+
 class SafetyStore:
     """Reads and writes of `blocklist`, `styles` and `refusals` (migration 0005)."""
 

@@ -265,7 +265,6 @@ def make_harness(
         catalog=catalog(),
         backend=backend,
         files=files,
-        guilds=guilds,
         clock=clock,
         sink=sink,
         batches=batches,

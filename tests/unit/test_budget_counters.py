@@ -48,7 +48,7 @@ async def recount(db: Database, guild: int, user: int) -> store.BudgetUse:
         " COUNT(CASE WHEN state = 'queued' THEN 1 END),"
         " COUNT(CASE WHEN state = 'queued' AND user_id = :user THEN 1 END)"
         " FROM jobs WHERE guild_id = :guild",
-        {"guild": guild, "user": user, "day": day, "month": month},  # type: ignore[arg-type]
+        {"guild": guild, "user": user, "day": day, "month": month},
     )
     assert row is not None
     return store.BudgetUse(*row)

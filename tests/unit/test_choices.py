@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,11 @@ import pytest
 from bot.domain import Choices
 from bot.errors import InvalidOptionError
 from bot.jobs.validation import check_speed, check_style
-from bot.store.guilds import GuildSettings, GuildSettingsStore
+from bot.store.safety import SafetyStore, Style
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
 
 STYLES = {"Noir": "as a film noir still, {prompt}"}
+MODERATOR = 99
 
 # A value that differs from the guild's default, for every field of Choices. A new field without
 # an entry here fails test_every_choice_has_a_value_to_try and its own case below.
@@ -35,16 +35,12 @@ EDIT_ONLY = frozenset({"input_fidelity"})
 CHOICE_NAMES = [f.name for f in dataclasses.fields(Choices)]
 
 
-async def _offer_styles_and_relaxed(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The guild has a style and allows relaxed speed (stand-ins until /style and /config do)."""
-    real_get = GuildSettingsStore.get
-
-    async def get(guild_id: int) -> GuildSettings:
-        settings = await real_get(h.guilds, guild_id)
-        config = replace(settings.config, relaxed="allowed")
-        return replace(settings, config=config, styles=STYLES)
-
-    monkeypatch.setattr(h.guilds, "get", get)
+async def _offer_styles_and_relaxed(h: Harness) -> None:
+    """The guild has a style and allows relaxed speed, as /style add and /config set leave it."""
+    guild_id = submission().guild_id
+    await h.guilds.update_config(guild_id, changed_by=MODERATOR, relaxed="allowed")
+    for name, text in STYLES.items():
+        await SafetyStore(h.db).put_style(guild_id, Style(name, text, MODERATOR, h.clock.now()))
 
 
 def test_every_choice_has_a_value_to_try() -> None:
@@ -52,13 +48,11 @@ def test_every_choice_has_a_value_to_try() -> None:
 
 
 @pytest.mark.parametrize("name", CHOICE_NAMES)
-async def test_reroll_carries_every_choice(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_reroll_carries_every_choice(name: str, tmp_path: Path) -> None:
     assert name in NON_DEFAULT, f"add a non-default value for Choices.{name} to NON_DEFAULT"
     value = NON_DEFAULT[name]
     async with harness(tmp_path) as h:
-        await _offer_styles_and_relaxed(h, monkeypatch)
+        await _offer_styles_and_relaxed(h)
         edit: dict[str, Any] = {"operation": "edit", "images": (input_image(),)}
         kw: dict[str, Any] = {name: value, **(edit if name in EDIT_ONLY else {})}
         default_job = (await h.service.submit(submission(user_id=11, **edit))).job
@@ -78,10 +72,10 @@ async def test_reroll_carries_every_choice(
 
 
 async def test_edit_button_keeps_style_and_speed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     async with harness(tmp_path) as h:
-        await _offer_styles_and_relaxed(h, monkeypatch)
+        await _offer_styles_and_relaxed(h)
         first = (await h.service.submit(submission(style="noir", speed="relaxed", n=2))).job
         await h.run_all()
         edit = await h.service.resubmission(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from bot.errors import (
 )
 from bot.jobs.relaxed import RelaxedTiming
 from bot.store import batches as batch_store
-from bot.store.guilds import GuildSettings, GuildSettingsStore
+from bot.store.safety import SafetyStore, Style
 from tests.fakes.batch_backend import FakeBatchesClient
 from tests.fakes.openai_rules import ApiError
 from tests.unit.jobs_harness import START, Harness, harness, input_image, submission
@@ -311,19 +310,12 @@ async def test_a_line_without_usage_is_charged_its_reservation_and_marked_estima
         assert row.fast_cost_micro_usd == 2 * job.estimated_micro_usd
 
 
-async def test_a_relaxed_reservation_counts_the_styles_text(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_relaxed_reservation_counts_the_styles_text(tmp_path: Path) -> None:
     """The batch line carries the styled prompt, so its reservation must price that text too."""
     async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         long_style = "{prompt}, " + "in the manner of an old engraving, " * 28
-        real_get = GuildSettingsStore.get
-
-        async def get(guild_id: int) -> GuildSettings:
-            return replace(await real_get(h.guilds, guild_id), styles={"Long": long_style})
-
-        monkeypatch.setattr(h.guilds, "get", get)
+        await SafetyStore(h.db).put_style(1, Style("Long", long_style, 1, h.clock.now()))
         plain = await h.service.submit(submission(speed="relaxed", quality="low"))
         styled = await h.service.submit(submission(speed="relaxed", quality="low", style="Long"))
         spec = h.catalog.get(styled.job.model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ prior = st.lists(
 # Few distinct values, so that a use plus a request often lands exactly on a limit.
 usd_cap = st.sampled_from([0, 0, 0, 100, 200, 300, 500, 600])
 count_cap = st.sampled_from([0, 0, 0, 1, 2, 3, 5])
+NO_CAPS = Caps(0, 0, 0, 0, 0, 0, 0)
 any_caps = st.builds(Caps, usd_cap, usd_cap, count_cap, count_cap, usd_cap, count_cap, count_cap)
 
 
@@ -84,3 +86,25 @@ def test_reserve_admits_exactly_when_check_reservation_passes(
     path = tmp_path / "bot.sqlite3"
     path.unlink(missing_ok=True)  # hypothesis runs every example in the same tmp_path
     asyncio.run(scenario(path, jobs, caps, usd, images))
+
+
+async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
+    """Admission uses the record without reading it back: it must equal the stored row."""
+    day, month = day_start(NOW), month_start(NOW)
+    created = NOW.replace(microsecond=654321)  # the database keeps whole seconds
+    job = replace(
+        new_job(1, created, 300, 2), operation="edit", source_job_id=None, style="Noir",
+        speed="relaxed", style_text="film noir, {prompt}",
+        options=ImageOptions(model="gpt-image-1", n=2, size="1024x1536", quality="high",
+                             background="transparent", output_format="webp"),
+    )  # fmt: skip
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        async with db.locked() as conn:
+            first = await reserve_job(
+                conn, new_job(1, NOW, 0, 1), NO_CAPS, store.ts(day), store.ts(month)
+            )
+            assert first is not None
+            got = await reserve_job(conn, replace(job, source_job_id=first.id),
+                                    NO_CAPS, store.ts(day), store.ts(month))  # fmt: skip
+        assert got is not None and got.source_job_id == 1
+        assert got == await store.get_job(db.conn, got.id)
