@@ -383,6 +383,14 @@ def print_figures(rows: list[Figures]) -> None:
             f"{f.bot_cpu_ms:>19.2f} {f.loop_cpu_ms:>10.2f} {f.bot_cpu_share:>7.0%} "
             f"{f.driver_cpu_share:>9.0%}"
         )
+    floors = {f.rate: f.bot_cpu_ms for f in rows if f.command == FLOOR}
+    for f in rows:
+        if f.command == "imagine" and f.rate in floors:
+            above = f.bot_cpu_ms - floors[f.rate]
+            print(
+                f"/imagine at {f.rate}/s: {above:.2f} ms of bot CPU per admitted job above "
+                f"discord.py's own cost of answering an interaction ({floors[f.rate]:.2f} ms)"
+            )
 
 
 async def main(
