@@ -12,9 +12,13 @@ from bot.catalog.models import load_catalog
 from bot.catalog.pricing import cost_of, nominal_output_tokens
 from bot.domain import TokenUsage
 from bot.reports.usage import format_usd
+from cogs import _flow
 from tests.e2e.harness import harness
 
 pytestmark = pytest.mark.e2e
+
+DEFERRED_CHANNEL_MESSAGE = 5  # interaction callback type (Discord: interaction response types)
+EPHEMERAL = 1 << 6
 
 
 async def test_imagine_delivers_an_image_and_records_its_real_cost(tmp_path: Path) -> None:
@@ -48,4 +52,28 @@ async def test_imagine_delivers_an_image_and_records_its_real_cost(tmp_path: Pat
         assert job["state"] == "succeeded"
         assert job["charged_micro_usd"] == call["cost_micro_usd"]
         assert format_usd(call["cost_micro_usd"]) in result.text
+        h.discord.assert_no_violations()
+
+
+async def test_a_slow_admission_is_deferred_privately_then_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the acknowledgement budget the bot defers privately: the status and a refusal then
+    edit that private message, and the result comes as a new public message."""
+    monkeypatch.setattr(_flow, "ACK_BUDGET", 0.0)  # every admission is "slow"
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        handle = await h.imagine("a red fox in the snow", quality="low")
+        deferred = await handle.wait_response()
+        assert deferred.type == DEFERRED_CHANNEL_MESSAGE and deferred.data["flags"] & EPHEMERAL
+        status = await h.private_reply(handle)
+        assert "Job #1" in status.content
+        result = await h.wait_result(handle)
+        assert not result.ephemeral and result.attachments
+
+        refused = await h.imagine("a red fox", style="Nowhere")
+        assert (await refused.wait_response()).type == DEFERRED_CHANNEL_MESSAGE
+        reply = await h.private_reply(refused)
+        assert "no style named Nowhere" in reply.content
+        assert len(h.jobs()) == 1  # nothing queued for the refusal
         h.discord.assert_no_violations()
