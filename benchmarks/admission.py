@@ -22,7 +22,8 @@ included), not of image handling. The queue limits per member and per guild (3 a
 settings) are lifted through the composition root's `queue` parameter so that every /imagine is
 admitted.
 
-    .venv/bin/python -m benchmarks.admission [--rates 50,200,400] [--seconds 10] [--profile DIR]
+    .venv/bin/python -m benchmarks.admission [--rates 50,200,400] [--seconds 10] [--floor]
+                                             [--profile DIR] [--log FILE]
 
 Linux only (reads /proc/<pid>/stat). About 60 s with the defaults.
 """

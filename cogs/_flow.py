@@ -66,6 +66,11 @@ async def admit(
             await interaction.edit_original_response(content=text)
         else:
             await interaction.response.send_message(text)
+    except discord.HTTPException as exc:
+        # The job is admitted and its result will be posted (in the channel if need be): an
+        # error reply would have the member pay twice for "trying again".
+        log.warning("job %s admitted, but its status could not be shown: %s", admitted.job.id, exc)
+        deferred = True  # no public status message to become the result
     finally:
         delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
     return admitted
@@ -88,13 +93,18 @@ class _Deferral:
         self._defer = asyncio.ensure_future(response.defer(ephemeral=True, thinking=True))
 
     def stop(self) -> None:
+        """Admission is done: no deferral from now on."""
         self._timer.cancel()
 
     async def finished(self) -> bool:
-        """True when the interaction was deferred (and the deferral has reached Discord)."""
+        """True when a deferral was sent (and has been answered). A failed one is logged, not
+        raised: what admission decided must still reach the member or the channel."""
         if self._defer is None:
             return False
-        await self._defer
+        try:
+            await self._defer
+        except discord.HTTPException as exc:
+            log.warning("deferring interaction %s failed: %s", self._interaction.id, exc)
         return True
 
 

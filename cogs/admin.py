@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import PermissionDeniedError
-from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_usd
+from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images, format_usd
 from cogs import _choices
 from cogs._flow import is_moderator, member_role_ids
 
@@ -269,7 +269,7 @@ def quota_embed(limits: GuildLimits, guild: Budget, mine: Budget) -> discord.Emb
 
 
 def _left(line: BudgetLine) -> str:
-    show = format_usd if line.unit == "usd" else (lambda v: f"{v:,} images")
+    show = format_usd if line.unit == "usd" else format_images
     resets = discord.utils.format_dt(line.resets_at, "R")
     if line.left is None:
         return f"{show(line.used)} used, no limit"

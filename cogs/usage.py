@@ -10,7 +10,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import PermissionDeniedError
-from bot.reports.usage import BudgetLimits, BudgetLine, UsageOverview, format_usd, speeds_text
+from bot.reports.usage import (
+    BudgetLimits,
+    BudgetLine,
+    UsageOverview,
+    format_images,
+    format_usd,
+    speeds_text,
+)
 from cogs._flow import is_moderator
 
 if TYPE_CHECKING:
@@ -169,7 +176,7 @@ def _budget_text(usd: BudgetLine, images: BudgetLine | None) -> str:
 
 
 def _line(line: BudgetLine) -> str:
-    show = format_usd if line.unit == "usd" else (lambda v: f"{v:,} images")
+    show = format_usd if line.unit == "usd" else format_images
     if line.left is None:
         return f"{show(line.used)} used (no limit)"
     return f"{show(line.used)} of {show(line.limit)} · {show(line.left)} left"

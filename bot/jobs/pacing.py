@@ -99,6 +99,9 @@ class Pacer:
         self._tokens = _SlidingWindow(tpm, window + margin)
         self._bucket = _SpreadBucket(burst, ipm / window, clock.monotonic())
         self._paused_until = -math.inf
+        # The ceilings alone (an empty window): all `fits_ever` reads, built once rather than a
+        # whole `room()` per admission.
+        self._ceilings = Room(Window(ipm), Window(tpm), Bucket(burst, burst, 0.0))
 
     @property
     def burst(self) -> int:
@@ -145,7 +148,7 @@ class Pacer:
 
     def fits_ever(self, images: int, tokens: int) -> bool:
         """False for requests no amount of waiting lets through (admission refuses them)."""
-        return policy.fits_ever(self.room(), images, tokens)
+        return policy.fits_ever(self._ceilings, images, tokens)
 
     def used(self) -> tuple[int, int]:
         """(images, tokens) recorded in the current window."""

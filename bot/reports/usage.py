@@ -144,13 +144,14 @@ def speeds_text(relaxed: RelaxedUsage, totals_images: int, totals_spend: int) ->
     fast_images = totals_images - relaxed.images
     fast_spend = totals_spend - relaxed.spend_micro_usd
     return (
-        f"Fast: {_images(fast_images)} · {format_usd(fast_spend)}\n"
-        f"Relaxed: {_images(relaxed.images)} · {format_usd(relaxed.spend_micro_usd)} "
+        f"Fast: {format_images(fast_images)} · {format_usd(fast_spend)}\n"
+        f"Relaxed: {format_images(relaxed.images)} · {format_usd(relaxed.spend_micro_usd)} "
         f"(saved {format_usd(relaxed.saving_micro_usd)} against the fast price)"
     )
 
 
-def _images(count: int) -> str:
+def format_images(count: int) -> str:
+    """ "1 image", "1,234 images"."""
     return f"{count:,} image" if count == 1 else f"{count:,} images"
 
 

@@ -57,16 +57,20 @@ def _dt(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-# A member's refusal times since :since, as `refusals_since` counts them: the blocklist's and
-# screening's, and the safety system's (one per job). bot/store/standing.py reads it at admission.
-MEMBER_REFUSAL_TIMES = """
-SELECT created_at FROM refusals
-WHERE guild_id = :guild AND user_id = :user AND created_at >= :since
-UNION ALL SELECT MIN(created_at) FROM api_calls
-WHERE guild_id = :guild AND user_id = :user AND created_at >= :since
-  AND error_code = 'moderation_blocked'
-GROUP BY COALESCE(job_id, -id)
-"""
+def refusals_sql(since: str, *, member: bool) -> str:
+    """The refusals that count towards a cool-down, oldest first, as (user_id, kind, created_at):
+    the blocklist's and screening's, and the safety system's (ledger rows with
+    `moderation_blocked`, one per job). Parameters :guild (and :user when `member`); `since` is
+    an SQL expression of the earliest time (epoch seconds). bot/store/standing.py uses it too."""
+    scope = " AND user_id = :user" if member else ""
+    return (
+        "SELECT user_id, kind, created_at FROM refusals"  # noqa: S608 - fixed fragments
+        f" WHERE guild_id = :guild{scope} AND created_at >= {since}"
+        " UNION ALL SELECT user_id, 'safety', MIN(created_at) FROM api_calls"
+        f" WHERE guild_id = :guild{scope} AND created_at >= {since}"
+        " AND error_code = 'moderation_blocked'"
+        " GROUP BY user_id, COALESCE(job_id, -id) ORDER BY 3"
+    )
 
 
 class SafetyStore:
@@ -182,15 +186,9 @@ class SafetyStore:
     ) -> list[Refusal]:
         """Every refusal since `since`, oldest first: the blocklist's and screening's, and the
         safety system's (ledger rows with `moderation_blocked`, one per job)."""
-        scope, params = ("", ()) if user_id is None else (" AND user_id = ?", (user_id,))
-        rows = await self._db.fetchall(
-            "SELECT user_id, kind, created_at FROM refusals"  # noqa: S608 - fixed fragments
-            f" WHERE guild_id = ?{scope} AND created_at >= ?"
-            " UNION ALL SELECT user_id, 'safety', MIN(created_at) FROM api_calls"
-            f" WHERE guild_id = ?{scope} AND created_at >= ? AND error_code = 'moderation_blocked'"
-            " GROUP BY user_id, COALESCE(job_id, -id) ORDER BY 3",
-            (guild_id, *params, _ts(since), guild_id, *params, _ts(since)),
-        )
+        sql = refusals_sql(":since", member=user_id is not None)
+        params = {"guild": guild_id, "user": user_id, "since": _ts(since)}
+        rows = await self._db.fetchall(sql, params)
         return [Refusal(int(r[0]), r[1], _dt(r[2])) for r in rows]
 
     async def refusal_counts(

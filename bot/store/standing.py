@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from bot.db import Database
-from bot.store.guild_checks import MAX_COOLDOWN_MINUTES
-from bot.store.guilds import GuildSettings, RoleQuota, settings_from_row
-from bot.store.safety import MEMBER_REFUSAL_TIMES
+from bot.store.guilds import (
+    DEFAULT_COOLDOWN_MINUTES,
+    DEFAULT_COOLDOWN_REFUSALS,
+    DEFAULT_COOLDOWN_WINDOW_MINUTES,
+    GuildSettings,
+    RoleQuota,
+    settings_from_row,
+)
+from bot.store.safety import refusals_sql
 
-# The furthest back a refusal can matter: the longest window, then the longest cool-down
-# (bot/jobs/cooldown.py CooldownPolicy.lookback with both at their maximum).
-LOOKBACK = timedelta(minutes=2 * MAX_COOLDOWN_MINUTES)
+# The earliest refusal that can still matter under the guild's cool-down policy: a window, then a
+# whole cool-down before now (bot/jobs/cooldown.py CooldownPolicy.lookback); none when it is off.
+_SINCE = """(CASE WHEN COALESCE(guild_settings.cooldown_refusals, :refusals) > 0
+    THEN :now - 60 * (COALESCE(guild_settings.cooldown_window_minutes, :window)
+                      + COALESCE(guild_settings.cooldown_minutes, :minutes))
+    ELSE 9223372036854775807 END)"""
 
 # One statement, so one trip to the database thread instead of three (guild settings and styles,
-# role quotas, the member's refusals): at 200 /imagine a second each trip costs about 60 µs of
-# CPU (benchmarks/admission.py).
+# role quotas, the member's refusals): each trip costs about 60 µs of CPU at 200 /imagine a
+# second (benchmarks/admission.py).
 _STANDING = f"""
 SELECT (SELECT json_group_object(name, prompt) FROM
             (SELECT name, prompt FROM styles WHERE guild_id = :guild ORDER BY name_key))
@@ -25,7 +34,7 @@ SELECT (SELECT json_group_object(name, prompt) FROM
        (SELECT json_group_array(json_array(role_id, user_daily_images, user_daily_micro_usd))
         FROM (SELECT * FROM role_quotas WHERE guild_id = :guild ORDER BY role_id))
        AS quotas_json,
-       (SELECT json_group_array(created_at) FROM ({MEMBER_REFUSAL_TIMES} ORDER BY 1))
+       (SELECT json_group_array(created_at) FROM ({refusals_sql(_SINCE, member=True)}))
        AS refusals_json,
        guild_settings.*
 FROM (SELECT 1) LEFT JOIN guild_settings ON guild_settings.guild_id = :guild
@@ -36,8 +45,8 @@ FROM (SELECT 1) LEFT JOIN guild_settings ON guild_settings.guild_id = :guild
 class Standing:
     """A member's standing in a guild at admission.
 
-    `refusal_times` are the member's refusals (UTC, oldest first) within LOOKBACK of the read:
-    those a cool-down can count (bot/jobs/cooldown.py narrows them to the guild's policy).
+    `refusal_times` are the member's refusals (UTC, oldest first) within the guild's cool-down
+    lookback of the read (none when its cool-down is off): all that bot/jobs/cooldown.py needs.
     """
 
     settings: GuildSettings
@@ -47,8 +56,11 @@ class Standing:
 
 async def read_standing(db: Database, guild_id: int, user_id: int, now: datetime) -> Standing:
     """The guild's settings (with styles) and role quotas and the member's recent refusals."""
-    since = int((now - LOOKBACK).timestamp())
-    params = {"guild": guild_id, "user": user_id, "since": since}
+    params = {
+        "guild": guild_id, "user": user_id, "now": int(now.timestamp()),
+        "refusals": DEFAULT_COOLDOWN_REFUSALS, "window": DEFAULT_COOLDOWN_WINDOW_MINUTES,
+        "minutes": DEFAULT_COOLDOWN_MINUTES,
+    }  # fmt: skip
     row = await db.fetchone(_STANDING, params)
     assert row is not None  # a select from (SELECT 1) always yields a row
     quotas = tuple(RoleQuota(r[0], r[1], r[2]) for r in json.loads(row["quotas_json"]))

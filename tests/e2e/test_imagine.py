@@ -77,3 +77,25 @@ async def test_a_slow_admission_is_deferred_privately_then_answered(
         assert "no style named Nowhere" in reply.content
         assert len(h.jobs()) == 1  # nothing queued for the refusal
         h.discord.assert_no_violations()
+
+
+async def test_an_admitted_job_whose_interaction_failed_is_posted_in_the_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discord refusing the acknowledgement (here: past its deadline) must not lose the admitted
+    job nor tell the member to try again (a second charge): the result goes to the channel."""
+    monkeypatch.setattr(_flow, "ACK_BUDGET", 0.0)
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        h.discord.state.ack_deadline = 0.0  # every callback now meets 404 Unknown interaction
+        handle = await h.imagine("a red fox in the snow", quality="low")
+        await handle.wait_response(allow_refused=True)
+
+        def posted() -> bool:
+            return any(m.attachments for m in h.discord.channel_messages(h.channel))
+
+        await h.eventually(posted, timeout=4.0)  # sooner than delivery's wait for an ack (5 s)
+        [result] = [m for m in h.discord.channel_messages(h.channel) if m.attachments]
+        assert f"<@{h.alice.id}>" in result.content
+        assert [job["state"] for job in h.jobs()] == ["succeeded"]
+        assert not [c for c in handle.callbacks if c.accepted]

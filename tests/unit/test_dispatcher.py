@@ -9,6 +9,8 @@ import pytest
 
 from bot.errors import RateLimitedError, UpstreamUnavailableError
 from bot.jobs.events import JobEvent
+from bot.jobs.pacing import Pacer
+from bot.jobs.policy import Room
 from tests.fakes.image_backend import Call, FailedAttempt, Step
 from tests.unit.jobs_harness import Harness, harness, submission
 
@@ -191,3 +193,29 @@ async def test_position_events_only_for_jobs_whose_place_changed(tmp_path: Path)
             mine = [e for e in h.sink.events if e.job.id == admitted.job.id]
             places = [e.position for e in mine if e.kind in ("queued", "position")]
             assert places == list(range(admitted.position, 0, -1))
+
+
+async def test_admissions_do_not_wake_dispatch_while_every_slot_is_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 200 /imagine a second, a look at the pacer per admission was CPU spent for nothing
+    while every call is in flight: the dispatcher waits for a slot, then sends in fair order."""
+    looks = 0
+    real_room = Pacer.room
+
+    def room(self: Pacer) -> Room:
+        nonlocal looks
+        looks += 1
+        return real_room(self)
+
+    monkeypatch.setattr(Pacer, "room", room)
+    async with harness(tmp_path, latency=30.0, max_in_flight=1, member_queue_limit=0) as h:
+        await h.service.submit(submission(user_id=0, prompt="P0"))
+        await calls_at_least(h, 1)  # its call is in flight for 30 s
+        before = looks
+        for user in range(1, 21):
+            await h.service.submit(submission(user_id=user, prompt=f"P{user}"))
+        await h.run_for(10.0)
+        assert looks == before and len(h.backend.calls) == 1
+        await h.run_all()
+        assert prompts(h) == [f"P{user}" for user in range(21)]

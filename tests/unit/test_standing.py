@@ -10,9 +10,10 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.db import Database, open_database
+from bot.jobs.cooldown import CooldownPolicy
 from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings, GuildSettingsStore
 from bot.store.safety import SafetyStore, Style
-from bot.store.standing import LOOKBACK, read_standing
+from bot.store.standing import read_standing
 from tests.unit.test_community_safety import START, _safety_refusal
 
 
@@ -39,9 +40,10 @@ async def test_standing_matches_the_stores_reads(db: Database) -> None:
                                 user_daily_micro_usd=10)  # fmt: skip
     await safety.put_style(1, Style("Noir", "film noir, {prompt}", 99, START))
     await guilds.update_limits(2, changed_by=99, daily_images=1)  # another guild's settings
-    # Member 10's refusals: one too old to matter, a blocklist one, and one safety refusal of
-    # a job the provider refused twice (which counts once); member 11's is not theirs.
-    old = START - LOOKBACK - timedelta(minutes=1)
+    # Member 10's refusals: one too old to matter (the lookback is 15 + 30 minutes), a blocklist
+    # one, and a safety refusal of a job the provider refused twice (it counts once); member
+    # 11's is not theirs.
+    old = START - timedelta(minutes=46)
     await safety.record_refusal(guild_id=1, channel_id=5, user_id=10, kind="blocklist",
                                 detail="x", now=old)  # fmt: skip
     await safety.record_refusal(guild_id=1, channel_id=5, user_id=10, kind="blocklist",
@@ -56,6 +58,13 @@ async def test_standing_matches_the_stores_reads(db: Database) -> None:
     assert standing.settings == await guilds.get(1)
     assert standing.settings.styles == {"Noir": "film noir, {prompt}"}
     assert list(standing.role_quotas) == await guilds.role_quotas(1)
-    expected = await safety.refusals_since(1, START - LOOKBACK, 10)
+    lookback = CooldownPolicy.of(standing.settings.config).lookback
+    expected = await safety.refusals_since(1, START - lookback, 10)
     assert list(standing.refusal_times) == [r.at for r in expected]
     assert standing.refusal_times == (START - timedelta(minutes=3), START - timedelta(minutes=2))
+
+    # The guild's own policy sets how far back the read goes, and none is read when it is off.
+    await guilds.update_config(1, changed_by=99, cooldown_window_minutes=120)
+    assert (await read_standing(db, 1, 10, START)).refusal_times[0] == old
+    await guilds.update_config(1, changed_by=99, cooldown_refusals=0)
+    assert (await read_standing(db, 1, 10, START)).refusal_times == ()

@@ -20,6 +20,7 @@ from bot.errors import InvalidOptionError
 from bot.reports.usage import (
     BudgetLimits,
     UsageService,
+    format_images,
     format_usd,
     period_bounds,
 )
@@ -494,3 +495,10 @@ async def test_migration_0004_marks_old_in_doubt_rows_and_their_rollups(tmp_path
         assert (report.totals.in_doubt_requests, report.totals.in_doubt_micro_usd) == (1, 53_000)
     finally:
         await connection.close()
+
+
+def test_image_counts_read_as_english() -> None:
+    """/quota and /usage budget lines: never "1 images"."""
+    assert [format_images(n) for n in (0, 1, 2, 1234)] == [
+        "0 images", "1 image", "2 images", "1,234 images",
+    ]  # fmt: skip
