@@ -15,7 +15,7 @@ import random
 import statistics
 import time
 
-from bot.jobs.blocklist import MAX_PHRASES, Blocklist
+from bot.jobs.safety.blocklist import MAX_PHRASES, Blocklist
 
 WORDS = [
     "a",

@@ -23,7 +23,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python benchmarks/relaxed.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.jobs.relaxed import RelaxedTiming
+from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.reports.usage import format_usd
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
 

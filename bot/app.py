@@ -23,8 +23,8 @@ from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.retention import Retention
-from bot.jobs.safety import CommunitySafety
-from bot.jobs.screening import RequestPacer, Screener
+from bot.jobs.safety.community import CommunitySafety
+from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.availability import ProviderModels, missing_from_provider

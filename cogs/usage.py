@@ -22,7 +22,7 @@ from cogs._flow import is_moderator
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
-    from bot.jobs.safety import SafetyReport
+    from bot.jobs.safety.community import SafetyReport
 
 PeriodChoice = Literal["today", "7d", "30d", "month", "all"]
 TOP_USERS_SHOWN = 5

@@ -5,7 +5,7 @@
 
 CREATE TABLE blocklist (
     guild_id   INTEGER NOT NULL,
-    phrase_key TEXT    NOT NULL,   -- the folded words (bot/jobs/blocklist.py phrase_key)
+    phrase_key TEXT    NOT NULL,   -- the folded words (bot/jobs/safety/blocklist.py phrase_key)
     phrase     TEXT    NOT NULL,   -- as the moderator wrote it, for refusals and /blocklist show
     added_by   INTEGER NOT NULL,
     added_at   INTEGER NOT NULL,

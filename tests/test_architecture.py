@@ -123,3 +123,33 @@ def test_core_subpackages_import_only_downwards() -> None:
             ):
                 offenders.append(f"{module} -> {name}")
     assert offenders == []
+
+
+# Inside the jobs floor: the community safety checks need nothing else of the job queue, and
+# the relaxed lane and the safety checks never import each other (admission and wiring join them).
+JOBS_SUBPACKAGES = {
+    "bot.jobs.safety": ("bot.jobs.",),
+    "bot.jobs.relaxed": ("bot.jobs.safety",),
+}
+
+
+def test_every_core_folder_is_a_package() -> None:
+    # setuptools' packages.find ships only folders with an __init__.py.
+    folders = {path.parent for path in _modules("bot")}
+    assert (
+        sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists()) == []
+    )
+
+
+def test_jobs_subpackages_keep_to_their_lanes() -> None:
+    offenders = []
+    for package, banned in JOBS_SUBPACKAGES.items():
+        paths = _modules(package.replace(".", "/"))
+        assert paths, f"{package} has no modules"
+        for path in paths:
+            for name in _imports(path):
+                if name.startswith(package + ".") or name == package:
+                    continue
+                if any(name.startswith(b) for b in banned):
+                    offenders.append(f"{path.relative_to(ROOT)} -> {name}")
+    assert offenders == []

@@ -18,7 +18,7 @@ from bot.errors import (
     QuotaUnit,
 )
 from bot.jobs.models import Submission
-from bot.jobs.safety import Asker, CommunitySafety
+from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
 from bot.jobs.validation import ValidRequest, validate
 from bot.records import JobRecord, NewFile

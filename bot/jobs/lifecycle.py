@@ -12,7 +12,7 @@ from bot.jobs.dispatcher import Dispatcher, wait_any
 from bot.jobs.events import EventBus, JobEvent, JobSink
 from bot.jobs.kept import kept_files
 from bot.jobs.queue import JobQueue
-from bot.jobs.relaxed import RelaxedLane
+from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.jobs.settlement import Settlement

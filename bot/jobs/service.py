@@ -21,7 +21,7 @@ from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.kept import kept_files
 from bot.jobs.models import Admitted, Submission
 from bot.jobs.queue import JobQueue
-from bot.jobs.relaxed import RelaxedLane
+from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.resubmit import resubmission
 from bot.jobs.runner import JobRunner
 from bot.records import JobRecord, RelaxedJob, StoredFile

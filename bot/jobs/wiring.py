@@ -17,10 +17,10 @@ from bot.jobs.events import EventBus, JobSink
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.pacing import Pacer
 from bot.jobs.queue import JobQueue
-from bot.jobs.relaxed import RelaxedLane, RelaxedTiming
+from bot.jobs.relaxed.lane import RelaxedLane, RelaxedTiming
 from bot.jobs.retention import Retention
 from bot.jobs.runner import JobRunner
-from bot.jobs.safety import CommunitySafety
+from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.service import JobService
 from bot.jobs.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES

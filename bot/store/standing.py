@@ -18,7 +18,8 @@ from bot.store.guilds import (
 from bot.store.safety import refusals_sql
 
 # The earliest refusal that can still matter under the guild's cool-down policy: a window, then a
-# whole cool-down before now (bot/jobs/cooldown.py CooldownPolicy.lookback); none when it is off.
+# whole cool-down before now (bot/jobs/safety/cooldown.py CooldownPolicy.lookback); none when
+# it is off.
 _SINCE = """(CASE WHEN COALESCE(guild_settings.cooldown_refusals, :refusals) > 0
     THEN :now - 60 * (COALESCE(guild_settings.cooldown_window_minutes, :window)
                       + COALESCE(guild_settings.cooldown_minutes, :minutes))
@@ -46,7 +47,8 @@ class Standing:
     """A member's standing in a guild at admission.
 
     `refusal_times` are the member's refusals (UTC, oldest first) within the guild's cool-down
-    lookback of the read (none when its cool-down is off): all that bot/jobs/cooldown.py needs.
+    lookback of the read (none when its cool-down is off): all that bot/jobs/safety/cooldown.py
+    needs.
     """
 
     settings: GuildSettings

@@ -16,7 +16,7 @@ from PIL import Image
 
 from bot.app import ImageBot, build_services, point_discord_at
 from bot.clock import OffsetClock
-from bot.jobs.relaxed import RelaxedTiming
+from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.jobs.wiring import QueueSettings
 from bot.provider.timeouts import ReadTimeouts
 from bot.settings import Settings, load_settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.relaxed import RelaxedTiming
+from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.reports.usage import format_usd
 from tests.e2e.harness import Harness, harness, png
 

@@ -20,7 +20,7 @@ from bot.domain import Choices, InputImage
 from bot.jobs.events import JobEvent
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
-from bot.jobs.relaxed import RelaxedLane
+from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.jobs.blocklist import Blocklist, phrase_key, split_phrases
+from bot.jobs.safety.blocklist import Blocklist, phrase_key, split_phrases
 
 BLOCKED = Blocklist.of(["ass", "bad thing", "Crème", "kill", "gore"])
 

@@ -16,9 +16,9 @@ from bot.errors import (
     InvalidOptionError,
     ScreeningFlaggedError,
 )
-from bot.jobs.cooldown import CooldownPolicy, cooldown_until
-from bot.jobs.safety import Asker, CommunitySafety
-from bot.jobs.screening import RequestPacer, Screener
+from bot.jobs.safety.community import Asker, CommunitySafety
+from bot.jobs.safety.cooldown import CooldownPolicy, cooldown_until
+from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.provider.moderation import ModerationVerdict
 from bot.store.guilds import GuildConfig
 from bot.store.safety import SafetyStore

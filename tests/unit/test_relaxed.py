@@ -17,7 +17,7 @@ from bot.errors import (
     PromptRejectedError,
     UpstreamUnavailableError,
 )
-from bot.jobs.relaxed import RelaxedTiming
+from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.store import batches as batch_store
 from bot.store.safety import SafetyStore, Style
 from tests.fakes.batch_backend import FakeBatchesClient

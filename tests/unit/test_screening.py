@@ -13,7 +13,7 @@ from PIL import Image
 from bot.clock import ManualClock
 from bot.domain import InputImage
 from bot.errors import ScreeningFlaggedError, ScreeningUnavailableError, UpstreamError
-from bot.jobs.screening import RequestPacer, Screener
+from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.provider.images import build_http_client
 from bot.provider.moderation import MODERATION_MODEL, OpenAIModerationClient
 from tests.fakes.openai_server import FakeOpenAI

@@ -10,7 +10,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.db import Database, open_database
-from bot.jobs.cooldown import CooldownPolicy
+from bot.jobs.safety.cooldown import CooldownPolicy
 from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings, GuildSettingsStore
 from bot.store.safety import SafetyStore, Style
 from bot.store.standing import read_standing

@@ -15,10 +15,16 @@ from bot.errors import (
     SafetyRefusalError,
     ScreeningFlaggedError,
 )
-from bot.jobs.blocklist import MAX_PHRASE_CHARS, MAX_PHRASES, Blocklist, phrase_key, split_phrases
-from bot.jobs.cooldown import CooldownPolicy, cooldown_until
-from bot.jobs.screening import Screener
-from bot.jobs.styles import MAX_STYLES, check_style
+from bot.jobs.safety.blocklist import (
+    MAX_PHRASE_CHARS,
+    MAX_PHRASES,
+    Blocklist,
+    phrase_key,
+    split_phrases,
+)
+from bot.jobs.safety.cooldown import CooldownPolicy, cooldown_until
+from bot.jobs.safety.screening import Screener
+from bot.jobs.safety.styles import MAX_STYLES, check_style
 from bot.store.guilds import GuildConfig
 from bot.store.safety import BlockedPhrase, RefusalCounts, RefusalKind, SafetyStore, Style
 

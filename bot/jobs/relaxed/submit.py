@@ -17,7 +17,7 @@ from bot.db import Database
 from bot.errors import UserFacingError
 from bot.jobs.backend import BatchApi
 from bot.jobs.prepare import prepare
-from bot.jobs.relaxed_settle import RelaxedSettlement
+from bot.jobs.relaxed.settle import RelaxedSettlement
 from bot.provider.batch_wire import ENDPOINTS, BatchInfo, jobs_metadata, request_line
 from bot.store import batches as store
 from bot.store.batches import BatchRow

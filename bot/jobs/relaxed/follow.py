@@ -3,7 +3,7 @@ the settlement of its jobs from the output and error files once it ends.
 
 Polls start `first_poll` seconds after the batch is submitted and each wait is `poll_factor` times
 longer, up to `max_poll`. A failed submission is retried on the same schedule; once it may have
-created the batch, the provider's list is searched for it first (bot/jobs/relaxed_submit.py).
+created the batch, the provider's list is searched for it first (bot/jobs/relaxed/submit.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from bot.errors import (
     UpstreamError,
 )
 from bot.jobs.backend import BatchApi
-from bot.jobs.relaxed_settle import RelaxedSettlement, line_request
-from bot.jobs.relaxed_submit import BatchSubmitter
+from bot.jobs.relaxed.settle import RelaxedSettlement, line_request
+from bot.jobs.relaxed.submit import BatchSubmitter
 from bot.provider.batch_wire import BatchInfo, iter_lines, line_outcome
 from bot.records import JobRecord
 from bot.store import batches as store

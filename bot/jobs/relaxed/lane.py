@@ -3,7 +3,7 @@ batches followed with backoff until they end, and each job settled from its line
 
 One loop on the injected clock does three things when they fall due: it closes a group of
 waiting jobs into a batch (after a short gathering window, or at once when the group reaches
-the size cap), takes a new batch through upload and create (bot/jobs/relaxed_submit.py), and
+the size cap), takes a new batch through upload and create (bot/jobs/relaxed/submit.py), and
 polls a submitted batch (first after `first_poll` seconds, then each wait `poll_factor` times
 longer up to `max_poll`). Each step runs as its own task; the database records every step, so
 a stop or a crash at any point resumes at the next start (`start` reads what is open).
@@ -24,9 +24,9 @@ from bot.db import Database
 from bot.jobs.backend import BatchApi
 from bot.jobs.dispatcher import wait_any
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.relaxed_follow import BatchFollower, RelaxedTiming
-from bot.jobs.relaxed_settle import RelaxedSettlement
-from bot.jobs.relaxed_submit import BatchSubmitter
+from bot.jobs.relaxed.follow import BatchFollower, RelaxedTiming
+from bot.jobs.relaxed.settle import RelaxedSettlement
+from bot.jobs.relaxed.submit import BatchSubmitter
 from bot.records import JobRecord, RelaxedJob
 from bot.store import batches as store
 from bot.store.files import FileStore

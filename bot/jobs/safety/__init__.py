@@ -1,0 +1,1 @@
+"""Community safety at admission: blocklist, moderation screening, cool-downs, named styles."""
