@@ -142,12 +142,13 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-_GET_SETTINGS = """
-SELECT (SELECT json_group_object(name, prompt) FROM
-            (SELECT name, prompt FROM styles WHERE guild_id = ? ORDER BY name_key))
-       AS styles_json, guild_settings.*
-FROM (SELECT 1) LEFT JOIN guild_settings ON guild_settings.guild_id = ?
-"""
+# A guild's settings row (all NULL when none is set) and its styles, as `settings_from_row`
+# reads them; :guild names the guild. bot/store/standing.py adds columns to the same select.
+SETTINGS_COLUMNS = """(SELECT json_group_object(name, prompt) FROM
+            (SELECT name, prompt FROM styles WHERE guild_id = :guild ORDER BY name_key))
+       AS styles_json, guild_settings.*"""
+SETTINGS_FROM = "FROM (SELECT 1) LEFT JOIN guild_settings ON guild_settings.guild_id = :guild"
+_GET_SETTINGS = f"SELECT {SETTINGS_COLUMNS}\n{SETTINGS_FROM}"
 
 
 class GuildSettingsStore:
@@ -160,7 +161,7 @@ class GuildSettingsStore:
 
     async def get(self, guild_id: int) -> GuildSettings:
         # One trip: the settings row (if any) and the guild's styles (migration 0005, /style).
-        row = await self._db.fetchone(_GET_SETTINGS, (guild_id, guild_id))
+        row = await self._db.fetchone(_GET_SETTINGS, {"guild": guild_id})
         assert row is not None  # the styles sub-select always yields a row
         return settings_from_row(guild_id, row)
 

@@ -11,6 +11,8 @@ from bot.store.guilds import (
     DEFAULT_COOLDOWN_MINUTES,
     DEFAULT_COOLDOWN_REFUSALS,
     DEFAULT_COOLDOWN_WINDOW_MINUTES,
+    SETTINGS_COLUMNS,
+    SETTINGS_FROM,
     GuildSettings,
     RoleQuota,
     settings_from_row,
@@ -29,16 +31,13 @@ _SINCE = """(CASE WHEN COALESCE(guild_settings.cooldown_refusals, :refusals) > 0
 # role quotas, the member's refusals): each trip costs about 60 µs of CPU at 200 /imagine a
 # second (benchmarks/admission.py).
 _STANDING = f"""
-SELECT (SELECT json_group_object(name, prompt) FROM
-            (SELECT name, prompt FROM styles WHERE guild_id = :guild ORDER BY name_key))
-       AS styles_json,
+SELECT {SETTINGS_COLUMNS},
        (SELECT json_group_array(json_array(role_id, user_daily_images, user_daily_micro_usd))
         FROM (SELECT * FROM role_quotas WHERE guild_id = :guild ORDER BY role_id))
        AS quotas_json,
        (SELECT json_group_array(created_at) FROM ({refusals_sql(_SINCE, member=True)}))
-       AS refusals_json,
-       guild_settings.*
-FROM (SELECT 1) LEFT JOIN guild_settings ON guild_settings.guild_id = :guild
+       AS refusals_json
+{SETTINGS_FROM}
 """  # noqa: S608 (constant SQL text; every value is a parameter)
 
 
