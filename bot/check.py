@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from bot.catalog.models import Catalog, load_catalog
+from bot.clock import Clock, SystemClock
 from bot.db import open_database
 from bot.errors import BotError
 from bot.provider.availability import missing_from_catalog, missing_from_provider
@@ -19,8 +20,10 @@ def _say(line: str) -> None:
     print(line)  # noqa: T201  # this is a command-line report
 
 
-async def run_check(settings: Settings, *, online: bool) -> int:
-    """Print what is in force and any problem; 0 when all is well, 1 otherwise."""
+async def run_check(settings: Settings, *, online: bool, clock: Clock | None = None) -> int:
+    """Print what is in force and any problem; 0 when all is well, 1 otherwise. `clock` says
+    which day it is for the catalog's shutdown dates (the system's by default)."""
+    clock = clock or SystemClock()
     problems = 0
     try:
         catalog = load_catalog(settings.model_catalog)
@@ -30,17 +33,17 @@ async def run_check(settings: Settings, *, online: bool) -> int:
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
-    problems += _report_catalog(settings, catalog)
+    problems += _report_catalog(settings, catalog, clock)
     _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
     if online:
-        problems += await _check_online(settings, catalog)
-        await _report_hidden_usage(settings)
+        problems += await _check_online(settings, catalog, clock)
+        await _report_hidden_usage(settings, clock)
     _say("ok" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
 
 
-def _report_catalog(settings: Settings, catalog: Catalog) -> int:
-    today = datetime.now(UTC).date()
+def _report_catalog(settings: Settings, catalog: Catalog, clock: Clock) -> int:
+    today = clock.now().date()
     problems = 0
     _say(f"catalog: {', '.join(catalog.names())} (prices {catalog.version})")
     try:
@@ -57,17 +60,17 @@ def _report_catalog(settings: Settings, catalog: Catalog) -> int:
     return problems
 
 
-async def _report_hidden_usage(settings: Settings) -> None:
+async def _report_hidden_usage(settings: Settings, clock: Clock) -> None:
     """Whether the provider's recent answers carried `usage` (from the ledger: a probe would be
     a paid call)."""
-    since = datetime.now(UTC) - timedelta(days=HIDDEN_USAGE_DAYS)
+    since = clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
     async with open_database(settings.database_path) as db:
         line = hidden_usage_line(await hidden_usage_since(db.conn, since))
     if line is not None:
         _say(f"usage: {line}")
 
 
-async def _check_online(settings: Settings, catalog: Catalog) -> int:
+async def _check_online(settings: Settings, catalog: Catalog, clock: Clock) -> int:
     http = build_http_client(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key.get_secret_value(),
@@ -80,7 +83,7 @@ async def _check_online(settings: Settings, catalog: Catalog) -> int:
         except BotError as exc:
             _say(f"problem: the API refused: {exc}")
             return 1
-    _report_availability(catalog, names)
+    _report_availability(catalog, names, clock)
     if settings.image_model not in names:
         _say(f"problem: the API does not list {settings.image_model}")
         return 1
@@ -88,9 +91,9 @@ async def _check_online(settings: Settings, catalog: Catalog) -> int:
     return 0
 
 
-def _report_availability(catalog: Catalog, names: list[str]) -> None:
+def _report_availability(catalog: Catalog, names: list[str], clock: Clock) -> None:
     """What members will not be offered, and what the catalog could add."""
-    today = datetime.now(UTC).date()
+    today = clock.now().date()
     for name in missing_from_provider(catalog.names(), names):
         retired = " (retired)" if catalog.get(name).is_retired(today) else ""
         _say(f"not offered by the API: {name}{retired}; members will not be offered it")

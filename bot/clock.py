@@ -114,10 +114,14 @@ class ManualClock:
 
 
 class OffsetClock(SystemClock):
-    """Real time plus an offset that tests move forward, e.g. past an interaction token's life."""
+    """Real time plus an offset that tests move forward, e.g. past an interaction token's life.
 
-    def __init__(self) -> None:
-        self.offset = 0.0
+    With `start`, `now()` begins at that instant (and runs at real speed), so a test's view of
+    the catalog's shutdown dates and of day boundaries does not depend on today's date.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.offset = 0.0 if start is None else start.timestamp() - time.time()
 
     def monotonic(self) -> float:
         return time.monotonic() + self.offset

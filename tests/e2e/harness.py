@@ -8,6 +8,7 @@ import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 
 READY_TIMEOUT = 10.0
+# Every end-to-end world starts at this instant (then runs at real speed), so what the catalog
+# offers and where UTC days begin never depend on the day the suite runs. A test that needs
+# another date passes `start=` to `harness()`.
+PINNED_START = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 # The relaxed lane on the test's real-time clock: a short gathering window and quick polls.
 E2E_RELAXED = RelaxedTiming(window=0.3, first_poll=0.1, poll_factor=1.5, max_poll=1.0)
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
@@ -169,10 +174,17 @@ def png(size: tuple[int, int] = (64, 64), colour: str = "red", mode: str = "RGB"
 
 
 @contextlib.asynccontextmanager
-async def harness(tmp_path: Path, **overrides: Any) -> AsyncIterator[Harness]:
-    """Start the fakes and a world: one guild, #general, alice, bob and a moderator."""
-    clock = OffsetClock()
-    async with FakeDiscord(clock=clock) as fake_discord, FakeOpenAI(api_key="sk-test") as fake_ai:
+async def harness(
+    tmp_path: Path, *, start: datetime = PINNED_START, **overrides: Any
+) -> AsyncIterator[Harness]:
+    """Start the fakes and a world: one guild, #general, alice, bob and a moderator; the bot's
+    clock and the fake provider's wall clock both read `start` at first."""
+    clock = OffsetClock(start)
+    wall = lambda: clock.now().timestamp()  # noqa: E731
+    async with (
+        FakeDiscord(clock=clock) as fake_discord,
+        FakeOpenAI(api_key="sk-test", wall_clock=wall) as fake_ai,
+    ):
         with fake_discord.patch_discord_py():
             guild = fake_discord.add_guild("Pixels")
             mods = fake_discord.add_role(guild, "Moderators", MANAGE_GUILD)

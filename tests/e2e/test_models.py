@@ -88,7 +88,7 @@ async def test_check_online_lists_what_the_provider_and_the_catalog_each_lack(
             "gpt-image-2-2026-04-21",
             "gpt-5.5",
         ]
-        code = await run_check(h.settings, online=True)
+        code = await run_check(h.settings, online=True, clock=h.clock)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "not offered by the API: gpt-image-1.5;" in out

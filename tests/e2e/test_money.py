@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import format_usd
 from cogs import _working
 from tests.e2e.harness import Harness, harness
+from tests.e2e.processes import child_env
 from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_messages import RecordedMessage
 
@@ -230,7 +231,9 @@ async def test_a_low_quality_call_still_gives_up_after_three_minutes(tmp_path: P
 async def test_hidden_usage_is_told_once_in_the_log_and_by_check_online(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with harness(tmp_path) as h:
+    # `check` runs below as a child process on the system clock: this world starts now too (it
+    # uses the default model only, so the day does not change what it may pick).
+    async with harness(tmp_path, start=datetime.now(UTC)) as h:
         await h.start_bot()
         h.openai.hide_usage = True
         with caplog.at_level(logging.WARNING):
@@ -248,8 +251,7 @@ async def test_hidden_usage_is_told_once_in_the_log_and_by_check_online(
         await h.stop_bot()
 
         env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(ROOT),
+            **child_env(),
             "DISCORD_TOKEN": "unused",
             "OPENAI_API_KEY": "sk-test",
             "OPENAI_BASE_URL": h.openai.base_url,

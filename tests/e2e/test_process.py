@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.processes import child_env
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -24,8 +24,7 @@ async def test_the_bot_process_connects_and_shuts_down_cleanly(
     async with FakeDiscord() as fake, FakeOpenAI(api_key="sk-test") as ai:
         guild = fake.add_guild("Pixels")
         env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(ROOT),
+            **child_env(),
             "DISCORD_TOKEN": fake.token,
             "OPENAI_API_KEY": "sk-test",
             "OPENAI_BASE_URL": ai.base_url,
@@ -94,8 +93,7 @@ async def test_check_online_asks_the_api(
 ) -> None:
     async with FakeOpenAI(api_key="sk-test") as ai:
         env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(ROOT),
+            **child_env(),
             "DISCORD_TOKEN": "unused",
             "OPENAI_API_KEY": key,
             "OPENAI_BASE_URL": ai.base_url,

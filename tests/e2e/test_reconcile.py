@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from pydantic import SecretStr
 
 from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png
+from tests.e2e.processes import child_env
 from tests.e2e.test_relaxed import allow_relaxed
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -61,7 +61,7 @@ async def run_and_capture(h: Harness, capsys: pytest.CaptureFixture[str]) -> tup
     """`reconcile --days 7` in-process against the fake, with the admin key; (exit code, output)."""
     settings = h.settings.model_copy(update={"openai_admin_key": SecretStr(ADMIN_KEY)})
     # Both records keep whole seconds and the window ends before `now`: ask past the last call.
-    code = await run_reconcile(settings, days=7, now=datetime.now(UTC) + timedelta(seconds=2))
+    code = await run_reconcile(settings, days=7, now=h.clock.now() + timedelta(seconds=2))
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -73,7 +73,7 @@ async def test_reconcile_agrees_after_jobs_and_names_images_the_ledger_lacks(
         await h.start_bot()
         await _scripted_jobs(h)
         await h.stop_bot()
-        today = datetime.now(UTC).date().isoformat()
+        today = h.clock.now().date().isoformat()
 
         code, out = await run_and_capture(h, capsys)
         assert code == 0, out
@@ -132,8 +132,7 @@ async def _cli(tmp_path: Path, base_url: str, **env: str) -> tuple[int, str]:
         "3",
         cwd=tmp_path,
         env={
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(ROOT),
+            **child_env(),
             "DISCORD_TOKEN": "unused",
             "OPENAI_API_KEY": "sk-test",
             "OPENAI_BASE_URL": base_url,
@@ -169,7 +168,9 @@ async def test_reconcile_cli_filters_to_the_project_and_agrees_on_an_empty_ledge
     tmp_path: Path,
 ) -> None:
     async with FakeOpenAI(api_key="sk-test") as ai:
-        ai.add_org_usage("gpt-image-2", 5, project="proj_other_app")
+        # A minute back: the CLI asks for whole seconds up to its own start, which may fall in
+        # the same second as a call made just now.
+        ai.add_org_usage("gpt-image-2", 5, project="proj_other_app", at=ai.wall_clock() - 60)
         code, out = await _cli(
             tmp_path, ai.base_url, OPENAI_ADMIN_KEY=ADMIN_KEY, OPENAI_PROJECT="proj_bot"
         )

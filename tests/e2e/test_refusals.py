@@ -49,7 +49,7 @@ async def test_over_the_daily_image_quota_names_the_limit_and_its_reset(tmp_path
         assert "your daily images" in reply.content
         assert "1 of 1" in reply.content
         [stamp] = RELATIVE_TIME.findall(reply.content)
-        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        midnight = h.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
         assert datetime.fromtimestamp(int(stamp), UTC) == midnight + timedelta(days=1)
 
         other = await h.imagine("bob has his own quota", member=h.bob, quality="low")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import sys
@@ -14,6 +13,7 @@ from typing import Any
 import discord
 import pytest
 
+from tests.e2e.processes import child_env
 from tests.fakes.discord_messages import RecordedMessage
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _env(fake: FakeDiscord, ai: FakeOpenAI, tmp_path: Path, guild_id: int) -> dict[str, str]:
     return {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
+        **child_env(),
         "DISCORD_TOKEN": fake.token,
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": ai.base_url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,13 +41,15 @@ JOINED_AT = "2024-01-01T00:00:00+00:00"
 
 
 class Snowflakes:
-    """Unique, increasing ids from the current wall time (discord.py derives dates from them)."""
+    """Unique, increasing ids from the wall time (discord.py derives dates from them); `wall`
+    gives Unix seconds, the test's clock when it has one, so ids and the bot agree on the date."""
 
-    def __init__(self) -> None:
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
         self._last = 0
+        self._wall = wall
 
     def next(self) -> int:
-        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        candidate = (int(self._wall() * 1000) - DISCORD_EPOCH_MS) << 22
         self._last = max(candidate, self._last + 1)
         return self._last
 

@@ -132,7 +132,8 @@ class FakeState:
 
     def __init__(self, *, token: str, bot_name: str, clock: AdvanceableClock | None) -> None:
         self.token = token
-        self.ids = Snowflakes()
+        now = getattr(clock, "now", None)  # bot.clock's clocks carry the wall time as well
+        self.ids = Snowflakes((lambda: now().timestamp()) if now else time.time)
         self.world = FakeWorld(self.ids, bot_name=bot_name)
         self.store = MessageStore(self.ids)
         self.commands = CommandRegistry(self.ids, self.world.application_id)
