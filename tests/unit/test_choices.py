@@ -10,7 +10,7 @@ import pytest
 
 from bot.domain import Choices
 from bot.errors import InvalidOptionError
-from bot.jobs.validation import check_speed, check_style
+from bot.jobs.admit.validation import check_speed, check_style
 from bot.store.safety import SafetyStore, Style
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
 

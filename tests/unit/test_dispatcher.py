@@ -9,8 +9,8 @@ import pytest
 
 from bot.errors import RateLimitedError, UpstreamUnavailableError
 from bot.jobs.events import JobEvent
-from bot.jobs.pacing import Pacer
-from bot.jobs.policy import Room
+from bot.jobs.order.pacing import Pacer
+from bot.jobs.order.policy import Room
 from tests.fakes.image_backend import Call, FailedAttempt, Step
 from tests.unit.jobs_harness import Harness, harness, submission
 

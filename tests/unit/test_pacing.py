@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bot.clock import ManualClock
-from bot.jobs.pacing import Pacer
+from bot.jobs.order.pacing import Pacer
 
 
 def send_when_allowed(pacer: Pacer, clock: ManualClock, images: int, tokens: int = 0) -> float:

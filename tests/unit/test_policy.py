@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bot.jobs.policy import (
+from bot.jobs.order.policy import (
     EPSILON,
     Bucket,
     Go,
@@ -18,7 +18,7 @@ from bot.jobs.policy import (
     next_request,
     pending,
 )
-from bot.jobs.scheduler import QueuedJob
+from bot.jobs.order.scheduler import QueuedJob
 
 REFILL = 50 / 60  # IPM 50: one image of burst credit every 1.2 s
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings, strategies as st
 
 from bot.domain import ImageOptions
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.queue import JobQueue
-from bot.jobs.scheduler import FairScheduler, QueuedJob
+from bot.jobs.order.queue import JobQueue
+from bot.jobs.order.scheduler import FairScheduler, QueuedJob
 from bot.records import JobRecord
 
 _ids = itertools.count(1)

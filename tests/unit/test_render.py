@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain import ImageOptions
 from bot.imaging.uploads import EncodedFile
-from bot.jobs.settlement import USAGE_ESTIMATED
+from bot.jobs.settle.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord
 from cogs import _render
 from cogs._messages import plain_categories

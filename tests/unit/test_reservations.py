@@ -14,7 +14,7 @@ from bot.clock import day_start, month_start
 from bot.db import open_database
 from bot.domain import ImageOptions
 from bot.errors import QueueFullError, QuotaExceededError
-from bot.jobs.admission import MemberLimits, check_reservation
+from bot.jobs.admit.admission import MemberLimits, check_reservation
 from bot.store import jobs as store
 from bot.store.guilds import GuildLimits
 from bot.store.reservations import Caps, reserve_job

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bot.jobs.scheduler import FairScheduler, QueuedJob
+from bot.jobs.order.scheduler import FairScheduler, QueuedJob
 
 _ids = itertools.count(1)
 

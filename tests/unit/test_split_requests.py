@@ -19,8 +19,8 @@ from bot.clock import ManualClock
 from bot.db import open_database
 from bot.domain import ImageOptions, TokenUsage
 from bot.errors import PromptRejectedError, RateLimitedError
-from bot.jobs.pacing import Pacer
-from bot.jobs.settlement import IN_DOUBT_MESSAGE
+from bot.jobs.order.pacing import Pacer
+from bot.jobs.settle.settlement import IN_DOUBT_MESSAGE
 from bot.jobs.split import share
 from bot.records import JobRecord
 from tests.fakes.image_backend import FakeImageBackend, Step

@@ -6,7 +6,7 @@ import itertools
 
 from hypothesis import given, settings, strategies as st
 
-from bot.jobs.turns import GuildQueue, QueuedJob
+from bot.jobs.order.turns import GuildQueue, QueuedJob
 
 _ids = itertools.count(1)
 

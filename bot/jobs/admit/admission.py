@@ -17,10 +17,10 @@ from bot.errors import (
     QuotaExceededError,
     QuotaUnit,
 )
+from bot.jobs.admit.validation import ValidRequest, validate
 from bot.jobs.models import Submission
 from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
-from bot.jobs.validation import ValidRequest, validate
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
 from bot.store.files import FileStore

@@ -20,14 +20,14 @@ from bot.errors import (
     UserFacingError,
 )
 from bot.jobs.backend import FailedAttemptLike, ImageBackend
-from bot.jobs.calls import CallSettlement
-from bot.jobs.dispatcher import wait_any
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.pacing import Pacer
-from bot.jobs.policy import TooLarge, Wait, next_request, pending
-from bot.jobs.prepare import prepare
-from bot.jobs.queue import JobQueue
-from bot.jobs.settlement import Settlement
+from bot.jobs.order.dispatcher import wait_any
+from bot.jobs.order.pacing import Pacer
+from bot.jobs.order.policy import TooLarge, Wait, next_request, pending
+from bot.jobs.order.queue import JobQueue
+from bot.jobs.run.prepare import prepare
+from bot.jobs.settle.calls import CallSettlement
+from bot.jobs.settle.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES, Chunk, JobRun
 from bot.records import JobRecord
 from bot.store import jobs as store

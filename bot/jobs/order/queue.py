@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.scheduler import FairScheduler, QueuedJob
+from bot.jobs.order.scheduler import FairScheduler, QueuedJob
 from bot.jobs.split import max_requests
 from bot.records import JobRecord
 

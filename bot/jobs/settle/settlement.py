@@ -10,9 +10,9 @@ from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import BotError
-from bot.jobs.calls import api_call, status_and_code
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.kept import kept_files
+from bot.jobs.settle.calls import api_call, status_and_code
+from bot.jobs.settle.kept import kept_files
 from bot.jobs.split import JobRun
 from bot.records import JobRecord
 from bot.store import jobs as store

@@ -8,9 +8,9 @@ from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from bot.clock import Clock
-from bot.jobs.pacing import Pacer
-from bot.jobs.policy import Wait, has_slot, next_job
-from bot.jobs.queue import JobQueue
+from bot.jobs.order.pacing import Pacer
+from bot.jobs.order.policy import Wait, has_slot, next_job
+from bot.jobs.order.queue import JobQueue
 from bot.records import JobRecord
 
 log = logging.getLogger(__name__)

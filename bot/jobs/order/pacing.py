@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Callable
 
 from bot.clock import Clock
-from bot.jobs import policy
-from bot.jobs.policy import Bucket, Room, Window
+from bot.jobs.order import policy
+from bot.jobs.order.policy import Bucket, Room, Window
 
 
 class _SlidingWindow:
@@ -116,7 +116,7 @@ class Pacer:
         return self._tpm
 
     def room(self) -> Room:
-        """What the pacing rules allow now, as plain data for the policy (bot/jobs/policy.py)."""
+        """What the pacing rules allow now, as plain data for the policy (policy.py)."""
         now = self._clock.monotonic()
         return Room(
             images=self._images.at(now),

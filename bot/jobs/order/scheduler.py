@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from operator import itemgetter
 
-from bot.jobs.turns import GuildQueue, QueuedJob
+from bot.jobs.order.turns import GuildQueue, QueuedJob
 
 __all__ = ["FairScheduler", "QueuedJob"]
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.jobs.scheduler import QueuedJob
+from bot.jobs.order.scheduler import QueuedJob
 from bot.jobs.split import share
 
 # Added to every positive wait so that sleeping exactly that long lands past the boundary despite
