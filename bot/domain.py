@@ -28,7 +28,7 @@ class Choices:
 
     None means the guild's default. Adding an option means adding a field here, its check in
     bot/jobs/admit/validation.py, and its resolved value on the job (JobRecord.choices) so Re-roll
-    repeats it; tests/unit/test_choices.py fails until all three are done.
+    repeats it; tests/unit/test_domain.py fails until all three are done.
     """
 
     prompt: str

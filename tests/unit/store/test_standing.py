@@ -14,7 +14,7 @@ from bot.jobs.safety.cooldown import CooldownPolicy
 from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings, GuildSettingsStore
 from bot.store.safety import SafetyStore, Style
 from bot.store.standing import read_standing
-from tests.unit.test_community_safety import START, _safety_refusal
+from tests.unit.jobs.safety.test_community import START, _safety_refusal
 
 
 @pytest.fixture

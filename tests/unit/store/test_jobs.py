@@ -109,7 +109,7 @@ def test_counters_equal_a_full_recount_after_any_admissions_settlements_and_canc
 
 def test_jobs_from_before_the_migration_are_counted(tmp_path: Path) -> None:
     """Upgrading a database that already holds jobs: the counters start from its totals."""
-    migrations = Path(__file__).resolve().parents[2] / "migrations"
+    migrations = Path(__file__).resolve().parents[3] / "migrations"
     before = tmp_path / "before"
     before.mkdir()
     for sql in sorted(migrations.glob("*.sql")):

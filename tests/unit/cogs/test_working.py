@@ -7,7 +7,7 @@ from dataclasses import replace
 from bot.clock import ManualClock
 from bot.records import JobRecord
 from cogs._working import WORKING_TICK, StillWorking
-from tests.unit.test_render import job
+from tests.unit.cogs.test_messages import job
 
 
 async def test_the_ticker_shows_minutes_since_the_start_until_stopped() -> None:

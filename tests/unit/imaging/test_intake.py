@@ -18,7 +18,7 @@ from bot.provider.failures import name_input, translate_error
 from bot.provider.wire import edit_form
 from bot.store.files import input_filename, input_name
 from tests.fakes.openai_rules import ApiError, FilePart, check_image_part, has_mpf_segment
-from tests.unit.intake_seeds import seeds
+from tests.unit.imaging.intake_seeds import seeds
 
 SEEDS = dict(seeds())
 

@@ -18,8 +18,8 @@ from bot.errors import (
     UpstreamUnavailableError,
 )
 from tests.fakes.image_backend import Step, tiny_png
+from tests.unit.jobs.lost_answers import read_timeout_lost
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
-from tests.unit.lost_answers import read_timeout_lost
 
 pytestmark = pytest.mark.asyncio
 

@@ -24,6 +24,7 @@ from bot.jobs.settle.settlement import IN_DOUBT_MESSAGE
 from bot.jobs.split import share
 from bot.records import JobRecord
 from tests.fakes.image_backend import FakeImageBackend, Step
+from tests.unit.jobs.lost_answers import read_timeout_lost
 from tests.unit.jobs_harness import (
     START,
     Harness,
@@ -33,7 +34,6 @@ from tests.unit.jobs_harness import (
     make_harness,
     submission,
 )
-from tests.unit.lost_answers import read_timeout_lost
 
 IPM: dict[str, Any] = {"ipm": 4, "burst": 4}  # no burst spreading: the window alone decides
 

@@ -30,9 +30,9 @@ from bot.errors import (
 from bot.records import JobRecord
 from bot.store.guilds import GuildLimits, RoleQuota, effective_user_limits
 from tests.fakes.image_backend import FailedAttempt, Step
+from tests.unit.jobs.lost_answers import read_timeout_lost
+from tests.unit.jobs.order.test_dispatcher import most_in_window
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
-from tests.unit.lost_answers import read_timeout_lost
-from tests.unit.test_dispatcher import most_in_window
 
 MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
 SIZES = ("auto", "1024x1024", "1536x1024")
