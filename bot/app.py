@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.jobs.admit.access import GuildAccess
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.safety.screening import RequestPacer, Screener
@@ -34,6 +35,7 @@ from bot.provider.moderation import OpenAIModerationClient
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
+from bot.store.access import AccessStore
 from bot.store.files import FileStore
 from bot.store.guilds import GuildSettingsStore
 from bot.store.ledger import hidden_usage_since
@@ -52,6 +54,7 @@ EXTENSIONS = (
     "cogs.admin",
     "cogs.blocklist",
     "cogs.styles",
+    "cogs.operator",
 )
 SYNC_HASH_KEY = "global_commands_sha256"
 RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
@@ -75,6 +78,7 @@ class Services:
     meta: MetaStore
     clock: Clock
     safety: CommunitySafety
+    access: GuildAccess
 
 
 class ImageBot(commands.Bot):
@@ -87,7 +91,8 @@ class ImageBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            # Nobody is pinged unless a message names the member it answers (DESIGN.md).
+            allowed_mentions=discord.AllowedMentions.none(),
             **options,  # type: ignore[arg-type]  # e.g. guild_ready_timeout from tests
         )
         self.services = services
@@ -95,6 +100,7 @@ class ImageBot(commands.Bot):
         self._models_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
+        await self._find_operators()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._ask_provider_models()
@@ -110,6 +116,32 @@ class ImageBot(commands.Bot):
         # which took 35-110 ms of the event loop at 200 /imagine a second (benchmarks/admission).
         gc.collect()
         gc.freeze()
+
+    async def _find_operators(self) -> None:
+        """OPERATOR_IDS, else the application's owner or its team's members (GUILDS=operators
+        serves the guilds they are in)."""
+        operators = self.services.settings.operators
+        if operators is None:
+            info = await self.application_info()
+            team = info.team
+            operators = frozenset(
+                [m.id for m in team.members] if team is not None else [info.owner.id]
+            )
+        self.services.access.connect(operators, self._is_member)
+
+    async def _is_member(self, guild_id: int, user_id: int) -> bool:
+        """Whether a user is in a guild: the guild's owner, a cached member, or asked of Discord
+        (GET /guilds/{id}/members/{user} needs no privileged intent)."""
+        guild = self.get_guild(guild_id)
+        if guild is None:
+            return False
+        if guild.owner_id == user_id or guild.get_member(user_id) is not None:
+            return True
+        try:
+            await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return False
+        return True
 
     async def _ask_provider_models(self) -> None:
         """Ask /models once now (daily after): autocomplete and admission offer what it lists."""
@@ -225,6 +257,7 @@ async def build_services(
             batches=OpenAIBatchesClient(http),
             safety=safety,
         )
+        access = GuildAccess(settings.guilds, settings.guild_ids, AccessStore(db), clock)
         yield Services(
             settings=settings,
             db=db,
@@ -240,6 +273,7 @@ async def build_services(
             meta=MetaStore(db),
             clock=clock,
             safety=safety,
+            access=access,
         )
 
 

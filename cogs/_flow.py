@@ -129,10 +129,20 @@ def member_role_ids(interaction: discord.Interaction) -> tuple[int, ...]:
     return ()
 
 
+def server_permissions(interaction: discord.Interaction) -> discord.Permissions:
+    """The member's server-wide permissions (from their roles), never the channel's overwrites:
+    Manage Server granted in one channel does not make a moderator (DESIGN.md)."""
+    user = interaction.user
+    if isinstance(user, discord.Member):
+        return user.guild_permissions
+    return discord.Permissions.none()
+
+
 def is_moderator(interaction: discord.Interaction) -> bool:
     """Manage Server, checked on the server side: admins can change a command's defaults."""
-    return interaction.permissions.manage_guild
+    return server_permissions(interaction).manage_guild
 
 
 def can_manage_messages(interaction: discord.Interaction) -> bool:
-    return interaction.permissions.manage_messages or interaction.permissions.manage_guild
+    permissions = server_permissions(interaction)
+    return permissions.manage_messages or permissions.manage_guild

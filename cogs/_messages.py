@@ -155,6 +155,11 @@ def _(error: errors.PermissionDeniedError) -> str:
 
 
 @user_message.register
+def _(error: errors.GuildNotServedError) -> str:
+    return "This bot is not enabled here. Its operator decides which servers it serves."
+
+
+@user_message.register
 def _(error: errors.JobNotFoundError) -> str:
     return f"I can't find job #{error.job_id} in this server."
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,22 @@ PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed read
 PROMPT_IN_LOG = 120
 ALT_TEXT_CHARS = 1024  # Discord's limit for an attachment's description (its alt text)
 EMBED_COLOUR = discord.Colour.blurple()
+
+
+_LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
+
+
+def plain(text: str) -> str:
+    """Text a member or moderator wrote (prompts, style names, file names), shown as plain
+    text: markdown escaped, masked and bare links dead, mentions inert.
+
+    Discord's markdown (https://support.discord.com/hc/en-us/articles/210298617) reads `\\` as
+    an escape; `<@id>`, `<#id>` and `<@&id>` become mentions only when `<` starts them; a URL is
+    a link only when `://` follows its scheme (a word joiner between them breaks it).
+    """
+    text = discord.utils.escape_markdown(text, ignore_links=False)
+    text = discord.utils.escape_mentions(text).replace("<", "\\<")
+    return _LINK_SCHEME.sub("\\1:\u2060", text)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -31,6 +31,8 @@ class BudgetUse:
     user_day_images: int
     guild_queued: int
     user_queued: int
+    account_day_micro_usd: int = 0  # every guild's together (ACCOUNT_DAILY_USD)
+    account_month_micro_usd: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,9 @@ SELECT (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use
         WHERE guild_id = :guild AND user_id = :user AND day >= :day) AS u_day_images,
        (SELECT COALESCE(SUM(queued), 0) FROM member_queued WHERE guild_id = :guild) AS g_queued,
        (SELECT COALESCE(SUM(queued), 0) FROM member_queued
-        WHERE guild_id = :guild AND user_id = :user) AS u_queued
+        WHERE guild_id = :guild AND user_id = :user) AS u_queued,
+       (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use WHERE day >= :day) AS a_day_usd,
+       (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use WHERE day >= :month) AS a_month_usd
 """
 
 
@@ -177,6 +181,8 @@ async def budget_use(
         user_day_images=use["u_day_images"],
         guild_queued=use["g_queued"],
         user_queued=use["u_queued"],
+        account_day_micro_usd=use["a_day_usd"],
+        account_month_micro_usd=use["a_month_usd"],
     )
 
 

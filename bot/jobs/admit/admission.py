@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.catalog.models import Catalog
@@ -30,6 +30,14 @@ from bot.store.standing import read_standing
 
 
 @dataclass(frozen=True, slots=True)
+class AccountCeilings:
+    """ACCOUNT_DAILY_USD and ACCOUNT_MONTHLY_USD in micro-USD: every guild together (0 = none)."""
+
+    daily_micro_usd: int = 0
+    monthly_micro_usd: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class MemberLimits:
     """The limits that apply to one submission (0 = no limit)."""
 
@@ -38,6 +46,7 @@ class MemberLimits:
     user_daily_micro_usd: int
     member_queue: int
     guild_queue: int
+    account: AccountCeilings = field(default_factory=AccountCeilings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,10 @@ def check_reservation(
                images, tomorrow),
         _Check("your daily budget", "usd", use.user_day_micro_usd, limits.user_daily_micro_usd,
                usd, tomorrow),
+        _Check("the bot's daily budget for every server", "usd", use.account_day_micro_usd,
+               limits.account.daily_micro_usd, usd, tomorrow),
+        _Check("the bot's monthly budget for every server", "usd",
+               use.account_month_micro_usd, limits.account.monthly_micro_usd, usd, month),
     )  # fmt: skip
     for c in checks:
         if c.allowed and c.used + c.requested > c.allowed:
@@ -102,8 +115,10 @@ class Admission:
         guild_queue_limit: int,
         offered: Callable[[str], bool] | None = None,
         safety: CommunitySafety | None = None,
+        account: AccountCeilings | None = None,
     ) -> None:
         self._db = db
+        self._account = account or AccountCeilings()
         # Whether the provider offers a model to this key (its GET /models); None: all are.
         self._offered = offered
         self._catalog = catalog
@@ -133,7 +148,9 @@ class Admission:
             await self._safety.check_prompt(who, settings.config, valid.prompt)
         cost = self._price(s, valid)
         images, usd = effective_user_limits(settings.limits, standing.role_quotas, s.role_ids)
-        limits = MemberLimits(settings.limits, images, usd, self._member_queue, self._guild_queue)
+        limits = MemberLimits(
+            settings.limits, images, usd, self._member_queue, self._guild_queue, self._account
+        )
         screening = self._safety is not None and settings.config.screening != "off"
         if s.images or screening:
             # A lock-free look first, so that a refusal costs no file writes and no moderation
@@ -254,4 +271,6 @@ def _caps(limits: MemberLimits) -> Caps:
         user_day_micro_usd=limits.user_daily_micro_usd,
         member_queue=limits.member_queue,
         guild_queue=limits.guild_queue,
+        account_day_micro_usd=limits.account.daily_micro_usd,
+        account_month_micro_usd=limits.account.monthly_micro_usd,
     )
