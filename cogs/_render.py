@@ -39,6 +39,11 @@ def plain(text: str) -> str:
     return _LINK_SCHEME.sub("\\1:\u2060", text)
 
 
+def quoted(text: str, limit: int) -> str:
+    """Member text cut to `limit` characters, then made plain (escapes never cut in half)."""
+    return plain(shorten(text, limit))
+
+
 def shorten(text: str, limit: int) -> str:
     """Cut text to `limit` characters at a word boundary, with an ellipsis."""
     text = " ".join(text.split())
@@ -59,7 +64,7 @@ def status_text(
     its call has been running, shown once it is a minute or more)."""
     tail = f" · up to {format_usd(job.estimated_micro_usd)}"
     if job.style:
-        tail = f" · style {job.style}{tail}"
+        tail = f" · style {plain(job.style)}{tail}"
     if job.speed == "relaxed":
         return _relaxed_status(job, tail)
     if job.state == "running":
@@ -90,12 +95,12 @@ def result_embed(
     `size` is the size actually made (it differs from the request when that was "auto").
     """
     options = job.options
-    embed = discord.Embed(description=shorten(job.prompt, PROMPT_IN_EMBED), colour=EMBED_COLOUR)
+    embed = discord.Embed(description=quoted(job.prompt, PROMPT_IN_EMBED), colour=EMBED_COLOUR)
     embed.add_field(name="Model", value=options.model)
     embed.add_field(name="Size", value=size or options.size)
     embed.add_field(name="Quality", value=options.quality)
     if job.style:
-        embed.add_field(name="Style", value=job.style)
+        embed.add_field(name="Style", value=plain(job.style))
     cost = format_usd(job.charged_micro_usd)
     if job.error_code == USAGE_ESTIMATED:
         cost += (
@@ -177,7 +182,7 @@ def log_line(job: JobRecord, *, size: str | None, link: str | None) -> str:
     o = job.options
     where = f" · {link}" if link else ""
     return (
-        f"🖼️ <@{job.user_id}> · “{shorten(job.prompt, PROMPT_IN_LOG)}” · {o.model} "
+        f"🖼️ <@{job.user_id}> · “{quoted(job.prompt, PROMPT_IN_LOG)}” · {o.model} "
         f"{size or o.size} {o.quality}{' relaxed' if job.speed == 'relaxed' else ''} · "
         f"{format_usd(job.charged_micro_usd)}{where}"
     )
@@ -186,21 +191,21 @@ def log_line(job: JobRecord, *, size: str | None, link: str | None) -> str:
 def refusal_log_line(job: JobRecord) -> str:
     return (
         f"🚫 <@{job.user_id}>'s request was refused by the safety system: "
-        f"“{shorten(job.prompt, PROMPT_IN_LOG)}” (job #{job.id})"
+        f"“{quoted(job.prompt, PROMPT_IN_LOG)}” (job #{job.id})"
     )
 
 
 def safety_log_line(user_id: int, refusal: SafetyRefusalError) -> str:
     """A refusal at admission (blocklist or screening) for the guild's log channel."""
     if isinstance(refusal, BlockedPhraseError):
-        why = f"by the blocklist (“{refusal.phrase}”)"
+        why = f"by the blocklist (“{plain(refusal.phrase)}”)"
     elif isinstance(refusal, ScreeningFlaggedError):
         why = f"by screening ({refusal.source}: {', '.join(refusal.categories)})"
     else:
         why = "by a safety check"
     line = f"🚫 <@{user_id}>'s request was refused {why}"
     if refusal.prompt:
-        line += f": “{shorten(refusal.prompt, PROMPT_IN_LOG)}”"
+        line += f": “{quoted(refusal.prompt, PROMPT_IN_LOG)}”"
     if refusal.cooldown_until is not None:
         line += f" · cooled down until {discord.utils.format_dt(refusal.cooldown_until, 't')}"
     return line
@@ -218,4 +223,4 @@ def job_summary(job: JobRecord, position: int | None, relaxed_state: str | None 
         money = f"cost {format_usd(job.charged_micro_usd)}"
     else:
         money = f"up to {format_usd(job.estimated_micro_usd)}"
-    return f"{head} · {when} · {money} · “{shorten(job.prompt, 80)}”"
+    return f"{head} · {when} · {money} · “{quoted(job.prompt, 80)}”"

@@ -1,0 +1,76 @@
+"""Members' text shown as plain text, pinging no one (issue 22, cases 3 to 7): masked links and
+mentions in prompts and style names, look-alike style names, a log channel everyone reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Harness, harness, slash
+from tests.fakes.discord_messages import RecordedMessage
+from tests.fakes.discord_model import FakeMember
+
+pytestmark = pytest.mark.e2e
+
+MASKED = "[free nitro](https://evil.example/claim)"
+
+
+def live_link(text: str) -> bool:
+    """A masked link Discord would render, or a bare link to the member's site."""
+    return bool(re.search(r"(?<!\\)\[[^\]]*\]\(\s*https?://", text)) or (
+        "https://evil.example" in text
+    )
+
+
+def live_mention(text: str, member: FakeMember) -> bool:
+    return bool(re.search(rf"(?<!\\)<@!?{member.id}>", text)) or bool(
+        re.search(r"@(everyone|here)\b", text)
+    )
+
+
+async def mod_says(h: Harness, command: str, sub: str, **options: object) -> RecordedMessage:
+    handle = await slash(h, command, h.mod, sub, **options)
+    reply: RecordedMessage = await handle.wait_original(timeout=5)
+    return reply
+
+
+def shown(h: Harness) -> list[RecordedMessage]:
+    return [m for m in h.discord.messages if m.author.id == h.discord.bot_user.id]
+
+
+async def test_links_and_mentions_in_prompts_and_style_names_are_plain_text(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        log_channel = h.discord.add_channel(h.guild, "image-log")
+        await h.start_bot()
+        await mod_says(h, "config", "set", log_channel=log_channel)
+        style = f"<@{h.bob.id}>"
+        await mod_says(h, "style", "add", name=style, prompt=f"{MASKED} style, {{prompt}}")
+        handle = await h.imagine(f"a cat {MASKED} @everyone <@{h.bob.id}>", style=style)
+        status = await handle.wait_original(lambda m: "Job #" in m.content, timeout=10)
+        assert "style" in status.content and not live_mention(status.content, h.bob)
+        result = await h.wait_result(handle)
+        line = await h.discord.wait_for_message(
+            lambda m: m.channel_id == log_channel.id, timeout=10
+        )
+        for message in (status, result, line):
+            assert not live_link(message.text), message.text
+            assert not live_mention(message.text, h.bob), message.text
+        assert "free nitro" in result.text and "free nitro" in line.text
+        for message in shown(h):  # every message the bot sent pings nobody but alice
+            assert message.pings <= {f"user:{h.alice.id}"}, (message.content, message.pings)
+
+
+async def test_a_style_named_as_a_mention_pings_no_one_in_the_channel(tmp_path: Path) -> None:
+    """A result posted in the channel (its interaction expired) names its member, no one else."""
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        style = f"<@{h.bob.id}>"
+        await mod_says(h, "style", "add", name=style, prompt="watercolour")
+        listing = await slash(h, "style", h.alice, "list")
+        listed = await listing.wait_original(timeout=5)
+        assert not live_mention(listed.text, h.bob)
+        assert all(m.pings <= {f"user:{h.alice.id}"} for m in shown(h))
