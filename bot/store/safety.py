@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from bot.db import Database
+from bot.text import name_key
 
 RefusalKind = Literal["blocklist", "screening"]
 
@@ -129,7 +130,7 @@ class SafetyStore:
         row = await self._db.fetchone(
             "SELECT name, prompt, created_by, created_at FROM styles"
             " WHERE guild_id = ? AND name_key = ?",
-            (guild_id, name.casefold()),
+            (guild_id, name_key(name)),
         )
         return None if row is None else Style(row[0], row[1], row[2], _dt(row[3]))
 
@@ -138,7 +139,7 @@ class SafetyStore:
         async with self._db.transaction() as conn:
             async with conn.execute(
                 "SELECT 1 FROM styles WHERE guild_id = ? AND name_key = ?",
-                (guild_id, style.name.casefold()),
+                (guild_id, name_key(style.name)),
             ) as cursor:
                 existed = await cursor.fetchone() is not None
             await conn.execute(
@@ -146,7 +147,7 @@ class SafetyStore:
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, name_key) DO UPDATE SET"
                 " name = excluded.name, prompt = excluded.prompt,"
                 " created_by = excluded.created_by, created_at = excluded.created_at",
-                (guild_id, style.name.casefold(), style.name, style.prompt, style.created_by,
+                (guild_id, name_key(style.name), style.name, style.prompt, style.created_by,
                  _ts(style.created_at)),
             )  # fmt: skip
         return existed
@@ -157,7 +158,7 @@ class SafetyStore:
             self._db.transaction() as conn,
             conn.execute(
                 "DELETE FROM styles WHERE guild_id = ? AND name_key = ? RETURNING name",
-                (guild_id, name.casefold()),
+                (guild_id, name_key(name)),
             ) as cursor,
         ):
             row = await cursor.fetchone()

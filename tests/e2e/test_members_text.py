@@ -74,3 +74,33 @@ async def test_a_style_named_as_a_mention_pings_no_one_in_the_channel(tmp_path: 
         listed = await listing.wait_original(timeout=5)
         assert not live_mention(listed.text, h.bob)
         assert all(m.pings <= {f"user:{h.alice.id}"} for m in shown(h))
+
+
+async def test_look_alike_style_names_are_one_style(tmp_path: Path) -> None:
+    """Zero-width, right-to-left and look-alike letters do not make a second, identical style."""
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await mod_says(h, "style", "add", name="Noir", prompt="film noir")
+        for twin in ("No\u200bir", "\u202aNoir\u202c", "Nоir", "ɴoir"):  # ZWSP, bidi, Cyrillic о
+            reply = await mod_says(h, "style", "add", name=twin, prompt="film noir, grainy")
+            assert "Replaced" in reply.content, (twin, reply.content)
+        listing = await slash(h, "style", h.alice, "list")
+        listed = await listing.wait_original(timeout=5)
+        assert listed.text.count("oir**") == 1 and "(1)" in listed.text
+        handle = await h.imagine("a street", style="NO\u200dIR")
+        assert (await h.wait_result(handle)).attachments
+
+
+async def test_the_blocklist_catches_emoji_letters_and_look_alikes_of_any_script(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await mod_says(h, "blocklist", "add", words="gore")
+        disguises = ("🇬🇴🇷🇪", "🅶🅾🆁🅴", "gօre", "gorɛ", "GORᎬ", "𝐠𝐨𝐫𝐞")
+        for n, disguised in enumerate(disguises):  # two each: three refusals cool one down
+            member = (h.alice, h.bob, h.mod)[n % 3]
+            handle = await h.imagine(f"so much {disguised} here", member=member)
+            reply = await h.private_reply(handle)
+            assert "“gore”" in reply.content, (disguised, reply.content)
+        assert h.jobs() == [] and h.openai.image_requests == []

@@ -23,6 +23,7 @@ from bot.domain import (
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
 from bot.jobs.models import Submission
 from bot.store.guilds import GuildSettings
+from bot.text import name_key
 
 MAX_PROMPT_CHARS = 4000  # DESIGN: prompts are 1 to 4000 characters
 PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens
@@ -105,7 +106,8 @@ def _previews(settings: GuildSettings, n: int, speed: Speed) -> int:
 
 
 def check_style(name: str | None, styles: Mapping[str, str]) -> str | None:
-    """The guild style's name as stored (matched case-insensitively), or None for no style.
+    """The guild style's name as stored (matched by bot/text.py name_key: case, invisible
+    characters and look-alike letters aside), or None for no style.
 
     `styles` maps the guild's style names to their text. Raises InvalidOptionError when the
     guild has no style of that name.
@@ -113,8 +115,9 @@ def check_style(name: str | None, styles: Mapping[str, str]) -> str | None:
     if name is None or not name.strip():
         return None
     wanted = name.strip()
+    key = name_key(wanted)
     for known in styles:
-        if known.casefold() == wanted.casefold():
+        if name_key(known) == key:
             return known
     raise InvalidOptionError("style", f"no style named {wanted} on this server")
 
