@@ -58,7 +58,8 @@ async def admit(
         await report_error(interaction, failure)
         if isinstance(failure, SafetyRefusalError) and interaction.guild_id is not None:
             line = _render.safety_log_line(interaction.user.id, failure)
-            await write_log(bot, interaction.guild_id, line)
+            public = _render.safety_log_line(interaction.user.id, failure, prompt=False)
+            await write_log(bot, interaction.guild_id, line, public_line=public)
         return None
     text = _render.status_text(admitted.job, position=admitted.position, estimate=admitted.estimate)
     try:

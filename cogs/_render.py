@@ -195,8 +195,9 @@ def refusal_log_line(job: JobRecord) -> str:
     )
 
 
-def safety_log_line(user_id: int, refusal: SafetyRefusalError) -> str:
-    """A refusal at admission (blocklist or screening) for the guild's log channel."""
+def safety_log_line(user_id: int, refusal: SafetyRefusalError, *, prompt: bool = True) -> str:
+    """A refusal at admission (blocklist or screening) for the guild's log channel; without
+    `prompt` for a channel everyone reads (the member was refused privately)."""
     if isinstance(refusal, BlockedPhraseError):
         why = f"by the blocklist (“{plain(refusal.phrase)}”)"
     elif isinstance(refusal, ScreeningFlaggedError):
@@ -204,7 +205,7 @@ def safety_log_line(user_id: int, refusal: SafetyRefusalError) -> str:
     else:
         why = "by a safety check"
     line = f"🚫 <@{user_id}>'s request was refused {why}"
-    if refusal.prompt:
+    if refusal.prompt and prompt:
         line += f": “{quoted(refusal.prompt, PROMPT_IN_LOG)}”"
     if refusal.cooldown_until is not None:
         line += f" · cooled down until {discord.utils.format_dt(refusal.cooldown_until, 't')}"

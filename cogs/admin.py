@@ -13,6 +13,7 @@ from bot.errors import PermissionDeniedError
 from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images, format_usd
 from cogs import _choices
 from cogs._flow import is_moderator, member_role_ids
+from cogs._log import readable_by_everyone
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -215,6 +216,12 @@ class Admin(commands.Cog):
         )
         embed = config_embed(settings, self.services.settings.image_model)
         text = "Settings updated." if changes else "Nothing to change; the settings are:"
+        if log_channel is not None and readable_by_everyone(log_channel):
+            text += (
+                f"\n⚠️ Everyone can read {log_channel.mention}: it will show every member's "
+                "prompts. Refusals are logged there without their prompt; pick a channel only "
+                "moderators can read to see them."
+            )
         await interaction.response.send_message(text, embed=embed, ephemeral=True)
 
 

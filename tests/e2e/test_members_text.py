@@ -104,3 +104,28 @@ async def test_the_blocklist_catches_emoji_letters_and_look_alikes_of_any_script
             reply = await h.private_reply(handle)
             assert "“gore”" in reply.content, (disguised, reply.content)
         assert h.jobs() == [] and h.openai.image_requests == []
+
+
+async def test_a_log_channel_everyone_reads_gets_a_warning_and_no_refused_prompts(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        public = h.discord.add_channel(h.guild, "image-log")
+        private = h.private_channel("mod-log")
+        await h.start_bot()
+        warned = await mod_says(h, "config", "set", log_channel=public)
+        assert "Everyone can read" in warned.content
+        await mod_says(h, "blocklist", "add", words="gore")
+        refused = await h.imagine("my secret gore idea")
+        await h.private_reply(refused)
+        line = await h.discord.wait_for_message(
+            lambda m: m.channel_id == public.id and "refused" in m.content, timeout=10
+        )
+        assert "secret" not in line.content and "blocklist" in line.content
+        quiet = await mod_says(h, "config", "set", log_channel=private)
+        assert "Everyone can read" not in quiet.content
+        await h.private_reply(await h.imagine("my other gore idea", member=h.bob))
+        kept = await h.discord.wait_for_message(
+            lambda m: m.channel_id == private.id and "refused" in m.content, timeout=10
+        )
+        assert "other gore idea" in kept.content
