@@ -38,7 +38,7 @@ async def run_check(settings: Settings, *, online: bool, clock: Clock | None = N
     if online:
         problems += await _check_online(settings, catalog, clock)
         await _report_hidden_usage(settings, clock)
-    _say("ok" if problems == 0 else f"{problems} problem(s) found")
+    _say("ok" if problems == 0 else f"{problems} problem{'' if problems == 1 else 's'} found")
     return 0 if problems == 0 else 1
 
 

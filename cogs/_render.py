@@ -16,6 +16,7 @@ from bot.imaging.uploads import EncodedFile
 from bot.jobs.settle.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord, StoredFile
 from bot.reports.usage import format_usd
+from bot.store.guilds import SettingsChange
 
 PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed reads better short
 PROMPT_IN_LOG = 120
@@ -37,6 +38,11 @@ def plain(text: str) -> str:
     text = discord.utils.escape_markdown(text, ignore_links=False)
     text = discord.utils.escape_mentions(text).replace("<", "\\<")
     return _LINK_SCHEME.sub("\\1:\u2060", text)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """ "1 image", "2 images": a number with its noun, singular or plural."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def quoted(text: str, limit: int) -> str:
@@ -210,6 +216,39 @@ def safety_log_line(user_id: int, refusal: SafetyRefusalError, *, prompt: bool =
     if refusal.cooldown_until is not None:
         line += f" · cooled down until {discord.utils.format_dt(refusal.cooldown_until, 't')}"
     return line
+
+
+# Stored setting names as the options moderators type in /quota set and /config set.
+_OPTION_NAMES = {
+    "daily_micro_usd": "guild_daily_usd", "monthly_micro_usd": "guild_monthly_usd",
+    "daily_images": "guild_daily_images", "user_daily_micro_usd": "user_daily_usd",
+    "default_model": "model", "default_quality": "quality", "default_size": "size",
+    "log_channel_id": "log_channel", "cooldown_window_minutes": "cooldown_window",
+}  # fmt: skip
+_UNLIMITED_WHEN_ZERO = ("_micro_usd", "_images", "max_count")
+
+
+def change_line(change: SettingsChange) -> str:
+    """One audited settings change as a moderator reads it: option names, dollars, channels."""
+    name, role = change.field, ""
+    if name.startswith("role:"):
+        _, role_id, name = name.split(":", 2)
+        role = f" for <@&{role_id}>"
+    when = discord.utils.format_dt(change.changed_at, "R")
+    old, new = (_setting_value(name, v) for v in (change.old_value, change.new_value))
+    return f"{when} <@{change.user_id}> {_OPTION_NAMES.get(name, name)}{role}: {old} → {new}"
+
+
+def _setting_value(name: str, value: str | None) -> str:
+    if value is None:
+        return "default"
+    if name.endswith(_UNLIMITED_WHEN_ZERO) and value == "0":
+        return "no limit"
+    if name.endswith("_micro_usd") and value.isdigit():
+        return format_usd(int(value))
+    if name == "log_channel_id" and value.isdigit():
+        return f"<#{value}>"
+    return plain(value.replace(",", ", "))
 
 
 def job_summary(job: JobRecord, position: int | None, relaxed_state: str | None = None) -> str:

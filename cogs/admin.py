@@ -12,8 +12,10 @@ from discord.ext import commands
 from bot.errors import PermissionDeniedError
 from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images, format_usd
 from cogs import _choices
+from cogs._fit import FIELD_VALUE, fit_lines
 from cogs._flow import is_moderator, member_role_ids
 from cogs._log import readable_by_everyone
+from cogs._render import change_line, count
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -148,12 +150,8 @@ class Admin(commands.Cog):
         settings = await self.services.guilds.get(guild_id)
         changes = await self.services.guilds.changes(guild_id)
         embed = config_embed(settings, self.services.settings.image_model)
-        history = [
-            f"{discord.utils.format_dt(c.changed_at, 'R')} <@{c.user_id}> "
-            f"`{c.field}`: {c.old_value or 'default'} → {c.new_value or 'default'}"
-            for c in changes
-        ]
-        embed.add_field(name="Recent changes", value="\n".join(history) or "—", inline=False)
+        history = fit_lines([change_line(c) for c in changes], FIELD_VALUE)
+        embed.add_field(name="Recent changes", value=history or "—", inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @config.command(name="set")
@@ -245,7 +243,8 @@ def _money(micro_usd: int | None) -> str:
 
 
 def _count(value: int | None, unit: str) -> str:
-    return "no limit" if not value else f"{value:,} {unit}"
+    """ "no limit", "1 image", "20 images" (`unit` is the plural)."""
+    return "no limit" if not value else count(value, unit.removesuffix("s"))
 
 
 def limits_embed(limits: GuildLimits) -> discord.Embed:

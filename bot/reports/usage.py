@@ -128,7 +128,8 @@ class UsageOverview:
         and estimated when there is any ("· $0.25 in doubt · $0.40 estimated")."""
         t = self.report.totals
         line = (
-            f"Total {format_usd(t.spend_micro_usd)} · {t.images:,} images · {t.requests:,} requests"
+            f"Total {format_usd(t.spend_micro_usd)} · {format_images(t.images)} · "
+            f"{t.requests:,} request{'' if t.requests == 1 else 's'}"
         )
         if t.in_doubt_requests:
             line += f" · {format_usd(t.in_doubt_micro_usd)} in doubt"
