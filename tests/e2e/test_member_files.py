@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.e2e.harness import Harness, harness
+from tests.e2e.harness import Harness, harness, png
 
 pytestmark = pytest.mark.e2e
 
@@ -62,3 +62,16 @@ async def test_a_50_megapixel_phone_photo_is_scaled_down_not_refused(tmp_path: P
         assert (await h.wait_result(handle, timeout=30)).attachments
         with Image.open(io.BytesIO(sent_image_bytes(h))) as image:
             assert max(image.size) <= 4096 and image.size[0] / image.size[1] == pytest.approx(4 / 3)
+
+
+async def test_a_long_cjk_file_name_is_kept_within_the_file_systems_limit(tmp_path: Path) -> None:
+    name = "夏の海辺で撮った家族の写真" * 6 + ".png"  # 78 characters, 234 bytes before ".png"
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        upload = h.upload(name, png((64, 64), "blue"), "image/png")
+        handle = await h.discord.slash(
+            "edit", {"prompt": "add snow", "quality": "low", "image": upload},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        assert (await h.wait_result(handle)).attachments
+        assert h.jobs()[0]["state"] == "succeeded"
