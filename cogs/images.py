@@ -160,6 +160,7 @@ class Images(commands.Cog):
         intake.check_declared([_declared(a) for a in [*attachments, *([mask] if mask else [])]])
 
         async def prepare() -> Submission:
+            await self._check_room(interaction)  # before downloading what would be refused
             images = await intake.prepare_inputs([await _download(a) for a in attachments])
             prepared_mask = None
             if mask is not None:
@@ -182,6 +183,7 @@ class Images(commands.Cog):
 
         async def on_prompt(modal_interaction: discord.Interaction, prompt: str) -> None:
             async def prepare() -> Submission:
+                await self._check_room(modal_interaction)
                 client = modal_interaction.client
                 blobs = [await _sources.download(client, image) for image in found]
                 images = await intake.prepare_inputs(blobs)
@@ -191,6 +193,9 @@ class Images(commands.Cog):
             await admit(modal_interaction, self.delivery, prepare)
 
         await interaction.response.send_modal(PromptModal(title="Edit image", on_prompt=on_prompt))
+
+    async def _check_room(self, interaction: discord.Interaction) -> None:
+        await self.services.jobs.check_room(interaction.guild_id or 0, interaction.user.id)
 
     # --- buttons ---------------------------------------------------------------------------
 

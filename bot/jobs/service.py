@@ -139,6 +139,11 @@ class JobService:
         """A job's kept results, in order, with absolute paths."""
         return list(await kept_files(self._db, self._files, job_id, "result"))
 
+    async def check_room(self, guild_id: int, user_id: int) -> None:
+        """Refuse now (QueueFullError) when a new job could not be queued, before its files are
+        downloaded."""
+        await self._admission.check_room(guild_id, user_id)
+
     async def queued_for(
         self, guild_id: int, user_id: int | None = None
     ) -> list[tuple[JobRecord, int]]:

@@ -75,3 +75,21 @@ async def test_a_long_cjk_file_name_is_kept_within_the_file_systems_limit(tmp_pa
         )  # fmt: skip
         assert (await h.wait_result(handle)).attachments
         assert h.jobs()[0]["state"] == "succeeded"
+
+
+async def test_an_edit_from_a_member_with_a_full_queue_downloads_nothing(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot(openai_ipm=1)  # Bob's job takes this minute; Alice's three wait
+        await h.wait_result(await h.imagine("a busy street", member=h.bob, quality="low"))
+        for n in range(3):
+            handle = await h.imagine(f"a field {n}", quality="low")
+            await handle.wait_original(lambda m: "Job #" in m.content)
+        upload = h.upload("big.png", png((2048, 2048), "green"), "image/png")
+        handle = await h.discord.slash(
+            "edit", {"prompt": "add snow", "image": upload},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        reply = await h.private_reply(handle)
+        assert "already have 3 jobs waiting" in reply.content
+        path = upload["url"].split("://", 1)[1].split("/", 1)[1]
+        assert not [r for r in h.discord.requests if r.path.endswith(path)]

@@ -132,6 +132,18 @@ class Admission:
         self._guild_queue = guild_queue_limit
         self._safety = safety
 
+    async def check_room(self, guild_id: int, user_id: int) -> None:
+        """QueueFullError when the member's or the guild's queue is full: asked before a job's
+        files are downloaded and decoded, which would be wasted (admission checks again)."""
+        now = self._clock.now()
+        use = await store.budget_use(
+            self._db.conn, guild_id, user_id, day_start(now), month_start(now)
+        )
+        if self._member_queue and use.user_queued >= self._member_queue:
+            raise QueueFullError("member", self._member_queue)
+        if self._guild_queue and use.guild_queued >= self._guild_queue:
+            raise QueueFullError("guild", self._guild_queue)
+
     async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
         now = self._clock.now()
