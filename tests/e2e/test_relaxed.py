@@ -205,6 +205,31 @@ async def test_a_relaxed_edit_sends_its_image_and_mask_as_data_urls(tmp_path: Pa
         assert row["speed"] == "relaxed" and row["image_input_tokens"] > 0
 
 
+async def test_a_relaxed_edit_asks_for_a_size_the_json_body_lists(tmp_path: Path) -> None:
+    """A batch line is JSON, whose `size` lists only auto and three sizes: a relaxed edit keeps
+    the picture's shape with the nearest of those (issue 22, case 18); a free size the member
+    picks is refused before anything is queued or charged."""
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        wide = {"quality": "low", "speed": "relaxed", "model": "gpt-image-2"}
+        image = h.upload("wide.png", png((300, 200), "red"), "image/png")
+        handle = await h.discord.slash("edit", {"prompt": "paint it blue", "image": image, **wide},
+                                       member=h.alice, guild=h.guild, channel=h.channel)  # fmt: skip
+        await h.wait_result(handle)
+        [batch] = h.openai.batches.batches.values()
+        assert batch.lines[0]["body"]["size"] == "1536x1024"
+
+        image = h.upload("wide.png", png((300, 200), "red"), "image/png")
+        options = {"prompt": "paint it green", "image": image, "size": "1184x880", **wide}
+        refused = await h.discord.slash("edit", options, member=h.alice, guild=h.guild,
+                                        channel=h.channel)  # fmt: skip
+        reply = await h.private_reply(refused)
+        assert "relaxed edit takes auto, 1024x1024, 1536x1024, 1024x1536" in reply.content
+        assert len(h.jobs()) == 1 and len(h.openai.batches.batches) == 1
+        h.discord.assert_no_violations()
+
+
 async def test_a_relaxed_job_still_gathering_is_cancelled_from_queue(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         h.relaxed = RelaxedTiming(window=60.0, first_poll=0.1, max_poll=1.0)

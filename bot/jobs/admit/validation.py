@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.catalog.models import Catalog, ModelSpec
-from bot.catalog.shapes import pixels_of, size_for_shape
+from bot.catalog.shapes import JSON_EDIT_SIZES, pixels_of, size_for_shape
 from bot.domain import (
     BACKGROUNDS,
     OUTPUT_FORMATS,
@@ -70,7 +70,7 @@ def validate(
         speed = _fast_instead(c.speed, settings.config.relaxed, spec)
     options = ImageOptions(
         model=spec.name,
-        size=_size(s, settings.config.default_size, spec),
+        size=_size(s, settings.config.default_size, spec, speed),
         quality=_quality(c.quality, settings.config.default_quality, spec),
         n=n,
         background=background,  # type: ignore[arg-type]  # checked against BACKGROUNDS
@@ -202,12 +202,20 @@ def _choice(option: str, value: str | None, default: str, choices: tuple[str, ..
     return chosen
 
 
-def _size(s: Submission, default: str, spec: ModelSpec) -> str:
+def _size(s: Submission, default: str, spec: ModelSpec, speed: Speed) -> str:
+    # A relaxed edit goes out as a batch line's JSON body, which lists fewer sizes.
+    json_body = speed == "relaxed" and s.operation == "edit"
     if s.choices.size:
-        return spec.validate_size(s.choices.size)
+        size = spec.validate_size(s.choices.size)
+        if json_body and size not in JSON_EDIT_SIZES:
+            raise InvalidOptionError(
+                "size", f"a relaxed edit takes {', '.join(JSON_EDIT_SIZES)}; or choose fast"
+            )
+        return size
     if s.operation == "edit" and s.images:  # keep the first image's shape, at the default's pixels
         first = s.images[0]
-        return size_for_shape(spec, first.width, first.height, pixels=pixels_of(default))
+        pixels = pixels_of(default)
+        return size_for_shape(spec, first.width, first.height, pixels=pixels, listed_only=json_body)
     try:
         return spec.validate_size(default)
     except InvalidOptionError:
