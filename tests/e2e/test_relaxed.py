@@ -214,8 +214,9 @@ async def test_a_relaxed_edit_asks_for_a_size_the_json_body_lists(tmp_path: Path
         await allow_relaxed(h)
         wide = {"quality": "low", "speed": "relaxed", "model": "gpt-image-2"}
         image = h.upload("wide.png", png((300, 200), "red"), "image/png")
-        handle = await h.discord.slash("edit", {"prompt": "paint it blue", "image": image, **wide},
-                                       member=h.alice, guild=h.guild, channel=h.channel)  # fmt: skip
+        options = {"prompt": "paint it blue", "image": image, **wide}
+        handle = await h.discord.slash("edit", options, member=h.alice, guild=h.guild,
+                                       channel=h.channel)  # fmt: skip
         await h.wait_result(handle)
         [batch] = h.openai.batches.batches.values()
         assert batch.lines[0]["body"]["size"] == "1536x1024"
