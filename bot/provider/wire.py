@@ -250,7 +250,7 @@ def stream_error(event: SseEvent) -> object | None:
     error event, `event: error` or `"type": "error"` with the error's fields flat in `data`
     (https://github.com/openai/openai-openapi, `ResponseErrorEvent`).
     """
-    nested = event.data.get("error")
+    nested: object = event.data.get("error")
     if nested:
         return nested
     if event.event == "error" or event.data.get("type") == "error":

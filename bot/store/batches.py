@@ -146,13 +146,18 @@ async def set_ended(
     )
 
 
-async def give_back(conn: aiosqlite.Connection, batch_id: int) -> list[JobRecord]:
-    """A batch the provider refused before running anything: its running jobs are queued again
-    and leave it (they may join another batch). Returns them as now stored."""
+async def give_back(
+    conn: aiosqlite.Connection, batch_id: int, *, job_ids: Sequence[int] | None = None
+) -> list[JobRecord]:
+    """A batch the provider refused before running anything (or, with `job_ids`, those of its
+    jobs left out of its input file): its running jobs are queued again and leave it (they may
+    join another batch). Returns them as now stored."""
     async with conn.execute(
         "SELECT job_id FROM batch_jobs WHERE batch_id = ? ORDER BY job_id", (batch_id,)
     ) as cursor:
         ids = [row[0] for row in await cursor.fetchall()]
+    if job_ids is not None:
+        ids = [job_id for job_id in ids if job_id in set(job_ids)]
     back: list[JobRecord] = []
     for job_id in ids:
         cursor = await conn.execute(
@@ -165,7 +170,13 @@ async def give_back(conn: aiosqlite.Connection, batch_id: int) -> list[JobRecord
                 row = await rows.fetchone()
             assert row is not None
             back.append(row_to_job(row))
-    await conn.execute("DELETE FROM batch_jobs WHERE batch_id = ?", (batch_id,))
+    if job_ids is None:
+        await conn.execute("DELETE FROM batch_jobs WHERE batch_id = ?", (batch_id,))
+    else:
+        await conn.executemany(
+            "DELETE FROM batch_jobs WHERE batch_id = ? AND job_id = ?",
+            [(batch_id, job_id) for job_id in ids],
+        )
     return back
 
 

@@ -22,6 +22,7 @@ from bot.domain import (
 )
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
 from bot.jobs.models import Submission
+from bot.provider.batch_wire import DATA_URL_MAX_CHARS, data_url_length
 from bot.store.guilds import GuildSettings
 
 MAX_PROMPT_CHARS = 4000  # DESIGN: prompts are 1 to 4000 characters
@@ -68,6 +69,8 @@ def validate(
     speed = check_speed(c.speed, settings.config.relaxed)
     if speed == "relaxed" and not spec.offers_relaxed:
         speed = _fast_instead(c.speed, settings.config.relaxed, spec)
+    if speed == "relaxed":
+        _check_batch_inputs(s)
     options = ImageOptions(
         model=spec.name,
         size=_size(s, settings.config.default_size, spec, speed),
@@ -86,6 +89,17 @@ def validate(
     valid = ValidRequest(spec, prompt, options, style, speed, style_text)
     _check_styled_length(valid)
     return valid
+
+
+def _check_batch_inputs(s: Submission) -> None:
+    """A batch line carries each input as a data URL, which has a length limit."""
+    inputs = (*s.images, *(() if s.mask is None else (s.mask,)))
+    for image in inputs:
+        if data_url_length(image) > DATA_URL_MAX_CHARS:
+            name = image.name or ("the mask" if image is s.mask else "an image")
+            raise InvalidOptionError(
+                "speed", f"{name} is too large for the relaxed speed (15 MB at most); choose fast"
+            )
 
 
 def _check_styled_length(valid: ValidRequest) -> None:
