@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
 
-from bot.choices import OptionSpec, options_for
-from bot.domain import Operation
+from bot.choices import OptionSpec
 from bot.errors import ModelNotAllowedError
 
 if TYPE_CHECKING:
@@ -96,25 +95,24 @@ def menu(spec: OptionSpec) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=value, value=value) for value in spec.values]
 
 
-def member_options(operation: Operation) -> Callable[[Callback], Callback]:
-    """Give a command callback one optional parameter per option of bot/choices.py OPTIONS
-    that `operation` takes, named, described, typed and with its menu or autocomplete as the
+def member_options(specs: Sequence[OptionSpec]) -> Callable[[Callback], Callback]:
+    """Give a command callback one optional parameter per option in `specs` (rows of
+    bot/choices.py OPTIONS), named, described, typed and with its menu or autocomplete as the
     table says. The callback receives them as `**picked`, keyed by their Discord names.
 
     discord.py reads a callback's parameters with inspect.signature, which honours a function's
     `__signature__` (https://docs.python.org/3/library/inspect.html#inspect.signature); the
     options are added after the callback's own parameters, so its required ones stay first.
     """
-    specs = options_for(operation)
 
     def decorate(func: Callback) -> Callback:
         signature = inspect.signature(func)
         own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        keyword = inspect.Parameter.KEYWORD_ONLY
         added = [
-            inspect.Parameter(s.option, inspect.Parameter.KEYWORD_ONLY, default=None,
-                              annotation=_annotation(s))
+            inspect.Parameter(s.option, keyword, default=None, annotation=_annotation(s))
             for s in specs
-        ]  # fmt: skip
+        ]
         func.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
         app_commands.describe(**{s.option: s.description for s in specs})(func)
         app_commands.choices(**{s.option: menu(s) for s in specs if s.fixed})(func)

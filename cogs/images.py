@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.choices import options_for
 from bot.domain import Choices, InputImage, Operation
 from bot.errors import InvalidImageError, PermissionDeniedError
 from bot.imaging import intake
@@ -50,7 +51,7 @@ class Images(commands.Cog):
     # mypy cannot fit discord.py's ParamSpec to a callback with **kwargs and no *args.
     @app_commands.command(name="imagine")  # type: ignore[arg-type]
     @app_commands.guild_only()
-    @_choices.member_options("generate")
+    @_choices.member_options(options_for("generate"))
     async def imagine(
         self,
         interaction: discord.Interaction,
@@ -72,7 +73,7 @@ class Images(commands.Cog):
     # mypy cannot fit discord.py's ParamSpec to a callback with **kwargs and no *args.
     @app_commands.command(name="edit")  # type: ignore[arg-type]
     @app_commands.guild_only()
-    @_choices.member_options("edit")
+    @_choices.member_options(options_for("edit"))
     async def edit(
         self,
         interaction: discord.Interaction,

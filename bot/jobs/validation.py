@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.catalog.models import Catalog, ModelSpec
 from bot.catalog.shapes import pixels_of, size_for_shape
-from bot.choices import OPTIONS
-from bot.domain import SPEEDS, Choices, ImageOptions, Quality, Relaxed, Speed, apply_style
+from bot.choices import OPTIONS, values_of
+from bot.domain import Choices, ImageOptions, Quality, Relaxed, Speed, apply_style
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
 from bot.jobs.models import Submission
 from bot.store.guilds import GuildSettings
@@ -108,12 +108,12 @@ def check_speed(speed: str | None, relaxed: Relaxed) -> Speed:
     has it off, and fast when the guild allows only relaxed."""
     if speed is None or not speed.strip():
         return "relaxed" if relaxed in ("default", "only") else "fast"
-    chosen = _choice("speed", speed, "fast", SPEEDS)
+    chosen = _choice("speed", speed, "fast", values_of("speed"))
     if chosen == "relaxed" and relaxed == "off":
         raise InvalidOptionError("speed", "relaxed speed is not enabled on this server")
     if chosen == "fast" and relaxed == "only":
         raise InvalidOptionError("speed", "this server takes only relaxed jobs")
-    return chosen  # type: ignore[return-value]  # checked against SPEEDS
+    return chosen  # type: ignore[return-value]  # one of the table's speeds
 
 
 def _fast_instead(chosen: str | None, relaxed: Relaxed, spec: ModelSpec) -> Speed:

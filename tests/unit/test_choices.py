@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.domain import Choices
-from bot.errors import InvalidOptionError
-from bot.jobs.validation import check_speed, check_style
+from bot.choices import BY_FIELD, OPTIONS
+from bot.domain import Choices, ImageOptions, ImageRequest
+from bot.errors import InvalidOptionError, ModelRetiredError
+from bot.jobs.models import Submission
+from bot.jobs.validation import ValidRequest, check_speed, check_style, validate
+from bot.provider.batch_wire import edit_json_body
+from bot.provider.wire import edit_form, generation_body
+from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings
 from bot.store.safety import SafetyStore, Style
-from tests.unit.jobs_harness import Harness, harness, input_image, submission
+from tests.unit.jobs_harness import Harness, catalog, harness, input_image, submission
 
 STYLES = {"Noir": "as a film noir still, {prompt}"}
 MODERATOR = 99
@@ -124,3 +130,87 @@ def test_style_names_match_case_insensitively() -> None:
     assert check_style(None, STYLES) is None
     with pytest.raises(InvalidOptionError, match="no style named Sepia"):
         check_style("Sepia", STYLES)
+
+
+# --- the table of options (bot/choices.py) ----------------------------------------------------
+
+FIXED_VALUES = [(spec.field, value) for spec in OPTIONS for value in spec.values]
+SETTINGS = GuildSettings(1, GuildLimits(), GuildConfig(relaxed="allowed"))
+TODAY = date(2026, 11, 29)  # a fixed day: which models are retired does not move with the clock
+
+
+def _current_model() -> str:
+    """The catalog's first model not retired on TODAY."""
+    return next(n for n in catalog().names() if not catalog().get(n).is_retired(TODAY))
+
+
+def test_every_choice_but_the_prompt_is_one_option_of_the_table() -> None:
+    assert sorted(spec.field for spec in OPTIONS) == sorted(set(CHOICE_NAMES) - {"prompt"})
+    assert len({spec.option for spec in OPTIONS}) == len(OPTIONS)
+    sent = {f.name for f in dataclasses.fields(ImageOptions)}
+    assert [s.field for s in OPTIONS if s.api and s.field not in sent] == []
+    assert [s.option for s in OPTIONS if not 0 < len(s.description) <= 100] == []  # Discord's
+    assert [s.option for s in OPTIONS if s.default not in (None, *s.values)] == []
+
+
+def _picking(field: str, value: str, **kw: Any) -> Submission:
+    """A submission picking `value` for `field`: an edit when the option is edit-only."""
+    kw[field] = value
+    if BY_FIELD[field].edit_only:
+        kw.update(operation="edit", images=(input_image(),))
+    return submission(**kw)
+
+
+def _accepted(field: str, value: str) -> tuple[Submission, ValidRequest]:
+    """The submission picking `value`, validated with the first catalog model that takes it."""
+    for model in catalog().names():
+        picked = _picking(field, value, model=model)
+        try:
+            return picked, validate(
+                picked, SETTINGS, catalog(), default_model=_current_model(), today=TODAY
+            )
+        except (InvalidOptionError, ModelRetiredError):
+            continue
+    pytest.fail(f"no model of the catalog takes {BY_FIELD[field].option}:{value}")
+
+
+@pytest.mark.parametrize(("field", "value"), FIXED_VALUES)
+def test_every_value_of_the_table_is_accepted_kept_and_sent(field: str, value: str) -> None:
+    picked, valid = _accepted(field, value)
+    kept = valid.speed if field == "speed" else getattr(valid.options, field)
+    assert kept == value
+    api = BY_FIELD[field].api
+    if api is None:  # the speed picks the endpoint (the Batch API), no body field
+        return
+    request = ImageRequest(picked.operation, valid.prompt, valid.options, images=picked.images)
+    if picked.operation == "edit":
+        fields, _ = edit_form(request, stream=False)
+        assert fields[api] == value
+        assert edit_json_body(request)[api] == value  # as a batch line sends it
+    else:
+        assert generation_body(request, stream=False)[api] == value
+
+
+@pytest.mark.parametrize("field", [spec.field for spec in OPTIONS if spec.fixed])
+def test_a_value_not_in_the_table_is_refused_naming_the_option(field: str) -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        validate(
+            _picking(field, "sideways"), SETTINGS, catalog(), default_model=_current_model(),
+            today=TODAY,
+        )  # fmt: skip
+    assert caught.value.option == BY_FIELD[field].option
+
+
+def test_an_edit_only_option_is_refused_on_a_generation() -> None:
+    for spec in (s for s in OPTIONS if s.edit_only):
+        kw: dict[str, Any] = {spec.field: spec.values[-1]}
+        picked = submission(**kw)  # a generation
+        with pytest.raises(InvalidOptionError, match="only applies to edits"):
+            validate(picked, SETTINGS, catalog(), default_model=_current_model(), today=TODAY)
+
+
+def test_the_commands_options_become_choices_by_their_discord_names() -> None:
+    picked = {"count": 3, "format": "webp", "fidelity": "high", "background": None}
+    assert Choices.from_options("a fox", picked) == Choices(
+        prompt="a fox", n=3, output_format="webp", input_fidelity="high"
+    )
