@@ -34,7 +34,7 @@ class Choices:
     None means the guild's default. Each field but the prompt is an option of bot/choices.py
     OPTIONS, which the commands, validation, the wire format and Re-roll read; adding an option
     is a row there and a field here (and on ImageOptions when it is sent upstream).
-    tests/unit/test_choices.py fails until the three agree.
+    tests/unit/test_choices.py and test_domain.py fail until the three agree.
     """
 
     prompt: str
