@@ -153,3 +153,25 @@ def test_jobs_subpackages_keep_to_their_lanes() -> None:
                 if any(name.startswith(b) for b in banned):
                     offenders.append(f"{path.relative_to(ROOT)} -> {name}")
     assert offenders == []
+
+
+# The fakes play OpenAI and Discord as their documentation says, so they read nothing of the bot:
+# a fake that took its rules from the bot's catalog could never disagree with it. The in-process
+# stand-ins for the bot's own clients speak the bot's value types and raise its errors, as the
+# clients they replace do (and the batch one reads answers with the client's own parser).
+FAKE_BOT_IMPORTS = {
+    "tests/fakes/image_backend.py": {"bot.clock", "bot.domain", "bot.errors"},
+    "tests/fakes/batch_backend.py": {"bot.clock", "bot.provider.batch_wire",
+                                     "bot.provider.failures"},
+}  # fmt: skip
+
+
+def test_fakes_import_nothing_of_the_bot_but_the_client_stand_ins_value_types() -> None:
+    offenders = []
+    for path in _modules("tests/fakes"):
+        relative = path.relative_to(ROOT).as_posix()
+        allowed = FAKE_BOT_IMPORTS.get(relative, set())
+        for name in _imports(path):
+            if (name == "bot" or name.startswith("bot.")) and name not in allowed:
+                offenders.append(f"{relative}: {name}")
+    assert offenders == []

@@ -106,15 +106,17 @@ class Faults:
             transport.abort()
         raise asyncio.CancelledError
 
-    async def preamble(self, latency: float, check_key: Callable[[], None], rid: str) -> None:
-        """Latency, hangs, the key, then scripted failures."""
+    async def preamble(
+        self, latency: float, check_key: Callable[[], None], rid: str, model: str | None = None
+    ) -> None:
+        """Latency, hangs, the key, then scripted failures (naming the request's `model`)."""
         if latency:
             await self.pause(latency)
         if self._hangs:
             await self.pause(self._hangs.popleft())
         check_key()
         if self._failures:
-            self._scripted(rid)
+            self._scripted(rid, model)
 
     def take_gateway_page(self) -> tuple[int, float] | None:
         return self._gateway_pages.popleft() if self._gateway_pages else None
@@ -128,7 +130,7 @@ class Faults:
     def take_stream_error(self) -> tuple[dict[str, Any] | None, int]:
         return self._stream_errors.popleft() if self._stream_errors else (None, 0)
 
-    def _scripted(self, rid: str) -> None:
+    def _scripted(self, rid: str, model: str | None) -> None:
         failure = self._failures[0]
         failure.times -= 1
         if failure.times <= 0:
@@ -145,4 +147,4 @@ class Faults:
             )
             raise RawFailureError(response)
         retry_after = None if failure.retry_after is None else math.ceil(failure.retry_after)
-        raise scripted_error(failure.status, failure.code, retry_after)
+        raise scripted_error(failure.status, failure.code, retry_after, model)

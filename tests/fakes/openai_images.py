@@ -55,7 +55,7 @@ class ImagesApi:
         owner.requests.append(record)
         await owner.faults.drop_if_scripted(request)
         try:
-            await owner.preamble(request, rid)
+            await owner.preamble(request, rid, record.params.get("model"))
             call = self._validate(operation, record)
             self._admit(call.n)
             if MODERATION_TRIGGER in call.prompt:

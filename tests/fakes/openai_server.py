@@ -193,9 +193,12 @@ class FakeOpenAI:
     ) -> None:
         self.org.record_served(call, project, partials, batch=batch)
 
-    async def preamble(self, request: web.Request, rid: str) -> None:
+    async def preamble(self, request: web.Request, rid: str, model: object = None) -> None:
         """Latency, hangs, the key and scripted failures, in the order a real server meets them."""
-        await self.faults.preamble(self.latency, lambda: check_key(request, self.api_key), rid)
+        named = model if isinstance(model, str) else None
+        await self.faults.preamble(
+            self.latency, lambda: check_key(request, self.api_key), rid, named
+        )
 
     def begin(self, request: web.Request) -> str:
         """Record a request (headers only) and give it a request id (Files and Batches)."""
