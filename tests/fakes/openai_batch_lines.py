@@ -1,4 +1,5 @@
-"""The fake Batch API's batches and lines: file validation (research §1.2's codes), each line
+"""The fake Batch API's batches and lines: file validation (the codes of
+https://github.com/openai/openai-openapi BatchError), each line
 run through the synchronous endpoints' rules, and the lines a batch never ran."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Computed from the calls the fake actually answered with images (plus any a test adds, e.g.
 another app on the same organization). Shapes follow openai/openai-openapi (UsageImagesResult,
-CostsResult; research batch-moderation-usage.md §3): pages of daily UTC buckets, `has_more` and
+CostsResult; https://github.com/openai/openai-openapi): pages of daily UTC buckets, `has_more` and
 `next_page`; results carry only the grouped fields, the others null. Batch API lines count like
 synchronous calls (/usage/images has no `batch` filter or group, unlike /usage/completions) and
 cost the batch prices.
@@ -244,7 +244,7 @@ class OrgRecord:
         """Line items as the live API names them: "<model> <image|text>, <input|output>".
 
         Batch lines cost the batch prices; whether the live API names them apart is
-        UNCONFIRMED (research §3.3), so they share the synchronous calls' line items."""
+        not documented, so they share the synchronous calls' line items."""
         model = MODELS[s.model]
         prices = model.prices.halved() if s.batch else model.prices
         per_token = Decimal(1) / Decimal(10**6)  # USD per 1M tokens -> USD per token
