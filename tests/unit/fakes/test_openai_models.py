@@ -65,7 +65,7 @@ def test_the_bots_estimate_covers_what_the_documented_table_bills() -> None:
         spec, model = catalog.get(name), MODELS[name]
         for size in ("1024x1024", "1536x1024", "1024x1536"):
             for quality in ("low", "medium", "high"):
-                options = ImageOptions(model=name, size=size, quality=quality)  # type: ignore[arg-type]
+                options = ImageOptions(model=name, size=size, quality=quality)
                 bound = estimate(spec, options, prompt="").micro_usd
                 billed = model.tokens_for(size, quality) * model.prices.image_output
                 if bound < billed:  # USD per 1M tokens x tokens = micro-USD
