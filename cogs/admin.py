@@ -16,7 +16,7 @@ from cogs._flow import is_moderator, member_role_ids
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
-    from bot.store.guilds import GuildLimits, GuildSettings
+    from bot.guild_settings import GuildLimits, GuildSettings
 
 UsdOption = app_commands.Range[float, 0, 1_000_000]
 CountOption = app_commands.Range[int, 0, 1_000_000]

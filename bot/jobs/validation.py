@@ -21,8 +21,8 @@ from bot.domain import (
     apply_style,
 )
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
+from bot.guild_settings import GuildSettings
 from bot.jobs.models import Submission
-from bot.store.guilds import GuildSettings
 
 MAX_PROMPT_CHARS = 4000  # DESIGN: prompts are 1 to 4000 characters
 PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens

@@ -10,10 +10,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, get_args
 
 from bot.clock import Clock, day_start, month_start, next_day, next_month
+from bot.db import Reader
 from bot.errors import InvalidOptionError
 from bot.reports.export import ExportFile, LedgerCsvWriter
+from bot.store import usage as store
 from bot.store.ledger import HiddenUsage
-from bot.store.usage import BudgetUsage, DailyUsage, RelaxedUsage, UsageReport, UsageStore
+from bot.store.usage import BudgetUsage, DailyUsage, RelaxedUsage, UsageReport
 
 Period = Literal["today", "7d", "30d", "month", "all"]
 PERIODS: tuple[Period, ...] = get_args(Period)
@@ -158,8 +160,8 @@ def format_images(count: int) -> str:
 class UsageService:
     """Builds usage overviews, their chart and their CSV export for moderators."""
 
-    def __init__(self, store: UsageStore, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, db: Reader, clock: Clock) -> None:
+        self._db = db
         self._clock = clock
 
     async def overview(
@@ -178,8 +180,9 @@ class UsageService:
         now = self._clock.now()
         known = _as_period(period)
         start, end = period_bounds(known, now)
-        report = await self._store.report(guild_id, start=start, end=end, user_id=user_id)
-        used = await self._store.budget_used(
+        report = await store.report(self._db, guild_id, start=start, end=end, user_id=user_id)
+        used = await store.budget_used(
+            self._db,
             guild_id,
             day_start=day_start(now),
             month_start=month_start(now),
@@ -193,7 +196,8 @@ class UsageService:
     ) -> Budget:
         """Today's and this month's budget use against `limits` (the member's, with user_id)."""
         now = self._clock.now()
-        used = await self._store.budget_used(
+        used = await store.budget_used(
+            self._db,
             guild_id,
             day_start=day_start(now),
             month_start=month_start(now),
@@ -218,7 +222,7 @@ class UsageService:
         """
         report = overview.report
         return await export_ledger(
-            self._store,
+            self._db,
             report.guild_id,
             start=report.start,
             end=report.end,
@@ -229,7 +233,7 @@ class UsageService:
 
 
 async def export_ledger(
-    store: UsageStore,
+    db: Reader,
     guild_id: int,
     *,
     start: datetime | None,
@@ -240,7 +244,7 @@ async def export_ledger(
 ) -> ExportFile:
     """Stream the window's ledger rows into a CSV (or zip), formatting off the event loop."""
     writer = LedgerCsvWriter(limit_bytes=limit_bytes, name=name)
-    async for chunk in store.export_rows(guild_id, start=start, end=end, user_id=user_id):
+    async for chunk in store.export_rows(db, guild_id, start=start, end=end, user_id=user_id):
         await asyncio.to_thread(writer.write_rows, chunk)
     export = await asyncio.to_thread(writer.finish)
     if len(export.data) > limit_bytes:

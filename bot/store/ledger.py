@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-import aiosqlite
-
+from bot.db import Reader, Row, Transaction
 from bot.domain import TokenUsage
 
 # How a row's cost is known (migration 0004): from `usage`; the upper-bound estimate because the
@@ -67,7 +66,7 @@ FROM api_calls_daily WHERE day >= ?
 """
 
 
-async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
+async def insert_api_call(conn: Transaction, call: ApiCall) -> int:
     """Insert a ledger row inside the caller's transaction; returns its id."""
     u = call.usage
     params = (
@@ -103,16 +102,13 @@ async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
     return int(cursor.lastrowid or 0)
 
 
-async def calls_for_job(conn: aiosqlite.Connection, job_id: int) -> list[ApiCall]:
+async def calls_for_job(db: Reader, job_id: int) -> list[ApiCall]:
     """Every ledger row of one job, oldest first."""
-    async with conn.execute(
-        "SELECT * FROM api_calls WHERE job_id = ? ORDER BY id", (job_id,)
-    ) as cursor:
-        rows = await cursor.fetchall()
+    rows = await db.fetchall("SELECT * FROM api_calls WHERE job_id = ? ORDER BY id", (job_id,))
     return [_row_to_call(row) for row in rows]
 
 
-def _row_to_call(row: aiosqlite.Row) -> ApiCall:
+def _row_to_call(row: Row) -> ApiCall:
     return ApiCall(
         guild_id=row["guild_id"],
         channel_id=row["channel_id"],
@@ -146,9 +142,8 @@ def _row_to_call(row: aiosqlite.Row) -> ApiCall:
     )
 
 
-async def hidden_usage_since(conn: aiosqlite.Connection, since: datetime) -> HiddenUsage:
+async def hidden_usage_since(db: Reader, since: datetime) -> HiddenUsage:
     """How many calls of every guild since the UTC day of `since` came without `usage`."""
     day = int(since.timestamp()) // 86_400
-    async with conn.execute(_HIDDEN_USAGE, (day,)) as cursor:
-        row = await cursor.fetchone()
+    row = await db.fetchone(_HIDDEN_USAGE, (day,))
     return HiddenUsage(int(row[0]), int(row[1])) if row else HiddenUsage(0, 0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.db import DEFAULT_MIGRATIONS_DIR, connect, discover, migrate, open_database
+from bot.db import DEFAULT_MIGRATIONS_DIR, Database, connect, discover, migrate, open_database
 from bot.errors import MigrationError
 
 
@@ -22,6 +22,12 @@ def migrations(tmp_path: Path) -> Path:
 async def _scalar(conn: aiosqlite.Connection, sql: str) -> object:
     async with conn.execute(sql) as cursor:
         row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def _first(db: Database, sql: str) -> object:
+    row = await db.fetchone(sql)
     assert row is not None
     return row[0]
 
@@ -79,8 +85,8 @@ def test_badly_named_migrations_are_refused(migrations: Path) -> None:
 
 async def test_database_opens_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     async with open_database(tmp_path / "sub" / "bot.sqlite3") as db:
-        assert await _scalar(db.conn, "PRAGMA journal_mode") == "wal"
-        assert await _scalar(db.conn, "PRAGMA foreign_keys") == 1
+        assert await _first(db, "PRAGMA journal_mode") == "wal"
+        assert await _first(db, "PRAGMA foreign_keys") == 1
         assert await db.schema_version() == _latest(DEFAULT_MIGRATIONS_DIR)
 
 

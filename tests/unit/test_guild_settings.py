@@ -10,22 +10,22 @@ import pytest
 from bot.clock import ManualClock
 from bot.db import open_database
 from bot.errors import InvalidOptionError, ModelNotAllowedError
-from bot.store.guilds import (
+from bot.guild_settings import (
     DEFAULT_DAILY_MICRO_USD,
     GuildConfig,
     GuildLimits,
-    GuildSettingsStore,
     RoleQuota,
     effective_user_limits,
 )
+from bot.guilds.service import GuildSettingsService
 from tests.unit.jobs_harness import START, catalog
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[GuildSettingsStore, ManualClock]]:
+async def store(tmp_path: Path) -> AsyncIterator[tuple[GuildSettingsService, ManualClock]]:
     clock = ManualClock(START)
     async with open_database(tmp_path / "bot.sqlite3") as db:
-        yield GuildSettingsStore(db, clock, catalog()), clock
+        yield GuildSettingsService(db, clock, catalog()), clock
 
 
 async def test_a_new_guild_gets_the_conservative_defaults(store) -> None:

@@ -196,7 +196,7 @@ async def test_ledger_days_separate_answered_refused_and_in_doubt_calls(tmp_path
             await insert_api_call(
                 conn, call(images=1, cost_micro_usd=9, created_at=at + timedelta(minutes=2))
             )
-        rows = await ledger_days(db.conn, at - timedelta(days=1), at + timedelta(days=1))
+        rows = await ledger_days(db, at - timedelta(days=1), at + timedelta(days=1))
     assert rows == [
         LedgerDay(DAY, "gpt-image-2", 2, 4, 42_000, doubt_requests=1, doubt_images=2,
                   doubt_micro_usd=20_000, estimated_micro_usd=30_000),
