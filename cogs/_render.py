@@ -13,8 +13,8 @@ from bot.catalog.pricing import CostEstimate
 from bot.errors import BlockedPhraseError, SafetyRefusalError, ScreeningFlaggedError
 from bot.imaging.uploads import EncodedFile
 from bot.jobs.settlement import USAGE_ESTIMATED
+from bot.money import format_usd
 from bot.records import JobRecord, StoredFile
-from bot.reports.usage import format_usd
 
 PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed reads better short
 PROMPT_IN_LOG = 120

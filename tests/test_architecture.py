@@ -96,6 +96,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
         "bot.settings",
         "bot.db",
         "bot.guild_settings",
+        "bot.money",
     ),
     ("bot.catalog",),
     ("bot.imaging", "bot.provider"),

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, get_args
 
 from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.db import Reader
 from bot.errors import InvalidOptionError
+from bot.money import format_usd
 from bot.reports.export import ExportFile, LedgerCsvWriter
 from bot.store import usage as store
 from bot.store.ledger import HiddenUsage
@@ -44,24 +44,6 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime | None, datetime
     if period == "all":
         return None, end
     raise InvalidOptionError("period", f"choose one of {', '.join(PERIODS)}")
-
-
-def format_usd(micro_usd: int) -> str:
-    """Dollars for people: "$1,234.57" from a dollar up, more decimals below ("$0.0109").
-
-    Under a dollar, four decimals (six under a hundredth of a cent) with trailing zeros
-    dropped down to two, so a single cheap image never reads as "$0.01" or "$0.00".
-    """
-    sign = "-" if micro_usd < 0 else ""
-    amount = abs(micro_usd)
-    places = 2 if amount >= 1_000_000 or amount == 0 else 4 if amount >= 100 else 6
-    quant = Decimal(1).scaleb(-places)
-    dollars = (Decimal(amount) / 1_000_000).quantize(quant, rounding=ROUND_HALF_UP)
-    text = f"{dollars:,.{places}f}"
-    if places > 2:
-        text = text.rstrip("0")
-        text += "0" * max(0, 2 - len(text.partition(".")[2]))
-    return f"{sign}${text}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from bot.reports.usage import (
     BudgetLimits,
     UsageService,
     format_images,
-    format_usd,
     period_bounds,
 )
 from bot.store import usage as usage_store
@@ -191,26 +190,6 @@ def test_an_unknown_period_is_refused_by_name() -> None:
     with pytest.raises(InvalidOptionError) as caught:
         period_bounds("week", NOW)
     assert caught.value.option == "period"
-
-
-@pytest.mark.parametrize(
-    ("micro_usd", "text"),
-    [
-        (0, "$0.00"),
-        (1_230_000, "$1.23"),
-        (1_234_567_890, "$1,234.57"),
-        (250_000, "$0.25"),
-        (10_900, "$0.0109"),
-        (11_000, "$0.011"),
-        (100, "$0.0001"),
-        (99, "$0.000099"),
-        (5, "$0.000005"),
-        (999_999, "$1.00"),
-        (-2_500_000, "-$2.50"),
-    ],
-)
-def test_format_usd(micro_usd: int, text: str) -> None:
-    assert format_usd(micro_usd) == text
 
 
 # ---- the report -------------------------------------------------------------------------------
