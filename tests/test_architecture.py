@@ -200,3 +200,16 @@ def test_only_the_database_module_names_the_driver() -> None:
         and (bad := {name for name in _imports(path) if name.split(".")[0] in DRIVERS})
     ]
     assert offenders == []
+
+
+def test_store_functions_never_open_a_transaction() -> None:
+    # The caller owns the transaction, so several writes of one change commit together.
+    offenders = []
+    for path in _modules("bot/store"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        offenders += [
+            f"{path.relative_to(ROOT)}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in {"transaction", "locked"}
+        ]
+    assert offenders == []

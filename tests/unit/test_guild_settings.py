@@ -14,8 +14,10 @@ from bot.guild_settings import (
     DEFAULT_DAILY_MICRO_USD,
     GuildConfig,
     GuildLimits,
+    GuildSettings,
     RoleQuota,
     effective_user_limits,
+    merged,
 )
 from bot.guilds.service import GuildSettingsService
 from tests.unit.jobs_harness import START, catalog
@@ -227,3 +229,23 @@ async def test_bad_safety_settings_name_their_option(store, name, value, option)
         await guilds.update_config(3, changed_by=7, **{name: value})
     assert caught.value.option == option
     assert (await guilds.get(3)).config == GuildConfig()
+
+
+def test_an_update_merges_into_its_section_and_none_restores_the_default() -> None:
+    before = GuildSettings(
+        1, GuildLimits(daily_images=5), GuildConfig(previews=True), styles={"Noir": "x"}
+    )
+    after = merged(before, {"daily_images": None, "max_count": 2}, "limits")
+    assert after.limits == GuildLimits(max_count=2)
+    assert (after.config, after.styles) == (before.config, before.styles)
+    config = merged(before, {"previews": None, "default_size": "1024x1536"}, "config")
+    assert config.config == GuildConfig(default_size="1024x1536")
+    assert config.limits == before.limits
+
+
+def test_a_default_model_outside_the_allowed_ones_is_refused() -> None:
+    before = GuildSettings(1, GuildLimits(), GuildConfig(allowed_models=("gpt-image-1",)))
+    with pytest.raises(InvalidOptionError) as caught:
+        merged(before, {"default_model": "gpt-image-2"}, "config")
+    assert caught.value.option == "model"
+    assert merged(before, {"default_model": "gpt-image-1"}, "config").config.default_model
