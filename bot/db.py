@@ -132,10 +132,10 @@ def _strip_comments(sql: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What a write statement did: rows changed, and the id of the row it inserted."""
+    """What a write statement did: the rows it changed. An insert that needs its row's id says
+    `RETURNING id` and reads it with `fetchone` (SQLite since 3.35 and PostgreSQL alike)."""
 
     rowcount: int
-    lastrowid: int | None
 
 
 class Reader(Protocol):
@@ -159,7 +159,7 @@ class Transaction:
     async def execute(self, sql: str, params: Params = ()) -> Written:
         # The cursor's counts are read without another trip to the database thread.
         cursor = await self._conn.execute(sql, params)
-        return Written(cursor.rowcount, cursor.lastrowid)
+        return Written(cursor.rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._conn.executemany(sql, rows)

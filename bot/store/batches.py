@@ -90,11 +90,12 @@ async def open_batch(
             taken.append(job_id)
     if not taken:
         return None
-    cursor = await conn.execute(
-        "INSERT INTO batches (key, model, operation, created_at) VALUES (?, ?, ?, ?)",
+    inserted = await conn.fetchone(
+        "INSERT INTO batches (key, model, operation, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         (key, model, operation, ts(now)),
     )
-    batch_id = int(cursor.lastrowid or 0)
+    assert inserted is not None  # RETURNING yields the inserted row
+    batch_id = int(inserted[0])
     await conn.executemany(
         "INSERT INTO batch_jobs (job_id, batch_id, custom_id) VALUES (?, ?, ?)",
         [(job_id, batch_id, custom_id(job_id)) for job_id in taken],

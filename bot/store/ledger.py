@@ -58,6 +58,7 @@ INSERT INTO api_calls (
     request_id, http_status, error_code, latency_ms, created_at, speed, fast_cost_micro_usd,
     billing
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING id
 """
 # From the rollups of migrations 0002 and 0004: a few rows per guild and day, not the ledger.
 _HIDDEN_USAGE = """
@@ -98,8 +99,9 @@ async def insert_api_call(conn: Transaction, call: ApiCall) -> int:
         call.fast_cost_micro_usd,
         call.billing,
     )
-    cursor = await conn.execute(_INSERT, params)
-    return int(cursor.lastrowid or 0)
+    row = await conn.fetchone(_INSERT, params)
+    assert row is not None  # RETURNING yields the inserted row
+    return int(row[0])
 
 
 async def calls_for_job(db: Reader, job_id: int) -> list[ApiCall]:
