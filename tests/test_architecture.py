@@ -91,6 +91,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     (
         "bot.errors",
         "bot.clock",
+        "bot.choices",
         "bot.domain",
         "bot.records",
         "bot.settings",

@@ -1,4 +1,4 @@
-"""Usage periods, money formatting and the /usage overview built from the usage store."""
+"""Usage periods and the /usage overview built from the usage store."""
 
 from __future__ import annotations
 
