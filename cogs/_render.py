@@ -14,8 +14,8 @@ from bot.errors import BlockedPhraseError, SafetyRefusalError, ScreeningFlaggedE
 from bot.imaging.uploads import EncodedFile
 from bot.jobs.events import Pacing
 from bot.jobs.settle.settlement import USAGE_ESTIMATED
+from bot.money import format_usd
 from bot.records import JobRecord, StoredFile
-from bot.reports.usage import format_usd
 
 PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed reads better short
 PROMPT_IN_LOG = 120

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.relaxed.lane import RelaxedTiming
-from bot.reports.usage import format_usd
+from bot.money import format_usd
 from tests.e2e.harness import Harness, harness, png
 
 pytestmark = pytest.mark.e2e

@@ -12,9 +12,9 @@ from bot.catalog.shapes import JSON_EDIT_SIZES, pixels_of, size_for_shape
 from bot.choices import OPTIONS, values_of
 from bot.domain import Choices, ImageOptions, Quality, Relaxed, Speed, apply_style
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
+from bot.guild_settings import GuildSettings
 from bot.jobs.models import Submission
 from bot.provider.batch_wire import DATA_URL_MAX_CHARS, data_url_length
-from bot.store.guilds import GuildSettings
 
 MAX_PROMPT_CHARS = 4000  # DESIGN: prompts are 1 to 4000 characters
 PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens

@@ -9,9 +9,9 @@ import pytest
 from bot.catalog.models import load_catalog
 from bot.domain import Choices, InputImage
 from bot.errors import InvalidOptionError
+from bot.guild_settings import GuildConfig, GuildLimits, GuildSettings
 from bot.jobs.admit.validation import validate
 from bot.jobs.models import Submission
-from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings
 
 CATALOG = load_catalog()
 SETTINGS = GuildSettings(1, GuildLimits(), GuildConfig(relaxed="allowed"))

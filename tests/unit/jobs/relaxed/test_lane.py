@@ -19,7 +19,7 @@ from bot.errors import (
 )
 from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.store import batches as batch_store
-from bot.store.safety import SafetyStore, Style
+from bot.store.safety import Style, put_style
 from tests.fakes.batch_backend import FakeBatchesClient
 from tests.fakes.openai_rules import ApiError
 from tests.unit.jobs_harness import START, Harness, harness, input_image, submission
@@ -335,7 +335,8 @@ async def test_a_relaxed_reservation_counts_the_styles_text(tmp_path: Path) -> N
     async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         long_style = "{prompt}, " + "in the manner of an old engraving, " * 28
-        await SafetyStore(h.db).put_style(1, Style("Long", long_style, 1, h.clock.now()))
+        async with h.db.transaction() as conn:
+            await put_style(conn, 1, Style("Long", long_style, 1, h.clock.now()))
         plain = await h.service.submit(submission(speed="relaxed", quality="low"))
         styled = await h.service.submit(submission(speed="relaxed", quality="low", style="Long"))
         spec = h.catalog.get(styled.job.model)
