@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.clock import month_start
 from bot.errors import InvalidOptionError, PermissionDeniedError
-from bot.reports.usage import format_usd
+from bot.money import format_usd
 from cogs._render import plain, shorten
 from cogs.errors import report_error, send_private
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
+from bot.db import Database
 from bot.errors import GuildNotServedError
-from bot.store.access import AccessStore
+from bot.store import access as store
 
 # Is this user a member of this guild? (the Discord layer asks Discord)
 MembershipProbe = Callable[[int, int], Awaitable[bool]]
@@ -31,11 +32,11 @@ class GuildAccess:
     an operator allowed); an operator's deny stops a guild in every mode."""
 
     def __init__(
-        self, mode: str, listed: frozenset[int] | None, store: AccessStore, clock: Clock
+        self, mode: str, listed: frozenset[int] | None, db: Database, clock: Clock
     ) -> None:
         self._mode = mode
         self._listed = listed or frozenset()
-        self._store = store
+        self._db = db
         self._clock = clock
         self._decisions: dict[int, bool] | None = None
         self._members: dict[int, tuple[bool, datetime]] = {}
@@ -69,11 +70,12 @@ class GuildAccess:
 
     async def decide(self, guild_id: int, allowed: bool, by: int) -> None:
         """/operator allow or deny: remembered across restarts."""
-        await self._store.decide(guild_id, allowed, by, self._clock.now())
+        async with self._db.transaction() as conn:
+            await store.decide(conn, guild_id, allowed, by, self._clock.now())
         (await self._decided())[guild_id] = allowed
 
     async def statuses(self, guild_ids: list[int], month: datetime) -> list[GuildStatus]:
-        spend = await self._store.spend_since(month)
+        spend = await store.spend_since(self._db, month)
         return [
             GuildStatus(guild_id, await self.served(guild_id), spend.get(guild_id, 0))
             for guild_id in guild_ids
@@ -81,7 +83,7 @@ class GuildAccess:
 
     async def _decided(self) -> dict[int, bool]:
         if self._decisions is None:
-            self._decisions = await self._store.decisions()
+            self._decisions = await store.decisions(self._db)
         return self._decisions
 
     async def _has_operator(self, guild_id: int) -> bool:
