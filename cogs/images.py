@@ -187,6 +187,8 @@ class Images(commands.Cog):
         if interaction.message is not None:
             with contextlib.suppress(discord.NotFound):
                 await interaction.message.delete()
+        # Delete means gone: the kept result and the member's input photos too (README).
+        await self.services.retention.forget(job.id)
 
     async def _cancel(self, interaction: discord.Interaction, job_id: int) -> None:
         job = await self.services.jobs.cancel(

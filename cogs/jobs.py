@@ -15,6 +15,7 @@ from cogs._fit import CONTENT, fit_lines
 from cogs._flow import is_moderator
 from cogs._posting import original_response, post_result
 from cogs._views import cancel_view
+from cogs.errors import send_private
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -40,6 +41,14 @@ class Jobs(commands.Cog):
         if job.user_id != interaction.user.id and not is_moderator(interaction):
             raise JobNotFoundError(id)  # don't reveal other members' jobs
         stored = await self.services.jobs.result_files(job.id)
+        if job.state == "succeeded" and not stored:
+            days = self.services.settings.result_retention_days
+            await send_private(
+                interaction,
+                f"{_render.job_summary(job, None)}\nIts images are no longer kept: results are "
+                f"kept for {days} days, and Delete on a result removes them at once.",
+            )
+            return
         if job.state != "succeeded" or not stored:
             position = self.services.jobs.position(job.id)
             await interaction.response.send_message(
