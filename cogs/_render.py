@@ -25,6 +25,7 @@ ALT_TEXT_CHARS = 1024  # Discord's limit for an attachment's description (its al
 EMBED_COLOUR = discord.Colour.blurple()
 
 
+_INNER_UNDERSCORE = re.compile(r"(?<=[^\W_])\\_(?=[^\W_])")
 _LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
 
 
@@ -34,9 +35,11 @@ def plain(text: str) -> str:
 
     Discord's markdown (https://support.discord.com/hc/en-us/articles/210298617) reads `\\` as
     an escape; `<@id>`, `<#id>` and `<@&id>` become mentions only when `<` starts them; a URL is
-    a link only when `://` follows its scheme (a word joiner between them breaks it).
+    a link only when `://` follows its scheme (a word joiner between them breaks it). An
+    underscore inside a word (`scan_0042.png`) starts no emphasis, so it is left as it is.
     """
     text = discord.utils.escape_markdown(text, ignore_links=False)
+    text = _INNER_UNDERSCORE.sub("_", text)
     text = discord.utils.escape_mentions(text).replace("<", "\\<")
     return _LINK_SCHEME.sub("\\1:\u2060", text)
 
