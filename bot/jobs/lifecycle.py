@@ -10,13 +10,14 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.jobs.events import EventBus, JobEvent, JobSink
 from bot.jobs.order.dispatcher import Dispatcher, wait_any
+from bot.jobs.order.pacing import Pacer
 from bot.jobs.order.queue import JobQueue
 from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.run.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.jobs.settle.kept import kept_files
 from bot.jobs.settle.settlement import Settlement
-from bot.store import batches as batch_store, jobs as store
+from bot.store import batches as batch_store, jobs as store, ledger
 from bot.store.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 # Results that no message has shown yet are announced again at start-up when they finished this
 # recently; older ones stay available through /job.
 REDELIVERY_WINDOW = timedelta(days=3)
+PACING_MEMORY_SECONDS = 61  # the provider's one-minute window, and a second of rounding
 STOP_GRACE_SECONDS = 30.0  # how long a clean stop lets in-flight calls finish
 
 
@@ -43,6 +45,7 @@ class QueueLifecycle:
         dispatcher: Dispatcher,
         service: JobService,
         relaxed: RelaxedLane | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._db = db
         self._files = files
@@ -54,6 +57,7 @@ class QueueLifecycle:
         self._dispatcher = dispatcher
         self._service = service
         self._relaxed = relaxed
+        self._pacer = pacer
         self._task: asyncio.Task[None] | None = None
 
     def set_sink(self, sink: JobSink) -> None:
@@ -118,6 +122,17 @@ class QueueLifecycle:
         for job in undelivered:
             results = await kept_files(self._db, self._files, job.id, "result")
             self._bus.emit(JobEvent("succeeded", job, results=results))
+        await self._restore_pacing()
+
+    async def _restore_pacing(self) -> None:
+        """The provider still counts the last minute's requests after a restart: so does the
+        pacer (from the ledger, including the in-doubt rows recovery just wrote)."""
+        if self._pacer is None:
+            return
+        now = self._clock.now()
+        since = now - timedelta(seconds=PACING_MEMORY_SECONDS)
+        for call in await ledger.fast_calls_since(self._db, since):
+            self._pacer.restore(call.images, call.tokens, now.timestamp() - call.sent_at)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

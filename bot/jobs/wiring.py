@@ -149,5 +149,6 @@ def build_job_queue(
         dispatcher=dispatcher,
         service=service,
         relaxed=relaxed,
+        pacer=pacer,
     )
     return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock), relaxed)

@@ -104,6 +104,26 @@ async def insert_api_call(conn: Transaction, call: ApiCall) -> int:
     return int(row[0])
 
 
+@dataclass(frozen=True, slots=True)
+class SentCall:
+    """A fast call as the account's per-minute limits counted it: when it went out, its size."""
+
+    sent_at: float  # epoch seconds: the row's time less the call's latency
+    images: int
+    tokens: int
+
+
+async def fast_calls_since(db: Reader, since: datetime) -> list[SentCall]:
+    """The fast calls that went out since `since`, oldest first (the pacer's last minute)."""
+    rows = await db.fetchall(
+        "SELECT created_at - latency_ms / 1000.0 AS sent_at, n,"
+        " text_input_tokens + image_input_tokens + image_output_tokens + text_output_tokens"
+        " AS tokens FROM api_calls WHERE speed = 'fast' AND created_at >= ? ORDER BY sent_at",
+        (int(since.timestamp()),),
+    )
+    return [SentCall(float(r["sent_at"]), int(r["n"]), int(r["tokens"])) for r in rows]
+
+
 async def calls_for_job(db: Reader, job_id: int) -> list[ApiCall]:
     """Every ledger row of one job, oldest first."""
     rows = await db.fetchall("SELECT * FROM api_calls WHERE job_id = ? ORDER BY id", (job_id,))

@@ -64,7 +64,8 @@ class _SpreadBucket:
         self._at = now
 
     def level(self, now: float) -> float:
-        return min(float(self.capacity), self._level + (now - self._at) * self.rate)
+        # max(): a restored request (Pacer.restore) may predate the bucket's last change.
+        return min(float(self.capacity), self._level + max(0.0, now - self._at) * self.rate)
 
     def at(self, now: float) -> Bucket:
         return Bucket(self.capacity, self.level(now), self.rate)
@@ -141,6 +142,14 @@ class Pacer:
         self._images.add(now, images)
         self._tokens.add(now, tokens)
         self._bucket.take(now, images)
+
+    def restore(self, images: int, tokens: int, seconds_ago: float) -> None:
+        """A request that went out `seconds_ago` in the last run (oldest first, before any
+        `record`): a restart does not forget the window the provider still counts."""
+        at = self._clock.monotonic() - max(0.0, seconds_ago)
+        self._images.add(at, images)
+        self._tokens.add(at, tokens)
+        self._bucket.take(at, images)
 
     def pause(self, seconds: float) -> None:
         """After a 429: nothing goes out until now + seconds (extends a pause, never shortens)."""

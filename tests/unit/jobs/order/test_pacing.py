@@ -140,3 +140,14 @@ def test_nonsense_limits_are_refused() -> None:
         Pacer(ipm=0, tpm=1, clock=clock)
     with pytest.raises(ValueError, match="burst"):
         Pacer(ipm=5, tpm=1, clock=clock, burst=0)
+
+
+def test_restored_requests_hold_the_window_until_they_leave_it() -> None:
+    """A restart 20 s after 6 images at IPM 6: the next image waits the window's other 40 s."""
+    clock = ManualClock()
+    pacer = Pacer(ipm=6, tpm=10**9, clock=clock)
+    pacer.restore(6, 600, seconds_ago=20.0)
+    assert pacer.used() == (6, 600)
+    assert pacer.delay_for(1, 0) == pytest.approx(40.25, abs=0.01)
+    clock.advance(41)
+    assert pacer.used() == (0, 0)
