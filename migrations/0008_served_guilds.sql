@@ -1,7 +1,7 @@
 -- Migration: 0008
--- Reason: operators decide which guilds the bot serves (GUILDS, /operator allow|deny), and the
+-- Reason: operators decide which guilds the bot serves (GUILDS, /operator allow|deny); the
 -- account's own ceilings (ACCOUNT_DAILY_USD, ACCOUNT_MONTHLY_USD) sum every guild's day: an
--- index by day keeps that sum to the day's rows.
+-- index by day keeps that sum to the day's rows; a running job records what it has not sent yet.
 
 CREATE TABLE served_guilds (
     guild_id   INTEGER PRIMARY KEY,
@@ -11,3 +11,9 @@ CREATE TABLE served_guilds (
 );
 
 CREATE INDEX guild_day_use_by_day ON guild_day_use (day);
+
+-- A running job's image slots not yet sent and their share of its reservation, written before
+-- each request goes out: a crash leaves in doubt only what was sent (NULL: nothing sent yet,
+-- or a job from before this migration).
+ALTER TABLE jobs ADD COLUMN unsent_images INTEGER;
+ALTER TABLE jobs ADD COLUMN unsent_micro_usd INTEGER;

@@ -281,6 +281,25 @@ async def set_running_charge(conn: Transaction, job_id: int, charged_micro_usd: 
     return cursor.rowcount == 1
 
 
+async def set_unsent(conn: Transaction, job_id: int, images: int, micro_usd: int) -> None:
+    """Before a request goes out: the running job's slots still unsent and their share."""
+    await conn.execute(
+        "UPDATE jobs SET unsent_images = ?, unsent_micro_usd = ?"
+        " WHERE id = ? AND state = 'running'",
+        (images, micro_usd, job_id),
+    )
+
+
+async def unsent(db: Reader, job_id: int) -> tuple[int, int]:
+    """(images, micro-USD) of a running job never sent; (0, 0) when none was recorded."""
+    row = await db.fetchone(
+        "SELECT unsent_images, unsent_micro_usd FROM jobs WHERE id = ?", (job_id,)
+    )
+    if row is None or row[0] is None:
+        return 0, 0
+    return int(row[0]), int(row[1])
+
+
 async def requeue(conn: Transaction, job_id: int) -> bool:
     """running -> queued, keeping the reservation (a 429, or a stop before the call went out)."""
     cursor = await conn.execute(

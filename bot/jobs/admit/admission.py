@@ -212,7 +212,9 @@ class Admission:
         )
         if cost.images > self._ipm:
             raise InvalidOptionError(
-                "count", f"the bot's account can make at most {self._ipm} images a minute"
+                "count",
+                f"the bot's account can make at most {self._ipm} image"
+                f"{'' if self._ipm == 1 else 's'} a minute",
             )
         # Only the smallest request the job can be sent in has to fit the per-minute limits.
         least = 1 if requests > 1 else cost.images
