@@ -199,6 +199,8 @@ class Delivery:
     async def _on_failed(self, event: JobEvent) -> None:
         job = event.job
         reason = user_message(event.error) if event.error else None
+        if reason is None and event.error is None and not job.charged_micro_usd:
+            reason = "nothing was made and nothing was charged."  # told again after a restart
         text = f"❌ Job #{job.id} failed: {reason or 'something went wrong on my side.'}"
         await self._notify(job, text)
         if isinstance(event.error, PromptRejectedError):
@@ -217,18 +219,23 @@ class Delivery:
         await self._notify(event.job, f"🚫 Job #{event.job.id} was cancelled.")
 
     async def _notify(self, job: JobRecord, text: str, view: discord.ui.View | None = None) -> None:
-        """Edit the status message while the token lives; otherwise mention the member."""
+        """Edit the status message while the token lives; otherwise mention the member. Once
+        shown, the ending is recorded as told; until then every start-up tells it again."""
         origin = await self._live_origin(job.id)
         await self._finish(job.id)
+        shown = False
         if origin is not None:
             try:
                 await origin.interaction.edit_original_response(
                     content=text, attachments=[], view=view or discord.utils.MISSING
                 )
-                return
+                shown = True
             except discord.HTTPException as exc:  # e.g. the status message was deleted
                 log.info("could not edit the status of job %s: %s", job.id, exc)
-        await _mention(job, await self._channel(job.channel_id), text, view)
+        if not shown:
+            shown = await _mention(job, await self._channel(job.channel_id), text, view)
+        if shown:
+            await self.services.jobs.mark_told(job.id)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -254,10 +261,10 @@ async def _mention(
     channel: discord.abc.Messageable | None,
     text: str,
     view: discord.ui.View | None = None,
-) -> None:
-    """Tell the job's member in its channel, with a ping so that they notice it."""
+) -> bool:
+    """Tell the job's member in its channel, with a ping so that they notice it; True if sent."""
     if channel is None:
-        return
+        return False
     try:
         await channel.send(
             f"<@{job.user_id}> {text}",
@@ -266,3 +273,5 @@ async def _mention(
         )
     except discord.HTTPException as exc:
         log.info("could not notify user %s about job %s: %s", job.user_id, job.id, exc)
+        return False
+    return True

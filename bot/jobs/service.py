@@ -167,6 +167,12 @@ class JobService:
         async with self._db.transaction() as conn:
             await store.mark_delivered(conn, job_id, channel_id, message_id, self._clock.now())
 
+    async def mark_told(self, job_id: int) -> None:
+        """The sink showed this job's ending (failed, unknown, cancelled): not sent again at the
+        next start-up."""
+        async with self._db.transaction() as conn:
+            await store.mark_told(conn, job_id, self._clock.now())
+
     async def resubmission(
         self,
         job_id: int,

@@ -263,6 +263,24 @@ async def undelivered(db: Reader, since: datetime) -> list[JobRecord]:
     return [row_to_job(row) for row in rows]
 
 
+async def untold(db: Reader, since: datetime) -> list[JobRecord]:
+    """Jobs that ended since `since` without a result (failed, unknown, cancelled) whose notice
+    no message has shown yet."""
+    rows = await db.fetchall(
+        "SELECT * FROM jobs WHERE state IN ('failed', 'unknown', 'cancelled')"
+        " AND delivered_at IS NULL AND finished_at >= ? ORDER BY id",
+        (ts(since),),
+    )
+    return [row_to_job(row) for row in rows]
+
+
+async def mark_told(conn: Transaction, job_id: int, now: datetime) -> None:
+    """A job's ending was shown to its member (a notice; results use mark_delivered)."""
+    await conn.execute(
+        "UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL", (ts(now), job_id)
+    )
+
+
 async def mark_running(conn: Transaction, job_id: int, now: datetime) -> bool:
     """queued -> running; False when the job is no longer queued (cancelled meanwhile)."""
     cursor = await conn.execute(

@@ -1,0 +1,52 @@
+"""Every ending reaches its member (issue 22, case 19): a notice nobody could be shown is
+recorded as not shown and sent again at start-up, once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import harness
+from tests.e2e.test_delivery import (
+    TOKEN_EXPIRED,
+    mentions_alice_in_channel,
+    services,
+    set_bot_permissions,
+)
+
+pytestmark = pytest.mark.e2e
+
+REFUSED = {
+    "error": {
+        "message": "Your request was rejected by the safety system.",
+        "type": "image_generation_user_error",
+        "param": None,
+        "code": "moderation_blocked",
+    }
+}
+
+
+async def test_a_failure_notice_nobody_saw_is_sent_again_at_start_up(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        h.openai.latency = 1.0
+        h.openai.enqueue_failure(400, body=REFUSED)
+        handle = await h.imagine("a locked room", quality="low")
+        await handle.wait_response()
+        set_bot_permissions(h, send_messages=False)  # the channel refuses the notice
+        h.advance(TOKEN_EXPIRED)  # and the status message can no longer be edited
+        await h.eventually(lambda: h.jobs()[0]["state"] == "failed", timeout=10)
+        await services(h).job_queue.stop()  # delivery has finished when this returns
+        assert h.jobs()[0]["delivered_at"] is None
+        await h.stop_bot()
+
+        set_bot_permissions(h, send_messages=True)
+        await h.start_bot()
+        told = await h.discord.wait_for_message(mentions_alice_in_channel(h, "Job #1 failed"), 10)
+        assert "charged" in told.content
+        await h.eventually(lambda: h.jobs()[0]["delivered_at"] is not None)
+        await h.stop_bot()
+        await h.start_bot()
+        notices = [m for m in h.discord.channel_messages(h.channel) if "Job #1 failed" in m.text]
+        assert len(notices) == 1  # told once, not at every start
