@@ -74,7 +74,25 @@ async def admit(
         deferred = True  # no public status message to become the result
     finally:
         delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
+    await tell_unseen_results(interaction)
     return admitted
+
+
+async def tell_unseen_results(interaction: discord.Interaction) -> None:
+    """A member whose paid image could not be posted (no channel would take it, the token had
+    expired) hears of it the next time they use the bot, privately, until `/job` sends it."""
+    if interaction.guild_id is None:
+        return
+    bot = services_of(interaction)
+    waiting = await bot.services.jobs.unseen_results(interaction.guild_id, interaction.user.id)
+    if not waiting:
+        return
+    jobs = ", ".join(f"`/job {job_id}`" for job_id in waiting[:5])
+    text = f"🖼️ You have images that could not be posted; they are kept for you: {jobs}."
+    try:
+        await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.info("could not tell user %s of results %s: %s", interaction.user.id, waiting, exc)
 
 
 class _Deferral:

@@ -57,9 +57,14 @@ class Jobs(commands.Cog):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         spoiler = (await self.services.guilds.get(job.guild_id)).config.spoilers
-        await post_result(
+        shown = await post_result(
             original_response(interaction, private=True), job, stored, spoiler=spoiler
         )
+        if job.delivered_at is None and job.user_id == interaction.user.id:
+            # The member has their image now: no more "could not be posted" reminders.
+            await self.services.jobs.mark_delivered(
+                job.id, channel_id=shown.channel.id, message_id=shown.id
+            )
 
     @app_commands.command(name="queue")
     @app_commands.guild_only()

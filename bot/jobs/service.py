@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from bot.catalog.pricing import CostEstimate
@@ -27,6 +28,10 @@ from bot.jobs.settle.kept import kept_files
 from bot.records import JobRecord, RelaxedJob, StoredFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
+
+# Results that could not be posted are pointed out at the member's next command for this long
+# (past it, /job still sends them while RESULT_RETENTION_DAYS keeps them).
+UNSEEN_RESULTS_WINDOW = timedelta(days=30)
 
 
 class JobService:
@@ -166,6 +171,12 @@ class JobService:
         """The sink posted this job's result in a message (so a restart does not post it again)."""
         async with self._db.transaction() as conn:
             await store.mark_delivered(conn, job_id, channel_id, message_id, self._clock.now())
+
+    async def unseen_results(self, guild_id: int, user_id: int) -> list[int]:
+        """The member's finished results that no message has shown (posting failed): told the
+        next time they use the bot, until `/job` sends them."""
+        since = self._clock.now() - UNSEEN_RESULTS_WINDOW
+        return await store.unseen_results(self._db, guild_id, user_id, since)
 
     async def mark_told(self, job_id: int) -> None:
         """The sink showed this job's ending (failed, unknown, cancelled): not sent again at the

@@ -263,6 +263,16 @@ async def undelivered(db: Reader, since: datetime) -> list[JobRecord]:
     return [row_to_job(row) for row in rows]
 
 
+async def unseen_results(db: Reader, guild_id: int, user_id: int, since: datetime) -> list[int]:
+    """A member's succeeded jobs since `since` whose result no message has shown yet."""
+    rows = await db.fetchall(
+        "SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND state = 'succeeded'"
+        " AND delivered_at IS NULL AND finished_at >= ? ORDER BY id",
+        (guild_id, user_id, ts(since)),
+    )
+    return [int(row[0]) for row in rows]
+
+
 async def untold(db: Reader, since: datetime) -> list[JobRecord]:
     """Jobs that ended since `since` without a result (failed, unknown, cancelled) whose notice
     no message has shown yet."""

@@ -10,6 +10,8 @@ import pytest
 from tests.e2e.harness import harness
 from tests.e2e.test_delivery import (
     TOKEN_EXPIRED,
+    ask_job,
+    finish_unposted,
     mentions_alice_in_channel,
     services,
     set_bot_permissions,
@@ -50,3 +52,27 @@ async def test_a_failure_notice_nobody_saw_is_sent_again_at_start_up(tmp_path: P
         await h.start_bot()
         notices = [m for m in h.discord.channel_messages(h.channel) if "Job #1 failed" in m.text]
         assert len(notices) == 1  # told once, not at every start
+
+
+async def test_a_result_nobody_could_be_shown_is_pointed_out_at_the_next_command(
+    tmp_path: Path,
+) -> None:
+    """The token expired and the channel takes nothing from the bot: the paid image waits, and
+    the member hears of it privately the next time she uses the bot, until /job sends it."""
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await finish_unposted(h, attach_files=False, send_messages=False)
+        await h.eventually(lambda: any(v.code == 50013 for v in h.discord.violations))
+        assert h.jobs()[0]["delivered_at"] is None
+
+        again = await h.imagine("a key", quality="low")  # commands still work in the channel
+        reminder = await again.wait_followup(lambda m: "could not be posted" in m.content, 10)
+        assert reminder.ephemeral and "`/job 1`" in reminder.content
+        fetched = await ask_job(h, 1)
+        assert fetched.attachments
+        await h.eventually(lambda: h.jobs()[0]["delivered_at"] is not None)
+
+        later = await h.imagine("a door", quality="low")
+        await later.wait_response()
+        await h.wait_result(later)
+        assert not [m for m in later.record.followups if "could not be posted" in m.content]
