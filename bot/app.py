@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiohttp
 import discord
 import httpx
 import yarl
@@ -27,6 +28,9 @@ from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.wiring import QueueSettings, build_job_queue
+from bot.ops.job_log import JobObserver
+from bot.ops.kit import OpsKit
+from bot.ops.provider_watch import WatchedTransport
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
@@ -55,6 +59,9 @@ EXTENSIONS = (
 )
 SYNC_HASH_KEY = "global_commands_sha256"
 RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
+# What the bot needs in a channel (README "Inviting the bot"): view, send, embed, attach, history,
+# use external emoji, send in threads.
+INVITE_PERMISSIONS = 274878024704
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,7 @@ class Services:
     meta: MetaStore
     clock: Clock
     safety: CommunitySafety
+    ops: OpsKit  # metrics, the provider watch, the HTTP server (bot/ops/)
 
 
 class ImageBot(commands.Bot):
@@ -83,20 +91,26 @@ class ImageBot(commands.Bot):
     def __init__(self, services: Services, **options: object) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and roles for permission checks; no privileged intents
+        # The bot never joins voice: discord.py's warnings about voice libraries need no action.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
+            http_trace=_ack_trace(services),
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             **options,  # type: ignore[arg-type]  # e.g. guild_ready_timeout from tests
         )
         self.services = services
         self._sweeper: asyncio.Task[None] | None = None
         self._models_task: asyncio.Task[None] | None = None
+        self._told_ready = False
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        self.services.job_queue.observe(JobObserver(self.services.ops.metrics))
+        await self._serve_ops()
         await self._ask_provider_models()
         await self._tell_hidden_usage()
         await self.services.job_queue.start()
@@ -110,6 +124,36 @@ class ImageBot(commands.Bot):
         # which took 35-110 ms of the event loop at 200 /imagine a second (benchmarks/admission).
         gc.collect()
         gc.freeze()
+        if not self._told_ready and self.application_id is not None:
+            self._told_ready = True
+            link = discord.utils.oauth_url(
+                self.application_id,
+                permissions=discord.Permissions(INVITE_PERMISSIONS),
+                scopes=("bot", "applications.commands"),
+            )
+            log.info("ready: in %d servers; invite link: %s", len(self.guilds), link)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.services.ops.metrics.interactions.labels(interaction.type.name, "received").inc()
+
+    def gateway_state(self) -> tuple[bool, float | None]:
+        """Whether the gateway is connected now, and its heartbeat round trip if known."""
+        ws = self.ws
+        connected = self.is_ready() and ws is not None and ws.open and not self.is_closed()
+        return connected, (ws.latency if connected and ws is not None else None)
+
+    async def _serve_ops(self) -> None:
+        settings, services = self.services.settings, self.services
+        if settings.http_port is None:
+            return
+        await services.ops.serve(
+            host=settings.http_host,
+            port=settings.http_port,
+            db=services.db,
+            clock=services.clock,
+            gateway=self.gateway_state,
+            probe=services.openai.list_models,
+        )
 
     async def _ask_provider_models(self) -> None:
         """Ask /models once now (daily after): autocomplete and admission offer what it lists."""
@@ -172,6 +216,7 @@ class ImageBot(commands.Bot):
             if task is not None:
                 task.cancel()
         await self.services.job_queue.stop()
+        await self.services.ops.close()
         await super().close()
 
 
@@ -198,6 +243,8 @@ async def build_services(
     """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
+    ops = OpsKit()
+    transport = WatchedTransport(transport or httpx.AsyncHTTPTransport(), ops.watch, ops.metrics)
     http = build_http_client(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key.get_secret_value(),
@@ -240,6 +287,7 @@ async def build_services(
             meta=MetaStore(db),
             clock=clock,
             safety=safety,
+            ops=ops,
         )
 
 
@@ -270,3 +318,27 @@ def _close_on_signals(bot: ImageBot) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+
+
+def _ack_trace(services: Services) -> aiohttp.TraceConfig:
+    """Times each interaction's first answer (its callback) from the interaction's creation.
+
+    Only the path's interaction id is read (the token beside it never leaves this function).
+    """
+    trace = aiohttp.TraceConfig()
+    metrics, clock = services.ops.metrics, services.clock
+
+    async def on_end(
+        session: object, context: object, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        parts = params.url.path.rstrip("/").split("/")
+        if len(parts) < 4 or parts[-1] != "callback" or parts[-4] != "interactions":
+            return
+        outcome = "acknowledged" if params.response.status < 300 else "ack_refused"
+        metrics.interactions.labels("any", outcome).inc()
+        if outcome == "acknowledged" and parts[-3].isdigit():
+            created = discord.utils.snowflake_time(int(parts[-3]))
+            metrics.acks.observe(max((clock.now() - created).total_seconds(), 0.0))
+
+    trace.on_request_end.append(on_end)
+    return trace
