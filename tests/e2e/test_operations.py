@@ -59,17 +59,20 @@ async def test_readyz_follows_the_discord_gateway(tmp_path: Path) -> None:
         assert (await h.wait_result(handle)).attachments
 
 
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    found = {}
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _samples(text: str) -> Samples:
+    found: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
 
 
-def _total(samples: dict, name: str, **labels: str) -> float:
+def _total(samples: Samples, name: str, **labels: str) -> float:
     want = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
+    return float(sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls)))
 
 
 async def test_metrics_agree_with_the_ledger_and_the_providers_log(
