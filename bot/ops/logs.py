@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TextIO
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 CONTEXT_FIELDS = ("job", "guild", "model", "outcome", "cost_usd", "seconds")
@@ -18,7 +19,7 @@ REDACTED = "[redacted]"
 # bearer keys, and bot tokens in an Authorization header.
 _PATTERNS = (
     re.compile(r"(/(?:interactions|webhooks)/\d+/)[A-Za-z0-9_.\-]+"),
-    re.compile(r"((?:Bearer|Bot) )[A-Za-z0-9_.\-]+"),
+    re.compile(r"((?:Bearer|Bot) )[A-Za-z0-9_.\-]{20,}"),
     re.compile(r"()\bsk-[A-Za-z0-9_\-]{8,}"),
 )
 
@@ -67,9 +68,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
-    """One stderr handler for the whole process, its format by LOG_FORMAT, secrets redacted."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(
+    level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = None
+) -> None:
+    """One handler (stderr) for the whole process, its format by LOG_FORMAT, secrets redacted."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter(secrets))
     handler.setFormatter(JsonFormatter() if fmt == "json" else _utc_text())
     root = logging.getLogger()
