@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -53,6 +54,7 @@ async def test_a_backup_taken_during_a_stream_of_jobs_opens_and_starts_the_bot(
         stop.set()
         await task
         assert f"to {copy}" in said
+        assert os.listdir(copy.parent) == [copy.name], "only the finished copy is left"
 
         conn = sqlite3.connect(copy)
         try:
@@ -66,7 +68,6 @@ async def test_a_backup_taken_during_a_stream_of_jobs_opens_and_starts_the_bot(
             conn.close()
         assert 2 <= jobs <= len(h.jobs())
         assert orphans == 0, "a settled job without its ledger row: the copy is not consistent"
-        assert not Path(f"{copy}.partial").exists()
 
         await h.stop_bot()
         await h.start_bot(database_path=copy)
