@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.harness import harness
 from tests.e2e.processes import child_env
+from tests.fakes.discord_messages import RecordedMessage
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,8 @@ async def test_a_backup_taken_during_a_stream_of_jobs_opens_and_starts_the_bot(
 ) -> None:
     async with harness(tmp_path) as h:
         await h.start_bot()
-        stop, delivered = asyncio.Event(), []
+        stop = asyncio.Event()
+        delivered: list[RecordedMessage] = []
 
         async def stream() -> None:
             while not stop.is_set():
