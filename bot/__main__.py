@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging
 from bot.settings import Settings, load_settings
 
@@ -61,6 +61,12 @@ def _run_bot(settings: Settings) -> int:
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(run(settings))
+    except ConfigError as exc:
+        print(f"configuration error: {exc.variable} {exc.reason}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
+    except UnreachableError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_PROBLEM

@@ -8,10 +8,13 @@ import gc
 import hashlib
 import json
 import logging
+import os
 import signal
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
 import discord
@@ -22,6 +25,7 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.errors import BotError, ConfigError, UnreachableError
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.retention import Retention
 from bot.jobs.safety.community import CommunitySafety
@@ -62,6 +66,8 @@ RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a 
 # What the bot needs in a channel (README "Inviting the bot"): view, send, embed, attach, history,
 # use external emoji, send in threads.
 INVITE_PERMISSIONS = 274878024704
+GATEWAY_AUTH_FAILED = 4004  # https://discord.com/developers/docs/topics/opcodes-and-status-codes
+GUILD_CODES = (10004, 50001)  # Unknown Guild; Missing Access (the bot is not a member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +137,7 @@ class ImageBot(commands.Bot):
                 permissions=discord.Permissions(INVITE_PERMISSIONS),
                 scopes=("bot", "applications.commands"),
             )
-            log.info("ready: in %d servers; invite link: %s", len(self.guilds), link)
+            log.info("ready: in %d server(s); invite link: %s", len(self.guilds), link)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         self.services.ops.metrics.interactions.labels(interaction.type.name, "received").inc()
@@ -305,13 +311,65 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def run(settings: Settings) -> None:
-    """Run the bot until SIGTERM or SIGINT, then shut down cleanly."""
+    """Run the bot until SIGTERM or SIGINT, then shut down cleanly.
+
+    Start-up mistakes (a refused token, an unknown DEV_GUILD_ID, a database that cannot be
+    opened, no way to reach Discord) end as one ConfigError or UnreachableError, no traceback.
+    """
     point_discord_at(settings)
-    async with build_services(settings) as services, ImageBot(services) as bot:
+    async with contextlib.AsyncExitStack() as stack:
+        services = await _open_services(stack, settings)
+        bot = await stack.enter_async_context(ImageBot(services))
         _close_on_signals(bot)
-        for model in services.catalog.retired(services.clock.now().date()):
-            log.warning("model %s is past its shutdown date (%s)", model.name, model.shutdown)
-        await bot.start(settings.discord_token.get_secret_value())
+        model = services.catalog.models.get(settings.image_model)
+        if model is not None and model.is_retired(services.clock.now().date()):
+            log.warning("IMAGE_MODEL %s was shut down on %s", model.name, model.shutdown)
+        try:
+            await bot.start(settings.discord_token.get_secret_value())
+        except (discord.LoginFailure, discord.ConnectionClosed, discord.HTTPException) as exc:
+            raise _discord_refusal(exc, settings) from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise UnreachableError("Discord", settings.discord_api_base, _why(exc)) from None
+
+
+async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -> Services:
+    try:
+        _try_database(settings.database_path)
+        return await stack.enter_async_context(build_services(settings))
+    except (sqlite3.Error, OSError) as exc:
+        reason = f"cannot open {settings.database_path} ({_why(exc)})"
+        fix = f"make its folder writable by uid {os.getuid()} or point DATABASE_PATH elsewhere"
+        raise ConfigError("DATABASE_PATH", f"{reason}: {fix}") from None
+
+
+def _try_database(path: Path) -> None:
+    """Open the database and take its write lock once, before aiosqlite's thread would fail."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def _discord_refusal(exc: Exception, settings: Settings) -> BotError:
+    """A refusal from Discord at start-up, as the setting to fix; anything else is re-raised."""
+    if isinstance(exc, discord.LoginFailure) or getattr(exc, "code", None) == GATEWAY_AUTH_FAILED:
+        fix = "reset it in the Developer Portal (Bot, Reset Token) and set the new one"
+        return ConfigError("DISCORD_TOKEN", f"was refused by Discord: {fix}")
+    guild = settings.dev_guild_id
+    if guild is not None and isinstance(exc, discord.HTTPException) and exc.code in GUILD_CODES:
+        fix = "invite the bot there (README, Inviting the bot) or unset DEV_GUILD_ID"
+        return ConfigError("DEV_GUILD_ID", f"{guild}: the bot is not in this server: {fix}")
+    raise exc
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason from an OS or sqlite error, without a traceback."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
 
 
 def _close_on_signals(bot: ImageBot) -> None:
