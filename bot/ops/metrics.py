@@ -7,12 +7,14 @@ never member ids.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.errors import UserFacingError
 from bot.store.ops import OpsTotals
 
 MICRO = 1_000_000
@@ -74,6 +76,14 @@ def _gauge(
     return family
 
 
+def refusal_label(error: BaseException) -> str:
+    """ "quota_exceeded" for QuotaExceededError, and so on; "error" for anything not user-facing."""
+    if not isinstance(error, UserFacingError):
+        return "error"
+    name = type(error).__name__.removesuffix("Error")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 class Metrics:
     """Every metric of one bot process, in its own registry (no process-wide singleton)."""
 
@@ -131,6 +141,10 @@ class Metrics:
         self.gateway_latency = Gauge(
             "imagebot_gateway_latency_seconds", "Discord gateway heartbeat round trip", registry=r
         )
+
+    def count_refusal(self, error: BaseException) -> None:
+        """A request admission refused: labelled by the error's class (a bounded set)."""
+        self.admissions.labels(refusal_label(error)).inc()
 
     def update(self, totals: OpsTotals, *, connected: bool, latency: float | None) -> None:
         """Take a scrape's database figures and the gateway's state."""

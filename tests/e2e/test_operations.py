@@ -85,6 +85,8 @@ async def test_metrics_agree_with_the_ledger_and_the_providers_log(
             for prompt in ("a fox", "a heron", "a lighthouse"):
                 handle = await h.imagine(prompt, quality="low")
                 assert (await h.wait_result(handle, timeout=30)).attachments
+            refused = await h.imagine("a fox", model="no-such-model")
+            assert "no-such-model" in (await h.private_reply(refused)).content
             response = await web.get("/metrics")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
@@ -102,6 +104,7 @@ async def test_metrics_agree_with_the_ledger_and_the_providers_log(
         count = "imagebot_provider_request_duration_seconds_count"
         assert _total(samples, count, **endpoint) == len(generations) == 4
         assert _total(samples, "imagebot_admissions_total", outcome="admitted") == 3
+        assert _total(samples, "imagebot_admissions_total", outcome="model_not_allowed") == 1
         assert _total(samples, "imagebot_jobs_finished_total", outcome="succeeded") == 3
         assert _total(samples, "imagebot_gateway_connected") == 1
         assert _total(samples, "imagebot_queue_depth", speed="fast") == 0
