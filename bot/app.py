@@ -148,6 +148,10 @@ class ImageBot(commands.Bot):
         connected = self.is_ready() and ws is not None and ws.open and not self.is_closed()
         return connected, (ws.latency if connected and ws is not None else None)
 
+    def _dispatching(self) -> bool:
+        task = self.services.job_queue.dispatcher_task
+        return task is not None and not task.done()
+
     async def _serve_ops(self) -> None:
         settings, services = self.services.settings, self.services
         if settings.http_port is None:
@@ -158,6 +162,7 @@ class ImageBot(commands.Bot):
             db=services.db,
             clock=services.clock,
             gateway=self.gateway_state,
+            dispatching=self._dispatching,
             probe=services.openai.list_models,
         )
 

@@ -42,10 +42,17 @@ class OpsKit:
         db: Database,
         clock: Clock,
         gateway: GatewayState,
+        dispatching: Callable[[], bool],
         probe: Callable[[], Awaitable[object]],
     ) -> None:
         """Start /healthz, /readyz and /metrics on host:port."""
-        readiness = Readiness(connected=lambda: gateway()[0], db=db, watch=self.watch, probe=probe)
+        readiness = Readiness(
+            connected=lambda: gateway()[0],
+            dispatching=dispatching,
+            db=db,
+            watch=self.watch,
+            probe=probe,
+        )
         self.server = OpsServer(readiness, lambda: self.scrape(db, clock, gateway))
         await self.server.start(host, port)
 

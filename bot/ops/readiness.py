@@ -1,4 +1,4 @@
-"""Readiness: the gateway is connected, the database answers, the provider answered lately."""
+"""Readiness: the gateway is connected, jobs are dispatched, the database and provider answer."""
 
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ class Readiness:
         self,
         *,
         connected: Callable[[], bool],
+        dispatching: Callable[[], bool],
         db: Database,
         watch: ProviderWatch,
         probe: Callable[[], Awaitable[object]],
     ) -> None:
         self._connected = connected
+        self._dispatching = dispatching
         self._db = db
         self._watch = watch
         self._probe = probe
@@ -46,6 +48,8 @@ class Readiness:
     async def check(self) -> Verdict:
         if not self._connected():
             return Verdict(False, "discord gateway not connected")
+        if not self._dispatching():
+            return Verdict(False, "job dispatcher not running")
         if not await self._database_answers():
             return Verdict(False, "database not answering")
         if not await self._provider_reachable():

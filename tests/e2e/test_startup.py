@@ -67,9 +67,14 @@ def _one_line(log: str) -> str:
     return lines[-1]
 
 
-async def test_a_refused_token_names_discord_token(tmp_path: Path) -> None:
-    async with world(tmp_path) as (_, env):
-        code, log = await run_bot(tmp_path, {**env, "DISCORD_TOKEN": "not-the-token"})
+@pytest.mark.parametrize("where", ["rest-401", "gateway-4004"])
+async def test_a_refused_token_names_discord_token(tmp_path: Path, where: str) -> None:
+    async with world(tmp_path) as (fake, env):
+        if where == "rest-401":
+            env["DISCORD_TOKEN"] = "not-the-token"
+        else:
+            fake.gateway.identify_token = "not-the-token"  # the token was reset meanwhile
+        code, log = await run_bot(tmp_path, env)
     assert code == EXIT_CONFIG, log
     line = _one_line(log)
     assert line.startswith("configuration error: DISCORD_TOKEN was refused by Discord")
