@@ -27,10 +27,10 @@ from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.jobs.lifecycle import QueueLifecycle
-from bot.jobs.retention import Retention
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
+from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.ops.job_log import JobObserver
 from bot.ops.kit import OpsKit
