@@ -8,13 +8,11 @@ import gc
 import hashlib
 import json
 import logging
-import os
 import signal
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import aiohttp
 import discord
@@ -25,7 +23,7 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
-from bot.errors import BotError, ConfigError, UnreachableError
+from bot.errors import ConfigError, UnreachableError
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.safety.screening import RequestPacer, Screener
@@ -35,6 +33,7 @@ from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.ops.job_log import JobObserver
 from bot.ops.kit import OpsKit
 from bot.ops.provider_watch import WatchedTransport
+from bot.ops.startup import check_database, database_error, short_reason
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
@@ -50,6 +49,8 @@ from bot.store.safety import SafetyStore
 from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
+# Over 300 lines for a reason: the one module that may import discord and aiohttp
+# (tests/test_architecture.py), so the Discord-facing parts of start-up and bot/ops live here.
 
 # Explicit, like RoboDanny: underscore modules in cogs/ are helpers, not extensions.
 EXTENSIONS = (
@@ -332,34 +333,25 @@ async def run(settings: Settings) -> None:
         try:
             await bot.start(settings.discord_token.get_secret_value())
         except (discord.LoginFailure, discord.ConnectionClosed, discord.HTTPException) as exc:
-            raise _discord_refusal(exc, settings) from None
+            refusal = _discord_refusal(exc, settings)
+            if refusal is None:
+                raise
+            raise refusal from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise UnreachableError("Discord", settings.discord_api_base, _why(exc)) from None
+            reason = short_reason(exc)
+            raise UnreachableError("Discord", settings.discord_api_base, reason) from None
 
 
 async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -> Services:
+    check_database(settings.database_path)
     try:
-        _try_database(settings.database_path)
         return await stack.enter_async_context(build_services(settings))
     except (sqlite3.Error, OSError) as exc:
-        reason = f"cannot open {settings.database_path} ({_why(exc)})"
-        fix = f"make its folder writable by uid {os.getuid()} or point DATABASE_PATH elsewhere"
-        raise ConfigError("DATABASE_PATH", f"{reason}: {fix}") from None
+        raise database_error(settings.database_path, exc) from None
 
 
-def _try_database(path: Path) -> None:
-    """Open the database and take its write lock once, before aiosqlite's thread would fail."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
-
-
-def _discord_refusal(exc: Exception, settings: Settings) -> BotError:
-    """A refusal from Discord at start-up, as the setting to fix; anything else is re-raised."""
+def _discord_refusal(exc: Exception, settings: Settings) -> ConfigError | None:
+    """A refusal from Discord at start-up as the setting to fix; None for anything else."""
     if isinstance(exc, discord.LoginFailure) or getattr(exc, "code", None) == GATEWAY_AUTH_FAILED:
         fix = "reset it in the Developer Portal (Bot, Reset Token) and set the new one"
         return ConfigError("DISCORD_TOKEN", f"was refused by Discord: {fix}")
@@ -367,14 +359,7 @@ def _discord_refusal(exc: Exception, settings: Settings) -> BotError:
     if guild is not None and isinstance(exc, discord.HTTPException) and exc.code in GUILD_CODES:
         fix = "invite the bot there (README, Inviting the bot) or unset DEV_GUILD_ID"
         return ConfigError("DEV_GUILD_ID", f"{guild}: the bot is not in this server: {fix}")
-    raise exc
-
-
-def _why(exc: BaseException) -> str:
-    """A short reason from an OS or sqlite error, without a traceback."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
+    return None
 
 
 def _close_on_signals(bot: ImageBot) -> None:
