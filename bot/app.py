@@ -116,7 +116,8 @@ class ImageBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.services.job_queue.observe(JobObserver(self.services.ops.metrics))
+        observer = JobObserver(self.services.ops.metrics, since=self.services.clock.now())
+        self.services.job_queue.observe(observer)
         await self._serve_ops()
         await self._ask_provider_models()
         await self._tell_hidden_usage()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from bot.jobs.events import JobEvent
 from bot.ops.metrics import MICRO, Metrics
@@ -13,10 +14,15 @@ FINAL_KINDS = frozenset({"succeeded", "failed", "cancelled", "unknown"})
 
 
 class JobObserver:
-    """Counts admissions and finished jobs, and logs each finished job once, in either format."""
+    """Counts admissions and finished jobs, and logs each finished job once, in either format.
 
-    def __init__(self, metrics: Metrics) -> None:
+    Results finished before `since` (this process's start) and announced again at start-up
+    (bot/jobs/lifecycle.py) were logged and counted by the run that finished them.
+    """
+
+    def __init__(self, metrics: Metrics, since: datetime) -> None:
         self._metrics = metrics
+        self._since = since
 
     def __call__(self, event: JobEvent) -> None:
         job = event.job
@@ -24,6 +30,8 @@ class JobObserver:
             self._metrics.admissions.labels("admitted").inc()
             return
         if event.kind not in FINAL_KINDS:
+            return
+        if job.finished_at is not None and job.finished_at < self._since:
             return
         self._metrics.jobs_finished.labels(event.kind, job.speed).inc()
         seconds = None

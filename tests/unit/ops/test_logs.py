@@ -17,6 +17,7 @@ from bot.ops.logs import configure_logging
 from bot.ops.metrics import Metrics
 from bot.records import JobRecord
 
+START = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 SECRET = "sk-proj-verysecretkey123"
 TOKEN = "MTIzNDU2.discord-bot-token"
 
@@ -37,7 +38,7 @@ def _capture(fmt: str) -> io.StringIO:
 
 
 def _job(**changes: object) -> JobRecord:
-    created = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
+    created = START
     fields: dict[str, object] = {
         "id": 42,
         "guild_id": 1001,
@@ -96,10 +97,12 @@ def test_secrets_never_reach_the_output(fmt: str) -> None:
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_one_line_per_finished_job(fmt: str) -> None:
     stream = _capture(fmt)
-    observer = JobObserver(Metrics())
+    observer = JobObserver(Metrics(), since=START)
     observer(JobEvent("queued", _job(state="queued", finished_at=None)))
     observer(JobEvent("started", _job(state="running", finished_at=None)))
     observer(JobEvent("succeeded", _job()))
+    earlier = START - timedelta(hours=1)  # announced again at start-up: logged back then
+    observer(JobEvent("succeeded", _job(id=41, created_at=earlier, finished_at=earlier)))
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
     if fmt == "json":
