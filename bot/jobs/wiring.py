@@ -13,6 +13,7 @@ from bot.jobs.admission import Admission
 from bot.jobs.backend import BatchApi, ImageBackend
 from bot.jobs.calls import CallSettlement
 from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.ending import Endings
 from bot.jobs.events import EventBus, JobSink
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.pacing import Pacer
@@ -78,7 +79,8 @@ def build_job_queue(
     pacer = Pacer(ipm=settings.ipm, tpm=settings.tpm, clock=clock, burst=settings.burst)
     queue = JobQueue(bus)
     wakeup = asyncio.Event()  # set by whatever changes what may go; the dispatcher waits on it
-    settlement = Settlement(db=db, catalog=catalog, files=files, clock=clock, bus=bus)
+    endings = Endings(db=db, files=files, bus=bus)  # every job ends through this
+    settlement = Settlement(db=db, catalog=catalog, clock=clock, endings=endings)
     runner = JobRunner(
         db=db,
         catalog=catalog,
@@ -119,7 +121,8 @@ def build_job_queue(
     relaxed = None
     if batches is not None:
         relaxed = RelaxedLane(db=db, catalog=catalog, files=files, clock=clock, bus=bus,
-                              client=batches, timing=settings.relaxed)  # fmt: skip
+                              client=batches, endings=endings,
+                              timing=settings.relaxed)  # fmt: skip
     service = JobService(
         db=db,
         files=files,
@@ -128,6 +131,7 @@ def build_job_queue(
         queue=queue,
         admission=admission,
         runner=runner,
+        endings=endings,
         wake=wakeup.set,
         relaxed=relaxed,
     )

@@ -140,6 +140,7 @@ def row_to_job(row: aiosqlite.Row) -> JobRecord:
         style=row["style"],
         speed=row["speed"],
         style_text=row["style_text"],
+        billing=row["billing"] if "billing" in row.keys() else None,  # noqa: SIM118 - none before 0008
     )
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain import ImageOptions
 from bot.imaging.uploads import EncodedFile
-from bot.jobs.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord
 from cogs import _render
 from cogs._messages import plain_categories
@@ -84,7 +83,7 @@ def test_images_whose_answer_was_lost_are_said_to_be_maybe_charged() -> None:
 
 
 def test_a_cost_without_usage_is_shown_as_an_estimate() -> None:
-    estimated = replace(job(), error_code=USAGE_ESTIMATED)
+    estimated = replace(job(), billing="estimated")
     cost = fields(_render.result_embed(estimated, made=4))["Cost"]
     assert cost.startswith("$0.024 (estimate") and "did not report its usage" in cost
 

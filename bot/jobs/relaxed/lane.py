@@ -23,6 +23,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.jobs.backend import BatchApi
 from bot.jobs.dispatcher import wait_any
+from bot.jobs.ending import Endings
 from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.relaxed.follow import BatchFollower, RelaxedTiming
 from bot.jobs.relaxed.settle import RelaxedSettlement
@@ -48,13 +49,14 @@ class RelaxedLane:
         clock: Clock,
         bus: EventBus,
         client: BatchApi,
+        endings: Endings,
         timing: RelaxedTiming | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._bus = bus
         self.timing = timing or RelaxedTiming()
-        settle = RelaxedSettlement(db=db, catalog=catalog, files=files, clock=clock, bus=bus)
+        settle = RelaxedSettlement(catalog=catalog, files=files, clock=clock, endings=endings)
         submitter = BatchSubmitter(db=db, catalog=catalog, files=files, clock=clock,
                                    client=client, settlement=settle)  # fmt: skip
         self._follower = BatchFollower(db=db, clock=clock, client=client, submitter=submitter,

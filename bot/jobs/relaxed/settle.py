@@ -4,8 +4,8 @@ A line with images is charged from its `usage` at the catalog's batch prices, it
 and the job delivered like a fast one; a line the provider answered with an error (a refusal,
 a 4xx or 5xx) is charged nothing; a line the batch never ran (expired, cancelled, or a batch
 that failed validation) is released and its member told. Each job settles in one transaction
-that first checks it is still running, so settling a batch again after a crash changes nothing
-that was already settled.
+that ends it only if it is still running (bot/jobs/ending.py), so settling a batch again after
+a crash changes nothing that was already settled.
 """
 
 from __future__ import annotations
@@ -17,18 +17,15 @@ from datetime import datetime
 from bot.catalog.models import Catalog, ModelSpec
 from bot.catalog.pricing import cost_of
 from bot.clock import Clock
-from bot.db import Database
 from bot.domain import ImageRequest
 from bot.errors import BatchNotRunError, BotError
 from bot.jobs.calls import CallOutcome, api_call, status_and_code
-from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.kept import kept_files
-from bot.jobs.settlement import Ending
+from bot.jobs.ending import Endings
 from bot.provider.batch_wire import LineOutcome
-from bot.records import JobRecord, NewFile
-from bot.store import jobs as store
+from bot.records import Billing, JobRecord, NewFile
+from bot.store.endings import EndState, JobEnding
 from bot.store.files import FileStore
-from bot.store.ledger import ApiCall, insert_api_call
+from bot.store.ledger import ApiCall
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +47,12 @@ class RelaxedSettlement:
     """Ends relaxed jobs from their batch lines; emits the same events as fast jobs."""
 
     def __init__(
-        self, *, db: Database, catalog: Catalog, files: FileStore, clock: Clock, bus: EventBus
+        self, *, catalog: Catalog, files: FileStore, clock: Clock, endings: Endings
     ) -> None:
-        self._db = db
         self._catalog = catalog
         self._files = files
         self._clock = clock
-        self._bus = bus
+        self._endings = endings
 
     async def line(self, job: JobRecord, outcome: LineOutcome, since: datetime) -> None:
         """Settle one job from its line; `since` is when its batch was opened (for latency)."""
@@ -87,7 +83,8 @@ class RelaxedSettlement:
         call = self._call(job, cost=job.charged_micro_usd, error_code="batch_line_missing",
                           billing="in_doubt")  # fmt: skip
         await self._end(job, "unknown", job.charged_micro_usd, job.charged_images, call=call,
-                        error=None, code="batch_line_missing", message=message)  # fmt: skip
+                        error=None, code="batch_line_missing", message=message,
+                        billing="in_doubt")  # fmt: skip
 
     async def _succeeded(self, job: JobRecord, outcome: LineOutcome, latency: int) -> None:
         result = outcome.result
@@ -103,11 +100,12 @@ class RelaxedSettlement:
             log.warning("relaxed job %s cost %s micro-USD, above its estimate of %s",
                         job.id, cost, job.estimated_micro_usd)  # fmt: skip
         saved = await self._files.save_results(job.id, result.images, job.options.output_format)
-        billing = "actual" if result.usage_reported else "estimated"
+        billing: Billing = "actual" if result.usage_reported else "estimated"
         call = self._call(job, result=replace(result, latency_ms=latency), cost=cost,
                           billing=billing)  # fmt: skip
         call = replace(call, fast_cost_micro_usd=fast)
-        await self._end(job, "succeeded", cost, len(saved), call=call, error=None, files=saved)
+        await self._end(job, "succeeded", cost, len(saved), call=call, error=None, files=saved,
+                        billing=billing)  # fmt: skip
 
     def _call(self, job: JobRecord, **outcome: object) -> ApiCall:
         typed: CallOutcome = outcome  # type: ignore[assignment]  # keys are CallOutcome's
@@ -118,7 +116,7 @@ class RelaxedSettlement:
     async def _end(
         self,
         job: JobRecord,
-        state: Ending,
+        state: EndState,
         charged_micro_usd: int,
         charged_images: int,
         *,
@@ -127,35 +125,20 @@ class RelaxedSettlement:
         code: str | None = None,
         files: list[NewFile] | None = None,
         message: str | None = None,
+        billing: Billing = "actual",
     ) -> None:
-        now = self._clock.now()
         if state != "succeeded" and message is None and error is not None:
             message = str(error)
-        async with self._db.transaction() as conn:
-            current = await store.get_job(conn, job.id)
-            if current is None or current.state != "running":
-                return  # settled already (a batch settled again after a restart)
-            await insert_api_call(conn, call)
-            if files:
-                await store.insert_files(conn, job.id, files, now)
-            await store.finish(
-                conn,
-                job.id,
-                state=state,
-                charged_micro_usd=charged_micro_usd,
-                charged_images=charged_images,
-                now=now,
-                error_code=None if state == "succeeded" else code,
-                error_message=None if state == "succeeded" else message,
-            )
-        done = replace(
-            current,
+        ending = JobEnding(
+            job_id=job.id,
             state=state,
             charged_micro_usd=charged_micro_usd,
             charged_images=charged_images,
-            finished_at=now,
+            billing=billing,
+            at=self._clock.now(),
             error_code=None if state == "succeeded" else code,
             error_message=None if state == "succeeded" else message,
+            calls=(call,),
+            files=tuple(files or ()),
         )
-        results = await kept_files(self._db, self._files, job.id, "result") if files else ()
-        self._bus.emit(JobEvent(state, done, error=error, results=results))
+        await self._endings.end(ending, error)
