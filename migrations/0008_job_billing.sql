@@ -9,12 +9,16 @@
 ALTER TABLE jobs ADD COLUMN billing TEXT
     CHECK (billing IS NULL OR billing IN ('actual', 'estimated', 'in_doubt'));
 
-UPDATE jobs SET billing = (
-    SELECT CASE
-        WHEN SUM(c.billing = 'in_doubt') > 0 THEN 'in_doubt'
-        WHEN SUM(c.billing = 'estimated') > 0 THEN 'estimated'
-        ELSE 'actual'
-    END
-    FROM api_calls c WHERE c.job_id = jobs.id
-)
+-- One definition of a job's billing from its rows, read by the ending's write and below.
+CREATE VIEW job_billing AS
+SELECT job_id,
+       CASE
+           WHEN SUM(billing = 'in_doubt') > 0 THEN 'in_doubt'
+           WHEN SUM(billing = 'estimated') > 0 THEN 'estimated'
+           ELSE 'actual'
+       END AS billing
+FROM api_calls WHERE job_id IS NOT NULL GROUP BY job_id;
+
+UPDATE jobs SET billing = COALESCE((SELECT b.billing FROM job_billing b WHERE b.job_id = jobs.id),
+                                   'actual')
 WHERE state IN ('succeeded', 'failed', 'cancelled', 'unknown');

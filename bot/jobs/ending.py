@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from bot.clock import Clock
 from bot.db import Database
 from bot.errors import BotError
+from bot.jobs.calls import status_and_code
 from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.kept import kept_files
-from bot.records import Billing, JobRecord
-from bot.store.endings import JobEnding, end_job
+from bot.records import Billing, JobRecord, JobState, NewFile
+from bot.store.endings import EndState, JobEnding, end_job
 from bot.store.files import FileStore
+from bot.store.ledger import ApiCall
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,34 @@ class Endings:
     changes nothing and emits nothing: settling twice never writes a second ledger row.
     """
 
-    def __init__(self, *, db: Database, files: FileStore, bus: EventBus) -> None:
+    def __init__(self, *, db: Database, files: FileStore, clock: Clock, bus: EventBus) -> None:
         self._db = db
         self._files = files
+        self._clock = clock
         self._bus = bus
+
+    async def finish(
+        self,
+        job: JobRecord,
+        state: EndState,
+        charged: tuple[int, int],
+        billing: Billing,
+        *,
+        error: BotError | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        calls: Sequence[ApiCall] = (),
+        files: Sequence[NewFile] = (),
+        expected: tuple[JobState, ...] = ("running",),
+    ) -> JobRecord | None:
+        """End `job` now as `state`, keeping `charged` (micro-USD, images); a job that did not
+        succeed says why: `code` and `message`, by default from its error."""
+        if state != "succeeded" and error is not None:
+            code = code or status_and_code(error)[1]
+            message = message or str(error)
+        ending = JobEnding(job.id, state, *charged, billing, self._clock.now(), expected, code,
+                           message, tuple(calls), tuple(files))  # fmt: skip
+        return await self.end(ending, error)
 
     async def end(self, ending: JobEnding, error: BotError | None = None) -> JobRecord | None:
         """End the job as `ending` says; the ended record, or None when it was not ended."""

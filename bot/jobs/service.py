@@ -26,7 +26,6 @@ from bot.jobs.resubmit import resubmission
 from bot.jobs.runner import JobRunner
 from bot.records import JobRecord, RelaxedJob, StoredFile
 from bot.store import jobs as store
-from bot.store.endings import JobEnding
 from bot.store.files import FileStore
 
 
@@ -108,8 +107,8 @@ class JobService:
             raise JobNotCancellableError(job_id, "in a relaxed batch" if busy else job.state)
         if lane is None and (job.state != "queued" or job.id not in self._queue):
             raise JobNotCancellableError(job_id, "running" if job.state == "queued" else job.state)
-        ending = JobEnding(job_id, "cancelled", 0, 0, "actual", self._clock.now(), ("queued",))
-        cancelled = await self._endings.end(ending)
+        cancelled = await self._endings.finish(job, "cancelled", (0, 0), "actual",
+                                               expected=("queued",))  # fmt: skip
         if cancelled is None:  # it started meanwhile
             raise JobNotCancellableError(job_id, "running")
         if lane is not None:

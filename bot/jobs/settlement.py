@@ -1,4 +1,4 @@
-"""Settlement: how a job's reservation ends, as its real cost, an in-doubt charge, or released."""
+"""Fast settlement: how a fast job ends (its real cost, an in-doubt charge, or released)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import BotError
-from bot.jobs.calls import api_call, status_and_code
+from bot.jobs.calls import api_call
 from bot.jobs.ending import Endings, least_known
 from bot.jobs.split import JobRun
 from bot.records import Billing, JobRecord
 from bot.store import jobs as store
-from bot.store.endings import EndState, JobEnding
-from bot.store.ledger import ApiCall, calls_for_job, insert_api_call
+from bot.store.endings import EndState
+from bot.store.ledger import calls_for_job
 
 IN_DOUBT_MESSAGE = (
     "the bot lost track of this request while the image service was working on it; it may "
@@ -26,7 +26,8 @@ def partial_message(made: int, images: int, rest: str) -> str:
 
 
 class Settlement:
-    """Every way a fast job ends, each through `Endings` (the calls' own rows are CallSettlement's).
+    """Every way a fast job ends, each through `Endings` (the calls' own rows, and a requeue,
+    are CallSettlement's).
 
     A job with at least one stored image always ends "succeeded" with the images it has, so a
     paid image is never lost; "unknown" is for jobs with no image whose call may have been billed.
@@ -46,31 +47,25 @@ class Settlement:
         if billing == "actual" and run.estimated_calls:
             billing = "estimated"
         if run.made == run.images:
-            await self._finish(job, "succeeded", charged, images, billing, error=None)
+            await self._endings.finish(job, "succeeded", (charged, images), billing)
         elif run.made:
             rest = IN_DOUBT_MESSAGE if run.doubt_images else str(error or NOT_SENT)
             message = partial_message(run.made, run.images, rest)
             code = run.code or "incomplete"
-            await self._finish(job, "succeeded", charged, images, billing, error=error, code=code,
-                               message=message)  # fmt: skip
+            await self._endings.finish(job, "succeeded", (charged, images), billing, error=error,
+                                       code=code, message=message)  # fmt: skip
         elif run.doubt_images:
             code = run.code or "interrupted"
-            await self._finish(job, "unknown", charged, images, billing, error=error, code=code,
-                               message=IN_DOUBT_MESSAGE)  # fmt: skip
+            await self._endings.finish(job, "unknown", (charged, images), billing, error=error,
+                                       code=code, message=IN_DOUBT_MESSAGE)  # fmt: skip
         else:
             error = error or BotError("the image service made no image")
-            await self._finish(job, "failed", charged, images, billing, error=error, code=run.code)
+            await self._endings.finish(job, "failed", (charged, images), billing, error=error,
+                                       code=run.code)  # fmt: skip
 
     async def not_sent(self, job: JobRecord, error: BotError) -> None:
         """A failure before any call went out: the reservation is released."""
-        await self._finish(job, "failed", 0, 0, "actual", error=error)
-
-    async def requeue(self, job: JobRecord, call: ApiCall | None = None) -> bool:
-        """Back to queued with its reservation (a 429, or a stop before any call went out)."""
-        async with self._db.transaction() as conn:
-            if call is not None:
-                await insert_api_call(conn, call)
-            return await store.requeue(conn, job.id)
+        await self._endings.finish(job, "failed", (0, 0), "actual", error=error)
 
     async def recover(self, job: JobRecord) -> None:
         """At start-up, a job the last run left running: nothing of it is sent again.
@@ -84,7 +79,7 @@ class Settlement:
         spent = sum(c.cost_micro_usd for c in calls)
         billing = least_known(c.billing for c in calls)
         if made == job.n:  # every answer was kept; only the final write was missing
-            await self._finish(job, "succeeded", spent, job.charged_images, billing, error=None)
+            await self._endings.finish(job, "succeeded", (spent, job.charged_images), billing)
             return
         doubt = max(0, job.charged_micro_usd - spent)
         call = api_call(job, n=job.n - made, price_version=self._catalog.version,
@@ -92,36 +87,5 @@ class Settlement:
                         billing="in_doubt")  # fmt: skip
         state: EndState = "succeeded" if made else "unknown"
         message = partial_message(made, job.n, IN_DOUBT_MESSAGE) if made else IN_DOUBT_MESSAGE
-        await self._finish(job, state, spent + doubt, job.charged_images, "in_doubt", error=None,
-                           call=call, code="interrupted", message=message)  # fmt: skip
-
-    async def _finish(
-        self,
-        job: JobRecord,
-        state: EndState,
-        charged_micro_usd: int,
-        charged_images: int,
-        billing: Billing,
-        *,
-        error: BotError | None,
-        call: ApiCall | None = None,
-        code: str | None = None,
-        message: str | None = None,
-    ) -> None:
-        if state != "succeeded":
-            if error is not None and code is None:
-                code = status_and_code(error)[1]
-            if message is None and error is not None:
-                message = str(error)
-        ending = JobEnding(
-            job_id=job.id,
-            state=state,
-            charged_micro_usd=charged_micro_usd,
-            charged_images=charged_images,
-            billing=billing,
-            at=self._clock.now(),
-            error_code=code,
-            error_message=message,
-            calls=(call,) if call is not None else (),
-        )
-        await self._endings.end(ending, error)
+        await self._endings.finish(job, state, (spent + doubt, job.charged_images), "in_doubt",
+                                   code="interrupted", message=message, calls=(call,))  # fmt: skip

@@ -79,7 +79,7 @@ def build_job_queue(
     pacer = Pacer(ipm=settings.ipm, tpm=settings.tpm, clock=clock, burst=settings.burst)
     queue = JobQueue(bus)
     wakeup = asyncio.Event()  # set by whatever changes what may go; the dispatcher waits on it
-    endings = Endings(db=db, files=files, bus=bus)  # every job ends through this
+    endings = Endings(db=db, files=files, clock=clock, bus=bus)  # every job ends through this
     settlement = Settlement(db=db, catalog=catalog, clock=clock, endings=endings)
     runner = JobRunner(
         db=db,

@@ -38,17 +38,11 @@ UPDATE jobs SET state = ?, charged_micro_usd = ?, charged_images = ?, finished_a
        error_code = ?, error_message = ?
 WHERE id = ? AND state IN ({expected})
 """
-# The job's billing from its ledger rows, in the ending's transaction (migration 0008), so what
-# a member reads about the cost and what the ledger says are one record.
+# The job's billing from its ledger rows (the view of migration 0008), in the ending's
+# transaction, so what a member reads about the cost and what the ledger says are one record.
 _BILLING = """
-UPDATE jobs SET billing = (
-    SELECT CASE
-        WHEN SUM(c.billing = 'in_doubt') > 0 THEN 'in_doubt'
-        WHEN SUM(c.billing = 'estimated') > 0 THEN 'estimated'
-        ELSE 'actual'
-    END
-    FROM api_calls c WHERE c.job_id = jobs.id
-)
+UPDATE jobs SET billing = COALESCE((SELECT b.billing FROM job_billing b WHERE b.job_id = ?),
+                                   'actual')
 WHERE id = ?
 RETURNING *
 """
@@ -79,5 +73,5 @@ async def end_job(conn: aiosqlite.Connection, ending: JobEnding) -> JobRecord | 
     for call in ending.calls:
         await insert_api_call(conn, call)
     await insert_files(conn, ending.job_id, ending.files, ending.at)
-    [row] = await conn.execute_fetchall(_BILLING, (ending.job_id,))
+    [row] = await conn.execute_fetchall(_BILLING, (ending.job_id, ending.job_id))
     return row_to_job(row)

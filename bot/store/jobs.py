@@ -289,37 +289,6 @@ async def requeue(conn: aiosqlite.Connection, job_id: int) -> bool:
     return cursor.rowcount == 1
 
 
-async def finish(
-    conn: aiosqlite.Connection,
-    job_id: int,
-    *,
-    state: JobState,
-    charged_micro_usd: int,
-    charged_images: int,
-    now: datetime,
-    from_states: tuple[JobState, ...] = ("running",),
-    error_code: str | None = None,
-    error_message: str | None = None,
-) -> bool:
-    """Settle a job: its final state and what it counts against the budgets from now on."""
-    marks = ", ".join("?" * len(from_states))
-    cursor = await conn.execute(
-        "UPDATE jobs SET state = ?, charged_micro_usd = ?, charged_images = ?, finished_at = ?,"  # noqa: S608 - placeholders only
-        f" error_code = ?, error_message = ? WHERE id = ? AND state IN ({marks})",
-        (
-            state,
-            charged_micro_usd,
-            charged_images,
-            ts(now),
-            error_code,
-            error_message,
-            job_id,
-            *from_states,
-        ),
-    )
-    return cursor.rowcount == 1
-
-
 async def mark_delivered(
     conn: aiosqlite.Connection, job_id: int, channel_id: int, message_id: int, now: datetime
 ) -> bool:

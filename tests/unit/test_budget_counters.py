@@ -76,10 +76,13 @@ async def apply(db: Database, op: Op) -> None:
             await store.requeue(conn, job["id"])
         else:
             final: JobState = "cancelled" if kind == "cancel" else "succeeded"
-            await store.finish(
-                conn, job["id"], state=final, charged_micro_usd=0 if kind == "cancel" else usd,
-                charged_images=0 if kind == "cancel" else images, now=NOW,
-                from_states=("queued", "running"),
+            # The columns an ending changes, written directly: this runs on databases from
+            # before migration 0008 too (end_job, bot/store/endings.py, also sets `billing`).
+            await conn.execute(
+                "UPDATE jobs SET state = ?, charged_micro_usd = ?, charged_images = ?,"
+                " finished_at = ? WHERE id = ? AND state IN ('queued', 'running')",
+                (final, 0 if kind == "cancel" else usd, 0 if kind == "cancel" else images,
+                 store.ts(NOW), job["id"]),
             )  # fmt: skip
 
 

@@ -22,8 +22,7 @@ from bot.errors import BatchNotRunError, BotError
 from bot.jobs.calls import CallOutcome, api_call, status_and_code
 from bot.jobs.ending import Endings
 from bot.provider.batch_wire import LineOutcome
-from bot.records import Billing, JobRecord, NewFile
-from bot.store.endings import EndState, JobEnding
+from bot.records import Billing, JobRecord
 from bot.store.files import FileStore
 from bot.store.ledger import ApiCall
 
@@ -67,13 +66,15 @@ class RelaxedSettlement:
             error = BatchNotRunError(status, str(outcome.error) if outcome.error else None)
         call = self._call(job, latency_ms=latency, http_status=outcome.http_status,
                           error_code=code, request_id=outcome.request_id, error=error)  # fmt: skip
-        await self._end(job, "failed", 0, 0, call=call, error=error, code=code)
+        await self._endings.finish(job, "failed", (0, 0), "actual", error=error, code=code,
+                                   calls=(call,))  # fmt: skip
 
     async def not_run(self, job: JobRecord, status: str, reason: str | None = None) -> None:
         """The batch ended (or never started) without running this job: released, told."""
         error = BatchNotRunError(status, reason)
         call = self._call(job, error_code=f"batch_{status}", error=error)
-        await self._end(job, "failed", 0, 0, call=call, error=error, code=f"batch_{status}")
+        await self._endings.finish(job, "failed", (0, 0), "actual", error=error,
+                                   code=f"batch_{status}", calls=(call,))  # fmt: skip
 
     async def lost(self, job: JobRecord) -> None:
         """A completed batch without this job's line: it may have run and been billed."""
@@ -82,9 +83,9 @@ class RelaxedSettlement:
         )
         call = self._call(job, cost=job.charged_micro_usd, error_code="batch_line_missing",
                           billing="in_doubt")  # fmt: skip
-        await self._end(job, "unknown", job.charged_micro_usd, job.charged_images, call=call,
-                        error=None, code="batch_line_missing", message=message,
-                        billing="in_doubt")  # fmt: skip
+        charged = (job.charged_micro_usd, job.charged_images)
+        await self._endings.finish(job, "unknown", charged, "in_doubt", code="batch_line_missing",
+                                   message=message, calls=(call,))  # fmt: skip
 
     async def _succeeded(self, job: JobRecord, outcome: LineOutcome, latency: int) -> None:
         result = outcome.result
@@ -104,41 +105,11 @@ class RelaxedSettlement:
         call = self._call(job, result=replace(result, latency_ms=latency), cost=cost,
                           billing=billing)  # fmt: skip
         call = replace(call, fast_cost_micro_usd=fast)
-        await self._end(job, "succeeded", cost, len(saved), call=call, error=None, files=saved,
-                        billing=billing)  # fmt: skip
+        await self._endings.finish(job, "succeeded", (cost, len(saved)), billing, calls=(call,),
+                                   files=saved)  # fmt: skip
 
     def _call(self, job: JobRecord, **outcome: object) -> ApiCall:
         typed: CallOutcome = outcome  # type: ignore[assignment]  # keys are CallOutcome's
         call = api_call(job, n=job.n, price_version=self._catalog.version,
                         now=self._clock.now(), **typed)  # fmt: skip
         return replace(call, speed="relaxed")
-
-    async def _end(
-        self,
-        job: JobRecord,
-        state: EndState,
-        charged_micro_usd: int,
-        charged_images: int,
-        *,
-        call: ApiCall,
-        error: BotError | None,
-        code: str | None = None,
-        files: list[NewFile] | None = None,
-        message: str | None = None,
-        billing: Billing = "actual",
-    ) -> None:
-        if state != "succeeded" and message is None and error is not None:
-            message = str(error)
-        ending = JobEnding(
-            job_id=job.id,
-            state=state,
-            charged_micro_usd=charged_micro_usd,
-            charged_images=charged_images,
-            billing=billing,
-            at=self._clock.now(),
-            error_code=None if state == "succeeded" else code,
-            error_message=None if state == "succeeded" else message,
-            calls=(call,),
-            files=tuple(files or ()),
-        )
-        await self._endings.end(ending, error)

@@ -147,7 +147,7 @@ async def test_recovering_a_job_already_ended_writes_no_second_row(tmp_path: Pat
         h = make_harness(db, clock, FakeImageBackend(clock, catalog()), tmp_path, ipm=60,
                          tpm=10**8)  # fmt: skip
         stale = await h.job(job_id)
-        endings = Endings(db=db, files=h.files, bus=h.service._bus)
+        endings = Endings(db=db, files=h.files, clock=clock, bus=h.service._bus)
         settlement = Settlement(db=db, catalog=catalog(), clock=clock, endings=endings)
         await settlement.recover(stale)
         first = await h.job(job_id)
