@@ -16,6 +16,7 @@ from bot.jobs.backend import FailedAttemptLike
 from bot.jobs.split import Chunk, JobRun
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
+from bot.store.endings import set_running_charge
 from bot.store.files import FileStore
 from bot.store.ledger import ApiCall, Billing, insert_api_call
 
@@ -117,7 +118,7 @@ class CallSettlement:
             async with self._db.transaction() as conn:
                 await insert_api_call(conn, call)
                 await store.insert_files(conn, run.job.id, saved, self._clock.now())
-                await store.set_running_charge(conn, run.job.id, run.running_charge())
+                await set_running_charge(conn, run.job.id, run.running_charge())
 
     async def _store(self, run: JobRun, result: ImagesResult) -> list[NewFile]:
         if not result.images:

@@ -1,4 +1,4 @@
-"""The one write that ends a job: its final state, then its ledger rows and files, or nothing."""
+"""A job's charge after admission: while it runs, and the one write that ends it."""
 
 from __future__ import annotations
 
@@ -75,3 +75,14 @@ async def end_job(conn: aiosqlite.Connection, ending: JobEnding) -> JobRecord | 
     await insert_files(conn, ending.job_id, ending.files, ending.at)
     [row] = await conn.execute_fetchall(_BILLING, (ending.job_id, ending.job_id))
     return row_to_job(row)
+
+
+async def set_running_charge(
+    conn: aiosqlite.Connection, job_id: int, charged_micro_usd: int
+) -> bool:
+    """A running job's charge as its requests come back (answered ones at their real cost)."""
+    cursor = await conn.execute(
+        "UPDATE jobs SET charged_micro_usd = ? WHERE id = ? AND state = 'running'",
+        (charged_micro_usd, job_id),
+    )
+    return cursor.rowcount == 1

@@ -1,4 +1,4 @@
-"""All SQL of the `jobs` and `job_files` tables. Writes take the caller's transaction."""
+"""SQL of the `jobs` and `job_files` tables (a job's charge after admission: endings.py)."""
 
 from __future__ import annotations
 
@@ -265,17 +265,6 @@ async def mark_running(conn: aiosqlite.Connection, job_id: int, now: datetime) -
     cursor = await conn.execute(
         "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
         (ts(now), job_id),
-    )
-    return cursor.rowcount == 1
-
-
-async def set_running_charge(
-    conn: aiosqlite.Connection, job_id: int, charged_micro_usd: int
-) -> bool:
-    """A running job's charge as its requests come back (answered ones at their real cost)."""
-    cursor = await conn.execute(
-        "UPDATE jobs SET charged_micro_usd = ? WHERE id = ? AND state = 'running'",
-        (charged_micro_usd, job_id),
     )
     return cursor.rowcount == 1
 

@@ -13,6 +13,7 @@ from bot.db import Database, open_database
 from bot.domain import ImageOptions
 from bot.records import JobState
 from bot.store import jobs as store
+from bot.store.endings import set_running_charge
 
 MONTH = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 3, 20, 15, 30, tzinfo=UTC)
@@ -71,7 +72,7 @@ async def apply(db: Database, op: Op) -> None:
         elif kind == "start":
             await store.mark_running(conn, job["id"], NOW)
         elif kind == "charge":
-            await store.set_running_charge(conn, job["id"], usd)
+            await set_running_charge(conn, job["id"], usd)
         elif kind == "requeue":
             await store.requeue(conn, job["id"])
         else:
