@@ -4,8 +4,8 @@ A line with images is charged from its `usage` at the catalog's batch prices, it
 and the job delivered like a fast one; a line the provider answered with an error (a refusal,
 a 4xx or 5xx) is charged nothing; a line the batch never ran (expired, cancelled, or a batch
 that failed validation) is released and its member told. Each job settles in one transaction
-that ends it only if it is still running (bot/jobs/ending.py), so settling a batch again after
-a crash changes nothing that was already settled.
+that ends it only if it is still running (bot/jobs/settle/ending.py), so settling a batch again
+after a crash changes nothing that was already settled.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from bot.catalog.pricing import cost_of
 from bot.clock import Clock
 from bot.domain import ImageRequest
 from bot.errors import BatchNotRunError, BotError
-from bot.jobs.calls import CallOutcome, api_call, status_and_code
-from bot.jobs.ending import Endings
+from bot.jobs.settle.calls import CallOutcome, api_call, status_and_code
+from bot.jobs.settle.ending import Endings
 from bot.provider.batch_wire import LineOutcome
 from bot.records import Billing, JobRecord
 from bot.store.files import FileStore
