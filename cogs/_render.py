@@ -105,7 +105,7 @@ def _how_known(job: JobRecord) -> str:
             " can have cost)"
         )
     if job.billing == "in_doubt":
-        return " (includes estimates, in doubt: answers lost after the request was sent)"
+        return " (in doubt: includes the estimate of requests whose answer was lost)"
     return ""
 
 
