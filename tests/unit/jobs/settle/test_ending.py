@@ -123,7 +123,7 @@ async def crashed_mid_call(tmp_path: Path, clock: ManualClock) -> tuple[Path, in
 async def test_a_job_in_flight_at_a_crash_ends_unknown_charged_in_doubt(tmp_path: Path) -> None:
     clock = ManualClock(START)
     crashed, job_id = await crashed_mid_call(tmp_path, clock)
-    backend = FakeImageBackend(clock, catalog())
+    backend = FakeImageBackend(clock)
     async with open_database(crashed) as db:
         h = make_harness(db, clock, backend, tmp_path, ipm=60, tpm=10**8)
         await h.lifecycle.start()
@@ -144,7 +144,7 @@ async def test_recovering_a_job_already_ended_writes_no_second_row(tmp_path: Pat
     clock = ManualClock(START)
     crashed, job_id = await crashed_mid_call(tmp_path, clock)
     async with open_database(crashed) as db:
-        h = make_harness(db, clock, FakeImageBackend(clock, catalog()), tmp_path, ipm=60,
+        h = make_harness(db, clock, FakeImageBackend(clock), tmp_path, ipm=60,
                          tpm=10**8)  # fmt: skip
         stale = await h.job(job_id)
         endings = Endings(db=db, files=h.files, clock=clock, bus=h.service._bus)
