@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
+from bot.guilds.service import GuildSettingsService
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.safety.screening import RequestPacer, Screener
@@ -34,12 +35,9 @@ from bot.provider.moderation import OpenAIModerationClient
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
+from bot.store import meta
 from bot.store.files import FileStore
-from bot.store.guilds import GuildSettingsStore
 from bot.store.ledger import hidden_usage_since
-from bot.store.meta import MetaStore
-from bot.store.safety import SafetyStore
-from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +65,11 @@ class Services:
     openai: OpenAIImagesClient
     models: ProviderModels  # what the provider's /models offers this key
     files: FileStore
-    guilds: GuildSettingsStore
+    guilds: GuildSettingsService
     jobs: JobService
     job_queue: QueueLifecycle
     retention: Retention
     usage: UsageService
-    meta: MetaStore
     clock: Clock
     safety: CommunitySafety
 
@@ -128,7 +125,7 @@ class ImageBot(commands.Bot):
     async def _tell_hidden_usage(self) -> None:
         """Say once at start-up if recent answers came without `usage` (charged at estimates)."""
         since = self.services.clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
-        line = hidden_usage_line(await hidden_usage_since(self.services.db.conn, since))
+        line = hidden_usage_line(await hidden_usage_since(self.services.db, since))
         if line is not None:
             log.warning("%s", line)
 
@@ -160,11 +157,13 @@ class ImageBot(commands.Bot):
             return
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        if await self.services.meta.get(SYNC_HASH_KEY) == digest:
+        db = self.services.db
+        if await meta.get(db, SYNC_HASH_KEY) == digest:
             log.info("commands unchanged; not syncing")
             return
         await self.tree.sync()
-        await self.services.meta.put(SYNC_HASH_KEY, digest)
+        async with db.transaction() as conn:
+            await meta.put(conn, SYNC_HASH_KEY, digest)
         log.info("synced %d global commands", len(payload))
 
     async def close(self) -> None:
@@ -209,11 +208,11 @@ async def build_services(
         openai = OpenAIImagesClient(http, timeouts=read_timeouts)
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
-        guilds = GuildSettingsStore(db, clock, catalog)
+        guilds = GuildSettingsService(db, clock, catalog)
         screener = Screener(
             OpenAIModerationClient(http), RequestPacer(settings.moderation_rpm, clock)
         )
-        safety = CommunitySafety(SafetyStore(db), screener, clock)
+        safety = CommunitySafety(db, screener, clock)
         jobs = build_job_queue(
             queue or QueueSettings.from_settings(settings),
             db=db,
@@ -236,8 +235,7 @@ async def build_services(
             jobs=jobs.service,
             job_queue=jobs.lifecycle,
             retention=jobs.retention,
-            usage=UsageService(UsageStore(db.conn), clock),
-            meta=MetaStore(db),
+            usage=UsageService(db, clock),
             clock=clock,
             safety=safety,
         )

@@ -16,6 +16,17 @@ log = logging.getLogger(__name__)
 EventKind = Literal[
     "queued", "position", "started", "partial", "succeeded", "failed", "cancelled", "unknown"
 ]
+# Which of the account's per-minute limits holds the next job back (DESIGN.md, "The life of a
+# job" 2: the reply says so).
+PaceReason = Literal["images", "tokens"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """Why the job next in line waits, and about how many seconds more."""
+
+    reason: PaceReason
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +43,7 @@ class JobEvent:
     partial: PartialImage | None = None
     error: BotError | None = None
     results: tuple[StoredFile, ...] = ()
+    pacing: Pacing | None = None  # a "position" event of the job next in line held back
 
 
 class JobSink(Protocol):

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import aiosqlite
-
+from bot.db import Transaction
 from bot.records import Billing, JobRecord, JobState, NewFile
 from bot.store.jobs import insert_files, row_to_job, ts
 from bot.store.ledger import ApiCall, insert_api_call
@@ -48,7 +47,7 @@ RETURNING *
 """
 
 
-async def end_job(conn: aiosqlite.Connection, ending: JobEnding) -> JobRecord | None:
+async def end_job(conn: Transaction, ending: JobEnding) -> JobRecord | None:
     """End the job inside the caller's transaction, only if its state is one of `expected`:
     then, and only then, its ledger rows and files are written. Returns the ended record, or
     None when the job had already left those states (nothing written)."""
@@ -73,13 +72,12 @@ async def end_job(conn: aiosqlite.Connection, ending: JobEnding) -> JobRecord | 
     for call in ending.calls:
         await insert_api_call(conn, call)
     await insert_files(conn, ending.job_id, ending.files, ending.at)
-    [row] = await conn.execute_fetchall(_BILLING, (ending.job_id, ending.job_id))
+    row = await conn.fetchone(_BILLING, (ending.job_id, ending.job_id))
+    assert row is not None  # the job was just updated
     return row_to_job(row)
 
 
-async def set_running_charge(
-    conn: aiosqlite.Connection, job_id: int, charged_micro_usd: int
-) -> bool:
+async def set_running_charge(conn: Transaction, job_id: int, charged_micro_usd: int) -> bool:
     """A running job's charge as its requests come back (answered ones at their real cost)."""
     cursor = await conn.execute(
         "UPDATE jobs SET charged_micro_usd = ? WHERE id = ? AND state = 'running'",

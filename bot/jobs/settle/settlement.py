@@ -75,7 +75,7 @@ class Settlement:
         stored it is "unknown", its whole remaining reservation charged.
         """
         made = len(await store.files_of(self._db, job.id, "result"))
-        calls = await calls_for_job(self._db.conn, job.id)
+        calls = await calls_for_job(self._db, job.id)
         spent = sum(c.cost_micro_usd for c in calls)
         billing = least_known(c.billing for c in calls)
         if made == job.n:  # every answer was kept; only the final write was missing

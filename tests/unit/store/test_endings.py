@@ -52,10 +52,10 @@ async def test_an_ending_writes_its_state_rows_files_and_billing_together(tmp_pa
     async with open_database(tmp_path / "bot.sqlite3") as db:
         job = await running_job(db)
         done = await end(db, succeeded(job, 30_000, "estimated"))
-        assert done is not None and done == await store.get_job(db.conn, job.id)
+        assert done is not None and done == await store.get_job(db, job.id)
         assert (done.state, done.charged_micro_usd, done.billing) == ("succeeded", 30_000,
                                                                       "estimated")  # fmt: skip
-        assert [c.billing for c in await calls_for_job(db.conn, job.id)] == ["estimated"]
+        assert [c.billing for c in await calls_for_job(db, job.id)] == ["estimated"]
         assert [f.relpath for f in await store.files_of(db, job.id)] == [PNG.relpath]
 
 
@@ -65,8 +65,8 @@ async def test_a_second_ending_changes_nothing(tmp_path: Path) -> None:
         first = await end(db, succeeded(job, 30_000, "actual"))
         again = replace(succeeded(job, 40_000, "in_doubt"), state="unknown")
         assert await end(db, again) is None
-        assert await store.get_job(db.conn, job.id) == first
-        assert [c.cost_micro_usd for c in await calls_for_job(db.conn, job.id)] == [30_000]
+        assert await store.get_job(db, job.id) == first
+        assert [c.cost_micro_usd for c in await calls_for_job(db, job.id)] == [30_000]
         assert len(await store.files_of(db, job.id)) == 1
 
 
@@ -76,10 +76,10 @@ async def test_an_ending_from_a_state_the_job_is_not_in_writes_nothing(tmp_path:
         cancel = JobEnding(job.id, "cancelled", 0, 0, "actual", NOW, ("queued",),
                            calls=(row(job, 0),))  # fmt: skip
         assert await end(db, cancel) is None
-        stored = await store.get_job(db.conn, job.id)
+        stored = await store.get_job(db, job.id)
         assert stored is not None
         assert (stored.state, stored.charged_micro_usd, stored.billing) == ("running", 40_000, None)
-        assert await calls_for_job(db.conn, job.id) == []
+        assert await calls_for_job(db, job.id) == []
 
 
 async def test_the_billing_is_the_least_known_of_every_row_of_the_job(tmp_path: Path) -> None:
