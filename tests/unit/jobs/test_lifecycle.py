@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,7 +147,8 @@ async def test_a_restart_keeps_counting_the_last_minute_against_the_ipm(tmp_path
     minute before a restart still count and the provider never answers 429."""
     clock = ManualClock(START)
     backend = FakeImageBackend(clock, latency=1.0, ipm=6)
-    options = {"clock": clock, "ipm": 6, "backend": backend, "member_queue_limit": 0}
+    options: dict[str, Any] = {"clock": clock, "ipm": 6, "backend": backend}
+    options["member_queue_limit"] = 0
     async with harness(tmp_path, **options) as first:
         for i in range(6):
             await first.service.submit(submission(user_id=10 + i, prompt=f"before {i}"))
