@@ -23,6 +23,8 @@ Params = Sequence[object] | Mapping[str, object]
 # A result row, read by column name or position. The store never names the driver: a second
 # backend hands out its own rows behind this name.
 Row = sqlite3.Row
+# What the driver raises; callers name this, never the driver (tests/test_architecture.py).
+DriverError = sqlite3.Error
 
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<reason>[a-z0-9_]+)\.sql$")
 DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -236,3 +238,35 @@ async def open_database(
         yield Database(conn)
     finally:
         await conn.close()
+
+
+def probe_writable(path: Path) -> None:
+    """Open the database file and take its write lock once, synchronously (before aiosqlite's
+    thread, whose failure would end in a traceback). Raises DriverError or OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def snapshot(source: Path, target: Path, *, busy_timeout_s: float) -> None:
+    """Copy the live database at `source` to a new file `target` with SQLite's online backup
+    (https://www.sqlite.org/backup.html): one consistent snapshot, in WAL mode while the bot
+    keeps writing; the copy is one self-contained file and passes PRAGMA integrity_check.
+    Raises DriverError."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=busy_timeout_s)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)  # all pages in one step: one consistent snapshot
+            dst.execute("PRAGMA journal_mode = DELETE")
+            [result] = dst.execute("PRAGMA integrity_check").fetchone()
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"the copy failed its integrity check: {result}")
+        finally:
+            dst.close()
+    finally:
+        src.close()

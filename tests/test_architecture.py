@@ -104,6 +104,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("bot.imaging", "bot.provider"),
     ("bot.store",),
     ("bot.reports", "bot.jobs", "bot.guilds"),
+    ("bot.ops",),  # running as a service: watches the jobs' events, reads the store
 )
 TOP = {"bot.app", "bot.check", "bot.reconcile", "bot.__main__", "bot"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -71,6 +72,12 @@ class EventBus:
         self._sink: JobSink = sink or NullSink()
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[int, asyncio.Task[None]] = {}
+        self._observers: list[Callable[[JobEvent], None]] = []
+
+    def observe(self, observer: Callable[[JobEvent], None]) -> None:
+        """Also hand every event to `observer` as it is emitted (metrics, the job log); it must
+        be quick and not block: it runs inside `emit`."""
+        self._observers.append(observer)
 
     def set_sink(self, sink: JobSink) -> None:
         self._sink = sink
@@ -80,6 +87,11 @@ class EventBus:
         return len(self._tasks)
 
     def emit(self, event: JobEvent) -> None:
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("job observer failed on %s event of job %s", event.kind, event.job.id)
         job_id = event.job.id
         previous = self._tails.get(job_id)
         task = asyncio.get_running_loop().create_task(

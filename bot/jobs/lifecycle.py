@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -17,16 +18,18 @@ from bot.jobs.run.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.jobs.settle.kept import kept_files
 from bot.jobs.settle.settlement import Settlement
-from bot.store import batches as batch_store, jobs as store, ledger
+from bot.store import batches as batch_store, jobs as store
 from bot.store.files import FileStore
+from bot.store.ledger import fast_requests_since
 
 log = logging.getLogger(__name__)
 
 # Results that no message has shown yet are announced again at start-up when they finished this
 # recently; older ones stay available through /job.
 REDELIVERY_WINDOW = timedelta(days=3)
-PACING_MEMORY_SECONDS = 61  # the provider's one-minute window, and a second of rounding
 STOP_GRACE_SECONDS = 30.0  # how long a clean stop lets in-flight calls finish
+# The pacer's window (60 s) and its margin, with room for a row's latency and whole seconds.
+PACING_LOOKBACK = 62.0
 
 
 class QueueLifecycle:
@@ -44,8 +47,8 @@ class QueueLifecycle:
         runner: JobRunner,
         dispatcher: Dispatcher,
         service: JobService,
+        pacer: Pacer,
         relaxed: RelaxedLane | None = None,
-        pacer: Pacer | None = None,
     ) -> None:
         self._db = db
         self._files = files
@@ -56,13 +59,17 @@ class QueueLifecycle:
         self._runner = runner
         self._dispatcher = dispatcher
         self._service = service
-        self._relaxed = relaxed
         self._pacer = pacer
+        self._relaxed = relaxed
         self._task: asyncio.Task[None] | None = None
 
     def set_sink(self, sink: JobSink) -> None:
         """Where job events go from now on (the Discord layer attaches itself)."""
         self._bus.set_sink(sink)
+
+    def observe(self, observer: Callable[[JobEvent], None]) -> None:
+        """Also hand every job event to `observer` as it happens (bot/ops: metrics, job log)."""
+        self._bus.observe(observer)
 
     @property
     def dispatcher_task(self) -> asyncio.Task[None] | None:
@@ -80,6 +87,7 @@ class QueueLifecycle:
         if self._task is not None and not self._task.done():
             return
         await self._recover()
+        await self._restore_pacing()
         if self._relaxed is not None:
             await self._relaxed.start()  # relaxed jobs: gathering resumes, open batches followed
         self._dispatcher.reopen()
@@ -108,6 +116,15 @@ class QueueLifecycle:
             self._bus.cancel_pending()
         await asyncio.wait({drain})
 
+    async def _restore_pacing(self) -> None:
+        """The last minute's requests (the interrupted ones included, as just settled) count
+        against the account's limits again."""
+        now = self._clock.now()
+        since = now - timedelta(seconds=PACING_LOOKBACK)
+        sent = await fast_requests_since(self._db, since)
+        ages = [((now - r.sent_at).total_seconds(), r.images, r.tokens) for r in sent]
+        self._pacer.restore([age for age in ages if age[0] < PACING_LOOKBACK])
+
     async def _recover(self) -> None:
         # Read before the interrupted jobs are settled: those announce their own ending.
         since = self._clock.now() - REDELIVERY_WINDOW
@@ -127,17 +144,6 @@ class QueueLifecycle:
         for job in untold:
             if job.state in ("failed", "unknown", "cancelled"):
                 self._bus.emit(JobEvent(job.state, job))
-        await self._restore_pacing()
-
-    async def _restore_pacing(self) -> None:
-        """The provider still counts the last minute's requests after a restart: so does the
-        pacer (from the ledger, including the in-doubt rows recovery just wrote)."""
-        if self._pacer is None:
-            return
-        now = self._clock.now()
-        since = now - timedelta(seconds=PACING_MEMORY_SECONDS)
-        for call in await ledger.fast_calls_since(self._db, since):
-            self._pacer.restore(call.images, call.tokens, now.timestamp() - call.sent_at)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

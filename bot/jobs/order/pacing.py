@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bot.clock import Clock
 from bot.jobs.order import policy
@@ -47,6 +47,12 @@ class _SlidingWindow:
             self._log.append((now + self.span, amount))
             self._total += amount
 
+    def add_earlier(self, at: float, amount: int) -> None:
+        """Record an amount at a past instant (calls in time order, before any `add`)."""
+        if amount > 0:
+            self._log.append((at + self.span, amount))
+            self._total += amount
+
 
 class _SpreadBucket:
     """A token bucket of `capacity` images refilled at `rate` per second, allowed to go into debt.
@@ -64,8 +70,7 @@ class _SpreadBucket:
         self._at = now
 
     def level(self, now: float) -> float:
-        # max(): a restored request (Pacer.restore) may predate the bucket's last change.
-        return min(float(self.capacity), self._level + max(0.0, now - self._at) * self.rate)
+        return min(float(self.capacity), self._level + (now - self._at) * self.rate)
 
     def at(self, now: float) -> Bucket:
         return Bucket(self.capacity, self.level(now), self.rate)
@@ -73,6 +78,11 @@ class _SpreadBucket:
     def take(self, now: float, images: int) -> None:
         self._level = self.level(now) - images
         self._at = now
+
+    def start_at(self, instant: float) -> None:
+        """Full at an earlier instant (to replay past takes from there)."""
+        self._level = float(self.capacity)
+        self._at = instant
 
 
 class Pacer:
@@ -143,13 +153,19 @@ class Pacer:
         self._tokens.add(now, tokens)
         self._bucket.take(now, images)
 
-    def restore(self, images: int, tokens: int, seconds_ago: float) -> None:
-        """A request that went out `seconds_ago` in the last run (oldest first, before any
-        `record`): a restart does not forget the window the provider still counts."""
-        at = self._clock.monotonic() - max(0.0, seconds_ago)
-        self._images.add(at, images)
-        self._tokens.add(at, tokens)
-        self._bucket.take(at, images)
+    def restore(self, sent: Sequence[tuple[float, int, int]]) -> None:
+        """After a restart: the requests of the last window, as (seconds ago, images, tokens)
+        oldest first, count again, so the first minute does not send what the provider still
+        counts (a 429). Call before anything is recorded."""
+        now = self._clock.monotonic()
+        recent = [(now - ago, images, tokens) for ago, images, tokens in sent]
+        if not recent:
+            return
+        self._bucket.start_at(recent[0][0])
+        for at, images, tokens in recent:
+            self._images.add_earlier(at, images)
+            self._tokens.add_earlier(at, tokens)
+            self._bucket.take(at, images)
 
     def pause(self, seconds: float) -> None:
         """After a 429: nothing goes out until now + seconds (extends a pause, never shortens)."""
