@@ -60,7 +60,12 @@ def public_followup(interaction: discord.Interaction, user_id: int) -> Target:
         embed: discord.Embed, files: list[discord.File], view: discord.ui.View
     ) -> discord.Message:
         return await interaction.followup.send(
-            content=f"<@{user_id}>", embed=embed, files=files, view=view, wait=True
+            content=f"<@{user_id}>",
+            embed=embed,
+            files=files,
+            view=view,
+            wait=True,
+            allowed_mentions=discord.AllowedMentions(users=[discord.Object(user_id)]),
         )
 
     async def more(files: list[discord.File]) -> None:

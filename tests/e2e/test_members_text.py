@@ -3,6 +3,7 @@ mentions in prompts and style names, look-alike style names, a log channel every
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -129,3 +130,23 @@ async def test_a_log_channel_everyone_reads_gets_a_warning_and_no_refused_prompt
             lambda m: m.channel_id == private.id and "refused" in m.content, timeout=10
         )
         assert "other gore idea" in kept.content
+
+
+async def test_a_result_posted_as_a_new_message_pings_its_member_only(tmp_path: Path) -> None:
+    """Admission took longer than Discord's 3 s (a stalled database): the status was private,
+    so the result is a new public message that names and notifies its member, nobody else."""
+    async with harness(tmp_path) as h:
+        bot = await h.start_bot()
+        stalled = asyncio.Event()
+
+        async def stall_database() -> None:
+            async with bot.services.db.transaction():
+                stalled.set()
+                await asyncio.sleep(2.0)  # past the bot's 1.5 s: it defers privately
+
+        staller = asyncio.create_task(stall_database())
+        await stalled.wait()
+        handle = await h.imagine(f"a cat <@{h.bob.id}>", quality="low")
+        await staller
+        result = await h.wait_result(handle)
+        assert not result.ephemeral and result.pings == {f"user:{h.alice.id}"}
