@@ -156,6 +156,11 @@ def _(error: errors.PermissionDeniedError) -> str:
 
 
 @user_message.register
+def _(error: errors.GuildPausedError) -> str:
+    return "Making images is paused by the moderators for now; nothing was charged."
+
+
+@user_message.register
 def _(error: errors.GuildNotServedError) -> str:
     return "This bot is not enabled here. Its operator decides which servers it serves."
 

@@ -168,6 +168,7 @@ class Admin(commands.Cog):
         cooldown_refusals: app_commands.Range[int, 0, 100] | None = None,
         cooldown_window: app_commands.Range[int, 1, 10080] | None = None,
         cooldown_minutes: app_commands.Range[int, 1, 10080] | None = None,
+        paused: bool | None = None,
     ) -> None:
         """Change this server's defaults, models, moderation, safety, log and relaxed speed.
 
@@ -185,6 +186,7 @@ class Admin(commands.Cog):
             cooldown_refusals: Refusals within the window that pause a member (0 = never).
             cooldown_window: The window for counting refusals, in minutes.
             cooldown_minutes: How long a paused member waits, in minutes.
+            paused: Refuse new images for now (queued jobs still run).
         """
         _require_moderator(interaction, "change the settings")
         changes: dict[str, object] = {
@@ -198,6 +200,7 @@ class Admin(commands.Cog):
             "relaxed": relaxed,
             "screening": screening,
             "spoilers": spoilers,
+            "paused": paused,
             "cooldown_refusals": cooldown_refusals,
             "cooldown_window_minutes": cooldown_window,
             "cooldown_minutes": cooldown_minutes,
@@ -294,6 +297,7 @@ def config_embed(settings: GuildSettings, bot_default_model: str) -> discord.Emb
     embed.add_field(name="Relaxed speed", value=config.relaxed)
     embed.add_field(name="Screening", value=config.screening)
     embed.add_field(name="Spoilers", value="on" if config.spoilers else "off")
+    embed.add_field(name="Paused", value="yes: new jobs are refused" if config.paused else "no")
     cooldown = (
         f"{config.cooldown_refusals} refusals in {config.cooldown_window_minutes} min → "
         f"{config.cooldown_minutes} min pause"

@@ -17,3 +17,6 @@ CREATE INDEX guild_day_use_by_day ON guild_day_use (day);
 -- or a job from before this migration).
 ALTER TABLE jobs ADD COLUMN unsent_images INTEGER;
 ALTER TABLE jobs ADD COLUMN unsent_micro_usd INTEGER;
+
+-- /config set paused: new jobs refused while on, queued ones kept (NULL = off).
+ALTER TABLE guild_settings ADD COLUMN paused INTEGER;

@@ -113,3 +113,19 @@ async def test_a_channel_overwrite_does_not_make_a_moderator(tmp_path: Path) -> 
         usage = await slash(h, "usage", h.alice, override_permissions=True)
         assert "not allowed" in (await h.private_reply(usage)).content
         assert discord.Permissions(int(handle.payload["member"]["permissions"])).manage_guild
+
+
+async def test_paused_refuses_new_jobs_and_keeps_the_queued(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot(openai_ipm=1)  # Bob's job takes the minute; Alice's waits in the queue
+        await h.wait_result(await h.imagine("a busy street", member=h.bob, quality="low"))
+        waiting = await h.imagine("a quiet field", quality="low")
+        await waiting.wait_original(lambda m: "Job #" in m.content)
+        paused = await slash(h, "config", h.mod, "set", paused=True)
+        assert "yes: new jobs are refused" in (await h.private_reply(paused)).text
+        refused = await h.private_reply(await h.imagine("a dog", member=h.bob, quality="low"))
+        assert "paused by the moderators" in refused.content
+        assert [row["state"] for row in h.jobs()] == ["succeeded", "queued"]
+        await h.private_reply(await slash(h, "config", h.mod, "set", paused=False))
+        again = await h.imagine("a dog", member=h.bob, quality="low")
+        await again.wait_original(lambda m: "Job #3" in m.content)

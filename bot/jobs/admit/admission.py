@@ -11,6 +11,7 @@ from bot.catalog.pricing import CostEstimate, estimate
 from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.db import Database
 from bot.errors import (
+    GuildPausedError,
     InvalidOptionError,
     ModelNotOfferedError,
     QueueFullError,
@@ -147,6 +148,8 @@ class Admission:
         now = self._clock.now()
         standing = await read_standing(self._db, s.guild_id, s.user_id, now)
         settings = standing.settings
+        if settings.config.paused:
+            raise GuildPausedError()
         who = Asker(s.guild_id, s.channel_id, s.user_id)
         if self._safety is not None:
             self._safety.check_cooldown(settings.config, standing.refusal_times)
