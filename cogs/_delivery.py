@@ -19,7 +19,13 @@ from bot.records import JobRecord, StoredFile
 from cogs import _render
 from cogs._log import write_log
 from cogs._messages import user_message
-from cogs._posting import channel_message, original_response, post_result, public_followup
+from cogs._posting import (
+    channel_message,
+    direct_message,
+    original_response,
+    post_result,
+    public_followup,
+)
 from cogs._status import Origin, Status
 from cogs._views import reroll_view
 from cogs._working import StillWorking
@@ -174,8 +180,27 @@ class Delivery:
             log.warning("channel %s of job %s is gone", job.channel_id, job.id)
         except discord.HTTPException as exc:
             log.warning("could not post job %s in channel %s: %s", job.id, job.channel_id, exc)
+        if origin is None and job.speed == "relaxed":
+            # A batch outlives the interaction's 15 minutes as a rule: with no channel to take
+            # it, the paid image goes to its member directly.
+            sent = await self._direct_message(job, results, spoiler)
+            if sent is not None:
+                return sent
         await self._tell_undelivered(job, origin.interaction if origin else None, channel)
         return None
+
+    async def _direct_message(
+        self, job: JobRecord, results: Sequence[StoredFile], spoiler: bool
+    ) -> discord.Message | None:
+        """The result in a direct message to its member (who may not accept DMs from the bot:
+        then their next command reminds them, cogs/_flow.py)."""
+        try:
+            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+            dm = await user.create_dm()
+            return await post_result(direct_message(dm, job), job, results, spoiler=spoiler)
+        except discord.HTTPException as exc:
+            log.info("could not send job %s to user %s directly: %s", job.id, job.user_id, exc)
+            return None
 
     async def _tell_undelivered(
         self,

@@ -16,6 +16,7 @@ from tests.e2e.test_delivery import (
     services,
     set_bot_permissions,
 )
+from tests.e2e.test_relaxed import allow_relaxed
 
 pytestmark = pytest.mark.e2e
 
@@ -76,3 +77,24 @@ async def test_a_result_nobody_could_be_shown_is_pointed_out_at_the_next_command
         await later.wait_response()
         await h.wait_result(later)
         assert not [m for m in later.record.followups if "could not be posted" in m.content]
+
+
+async def test_a_relaxed_result_no_channel_takes_is_sent_to_its_member_directly(
+    tmp_path: Path,
+) -> None:
+    """The batch outlived the token and the channel takes nothing from the bot any more: the
+    paid image goes to its member in a direct message (and counts as delivered)."""
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        h.openai.batches.hold = True
+        handle = await h.imagine("a patient heron", quality="low", speed="relaxed")
+        await handle.wait_original(lambda m: "is in a relaxed batch" in m.content, timeout=10)
+        set_bot_permissions(h, attach_files=False, send_messages=False)
+        h.advance(TOKEN_EXPIRED)
+        h.openai.batches.release()
+        dm = await h.discord.wait_until(
+            lambda: next((m for m in h.discord.messages if m.guild_id is None and m.attachments),
+                         None), 15, "a direct message with the result")  # fmt: skip
+        assert "/job 1" in dm.content and not dm.buttons
+        await h.eventually(lambda: h.jobs()[0]["delivered_at"] is not None)

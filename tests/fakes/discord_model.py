@@ -263,6 +263,10 @@ class FakeWorld:
         self.bot_user = FakeUser(self.application_id, bot_name, None, bot=True)
         self.owner_user = FakeUser(snowflakes.next(), "app-owner", "App Owner")
         self.guilds: dict[int, FakeGuild] = {}
+        # Direct messages: the DM channel's id by user, and users who accept none from the bot
+        # (no shared server allows it, or they turned server DMs off: error 50007).
+        self.dm_channels: dict[int, int] = {}
+        self.closed_dms: set[int] = set()
         self.users: dict[int, FakeUser] = {
             self.bot_user.id: self.bot_user,
             self.owner_user.id: self.owner_user,
