@@ -1,5 +1,6 @@
-"""The fake Batch API's batches and lines: file validation (research §1.2's codes), each line
-run through the synchronous endpoints' rules, and the lines a batch never ran."""
+"""The fake Batch API's batches and lines: file validation (the codes of
+docs/sources.md#batch-wire), each line run through the synchronous endpoints' rules, and the
+lines a batch never ran."""
 
 from __future__ import annotations
 
@@ -67,7 +68,10 @@ class FakeBatch:
 
 
 def validate_file(batch: FakeBatch, data: bytes) -> None:
-    """File-level checks at validation; a bad file fails the whole batch (§1.2 codes)."""
+    """File-level checks at validation; a bad file fails the whole batch.
+
+    The codes of docs/sources.md#batch-wire.
+    """
     seen: set[str] = set()
     models: set[str] = set()
     for number, raw in enumerate(data.splitlines(), start=1):

@@ -1,6 +1,6 @@
 """The fake's moderation endpoint: OpenAI's request rules, flags by keyword or image pattern.
 
-Rules as documented or publicly reported (research/batch-moderation-usage.md §2): `input` is a
+Rules as documented or publicly reported (docs/sources.md#moderation-limits): `input` is a
 string, a list of strings, or a list of text/image_url parts; at most one image per request
 (400 `too_many_images`); an image over 20 MB is refused (`file_too_large`); text-moderation
 models take no images; every category comes back, with scores, and flags what crossed.

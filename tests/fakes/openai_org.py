@@ -2,7 +2,7 @@
 
 Computed from the calls the fake actually answered with images (plus any a test adds, e.g.
 another app on the same organization). Shapes follow openai/openai-openapi (UsageImagesResult,
-CostsResult; research batch-moderation-usage.md §3): pages of daily UTC buckets, `has_more` and
+CostsResult; docs/sources.md#usage-costs): pages of daily UTC buckets, `has_more` and
 `next_page`; results carry only the grouped fields, the others null. Batch API lines count like
 synchronous calls (/usage/images has no `batch` filter or group, unlike /usage/completions) and
 cost the batch prices.
@@ -245,7 +245,8 @@ class OrgRecord:
         """Line items as the live API names them: "<model> <image|text>, <input|output>".
 
         Batch lines cost the batch prices; whether the live API names them apart is
-        UNCONFIRMED (research §3.3), so they share the synchronous calls' line items."""
+        UNCONFIRMED (docs/sources.md#usage-costs), so they share the synchronous calls' line
+        items."""
         prices = self.catalog.get(s.model).token_prices(relaxed=s.batch)
         per_token = Decimal(1) / Decimal(10**12)  # micro-USD per 1M tokens -> USD per token
         for item, tokens, rate in (

@@ -23,7 +23,7 @@ PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 @dataclass(frozen=True)
 class Look:
     """The fake's knobs that shape answers: what `auto` quality becomes, noise images, and
-    whether `usage` is sent (some gateways drop it: research/providers.md §4.1)."""
+    whether `usage` is sent (some gateways drop it: docs/sources.md#provider-usage)."""
 
     auto_quality: str = "medium"
     noise: bool = False

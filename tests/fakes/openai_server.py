@@ -287,7 +287,7 @@ class FakeOpenAI:
     ) -> None:
         """Count an answered call (or, `batch`, a Batch API line) in the organization's usage
         and costs: the same tokens as its `usage` (see openai_outputs); batch lines are billed
-        at the batch prices (research batch-moderation-usage.md §1.6)."""
+        at the batch prices (docs/sources.md#batch-prices)."""
         source = "image.generation" if call.operation == "generate" else "image.edit"
         size = resolved_size(call)
         quality = self.auto_quality if call.quality == "auto" else call.quality
