@@ -101,6 +101,7 @@ class FakeOpenAI:
         self.base_url = ""
         self._failures: deque[_Failure] = deque()
         self._hangs: deque[float] = deque()
+        self._holds: deque[asyncio.Event] = deque()
         self._drops = 0
         self._gateway_pages: deque[tuple[int, float]] = deque()
         self._garbles = 0
@@ -159,6 +160,13 @@ class FakeOpenAI:
     def hang_next(self, seconds: float) -> None:
         """The next request waits this long (real time) before it is answered."""
         self._hangs.append(seconds)
+
+    def hold_next(self) -> asyncio.Event:
+        """The next request is read, then answered only once the returned event is set (or the
+        fake closes): the test, not the machine's speed, decides what happens meanwhile."""
+        gate = asyncio.Event()
+        self._holds.append(gate)
+        return gate
 
     def drop_next(self) -> None:
         """The next request is read, then its connection closed without a response."""
@@ -361,6 +369,8 @@ class FakeOpenAI:
             await self._pause(self.latency)
         if self._hangs:
             await self._pause(self._hangs.popleft())
+        if self._holds:
+            await self._until(self._holds.popleft())
         self._check_key(request)
         if self._failures:
             self._scripted()
@@ -374,6 +384,14 @@ class FakeOpenAI:
                 f"Incorrect API key provided: {masked}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
             )
+
+    async def _until(self, gate: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(gate.wait()), asyncio.ensure_future(self._closing.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
