@@ -27,8 +27,8 @@ class Choices:
     """Every option a member picks on /imagine and /edit, as given (not yet validated).
 
     None means the guild's default. Adding an option means adding a field here, its check in
-    bot/jobs/validation.py, and its resolved value on the job (JobRecord.choices) so Re-roll
-    repeats it; tests/unit/test_choices.py fails until all three are done.
+    bot/jobs/admit/validation.py, and its resolved value on the job (JobRecord.choices) so Re-roll
+    repeats it; tests/unit/test_domain.py fails until all three are done.
     """
 
     prompt: str

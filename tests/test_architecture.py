@@ -1,4 +1,4 @@
-"""Whole-codebase rules: the core never imports discord, cogs stay thin, extensions match."""
+"""Whole-codebase rules: the core never imports discord, cogs stay thin, layers and stages hold."""
 
 from __future__ import annotations
 
@@ -153,3 +153,69 @@ def test_jobs_subpackages_keep_to_their_lanes() -> None:
                 if any(name.startswith(b) for b in banned):
                     offenders.append(f"{path.relative_to(ROOT)} -> {name}")
     assert offenders == []
+
+
+# Inside bot/jobs: the shared values (SHARED) import no stage; a stage imports only itself, the
+# shared values and the stages before it; the service, its lifecycle and the wiring that builds
+# them sit on top. The order is a job's: safety checks, then admission, then its turn in the
+# queue; settlement comes before the run because the runner settles what its calls return, and
+# the relaxed lane reuses the order, run and settle stages for its Batch API path.
+JOBS_SHARED = ("events", "backend", "models", "split")
+JOBS_STAGES: tuple[tuple[str, ...], ...] = (
+    ("safety",),
+    ("admit",),
+    ("order",),
+    ("settle",),
+    ("run",),
+    ("relaxed",),
+    ("service",),
+    ("lifecycle",),
+    ("wiring",),
+)
+
+
+def _jobs_stage(module: str) -> int:
+    """The stage index of a bot.jobs module: -1 for the shared values and the package itself."""
+    parts = module.split(".")
+    if len(parts) < 3 or parts[2] in JOBS_SHARED:
+        return -1
+    for level, names in enumerate(JOBS_STAGES):
+        if parts[2] in names:
+            return level
+    raise AssertionError(f"{module} belongs to no stage of JOBS_STAGES")
+
+
+def _jobs_offenders() -> list[str]:
+    offenders = []
+    for path in _modules("bot/jobs"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        own = _jobs_stage(module)
+        for name in _imports(path):
+            if not name.startswith("bot.jobs.") or _jobs_stage(name) == own:
+                continue
+            if _jobs_stage(name) > own:
+                offenders.append(f"{module} -> {name}")
+    return offenders
+
+
+def test_jobs_stages_import_only_earlier_stages_and_shared_values() -> None:
+    assert _jobs_offenders() == []
+
+
+def test_every_jobs_module_has_a_stage() -> None:
+    top = {p.stem for p in (ROOT / "bot/jobs").glob("*.py")} - {"__init__"}
+    folders = {p.name for p in (ROOT / "bot/jobs").iterdir() if (p / "__init__.py").exists()}
+    staged = {name for names in JOBS_STAGES for name in names}
+    assert top | folders == staged | set(JOBS_SHARED)
+
+
+def test_unit_tests_mirror_the_source() -> None:
+    # tests/unit/<path>/test_*.py tests a module of bot/<path>/ (or of cogs/ under tests/unit/cogs).
+    unit = ROOT / "tests/unit"
+    strays = []
+    for path in sorted(unit.rglob("test_*.py")):
+        folder = path.parent.relative_to(unit)
+        source = ROOT / folder if folder.parts[:1] == ("cogs",) else ROOT / "bot" / folder
+        if not source.is_dir() or not (path.parent / "__init__.py").exists():
+            strays.append(str(path.relative_to(ROOT)))
+    assert strays == []

@@ -1,5 +1,5 @@
 """Every member choice is an option of /imagine and /edit, and what a member picks is what the job
-keeps (and so what Re-roll sends again: tests/unit/test_choices.py)."""
+keeps (and so what Re-roll sends again: tests/unit/test_domain.py)."""
 
 from __future__ import annotations
 

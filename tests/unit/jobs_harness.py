@@ -21,8 +21,8 @@ from bot.jobs.events import JobEvent
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
 from bot.jobs.relaxed.lane import RelaxedLane
-from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
