@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.choices import Quality
 from bot.errors import PermissionDeniedError
 from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images, format_usd
 from cogs import _choices
@@ -161,7 +162,7 @@ class Admin(commands.Cog):
         self,
         interaction: discord.Interaction,
         model: str | None = None,
-        quality: _choices.QualityChoice | None = None,
+        quality: Quality | None = None,
         size: str | None = None,
         allowed_models: str | None = None,
         moderation: Literal["auto", "low"] | None = None,

@@ -88,7 +88,15 @@ def test_every_module_has_a_docstring() -> None:
 # The core's floors, lowest first: a module imports only from its own floor or the ones below.
 # The composition root and the command line sit above them all.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("bot.errors", "bot.clock", "bot.domain", "bot.records", "bot.settings", "bot.db"),
+    (
+        "bot.errors",
+        "bot.clock",
+        "bot.choices",
+        "bot.domain",
+        "bot.records",
+        "bot.settings",
+        "bot.db",
+    ),
     ("bot.catalog",),
     ("bot.imaging", "bot.provider"),
     ("bot.store",),
@@ -210,12 +218,38 @@ def test_every_jobs_module_has_a_stage() -> None:
 
 
 def test_unit_tests_mirror_the_source() -> None:
-    # tests/unit/<path>/test_*.py tests a module of bot/<path>/ (or of cogs/ under tests/unit/cogs).
+    # tests/unit/<path>/test_*.py tests a module of bot/<path>/ (or of cogs/ under tests/unit/cogs,
+    # of the loopback fakes tests/fakes/ under tests/unit/fakes).
     unit = ROOT / "tests/unit"
     strays = []
     for path in sorted(unit.rglob("test_*.py")):
         folder = path.parent.relative_to(unit)
-        source = ROOT / folder if folder.parts[:1] == ("cogs",) else ROOT / "bot" / folder
+        top = folder.parts[:1]
+        source = ROOT / folder if top == ("cogs",) else ROOT / "bot" / folder
+        if top == ("fakes",):
+            source = ROOT / "tests" / folder
         if not source.is_dir() or not (path.parent / "__init__.py").exists():
             strays.append(str(path.relative_to(ROOT)))
     assert strays == []
+
+
+# The fakes play OpenAI and Discord as their documentation says, so they read nothing of the bot:
+# a fake that took its rules from the bot's catalog could never disagree with it. The in-process
+# stand-ins for the bot's own clients speak the bot's value types and raise its errors, as the
+# clients they replace do (and the batch one reads answers with the client's own parser).
+FAKE_BOT_IMPORTS = {
+    "tests/fakes/image_backend.py": {"bot.clock", "bot.domain", "bot.errors"},
+    "tests/fakes/batch_backend.py": {"bot.clock", "bot.provider.batch_wire",
+                                     "bot.provider.failures"},
+}  # fmt: skip
+
+
+def test_fakes_import_nothing_of_the_bot_but_the_client_stand_ins_value_types() -> None:
+    offenders = []
+    for path in _modules("tests/fakes"):
+        relative = path.relative_to(ROOT).as_posix()
+        allowed = FAKE_BOT_IMPORTS.get(relative, set())
+        for name in _imports(path):
+            if (name == "bot" or name.startswith("bot.")) and name not in allowed:
+                offenders.append(f"{relative}: {name}")
+    assert offenders == []

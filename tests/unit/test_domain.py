@@ -124,3 +124,10 @@ def test_style_names_match_case_insensitively() -> None:
     assert check_style(None, STYLES) is None
     with pytest.raises(InvalidOptionError, match="no style named Sepia"):
         check_style("Sepia", STYLES)
+
+
+def test_the_commands_options_become_choices_by_their_discord_names() -> None:
+    picked = {"count": 3, "format": "webp", "fidelity": "high", "background": None}
+    assert Choices.from_options("a fox", picked) == Choices(
+        prompt="a fox", n=3, output_format="webp", input_fidelity="high"
+    )

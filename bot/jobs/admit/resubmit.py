@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
+from bot.choices import OPTIONS
 from bot.domain import Choices, InputImage, Operation
 from bot.errors import InvalidImageError, InvalidOptionError
 from bot.jobs.models import Submission
@@ -32,7 +34,8 @@ async def resubmission(
 ) -> Submission:
     """Re-roll: the job's choices as admission resolved them, with the same inputs (a new prompt
     if given). Edit: the new prompt applied to the job's first result, with the same choices
-    except the count and fidelity (one image, the API's default fidelity)."""
+    except those bot/choices.py marks not kept by Edit (the count and fidelity: one image, the
+    API's default fidelity)."""
     choices = job.choices
     if prompt and prompt.strip():
         choices = replace(choices, prompt=prompt)
@@ -43,7 +46,8 @@ async def resubmission(
         if not results:
             raise InvalidImageError(f"job {job.id}", "its result is no longer kept")
         image = await read_input(files, results[0])
-        choices = replace(choices, n=None, input_fidelity=None)
+        reset: dict[str, Any] = {s.field: None for s in OPTIONS if not s.kept_by_edit}
+        choices = replace(choices, **reset)
         return _submission(job, user_id, role_ids, "edit", choices, images=(image,))
     images = tuple([await read_input(files, f) for f in kept if f.role == "input"])
     masks = [await read_input(files, f) for f in kept if f.role == "mask"]

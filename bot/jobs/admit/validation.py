@@ -5,28 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from bot.catalog.models import Catalog, ModelSpec
 from bot.catalog.shapes import pixels_of, size_for_shape
-from bot.domain import (
-    BACKGROUNDS,
-    OUTPUT_FORMATS,
-    SPEEDS,
-    Choices,
-    Fidelity,
-    ImageOptions,
-    Quality,
-    Relaxed,
-    Speed,
-    apply_style,
-)
+from bot.choices import OPTIONS, values_of
+from bot.domain import Choices, ImageOptions, Quality, Relaxed, Speed, apply_style
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
 from bot.jobs.models import Submission
 from bot.store.guilds import GuildSettings
 
 MAX_PROMPT_CHARS = 4000  # DESIGN: prompts are 1 to 4000 characters
 PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens
-FIDELITIES: tuple[Fidelity, ...] = ("low", "high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +48,8 @@ def validate(
     prompt = _prompt(c.prompt, spec)
     _check_inputs(s, spec)
     n = _count(c.n, settings, spec)
-    output_format = _choice("format", c.output_format, "png", OUTPUT_FORMATS)
-    background = _choice("background", c.background, "auto", BACKGROUNDS)
-    if background == "transparent":
-        if not spec.transparent_background:
-            raise InvalidOptionError("background", f"{spec.name} cannot make transparent images")
-        if output_format == "jpeg":
-            raise InvalidOptionError("background", "transparent images need png or webp")
+    fixed = _fixed_options(s)
+    _check_model_takes(fixed, spec)
     speed = check_speed(c.speed, settings.config.relaxed)
     if speed == "relaxed" and not spec.offers_relaxed:
         speed = _fast_instead(c.speed, settings.config.relaxed, spec)
@@ -73,13 +58,11 @@ def validate(
         size=_size(s, settings.config.default_size, spec),
         quality=_quality(c.quality, settings.config.default_quality, spec),
         n=n,
-        background=background,  # type: ignore[arg-type]  # checked against BACKGROUNDS
-        output_format=output_format,  # type: ignore[arg-type]  # checked against OUTPUT_FORMATS
         moderation=settings.config.moderation,
-        input_fidelity=_fidelity(s, spec),
         # Previews stream only for single images (the API streams n=1 only); a batch never
         # streams.
         partial_images=_previews(settings, n, speed),
+        **fixed,  # each one of its Literal's values: checked against the table
     )
     style = check_style(c.style, settings.styles)
     style_text = settings.styles[style] if style is not None else None
@@ -125,12 +108,12 @@ def check_speed(speed: str | None, relaxed: Relaxed) -> Speed:
     has it off, and fast when the guild allows only relaxed."""
     if speed is None or not speed.strip():
         return "relaxed" if relaxed in ("default", "only") else "fast"
-    chosen = _choice("speed", speed, "fast", SPEEDS)
+    chosen = _choice("speed", speed, "fast", values_of("speed"))
     if chosen == "relaxed" and relaxed == "off":
         raise InvalidOptionError("speed", "relaxed speed is not enabled on this server")
     if chosen == "fast" and relaxed == "only":
         raise InvalidOptionError("speed", "this server takes only relaxed jobs")
-    return chosen  # type: ignore[return-value]  # checked against SPEEDS
+    return chosen  # type: ignore[return-value]  # one of the table's speeds
 
 
 def _fast_instead(chosen: str | None, relaxed: Relaxed, spec: ModelSpec) -> Speed:
@@ -195,6 +178,35 @@ def _count(n: int | None, settings: GuildSettings, spec: ModelSpec) -> int:
     return count
 
 
+def _fixed_options(s: Submission) -> dict[str, Any]:
+    """Each fixed-value option of bot/choices.py whose default is the table's (not the guild's),
+    by its field: the member's value checked against the allowed values, or the default. An
+    edit-only option picked for a generation is refused."""
+    picked: dict[str, Any] = {}
+    for spec in OPTIONS:
+        if not spec.fixed or spec.by_guild:
+            continue
+        value = getattr(s.choices, spec.field)
+        if value is None or not value.strip():
+            picked[spec.field] = spec.default
+            continue
+        picked[spec.field] = _choice(spec.option, value, "", spec.values)
+        if spec.edit_only and s.operation != "edit":
+            raise InvalidOptionError(spec.option, "only applies to edits")
+    return picked
+
+
+def _check_model_takes(fixed: Mapping[str, Any], spec: ModelSpec) -> None:
+    """The rules a model or another option sets on a fixed-value option."""
+    if fixed["background"] == "transparent":
+        if not spec.transparent_background:
+            raise InvalidOptionError("background", f"{spec.name} cannot make transparent images")
+        if fixed["output_format"] == "jpeg":
+            raise InvalidOptionError("background", "transparent images need png or webp")
+    if fixed["input_fidelity"] is not None and not spec.input_fidelity:
+        raise InvalidOptionError("fidelity", f"{spec.name} does not take a fidelity setting")
+
+
 def _choice(option: str, value: str | None, default: str, choices: tuple[str, ...]) -> str:
     chosen = (value or default).strip().lower()
     if chosen not in choices:
@@ -224,16 +236,3 @@ def _quality(quality: str | None, default: Quality, spec: ModelSpec) -> Quality:
     if default in spec.qualities:
         return default
     return "auto" if "auto" in spec.qualities else spec.qualities[0]  # type: ignore[return-value]
-
-
-def _fidelity(s: Submission, spec: ModelSpec) -> Fidelity | None:
-    if s.choices.input_fidelity is None:
-        return None
-    chosen = s.choices.input_fidelity.strip().lower()
-    if chosen not in FIDELITIES:
-        raise InvalidOptionError("fidelity", "must be low or high")
-    if s.operation != "edit":
-        raise InvalidOptionError("fidelity", "only applies to edits")
-    if not spec.input_fidelity:
-        raise InvalidOptionError("fidelity", f"{spec.name} does not take a fidelity setting")
-    return chosen

@@ -29,7 +29,7 @@ from PIL import Image
 
 from bot.errors import InvalidImageError
 from bot.imaging.convert import API_MAX_INPUT_BYTES, MAX_INPUT_SIDE, prepare_input
-from tests.fakes.openai_rules import FilePart, check_image_part, has_mpf_segment
+from tests.fakes.openai_edit_files import FilePart, check_image_part, has_mpf_segment
 from tests.unit.imaging.intake_seeds import png_with_header, seeds
 
 # Pillow warns (UserWarning) about the corrupt metadata these files are made of; expected here.

@@ -17,7 +17,8 @@ from bot.imaging.intake import DeclaredFile, looks_like_image
 from bot.provider.failures import name_input, translate_error
 from bot.provider.wire import edit_form
 from bot.store.files import input_filename, input_name
-from tests.fakes.openai_rules import ApiError, FilePart, check_image_part, has_mpf_segment
+from tests.fakes.openai_edit_files import FilePart, check_image_part, has_mpf_segment
+from tests.fakes.openai_rules import ApiError
 from tests.unit.imaging.intake_seeds import seeds
 
 SEEDS = dict(seeds())

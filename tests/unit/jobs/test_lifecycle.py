@@ -14,7 +14,6 @@ from tests.fakes.image_backend import FakeImageBackend, Step
 from tests.unit.jobs_harness import (
     START,
     Harness,
-    catalog,
     harness,
     input_image,
     make_harness,
@@ -81,7 +80,7 @@ async def test_a_crash_with_the_job_still_marked_running_is_recovered(tmp_path: 
     with sqlite3.connect(crashed) as check:
         states = [row[0] for row in check.execute("SELECT state FROM jobs ORDER BY id")]
     assert states == ["running", "queued", "queued", "queued", "queued"]
-    backend = FakeImageBackend(clock, catalog())
+    backend = FakeImageBackend(clock)
     async with open_database(crashed) as db:
         second = make_harness(db, clock, backend, tmp_path, ipm=60, tpm=10**8, max_in_flight=1)
         await second.lifecycle.start()

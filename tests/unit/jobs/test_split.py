@@ -239,7 +239,7 @@ async def test_a_crash_mid_job_delivers_what_was_made_after_the_restart(tmp_path
         with sqlite3.connect(crashed) as copy:
             source.backup(copy)  # the database as a power cut leaves it
         source.close()
-    backend = FakeImageBackend(clock, catalog())
+    backend = FakeImageBackend(clock)
     async with open_database(crashed) as db:
         second = make_harness(db, clock, backend, tmp_path, ipm=4, tpm=10**8, burst=4)
         await second.lifecycle.start()
