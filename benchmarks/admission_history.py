@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python benchmarks/admission_history.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.store.guilds import GuildLimits
+from bot.guild_settings import GuildLimits
 from tests.unit.jobs.admit.test_admission import insert_history
 from tests.unit.jobs_harness import harness, submission
 

@@ -65,7 +65,7 @@ async def _report_hidden_usage(settings: Settings, clock: Clock) -> None:
     a paid call)."""
     since = clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
     async with open_database(settings.database_path) as db:
-        line = hidden_usage_line(await hidden_usage_since(db.conn, since))
+        line = hidden_usage_line(await hidden_usage_since(db, since))
     if line is not None:
         _say(f"usage: {line}")
 

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.errors import CatalogError
+from bot.money import MICRO_PER_USD
 
 RESOLVED_QUALITIES: tuple[str, ...] = ("low", "medium", "high")
 _SIZE_RE = re.compile(r"^\s*([1-9]\d{0,5})\s*[x×*]\s*([1-9]\d{0,5})\s*$", re.IGNORECASE)
@@ -71,7 +72,7 @@ class FieldReader:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(field, f"must be a number of US dollars, not {value!r}")
         try:
-            micro = Decimal(str(value)) * 1_000_000
+            micro = Decimal(str(value)) * MICRO_PER_USD
         except InvalidOperation as exc:  # nan/inf cannot become money
             raise self.fail(field, f"must be a finite number, not {value!r}") from exc
         if not micro.is_finite() or micro < 0 or micro != micro.to_integral_value():

@@ -110,7 +110,7 @@ def bot_with(services: object) -> ImageBot:
 
 
 async def run(
-    command: app_commands.Command[Any, ..., None],
+    command: app_commands.Command[Any, ..., Any],
     cog: commands.Cog,
     seen: discord.Interaction,
     **options: object,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from bot.errors import PermissionDeniedError
-from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings
+from bot.guild_settings import GuildConfig, GuildLimits, GuildSettings
 from cogs._messages import user_message
 from cogs.admin import Admin
 from tests.unit.cogs.fakes import ALICE, GUILD, bot_with, interaction, run

@@ -49,9 +49,25 @@ class FakeJobService:
 
 
 @dataclass
+class FakeMetrics:
+    """Metrics.count_refusal: the refusals admission counted."""
+
+    refusals: list[BaseException] = field(default_factory=list)
+
+    def count_refusal(self, error: BaseException) -> None:
+        self.refusals.append(error)
+
+
+@dataclass
+class FakeOps:
+    metrics: FakeMetrics = field(default_factory=FakeMetrics)
+
+
+@dataclass
 class FakeServices:
     jobs: FakeJobService
     clock: ManualClock
+    ops: FakeOps = field(default_factory=FakeOps)
 
 
 def cog(jobs: FakeJobService) -> tuple[Images, FakeServices]:
@@ -107,6 +123,7 @@ async def test_imagine_refused_by_a_quota_tells_only_the_member_why() -> None:
     assert reply.ephemeral
     assert reply.content == user_message(refusal)
     assert reply.content is not None and "5 of 5 images used" in reply.content
+    assert services.ops.metrics.refusals == [refusal]
 
 
 async def test_edit_sends_the_decoded_images_and_the_fidelity() -> None:

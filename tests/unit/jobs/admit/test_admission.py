@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.clock import ManualClock
+from bot.db import Database, connect, migrate
 from bot.errors import (
     InvalidOptionError,
     ModelNotAllowedError,
@@ -19,8 +20,16 @@ from bot.errors import (
     QuotaExceededError,
     UserFacingError,
 )
-from bot.store.guilds import GuildLimits
-from tests.unit.jobs_harness import START, Harness, harness, input_image, submission
+from bot.guild_settings import GuildLimits
+from tests.fakes.image_backend import FakeImageBackend
+from tests.unit.jobs_harness import (
+    START,
+    Harness,
+    harness,
+    input_image,
+    make_harness,
+    submission,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -321,20 +330,38 @@ STEP_BLOCK = 1
 
 
 async def admission_work(tmp_path: Path, history: int) -> list[int]:
-    """Database steps of 30 admissions by 30 members after `history` finished jobs."""
-    async with harness(tmp_path, start=False, member_queue_limit=0, guild_queue_limit=0) as h:
-        await h.guilds.update_limits(
-            1, changed_by=9, **{f.name: 0 for f in fields(GuildLimits) if f.name != "max_count"}
+    """Database steps of 30 admissions by 30 members after `history` finished jobs.
+
+    The test opens the connection itself (the bot's code never sees it) to count its steps.
+    """
+    conn = await connect(tmp_path / "bot.sqlite3")
+    try:
+        await migrate(conn)
+        clock = ManualClock(START)
+        h = make_harness(
+            Database(conn),
+            clock,
+            FakeImageBackend(clock, ipm=60, tpm=10**8),
+            tmp_path,
+            ipm=60,
+            tpm=10**8,
+            member_queue_limit=0,
+            guild_queue_limit=0,
         )
+        no_limits = {f.name: 0 for f in fields(GuildLimits) if f.name != "max_count"}
+        await h.guilds.update_limits(1, changed_by=9, **no_limits)
         await insert_history(h, history)
         counter = StepCounter()
-        await h.db.conn.set_progress_handler(counter.tick, STEP_BLOCK)
+        await conn.set_progress_handler(counter.tick, STEP_BLOCK)
         work = []
         for user in range(30):
             before = counter.blocks
             await h.service.submit(submission(user_id=user))
             work.append(counter.blocks - before)
+        await h.lifecycle.stop(grace=0)
         return sorted(work)
+    finally:
+        await conn.close()
 
 
 async def test_admission_stays_fast_with_a_thousand_prior_jobs(tmp_path: Path) -> None:
