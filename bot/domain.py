@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Operation = Literal["generate", "edit"]
-Quality = Literal["auto", "low", "medium", "high"]
+Quality = Literal["auto", "low", "medium", "high", "xhigh", "max"]
 Background = Literal["auto", "transparent", "opaque"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 Moderation = Literal["auto", "low"]
@@ -15,7 +15,9 @@ Speed = Literal["fast", "relaxed"]  # DESIGN: fast = now, paced by IPM; relaxed 
 # DESIGN /config set relaxed: whether members may, by default do, or must use the relaxed speed.
 Relaxed = Literal["off", "allowed", "default", "only"]
 
-QUALITIES: tuple[Quality, ...] = ("auto", "low", "medium", "high")
+# xhigh and max: GPT Image 2.5 and later only, where the catalog lists them
+# (https://github.com/openai/openai-python, types/image_generate_params.py).
+QUALITIES: tuple[Quality, ...] = ("auto", "low", "medium", "high", "xhigh", "max")
 BACKGROUNDS: tuple[Background, ...] = ("auto", "transparent", "opaque")
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "jpeg", "webp")
 SPEEDS: tuple[Speed, ...] = ("fast", "relaxed")
@@ -82,7 +84,8 @@ class ImageRequest:
     options: ImageOptions
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
-    end_user: str | None = None  # a hashed member id for OpenAI's abuse monitoring
+    # The member as OpenAI's abuse monitoring sees them: a salted hash, never the Discord id.
+    safety_identifier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

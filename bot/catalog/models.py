@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 SHIPPED_FILE = "bot/catalog/models.toml"
+# A model that lists no qualities takes the four every GPT Image model takes; xhigh and max
+# only where listed.
+DEFAULT_QUALITIES = ("auto", "low", "medium", "high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +309,7 @@ def _free_size(f: FieldReader) -> FreeSizeRule | None:
 
 
 def _qualities(f: FieldReader) -> tuple[str, ...]:
-    qualities = f.strings("qualities", QUALITIES)
+    qualities = f.strings("qualities", DEFAULT_QUALITIES)
     bad = [q for q in qualities if q not in QUALITIES]
     if bad or not set(qualities) - {"auto"}:
         raise f.fail("qualities", f"must list some of {', '.join(QUALITIES)}, not only auto")

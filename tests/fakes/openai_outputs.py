@@ -16,6 +16,7 @@ from PIL import Image
 
 from bot.catalog.pricing import input_image_tokens, nominal_output_tokens
 from tests.fakes.openai_rules import Call
+from tests.fakes.openai_tokens import GPT_IMAGE_26, image_tokens_26
 
 PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
@@ -49,7 +50,10 @@ def usage(call: Call, size: str, quality: str, partials: int) -> dict[str, Any]:
     text = math.ceil(len(call.prompt.encode()) / 4) + 6
     high = spec.always_high_fidelity or call.input_fidelity == "high"
     image_in = sum(input_image_tokens(spec, w, h, high_fidelity=high) for w, h in call.inputs)
-    image_out = nominal_output_tokens(spec, size, quality) * call.n
+    if spec.name in GPT_IMAGE_26:  # published figures, not the bot's catalog
+        image_out = image_tokens_26(spec.name, size, quality, asked=call.quality) * call.n
+    else:
+        image_out = nominal_output_tokens(spec, size, quality) * call.n
     image_out += partials * spec.partial_image_tokens
     return {
         "total_tokens": text + image_in + image_out,
