@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 from bot.catalog.models import Catalog, ModelSpec
 from bot.db import Database
@@ -11,11 +12,20 @@ from bot.errors import InvalidImageError
 from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.files import FileStore, input_name
+from bot.store.meta import MetaStore
+
+SALT_KEY = "safety_identifier_salt"
 
 
-def end_user(user_id: int) -> str:
-    """The member id, hashed, for OpenAI's abuse monitoring: the API never sees Discord ids."""
-    return hashlib.sha256(f"discord-user:{user_id}".encode()).hexdigest()[:32]
+def safety_identifier(user_id: int, salt: str) -> str:
+    """The member for OpenAI's abuse monitoring: stable per member, salted per install so the
+    same Discord id gives different identifiers on different bots and cannot be looked up."""
+    return hashlib.sha256(f"{salt}:discord-user:{user_id}".encode()).hexdigest()[:32]
+
+
+async def install_salt(db: Database) -> str:
+    """This install's random salt, made once and kept in the database."""
+    return await MetaStore(db).get_or_create(SALT_KEY, secrets.token_hex(16))
 
 
 async def prepare(
@@ -45,6 +55,6 @@ async def prepare(
         options=job.options,
         images=tuple(images),
         mask=mask,
-        end_user=end_user(job.user_id),
+        safety_identifier=safety_identifier(job.user_id, await install_salt(db)),
     )
     return spec, request

@@ -77,8 +77,10 @@ def _common_fields(request: ImageRequest, *, stream: bool) -> dict[str, Any]:
     if stream:
         body["stream"] = True
         body["partial_images"] = opts.partial_images
-    if request.end_user:
-        body["user"] = request.end_user
+    if request.safety_identifier:
+        # `user` is deprecated for `safety_identifier` on both image endpoints (openai 3.63.0,
+        # https://github.com/openai/openai-python types/image_generate_params.py); never both.
+        body["safety_identifier"] = request.safety_identifier
     return body
 
 

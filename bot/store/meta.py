@@ -15,6 +15,16 @@ class MetaStore:
         row = await self._db.fetchone("SELECT value FROM meta WHERE key = ?", (key,))
         return None if row is None else str(row["value"])
 
+    async def get_or_create(self, key: str, value: str) -> str:
+        """The stored value, or `value` stored now; the first writer wins a race."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, value),
+            )
+        stored = await self.get(key)
+        return value if stored is None else stored
+
     async def put(self, key: str, value: str) -> None:
         async with self._db.transaction() as conn:
             await conn.execute(

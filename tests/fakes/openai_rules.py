@@ -15,6 +15,7 @@ IMAGE_MIMES = ("image/jpeg", "image/png", "image/webp")
 GEN_KEYS = frozenset(
     {"model", "prompt", "n", "size", "quality", "background", "output_format"}
     | {"output_compression", "moderation", "stream", "partial_images", "user"}
+    | {"safety_identifier"}
 )
 EDIT_KEYS = (GEN_KEYS - {"moderation"}) | {"input_fidelity"}
 
