@@ -6,6 +6,7 @@ import sys
 from datetime import timedelta
 
 from bot.catalog.models import Catalog, load_catalog
+from bot.check_generate import describe_failure, generate_once
 from bot.clock import Clock, SystemClock
 from bot.db import open_database
 from bot.errors import BotError
@@ -20,9 +21,12 @@ def _say(line: str) -> None:
     print(line)  # noqa: T201  # this is a command-line report
 
 
-async def run_check(settings: Settings, *, online: bool, clock: Clock | None = None) -> int:
+async def run_check(
+    settings: Settings, *, online: bool, clock: Clock | None = None, generate: bool = False
+) -> int:
     """Print what is in force and any problem; 0 when all is well, 1 otherwise. `clock` says
-    which day it is for the catalog's shutdown dates (the system's by default)."""
+    which day it is for the catalog's shutdown dates (the system's by default). `generate`
+    (with `online`) also makes one real image call, the cheapest the default model offers."""
     clock = clock or SystemClock()
     problems = 0
     try:
@@ -36,7 +40,10 @@ async def run_check(settings: Settings, *, online: bool, clock: Clock | None = N
     problems += _report_catalog(settings, catalog, clock)
     _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
     if online:
-        problems += await _check_online(settings, catalog, clock)
+        found = await _check_online(settings, catalog, clock)
+        if generate and not found:
+            found = await generate_once(settings, catalog.get(settings.image_model))
+        problems += found
         await _report_hidden_usage(settings, clock)
     _say("ok" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
@@ -81,7 +88,7 @@ async def _check_online(settings: Settings, catalog: Catalog, clock: Clock) -> i
         try:
             names = await OpenAIImagesClient(http).list_models()
         except BotError as exc:
-            _say(f"problem: the API refused: {exc}")
+            _say(f"problem: {describe_failure(settings, exc)}")
             return 1
     _report_availability(catalog, names, clock)
     if settings.image_model not in names:

@@ -40,6 +40,7 @@ from tests.fakes.openai_rules import (
 
 MAX_BODY = 64 * 1024 * 1024
 MODERATION_TRIGGER = "MODERATION_BLOCK"
+MODERATION_OUTPUT_TRIGGER = "MODERATION_BLOCK_OUTPUT"
 # Error pages of the proxies commonly put in front of the API (OPENAI_BASE_URL), as they ship.
 GATEWAY_PAGES = {
     502: b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>"
@@ -334,6 +335,8 @@ class FakeOpenAI:
             await self._preamble(request)
             call = self._validate(operation, record)
             self._admit(call.n)
+            if MODERATION_OUTPUT_TRIGGER in call.prompt:  # the prompt passed, the image did not
+                raise moderation_error(rid, "output")
             if MODERATION_TRIGGER in call.prompt:
                 raise moderation_error(rid)
         except ApiError as err:
