@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,8 @@ from bot.store.files import FileStore
 from bot.store.guilds import GuildLimits, effective_user_limits
 from bot.store.reservations import Caps, reserve_job
 from bot.store.standing import read_standing
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class Admission:
         self._member_queue = member_queue_limit
         self._guild_queue = guild_queue_limit
         self._safety = safety
+        self._replaced_told: set[tuple[int, str]] = set()
 
     async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
@@ -128,6 +132,7 @@ class Admission:
         valid = validate(
             s, settings, self._catalog, default_model=self._default_model, today=now.date()
         )
+        self._tell_replaced_default(s, settings.config.default_model, valid.spec.name)
         self._check_offered(valid.spec.name, settings.config.allowed_models, now)
         if self._safety is not None:
             await self._safety.check_prompt(who, settings.config, valid.prompt)
@@ -149,6 +154,20 @@ class Admission:
         except BaseException:
             await self._files.delete(f.relpath for f in saved)
             raise
+
+    def _tell_replaced_default(self, s: Submission, guild_default: str | None, used: str) -> None:
+        """Tell the operator once per guild and model that a retired default gave way."""
+        default = guild_default or self._default_model
+        if s.choices.model or used == default or (s.guild_id, default) in self._replaced_told:
+            return
+        self._replaced_told.add((s.guild_id, default))
+        log.warning(
+            "guild %s: the default model %s is retired; members get %s until a moderator "
+            "sets another with /config set model",
+            s.guild_id,
+            default,
+            used,
+        )
 
     def _check_offered(self, model: str, allowed: tuple[str, ...] | None, now: datetime) -> None:
         """Refuse a model the provider does not list, naming those it lists and the guild allows."""

@@ -153,9 +153,26 @@ def _model(
         raise ModelNotAllowedError(name, tuple(m for m in allowed if m in catalog.names()))
     spec = catalog.get(name)
     if spec.is_retired(today):
+        # A default the member did not pick gives way to the catalog's replacement (DESIGN:
+        # a retired guild default never fails every plain /imagine); a model they picked is
+        # refused, naming the replacement.
+        instead = None if c.model else _replacement(spec, catalog, today, allowed)
+        if instead is not None:
+            return instead
         shutdown = spec.shutdown.isoformat() if spec.shutdown else "an earlier date"
         raise ModelRetiredError(name, shutdown, spec.replacement)
     return spec
+
+
+def _replacement(
+    spec: ModelSpec, catalog: Catalog, today: date, allowed: tuple[str, ...] | None
+) -> ModelSpec | None:
+    """The retired model's replacement when the catalog has it live and the guild allows it."""
+    name = spec.replacement
+    if name is None or name not in catalog.names() or (allowed and name not in allowed):
+        return None
+    found = catalog.get(name)
+    return None if found.is_retired(today) else found
 
 
 def _prompt(prompt: str, spec: ModelSpec) -> str:
