@@ -84,6 +84,7 @@ class ImageRequest:
     options: ImageOptions
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
+    markup: InputImage | None = None  # a transparent PNG over images[0]; never with a mask
     # The member as OpenAI's abuse monitoring sees them: a salted hash, never the Discord id.
     safety_identifier: str | None = None
 

@@ -10,7 +10,7 @@ from typing import Literal
 from bot.domain import Choices, ImageOptions, Operation, Speed, apply_style
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "unknown"]
-FileRole = Literal["input", "mask", "result"]
+FileRole = Literal["input", "mask", "markup", "result"]
 
 # States whose charge is a reservation rather than a settled amount. An unknown job keeps its
 # reservation forever: the call may have been billed and we will never learn its real cost.

@@ -124,6 +124,7 @@ class Images(commands.Cog):
         model: str | None = None,
         style: str | None = None,
         speed: _choices.SpeedChoice | None = None,
+        markup: discord.Attachment | None = None,
     ) -> None:
         """Edit your images with a prompt; a mask marks the area of the first image to change.
 
@@ -143,6 +144,7 @@ class Images(commands.Cog):
             model: Which image model to use.
             style: One of this server's styles, combined with your prompt.
             speed: fast (now) or relaxed (cheaper, through a batch; minutes to hours).
+            markup: A transparent PNG drawn over the first image, showing what to change.
         """
         choices = Choices(
             prompt=prompt,
@@ -157,16 +159,24 @@ class Images(commands.Cog):
             speed=speed,
         )
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        intake.check_declared([_declared(a) for a in [*attachments, *([mask] if mask else [])]])
+        extras = [a for a in (mask, markup) if a is not None]
+        intake.check_declared([_declared(a) for a in [*attachments, *extras]])
 
         async def prepare() -> Submission:
             images = await intake.prepare_inputs([await _download(a) for a in attachments])
-            prepared_mask = None
+            first = (images[0].width, images[0].height)
+            prepared_mask = prepared_markup = None
             if mask is not None:
-                first = (images[0].width, images[0].height)
                 prepared_mask = await intake.prepare_mask(await _download(mask), first)
+            if markup is not None:
+                prepared_markup = await intake.prepare_markup(await _download(markup), first)
             return self._submission(
-                interaction, "edit", choices, images=tuple(images), mask=prepared_mask
+                interaction,
+                "edit",
+                choices,
+                images=tuple(images),
+                mask=prepared_mask,
+                markup=prepared_markup,
             )
 
         await admit(interaction, self.delivery, prepare)
@@ -262,6 +272,7 @@ class Images(commands.Cog):
         *,
         images: tuple[InputImage, ...] = (),
         mask: InputImage | None = None,
+        markup: InputImage | None = None,
     ) -> Submission:
         """The member's request with their ids, in the interaction's guild and channel."""
         return Submission(
@@ -273,6 +284,7 @@ class Images(commands.Cog):
             choices=choices,
             images=images,
             mask=mask,
+            markup=markup,
         )
 
 

@@ -103,6 +103,7 @@ class ModelSpec:
     replacement: str | None
     auto_sizes: tuple[str, ...] = ()  # what "auto" may resolve to; empty = every resolved size
     batch_prices: TokenPrices | None = None  # the Batch API's (relaxed speed); None = not offered
+    markup: bool = False  # edits take a `markup` image drawn over the first input
 
     @property
     def offers_relaxed(self) -> bool:
@@ -257,6 +258,7 @@ def _build_spec(f: FieldReader) -> ModelSpec:
         replacement=f.optional_text("replacement"),
         auto_sizes=f.strings("auto_sizes", ()),
         batch_prices=_prices(f, "batch_prices") if f.get("batch_prices", None) else None,
+        markup=f.flag("markup", False),
     )
     _check_consistency(f, spec)
     return replace(spec, auto_sizes=_auto_sizes(f, spec))

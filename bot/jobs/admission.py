@@ -148,7 +148,7 @@ class Admission:
             check_reservation(use, limits, cost, now)
         if self._safety is not None:  # slow (network) when on: only for a job that fits
             await self._safety.screen(who, settings.config, valid.request_prompt, s.images)
-        saved = await self._files.save_inputs(s.images, s.mask) if s.images else []
+        saved = await self._files.save_inputs(s.images, s.mask, s.markup) if s.images else []
         try:
             return await self._reserve(s, valid, cost, limits, saved), cost
         except BaseException:
@@ -184,8 +184,9 @@ class Admission:
 
     def _price(self, s: Submission, valid: ValidRequest) -> CostEstimate:
         sizes = [(image.width, image.height) for image in s.images]
-        if s.mask is not None:
-            sizes.append((s.mask.width, s.mask.height))
+        for extra in (s.mask, s.markup):  # each is uploaded and billed as an input image
+            if extra is not None:
+                sizes.append((extra.width, extra.height))
         if valid.speed == "relaxed":
             # One batch line at the batch prices; batches have their own rate-limit pool, so
             # the account's IPM and TPM do not apply (research: batch-moderation-usage §1.6).

@@ -35,6 +35,7 @@ async def prepare(
     spec = catalog.get(job.model)  # ModelNotAllowedError if the catalog dropped it
     images: list[InputImage] = []
     mask: InputImage | None = None
+    markup: InputImage | None = None
     for row in await store.files_of(db, job.id):
         if row.role == "result":
             continue
@@ -47,6 +48,8 @@ async def prepare(
         image = InputImage(data, row.mime, row.width, row.height, input_name(row.relpath))
         if row.role == "mask":
             mask = image
+        elif row.role == "markup":
+            markup = image
         else:
             images.append(image)
     request = ImageRequest(
@@ -55,6 +58,7 @@ async def prepare(
         options=job.options,
         images=tuple(images),
         mask=mask,
+        markup=markup,
         safety_identifier=safety_identifier(job.user_id, await install_salt(db)),
     )
     return spec, request

@@ -185,6 +185,25 @@ def _prompt(prompt: str, spec: ModelSpec) -> str:
     return text
 
 
+def _check_markup(s: Submission, spec: ModelSpec) -> None:
+    """A markup is drawn over the first image: its size, never with a mask, on models that take
+    it (the API: "Must match that image's dimensions ... Cannot be combined with mask")."""
+    markup = s.markup
+    if markup is None:
+        return
+    if s.mask is not None:
+        raise InvalidOptionError("markup", "use a markup or a mask, not both")
+    if not spec.markup:
+        raise InvalidOptionError("markup", f"{spec.name} does not take a markup")
+    first = s.images[0]
+    if (markup.width, markup.height) != (first.width, first.height):
+        raise InvalidOptionError(
+            "markup",
+            f"it is {markup.width}x{markup.height}; it must be the size of the first image "
+            f"({first.width}x{first.height})",
+        )
+
+
 def _check_inputs(s: Submission, spec: ModelSpec) -> None:
     if s.operation == "edit":
         if not s.images:
@@ -193,7 +212,10 @@ def _check_inputs(s: Submission, spec: ModelSpec) -> None:
             raise InvalidOptionError(
                 "image", f"{spec.name} takes at most {spec.max_input_images} images"
             )
+        _check_markup(s, spec)
         return
+    if s.markup is not None:
+        raise InvalidOptionError("markup", "a markup only applies to an edit")
     if s.images:
         raise InvalidOptionError("image", "only edits take images")
     if s.mask is not None:

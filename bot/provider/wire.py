@@ -58,6 +58,9 @@ def edit_form(request: ImageRequest, *, stream: bool) -> tuple[dict[str, str], l
     ]
     if request.mask is not None:
         files.append(("mask", (f"mask.{_ext(request.mask)}", request.mask.data, request.mask.mime)))
+    if request.markup is not None:  # `markup` on edits (openai 3.63.0 image_edit_params.py)
+        mark = request.markup
+        files.append(("markup", (f"markup.{_ext(mark)}", mark.data, mark.mime)))
     return fields, files
 
 

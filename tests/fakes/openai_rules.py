@@ -84,6 +84,7 @@ class Call:
     partial_images: int = 0
     input_fidelity: str | None = None
     inputs: list[tuple[int, int]] = field(default_factory=list)
+    markup: bool = False  # a markup part came with the edit
 
 
 def _int(params: dict[str, Any], key: str, default: int, lo: int, hi: int, form: bool) -> int:
@@ -280,3 +281,35 @@ def check_edit_files(call: Call, images: list[FilePart], mask: FilePart | None) 
             f"Invalid mask image: the mask ({size[0]}x{size[1]}) must have the same dimensions "
             f"as the image ({call.inputs[0][0]}x{call.inputs[0][1]}).",
         )
+
+
+# `markup` on edits (openai 3.63.0 types/image_edit_params.py): "A transparent PNG overlaid on the
+# first image to guide the edit. Must match that image's dimensions ... Supports GPT Image 2.5.
+# Cannot be combined with mask." Third parties attribute it to 2.6 as well.
+MARKUP_MODELS = (
+    "gpt-image-2.5-flare",
+    "gpt-image-2.5-sunburst",
+    "gpt-image-2.6-flare",
+    "gpt-image-2.6-sunburst",
+)
+
+
+def check_markup(call: Call, markup: FilePart, *, has_mask: bool) -> None:
+    """The markup part: a model that takes it, no mask, a PNG of the first image's size."""
+    if call.spec.name not in MARKUP_MODELS:
+        raise invalid("markup", f"markup is not supported for model '{call.spec.name}'.")
+    if has_mask:
+        raise invalid("markup", "markup cannot be combined with mask.")
+    size = check_image_part(markup, 0)
+    with Image.open(io.BytesIO(markup.data)) as img:
+        is_png = img.format == "PNG"
+    if not is_png:
+        raise invalid("markup", "Invalid markup image: the markup must be a PNG.")
+    if size != call.inputs[0]:
+        raise invalid(
+            "markup",
+            f"Invalid markup image: the markup ({size[0]}x{size[1]}) must have the same "
+            f"dimensions as the image ({call.inputs[0][0]}x{call.inputs[0][1]}).",
+        )
+    call.markup = True
+    call.inputs.append(size)  # billed as one more input image (upper bound; undocumented)

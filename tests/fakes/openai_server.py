@@ -34,6 +34,7 @@ from tests.fakes.openai_rules import (
     Call,
     FilePart,
     check_edit_files,
+    check_markup,
     find_spec,
     validate,
 )
@@ -477,6 +478,9 @@ class FakeOpenAI:
                 raise lone_image_array_error()
             masks = [_file(p) for p in record.parts if p.name == "mask"]
             check_edit_files(call, images, masks[0] if masks else None)
+            markups = [_file(p) for p in record.parts if p.name == "markup"]
+            if markups:
+                check_markup(call, markups[0], has_mask=bool(masks))
         return call
 
     def _admit(self, n: int) -> None:

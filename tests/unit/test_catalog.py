@@ -162,7 +162,12 @@ def test_retired_lists_models_and_their_replacement() -> None:
     assert [s.name for s in SHIPPED.retired(date(2026, 11, 21))] == ["gpt-image-1"]
     later = SHIPPED.retired(date(2026, 12, 1))
     assert [s.name for s in later] == ["gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"]
-    assert {s.replacement for s in later} == {"gpt-image-2"}
+    # OpenAI's deprecations page names 2.6 for the models shut down on 2026-12-01
+    assert [s.replacement for s in later] == [
+        "gpt-image-2",
+        "gpt-image-2.6-sunburst",
+        "gpt-image-2.6-sunburst",
+    ]
 
 
 def test_unknown_model_is_refused_naming_the_choices() -> None:
