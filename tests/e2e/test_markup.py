@@ -81,3 +81,49 @@ async def test_a_markup_that_cannot_work_is_refused_and_nothing_is_sent(
         assert "markup" in reply.content and said in reply.content
         assert sent_edits(h) == [] and h.jobs() == [] and h.ledger() == []
         h.discord.assert_no_violations()
+
+
+async def test_the_edit_image_modal_takes_a_markup_and_more_images_as_uploads(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        services = h.bot.services  # type: ignore[union-attr]
+        await services.guilds.update_config(h.guild.id, changed_by=h.mod.id, default_model=MODEL)
+        posted = await h.discord.post_message(h.bob, files=[("cup.png", png((400, 300), "white"))])
+        menu = await h.discord.context_menu("Edit image", posted, member=h.alice)
+        modal = await menu.wait_modal()
+        assert [c["type"] for c in modal["components"]] == [18, 18, 18, 18]  # Labels
+        answers = {
+            "Prompt": "make the circled cup blue",
+            "Markup (optional)": [h.upload("circle.png", circled((800, 600)), "image/png")],
+            "More reference images (optional)": [h.upload("blue.png", png((64, 64), "blue"))],
+        }
+        submitted = await h.discord.submit_modal(menu, answers, member=h.alice)
+        assert (await h.wait_result(submitted)).attachments
+        [request] = sent_edits(h)
+        assert len([p for p in request.parts if p.name in ("image", "image[]")]) == 2
+        [part] = [p for p in request.parts if p.name == "markup"]
+        with Image.open(io.BytesIO(part.data)) as drawn:
+            assert drawn.size == (400, 300)
+        h.discord.assert_no_violations()
+
+
+async def test_the_edit_button_refuses_a_markup_with_a_mask_and_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        result = await h.wait_result(await h.imagine("a cup", model=MODEL, quality="low"))
+        edit = await h.discord.click(result, member=h.alice, label="Edit")
+        await edit.wait_modal()
+        answers = {
+            "Prompt": "make it blue",
+            "Markup (optional)": [h.upload("circle.png", circled((1024, 1024)), "image/png")],
+            "Mask (optional)": [h.upload("mask.png", png((1024, 1024), "white"), "image/png")],
+        }
+        submitted = await h.discord.submit_modal(edit, answers, member=h.alice)
+        reply = await h.private_reply(submitted)
+        assert "markup" in reply.content and "not both" in reply.content
+        assert sent_edits(h) == [] and len(h.jobs()) == 1
+        h.discord.assert_no_violations()
