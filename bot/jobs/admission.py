@@ -26,6 +26,7 @@ from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
 from bot.store.guilds import GuildLimits, effective_user_limits
+from bot.store.meta import MetaStore
 from bot.store.reservations import Caps, reserve_job
 from bot.store.standing import read_standing
 
@@ -119,7 +120,7 @@ class Admission:
         self._member_queue = member_queue_limit
         self._guild_queue = guild_queue_limit
         self._safety = safety
-        self._replaced_told: set[tuple[int, str]] = set()
+        self._replaced: dict[int, tuple[str, str]] = {}  # guild -> (retired default, used)
 
     async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
@@ -132,7 +133,7 @@ class Admission:
         valid = validate(
             s, settings, self._catalog, default_model=self._default_model, today=now.date()
         )
-        self._tell_replaced_default(s, settings.config.default_model, valid.spec.name)
+        self._note_replaced_default(s, settings.config.default_model, valid.spec.name)
         self._check_offered(valid.spec.name, settings.config.allowed_models, now)
         if self._safety is not None:
             await self._safety.check_prompt(who, settings.config, valid.prompt)
@@ -155,18 +156,33 @@ class Admission:
             await self._files.delete(f.relpath for f in saved)
             raise
 
-    def _tell_replaced_default(self, s: Submission, guild_default: str | None, used: str) -> None:
-        """Tell the operator once per guild and model that a retired default gave way."""
+    def _note_replaced_default(self, s: Submission, guild_default: str | None, used: str) -> None:
+        """Remember that a retired default gave way to `used` for this member's job."""
         default = guild_default or self._default_model
-        if s.choices.model or used == default or (s.guild_id, default) in self._replaced_told:
-            return
-        self._replaced_told.add((s.guild_id, default))
+        if not s.choices.model and used != default:
+            self._replaced[s.guild_id] = (default, used)
+
+    async def replaced_default_notice(self, guild_id: int) -> str | None:
+        """Once per guild and retired model (kept in the database): the line that tells the
+        guild's moderators, and the operator's log, that members now get the replacement."""
+        found = self._replaced.pop(guild_id, None)
+        if found is None:
+            return None
+        default, used = found
+        key = f"retired_default_told:{guild_id}:{default}"
+        mark = f"{used}@{self._clock.now().isoformat()}"
+        if await MetaStore(self._db).get_or_create(key, mark) != mark:
+            return None  # told before
         log.warning(
             "guild %s: the default model %s is retired; members get %s until a moderator "
             "sets another with /config set model",
-            s.guild_id,
+            guild_id,
             default,
             used,
+        )
+        return (
+            f"The server's default model {default} has been retired, so members now get "
+            f"{used}. Choose another with /config set model."
         )
 
     def _check_offered(self, model: str, allowed: tuple[str, ...] | None, now: datetime) -> None:

@@ -33,3 +33,4 @@ class Admitted:
     job: JobRecord
     position: int
     estimate: CostEstimate
+    notice: str | None = None  # for the guild's moderators (a retired default gave way)

@@ -53,12 +53,23 @@ async def test_a_size_the_model_does_not_take_is_refused_listing_valid_sizes(
         assert "Settings updated" in await config_set(h, size="2048x1152")
 
 
-async def test_a_retired_guild_default_gives_members_its_replacement(tmp_path: Path) -> None:
+async def test_a_retired_guild_default_gives_members_its_replacement_and_tells_moderators_once(
+    tmp_path: Path,
+) -> None:
     async with harness(tmp_path) as h:  # 2026-11-16: gpt-image-1.5 still runs
         await h.start_bot()
-        assert "Settings updated" in await config_set(h, model="gpt-image-1.5")
+        log_channel = h.discord.add_channel(h.guild, "imagebot-log")
+        set_up = await config_set(h, model="gpt-image-1.5", log_channel=log_channel)
+        assert "Settings updated" in set_up
         h.advance((AFTER_SHUTDOWN - h.clock.now()).total_seconds())
-        result = await h.wait_result(await h.imagine("a lighthouse", quality="low"))
-        assert result.attachments
-        [request] = [r for r in h.openai.requests if "/images/" in r.path]
-        assert request.params["model"] == "gpt-image-2.6-sunburst"
+        for prompt in ("a lighthouse", "a harbour"):
+            result = await h.wait_result(await h.imagine(prompt, quality="low"))
+            assert result.attachments
+        sent = [r.params["model"] for r in h.openai.requests if "/images/" in r.path]
+        assert sent == ["gpt-image-2.6-sunburst", "gpt-image-2.6-sunburst"]
+        told = [
+            m
+            for m in h.discord.channel_messages(log_channel)
+            if "gpt-image-1.5 has been retired" in m.text
+        ]
+        assert len(told) == 1 and "gpt-image-2.6-sunburst" in told[0].text

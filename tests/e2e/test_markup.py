@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.e2e.harness import Harness, harness, png
+from tests.fakes.discord_interactions import ModalValue
 
 pytestmark = pytest.mark.e2e
 MODEL = "gpt-image-2.6-sunburst"
@@ -94,7 +95,7 @@ async def test_the_edit_image_modal_takes_a_markup_and_more_images_as_uploads(
         menu = await h.discord.context_menu("Edit image", posted, member=h.alice)
         modal = await menu.wait_modal()
         assert [c["type"] for c in modal["components"]] == [18, 18, 18, 18]  # Labels
-        answers = {
+        answers: dict[str, ModalValue] = {
             "Prompt": "make the circled cup blue",
             "Markup (optional)": [h.upload("circle.png", circled((800, 600)), "image/png")],
             "More reference images (optional)": [h.upload("blue.png", png((64, 64), "blue"))],
@@ -117,7 +118,7 @@ async def test_the_edit_button_refuses_a_markup_with_a_mask_and_sends_nothing(
         result = await h.wait_result(await h.imagine("a cup", model=MODEL, quality="low"))
         edit = await h.discord.click(result, member=h.alice, label="Edit")
         await edit.wait_modal()
-        answers = {
+        answers: dict[str, ModalValue] = {
             "Prompt": "make it blue",
             "Markup (optional)": [h.upload("circle.png", circled((1024, 1024)), "image/png")],
             "Mask (optional)": [h.upload("mask.png", png((1024, 1024), "white"), "image/png")],

@@ -6,7 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 from bot.provider.organization import CostLine
-from bot.reports.reconcile import LedgerDay, reconcile, render
+from bot.reports.reconcile import reconcile, render
+from bot.store.reconcile import LedgerDay
 
 DAY = date(2026, 12, 5)
 KNOWN = ("gpt-image-2", "gpt-image-2.6-sunburst")
