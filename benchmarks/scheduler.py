@@ -1,6 +1,6 @@
 """Simulated hours of the job queue against an in-process model of the fake's strict IPM rule.
 
-Runs the shipped FairScheduler, Pacer and dispatch policy (bot/jobs/policy.py: `next_job`, the
+Runs the shipped FairScheduler, Pacer and dispatch policy (bot/jobs/order/policy.py: `next_job`, the
 dispatcher's decision, and `next_request`, the runner's) on a ManualClock; only the event loop
 around them (arrivals, requests in flight, answers, 429s) is simulated.
 
@@ -27,9 +27,9 @@ if __package__ in (None, ""):  # run as `python benchmarks/scheduler.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.clock import ManualClock
-from bot.jobs.pacing import Pacer
-from bot.jobs.policy import Go, Pending, Send, Wait, next_job, next_request, pending
-from bot.jobs.scheduler import FairScheduler, QueuedJob
+from bot.jobs.order.pacing import Pacer
+from bot.jobs.order.policy import Go, Pending, Send, Wait, next_job, next_request, pending
+from bot.jobs.order.scheduler import FairScheduler, QueuedJob
 from bot.jobs.split import MAX_REQUEST_IMAGES
 
 SERVER_WINDOW = 60.0  # tests/fakes/openai_server.py: strict IPM over a trailing 60 s

@@ -22,10 +22,10 @@ from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.jobs.lifecycle import QueueLifecycle
-from bot.jobs.retention import Retention
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
+from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.batches import OpenAIBatchesClient

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, get_args
+
+from bot.choices import (
+    OPTIONS,
+    Background as Background,  # the option types, re-exported
+    Fidelity as Fidelity,
+    OutputFormat as OutputFormat,
+    Quality as Quality,
+    Speed as Speed,
+)
 
 Operation = Literal["generate", "edit"]
-Quality = Literal["auto", "low", "medium", "high", "xhigh", "max"]
-Background = Literal["auto", "transparent", "opaque"]
-OutputFormat = Literal["png", "jpeg", "webp"]
 Moderation = Literal["auto", "low"]
-Fidelity = Literal["low", "high"]
-Speed = Literal["fast", "relaxed"]  # DESIGN: fast = now, paced by IPM; relaxed = the Batch API
 # DESIGN /config set relaxed: whether members may, by default do, or must use the relaxed speed.
 Relaxed = Literal["off", "allowed", "default", "only"]
 
-# xhigh and max: GPT Image 2.5 and later only, where the catalog lists them
-# (https://github.com/openai/openai-python, types/image_generate_params.py).
-QUALITIES: tuple[Quality, ...] = ("auto", "low", "medium", "high", "xhigh", "max")
-BACKGROUNDS: tuple[Background, ...] = ("auto", "transparent", "opaque")
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "jpeg", "webp")
-SPEEDS: tuple[Speed, ...] = ("fast", "relaxed")
+QUALITIES: tuple[Quality, ...] = get_args(Quality)
+BACKGROUNDS: tuple[Background, ...] = get_args(Background)
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+SPEEDS: tuple[Speed, ...] = get_args(Speed)
 MIME_BY_FORMAT: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -28,9 +31,10 @@ MIME_BY_FORMAT: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "web
 class Choices:
     """Every option a member picks on /imagine and /edit, as given (not yet validated).
 
-    None means the guild's default. Adding an option means adding a field here, its check in
-    bot/jobs/validation.py, and its resolved value on the job (JobRecord.choices) so Re-roll
-    repeats it; tests/unit/test_choices.py fails until all three are done.
+    None means the guild's default. Each field but the prompt is an option of bot/choices.py
+    OPTIONS, which the commands, validation, the wire format and Re-roll read; adding an option
+    is a row there and a field here (and on ImageOptions when it is sent upstream).
+    tests/unit/test_choices.py and test_domain.py fail until the three agree.
     """
 
     prompt: str
@@ -43,6 +47,13 @@ class Choices:
     input_fidelity: str | None = None  # the `fidelity` option (edits only), "low" | "high"
     style: str | None = None  # the name of one of the guild's styles
     speed: str | None = None  # SPEEDS
+
+    @classmethod
+    def from_options(cls, prompt: str, picked: Mapping[str, Any]) -> Choices:
+        """The choices of a command's options, keyed by their Discord names (count, format...)."""
+        return cls(
+            prompt=prompt, **{s.field: picked[s.option] for s in OPTIONS if s.option in picked}
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from bot.choices import OPTIONS
 from bot.domain import Choices, ImageOptions, Operation, Speed, apply_style
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "unknown"]
 FileRole = Literal["input", "mask", "markup", "result"]
+_OPTION_FIELDS = frozenset(f.name for f in fields(ImageOptions))
 
 # States whose charge is a reservation rather than a settled amount. An unknown job keeps its
 # reservation forever: the call may have been billed and we will never learn its real cost.
@@ -55,19 +57,12 @@ class JobRecord:
     @property
     def choices(self) -> Choices:
         """The member's choices as admission resolved them: Re-roll submits these again."""
-        o = self.options
-        return Choices(
-            prompt=self.prompt,
-            model=o.model,
-            size=o.size,
-            quality=o.quality,
-            n=o.n,
-            background=o.background,
-            output_format=o.output_format,
-            input_fidelity=o.input_fidelity,
-            style=self.style,
-            speed=self.speed,
-        )
+        # Each option (bot/choices.py) is a field of the job's ImageOptions or of the job itself.
+        picked = {
+            s.field: getattr(self.options if s.field in _OPTION_FIELDS else self, s.field)
+            for s in OPTIONS
+        }
+        return Choices(prompt=self.prompt, **picked)
 
     @property
     def model(self) -> str:

@@ -1,24 +1,26 @@
-"""Option choices and autocomplete drawn from the model catalog (validated again at admission)."""
+"""The member options of /imagine and /edit from bot/choices.py; autocomplete from the catalog."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, cast
+import inspect
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
 
+from bot.choices import OptionSpec
 from bot.errors import ModelNotAllowedError
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
 
-QualityChoice = Literal["auto", "low", "medium", "high"]
-BackgroundChoice = Literal["auto", "transparent", "opaque"]
-FormatChoice = Literal["png", "jpeg", "webp"]
-FidelityChoice = Literal["low", "high"]
-SpeedChoice = Literal["fast", "relaxed"]
-
 MAX_CHOICES = 25  # Discord's limit per autocomplete response
+
+Callback = Callable[..., Coroutine[Any, Any, None]]
+Autocomplete = Callable[
+    [discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]
+]
 
 
 def _bot(interaction: discord.Interaction) -> ImageBot:
@@ -78,3 +80,51 @@ def _label(name: str, text: str) -> str:
     """ "name — its text…" within Discord's 100 characters for a choice's name."""
     label = f"{name} — {' '.join(text.split())}"
     return label if len(label) <= 100 else label[:99] + "…"
+
+
+# Free-text options that suggest values as the member types (each validated again at admission).
+AUTOCOMPLETE: dict[str, Autocomplete] = {
+    "size": size_autocomplete,
+    "model": model_autocomplete,
+    "style": style_autocomplete,
+}
+
+
+def menu(spec: OptionSpec) -> list[app_commands.Choice[str]]:
+    """A fixed-value option's values as Discord choices, named as they are sent."""
+    return [app_commands.Choice(name=value, value=value) for value in spec.values]
+
+
+def member_options(specs: Sequence[OptionSpec]) -> Callable[[Callback], Callback]:
+    """Give a command callback one optional parameter per option in `specs` (rows of
+    bot/choices.py OPTIONS), named, described, typed and with its menu or autocomplete as the
+    table says. The callback receives them as `**picked`, keyed by their Discord names.
+
+    discord.py reads a callback's parameters with inspect.signature, which honours a function's
+    `__signature__` (https://docs.python.org/3/library/inspect.html#inspect.signature); the
+    options are added after the callback's own parameters, so its required ones stay first.
+    """
+
+    def decorate(func: Callback) -> Callback:
+        signature = inspect.signature(func)
+        own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        added = [
+            inspect.Parameter(s.option, keyword, default=None, annotation=_annotation(s))
+            for s in specs
+        ]
+        func.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+        app_commands.describe(**{s.option: s.description for s in specs})(func)
+        app_commands.choices(**{s.option: menu(s) for s in specs if s.fixed})(func)
+        suggested = {s.option: AUTOCOMPLETE[s.field] for s in specs if s.field in AUTOCOMPLETE}
+        return app_commands.autocomplete(**suggested)(func)
+
+    return decorate
+
+
+def _annotation(spec: OptionSpec) -> object:
+    """The parameter type discord.py turns into the option's type (string, or a ranged integer)."""
+    if spec.integer is not None:
+        low, high = spec.integer
+        return app_commands.Range[int, low, high] | None
+    return str | None

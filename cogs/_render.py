@@ -12,7 +12,7 @@ import discord
 from bot.catalog.pricing import CostEstimate
 from bot.errors import BlockedPhraseError, SafetyRefusalError, ScreeningFlaggedError
 from bot.imaging.uploads import EncodedFile
-from bot.jobs.settlement import USAGE_ESTIMATED
+from bot.jobs.settle.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord, StoredFile
 from bot.reports.usage import format_usd
 

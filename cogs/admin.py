@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog.usable import check_usable
+from bot.choices import Quality
 from bot.errors import PermissionDeniedError
 from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images, format_usd
 from cogs import _choices
@@ -162,7 +163,7 @@ class Admin(commands.Cog):
         self,
         interaction: discord.Interaction,
         model: str | None = None,
-        quality: _choices.QualityChoice | None = None,
+        quality: Quality | None = None,
         size: str | None = None,
         allowed_models: str | None = None,
         moderation: Literal["auto", "low"] | None = None,

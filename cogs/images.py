@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.choices import options_for
 from bot.domain import Choices, InputImage, Operation
 from bot.errors import InvalidImageError, PermissionDeniedError
 from bot.imaging import intake
@@ -48,65 +49,32 @@ class Images(commands.Cog):
         self.bot.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
         self.bot.remove_dynamic_items(JobButton)
 
-    @app_commands.command(name="imagine")
+    # mypy cannot fit discord.py's ParamSpec to a callback with **kwargs and no *args.
+    @app_commands.command(name="imagine")  # type: ignore[arg-type]
     @app_commands.guild_only()
-    @app_commands.rename(output_format="format")
-    @app_commands.autocomplete(
-        size=_choices.size_autocomplete,
-        model=_choices.model_autocomplete,
-        style=_choices.style_autocomplete,
-    )
+    @_choices.member_options(options_for("generate"))
     async def imagine(
         self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 4000],
-        size: str | None = None,
-        quality: _choices.QualityChoice | None = None,
-        count: app_commands.Range[int, 1, 10] | None = None,
-        background: _choices.BackgroundChoice | None = None,
-        output_format: _choices.FormatChoice | None = None,
-        model: str | None = None,
-        style: str | None = None,
-        speed: _choices.SpeedChoice | None = None,
+        **picked: Any,
     ) -> None:
         """Generate images from a prompt.
 
         Args:
             prompt: What to draw (up to 4000 characters).
-            size: Width x height, or auto.
-            quality: Higher quality costs more.
-            count: How many images (1-10).
-            background: Transparent needs png or webp.
-            output_format: png, jpeg or webp.
-            model: Which image model to use.
-            style: One of this server's styles, combined with your prompt.
-            speed: fast (now) or relaxed (cheaper, through a batch; minutes to hours).
         """
-        choices = Choices(
-            prompt=prompt,
-            model=model,
-            size=size,
-            quality=quality,
-            n=count,
-            background=background,
-            output_format=output_format,
-            style=style,
-            speed=speed,
-        )
+        choices = Choices.from_options(prompt, picked)  # the options of bot/choices.py
 
         async def prepare() -> Submission:
             return self._submission(interaction, "generate", choices)
 
         await admit(interaction, self.delivery, prepare)
 
-    @app_commands.command(name="edit")
+    # mypy cannot fit discord.py's ParamSpec to a callback with **kwargs and no *args.
+    @app_commands.command(name="edit")  # type: ignore[arg-type]
     @app_commands.guild_only()
-    @app_commands.rename(output_format="format")
-    @app_commands.autocomplete(
-        size=_choices.size_autocomplete,
-        model=_choices.model_autocomplete,
-        style=_choices.style_autocomplete,
-    )
+    @_choices.member_options(options_for("edit"))
     async def edit(
         self,
         interaction: discord.Interaction,
@@ -116,16 +84,8 @@ class Images(commands.Cog):
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
         mask: discord.Attachment | None = None,
-        size: str | None = None,
-        quality: _choices.QualityChoice | None = None,
-        count: app_commands.Range[int, 1, 10] | None = None,
-        fidelity: _choices.FidelityChoice | None = None,
-        background: _choices.BackgroundChoice | None = None,
-        output_format: _choices.FormatChoice | None = None,
-        model: str | None = None,
-        style: str | None = None,
-        speed: _choices.SpeedChoice | None = None,
         markup: discord.Attachment | None = None,
+        **picked: Any,
     ) -> None:
         """Edit your images with a prompt; a mask marks the area of the first image to change.
 
@@ -136,29 +96,9 @@ class Images(commands.Cog):
             image3: Another reference image.
             image4: Another reference image.
             mask: Where the first image may change (transparent or white): a guide, not a fence.
-            size: Width x height, or auto.
-            quality: Higher quality costs more.
-            count: How many images (1-10).
-            fidelity: How closely to keep the input's details (where the model supports it).
-            background: Transparent needs png or webp.
-            output_format: png, jpeg or webp.
-            model: Which image model to use.
-            style: One of this server's styles, combined with your prompt.
-            speed: fast (now) or relaxed (cheaper, through a batch; minutes to hours).
             markup: A transparent PNG drawn over the first image, showing what to change.
         """
-        choices = Choices(
-            prompt=prompt,
-            model=model,
-            size=size,
-            quality=quality,
-            n=count,
-            background=background,
-            output_format=output_format,
-            input_fidelity=fidelity,
-            style=style,
-            speed=speed,
-        )
+        choices = Choices.from_options(prompt, picked)  # the options of bot/choices.py
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
         extras = [a for a in (mask, markup) if a is not None]
         intake.check_declared([_declared(a) for a in [*attachments, *extras]])

@@ -3,7 +3,7 @@
 -- and each member's) and against per-member queued counts, kept by triggers on `jobs`, so it
 -- reads a few rows instead of every job of the guild's month (0.27 ms at 2,000 jobs, 1.1 ms at
 -- 8,000, growing with traffic). The totals always equal SUM(charged_*) and COUNT(queued) over
--- `jobs` (tests/unit/test_budget_counters.py recounts them).
+-- `jobs` (tests/unit/store/test_jobs.py recounts them).
 
 CREATE TABLE guild_day_use (
     guild_id   INTEGER NOT NULL,

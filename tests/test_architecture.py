@@ -1,4 +1,4 @@
-"""Whole-codebase rules: the core never imports discord, cogs stay thin, extensions match."""
+"""Whole-codebase rules: the core never imports discord, cogs stay thin, layers and stages hold."""
 
 from __future__ import annotations
 
@@ -88,7 +88,15 @@ def test_every_module_has_a_docstring() -> None:
 # The core's floors, lowest first: a module imports only from its own floor or the ones below.
 # The composition root and the command line sit above them all.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("bot.errors", "bot.clock", "bot.domain", "bot.records", "bot.settings", "bot.db"),
+    (
+        "bot.errors",
+        "bot.clock",
+        "bot.choices",
+        "bot.domain",
+        "bot.records",
+        "bot.settings",
+        "bot.db",
+    ),
     ("bot.catalog",),
     ("bot.imaging", "bot.provider"),
     ("bot.store",),
@@ -152,4 +160,96 @@ def test_jobs_subpackages_keep_to_their_lanes() -> None:
                     continue
                 if any(name.startswith(b) for b in banned):
                     offenders.append(f"{path.relative_to(ROOT)} -> {name}")
+    assert offenders == []
+
+
+# Inside bot/jobs: the shared values (SHARED) import no stage; a stage imports only itself, the
+# shared values and the stages before it; the service, its lifecycle and the wiring that builds
+# them sit on top. The order is a job's: safety checks, then admission, then its turn in the
+# queue; settlement comes before the run because the runner settles what its calls return, and
+# the relaxed lane reuses the order, run and settle stages for its Batch API path.
+JOBS_SHARED = ("events", "backend", "models", "split")
+JOBS_STAGES: tuple[tuple[str, ...], ...] = (
+    ("safety",),
+    ("admit",),
+    ("order",),
+    ("settle",),
+    ("run",),
+    ("relaxed",),
+    ("service",),
+    ("lifecycle",),
+    ("wiring",),
+)
+
+
+def _jobs_stage(module: str) -> int:
+    """The stage index of a bot.jobs module: -1 for the shared values and the package itself."""
+    parts = module.split(".")
+    if len(parts) < 3 or parts[2] in JOBS_SHARED:
+        return -1
+    for level, names in enumerate(JOBS_STAGES):
+        if parts[2] in names:
+            return level
+    raise AssertionError(f"{module} belongs to no stage of JOBS_STAGES")
+
+
+def _jobs_offenders() -> list[str]:
+    offenders = []
+    for path in _modules("bot/jobs"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        own = _jobs_stage(module)
+        for name in _imports(path):
+            if not name.startswith("bot.jobs.") or _jobs_stage(name) == own:
+                continue
+            if _jobs_stage(name) > own:
+                offenders.append(f"{module} -> {name}")
+    return offenders
+
+
+def test_jobs_stages_import_only_earlier_stages_and_shared_values() -> None:
+    assert _jobs_offenders() == []
+
+
+def test_every_jobs_module_has_a_stage() -> None:
+    top = {p.stem for p in (ROOT / "bot/jobs").glob("*.py")} - {"__init__"}
+    folders = {p.name for p in (ROOT / "bot/jobs").iterdir() if (p / "__init__.py").exists()}
+    staged = {name for names in JOBS_STAGES for name in names}
+    assert top | folders == staged | set(JOBS_SHARED)
+
+
+def test_unit_tests_mirror_the_source() -> None:
+    # tests/unit/<path>/test_*.py tests a module of bot/<path>/ (or of cogs/ under tests/unit/cogs,
+    # of the loopback fakes tests/fakes/ under tests/unit/fakes).
+    unit = ROOT / "tests/unit"
+    strays = []
+    for path in sorted(unit.rglob("test_*.py")):
+        folder = path.parent.relative_to(unit)
+        top = folder.parts[:1]
+        source = ROOT / folder if top == ("cogs",) else ROOT / "bot" / folder
+        if top == ("fakes",):
+            source = ROOT / "tests" / folder
+        if not source.is_dir() or not (path.parent / "__init__.py").exists():
+            strays.append(str(path.relative_to(ROOT)))
+    assert strays == []
+
+
+# The fakes play OpenAI and Discord as their documentation says, so they read nothing of the bot:
+# a fake that took its rules from the bot's catalog could never disagree with it. The in-process
+# stand-ins for the bot's own clients speak the bot's value types and raise its errors, as the
+# clients they replace do (and the batch one reads answers with the client's own parser).
+FAKE_BOT_IMPORTS = {
+    "tests/fakes/image_backend.py": {"bot.clock", "bot.domain", "bot.errors"},
+    "tests/fakes/batch_backend.py": {"bot.clock", "bot.provider.batch_wire",
+                                     "bot.provider.failures"},
+}  # fmt: skip
+
+
+def test_fakes_import_nothing_of_the_bot_but_the_client_stand_ins_value_types() -> None:
+    offenders = []
+    for path in _modules("tests/fakes"):
+        relative = path.relative_to(ROOT).as_posix()
+        allowed = FAKE_BOT_IMPORTS.get(relative, set())
+        for name in _imports(path):
+            if (name == "bot" or name.startswith("bot.")) and name not in allowed:
+                offenders.append(f"{relative}: {name}")
     assert offenders == []

@@ -8,14 +8,14 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from bot.db import Database
-from bot.jobs.dispatcher import Dispatcher, wait_any
 from bot.jobs.events import EventBus, JobEvent, JobSink
-from bot.jobs.kept import kept_files
-from bot.jobs.queue import JobQueue
+from bot.jobs.order.dispatcher import Dispatcher, wait_any
+from bot.jobs.order.queue import JobQueue
 from bot.jobs.relaxed.lane import RelaxedLane
-from bot.jobs.runner import JobRunner
+from bot.jobs.run.runner import JobRunner
 from bot.jobs.service import JobService
-from bot.jobs.settlement import Settlement
+from bot.jobs.settle.kept import kept_files
+from bot.jobs.settle.settlement import Settlement
 from bot.store import batches as batch_store, jobs as store
 from bot.store.files import FileStore
 

@@ -16,14 +16,14 @@ from bot.errors import (
     JobNotFoundError,
     PermissionDeniedError,
 )
-from bot.jobs.admission import Admission
+from bot.jobs.admit.admission import Admission
+from bot.jobs.admit.resubmit import resubmission
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.kept import kept_files
 from bot.jobs.models import Admitted, Submission
-from bot.jobs.queue import JobQueue
+from bot.jobs.order.queue import JobQueue
 from bot.jobs.relaxed.lane import RelaxedLane
-from bot.jobs.resubmit import resubmission
-from bot.jobs.runner import JobRunner
+from bot.jobs.run.runner import JobRunner
+from bot.jobs.settle.kept import kept_files
 from bot.records import JobRecord, RelaxedJob, StoredFile
 from bot.store import jobs as store
 from bot.store.files import FileStore

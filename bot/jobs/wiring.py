@@ -9,20 +9,20 @@ from dataclasses import dataclass, field
 from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.jobs.admission import Admission
+from bot.jobs.admit.admission import Admission
 from bot.jobs.backend import BatchApi, ImageBackend
-from bot.jobs.calls import CallSettlement
-from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.events import EventBus, JobSink
 from bot.jobs.lifecycle import QueueLifecycle
-from bot.jobs.pacing import Pacer
-from bot.jobs.queue import JobQueue
+from bot.jobs.order.dispatcher import Dispatcher
+from bot.jobs.order.pacing import Pacer
+from bot.jobs.order.queue import JobQueue
 from bot.jobs.relaxed.lane import RelaxedLane, RelaxedTiming
-from bot.jobs.retention import Retention
-from bot.jobs.runner import JobRunner
+from bot.jobs.run.runner import JobRunner
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.service import JobService
-from bot.jobs.settlement import Settlement
+from bot.jobs.settle.calls import CallSettlement
+from bot.jobs.settle.retention import Retention
+from bot.jobs.settle.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
 from bot.settings import Settings
 from bot.store.files import FileStore

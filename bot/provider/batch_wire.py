@@ -37,9 +37,7 @@ def data_url(image: InputImage) -> str:
 
 def edit_json_body(request: ImageRequest) -> dict[str, Any]:
     """The JSON body of an edit (`images[]`, optional `mask`), as a batch line sends it."""
-    body = generation_body(request, stream=False)
-    if request.options.input_fidelity is not None:
-        body["input_fidelity"] = request.options.input_fidelity
+    body = generation_body(request, stream=False)  # its options, edit-only ones included
     body["images"] = [{"image_url": data_url(image)} for image in request.images]
     if request.mask is not None:
         body["mask"] = {"image_url": data_url(request.mask)}

@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from bot.choices import OPTIONS
 from bot.domain import ImageRequest, ImagesResult, InputImage, TokenUsage
 
 EXT_BY_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -49,8 +50,6 @@ def edit_form(request: ImageRequest, *, stream: bool) -> tuple[dict[str, str], l
     not have it.
     """
     fields = {k: _form_value(v) for k, v in _common_fields(request, stream=stream).items()}
-    if request.options.input_fidelity is not None:
-        fields["input_fidelity"] = request.options.input_fidelity
     name = "image" if len(request.images) == 1 else "image[]"
     files: list[FormFile] = [
         (name, (f"image{i}.{_ext(img)}", img.data, img.mime))
@@ -65,18 +64,19 @@ def edit_form(request: ImageRequest, *, stream: bool) -> tuple[dict[str, str], l
 
 
 def _common_fields(request: ImageRequest, *, stream: bool) -> dict[str, Any]:
-    # Sent explicitly even when they equal a default: the two endpoints' defaults differ
-    # (edits default to 1024x1024) and gateways may differ again.
+    """The prompt and every member option that has an API field (bot/choices.py OPTIONS).
+
+    Sent explicitly even when they equal a default: the two endpoints' defaults differ (edits
+    default to 1024x1024) and gateways may differ again. An option left to the API's default
+    (None) is not sent, nor an edit-only one on a generation.
+    """
     opts = request.options
-    body: dict[str, Any] = {
-        "model": opts.model,
-        "prompt": request.prompt,
-        "n": opts.n,
-        "size": opts.size,
-        "quality": opts.quality,
-        "background": opts.background,
-        "output_format": opts.output_format,
-    }
+    body: dict[str, Any] = {"prompt": request.prompt}
+    for spec in OPTIONS:
+        if spec.api is None or (spec.edit_only and request.operation != "edit"):
+            continue
+        if (value := getattr(opts, spec.field)) is not None:
+            body[spec.api] = value
     if stream:
         body["stream"] = True
         body["partial_images"] = opts.partial_images

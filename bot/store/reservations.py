@@ -26,7 +26,7 @@ class Caps:
 # The counters of migration 0007 read and the job inserted by ONE statement: SQLite runs a
 # statement atomically, so concurrent reservations can never together exceed a limit, and
 # admission holds the database lock for one trip to the database thread instead of two.
-# The conditions mirror bot.jobs.admission.check_reservation (which explains a refusal).
+# The conditions mirror bot.jobs.admit.admission.check_reservation (which explains a refusal).
 _RESERVE = f"""
 INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
                   charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,

@@ -1,5 +1,5 @@
 """Every member choice is an option of /imagine and /edit, and what a member picks is what the job
-keeps (and so what Re-roll sends again: tests/unit/test_choices.py)."""
+keeps (and so what Re-roll sends again: tests/unit/test_domain.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.domain import Choices
+from bot.choices import options_for
+from bot.domain import Choices, Operation
 from tests.e2e.harness import Harness, harness, slash
 from tests.e2e.test_relaxed import allow_relaxed
 
@@ -65,8 +66,28 @@ async def test_every_choice_is_an_option_and_reaches_the_job(tmp_path: Path) -> 
 def _choices_of(job: sqlite3.Row) -> dict[str, Any]:
     """The job's choices as stored: its columns and options (bot/store/jobs.py)."""
     options = json.loads(job["options_json"])
-    return {
-        "prompt": job["prompt"], "style": job["style"], "speed": job["speed"],
-        **{name: options[name] for name in
-           ("model", "size", "quality", "n", "background", "output_format")},
-    }  # fmt: skip
+    return {"prompt": job["prompt"], "style": job["style"], "speed": job["speed"], **options}
+
+
+async def test_the_commands_offer_the_tables_values_and_docs(tmp_path: Path) -> None:
+    """/imagine and /edit as Discord shows them: each option of bot/choices.py, with its
+    description and, for a fixed-value option, exactly its values in the table's order."""
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        commands: tuple[tuple[str, Operation], ...] = (("imagine", "generate"), ("edit", "edit"))
+        for command, operation in commands:
+            [synced] = [c for c in h.discord.synced_commands(h.guild) or h.discord.synced_commands()
+                        if c["name"] == command]  # fmt: skip
+            offered = {option["name"]: option for option in synced["options"]}
+            for spec in options_for(operation):
+                option = offered.pop(spec.option)
+                assert option["description"] == spec.description, spec.option
+                assert [c["value"] for c in option.get("choices", [])] == list(spec.values)
+                assert [c["name"] for c in option.get("choices", [])] == list(spec.values)
+                assert option["required"] is False
+            own = {"imagine": ["prompt"],
+                   "edit": ["prompt", "image", "image2", "image3", "image4", "mask"]}  # fmt: skip
+            assert list(offered) == own[command]  # nothing else, and no edit-only on /imagine
+            # In the table's order, after the command's own (DESIGN: required options first).
+            table = [spec.option for spec in options_for(operation)]
+            assert [option["name"] for option in synced["options"]] == own[command] + table

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from tests.e2e.harness import Harness, harness, png
+from tests.fakes.openai_edit_files import has_mpf_segment
 from tests.fakes.openai_records import RecordedRequest
-from tests.fakes.openai_rules import has_mpf_segment
 
 pytestmark = pytest.mark.e2e
 

@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import types
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from tests.e2e.harness import harness
 from tests.fakes.discord_messages import RecordedMessage
-from tests.fakes.openai_outputs import sse_events
-from tests.fakes.openai_rules import Call
-from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.e2e
 
@@ -81,28 +75,12 @@ async def test_a_waiting_jobs_status_follows_its_position(tmp_path: Path) -> Non
         h.discord.assert_no_violations()
 
 
-async def slow_stream(
-    self: FakeOpenAI, request: web.Request, call: Call, rid: str
-) -> web.StreamResponse:
-    """The fake's stream, with the pause between partial images that real generation has."""
-    response = web.StreamResponse(headers={"x-request-id": rid, "Cache-Control": "no-cache"})
-    response.content_type = "text/event-stream"
-    await response.prepare(request)
-    gaps = [PARTIAL_GAP]  # after the first partial only: enough to see it, and no longer
-    for chunk in sse_events(call, self._look(), error=None):
-        await response.write(chunk)
-        if b"partial_image" in chunk and gaps:
-            await asyncio.sleep(gaps.pop())
-    await response.write_eof()
-    return response
-
-
 async def test_a_preview_is_shown_before_the_result(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         await h.start_bot()
         assert h.bot is not None
         await h.bot.services.guilds.update_config(h.guild.id, changed_by=h.mod.id, previews=True)
-        h.openai._stream = types.MethodType(slow_stream, h.openai)  # type: ignore[method-assign]
+        h.openai.partial_pause = PARTIAL_GAP  # enough to see the first preview, and no longer
         handle = await h.imagine("a sunrise", quality="low", count=1)
         preview = await handle.wait_original(lambda m: "preview" in m.content, timeout=8)
         assert preview.attachments and not preview.embeds
@@ -123,7 +101,7 @@ async def test_previews_are_spoilers_when_results_are(tmp_path: Path) -> None:
         await h.bot.services.guilds.update_config(
             h.guild.id, changed_by=h.mod.id, previews=True, spoilers=True
         )
-        h.openai._stream = types.MethodType(slow_stream, h.openai)  # type: ignore[method-assign]
+        h.openai.partial_pause = PARTIAL_GAP  # enough to see the first preview, and no longer
         handle = await h.imagine("a sunrise", quality="low", count=1)
         preview = await handle.wait_original(lambda m: "preview" in m.content, timeout=8)
         assert preview.attachments[0].filename.startswith("SPOILER_preview")

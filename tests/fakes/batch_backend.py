@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 
-from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.provider.batch_wire import BatchInfo, parse_batch
 from bot.provider.failures import translate_error
@@ -23,11 +22,10 @@ from tests.fakes.openai_rules import ApiError, Call
 
 
 class _Owner:
-    """What FakeBatches reads from the FakeOpenAI server: its clock, catalog and look."""
+    """What FakeBatches reads from the FakeOpenAI server: its clock and look."""
 
-    def __init__(self, clock: Clock, catalog: Catalog) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock.monotonic
-        self.catalog = catalog
         self.retired_models: set[str] = set()
         self.hide_usage = False  # lines without `usage`, as some gateways answer
         self.served: list[Call] = []
@@ -35,7 +33,9 @@ class _Owner:
     def look(self) -> Look:
         return Look(usage=not self.hide_usage)
 
-    def record_served(self, call: Call, project: str, partials: int = 0, *, batch: bool) -> None:
+    def record_served(
+        self, call: Call, project: str | None, partials: int = 0, *, batch: bool
+    ) -> None:
         """Billed lines, kept for tests (the unit fake has no organization endpoints)."""
         self.served.append(call)
 
@@ -43,8 +43,8 @@ class _Owner:
 class FakeBatchesClient:
     """Implements bot.jobs.backend.BatchApi over a FakeBatches, on the test's clock."""
 
-    def __init__(self, clock: Clock, catalog: Catalog) -> None:
-        self.owner = _Owner(clock, catalog)
+    def __init__(self, clock: Clock) -> None:
+        self.owner = _Owner(clock)
         self.state = FakeBatches(self.owner)  # type: ignore[arg-type]
         self.calls: list[str] = []
         self.fail_next: list[ApiError] = []  # the next calls raise these, in order

@@ -1,8 +1,9 @@
 """An in-process fake of the Images API client for queue tests: scripted outcomes on a clock.
 
 It answers like the real client: a result, or a bot.errors error; retried attempts go through
-`on_failed_attempt`. It enforces a strict IPM rule (and TPM, on the same upper-bound tokens the
-queue reserves): a request that would put more than `ipm` images in the last 60 s gets a 429.
+`on_failed_attempt`. It enforces a strict IPM rule (and TPM, on the tokens it would bill, from
+its own model table in tests/fakes/openai_models.py, never the bot's catalog): a request that
+would put more than `ipm` images in the last 60 s gets a 429.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from bot.catalog.models import Catalog
-from bot.catalog.pricing import estimate, input_image_tokens, nominal_output_tokens
 from bot.clock import ManualClock
 from bot.domain import ImageRequest, ImagesResult, PartialImage, TokenUsage
 from bot.errors import RateLimitedError, UpstreamError
+from tests.fakes.openai_models import MODELS
+from tests.fakes.openai_outputs import input_image_tokens, text_tokens
 
 _REJECTED = ("429-limit", "error:RateLimitedError")  # a 429 consumes nothing
 
@@ -66,7 +67,6 @@ class Call:
 @dataclass(slots=True)
 class FakeImageBackend:
     clock: ManualClock
-    catalog: Catalog
     latency: float = 5.0
     ipm: int | None = None
     tpm: int | None = None
@@ -181,37 +181,29 @@ class FakeImageBackend:
         )
 
     def _resolved(self, request: ImageRequest) -> tuple[str, str]:
-        spec = self.catalog.get(request.options.model)
         size = request.options.size
-        if size == "auto":
-            size = spec.auto_size_candidates()[0]
         quality = request.options.quality
-        return size, "medium" if quality == "auto" else quality
+        return "1024x1024" if size == "auto" else size, "medium" if quality == "auto" else quality
 
     def usage_for(self, request: ImageRequest, partials: int) -> TokenUsage:
-        """Plausible usage, never above the queue's upper-bound estimate."""
-        spec = self.catalog.get(request.options.model)
+        """What the provider would bill, from the fake's own model table."""
+        model = MODELS[request.options.model]
         size, quality = self._resolved(request)
-        fidelity = request.options.input_fidelity == "high"
+        high = model.always_high_fidelity or request.options.input_fidelity == "high"
         image_in = sum(
-            input_image_tokens(spec, i.width, i.height, high_fidelity=fidelity)
-            for i in request.images
+            input_image_tokens(i.width, i.height, high_fidelity=high) for i in request.images
         )
-        out = nominal_output_tokens(spec, size, quality) + partials * spec.partial_image_tokens
-        text_out = spec.text_output_tokens_estimate // 2 if spec.prices.text_output else 0
+        out = model.tokens_for(size, quality) + partials * model.partial_image_tokens
         return TokenUsage(
-            text_input=len(request.prompt) // 4 + 6,
+            text_input=text_tokens(request.prompt),
             image_input=image_in,
             image_output=request.options.n * out,
-            text_output=request.options.n * text_out,
         )
 
     def _tokens(self, request: ImageRequest) -> int:
-        spec = self.catalog.get(request.options.model)
-        sizes = [(i.width, i.height) for i in request.images]
-        if request.mask is not None:
-            sizes.append((request.mask.width, request.mask.height))
-        return estimate(spec, request.options, prompt=request.prompt, input_sizes=sizes).tokens
+        """The tokens a call counts against TPM: what it would bill, partial images included."""
+        usage = self.usage_for(request, request.options.partial_images)
+        return usage.text_input + usage.image_input + usage.image_output
 
     def _over_limit(self, call: Call) -> bool:
         recent = [c for c in self.accepted if c is not call and c.at > call.at - self.window]

@@ -1,4 +1,5 @@
-"""The fake Batch API's batches and lines: file validation (research §1.2's codes), each line
+"""The fake Batch API's batches and lines: file validation (the codes of
+https://github.com/openai/openai-openapi BatchError), each line
 run through the synchronous endpoints' rules, and the lines a batch never ran."""
 
 from __future__ import annotations
@@ -9,15 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.openai_edit_files import FilePart, check_edit_files
 from tests.fakes.openai_org import DEFAULT_PROJECT
-from tests.fakes.openai_rules import (
-    ApiError,
-    Call,
-    FilePart,
-    check_edit_files,
-    find_spec,
-    validate,
-)
+from tests.fakes.openai_rules import ApiError, Call, find_model, validate
 
 
 @dataclass
@@ -95,7 +90,7 @@ def validate_file(batch: FakeBatch, data: bytes) -> None:
 def line_call(owner: Any, line: dict[str, Any]) -> Call:
     """A line's body checked as its endpoint would check it; edits in the JSON body form."""
     body = dict(line.get("body") or {})
-    spec = find_spec(owner.catalog, body, owner.retired_models)
+    spec = find_model(body, owner.retired_models)
     if line.get("url") == "/v1/images/generations":
         return validate("generate", body, spec, form=False)
     refs = body.pop("images", None)

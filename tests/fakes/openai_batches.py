@@ -1,11 +1,12 @@
 """The fake's Files and Batches endpoints: JSONL batches run like the synchronous endpoints.
 
-A batch validates its file at creation (research §1.2's codes), then runs each line through the
-same rules as /images/generations and /images/edits (validation, the moderation keyword, usage
-from the token tables) once `batch_seconds` have passed on the fake's clock, without counting
-its images against the IPM (batches have their own pool, §1.6). Faults: hold batches open,
-expire the next batch after k lines, fail the next lines with a 5xx, and delay a create's answer
-(the window in which a crash leaves a batch created but not recorded).
+A batch validates its file at creation (openai-openapi BatchError codes), then runs each line
+through the same rules as /images/generations and /images/edits (validation, the moderation
+keyword, usage from the fake's own model table) once `batch_seconds` have passed on the fake's
+clock, without counting its images against the IPM (batches have their own pool:
+https://developers.openai.com/api/docs/guides/batch). Faults: hold batches open, expire the next
+batch after k lines, fail the next lines with a 5xx, and delay a create's answer (the window in
+which a crash leaves a batch created but not recorded).
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ class FakeBatches:
 
 
 def _queue_full(model: str) -> str:
-    """As public clients report it (research: batch-moderation-usage §1.6)."""
+    """As public clients report it (openai/openai-python#1643)."""
     return (
         f"Enqueued token limit reached for {model} in organization org-test. Limit: 2,000,000 "
         "enqueued tokens. Please try again once some in_progress batches have been completed."

@@ -1,9 +1,10 @@
 """The fake's moderation endpoint: OpenAI's request rules, flags by keyword or image pattern.
 
-Rules as documented or publicly reported (research/batch-moderation-usage.md §2): `input` is a
-string, a list of strings, or a list of text/image_url parts; at most one image per request
-(400 `too_many_images`); an image over 20 MB is refused (`file_too_large`); text-moderation
-models take no images; every category comes back, with scores, and flags what crossed.
+Rules as documented (https://developers.openai.com/api/docs/guides/moderation) or publicly
+reported: `input` is a string, a list of strings, or a list of text/image_url parts; at most one
+image per request (400 `too_many_images`); an image over 20 MB is refused (`file_too_large`);
+text-moderation models take no images; every category comes back, with scores, and flags what
+crossed.
 
 Flags: a text containing a SCREEN_* keyword flags that keyword's categories; an image whose
 average colour is strong red (the "pattern") flags violence and graphic violence.
@@ -14,11 +15,17 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
+from tests.fakes.openai_faults import RawFailureError
+from tests.fakes.openai_http import error_response, ids, read_record
 from tests.fakes.openai_rules import ApiError
+
+if TYPE_CHECKING:
+    from tests.fakes.openai_server import FakeOpenAI
 
 MODELS = ("omni-moderation-latest", "omni-moderation-2024-09-26")
 TEXT_MODELS = ("text-moderation-latest", "text-moderation-stable")
@@ -38,6 +45,27 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "SCREEN_SELFHARM": ("self-harm", "self-harm/intent"),
 }
 RED_PATTERN = ("violence", "violence/graphic")
+
+
+def mount(app: web.Application, owner: FakeOpenAI) -> None:
+    """POST /v1/moderations, with the same drops, latency, key check and scripted failures."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        rid = owner.next_id()
+        record = await read_record(request, owner.api_key)
+        owner.requests.append(record)
+        await owner.faults.drop_if_scripted(request)
+        try:
+            await owner.preamble(request, rid)
+            model, result = moderate(record.json)
+        except ApiError as err:
+            return error_response(err, rid)
+        except RawFailureError as raw:
+            return raw.response
+        body = {"id": f"modr-{rid.removeprefix('req_')}", "model": model, "results": [result]}
+        return web.json_response(body, headers=ids(rid))
+
+    app.router.add_post("/v1/moderations", handler)
 
 
 def moderate(body: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:

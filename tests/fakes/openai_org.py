@@ -2,7 +2,7 @@
 
 Computed from the calls the fake actually answered with images (plus any a test adds, e.g.
 another app on the same organization). Shapes follow openai/openai-openapi (UsageImagesResult,
-CostsResult; research batch-moderation-usage.md §3): pages of daily UTC buckets, `has_more` and
+CostsResult; https://github.com/openai/openai-openapi): pages of daily UTC buckets, `has_more` and
 `next_page`; results carry only the grouped fields, the others null. Batch API lines count like
 synchronous calls (/usage/images has no `batch` filter or group, unlike /usage/completions) and
 cost the batch prices.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bot.catalog.models import Catalog
+from tests.fakes.openai_models import MODELS
 from tests.fakes.openai_rules import ApiError
 
 DAY = 86_400
@@ -108,8 +108,7 @@ def _multi(query: Mapping[str, Any], key: str) -> list[str]:
 class OrgRecord:
     """Answers the two admin endpoints from `served`; `now` is the fake's wall clock."""
 
-    def __init__(self, catalog: Catalog, now: Callable[[], float]) -> None:
-        self.catalog = catalog
+    def __init__(self, now: Callable[[], float]) -> None:
         self.now = now
         self.served: list[Served] = []
 
@@ -245,9 +244,10 @@ class OrgRecord:
         """Line items as the live API names them: "<model> <image|text>, <input|output>".
 
         Batch lines cost the batch prices; whether the live API names them apart is
-        UNCONFIRMED (research §3.3), so they share the synchronous calls' line items."""
-        prices = self.catalog.get(s.model).token_prices(relaxed=s.batch)
-        per_token = Decimal(1) / Decimal(10**12)  # micro-USD per 1M tokens -> USD per token
+        not documented, so they share the synchronous calls' line items."""
+        model = MODELS[s.model]
+        prices = model.prices.halved() if s.batch else model.prices
+        per_token = Decimal(1) / Decimal(10**6)  # USD per 1M tokens -> USD per token
         for item, tokens, rate in (
             ("text, input", s.text_input, prices.text_input),
             ("image, input", s.image_input, prices.image_input),

@@ -14,9 +14,8 @@ from typing import Any
 
 from PIL import Image
 
-from bot.catalog.pricing import input_image_tokens, nominal_output_tokens
+from tests.fakes.openai_models import FakeModel
 from tests.fakes.openai_rules import Call
-from tests.fakes.openai_tokens import GPT_IMAGE_26, image_tokens_26
 
 PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
@@ -24,7 +23,7 @@ PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 @dataclass(frozen=True)
 class Look:
     """The fake's knobs that shape answers: what `auto` quality becomes, noise images, and
-    whether `usage` is sent (some gateways drop it: research/providers.md §4.1)."""
+    whether `usage` is sent (some OpenAI-compatible gateways drop it)."""
 
     auto_quality: str = "medium"
     noise: bool = False
@@ -44,17 +43,33 @@ def resolved_size(call: Call) -> str:
     return "1024x1024"
 
 
+def input_image_tokens(width: int, height: int, *, high_fidelity: bool) -> int:
+    """One input image, as "Calculating costs -> GPT Image 1" counts it
+    (https://developers.openai.com/api/docs/guides/images-vision): fit in 2048x2048, scale the
+    shortest side to 512 px, 65 + 129 per 512-px tile; high fidelity adds 4096 for a square
+    image, 6144 otherwise."""
+    scale = 512 / min(width, height)  # the 2048 fit keeps the ratio, so it cancels out
+    tiles = math.ceil(round(width * scale) / 512) * math.ceil(round(height * scale) / 512)
+    tokens = 65 + 129 * tiles
+    if high_fidelity:
+        tokens += 4096 if width == height else 6144
+    return tokens
+
+
+def text_tokens(prompt: str) -> int:
+    """About 4 bytes a token, plus ~6 tokens of overhead a third party measured on generations
+    (https://longform.social/post/did:plc:lk3jfj3zq4k4wxnk474axylu/3mp463yxbr2c2)."""
+    return math.ceil(len(prompt.encode()) / 4) + 6
+
+
 def usage(call: Call, size: str, quality: str, partials: int) -> dict[str, Any]:
-    """Token usage from the shared token tables, in the API's shape."""
-    spec = call.spec
-    text = math.ceil(len(call.prompt.encode()) / 4) + 6
-    high = spec.always_high_fidelity or call.input_fidelity == "high"
-    image_in = sum(input_image_tokens(spec, w, h, high_fidelity=high) for w, h in call.inputs)
-    if spec.name in GPT_IMAGE_26:  # published figures, not the bot's catalog
-        image_out = image_tokens_26(spec.name, size, quality, asked=call.quality) * call.n
-    else:
-        image_out = nominal_output_tokens(spec, size, quality) * call.n
-    image_out += partials * spec.partial_image_tokens
+    """Token usage from the fake's own model table (openai_models), in the API's shape."""
+    model: FakeModel = call.model
+    text = text_tokens(call.prompt)
+    high = model.always_high_fidelity or call.input_fidelity == "high"
+    image_in = sum(input_image_tokens(w, h, high_fidelity=high) for w, h in call.inputs)
+    image_out = model.tokens_for(size, quality) * call.n
+    image_out += partials * model.partial_image_tokens
     return {
         "total_tokens": text + image_in + image_out,
         "input_tokens": text + image_in,
@@ -109,6 +124,8 @@ def json_body(call: Call, look: Look) -> dict[str, Any]:
         "quality": quality,
         "usage": tokens,
     }
+    if call.safety_identifier:  # the effective identifier is echoed (openai 3.63.0)
+        body["safety_identifier"] = call.safety_identifier
     if not look.usage:
         del body["usage"]
     return body

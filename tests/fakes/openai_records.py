@@ -96,17 +96,26 @@ def ipm_error(
     )
 
 
+# Billing and quota codes of https://developers.openai.com/api/docs/guides/error-codes: "check
+# `error.code` ... `error.type` may still be `insufficient_quota`".
+_QUOTA = "insufficient_quota"
 _SCRIPTED_MESSAGES = {
     "rate_limit_exceeded": ("requests", "Rate limit reached for images per min (IPM)."),
     "insufficient_quota": (
-        "insufficient_quota",
+        _QUOTA,
         "You exceeded your current quota, please check your plan and billing details.",
     ),
+    "credit_balance_exhausted": (_QUOTA, "Your credit balance is exhausted."),
+    "organization_spend_limit_exceeded": (_QUOTA, "Your organization's spend limit is reached."),
+    "project_spend_limit_exceeded": (_QUOTA, "This project's spend limit is reached."),
+    "organization_usage_limit_exceeded": (_QUOTA, "Your organization's usage limit is reached."),
     "billing_hard_limit_reached": ("invalid_request_error", "Billing hard limit has been reached"),
     "model_not_found": ("invalid_request_error", "The model does not exist."),
 }
 _STATUS_MESSAGES = {
-    403: "Your organization must be verified to use the model `gpt-image-1`. Please go to: "
+    # Reported as 403 (some say 400), naming the requested model: https://developers.openai.com
+    # /api/docs/guides/image-generation ("Organization Verification"), body from public reports.
+    403: "Your organization must be verified to use the model `{model}`. Please go to: "
     "https://platform.openai.com/settings/organization/general and click on Verify "
     "Organization. If you just verified, it can take up to 15 minutes for access to propagate.",
     500: "The server had an error while processing your request. Sorry about that!",
@@ -114,11 +123,14 @@ _STATUS_MESSAGES = {
 }
 
 
-def scripted_error(status: int, code: str | None, retry_after: int | None) -> ApiError:
-    """A realistic error body for an enqueued failure."""
+def scripted_error(
+    status: int, code: str | None, retry_after: int | None, model: str | None = None
+) -> ApiError:
+    """A realistic error body for an enqueued failure (`model`: the one the request named)."""
     err_type, message = _SCRIPTED_MESSAGES.get(code or "", ("", ""))
     if not message:
-        message = _STATUS_MESSAGES.get(status, f"Scripted failure {status}.")
+        template = _STATUS_MESSAGES.get(status, f"Scripted failure {status}.")
+        message = template.replace("{model}", model or "gpt-image-2")
         err_type = "server_error" if status >= 500 else "invalid_request_error"
     return ApiError(status, code, message, type_=err_type, retry_after=retry_after)
 

@@ -21,8 +21,8 @@ from bot.jobs.events import JobEvent
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
 from bot.jobs.relaxed.lane import RelaxedLane
-from bot.jobs.retention import Retention
 from bot.jobs.service import JobService
+from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
@@ -232,7 +232,7 @@ async def harness(
     **service_options: Any,
 ) -> AsyncIterator[Harness]:
     clock = clock or ManualClock(START)
-    backend = backend or FakeImageBackend(clock, catalog(), latency=latency, ipm=ipm, tpm=tpm)
+    backend = backend or FakeImageBackend(clock, latency=latency, ipm=ipm, tpm=tpm)
     async with open_database(tmp_path / db_name) as db:
         h = make_harness(db, clock, backend, tmp_path, ipm=ipm, tpm=tpm, **service_options)
         h.db_path = tmp_path / db_name
@@ -258,7 +258,7 @@ def make_harness(
     guilds = GuildSettingsStore(db, clock, catalog())
     sink = RecordingSink()
     service_options.setdefault("default_model", "gpt-image-1")
-    batches = service_options.pop("batches", None) or FakeBatchesClient(clock, catalog())
+    batches = service_options.pop("batches", None) or FakeBatchesClient(clock)
     parts = build_job_queue(
         QueueSettings(ipm=ipm, tpm=tpm, **service_options),
         db=db,

@@ -22,8 +22,8 @@ from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
 from bot.jobs.backend import BatchApi
-from bot.jobs.dispatcher import wait_any
 from bot.jobs.events import EventBus, JobEvent
+from bot.jobs.order.dispatcher import wait_any
 from bot.jobs.relaxed.follow import BatchFollower, RelaxedTiming
 from bot.jobs.relaxed.settle import RelaxedSettlement
 from bot.jobs.relaxed.submit import BatchSubmitter

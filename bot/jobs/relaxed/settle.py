@@ -20,10 +20,10 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.domain import ImageRequest
 from bot.errors import BatchNotRunError, BotError
-from bot.jobs.calls import CallOutcome, api_call, status_and_code
 from bot.jobs.events import EventBus, JobEvent
-from bot.jobs.kept import kept_files
-from bot.jobs.settlement import Ending
+from bot.jobs.settle.calls import CallOutcome, api_call, status_and_code
+from bot.jobs.settle.kept import kept_files
+from bot.jobs.settle.settlement import Ending
 from bot.provider.batch_wire import LineOutcome
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store

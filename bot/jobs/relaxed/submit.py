@@ -16,8 +16,8 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.errors import UserFacingError
 from bot.jobs.backend import BatchApi
-from bot.jobs.prepare import prepare
 from bot.jobs.relaxed.settle import RelaxedSettlement
+from bot.jobs.run.prepare import prepare
 from bot.provider.batch_wire import ENDPOINTS, BatchInfo, jobs_metadata, request_line
 from bot.store import batches as store
 from bot.store.batches import BatchRow

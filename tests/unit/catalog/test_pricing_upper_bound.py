@@ -10,6 +10,7 @@ from bot.catalog.models import ModelSpec, load_catalog
 from bot.catalog.pricing import cost_of, estimate
 from bot.domain import ImageOptions
 from bot.provider.wire import parse_usage
+from tests.fakes.openai_models import MODELS as FAKE_MODELS
 from tests.fakes.openai_outputs import resolved_size, usage
 from tests.fakes.openai_rules import Call
 
@@ -42,7 +43,8 @@ def _requests(draw: st.DrawFn) -> tuple[ModelSpec, str, str, int]:
 
 def _billed(spec: ModelSpec, prompt: str, size: str, quality: str, n: int, auto: str) -> int:
     """What the fake charges for this generation, through its own `usage` and our parser."""
-    call = Call(operation="generate", spec=spec, prompt=prompt, n=n, size=size, quality=quality)
+    model = FAKE_MODELS[spec.name]  # the fake's own table, from the provider's documentation
+    call = Call(operation="generate", model=model, prompt=prompt, n=n, size=size, quality=quality)
     resolved = auto if quality == "auto" else quality
     return cost_of(spec, parse_usage(usage(call, resolved_size(call), resolved, 0)))
 

@@ -1,0 +1,1 @@
+"""Admit: check a request, reserve its budget and record the job (or refuse it)."""

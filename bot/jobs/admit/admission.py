@@ -1,0 +1,293 @@
+"""Admission: price a validated request as an upper bound and reserve it against every limit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.catalog.models import Catalog
+from bot.catalog.pricing import CostEstimate, estimate
+from bot.clock import Clock, day_start, month_start, next_day, next_month
+from bot.db import Database
+from bot.errors import (
+    InvalidOptionError,
+    ModelNotOfferedError,
+    QueueFullError,
+    QuotaExceededError,
+    QuotaUnit,
+)
+from bot.jobs.admit.validation import ValidRequest, validate
+from bot.jobs.models import Submission
+from bot.jobs.safety.community import Asker, CommunitySafety
+from bot.jobs.split import max_requests, share
+from bot.records import JobRecord, NewFile
+from bot.store import jobs as store
+from bot.store.files import FileStore
+from bot.store.guilds import GuildLimits, effective_user_limits
+from bot.store.meta import MetaStore
+from bot.store.reservations import Caps, reserve_job
+from bot.store.standing import read_standing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLimits:
+    """The limits that apply to one submission (0 = no limit)."""
+
+    guild: GuildLimits
+    user_daily_images: int
+    user_daily_micro_usd: int
+    member_queue: int
+    guild_queue: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    limit: str
+    unit: QuotaUnit
+    used: int
+    allowed: int
+    requested: int
+    resets_at: datetime
+
+
+def check_reservation(
+    use: store.BudgetUse, limits: MemberLimits, cost: CostEstimate, now: datetime
+) -> None:
+    """Raise the first limit this reservation would break (queue, then budgets and quotas)."""
+    if limits.member_queue and use.user_queued >= limits.member_queue:
+        raise QueueFullError("member", limits.member_queue)
+    if limits.guild_queue and use.guild_queued >= limits.guild_queue:
+        raise QueueFullError("guild", limits.guild_queue)
+    tomorrow, month = next_day(now), next_month(now)
+    g, usd, images = limits.guild, cost.micro_usd, cost.images
+    checks = (
+        _Check("the server's daily budget", "usd", use.guild_day_micro_usd, g.daily_micro_usd,
+               usd, tomorrow),
+        _Check("the server's monthly budget", "usd", use.guild_month_micro_usd,
+               g.monthly_micro_usd, usd, month),
+        _Check("the server's daily images", "images", use.guild_day_images, g.daily_images,
+               images, tomorrow),
+        _Check("your daily images", "images", use.user_day_images, limits.user_daily_images,
+               images, tomorrow),
+        _Check("your daily budget", "usd", use.user_day_micro_usd, limits.user_daily_micro_usd,
+               usd, tomorrow),
+    )  # fmt: skip
+    for c in checks:
+        if c.allowed and c.used + c.requested > c.allowed:
+            raise QuotaExceededError(
+                limit=c.limit,
+                unit=c.unit,
+                used=c.used,
+                allowed=c.allowed,
+                requested=c.requested,
+                resets_at=c.resets_at,
+            )
+
+
+class Admission:
+    """Validates, prices and reserves a submission in one transaction, or refuses it."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        catalog: Catalog,
+        files: FileStore,
+        clock: Clock,
+        fits_ever: Callable[[int, int], bool],
+        ipm: int,
+        tpm: int,
+        default_model: str,
+        member_queue_limit: int,
+        guild_queue_limit: int,
+        offered: Callable[[str], bool] | None = None,
+        safety: CommunitySafety | None = None,
+    ) -> None:
+        self._db = db
+        # Whether the provider offers a model to this key (its GET /models); None: all are.
+        self._offered = offered
+        self._catalog = catalog
+        self._files = files
+        self._clock = clock
+        self._fits_ever = fits_ever
+        self._ipm = ipm
+        self._tpm = tpm
+        self._default_model = default_model
+        self._member_queue = member_queue_limit
+        self._guild_queue = guild_queue_limit
+        self._safety = safety
+        self._replaced: dict[int, tuple[str, str]] = {}  # guild -> (retired default, used)
+
+    async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
+        """The queued job with its reservation, or a UserFacingError naming what was refused."""
+        now = self._clock.now()
+        standing = await read_standing(self._db, s.guild_id, s.user_id, now)
+        settings = standing.settings
+        who = Asker(s.guild_id, s.channel_id, s.user_id)
+        if self._safety is not None:
+            self._safety.check_cooldown(settings.config, standing.refusal_times)
+        valid = validate(
+            s, settings, self._catalog, default_model=self._default_model, today=now.date()
+        )
+        self._note_replaced_default(s, settings.config.default_model, valid.spec.name)
+        self._check_offered(valid.spec.name, settings.config.allowed_models, now)
+        if self._safety is not None:
+            await self._safety.check_prompt(who, settings.config, valid.prompt)
+        cost = self._price(s, valid)
+        images, usd = effective_user_limits(settings.limits, standing.role_quotas, s.role_ids)
+        limits = MemberLimits(settings.limits, images, usd, self._member_queue, self._guild_queue)
+        screening = self._safety is not None and settings.config.screening != "off"
+        if s.images or screening:
+            # A lock-free look first, so that a refusal costs no file writes and no moderation
+            # call; the check that counts is the one repeated inside the transaction.
+            day, month = day_start(now), month_start(now)
+            use = await store.budget_use(self._db.conn, s.guild_id, s.user_id, day, month)
+            check_reservation(use, limits, cost, now)
+        if self._safety is not None:  # slow (network) when on: only for a job that fits
+            await self._safety.screen(who, settings.config, valid.request_prompt, s.images)
+        saved = await self._files.save_inputs(s.images, s.mask, s.markup) if s.images else []
+        try:
+            return await self._reserve(s, valid, cost, limits, saved), cost
+        except BaseException:
+            await self._files.delete(f.relpath for f in saved)
+            raise
+
+    def _note_replaced_default(self, s: Submission, guild_default: str | None, used: str) -> None:
+        """Remember that a retired default gave way to `used` for this member's job."""
+        default = guild_default or self._default_model
+        if not s.choices.model and used != default:
+            self._replaced[s.guild_id] = (default, used)
+
+    async def replaced_default_notice(self, guild_id: int) -> str | None:
+        """Once per guild and retired model (kept in the database): the line that tells the
+        guild's moderators, and the operator's log, that members now get the replacement."""
+        found = self._replaced.pop(guild_id, None)
+        if found is None:
+            return None
+        default, used = found
+        key = f"retired_default_told:{guild_id}:{default}"
+        mark = f"{used}@{self._clock.now().isoformat()}"
+        if await MetaStore(self._db).get_or_create(key, mark) != mark:
+            return None  # told before
+        log.warning(
+            "guild %s: the default model %s is retired; members get %s until a moderator "
+            "sets another with /config set model",
+            guild_id,
+            default,
+            used,
+        )
+        return (
+            f"The server's default model {default} has been retired, so members now get "
+            f"{used}. Choose another with /config set model."
+        )
+
+    def _check_offered(self, model: str, allowed: tuple[str, ...] | None, now: datetime) -> None:
+        """Refuse a model the provider does not list, naming those it lists and the guild allows."""
+        offered = self._offered
+        if offered is None or offered(model):
+            return
+        available = tuple(
+            name
+            for name, spec in self._catalog.models.items()
+            if offered(name) and not spec.is_retired(now.date())
+            and (allowed is None or name in allowed)
+        )  # fmt: skip
+        raise ModelNotOfferedError(model, available)
+
+    def _price(self, s: Submission, valid: ValidRequest) -> CostEstimate:
+        sizes = [(image.width, image.height) for image in s.images]
+        for extra in (s.mask, s.markup):  # each is uploaded and billed as an input image
+            if extra is not None:
+                sizes.append((extra.width, extra.height))
+        if valid.speed == "relaxed":
+            # One batch line at the batch prices; batches have their own rate-limit pool, so
+            # the account's IPM and TPM do not apply (research: batch-moderation-usage §1.6).
+            return estimate(
+                valid.spec, valid.options, prompt=valid.request_prompt, input_sizes=sizes,
+                relaxed=True,
+            )  # fmt: skip
+        # A generation may go out as one request per image: each pays its prompt again.
+        requests = max_requests(s.operation, valid.options.n)
+        cost = estimate(
+            valid.spec,
+            valid.options,
+            prompt=valid.request_prompt,
+            input_sizes=sizes,
+            requests=requests,
+        )
+        if cost.images > self._ipm:
+            raise InvalidOptionError(
+                "count", f"the bot's account can make at most {self._ipm} images a minute"
+            )
+        # Only the smallest request the job can be sent in has to fit the per-minute limits.
+        least = 1 if requests > 1 else cost.images
+        tokens = share(cost.tokens, cost.images, range(least))
+        if not self._fits_ever(least, tokens):
+            raise InvalidOptionError(
+                "count",
+                f"this request needs up to {tokens:,} tokens, more than the account's "
+                f"{self._tpm:,} per minute; ask for fewer images, a smaller size or lower quality",
+            )
+        return cost
+
+    async def _reserve(
+        self,
+        s: Submission,
+        valid: ValidRequest,
+        cost: CostEstimate,
+        limits: MemberLimits,
+        saved: list[NewFile],
+    ) -> JobRecord:
+        # Check and insert in ONE statement (bot/store/reservations.py): atomic in SQLite, so
+        # concurrent submissions can never together exceed a limit, and the lock is held for a
+        # single trip to the database thread. The lock still keeps the statement out of another
+        # coroutine's open transaction. A job with input files adds their rows in a transaction.
+        hold = self._db.transaction() if saved else self._db.locked()
+        async with hold as conn:
+            now = self._clock.now()
+            day, month = day_start(now), month_start(now)
+            job = await reserve_job(conn, _new_job(s, valid, cost, now), _caps(limits),
+                                    store.ts(day), store.ts(month))  # fmt: skip
+            if job is None:
+                # Refused: the same counters, read under the same lock, say which limit.
+                use = await store.budget_use(conn, s.guild_id, s.user_id, day, month)
+                check_reservation(use, limits, cost, now)
+                raise RuntimeError("reservation refused though every limit holds")
+            await store.insert_files(conn, job.id, saved, now)
+        return job
+
+
+def _new_job(s: Submission, valid: ValidRequest, cost: CostEstimate, now: datetime) -> store.NewJob:
+    return store.NewJob(
+        guild_id=s.guild_id,
+        channel_id=s.channel_id,
+        user_id=s.user_id,
+        operation=s.operation,
+        prompt=valid.prompt,
+        options=valid.options,
+        reserved_micro_usd=cost.micro_usd,
+        reserved_images=cost.images,
+        estimated_tokens=cost.tokens,
+        source_job_id=s.source_job_id,
+        created_at=now,
+        style=valid.style,
+        speed=valid.speed,
+        style_text=valid.style_text,
+    )
+
+
+def _caps(limits: MemberLimits) -> Caps:
+    g = limits.guild
+    return Caps(
+        guild_day_micro_usd=g.daily_micro_usd,
+        guild_month_micro_usd=g.monthly_micro_usd,
+        guild_day_images=g.daily_images,
+        user_day_images=limits.user_daily_images,
+        user_day_micro_usd=limits.user_daily_micro_usd,
+        member_queue=limits.member_queue,
+        guild_queue=limits.guild_queue,
+    )

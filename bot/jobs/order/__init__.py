@@ -1,0 +1,1 @@
+"""Order: fair turns, pacing and dispatch of waiting jobs to the provider."""

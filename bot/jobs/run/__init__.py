@@ -1,0 +1,1 @@
+"""Run: prepare a job's inputs and make its provider calls."""

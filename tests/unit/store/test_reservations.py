@@ -1,0 +1,110 @@
+"""The one-statement reservation admits exactly when every limit holds, and writes nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from bot.catalog.pricing import CostEstimate
+from bot.clock import day_start, month_start
+from bot.db import open_database
+from bot.domain import ImageOptions
+from bot.errors import QueueFullError, QuotaExceededError
+from bot.jobs.admit.admission import MemberLimits, check_reservation
+from bot.store import jobs as store
+from bot.store.guilds import GuildLimits
+from bot.store.reservations import Caps, reserve_job
+
+NOW = datetime(2026, 3, 20, 15, 30, tzinfo=UTC)
+# (member, days before NOW, micro-USD, images, still queued)
+prior = st.lists(
+    st.tuples(st.integers(1, 2), st.integers(0, 40), st.sampled_from([0, 100, 200]),
+              st.integers(0, 3),
+              st.booleans()),
+    max_size=12,
+)  # fmt: skip
+# Few distinct values, so that a use plus a request often lands exactly on a limit.
+usd_cap = st.sampled_from([0, 0, 0, 100, 200, 300, 500, 600])
+count_cap = st.sampled_from([0, 0, 0, 1, 2, 3, 5])
+NO_CAPS = Caps(0, 0, 0, 0, 0, 0, 0)
+any_caps = st.builds(Caps, usd_cap, usd_cap, count_cap, count_cap, usd_cap, count_cap, count_cap)
+
+
+def new_job(user: int, created: datetime, usd: int, images: int) -> store.NewJob:
+    return store.NewJob(
+        guild_id=1, channel_id=5, user_id=user, operation="generate", prompt="p",
+        options=ImageOptions(model="gpt-image-1", n=max(images, 1)), reserved_micro_usd=usd,
+        reserved_images=images, estimated_tokens=100, source_job_id=None, created_at=created,
+    )  # fmt: skip
+
+
+async def scenario(
+    path: Path, jobs: list[tuple[int, int, int, int, bool]], caps: Caps, usd: int, images: int
+) -> None:
+    day, month = day_start(NOW), month_start(NOW)
+    async with open_database(path) as db:
+        async with db.transaction() as conn:
+            for user, back, j_usd, j_images, queued in jobs:
+                job = await store.insert_job(
+                    conn, new_job(user, NOW - timedelta(days=back), j_usd, j_images)
+                )
+                if not queued:
+                    await store.mark_running(conn, job.id, NOW)
+        use = await store.budget_use(db.conn, 1, 1, day, month)
+        limits = MemberLimits(
+            GuildLimits(caps.guild_day_micro_usd, caps.guild_month_micro_usd,
+                        caps.guild_day_images),
+            caps.user_day_images, caps.user_day_micro_usd, caps.member_queue, caps.guild_queue,
+        )  # fmt: skip
+        try:
+            check_reservation(use, limits, CostEstimate(usd, images, 50, 50), NOW)
+            fits = True
+        except (QueueFullError, QuotaExceededError):
+            fits = False
+        async with db.locked() as conn:
+            got = await reserve_job(
+                conn, new_job(1, NOW, usd, images), caps, store.ts(day), store.ts(month)
+            )
+        assert (got is not None) == fits, (use, caps, usd, images)
+        rows = await db.fetchall("SELECT id FROM jobs")
+        assert len(rows) == len(jobs) + fits  # a refusal writes nothing
+        if got is not None:
+            assert (got.state, got.charged_micro_usd, got.charged_images) == ("queued", usd, images)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(prior, any_caps, st.sampled_from([0, 100, 200, 300]), st.integers(0, 4))
+def test_reserve_admits_exactly_when_check_reservation_passes(
+    tmp_path: Path, jobs: list[tuple[int, int, int, int, bool]], caps: Caps, usd: int, images: int
+) -> None:
+    path = tmp_path / "bot.sqlite3"
+    path.unlink(missing_ok=True)  # hypothesis runs every example in the same tmp_path
+    asyncio.run(scenario(path, jobs, caps, usd, images))
+
+
+async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
+    """Admission uses the record without reading it back: it must equal the stored row."""
+    day, month = day_start(NOW), month_start(NOW)
+    created = NOW.replace(microsecond=654321)  # the database keeps whole seconds
+    job = replace(
+        new_job(1, created, 300, 2), operation="edit", source_job_id=None, style="Noir",
+        speed="relaxed", style_text="film noir, {prompt}",
+        options=ImageOptions(model="gpt-image-1", n=2, size="1024x1536", quality="high",
+                             background="transparent", output_format="webp"),
+    )  # fmt: skip
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        async with db.locked() as conn:
+            first = await reserve_job(
+                conn, new_job(1, NOW, 0, 1), NO_CAPS, store.ts(day), store.ts(month)
+            )
+            assert first is not None
+            got = await reserve_job(conn, replace(job, source_job_id=first.id),
+                                    NO_CAPS, store.ts(day), store.ts(month))  # fmt: skip
+        assert got is not None and got.source_job_id == 1
+        assert got == await store.get_job(db.conn, got.id)
