@@ -117,8 +117,8 @@ async def test_check_online_lists_what_the_provider_and_the_catalog_each_lack(
     [
         # the fake bills 2.6 from third-party measurements: low at 4x gpt-image-2's 167 tokens
         ("gpt-image-2.6-sunburst", "low", "1536x1024", 668),
-        ("gpt-image-2.6-flare", "high", "1024x1024", 7034),
-        ("gpt-image-2.6-flare", "auto", "1024x1024", 5800),  # Flare picks; up to ~5,800
+        ("gpt-image-2.6-flare", "high", "1024x1024", 7033),  # $0.211 / $30 per 1M
+        ("gpt-image-2.6-flare", "auto", "1024x1024", 7068),  # the fake picks medium: 4 x 1767
     ],
 )
 async def test_imagine_with_a_2_6_model_is_charged_from_the_providers_usage(
