@@ -144,3 +144,23 @@ async def test_imagine_with_a_2_6_model_is_charged_from_the_providers_usage(
         assert format_usd(expected) in result.text
         [job] = h.jobs()
         assert job["estimated_micro_usd"] >= expected
+
+
+async def test_the_deep_qualities_run_where_the_catalog_lists_them(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        handle = await h.imagine("a paper boat", model="gpt-image-2.6-sunburst", quality="xhigh")
+        assert (await h.wait_result(handle)).attachments
+        [request] = [r for r in h.openai.requests if "/images/" in r.path]
+        assert request.params["quality"] == "xhigh"
+        [job] = h.jobs()
+        [call] = h.ledger()
+        assert job["estimated_micro_usd"] >= call["cost_micro_usd"] > 0
+
+        refused = await h.imagine("a paper boat", model="gpt-image-2", quality="max")
+        reply = await h.private_reply(refused)
+        assert (
+            "quality" in reply.content
+            and "gpt-image-2 offers auto, low, medium, high" in reply.content
+        )
+        assert len([r for r in h.openai.requests if "/images/" in r.path]) == 1
