@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/relaxed.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.jobs.relaxed.lane import RelaxedTiming
-from bot.reports.usage import format_usd
+from bot.money import format_usd
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
 
 QUALITIES = {"low": 30, "medium": 50, "high": 20}

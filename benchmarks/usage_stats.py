@@ -26,11 +26,11 @@ from pathlib import Path
 import aiosqlite
 
 from bot.clock import day_start, month_start
-from bot.db import connect, migrate
+from bot.db import Database, connect, migrate
 from bot.reports.charts import render_usage_chart
 from bot.reports.export import ExportFile
 from bot.reports.usage import export_ledger, period_bounds
-from bot.store.usage import UsageStore
+from bot.store import usage as store
 
 GUILDS = 100
 MEMBERS = 5_000
@@ -199,23 +199,23 @@ def _p(timing: tuple[list[float], float]) -> str:
 async def measure(path: Path, runs: int) -> None:
     conn = await connect(path)
     try:
-        store = UsageStore(conn)
+        db = Database(conn)
         async with conn.execute(
             "SELECT guild_id, COUNT(*) FROM api_calls GROUP BY guild_id ORDER BY 2 DESC LIMIT 1"
         ) as cur:
             row = await cur.fetchone()
         assert row is not None
         guild, guild_rows = row
-        await _reports(store, guild, guild_rows, runs)
-        await _chart(store, guild)
-        await _export(conn, store, guild, min(EXPORT_ROWS, guild_rows))
+        await _reports(db, guild, guild_rows, runs)
+        await _chart(db, guild)
+        await _export(conn, db, guild, min(EXPORT_ROWS, guild_rows))
     finally:
         await conn.close()
 
 
-async def _reports(store: UsageStore, guild: int, guild_rows: int, runs: int) -> None:
+async def _reports(db: Database, guild: int, guild_rows: int, runs: int) -> None:
     start, end = period_bounds("30d", NOW)
-    report = await store.report(guild, start=start, end=end)
+    report = await store.report(db, guild, start=start, end=end)
     top = report.top_users[0]
     print(
         f"busiest guild: {guild_rows:,} rows in {DAYS} days, {report.totals.requests:,} in 30 "
@@ -224,14 +224,19 @@ async def _reports(store: UsageStore, guild: int, guild_rows: int, runs: int) ->
 
     def usage(user_id: int | None) -> Callable[[], Awaitable[object]]:
         async def run() -> None:
-            await store.report(guild, start=start, end=end, user_id=user_id)
+            await store.report(db, guild, start=start, end=end, user_id=user_id)
             await budget(user_id)()
 
         return run
 
     def budget(user_id: int | None) -> Callable[[], Awaitable[object]]:
         return lambda: store.budget_used(
-            guild, day_start=day_start(NOW), month_start=month_start(NOW), end=end, user_id=user_id
+            db,
+            guild,
+            day_start=day_start(NOW),
+            month_start=month_start(NOW),
+            end=end,
+            user_id=user_id,
         )
 
     print(f"30-day /usage, whole guild:   {_p(await _timed(usage(None), runs))}")
@@ -239,9 +244,9 @@ async def _reports(store: UsageStore, guild: int, guild_rows: int, runs: int) ->
     print(f"30-day /usage, top member:    {_p(await _timed(usage(top.user_id), runs))}")
 
 
-async def _chart(store: UsageStore, guild: int) -> None:
+async def _chart(db: Database, guild: int) -> None:
     start, end = period_bounds("30d", NOW)
-    days = (await store.report(guild, start=start, end=end)).daily
+    days = (await store.report(db, guild, start=start, end=end)).daily
     render_usage_chart(days, title="warm-up")
     samples = []
     for _ in range(10):
@@ -254,7 +259,7 @@ async def _chart(store: UsageStore, guild: int) -> None:
     )
 
 
-async def _export(conn: aiosqlite.Connection, store: UsageStore, guild: int, rows: int) -> None:
+async def _export(conn: aiosqlite.Connection, db: Database, guild: int, rows: int) -> None:
     async with conn.execute(
         "SELECT created_at FROM api_calls WHERE guild_id = ? ORDER BY created_at, id "
         "LIMIT 1 OFFSET ?",
@@ -265,7 +270,7 @@ async def _export(conn: aiosqlite.Connection, store: UsageStore, guild: int, row
     end = datetime.fromtimestamp(row[0] + 1, UTC)
 
     async def run() -> ExportFile:
-        return await export_ledger(store, guild, start=None, end=end, limit_bytes=EXPORT_LIMIT)
+        return await export_ledger(db, guild, start=None, end=end, limit_bytes=EXPORT_LIMIT)
 
     t0 = time.perf_counter()
     export = await run()

@@ -1,13 +1,14 @@
-"""`python -m bot` runs the bot; `check [--online [--generate]]` checks the set-up; `reconcile`."""
+"""`python -m bot` runs the bot; `check [--online [--generate]]`, `reconcile`, `backup PATH`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
+from pathlib import Path
 
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, UnreachableError
+from bot.ops.logs import configure_logging
 from bot.settings import Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         "reconcile", help="compare the ledger with the organization's usage and costs"
     )
     rec.add_argument("--days", type=_days, default=7, help="UTC days, today included (7)")
+    backup = sub.add_parser("backup", help="copy the SQLite database consistently, even live")
+    backup.add_argument("path", type=Path, help="the copy's file name, or a folder for it")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         from bot.reconcile import run_reconcile
 
         return asyncio.run(run_reconcile(settings, days=args.days))
+    if args.command == "backup":
+        return _backup(settings, args.path)
     return _run_bot(settings)
 
 
@@ -62,6 +67,12 @@ def _run_bot(settings: Settings) -> int:
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(run(settings))
+    except ConfigError as exc:
+        print(f"configuration error: {exc.variable} {exc.reason}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
+    except UnreachableError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_PROBLEM
@@ -70,13 +81,26 @@ def _run_bot(settings: Settings) -> int:
     return EXIT_OK
 
 
+def _backup(settings: Settings, path: Path) -> int:
+    from bot.clock import SystemClock
+    from bot.ops.backup import BackupError, backup_database
+
+    try:
+        done = backup_database(settings.database_path, path, SystemClock().now())
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_PROBLEM
+    print(f"backed up {settings.database_path} to {done.path} ({done.bytes:,} bytes)")  # noqa: T201
+    return EXIT_OK
+
+
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)-8s %(name)s: %(message)s",
+    secrets = [settings.discord_token, settings.openai_api_key, settings.openai_admin_key]
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        [s.get_secret_value() for s in secrets if s is not None],
     )
-    # httpx logs every request URL at INFO; keep it quieter than our own lines.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiohttp
 import discord
 import httpx
 import yarl
@@ -20,13 +21,19 @@ from discord.ext import commands
 
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
-from bot.db import Database, open_database
+from bot.db import Database, DriverError, open_database
+from bot.errors import ConfigError, UnreachableError
+from bot.guilds.service import GuildSettingsService
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
+from bot.ops.job_log import JobObserver
+from bot.ops.kit import OpsKit
+from bot.ops.provider_watch import WatchedTransport
+from bot.ops.startup import check_database, database_error, short_reason
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
@@ -34,14 +41,13 @@ from bot.provider.moderation import OpenAIModerationClient
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
+from bot.store import meta
 from bot.store.files import FileStore
-from bot.store.guilds import GuildSettingsStore
 from bot.store.ledger import hidden_usage_since
-from bot.store.meta import MetaStore
-from bot.store.safety import SafetyStore
-from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
+# Over 300 lines for a reason: the one module that may import discord and aiohttp
+# (tests/test_architecture.py), so the Discord-facing parts of start-up and bot/ops live here.
 
 # Explicit, like RoboDanny: underscore modules in cogs/ are helpers, not extensions.
 EXTENSIONS = (
@@ -55,6 +61,11 @@ EXTENSIONS = (
 )
 SYNC_HASH_KEY = "global_commands_sha256"
 RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
+# What the bot needs in a channel (README "Inviting the bot"): view, send, embed, attach, history,
+# use external emoji, send in threads.
+INVITE_PERMISSIONS = 274878024704
+GATEWAY_AUTH_FAILED = 4004  # https://discord.com/developers/docs/topics/opcodes-and-status-codes
+GUILD_CODES = (10004, 50001)  # Unknown Guild; Missing Access (the bot is not a member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +78,14 @@ class Services:
     openai: OpenAIImagesClient
     models: ProviderModels  # what the provider's /models offers this key
     files: FileStore
-    guilds: GuildSettingsStore
+    guilds: GuildSettingsService
     jobs: JobService
     job_queue: QueueLifecycle
     retention: Retention
     usage: UsageService
-    meta: MetaStore
     clock: Clock
     safety: CommunitySafety
+    ops: OpsKit  # metrics, the provider watch, the HTTP server (bot/ops/)
 
 
 class ImageBot(commands.Bot):
@@ -83,20 +94,27 @@ class ImageBot(commands.Bot):
     def __init__(self, services: Services, **options: object) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and roles for permission checks; no privileged intents
+        # The bot never joins voice: discord.py's warnings about voice libraries need no action.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
+            http_trace=_ack_trace(services),
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             **options,  # type: ignore[arg-type]  # e.g. guild_ready_timeout from tests
         )
         self.services = services
         self._sweeper: asyncio.Task[None] | None = None
         self._models_task: asyncio.Task[None] | None = None
+        self._told_ready = False
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        observer = JobObserver(self.services.ops.metrics, since=self.services.clock.now())
+        self.services.job_queue.observe(observer)
+        await self._serve_ops()
         await self._ask_provider_models()
         await self._tell_hidden_usage()
         await self.services.job_queue.start()
@@ -110,6 +128,41 @@ class ImageBot(commands.Bot):
         # which took 35-110 ms of the event loop at 200 /imagine a second (benchmarks/admission).
         gc.collect()
         gc.freeze()
+        if not self._told_ready and self.application_id is not None:
+            self._told_ready = True
+            link = discord.utils.oauth_url(
+                self.application_id,
+                permissions=discord.Permissions(INVITE_PERMISSIONS),
+                scopes=("bot", "applications.commands"),
+            )
+            log.info("ready: in %d server(s); invite link: %s", len(self.guilds), link)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.services.ops.metrics.interactions.labels(interaction.type.name, "received").inc()
+
+    def gateway_state(self) -> tuple[bool, float | None]:
+        """Whether the gateway is connected now, and its heartbeat round trip if known."""
+        ws = self.ws
+        connected = self.is_ready() and ws is not None and ws.open and not self.is_closed()
+        return connected, (ws.latency if connected and ws is not None else None)
+
+    def _dispatching(self) -> bool:
+        task = self.services.job_queue.dispatcher_task
+        return task is not None and not task.done()
+
+    async def _serve_ops(self) -> None:
+        settings, services = self.services.settings, self.services
+        if settings.http_port is None:
+            return
+        await services.ops.serve(
+            host=settings.http_host,
+            port=settings.http_port,
+            db=services.db,
+            clock=services.clock,
+            gateway=self.gateway_state,
+            dispatching=self._dispatching,
+            probe=services.openai.list_models,
+        )
 
     async def _ask_provider_models(self) -> None:
         """Ask /models once now (daily after): autocomplete and admission offer what it lists."""
@@ -128,7 +181,7 @@ class ImageBot(commands.Bot):
     async def _tell_hidden_usage(self) -> None:
         """Say once at start-up if recent answers came without `usage` (charged at estimates)."""
         since = self.services.clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
-        line = hidden_usage_line(await hidden_usage_since(self.services.db.conn, since))
+        line = hidden_usage_line(await hidden_usage_since(self.services.db, since))
         if line is not None:
             log.warning("%s", line)
 
@@ -160,11 +213,13 @@ class ImageBot(commands.Bot):
             return
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        if await self.services.meta.get(SYNC_HASH_KEY) == digest:
+        db = self.services.db
+        if await meta.get(db, SYNC_HASH_KEY) == digest:
             log.info("commands unchanged; not syncing")
             return
         await self.tree.sync()
-        await self.services.meta.put(SYNC_HASH_KEY, digest)
+        async with db.transaction() as conn:
+            await meta.put(conn, SYNC_HASH_KEY, digest)
         log.info("synced %d global commands", len(payload))
 
     async def close(self) -> None:
@@ -172,6 +227,7 @@ class ImageBot(commands.Bot):
             if task is not None:
                 task.cancel()
         await self.services.job_queue.stop()
+        await self.services.ops.close()
         await super().close()
 
 
@@ -198,6 +254,8 @@ async def build_services(
     """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
+    ops = OpsKit()
+    transport = WatchedTransport(transport or httpx.AsyncHTTPTransport(), ops.watch, ops.metrics)
     http = build_http_client(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key.get_secret_value(),
@@ -209,11 +267,11 @@ async def build_services(
         openai = OpenAIImagesClient(http, timeouts=read_timeouts)
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
-        guilds = GuildSettingsStore(db, clock, catalog)
+        guilds = GuildSettingsService(db, clock, catalog)
         screener = Screener(
             OpenAIModerationClient(http), RequestPacer(settings.moderation_rpm, clock)
         )
-        safety = CommunitySafety(SafetyStore(db), screener, clock)
+        safety = CommunitySafety(db, screener, clock)
         jobs = build_job_queue(
             queue or QueueSettings.from_settings(settings),
             db=db,
@@ -236,10 +294,10 @@ async def build_services(
             jobs=jobs.service,
             job_queue=jobs.lifecycle,
             retention=jobs.retention,
-            usage=UsageService(UsageStore(db.conn), clock),
-            meta=MetaStore(db),
+            usage=UsageService(db, clock),
             clock=clock,
             safety=safety,
+            ops=ops,
         )
 
 
@@ -257,16 +315,76 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def run(settings: Settings) -> None:
-    """Run the bot until SIGTERM or SIGINT, then shut down cleanly."""
+    """Run the bot until SIGTERM or SIGINT, then shut down cleanly.
+
+    Start-up mistakes (a refused token, an unknown DEV_GUILD_ID, a database that cannot be
+    opened, no way to reach Discord) end as one ConfigError or UnreachableError, no traceback.
+    """
     point_discord_at(settings)
-    async with build_services(settings) as services, ImageBot(services) as bot:
+    async with contextlib.AsyncExitStack() as stack:
+        services = await _open_services(stack, settings)
+        bot = await stack.enter_async_context(ImageBot(services))
         _close_on_signals(bot)
-        for model in services.catalog.retired(services.clock.now().date()):
-            log.warning("model %s is past its shutdown date (%s)", model.name, model.shutdown)
-        await bot.start(settings.discord_token.get_secret_value())
+        model = services.catalog.models.get(settings.image_model)
+        if model is not None and model.is_retired(services.clock.now().date()):
+            log.warning("IMAGE_MODEL %s was shut down on %s", model.name, model.shutdown)
+        try:
+            await bot.start(settings.discord_token.get_secret_value())
+        except (discord.LoginFailure, discord.ConnectionClosed, discord.HTTPException) as exc:
+            refusal = _discord_refusal(exc, settings)
+            if refusal is None:
+                raise
+            raise refusal from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            reason = short_reason(exc)
+            raise UnreachableError("Discord", settings.discord_api_base, reason) from None
+
+
+async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -> Services:
+    check_database(settings.database_path)
+    try:
+        return await stack.enter_async_context(build_services(settings))
+    except (DriverError, OSError) as exc:
+        raise database_error(settings.database_path, exc) from None
+
+
+def _discord_refusal(exc: Exception, settings: Settings) -> ConfigError | None:
+    """A refusal from Discord at start-up as the setting to fix; None for anything else."""
+    if isinstance(exc, discord.LoginFailure) or getattr(exc, "code", None) == GATEWAY_AUTH_FAILED:
+        fix = "reset it in the Developer Portal (Bot, Reset Token) and set the new one"
+        return ConfigError("DISCORD_TOKEN", f"was refused by Discord: {fix}")
+    guild = settings.dev_guild_id
+    if guild is not None and isinstance(exc, discord.HTTPException) and exc.code in GUILD_CODES:
+        fix = "invite the bot there (README, Inviting the bot) or unset DEV_GUILD_ID"
+        return ConfigError("DEV_GUILD_ID", f"{guild}: the bot is not in this server: {fix}")
+    return None
 
 
 def _close_on_signals(bot: ImageBot) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+
+
+def _ack_trace(services: Services) -> aiohttp.TraceConfig:
+    """Times each interaction's first answer (its callback) from the interaction's creation.
+
+    Only the path's interaction id is read (the token beside it never leaves this function).
+    """
+    trace = aiohttp.TraceConfig()
+    metrics, clock = services.ops.metrics, services.clock
+
+    async def on_end(
+        session: object, context: object, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        parts = params.url.path.rstrip("/").split("/")
+        if len(parts) < 4 or parts[-1] != "callback" or parts[-4] != "interactions":
+            return
+        outcome = "acknowledged" if params.response.status < 300 else "ack_refused"
+        metrics.interactions.labels("any", outcome).inc()
+        if outcome == "acknowledged" and parts[-3].isdigit():
+            created = discord.utils.snowflake_time(int(parts[-3]))
+            metrics.acks.observe(max((clock.now() - created).total_seconds(), 0.0))
+
+    trace.on_request_end.append(on_end)
+    return trace

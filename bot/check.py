@@ -12,10 +12,11 @@ from bot.clock import Clock, SystemClock
 from bot.db import open_database
 from bot.domain import ImageOptions, ImageRequest
 from bot.errors import AccountProblemError, BotError, UpstreamError
+from bot.money import format_usd
 from bot.provider.availability import missing_from_catalog, missing_from_provider
 from bot.provider.failures import ConnectFailedError
 from bot.provider.images import OpenAIImagesClient, build_http_client
-from bot.reports.usage import HIDDEN_USAGE_DAYS, format_usd, hidden_usage_line
+from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
 from bot.settings import Settings
 from bot.store.ledger import hidden_usage_since
 
@@ -75,7 +76,7 @@ async def _report_hidden_usage(settings: Settings, clock: Clock) -> None:
     a paid call)."""
     since = clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
     async with open_database(settings.database_path) as db:
-        line = hidden_usage_line(await hidden_usage_since(db.conn, since))
+        line = hidden_usage_line(await hidden_usage_since(db, since))
     if line is not None:
         _say(f"usage: {line}")
 

@@ -6,10 +6,11 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import aiosqlite
 
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 
 # A statement's parameters: positional (?) or named (:name).
 Params = Sequence[object] | Mapping[str, object]
+# A result row, read by column name or position. The store never names the driver: a second
+# backend hands out its own rows behind this name.
+Row = sqlite3.Row
+# What the driver raises; callers name this, never the driver (tests/test_architecture.py).
+DriverError = sqlite3.Error
 
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<reason>[a-z0-9_]+)\.sql$")
 DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -126,55 +132,99 @@ def _strip_comments(sql: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a write statement did: the rows it changed. An insert that needs its row's id says
+    `RETURNING id` and reads it with `fetchone` (SQLite since 3.35 and PostgreSQL alike)."""
+
+    rowcount: int
+
+
+class Reader(Protocol):
+    """Where a read runs: the Database, or a Transaction when the read belongs inside it."""
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+
+class Transaction:
+    """The connection of one transaction: every write in bot/store takes it, so a write can only
+    run inside `Database.transaction()` (or `Database.locked()`), never on a shared connection.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> Written:
+        # The cursor's counts are read without another trip to the database thread.
+        cursor = await self._conn.execute(sql, params)
+        return Written(cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+
 class Database:
     """The one connection, with a lock so concurrent coroutines never share a transaction.
 
     aiosqlite runs statements in order on one thread, so without the lock a coroutine's write
-    could land inside another coroutine's open transaction. Every write goes through
-    `transaction()`; plain reads may use `conn` directly.
+    could land inside another coroutine's open transaction. The store's calling convention:
+    reads take the Database (`fetchall`/`fetchone`, one statement each), writes take the
+    Transaction that `transaction()` hands out. Nothing outside bot/db.py sees the connection
+    (tests/test_architecture.py), so a second backend can hand out pooled connections instead.
     """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
+        self._conn = conn
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (including cancellation)."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
+                yield Transaction(self._conn)
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self._conn.execute("ROLLBACK")
                 raise
-            await self.conn.execute("COMMIT")
+            await self._conn.execute("COMMIT")
 
     @asynccontextmanager
-    async def locked(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection with no other coroutine's transaction running: a few statements in a
-        row, each committing on its own.
+    async def locked(self) -> AsyncIterator[Transaction]:
+        """No other coroutine's transaction running: a few statements in a row, each committing
+        on its own.
 
         For a read that decides a single write (check, then insert): nothing can be written in
         between, without the two trips to the database thread of BEGIN and COMMIT.
         """
         async with self._lock:
-            yield self.conn
+            yield Transaction(self._conn)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         # One trip to the database thread (a cursor's execute, fetch and close take three).
-        return list(await self.conn.execute_fetchall(sql, params))
+        return list(await self._conn.execute_fetchall(sql, params))
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a query that returns at most a few."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
     async def schema_version(self) -> int:
-        return await schema_version(self.conn)
+        return await schema_version(self._conn)
 
     async def close(self) -> None:
-        await self.conn.close()
+        await self._conn.close()
 
 
 @asynccontextmanager
@@ -188,3 +238,35 @@ async def open_database(
         yield Database(conn)
     finally:
         await conn.close()
+
+
+def probe_writable(path: Path) -> None:
+    """Open the database file and take its write lock once, synchronously (before aiosqlite's
+    thread, whose failure would end in a traceback). Raises DriverError or OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def snapshot(source: Path, target: Path, *, busy_timeout_s: float) -> None:
+    """Copy the live database at `source` to a new file `target` with SQLite's online backup
+    (https://www.sqlite.org/backup.html): one consistent snapshot, in WAL mode while the bot
+    keeps writing; the copy is one self-contained file and passes PRAGMA integrity_check.
+    Raises DriverError."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=busy_timeout_s)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)  # all pages in one step: one consistent snapshot
+            dst.execute("PRAGMA journal_mode = DELETE")
+            [result] = dst.execute("PRAGMA integrity_check").fetchone()
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"the copy failed its integrity check: {result}")
+        finally:
+            dst.close()
+    finally:
+        src.close()

@@ -4,6 +4,7 @@ BotError
 ├── ConfigError                 (variable, reason)           bad settings; stops start-up
 ├── MigrationError              (filename, reason)           a migration failed and was rolled back
 ├── CatalogError                (reason)                     the model catalog is malformed
+├── UnreachableError            (service, address, reason)   no connection at start-up (network)
 ├── UserFacingError                                          safe to show the member
 │   ├── InvalidOptionError      (option, reason)             a bad option value (size, count...)
 │   ├── InvalidImageError       (filename, reason)           an attachment we cannot use
@@ -65,6 +66,18 @@ class MigrationError(BotError):
 
 class CatalogError(BotError):
     """The model catalog (shipped or MODEL_CATALOG) is malformed."""
+
+
+class UnreachableError(BotError):
+    """A service the bot needs could not be reached at start-up (DNS, firewall, no network)."""
+
+    def __init__(self, service: str, address: str, reason: str) -> None:
+        self.service = service
+        self.address = address
+        self.reason = reason
+        super().__init__(
+            f"cannot reach {service} at {address} ({reason}): check the network, DNS and firewall"
+        )
 
 
 class UserFacingError(BotError):

@@ -45,7 +45,7 @@ async def run_reconcile(settings: Settings, *, days: int, now: datetime | None =
     try:
         catalog = load_catalog(settings.model_catalog)
         async with open_database(settings.database_path) as db:
-            ledger = await ledger_days(db.conn, start, end)
+            ledger = await ledger_days(db, start, end)
         usage, costs = await _provider(settings, start, end)
     except BotError as exc:
         _complain(f"error: {exc}")

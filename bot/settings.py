@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     model_catalog: Path | None = None
     dev_guild_id: int | None = Field(default=None, gt=0)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # Health and metrics over HTTP (bot/ops/server.py): off unless a port is set; loopback by
+    # default, since /metrics names guilds and their budgets.
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    http_host: str = "127.0.0.1"
     result_retention_days: int = Field(default=30, ge=1)
     # Read only by `python -m bot reconcile`; an organization admin key (sk-admin-...).
     openai_admin_key: SecretStr | None = None

@@ -96,7 +96,9 @@ class Delivery:
         origin = await self._live_origin(event.job.id)
         if origin is None:
             return
-        text = _render.status_text(event.job, position=event.position, estimate=None)
+        text = _render.status_text(
+            event.job, position=event.position, estimate=None, pacing=event.pacing
+        )
         await origin.show(Status(text))
 
     async def _on_started(self, event: JobEvent) -> None:

@@ -55,6 +55,7 @@ async def admit(
     if failure is not None:
         if not isinstance(failure, BotError):
             raise failure  # the tree's error handler answers (and logs) it
+        bot.services.ops.metrics.count_refusal(failure)
         await report_error(interaction, failure)
         if isinstance(failure, SafetyRefusalError) and interaction.guild_id is not None:
             line = _render.safety_log_line(interaction.user.id, failure)

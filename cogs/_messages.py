@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 
 from bot import errors
-from bot.reports.usage import format_usd
+from bot.money import format_usd
 
 GENERIC_UPSTREAM = "The image service had a problem, so nothing was charged. Please try again."
 

@@ -12,9 +12,10 @@ import discord
 from bot.catalog.pricing import CostEstimate
 from bot.errors import BlockedPhraseError, SafetyRefusalError, ScreeningFlaggedError
 from bot.imaging.uploads import EncodedFile
+from bot.jobs.events import Pacing
 from bot.jobs.settle.settlement import USAGE_ESTIMATED
+from bot.money import format_usd
 from bot.records import JobRecord, StoredFile
-from bot.reports.usage import format_usd
 
 PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed reads better short
 PROMPT_IN_LOG = 120
@@ -37,9 +38,11 @@ def status_text(
     position: int | None,
     estimate: CostEstimate | None,
     working_minutes: int | None = None,
+    pacing: Pacing | None = None,
 ) -> str:
     """The live status line shown while a job waits or renders (`working_minutes`: how long
-    its call has been running, shown once it is a minute or more)."""
+    its call has been running, shown once it is a minute or more; `pacing`: which of the
+    account's limits holds the job next in line back)."""
     tail = f" · up to {format_usd(job.estimated_micro_usd)}"
     if job.style:
         tail = f" · style {job.style}{tail}"
@@ -51,7 +54,15 @@ def status_text(
     if position is None:
         return f"⏳ Job #{job.id} is queued{tail}"
     ahead = "next in line" if position <= 1 else f"position {position} in the queue"
+    if pacing is not None and position <= 1:
+        ahead += f" · {_PACED[pacing.reason]} (about {max(1, round(pacing.seconds))} s)"
     return f"⏳ Job #{job.id} is {ahead}{tail}"
+
+
+_PACED = {
+    "images": "waiting for the bot's images-per-minute limit",
+    "tokens": "waiting for the bot's tokens-per-minute limit",
+}
 
 
 def _relaxed_status(job: JobRecord, cost: str) -> str:

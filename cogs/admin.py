@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Literal
 
 import discord
@@ -12,21 +11,17 @@ from discord.ext import commands
 from bot.catalog.usable import check_usable
 from bot.choices import Quality
 from bot.errors import PermissionDeniedError
-from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images, format_usd
+from bot.money import format_usd, to_micro_usd
+from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images
 from cogs import _choices
 from cogs._flow import is_moderator, member_role_ids
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
-    from bot.store.guilds import GuildLimits, GuildSettings
+    from bot.guild_settings import GuildLimits, GuildSettings
 
 UsdOption = app_commands.Range[float, 0, 1_000_000]
 CountOption = app_commands.Range[int, 0, 1_000_000]
-
-
-def to_micro_usd(usd: float) -> int:
-    """A decimal dollar amount as typed by a moderator, in micro-USD."""
-    return int((Decimal(str(usd)) * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _require_moderator(interaction: discord.Interaction, action: str) -> None:

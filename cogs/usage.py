@@ -10,12 +10,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import PermissionDeniedError
+from bot.money import format_usd
 from bot.reports.usage import (
     BudgetLimits,
     BudgetLine,
     UsageOverview,
     format_images,
-    format_usd,
     speeds_text,
 )
 from cogs._flow import is_moderator

@@ -96,11 +96,14 @@ FLOORS: tuple[tuple[str, ...], ...] = (
         "bot.records",
         "bot.settings",
         "bot.db",
+        "bot.guild_settings",
+        "bot.money",
     ),
     ("bot.catalog",),
     ("bot.imaging", "bot.provider"),
     ("bot.store",),
-    ("bot.reports", "bot.jobs"),
+    ("bot.reports", "bot.jobs", "bot.guilds"),
+    ("bot.ops",),  # running as a service: watches the jobs' events, reads the store
 )
 TOP = {"bot.app", "bot.check", "bot.reconcile", "bot.__main__", "bot"}
 
@@ -231,6 +234,57 @@ def test_unit_tests_mirror_the_source() -> None:
         if not source.is_dir() or not (path.parent / "__init__.py").exists():
             strays.append(str(path.relative_to(ROOT)))
     assert strays == []
+
+
+# The store's seam (bot/db.py): reads take the Database, writes the Transaction it hands out.
+# Only bot/db.py holds the connection and names the driver, so a second backend (PostgreSQL)
+# replaces bot/db.py and the store's SQL, and nothing else.
+CONNECTION_HOLDERS = ("bot/db.py", "bot/store/")
+CONNECTION_ATTRIBUTES = {"conn", "_conn"}
+DRIVERS = {"aiosqlite", "sqlite3"}
+
+
+def _reaches_for_the_connection(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in CONNECTION_ATTRIBUTES
+    ]
+
+
+def test_only_the_database_and_the_store_touch_the_connection() -> None:
+    offenders = []
+    for folder in ("bot", "cogs", "tests", "benchmarks"):
+        for path in _modules(folder):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative.startswith(CONNECTION_HOLDERS):
+                continue
+            offenders += [f"{relative}:{line}" for line in _reaches_for_the_connection(path)]
+    assert offenders == []
+
+
+def test_only_the_database_module_names_the_driver() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}: {sorted(bad)}"
+        for path in _modules("bot")
+        if path.relative_to(ROOT).as_posix() != "bot/db.py"
+        and (bad := {name for name in _imports(path) if name.split(".")[0] in DRIVERS})
+    ]
+    assert offenders == []
+
+
+def test_store_functions_never_open_a_transaction() -> None:
+    # The caller owns the transaction, so several writes of one change commit together.
+    offenders = []
+    for path in _modules("bot/store"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        offenders += [
+            f"{path.relative_to(ROOT)}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr in {"transaction", "locked"}
+        ]
+    assert offenders == []
 
 
 # The fakes play OpenAI and Discord as their documentation says, so they read nothing of the bot:

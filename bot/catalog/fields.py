@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.errors import CatalogError
+from bot.money import MICRO_PER_USD
 
 RESOLVED_QUALITIES: tuple[str, ...] = ("low", "medium", "high", "xhigh", "max")
 # What quality "auto" may resolve to, priced as the dearest of them (DESIGN: "auto" as high):
@@ -74,7 +75,7 @@ class FieldReader:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(field, f"must be a number of US dollars, not {value!r}")
         try:
-            micro = Decimal(str(value)) * 1_000_000
+            micro = Decimal(str(value)) * MICRO_PER_USD
         except InvalidOperation as exc:  # nan/inf cannot become money
             raise self.fail(field, f"must be a finite number, not {value!r}") from exc
         if not micro.is_finite() or micro < 0 or micro != micro.to_integral_value():

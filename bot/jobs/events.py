@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -16,6 +17,17 @@ log = logging.getLogger(__name__)
 EventKind = Literal[
     "queued", "position", "started", "partial", "succeeded", "failed", "cancelled", "unknown"
 ]
+# Which of the account's per-minute limits holds the next job back (DESIGN.md, "The life of a
+# job" 2: the reply says so).
+PaceReason = Literal["images", "tokens"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """Why the job next in line waits, and about how many seconds more."""
+
+    reason: PaceReason
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +44,7 @@ class JobEvent:
     partial: PartialImage | None = None
     error: BotError | None = None
     results: tuple[StoredFile, ...] = ()
+    pacing: Pacing | None = None  # a "position" event of the job next in line held back
 
 
 class JobSink(Protocol):
@@ -59,6 +72,12 @@ class EventBus:
         self._sink: JobSink = sink or NullSink()
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[int, asyncio.Task[None]] = {}
+        self._observers: list[Callable[[JobEvent], None]] = []
+
+    def observe(self, observer: Callable[[JobEvent], None]) -> None:
+        """Also hand every event to `observer` as it is emitted (metrics, the job log); it must
+        be quick and not block: it runs inside `emit`."""
+        self._observers.append(observer)
 
     def set_sink(self, sink: JobSink) -> None:
         self._sink = sink
@@ -68,6 +87,11 @@ class EventBus:
         return len(self._tasks)
 
     def emit(self, event: JobEvent) -> None:
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("job observer failed on %s event of job %s", event.kind, event.job.id)
         job_id = event.job.id
         previous = self._tails.get(job_id)
         task = asyncio.get_running_loop().create_task(

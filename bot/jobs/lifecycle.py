@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -59,6 +60,10 @@ class QueueLifecycle:
     def set_sink(self, sink: JobSink) -> None:
         """Where job events go from now on (the Discord layer attaches itself)."""
         self._bus.set_sink(sink)
+
+    def observe(self, observer: Callable[[JobEvent], None]) -> None:
+        """Also hand every job event to `observer` as it happens (bot/ops: metrics, job log)."""
+        self._bus.observe(observer)
 
     @property
     def dispatcher_task(self) -> asyncio.Task[None] | None:

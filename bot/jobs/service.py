@@ -131,7 +131,7 @@ class JobService:
         return cancelled
 
     async def get(self, job_id: int, *, guild_id: int) -> JobRecord:
-        job = await store.get_job(self._db.conn, job_id)
+        job = await store.get_job(self._db, job_id)
         if job is None or job.guild_id != guild_id:
             raise JobNotFoundError(job_id)
         return job

@@ -28,6 +28,18 @@ COMPLETION_WINDOW = "24h"  # the only value the API takes
 # Statuses after which a batch changes no more (its output and error files are final).
 ENDED_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 METADATA_VALUE_MAX = 512  # characters per metadata value [OAS CreateBatchRequest]
+# A batch input file holds at most 200 MB (OpenAI's Batch guide,
+# https://platform.openai.com/docs/guides/batch, and the spec's `/files`); read as 10^6 bytes, the
+# smaller reading.
+INPUT_FILE_MAX_BYTES = 200_000_000
+# `ImageRefParam.image_url` is at most 20,971,520 characters, a data URL included
+# (https://github.com/openai/openai-openapi, `EditImageBodyJsonParam`): about 15 MiB of image.
+DATA_URL_MAX_CHARS = 20_971_520
+
+
+def data_url_length(image: InputImage) -> int:
+    """The length in characters of `data_url(image)`, without building it."""
+    return len(f"data:{image.mime};base64,") + 4 * -(-len(image.data) // 3)
 
 
 def data_url(image: InputImage) -> str:

@@ -34,6 +34,7 @@ from bot.provider.wire import (
     generation_body,
     iter_sse,
     parse_images_body,
+    stream_error,
 )
 
 log = logging.getLogger(__name__)
@@ -241,9 +242,10 @@ class OpenAIImagesClient:
         async for event in iter_sse(response.aiter_lines()):
             if event is None:  # [DONE]
                 break
-            if "error" in event.data:
+            error = stream_error(event)
+            if error is not None:
                 raise translate_stream_error(
-                    event.data["error"],
+                    error,
                     partials=partials,
                     model=request.options.model,
                     request_id=request_id,

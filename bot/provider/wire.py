@@ -247,6 +247,22 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SseEvent | None]:
         yield _sse_event(event, "\n".join(data))
 
 
+def stream_error(event: SseEvent) -> object | None:
+    """The error object of an error event, or None for any other event.
+
+    Three shapes are recognised: openai-python's check (any `data` with an `error` key, see
+    https://github.com/openai/openai-python/blob/main/src/openai/_streaming.py), and the spec's
+    error event, `event: error` or `"type": "error"` with the error's fields flat in `data`
+    (https://github.com/openai/openai-openapi, `ResponseErrorEvent`).
+    """
+    nested: object = event.data.get("error")
+    if nested:
+        return nested
+    if event.event == "error" or event.data.get("type") == "error":
+        return {k: v for k, v in event.data.items() if k not in ("type", "sequence_number")}
+    return None
+
+
 def _sse_event(event: str, text: str) -> SseEvent | None:
     if text.strip() == "[DONE]":
         return None

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from bot.money import MICRO_PER_USD
 from bot.store.usage import DailyUsage
 
 # A light card with dark text reads on both of Discord's themes; the thin border keeps its edge
@@ -56,7 +57,7 @@ def render_usage_chart(days: Sequence[DailyUsage], *, title: str, subtitle: str 
     images_ax = spend_ax.twinx()
     # matplotlib's date numbers (days, floats): date arithmetic would drop fractions of a day.
     dates = [float(x) for x in date2num([d.day for d in days])]  # type: ignore[no-untyped-call]
-    spend = [d.spend_micro_usd / 1_000_000 for d in days]
+    spend = [d.spend_micro_usd / MICRO_PER_USD for d in days]
     images = [d.images for d in days]
     _draw(spend_ax, images_ax, dates, spend, images)
     _style_axes(spend_ax, images_ax, max(spend, default=0.0), max(images, default=0))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
 
+from bot.money import usd6
 from bot.store.usage import LedgerRow
 
 COLUMNS: tuple[str, ...] = (
@@ -115,13 +116,6 @@ def ledger_csv(rows: Iterable[LedgerRow], *, limit_bytes: int, name: str = "usag
     writer = LedgerCsvWriter(limit_bytes=limit_bytes, name=name)
     writer.write_rows(rows)
     return writer.finish()
-
-
-def usd6(micro_usd: int) -> str:
-    """Exact USD with 6 decimals: 10900 -> "0.010900"."""
-    sign = "-" if micro_usd < 0 else ""
-    whole, frac = divmod(abs(micro_usd), 1_000_000)
-    return f"{sign}{whole}.{frac:06d}"
 
 
 def _csv_lines(rows: Iterable[Iterable[object]]) -> bytes:

@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+from bot.money import to_micro_usd, usd4
 from bot.provider.organization import CostLine, ImagesUsage
 from bot.store.reconcile import LedgerDay
 
@@ -107,11 +108,6 @@ def is_image_model(model: str, known: Iterable[str]) -> bool:
     return model in set(known) or model.startswith(IMAGE_MODEL_PREFIXES)
 
 
-def to_micro_usd(usd: Decimal) -> int:
-    """USD (exact decimal) to integer micro-USD, half up."""
-    return int((usd * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
 def provider_days(
     usage: Sequence[ImagesUsage], costs: Sequence[CostLine], known: Iterable[str]
 ) -> tuple[list[ProviderDay], int, tuple[str, ...]]:
@@ -198,15 +194,11 @@ def _outside(
     if sure - below - slack <= theirs <= sure + doubt + slack:
         return []
     if what == "USD":
-        shown, ours = _usd(theirs), _usd(sure)
+        shown, ours = usd4(theirs), usd4(sure)
     else:
         shown, ours = str(theirs), str(sure)
-    extra = f" (+{_usd(doubt) if what == 'USD' else doubt} in doubt)" if doubt else ""
+    extra = f" (+{usd4(doubt) if what == 'USD' else doubt} in doubt)" if doubt else ""
     return [f"{what}: provider {shown}, ledger {ours}{extra}"]
-
-
-def _usd(micro: int) -> str:
-    return f"${micro / 1_000_000:,.4f}"
 
 
 def render(result: Reconciliation) -> list[str]:
@@ -217,19 +209,19 @@ def render(result: Reconciliation) -> list[str]:
     for line in result.lines:
         mine, seen = line.ledger, line.provider
         doubt = (
-            f"{mine.doubt_requests} req, {mine.doubt_images} img, {_usd(mine.doubt_micro_usd)}"
+            f"{mine.doubt_requests} req, {mine.doubt_images} img, {usd4(mine.doubt_micro_usd)}"
             if mine.doubt_requests
             else "-"
         )
         if mine.estimated_micro_usd:
-            doubt = f"{doubt}; {_usd(mine.estimated_micro_usd)} estimated"
+            doubt = f"{doubt}; {usd4(mine.estimated_micro_usd)} estimated"
         counted = result.usage_reported or seen.images_from_costs
         rows.append((
             mine.day.isoformat(),
             mine.model,
             f"{mine.images}/{seen.images if counted else '?'}",
             f"{mine.requests}/{seen.requests if result.usage_reported else '?'}",
-            f"{_usd(mine.micro_usd)}/{_usd(seen.micro_usd)}",
+            f"{usd4(mine.micro_usd)}/{usd4(seen.micro_usd)}",
             doubt,
             "ok" if not line.problems else "DIFFERS",
         ))  # fmt: skip
@@ -250,7 +242,7 @@ def _footnotes(result: Reconciliation) -> list[str]:
         )
     if result.other_micro_usd or result.other_line_items:
         out.append(
-            f"not compared: {_usd(result.other_micro_usd)} on other line items "
+            f"not compared: {usd4(result.other_micro_usd)} on other line items "
             f"({', '.join(result.other_line_items[:5])}"
             f"{', ...' if len(result.other_line_items) > 5 else ''})"
         )

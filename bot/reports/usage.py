@@ -1,4 +1,4 @@
-"""Usage periods, money formatting and the /usage overview built from the usage store."""
+"""Usage periods and the /usage overview built from the usage store."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, get_args
 
 from bot.clock import Clock, day_start, month_start, next_day, next_month
+from bot.db import Reader
 from bot.errors import InvalidOptionError
+from bot.money import format_usd
 from bot.reports.export import ExportFile, LedgerCsvWriter
+from bot.store import usage as store
 from bot.store.ledger import HiddenUsage
-from bot.store.usage import BudgetUsage, DailyUsage, RelaxedUsage, UsageReport, UsageStore
+from bot.store.usage import BudgetUsage, DailyUsage, RelaxedUsage, UsageReport
 
 Period = Literal["today", "7d", "30d", "month", "all"]
 PERIODS: tuple[Period, ...] = get_args(Period)
@@ -42,24 +44,6 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime | None, datetime
     if period == "all":
         return None, end
     raise InvalidOptionError("period", f"choose one of {', '.join(PERIODS)}")
-
-
-def format_usd(micro_usd: int) -> str:
-    """Dollars for people: "$1,234.57" from a dollar up, more decimals below ("$0.0109").
-
-    Under a dollar, four decimals (six under a hundredth of a cent) with trailing zeros
-    dropped down to two, so a single cheap image never reads as "$0.01" or "$0.00".
-    """
-    sign = "-" if micro_usd < 0 else ""
-    amount = abs(micro_usd)
-    places = 2 if amount >= 1_000_000 or amount == 0 else 4 if amount >= 100 else 6
-    quant = Decimal(1).scaleb(-places)
-    dollars = (Decimal(amount) / 1_000_000).quantize(quant, rounding=ROUND_HALF_UP)
-    text = f"{dollars:,.{places}f}"
-    if places > 2:
-        text = text.rstrip("0")
-        text += "0" * max(0, 2 - len(text.partition(".")[2]))
-    return f"{sign}${text}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +142,8 @@ def format_images(count: int) -> str:
 class UsageService:
     """Builds usage overviews, their chart and their CSV export for moderators."""
 
-    def __init__(self, store: UsageStore, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, db: Reader, clock: Clock) -> None:
+        self._db = db
         self._clock = clock
 
     async def overview(
@@ -178,8 +162,9 @@ class UsageService:
         now = self._clock.now()
         known = _as_period(period)
         start, end = period_bounds(known, now)
-        report = await self._store.report(guild_id, start=start, end=end, user_id=user_id)
-        used = await self._store.budget_used(
+        report = await store.report(self._db, guild_id, start=start, end=end, user_id=user_id)
+        used = await store.budget_used(
+            self._db,
             guild_id,
             day_start=day_start(now),
             month_start=month_start(now),
@@ -193,7 +178,8 @@ class UsageService:
     ) -> Budget:
         """Today's and this month's budget use against `limits` (the member's, with user_id)."""
         now = self._clock.now()
-        used = await self._store.budget_used(
+        used = await store.budget_used(
+            self._db,
             guild_id,
             day_start=day_start(now),
             month_start=month_start(now),
@@ -218,7 +204,7 @@ class UsageService:
         """
         report = overview.report
         return await export_ledger(
-            self._store,
+            self._db,
             report.guild_id,
             start=report.start,
             end=report.end,
@@ -229,7 +215,7 @@ class UsageService:
 
 
 async def export_ledger(
-    store: UsageStore,
+    db: Reader,
     guild_id: int,
     *,
     start: datetime | None,
@@ -240,7 +226,7 @@ async def export_ledger(
 ) -> ExportFile:
     """Stream the window's ledger rows into a CSV (or zip), formatting off the event loop."""
     writer = LedgerCsvWriter(limit_bytes=limit_bytes, name=name)
-    async for chunk in store.export_rows(guild_id, start=start, end=end, user_id=user_id):
+    async for chunk in store.export_rows(db, guild_id, start=start, end=end, user_id=user_id):
         await asyncio.to_thread(writer.write_rows, chunk)
     export = await asyncio.to_thread(writer.finish)
     if len(export.data) > limit_bytes:

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-import aiosqlite
-
-from bot.db import Database
+from bot.db import Reader, Row, Transaction
 from bot.records import JobRecord, RelaxedJob
 from bot.store.jobs import row_to_job, ts
 
@@ -52,7 +50,7 @@ def custom_id(job_id: int) -> str:
     return f"job-{job_id}"
 
 
-def _row(row: aiosqlite.Row) -> BatchRow:
+def _row(row: Row) -> BatchRow:
     return BatchRow(
         id=row["id"],
         key=row["key"],
@@ -69,7 +67,7 @@ def _row(row: aiosqlite.Row) -> BatchRow:
 
 
 async def open_batch(
-    conn: aiosqlite.Connection,
+    conn: Transaction,
     *,
     key: str,
     model: str,
@@ -92,11 +90,12 @@ async def open_batch(
             taken.append(job_id)
     if not taken:
         return None
-    cursor = await conn.execute(
-        "INSERT INTO batches (key, model, operation, created_at) VALUES (?, ?, ?, ?)",
+    inserted = await conn.fetchone(
+        "INSERT INTO batches (key, model, operation, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         (key, model, operation, ts(now)),
     )
-    batch_id = int(cursor.lastrowid or 0)
+    assert inserted is not None  # RETURNING yields the inserted row
+    batch_id = int(inserted[0])
     await conn.executemany(
         "INSERT INTO batch_jobs (job_id, batch_id, custom_id) VALUES (?, ?, ?)",
         [(job_id, batch_id, custom_id(job_id)) for job_id in taken],
@@ -106,18 +105,17 @@ async def open_batch(
     return row, taken
 
 
-async def get_batch_in(conn: aiosqlite.Connection, batch_id: int) -> BatchRow | None:
-    async with conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)) as cursor:
-        row = await cursor.fetchone()
+async def get_batch_in(db: Reader, batch_id: int) -> BatchRow | None:
+    row = await db.fetchone("SELECT * FROM batches WHERE id = ?", (batch_id,))
     return None if row is None else _row(row)
 
 
-async def set_input_file(conn: aiosqlite.Connection, batch_id: int, file_id: str) -> None:
+async def set_input_file(conn: Transaction, batch_id: int, file_id: str) -> None:
     await conn.execute("UPDATE batches SET input_file_id = ? WHERE id = ?", (file_id, batch_id))
 
 
 async def set_submitted(
-    conn: aiosqlite.Connection, batch_id: int, openai_batch_id: str, status: str, now: datetime
+    conn: Transaction, batch_id: int, openai_batch_id: str, status: str, now: datetime
 ) -> None:
     await conn.execute(
         "UPDATE batches SET openai_batch_id = ?, status = ?, state = 'submitted',"
@@ -126,12 +124,12 @@ async def set_submitted(
     )
 
 
-async def set_status(conn: aiosqlite.Connection, batch_id: int, status: str) -> None:
+async def set_status(conn: Transaction, batch_id: int, status: str) -> None:
     await conn.execute("UPDATE batches SET status = ? WHERE id = ?", (status, batch_id))
 
 
 async def set_ended(
-    conn: aiosqlite.Connection,
+    conn: Transaction,
     batch_id: int,
     *,
     status: str,
@@ -146,13 +144,18 @@ async def set_ended(
     )
 
 
-async def give_back(conn: aiosqlite.Connection, batch_id: int) -> list[JobRecord]:
-    """A batch the provider refused before running anything: its running jobs are queued again
-    and leave it (they may join another batch). Returns them as now stored."""
-    async with conn.execute(
+async def give_back(
+    conn: Transaction, batch_id: int, *, job_ids: Sequence[int] | None = None
+) -> list[JobRecord]:
+    """A batch the provider refused before running anything (or, with `job_ids`, those of its
+    jobs left out of its input file): its running jobs are queued again and leave it (they may
+    join another batch). Returns them as now stored."""
+    found = await conn.fetchall(
         "SELECT job_id FROM batch_jobs WHERE batch_id = ? ORDER BY job_id", (batch_id,)
-    ) as cursor:
-        ids = [row[0] for row in await cursor.fetchall()]
+    )
+    ids = [row[0] for row in found]
+    if job_ids is not None:
+        ids = [job_id for job_id in ids if job_id in set(job_ids)]
     back: list[JobRecord] = []
     for job_id in ids:
         cursor = await conn.execute(
@@ -161,28 +164,33 @@ async def give_back(conn: aiosqlite.Connection, batch_id: int) -> list[JobRecord
             (job_id,),
         )
         if cursor.rowcount == 1:
-            async with conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as rows:
-                row = await rows.fetchone()
+            row = await conn.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
             assert row is not None
             back.append(row_to_job(row))
-    await conn.execute("DELETE FROM batch_jobs WHERE batch_id = ?", (batch_id,))
+    if job_ids is None:
+        await conn.execute("DELETE FROM batch_jobs WHERE batch_id = ?", (batch_id,))
+    else:
+        await conn.executemany(
+            "DELETE FROM batch_jobs WHERE batch_id = ? AND job_id = ?",
+            [(batch_id, job_id) for job_id in ids],
+        )
     return back
 
 
-async def open_batches(db: Database) -> list[BatchRow]:
+async def open_batches(db: Reader) -> list[BatchRow]:
     """Batches not yet ended (preparing or submitted), oldest first."""
     rows = await db.fetchall("SELECT * FROM batches WHERE state != 'ended' ORDER BY id")
     return [_row(row) for row in rows]
 
 
-async def members(db: Database, batch_id: int) -> list[BatchMember]:
+async def members(db: Reader, batch_id: int) -> list[BatchMember]:
     rows = await db.fetchall(
         "SELECT job_id, custom_id FROM batch_jobs WHERE batch_id = ? ORDER BY job_id", (batch_id,)
     )
     return [BatchMember(row["job_id"], row["custom_id"]) for row in rows]
 
 
-async def queued_relaxed(db: Database) -> list[JobRecord]:
+async def queued_relaxed(db: Reader) -> list[JobRecord]:
     """Relaxed jobs waiting to be gathered into a batch, oldest first."""
     rows = await db.fetchall(
         "SELECT * FROM jobs WHERE state = 'queued' AND speed = 'relaxed' ORDER BY id"
@@ -190,7 +198,7 @@ async def queued_relaxed(db: Database) -> list[JobRecord]:
     return [row_to_job(row) for row in rows]
 
 
-async def batched_job_ids(db: Database) -> set[int]:
+async def batched_job_ids(db: Reader) -> set[int]:
     """Running jobs that belong to a batch not yet ended (restart recovery leaves them alone)."""
     rows = await db.fetchall(
         "SELECT bj.job_id FROM batch_jobs bj JOIN batches b ON b.id = bj.batch_id"
@@ -199,7 +207,7 @@ async def batched_job_ids(db: Database) -> set[int]:
     return {row["job_id"] for row in rows}
 
 
-async def waiting_relaxed(db: Database, guild_id: int, user_id: int | None) -> list[RelaxedJob]:
+async def waiting_relaxed(db: Reader, guild_id: int, user_id: int | None) -> list[RelaxedJob]:
     """A guild's (or one member's) relaxed jobs not yet ended, oldest first."""
     sql = (
         "SELECT j.*, COALESCE(b.status, b.state) AS batch_status FROM jobs j"

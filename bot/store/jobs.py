@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
-
-from bot.db import Database
+from bot.db import Reader, Row, Transaction
 from bot.domain import ImageOptions, Operation, Speed
 from bot.records import FileRole, JobRecord, JobState, NewFile
 
@@ -112,7 +110,7 @@ def queued_record(job_id: int, job: NewJob) -> JobRecord:
     )
 
 
-def row_to_job(row: aiosqlite.Row) -> JobRecord:
+def row_to_job(row: Row) -> JobRecord:
     created = _dt(row["created_at"])
     assert created is not None
     return JobRecord(
@@ -163,12 +161,12 @@ SELECT (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use
 
 
 async def budget_use(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, day: datetime, month: datetime
+    db: Reader, guild_id: int, user_id: int, day: datetime, month: datetime
 ) -> BudgetUse:
     """Charges of the jobs created since `day` and since `month` (UTC midnights), and the queued
-    counts."""
+    counts. Read inside the reserving transaction when it decides a refusal."""
     params = {"guild": guild_id, "user": user_id, "day": ts(day) // DAY, "month": ts(month) // DAY}
-    [use] = await conn.execute_fetchall(_BUDGET_USE, params)  # aggregates return one row
+    [use] = await db.fetchall(_BUDGET_USE, params)  # aggregates return one row
     return BudgetUse(
         guild_day_micro_usd=use["g_day_usd"],
         guild_month_micro_usd=use["g_month_usd"],
@@ -189,9 +187,9 @@ RETURNING *
 """
 
 
-async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
+async def insert_job(conn: Transaction, job: NewJob) -> JobRecord:
     """Insert a queued job holding its reservation; returns the stored record."""
-    [row] = await conn.execute_fetchall(
+    [row] = await conn.fetchall(
         _INSERT_JOB,
         (
             job.guild_id,
@@ -215,7 +213,7 @@ async def insert_job(conn: aiosqlite.Connection, job: NewJob) -> JobRecord:
 
 
 async def insert_files(
-    conn: aiosqlite.Connection, job_id: int, files: Sequence[NewFile], created_at: datetime
+    conn: Transaction, job_id: int, files: Sequence[NewFile], created_at: datetime
 ) -> None:
     if not files:
         return
@@ -230,12 +228,12 @@ async def insert_files(
     )
 
 
-async def get_job(conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
-    rows = list(await conn.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,)))
-    return row_to_job(rows[0]) if rows else None
+async def get_job(db: Reader, job_id: int) -> JobRecord | None:
+    row = await db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    return None if row is None else row_to_job(row)
 
 
-async def jobs_by_ids(db: Database, job_ids: Sequence[int]) -> dict[int, JobRecord]:
+async def jobs_by_ids(db: Reader, job_ids: Sequence[int]) -> dict[int, JobRecord]:
     if not job_ids:
         return {}
     marks = ", ".join("?" * len(job_ids))
@@ -243,13 +241,13 @@ async def jobs_by_ids(db: Database, job_ids: Sequence[int]) -> dict[int, JobReco
     return {row["id"]: row_to_job(row) for row in rows}
 
 
-async def jobs_in_state(db: Database, state: JobState) -> list[JobRecord]:
+async def jobs_in_state(db: Reader, state: JobState) -> list[JobRecord]:
     """Jobs in one state, oldest first."""
     rows = await db.fetchall("SELECT * FROM jobs WHERE state = ? ORDER BY id", (state,))
     return [row_to_job(row) for row in rows]
 
 
-async def undelivered(db: Database, since: datetime) -> list[JobRecord]:
+async def undelivered(db: Reader, since: datetime) -> list[JobRecord]:
     """Succeeded jobs finished since `since` whose result no message has shown."""
     rows = await db.fetchall(
         "SELECT * FROM jobs WHERE state = 'succeeded' AND delivered_at IS NULL"
@@ -259,7 +257,7 @@ async def undelivered(db: Database, since: datetime) -> list[JobRecord]:
     return [row_to_job(row) for row in rows]
 
 
-async def mark_running(conn: aiosqlite.Connection, job_id: int, now: datetime) -> bool:
+async def mark_running(conn: Transaction, job_id: int, now: datetime) -> bool:
     """queued -> running; False when the job is no longer queued (cancelled meanwhile)."""
     cursor = await conn.execute(
         "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
@@ -268,9 +266,7 @@ async def mark_running(conn: aiosqlite.Connection, job_id: int, now: datetime) -
     return cursor.rowcount == 1
 
 
-async def set_running_charge(
-    conn: aiosqlite.Connection, job_id: int, charged_micro_usd: int
-) -> bool:
+async def set_running_charge(conn: Transaction, job_id: int, charged_micro_usd: int) -> bool:
     """A running job's charge as its requests come back (answered ones at their real cost)."""
     cursor = await conn.execute(
         "UPDATE jobs SET charged_micro_usd = ? WHERE id = ? AND state = 'running'",
@@ -279,7 +275,7 @@ async def set_running_charge(
     return cursor.rowcount == 1
 
 
-async def requeue(conn: aiosqlite.Connection, job_id: int) -> bool:
+async def requeue(conn: Transaction, job_id: int) -> bool:
     """running -> queued, keeping the reservation (a 429, or a stop before the call went out)."""
     cursor = await conn.execute(
         "UPDATE jobs SET state = 'queued', started_at = NULL WHERE id = ? AND state = 'running'",
@@ -289,7 +285,7 @@ async def requeue(conn: aiosqlite.Connection, job_id: int) -> bool:
 
 
 async def finish(
-    conn: aiosqlite.Connection,
+    conn: Transaction,
     job_id: int,
     *,
     state: JobState,
@@ -320,7 +316,7 @@ async def finish(
 
 
 async def mark_delivered(
-    conn: aiosqlite.Connection, job_id: int, channel_id: int, message_id: int, now: datetime
+    conn: Transaction, job_id: int, channel_id: int, message_id: int, now: datetime
 ) -> bool:
     cursor = await conn.execute(
         "UPDATE jobs SET result_channel_id = ?, result_message_id = ?, delivered_at = ?"
@@ -330,7 +326,7 @@ async def mark_delivered(
     return cursor.rowcount == 1
 
 
-def _row_to_file(row: aiosqlite.Row) -> FileRow:
+def _row_to_file(row: Row) -> FileRow:
     created = _dt(row["created_at"])
     assert created is not None
     return FileRow(
@@ -346,7 +342,7 @@ def _row_to_file(row: aiosqlite.Row) -> FileRow:
     )
 
 
-async def files_of(db: Database, job_id: int, role: FileRole | None = None) -> list[FileRow]:
+async def files_of(db: Reader, job_id: int, role: FileRole | None = None) -> list[FileRow]:
     """A job's files, by role then index."""
     sql = "SELECT * FROM job_files WHERE job_id = ?"
     params: tuple[object, ...] = (job_id,)
@@ -356,7 +352,7 @@ async def files_of(db: Database, job_id: int, role: FileRole | None = None) -> l
     return [_row_to_file(row) for row in rows]
 
 
-async def expired_files(db: Database, before: datetime) -> list[FileRow]:
+async def expired_files(db: Reader, before: datetime) -> list[FileRow]:
     """Files older than `before` of jobs that no longer need them (never a queued job's input)."""
     rows = await db.fetchall(
         "SELECT f.* FROM job_files f JOIN jobs j ON j.id = f.job_id"
@@ -366,7 +362,7 @@ async def expired_files(db: Database, before: datetime) -> list[FileRow]:
     return [_row_to_file(row) for row in rows]
 
 
-async def delete_file_rows(conn: aiosqlite.Connection, files: Sequence[FileRow]) -> None:
+async def delete_file_rows(conn: Transaction, files: Sequence[FileRow]) -> None:
     await conn.executemany(
         "DELETE FROM job_files WHERE job_id = ? AND role = ? AND idx = ?",
         [(f.job_id, f.role, f.index) for f in files],

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-import aiosqlite
-
+from bot.db import Reader, Row, Transaction
 from bot.domain import TokenUsage
 
 # How a row's cost is known (migration 0004): from `usage`; the upper-bound estimate because the
@@ -59,6 +58,7 @@ INSERT INTO api_calls (
     request_id, http_status, error_code, latency_ms, created_at, speed, fast_cost_micro_usd,
     billing
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING id
 """
 # From the rollups of migrations 0002 and 0004: a few rows per guild and day, not the ledger.
 _HIDDEN_USAGE = """
@@ -67,7 +67,7 @@ FROM api_calls_daily WHERE day >= ?
 """
 
 
-async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
+async def insert_api_call(conn: Transaction, call: ApiCall) -> int:
     """Insert a ledger row inside the caller's transaction; returns its id."""
     u = call.usage
     params = (
@@ -99,20 +99,18 @@ async def insert_api_call(conn: aiosqlite.Connection, call: ApiCall) -> int:
         call.fast_cost_micro_usd,
         call.billing,
     )
-    cursor = await conn.execute(_INSERT, params)
-    return int(cursor.lastrowid or 0)
+    row = await conn.fetchone(_INSERT, params)
+    assert row is not None  # RETURNING yields the inserted row
+    return int(row[0])
 
 
-async def calls_for_job(conn: aiosqlite.Connection, job_id: int) -> list[ApiCall]:
+async def calls_for_job(db: Reader, job_id: int) -> list[ApiCall]:
     """Every ledger row of one job, oldest first."""
-    async with conn.execute(
-        "SELECT * FROM api_calls WHERE job_id = ? ORDER BY id", (job_id,)
-    ) as cursor:
-        rows = await cursor.fetchall()
+    rows = await db.fetchall("SELECT * FROM api_calls WHERE job_id = ? ORDER BY id", (job_id,))
     return [_row_to_call(row) for row in rows]
 
 
-def _row_to_call(row: aiosqlite.Row) -> ApiCall:
+def _row_to_call(row: Row) -> ApiCall:
     return ApiCall(
         guild_id=row["guild_id"],
         channel_id=row["channel_id"],
@@ -146,9 +144,8 @@ def _row_to_call(row: aiosqlite.Row) -> ApiCall:
     )
 
 
-async def hidden_usage_since(conn: aiosqlite.Connection, since: datetime) -> HiddenUsage:
+async def hidden_usage_since(db: Reader, since: datetime) -> HiddenUsage:
     """How many calls of every guild since the UTC day of `since` came without `usage`."""
     day = int(since.timestamp()) // 86_400
-    async with conn.execute(_HIDDEN_USAGE, (day,)) as cursor:
-        row = await cursor.fetchone()
+    row = await db.fetchone(_HIDDEN_USAGE, (day,))
     return HiddenUsage(int(row[0]), int(row[1])) if row else HiddenUsage(0, 0)

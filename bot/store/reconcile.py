@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import aiosqlite
+from bot.db import Reader
 
 _EPOCH_DAY = date(1970, 1, 1)
 
@@ -67,13 +67,10 @@ class LedgerDay:
     estimated_micro_usd: int = 0  # the part of micro_usd charged at the estimate (no `usage`)
 
 
-async def ledger_days(
-    conn: aiosqlite.Connection, start: datetime, end: datetime
-) -> list[LedgerDay]:
+async def ledger_days(db: Reader, start: datetime, end: datetime) -> list[LedgerDay]:
     """Per (UTC day, model): answered and in-doubt calls of every guild in [start, end)."""
     params = (int(start.astimezone(UTC).timestamp()), int(end.astimezone(UTC).timestamp()))
-    async with conn.execute(_QUERY, params) as cursor:
-        rows = await cursor.fetchall()
+    rows = await db.fetchall(_QUERY, params)
     return [
         LedgerDay(
             day=_EPOCH_DAY + timedelta(days=row["day"]),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
+from bot.db import Transaction
 from bot.records import JobRecord
 from bot.store.jobs import _BUDGET_USE, DAY, NewJob, options_to_json, queued_record, ts
 
@@ -46,7 +45,7 @@ RETURNING id
 
 
 async def reserve_job(
-    conn: aiosqlite.Connection, job: NewJob, caps: Caps, day_start: int, month_start: int
+    conn: Transaction, job: NewJob, caps: Caps, day_start: int, month_start: int
 ) -> JobRecord | None:
     """Insert `job` as queued holding its reservation if every cap holds, else None (nothing
     written). `day_start`/`month_start` are the UTC midnights in epoch seconds."""
@@ -63,5 +62,5 @@ async def reserve_job(
         "g_day_images": caps.guild_day_images, "u_day_images": caps.user_day_images,
         "u_day_usd": caps.user_day_micro_usd,
     }  # fmt: skip
-    rows = list(await conn.execute_fetchall(_RESERVE, params))
+    rows = list(await conn.fetchall(_RESERVE, params))
     return queued_record(rows[0][0], job) if rows else None

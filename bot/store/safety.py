@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from bot.db import Database
+from bot.db import Reader, Transaction
 
 RefusalKind = Literal["blocklist", "screening"]
 
@@ -73,134 +73,131 @@ def refusals_sql(since: str, *, member: bool) -> str:
     )
 
 
-class SafetyStore:
-    """Reads and writes of `blocklist`, `styles` and `refusals` (migration 0005)."""
+# ---- blocklist -------------------------------------------------------------------------------
+async def blocklist(db: Reader, guild_id: int) -> list[BlockedPhrase]:
+    rows = await db.fetchall(
+        "SELECT phrase, phrase_key, added_by, added_at FROM blocklist WHERE guild_id = ?"
+        " ORDER BY phrase_key",
+        (guild_id,),
+    )
+    return [BlockedPhrase(r[0], r[1], r[2], _dt(r[3])) for r in rows]
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
-    # ---- blocklist --------------------------------------------------------------------------
-    async def blocklist(self, guild_id: int) -> list[BlockedPhrase]:
-        rows = await self._db.fetchall(
-            "SELECT phrase, phrase_key, added_by, added_at FROM blocklist WHERE guild_id = ?"
-            " ORDER BY phrase_key",
-            (guild_id,),
+async def block(
+    conn: Transaction, guild_id: int, entries: Sequence[tuple[str, str]], *, by: int, now: datetime
+) -> list[str]:
+    """Add (key, phrase) entries; returns the phrases that were new."""
+    added = []
+    for key, phrase in entries:
+        written = await conn.execute(
+            "INSERT INTO blocklist (guild_id, phrase_key, phrase, added_by, added_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, phrase_key) DO NOTHING",
+            (guild_id, key, phrase, by, _ts(now)),
         )
-        return [BlockedPhrase(r[0], r[1], r[2], _dt(r[3])) for r in rows]
+        if written.rowcount:
+            added.append(phrase)
+    return added
 
-    async def block(
-        self, guild_id: int, entries: Sequence[tuple[str, str]], *, by: int, now: datetime
-    ) -> list[str]:
-        """Add (key, phrase) entries; returns the phrases that were new."""
-        added = []
-        async with self._db.transaction() as conn:
-            for key, phrase in entries:
-                cursor = await conn.execute(
-                    "INSERT INTO blocklist (guild_id, phrase_key, phrase, added_by, added_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, phrase_key) DO NOTHING",
-                    (guild_id, key, phrase, by, _ts(now)),
-                )
-                if cursor.rowcount:
-                    added.append(phrase)
-        return added
 
-    async def unblock(self, guild_id: int, keys: Sequence[str]) -> list[str]:
-        """Remove entries by key; returns the phrases (as they were added) that were removed."""
-        removed: list[str] = []
-        async with self._db.transaction() as conn:
-            for key in keys:
-                async with conn.execute(
-                    "DELETE FROM blocklist WHERE guild_id = ? AND phrase_key = ? RETURNING phrase",
-                    (guild_id, key),
-                ) as cursor:
-                    removed.extend(str(row[0]) for row in await cursor.fetchall())
-        return removed
-
-    # ---- styles -----------------------------------------------------------------------------
-    async def styles(self, guild_id: int) -> list[Style]:
-        rows = await self._db.fetchall(
-            "SELECT name, prompt, created_by, created_at FROM styles WHERE guild_id = ?"
-            " ORDER BY name_key",
-            (guild_id,),
+async def unblock(conn: Transaction, guild_id: int, keys: Sequence[str]) -> list[str]:
+    """Remove entries by key; returns the phrases (as they were added) that were removed."""
+    removed: list[str] = []
+    for key in keys:
+        rows = await conn.fetchall(
+            "DELETE FROM blocklist WHERE guild_id = ? AND phrase_key = ? RETURNING phrase",
+            (guild_id, key),
         )
-        return [Style(r[0], r[1], r[2], _dt(r[3])) for r in rows]
+        removed.extend(str(row[0]) for row in rows)
+    return removed
 
-    async def style(self, guild_id: int, name: str) -> Style | None:
-        row = await self._db.fetchone(
-            "SELECT name, prompt, created_by, created_at FROM styles"
-            " WHERE guild_id = ? AND name_key = ?",
-            (guild_id, name.casefold()),
+
+# ---- styles ----------------------------------------------------------------------------------
+async def styles(db: Reader, guild_id: int) -> list[Style]:
+    rows = await db.fetchall(
+        "SELECT name, prompt, created_by, created_at FROM styles WHERE guild_id = ?"
+        " ORDER BY name_key",
+        (guild_id,),
+    )
+    return [Style(r[0], r[1], r[2], _dt(r[3])) for r in rows]
+
+
+async def style(db: Reader, guild_id: int, name: str) -> Style | None:
+    row = await db.fetchone(
+        "SELECT name, prompt, created_by, created_at FROM styles"
+        " WHERE guild_id = ? AND name_key = ?",
+        (guild_id, name.casefold()),
+    )
+    return None if row is None else Style(row[0], row[1], row[2], _dt(row[3]))
+
+
+async def put_style(conn: Transaction, guild_id: int, style: Style) -> bool:
+    """Add or replace a style; True when it replaced one of the same name."""
+    existed = (
+        await conn.fetchone(
+            "SELECT 1 FROM styles WHERE guild_id = ? AND name_key = ?",
+            (guild_id, style.name.casefold()),
         )
-        return None if row is None else Style(row[0], row[1], row[2], _dt(row[3]))
+        is not None
+    )
+    await conn.execute(
+        "INSERT INTO styles (guild_id, name_key, name, prompt, created_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, name_key) DO UPDATE SET"
+        " name = excluded.name, prompt = excluded.prompt,"
+        " created_by = excluded.created_by, created_at = excluded.created_at",
+        (guild_id, style.name.casefold(), style.name, style.prompt, style.created_by,
+         _ts(style.created_at)),
+    )  # fmt: skip
+    return existed
 
-    async def put_style(self, guild_id: int, style: Style) -> bool:
-        """Add or replace a style; True when it replaced one of the same name."""
-        async with self._db.transaction() as conn:
-            async with conn.execute(
-                "SELECT 1 FROM styles WHERE guild_id = ? AND name_key = ?",
-                (guild_id, style.name.casefold()),
-            ) as cursor:
-                existed = await cursor.fetchone() is not None
-            await conn.execute(
-                "INSERT INTO styles (guild_id, name_key, name, prompt, created_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, name_key) DO UPDATE SET"
-                " name = excluded.name, prompt = excluded.prompt,"
-                " created_by = excluded.created_by, created_at = excluded.created_at",
-                (guild_id, style.name.casefold(), style.name, style.prompt, style.created_by,
-                 _ts(style.created_at)),
-            )  # fmt: skip
-        return existed
 
-    async def remove_style(self, guild_id: int, name: str) -> str | None:
-        """Remove a style by name (any case); its name as stored, or None if there was none."""
-        async with (
-            self._db.transaction() as conn,
-            conn.execute(
-                "DELETE FROM styles WHERE guild_id = ? AND name_key = ? RETURNING name",
-                (guild_id, name.casefold()),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return None if row is None else str(row[0])
+async def remove_style(conn: Transaction, guild_id: int, name: str) -> str | None:
+    """Remove a style by name (any case); its name as stored, or None if there was none."""
+    row = await conn.fetchone(
+        "DELETE FROM styles WHERE guild_id = ? AND name_key = ? RETURNING name",
+        (guild_id, name.casefold()),
+    )
+    return None if row is None else str(row[0])
 
-    # ---- refusals ---------------------------------------------------------------------------
-    async def record_refusal(
-        self,
-        *,
-        guild_id: int,
-        channel_id: int,
-        user_id: int,
-        kind: RefusalKind,
-        detail: str,
-        now: datetime,
-    ) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO refusals (guild_id, channel_id, user_id, kind, detail, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (guild_id, channel_id, user_id, kind, detail, _ts(now)),
-            )
 
-    async def refusals_since(
-        self, guild_id: int, since: datetime, user_id: int | None = None
-    ) -> list[Refusal]:
-        """Every refusal since `since`, oldest first: the blocklist's and screening's, and the
-        safety system's (ledger rows with `moderation_blocked`, one per job)."""
-        sql = refusals_sql(":since", member=user_id is not None)
-        params = {"guild": guild_id, "user": user_id, "since": _ts(since)}
-        rows = await self._db.fetchall(sql, params)
-        return [Refusal(int(r[0]), r[1], _dt(r[2])) for r in rows]
+# ---- refusals --------------------------------------------------------------------------------
+async def record_refusal(
+    conn: Transaction,
+    *,
+    guild_id: int,
+    channel_id: int,
+    user_id: int,
+    kind: RefusalKind,
+    detail: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO refusals (guild_id, channel_id, user_id, kind, detail, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (guild_id, channel_id, user_id, kind, detail, _ts(now)),
+    )
 
-    async def refusal_counts(
-        self, guild_id: int, start: datetime | None, end: datetime, user_id: int | None = None
-    ) -> RefusalCounts:
-        """Admission refusals by check in [start, end) (start None = from the first)."""
-        scope, params = ("", ()) if user_id is None else (" AND user_id = ?", (user_id,))
-        low = _ts(start) if start is not None else -(2**62)
-        rows = await self._db.fetchall(
-            "SELECT kind, COUNT(*) FROM refusals"  # noqa: S608 - fixed fragments
-            f" WHERE guild_id = ?{scope} AND created_at >= ? AND created_at < ? GROUP BY kind",
-            (guild_id, *params, low, _ts(end)),
-        )
-        counts = {str(r[0]): int(r[1]) for r in rows}
-        return RefusalCounts(counts.get("blocklist", 0), counts.get("screening", 0))
+
+async def refusals_since(
+    db: Reader, guild_id: int, since: datetime, user_id: int | None = None
+) -> list[Refusal]:
+    """Every refusal since `since`, oldest first: the blocklist's and screening's, and the
+    safety system's (ledger rows with `moderation_blocked`, one per job)."""
+    sql = refusals_sql(":since", member=user_id is not None)
+    params = {"guild": guild_id, "user": user_id, "since": _ts(since)}
+    rows = await db.fetchall(sql, params)
+    return [Refusal(int(r[0]), r[1], _dt(r[2])) for r in rows]
+
+
+async def refusal_counts(
+    db: Reader, guild_id: int, start: datetime | None, end: datetime, user_id: int | None = None
+) -> RefusalCounts:
+    """Admission refusals by check in [start, end) (start None = from the first)."""
+    scope, params = ("", ()) if user_id is None else (" AND user_id = ?", (user_id,))
+    low = _ts(start) if start is not None else -(2**62)
+    rows = await db.fetchall(
+        "SELECT kind, COUNT(*) FROM refusals"  # noqa: S608 - fixed fragments
+        f" WHERE guild_id = ?{scope} AND created_at >= ? AND created_at < ? GROUP BY kind",
+        (guild_id, *params, low, _ts(end)),
+    )
+    counts = {str(r[0]): int(r[1]) for r in rows}
+    return RefusalCounts(counts.get("blocklist", 0), counts.get("screening", 0))

@@ -6,17 +6,15 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.db import Database
-from bot.store.guilds import (
+from bot.db import Reader
+from bot.guild_settings import (
     DEFAULT_COOLDOWN_MINUTES,
     DEFAULT_COOLDOWN_REFUSALS,
     DEFAULT_COOLDOWN_WINDOW_MINUTES,
-    SETTINGS_COLUMNS,
-    SETTINGS_FROM,
     GuildSettings,
     RoleQuota,
-    settings_from_row,
 )
+from bot.store.guilds import SETTINGS_COLUMNS, SETTINGS_FROM, settings_from_row
 from bot.store.safety import refusals_sql
 
 # The earliest refusal that can still matter under the guild's cool-down policy: a window, then a
@@ -55,7 +53,7 @@ class Standing:
     refusal_times: tuple[datetime, ...]
 
 
-async def read_standing(db: Database, guild_id: int, user_id: int, now: datetime) -> Standing:
+async def read_standing(db: Reader, guild_id: int, user_id: int, now: datetime) -> Standing:
     """The guild's settings (with styles) and role quotas and the member's recent refusals."""
     params = {
         "guild": guild_id, "user": user_id, "now": int(now.timestamp()),

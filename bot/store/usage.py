@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import aiosqlite
+from bot.db import Reader
 
 _EPOCH_DAY = date(1970, 1, 1)
 _DAY = 86_400  # seconds
@@ -285,98 +285,94 @@ def _whole_days(start: datetime | None, end: datetime) -> tuple[int, int]:
     return start_ts, end_ts
 
 
-class UsageStore:
-    """Read-only usage queries; aggregation happens in SQL, over the ledger's indexes."""
+async def report(
+    db: Reader,
+    guild_id: int,
+    *,
+    start: datetime | None,
+    end: datetime,
+    user_id: int | None = None,
+    top_users: int = 10,
+) -> UsageReport:
+    """Totals, per model, top members and the zero-filled daily series of [start, end).
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    `start` (None: from the first row) and `end` must be 00:00 UTC; raises ValueError if not.
+    """
+    window = _Window(guild_id, user_id, *_whole_days(start, end))
+    day_model = await _all(db, *window.bind(_Q_DAY_MODEL))
+    failed, refused = (await _all(db, *window.bind(_Q_FAILED)))[0]
+    by_model, daily, totals = _fold(day_model, failures=failed - refused, refusals=refused)
+    relaxed = RelaxedUsage(*(int(v) for v in (await _all(db, *window.bind(_Q_RELAXED)))[0]))
+    if user_id is None:
+        rows = await _all(db, *window.bind(_Q_TOP_USERS, top_users))
+        users = tuple(UserUsage(*(int(v) for v in row)) for row in rows)
+    else:  # the member is their own only top user: no need to scan their rows again
+        member = UserUsage(user_id, totals.requests, totals.images, totals.spend_micro_usd)
+        users = (member,) if totals.requests and top_users > 0 else ()
+    return UsageReport(
+        guild_id=guild_id,
+        user_id=user_id,
+        start=start,
+        end=end,
+        totals=totals,
+        by_model=by_model,
+        top_users=users,
+        daily=_fill_days(daily, start, end),
+        relaxed=relaxed,
+    )
 
-    async def report(
-        self,
-        guild_id: int,
-        *,
-        start: datetime | None,
-        end: datetime,
-        user_id: int | None = None,
-        top_users: int = 10,
-    ) -> UsageReport:
-        """Totals, per model, top members and the zero-filled daily series of [start, end).
 
-        `start` (None: from the first row) and `end` must be 00:00 UTC; raises ValueError if not.
-        """
-        window = _Window(guild_id, user_id, *_whole_days(start, end))
-        day_model = await self._all(*window.bind(_Q_DAY_MODEL))
-        failed, refused = (await self._all(*window.bind(_Q_FAILED)))[0]
-        by_model, daily, totals = _fold(day_model, failures=failed - refused, refusals=refused)
-        relaxed = RelaxedUsage(*(int(v) for v in (await self._all(*window.bind(_Q_RELAXED)))[0]))
-        if user_id is None:
-            rows = await self._all(*window.bind(_Q_TOP_USERS, top_users))
-            users = tuple(UserUsage(*(int(v) for v in row)) for row in rows)
-        else:  # the member is their own only top user: no need to scan their rows again
-            member = UserUsage(user_id, totals.requests, totals.images, totals.spend_micro_usd)
-            users = (member,) if totals.requests and top_users > 0 else ()
-        return UsageReport(
-            guild_id=guild_id,
-            user_id=user_id,
-            start=start,
-            end=end,
-            totals=totals,
-            by_model=by_model,
-            top_users=users,
-            daily=_fill_days(daily, start, end),
-            relaxed=relaxed,
-        )
+async def budget_used(
+    db: Reader,
+    guild_id: int,
+    *,
+    day_start: datetime,
+    month_start: datetime,
+    end: datetime,
+    user_id: int | None = None,
+) -> BudgetUsage:
+    """Charges of the jobs created in [day_start, end) and [month_start, end), all states.
 
-    async def budget_used(
-        self,
-        guild_id: int,
-        *,
-        day_start: datetime,
-        month_start: datetime,
-        end: datetime,
-        user_id: int | None = None,
-    ) -> BudgetUsage:
-        """Charges of the jobs created in [day_start, end) and [month_start, end), all states.
+    With `user_id`, only that member's jobs.
+    """
+    day = _ts(day_start)
+    sql = _BUDGET_GUILD
+    params: tuple[int, ...] = (day, day, guild_id)
+    if user_id is not None:
+        sql, params = _BUDGET_MEMBER, (*params, user_id)
+    row = (await _all(db, sql, (*params, _ts(month_start), _ts(end))))[0]
+    return BudgetUsage(*(int(v) for v in row))
 
-        With `user_id`, only that member's jobs.
-        """
-        day = _ts(day_start)
-        sql = _BUDGET_GUILD
-        params: tuple[int, ...] = (day, day, guild_id)
-        if user_id is not None:
-            sql, params = _BUDGET_MEMBER, (*params, user_id)
-        row = (await self._all(sql, (*params, _ts(month_start), _ts(end))))[0]
-        return BudgetUsage(*(int(v) for v in row))
 
-    async def export_rows(
-        self,
-        guild_id: int,
-        *,
-        start: datetime | None,
-        end: datetime,
-        user_id: int | None = None,
-        chunk_rows: int = EXPORT_CHUNK_ROWS,
-    ) -> AsyncIterator[list[LedgerRow]]:
-        """The ledger rows of [start, end) in time order, in chunks of at most `chunk_rows`.
+async def export_rows(
+    db: Reader,
+    guild_id: int,
+    *,
+    start: datetime | None,
+    end: datetime,
+    user_id: int | None = None,
+    chunk_rows: int = EXPORT_CHUNK_ROWS,
+) -> AsyncIterator[list[LedgerRow]]:
+    """The ledger rows of [start, end) in time order, in chunks of at most `chunk_rows`.
 
-        Each chunk is its own statement (keyset pagination on (created_at, id)), so no read
-        cursor stays open on the shared connection while the caller awaits.
-        """
-        after, end_ts = (_ts(start), 0), _ts(end)
-        while True:
-            # The index range restarts at the last second sent; the row-value test skips the
-            # rows of that second already sent.
-            window = _Window(guild_id, user_id, after[0], end_ts)
-            rows = await self._all(*window.bind(_Q_EXPORT, *after, chunk_rows))
-            if rows:
-                yield [_ledger_row(row) for row in rows]
-                after = (int(rows[-1][1]), int(rows[-1][0]))
-            if len(rows) < chunk_rows:
-                return
+    Each chunk is its own statement (keyset pagination on (created_at, id)), so no read
+    cursor stays open on the shared connection while the caller awaits.
+    """
+    after, end_ts = (_ts(start), 0), _ts(end)
+    while True:
+        # The index range restarts at the last second sent; the row-value test skips the
+        # rows of that second already sent.
+        window = _Window(guild_id, user_id, after[0], end_ts)
+        rows = await _all(db, *window.bind(_Q_EXPORT, *after, chunk_rows))
+        if rows:
+            yield [_ledger_row(row) for row in rows]
+            after = (int(rows[-1][1]), int(rows[-1][0]))
+        if len(rows) < chunk_rows:
+            return
 
-    async def _all(self, sql: str, params: tuple[int, ...]) -> list[Sequence[Any]]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+
+async def _all(db: Reader, sql: str, params: tuple[int, ...]) -> list[Sequence[Any]]:
+    return list(await db.fetchall(sql, params))
 
 
 def _fold(

@@ -11,7 +11,7 @@ from PIL import Image
 from bot.catalog.models import load_catalog
 from bot.catalog.pricing import cost_of, nominal_output_tokens
 from bot.domain import TokenUsage
-from bot.reports.usage import format_usd
+from bot.money import format_usd
 from cogs import _flow
 from tests.e2e.harness import harness
 

@@ -11,7 +11,7 @@ from bot.catalog.models import load_catalog
 from bot.catalog.pricing import cost_of
 from bot.check import run_check
 from bot.domain import TokenUsage
-from bot.reports.usage import format_usd
+from bot.money import format_usd
 from tests.e2e.harness import Harness, harness
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.reports.usage import format_usd
+from bot.money import format_usd
 from tests.e2e.harness import Harness, harness
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from bot.money import format_usd
 from bot.provider.timeouts import ReadTimeouts
-from bot.reports.usage import format_usd
 from cogs import _working
 from tests.e2e.harness import Harness, harness
 from tests.e2e.processes import child_env

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.relaxed.lane import RelaxedTiming
-from bot.reports.usage import format_usd
+from bot.money import format_usd
 from tests.e2e.harness import Harness, harness, png
 
 pytestmark = pytest.mark.e2e
@@ -203,6 +203,32 @@ async def test_a_relaxed_edit_sends_its_image_and_mask_as_data_urls(tmp_path: Pa
         assert body["mask"]["image_url"].startswith("data:image/png;base64,")
         [row] = h.ledger()
         assert row["speed"] == "relaxed" and row["image_input_tokens"] > 0
+
+
+async def test_a_relaxed_edit_asks_for_a_size_the_json_body_lists(tmp_path: Path) -> None:
+    """A batch line is JSON, whose `size` lists only auto and three sizes: a relaxed edit keeps
+    the picture's shape with the nearest of those (issue 22, case 18); a free size the member
+    picks is refused before anything is queued or charged."""
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        wide = {"quality": "low", "speed": "relaxed", "model": "gpt-image-2"}
+        image = h.upload("wide.png", png((300, 200), "red"), "image/png")
+        options = {"prompt": "paint it blue", "image": image, **wide}
+        handle = await h.discord.slash("edit", options, member=h.alice, guild=h.guild,
+                                       channel=h.channel)  # fmt: skip
+        await h.wait_result(handle)
+        [batch] = h.openai.batches.batches.values()
+        assert batch.lines[0]["body"]["size"] == "1536x1024"
+
+        image = h.upload("wide.png", png((300, 200), "red"), "image/png")
+        options = {"prompt": "paint it green", "image": image, "size": "1184x880", **wide}
+        refused = await h.discord.slash("edit", options, member=h.alice, guild=h.guild,
+                                        channel=h.channel)  # fmt: skip
+        reply = await h.private_reply(refused)
+        assert "relaxed edit takes auto, 1024x1024, 1536x1024, 1024x1536" in reply.content
+        assert len(h.jobs()) == 1 and len(h.openai.batches.batches) == 1
+        h.discord.assert_no_violations()
 
 
 async def test_a_relaxed_job_still_gathering_is_cancelled_from_queue(tmp_path: Path) -> None:

@@ -108,3 +108,18 @@ async def test_previews_are_spoilers_when_results_are(tmp_path: Path) -> None:
         result = await h.wait_result(handle, timeout=15)
         assert [a.spoiler for a in result.attachments] == [True]
         h.discord.assert_no_violations()
+
+
+async def test_the_job_next_in_line_is_told_it_waits_for_the_images_per_minute_limit(
+    tmp_path: Path,
+) -> None:
+    """Issue 22, case 22: waiting behind the account's IPM no longer looks like a stuck queue."""
+    async with harness(tmp_path) as h:
+        await h.start_bot(openai_ipm=1)  # one image a minute: the second job waits ~60 s
+        await h.wait_result(await h.imagine("a busy street", member=h.bob, quality="low"))
+        waiting = await h.imagine("a quiet field", quality="low")
+        told = await waiting.wait_original(lambda m: "images-per-minute" in m.content)
+        assert "next in line · waiting for the bot's images-per-minute limit (about" in told.content
+        seconds = int(told.content.split("(about ")[1].split(" s)")[0])
+        assert 30 <= seconds <= 60
+        h.discord.assert_no_violations()

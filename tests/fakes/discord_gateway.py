@@ -48,6 +48,12 @@ class GatewayHub:
         self.identify_count = 0
         self.resume_count = 0
         self.received: list[dict[str, Any]] = []
+        # While set, new connections are answered with this HTTP status instead of an upgrade
+        # (an outage or a proxy in front of the gateway); see FakeDiscord.refuse_gateway.
+        self.refuse_status: int | None = None
+        # While set, IDENTIFY must carry this token instead (a token reset after the REST login:
+        # the gateway then closes with 4004, https://discord.com/developers/docs/topics/opcodes-and-status-codes).
+        self.identify_token: str | None = None
         # One ordered outbox, so events queued by sync helpers never overtake or trail others.
         self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
         self._pump_task: asyncio.Task[None] | None = None
@@ -71,7 +77,9 @@ class GatewayHub:
     def ready(self) -> list[Connection]:
         return [c for c in self.connections if c.session is not None and not c.ws.closed]
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse_status is not None:
+            return web.Response(status=self.refuse_status, text="gateway unavailable")
         ws = web.WebSocketResponse(max_msg_size=0, autoclose=True)
         await ws.prepare(request)
         conn = Connection(ws, f"ws://{request.host}/gateway")
@@ -101,7 +109,7 @@ class GatewayHub:
             await self._chunk(conn, frame["d"])
 
     async def _identify(self, conn: Connection, data: dict[str, Any]) -> None:
-        if data.get("token") != self.state.token:
+        if data.get("token") != (self.identify_token or self.state.token):
             await conn.ws.close(code=CLOSE_AUTH_FAILED, message=b"Authentication failed.")
             return
         self.identify_count += 1

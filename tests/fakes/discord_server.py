@@ -149,6 +149,13 @@ class FakeDiscord(InteractionDriver):
         """Close gateway sockets; with 4000 discord.py reconnects and RESUMEs."""
         await self.gateway.close_all(code)
 
+    async def refuse_gateway(self, status: int | None = 503) -> None:
+        """Answer new gateway connections with `status` (None: accept them again) and drop the
+        open ones, as in a Discord outage; discord.py retries with backoff and RESUMEs."""
+        self.gateway.refuse_status = status
+        if status is not None:
+            await self.gateway.close_all(4000)
+
     # The world ----------------------------------------------------------------------------------
 
     @property

@@ -17,6 +17,7 @@ from bot.catalog.models import Catalog, load_catalog
 from bot.clock import ManualClock
 from bot.db import Database, open_database
 from bot.domain import Choices, InputImage
+from bot.guilds.service import GuildSettingsService
 from bot.jobs.events import JobEvent
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
@@ -27,7 +28,6 @@ from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.files import FileStore
-from bot.store.guilds import GuildSettingsStore
 from bot.store.ledger import ApiCall, calls_for_job
 from tests.fakes.batch_backend import FakeBatchesClient
 from tests.fakes.image_backend import FakeImageBackend, tiny_png
@@ -121,7 +121,7 @@ class Harness:
     sink: RecordingSink
     service: JobService
     files: TrackedFileStore
-    guilds: GuildSettingsStore
+    guilds: GuildSettingsService
     catalog: Catalog
     db_path: Path
     lifecycle: QueueLifecycle
@@ -201,7 +201,7 @@ class Harness:
         await self.service._bus.drain()
 
     async def job(self, job_id: int) -> JobRecord:
-        found = await store.get_job(self.db.conn, job_id)
+        found = await store.get_job(self.db, job_id)
         assert found is not None
         return found
 
@@ -210,7 +210,7 @@ class Harness:
         return [store.row_to_job(row) for row in rows]
 
     async def ledger(self, job_id: int) -> list[ApiCall]:
-        return await calls_for_job(self.db.conn, job_id)
+        return await calls_for_job(self.db, job_id)
 
 
 def _unstarted(task: asyncio.Task[Any]) -> bool:
@@ -255,7 +255,7 @@ def make_harness(
     **service_options: Any,
 ) -> Harness:
     files = TrackedFileStore(tmp_path / "data")
-    guilds = GuildSettingsStore(db, clock, catalog())
+    guilds = GuildSettingsService(db, clock, catalog())
     sink = RecordingSink()
     service_options.setdefault("default_model", "gpt-image-1")
     batches = service_options.pop("batches", None) or FakeBatchesClient(clock)

@@ -11,11 +11,11 @@ import pytest
 from bot.choices import BY_FIELD, OPTIONS
 from bot.domain import Choices, ImageOptions, ImageRequest
 from bot.errors import InvalidOptionError, ModelRetiredError
+from bot.guild_settings import GuildConfig, GuildLimits, GuildSettings
 from bot.jobs.admit.validation import ValidRequest, validate
 from bot.jobs.models import Submission
 from bot.provider.batch_wire import edit_json_body
 from bot.provider.wire import edit_form, generation_body
-from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings
 from tests.unit.jobs_harness import catalog, input_image, submission
 
 CHOICE_NAMES = [f.name for f in dataclasses.fields(Choices)]

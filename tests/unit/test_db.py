@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
 import aiosqlite
 import pytest
 
-from bot.db import DEFAULT_MIGRATIONS_DIR, connect, discover, migrate, open_database
+from bot.db import DEFAULT_MIGRATIONS_DIR, Database, connect, discover, migrate, open_database
 from bot.errors import MigrationError
 
 
@@ -22,6 +23,12 @@ def migrations(tmp_path: Path) -> Path:
 async def _scalar(conn: aiosqlite.Connection, sql: str) -> object:
     async with conn.execute(sql) as cursor:
         row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def _first(db: Database, sql: str) -> object:
+    row = await db.fetchone(sql)
     assert row is not None
     return row[0]
 
@@ -79,8 +86,8 @@ def test_badly_named_migrations_are_refused(migrations: Path) -> None:
 
 async def test_database_opens_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     async with open_database(tmp_path / "sub" / "bot.sqlite3") as db:
-        assert await _scalar(db.conn, "PRAGMA journal_mode") == "wal"
-        assert await _scalar(db.conn, "PRAGMA foreign_keys") == 1
+        assert await _first(db, "PRAGMA journal_mode") == "wal"
+        assert await _first(db, "PRAGMA foreign_keys") == 1
         assert await db.schema_version() == _latest(DEFAULT_MIGRATIONS_DIR)
 
 
@@ -91,3 +98,55 @@ async def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
                 await conn.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')")
                 raise RuntimeError("boom")
         assert await db.fetchone("SELECT * FROM meta") is None
+
+
+async def test_a_write_reports_the_rows_it_changed(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        async with db.transaction() as conn:
+            first = await conn.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('b', '2')")
+            changed = await conn.execute("UPDATE meta SET value = 'x'")
+            none = await conn.execute("DELETE FROM meta WHERE key = 'missing'")
+        assert (first.rowcount, changed.rowcount, none.rowcount) == (1, 2, 0)
+        assert [tuple(r) for r in await db.fetchall("SELECT * FROM meta ORDER BY key")] == [
+            ("a", "x"),
+            ("b", "x"),
+        ]
+
+
+async def test_a_read_inside_the_transaction_sees_its_writes_and_the_rollback_undoes_them(
+    tmp_path: Path,
+) -> None:
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", [("a", "1"), ("b", "2")]
+                )
+                row = await conn.fetchone("SELECT COUNT(*) FROM meta")
+                assert row is not None and row[0] == 2
+                raise RuntimeError("boom")
+        assert await db.fetchall("SELECT * FROM meta") == []
+
+
+async def test_a_locked_run_commits_each_statement_and_keeps_transactions_out(
+    tmp_path: Path,
+) -> None:
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        order: list[str] = []
+
+        async def write_in_a_transaction() -> None:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO meta (key, value) VALUES ('t', '1')")
+                order.append("transaction")
+
+        with pytest.raises(RuntimeError):
+            async with db.locked() as conn:
+                waiting = asyncio.create_task(write_in_a_transaction())
+                await conn.execute("INSERT INTO meta (key, value) VALUES ('l', '1')")
+                order.append("locked")
+                raise RuntimeError("after the statement")
+        await waiting
+        assert order == ["locked", "transaction"]  # the transaction waited for the lock
+        keys = [r["key"] for r in await db.fetchall("SELECT key FROM meta ORDER BY key")]
+        assert keys == ["l", "t"]  # the locked statement committed on its own

@@ -11,7 +11,7 @@ import pytest
 from bot.domain import Choices
 from bot.errors import InvalidOptionError
 from bot.jobs.admit.validation import check_speed, check_style
-from bot.store.safety import SafetyStore, Style
+from bot.store.safety import Style, put_style
 from tests.unit.jobs_harness import Harness, harness, input_image, submission
 
 STYLES = {"Noir": "as a film noir still, {prompt}"}
@@ -40,7 +40,8 @@ async def _offer_styles_and_relaxed(h: Harness) -> None:
     guild_id = submission().guild_id
     await h.guilds.update_config(guild_id, changed_by=MODERATOR, relaxed="allowed")
     for name, text in STYLES.items():
-        await SafetyStore(h.db).put_style(guild_id, Style(name, text, MODERATOR, h.clock.now()))
+        async with h.db.transaction() as conn:
+            await put_style(conn, guild_id, Style(name, text, MODERATOR, h.clock.now()))
 
 
 def test_every_choice_has_a_value_to_try() -> None:

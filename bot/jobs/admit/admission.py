@@ -18,15 +18,14 @@ from bot.errors import (
     QuotaExceededError,
     QuotaUnit,
 )
+from bot.guild_settings import GuildLimits, effective_user_limits
 from bot.jobs.admit.validation import ValidRequest, validate
 from bot.jobs.models import Submission
 from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
 from bot.records import JobRecord, NewFile
-from bot.store import jobs as store
+from bot.store import jobs as store, meta
 from bot.store.files import FileStore
-from bot.store.guilds import GuildLimits, effective_user_limits
-from bot.store.meta import MetaStore
 from bot.store.reservations import Caps, reserve_job
 from bot.store.standing import read_standing
 
@@ -145,7 +144,7 @@ class Admission:
             # A lock-free look first, so that a refusal costs no file writes and no moderation
             # call; the check that counts is the one repeated inside the transaction.
             day, month = day_start(now), month_start(now)
-            use = await store.budget_use(self._db.conn, s.guild_id, s.user_id, day, month)
+            use = await store.budget_use(self._db, s.guild_id, s.user_id, day, month)
             check_reservation(use, limits, cost, now)
         if self._safety is not None:  # slow (network) when on: only for a job that fits
             await self._safety.screen(who, settings.config, valid.request_prompt, s.images)
@@ -171,7 +170,9 @@ class Admission:
         default, used = found
         key = f"retired_default_told:{guild_id}:{default}"
         mark = f"{used}@{self._clock.now().isoformat()}"
-        if await MetaStore(self._db).get_or_create(key, mark) != mark:
+        async with self._db.transaction() as conn:
+            stored = await meta.get_or_create(conn, key, mark)
+        if stored != mark:
             return None  # told before
         log.warning(
             "guild %s: the default model %s is retired; members get %s until a moderator "

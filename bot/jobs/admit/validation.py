@@ -8,12 +8,13 @@ from datetime import date
 from typing import Any
 
 from bot.catalog.models import Catalog, ModelSpec
-from bot.catalog.shapes import pixels_of, size_for_shape
+from bot.catalog.shapes import JSON_EDIT_SIZES, pixels_of, size_for_shape
 from bot.choices import OPTIONS, values_of
 from bot.domain import Choices, ImageOptions, Quality, Relaxed, Speed, apply_style
 from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredError
+from bot.guild_settings import GuildSettings
 from bot.jobs.models import Submission
-from bot.store.guilds import GuildSettings
+from bot.provider.batch_wire import DATA_URL_MAX_CHARS, data_url_length
 
 MAX_PROMPT_CHARS = 4000  # DESIGN: prompts are 1 to 4000 characters
 PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens
@@ -53,9 +54,11 @@ def validate(
     speed = check_speed(c.speed, settings.config.relaxed)
     if speed == "relaxed" and not spec.offers_relaxed:
         speed = _fast_instead(c.speed, settings.config.relaxed, spec)
+    if speed == "relaxed":
+        _check_batch_inputs(s)
     options = ImageOptions(
         model=spec.name,
-        size=_size(s, settings.config.default_size, spec),
+        size=_size(s, settings.config.default_size, spec, speed),
         quality=_quality(c.quality, settings.config.default_quality, spec),
         n=n,
         moderation=settings.config.moderation,
@@ -69,6 +72,17 @@ def validate(
     valid = ValidRequest(spec, prompt, options, style, speed, style_text)
     _check_styled_length(valid)
     return valid
+
+
+def _check_batch_inputs(s: Submission) -> None:
+    """A batch line carries each input as a data URL, which has a length limit."""
+    inputs = (*s.images, *(() if s.mask is None else (s.mask,)))
+    for image in inputs:
+        if data_url_length(image) > DATA_URL_MAX_CHARS:
+            name = image.name or ("the mask" if image is s.mask else "an image")
+            raise InvalidOptionError(
+                "speed", f"{name} is too large for the relaxed speed (15 MB at most); choose fast"
+            )
 
 
 def _check_styled_length(valid: ValidRequest) -> None:
@@ -253,12 +267,20 @@ def _choice(option: str, value: str | None, default: str, choices: tuple[str, ..
     return chosen
 
 
-def _size(s: Submission, default: str, spec: ModelSpec) -> str:
+def _size(s: Submission, default: str, spec: ModelSpec, speed: Speed) -> str:
+    # A relaxed edit goes out as a batch line's JSON body, which lists fewer sizes.
+    json_body = speed == "relaxed" and s.operation == "edit"
     if s.choices.size:
-        return spec.validate_size(s.choices.size)
+        size = spec.validate_size(s.choices.size)
+        if json_body and size not in JSON_EDIT_SIZES:
+            raise InvalidOptionError(
+                "size", f"a relaxed edit takes {', '.join(JSON_EDIT_SIZES)}; or choose fast"
+            )
+        return size
     if s.operation == "edit" and s.images:  # keep the first image's shape, at the default's pixels
         first = s.images[0]
-        return size_for_shape(spec, first.width, first.height, pixels=pixels_of(default))
+        pixels = pixels_of(default)
+        return size_for_shape(spec, first.width, first.height, pixels=pixels, listed_only=json_body)
     try:
         return spec.validate_size(default)
     except InvalidOptionError:

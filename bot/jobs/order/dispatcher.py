@@ -108,6 +108,9 @@ class Dispatcher:
             max_in_flight=self._max_in_flight,
         )
         if isinstance(decision, Wait):
+            head = self._queue.peek()
+            if head is not None and decision.reason is not None and decision.seconds is not None:
+                self._queue.announce_wait(head.job_id, decision.reason, decision.seconds)
             return None, decision.seconds
         return self._queue.pop(), None
 

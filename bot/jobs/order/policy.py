@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bot.jobs.events import PaceReason
 from bot.jobs.order.scheduler import QueuedJob
 from bot.jobs.split import share
 
@@ -121,9 +122,15 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Wait:
-    """Nothing goes now; look again after `seconds` (None: only when something changes)."""
+    """Nothing goes now; look again after `seconds` (None: only when something changes).
+
+    `reason` says which of the account's per-minute limits holds the job back, when one does:
+    "images" or "tokens" (None otherwise, e.g. during the pause after a 429). It is not part of
+    what a Wait is (two waits of the same length are equal).
+    """
 
     seconds: float | None
+    reason: PaceReason | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +210,21 @@ def next_job(
     if head is None or not has_slot(in_flight, max_in_flight):
         return Wait(None)
     job = queued_pending(head)
-    delay = wait(room, job.least, job.tokens(job.least))
-    return Wait(delay) if 0 < delay < math.inf else Go()
+    images, tokens = job.least, job.tokens(job.least)
+    delay = wait(room, images, tokens)
+    if 0 < delay < math.inf:
+        return Wait(delay, wait_reason(room, images, tokens))
+    return Go()
+
+
+def wait_reason(room: Room, images: int, tokens: int) -> PaceReason | None:
+    """Which per-minute limit makes a request of this size wait longest (what a member is
+    told); None while a 429's pause is the longer wait."""
+    by_images = max(room.images.wait(images, room.now), room.bucket.wait(images))
+    by_tokens = room.tokens.wait(tokens, room.now)
+    if room.paused >= max(by_images, by_tokens):
+        return None
+    return "images" if by_images >= by_tokens else "tokens"
 
 
 def next_request(job: Pending, room: Room, cap: int) -> Send | Wait | TooLarge:

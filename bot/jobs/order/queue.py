@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.jobs.events import EventBus, JobEvent
+from bot.jobs.events import EventBus, JobEvent, PaceReason, Pacing
 from bot.jobs.order.scheduler import FairScheduler, QueuedJob
 from bot.jobs.split import max_requests
 from bot.records import JobRecord
@@ -13,6 +13,8 @@ from bot.records import JobRecord
 # move in the last 19 places): in a long queue each admission elsewhere shifts many jobs back by
 # one, and telling each of them, each time, would cost more than the admissions themselves.
 POSITION_STEP = 10
+# A wait shorter than this is not worth a status edit (Discord's edits are rate-limited).
+PACED_NOTICE = 5.0
 
 
 def queued_job(job: JobRecord) -> QueuedJob:
@@ -35,6 +37,7 @@ class JobQueue:
         self._scheduler = FairScheduler()
         self._records: dict[int, JobRecord] = {}
         self._announced: dict[int, int] = {}
+        self._paced: dict[int, PaceReason] = {}  # the head job, and the wait it was told of
 
     def __len__(self) -> int:
         return len(self._scheduler)
@@ -73,11 +76,23 @@ class JobQueue:
     def peek(self) -> QueuedJob | None:
         return self._scheduler.peek()
 
+    def announce_wait(self, job_id: int, reason: PaceReason, seconds: float) -> None:
+        """Tell the job next in line why it waits (once per reason, from PACED_NOTICE s on)."""
+        if seconds < PACED_NOTICE or self._paced.get(job_id) == reason:
+            return
+        job = self._records.get(job_id)
+        if job is None:
+            return
+        self._paced = {job_id: reason}
+        pacing = Pacing(reason, seconds)
+        self._bus.emit(JobEvent("position", job, position=1, pacing=pacing))
+
     def pop(self) -> JobRecord | None:
         taken = self._scheduler.pop()
         if taken is None:
             return None
         job = self._records.pop(taken.job_id)
+        self._paced.pop(job.id, None)
         self._publish()
         return job
 

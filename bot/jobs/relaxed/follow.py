@@ -25,7 +25,7 @@ from bot.errors import (
 from bot.jobs.backend import BatchApi
 from bot.jobs.relaxed.settle import RelaxedSettlement, line_request
 from bot.jobs.relaxed.submit import BatchSubmitter
-from bot.provider.batch_wire import BatchInfo, iter_lines, line_outcome
+from bot.provider.batch_wire import INPUT_FILE_MAX_BYTES, BatchInfo, iter_lines, line_outcome
 from bot.records import JobRecord
 from bot.store import batches as store
 from bot.store.batches import BatchRow
@@ -41,7 +41,7 @@ NOT_RUN_STATUS = {"expired": "expired", "cancelled": "cancelled", "cancelling": 
 
 @dataclass(frozen=True, slots=True)
 class RelaxedTiming:
-    """Seconds on the injected clock, and the size cap of one batch (in images)."""
+    """Seconds on the injected clock, and the size caps of one batch (images, input bytes)."""
 
     window: float = 5.0  # a group waits this long after its first job for others to join
     max_batch_images: int = 40  # base64 images make big output files (research §1.5)
@@ -50,6 +50,7 @@ class RelaxedTiming:
     max_poll: float = 120.0  # a cheap GET; batches take minutes to hours
     max_attempts: int = 8  # failed submission attempts before a batch's jobs are released
     queue_full_retry: float = 600.0  # after the enqueued-token limit refused a batch
+    max_input_bytes: int = INPUT_FILE_MAX_BYTES  # lines past it wait for the next batch
 
 
 @dataclass

@@ -56,7 +56,8 @@ class RelaxedLane:
         self.timing = timing or RelaxedTiming()
         settle = RelaxedSettlement(db=db, catalog=catalog, files=files, clock=clock, bus=bus)
         submitter = BatchSubmitter(db=db, catalog=catalog, files=files, clock=clock,
-                                   client=client, settlement=settle)  # fmt: skip
+                                   client=client, settlement=settle, requeue=self._requeue,
+                                   max_input_bytes=self.timing.max_input_bytes)  # fmt: skip
         self._follower = BatchFollower(db=db, clock=clock, client=client, submitter=submitter,
                                        settlement=settle, timing=self.timing,
                                        requeue=self._requeue)  # fmt: skip

@@ -9,6 +9,7 @@ created only when it is not there. A job is never put in a second batch.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from bot.catalog.models import Catalog
@@ -18,7 +19,14 @@ from bot.errors import UserFacingError
 from bot.jobs.backend import BatchApi
 from bot.jobs.relaxed.settle import RelaxedSettlement
 from bot.jobs.run.prepare import prepare
-from bot.provider.batch_wire import ENDPOINTS, BatchInfo, jobs_metadata, request_line
+from bot.provider.batch_wire import (
+    ENDPOINTS,
+    INPUT_FILE_MAX_BYTES,
+    BatchInfo,
+    jobs_metadata,
+    request_line,
+)
+from bot.records import JobRecord
 from bot.store import batches as store
 from bot.store.batches import BatchRow
 from bot.store.files import FileStore
@@ -41,8 +49,12 @@ class BatchSubmitter:
         clock: Clock,
         client: BatchApi,
         settlement: RelaxedSettlement,
+        requeue: Callable[[list[JobRecord], float], None],
+        max_input_bytes: int = INPUT_FILE_MAX_BYTES,
     ) -> None:
         self._db = db
+        self._requeue = requeue  # jobs back to gathering (lines past the file's byte cap)
+        self._max_bytes = max_input_bytes
         self._catalog = catalog
         self._files = files
         self._clock = clock
@@ -64,7 +76,9 @@ class BatchSubmitter:
         file_id = row.input_file_id
         job_ids: list[int] = []
         if file_id is None:
-            jsonl, job_ids = await self._jsonl(row)
+            jsonl, job_ids, left = await self._jsonl(row)
+            if left:
+                await self._give_back(row, left)
             if not job_ids:
                 return None
             file_id = await self._client.upload(jsonl, f"{row.key}.jsonl")
@@ -90,15 +104,22 @@ class BatchSubmitter:
         async with self._db.transaction() as conn:
             await store.set_submitted(conn, row.id, info.id, info.status, self._clock.now())
 
-    async def _jsonl(self, row: BatchRow) -> tuple[bytes, list[int]]:
-        """The input file's lines; a job whose request cannot be rebuilt is released on its own."""
+    async def _jsonl(self, row: BatchRow) -> tuple[bytes, list[int], list[int]]:
+        """The input file's lines, the jobs in them, and the jobs left out because the file
+        would pass its byte cap (they go in a later batch). A job whose request cannot be
+        rebuilt is released on its own."""
         members = await store.members(self._db, row.id)
         jobs = await jobs_by_ids(self._db, [m.job_id for m in members])
         lines: list[bytes] = []
         taken: list[int] = []
+        left: list[int] = []
+        size = 0
         for member in members:
             job = jobs.get(member.job_id)
             if job is None or job.state != "running":
+                continue
+            if left:
+                left.append(job.id)
                 continue
             try:
                 _, request = await prepare(job, self._catalog, self._db, self._files)
@@ -106,6 +127,17 @@ class BatchSubmitter:
                 await self._settle.not_run(job, "failed", str(exc))
                 continue
             options = replace(request.options, partial_images=0)  # a batch never streams
-            lines.append(request_line(member.custom_id, replace(request, options=options)))
+            line = request_line(member.custom_id, replace(request, options=options))
+            if taken and size + len(line) > self._max_bytes:
+                left.append(job.id)
+                continue
+            lines.append(line)
             taken.append(job.id)
-        return b"".join(lines), taken
+            size += len(line)
+        return b"".join(lines), taken, left
+
+    async def _give_back(self, row: BatchRow, job_ids: list[int]) -> None:
+        async with self._db.transaction() as conn:
+            back = await store.give_back(conn, row.id, job_ids=job_ids)
+        log.info("batch %s: %d jobs wait for the next batch (input file cap)", row.key, len(back))
+        self._requeue(back, 0.0)

@@ -10,9 +10,8 @@ from bot.db import Database
 from bot.domain import ImageRequest, InputImage
 from bot.errors import InvalidImageError
 from bot.records import JobRecord
-from bot.store import jobs as store
+from bot.store import jobs as store, meta
 from bot.store.files import FileStore, input_name
-from bot.store.meta import MetaStore
 
 SALT_KEY = "safety_identifier_salt"
 
@@ -25,7 +24,11 @@ def safety_identifier(user_id: int, salt: str) -> str:
 
 async def install_salt(db: Database) -> str:
     """This install's random salt, made once and kept in the database."""
-    return await MetaStore(db).get_or_create(SALT_KEY, secrets.token_hex(16))
+    salt = await meta.get(db, SALT_KEY)  # a read: no write lock once the salt exists
+    if salt is not None:
+        return salt
+    async with db.transaction() as conn:
+        return await meta.get_or_create(conn, SALT_KEY, secrets.token_hex(16))
 
 
 async def prepare(

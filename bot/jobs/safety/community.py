@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import Clock
+from bot.db import Database
 from bot.domain import InputImage
 from bot.errors import (
     BlockedPhraseError,
@@ -15,6 +16,7 @@ from bot.errors import (
     SafetyRefusalError,
     ScreeningFlaggedError,
 )
+from bot.guild_settings import GuildConfig
 from bot.jobs.safety.blocklist import (
     MAX_PHRASE_CHARS,
     MAX_PHRASES,
@@ -25,8 +27,8 @@ from bot.jobs.safety.blocklist import (
 from bot.jobs.safety.cooldown import CooldownPolicy, cooldown_until
 from bot.jobs.safety.screening import Screener
 from bot.jobs.safety.styles import MAX_STYLES, check_style
-from bot.store.guilds import GuildConfig
-from bot.store.safety import BlockedPhrase, RefusalCounts, RefusalKind, SafetyStore, Style
+from bot.store import safety as store
+from bot.store.safety import BlockedPhrase, RefusalCounts, RefusalKind, Style
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +59,8 @@ class SafetyReport:
 class CommunitySafety:
     """The guild's own checks, run at admission before anything is reserved or sent."""
 
-    def __init__(self, store: SafetyStore, screener: Screener, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, db: Database, screener: Screener, clock: Clock) -> None:
+        self._db = db
         self._screener = screener
         self._clock = clock
         self._blocklists: dict[int, Blocklist] = {}
@@ -102,10 +104,11 @@ class CommunitySafety:
         now = self._clock.now()
         error.prompt = prompt
         kind: RefusalKind = "blocklist" if isinstance(error, BlockedPhraseError) else "screening"
-        await self._store.record_refusal(
-            guild_id=who.guild_id, channel_id=who.channel_id, user_id=who.user_id,
-            kind=kind, detail=detail, now=now,
-        )  # fmt: skip
+        async with self._db.transaction() as conn:
+            await store.record_refusal(
+                conn, guild_id=who.guild_id, channel_id=who.channel_id, user_id=who.user_id,
+                kind=kind, detail=detail, now=now,
+            )  # fmt: skip
         policy = CooldownPolicy.of(config)
         if policy.enabled:
             times = await self._refusal_times(who, now - policy.lookback)
@@ -113,44 +116,46 @@ class CommunitySafety:
         raise error
 
     async def _refusal_times(self, who: Asker, since: datetime) -> list[datetime]:
-        refusals = await self._store.refusals_since(who.guild_id, since, who.user_id)
+        refusals = await store.refusals_since(self._db, who.guild_id, since, who.user_id)
         return [r.at for r in refusals]
 
     async def _blocklist(self, guild_id: int) -> Blocklist:
         cached = self._blocklists.get(guild_id)
         if cached is None:
-            entries = await self._store.blocklist(guild_id)
+            entries = await store.blocklist(self._db, guild_id)
             cached = self._blocklists[guild_id] = Blocklist.of(e.phrase for e in entries)
         return cached
 
     # ---- moderators: blocklist --------------------------------------------------------------
     async def blocklist(self, guild_id: int) -> list[BlockedPhrase]:
-        return await self._store.blocklist(guild_id)
+        return await store.blocklist(self._db, guild_id)
 
     async def block(self, guild_id: int, text: str, *, by: int) -> PhraseChange:
         """Add comma-separated words and phrases; InvalidOptionError for unusable ones."""
         entries = _entries(text)
-        current = await self._store.blocklist(guild_id)
+        current = await store.blocklist(self._db, guild_id)
         if len(current) + len(entries) > MAX_PHRASES:
             raise InvalidOptionError("words", f"a server can block at most {MAX_PHRASES} words")
-        added = await self._store.block(guild_id, entries, by=by, now=self._clock.now())
+        async with self._db.transaction() as conn:
+            added = await store.block(conn, guild_id, entries, by=by, now=self._clock.now())
         self._blocklists.pop(guild_id, None)
         return PhraseChange(tuple(added), tuple(p for _, p in entries if p not in added))
 
     async def unblock(self, guild_id: int, text: str) -> PhraseChange:
         entries = _entries(text)
-        removed = await self._store.unblock(guild_id, [key for key, _ in entries])
+        async with self._db.transaction() as conn:
+            removed = await store.unblock(conn, guild_id, [key for key, _ in entries])
         self._blocklists.pop(guild_id, None)
         gone = {phrase_key(p) for p in removed}
         return PhraseChange(tuple(removed), tuple(p for k, p in entries if k not in gone))
 
     # ---- moderators: styles -----------------------------------------------------------------
     async def styles(self, guild_id: int) -> list[Style]:
-        return await self._store.styles(guild_id)
+        return await store.styles(self._db, guild_id)
 
     async def style(self, guild_id: int, name: str) -> Style:
         """The style of that name (any case), or InvalidOptionError for the `style` option."""
-        style = await self._store.style(guild_id, name.strip())
+        style = await store.style(self._db, guild_id, name.strip())
         if style is None:
             raise InvalidOptionError("style", f"this server has no style named “{name}”; "
                                      "see `/style list`")  # fmt: skip
@@ -161,14 +166,16 @@ class CommunitySafety:
     ) -> tuple[Style, bool]:
         """Add or replace a style; (the style, True if it replaced one)."""
         name, text = check_style(name, text)
-        new = await self._store.style(guild_id, name) is None
-        if new and len(await self._store.styles(guild_id)) >= MAX_STYLES:
+        new = await store.style(self._db, guild_id, name) is None
+        if new and len(await store.styles(self._db, guild_id)) >= MAX_STYLES:
             raise InvalidOptionError("name", f"a server can have at most {MAX_STYLES} styles")
         style = Style(name, text, by, self._clock.now())
-        return style, await self._store.put_style(guild_id, style)
+        async with self._db.transaction() as conn:
+            return style, await store.put_style(conn, guild_id, style)
 
     async def remove_style(self, guild_id: int, name: str) -> str:
-        removed = await self._store.remove_style(guild_id, name.strip())
+        async with self._db.transaction() as conn:
+            removed = await store.remove_style(conn, guild_id, name.strip())
         if removed is None:
             raise InvalidOptionError("name", f"this server has no style named “{name}”")
         return removed
@@ -178,13 +185,13 @@ class CommunitySafety:
         self, guild_id: int, config: GuildConfig, start: datetime | None, end: datetime,
         user_id: int | None = None,
     ) -> SafetyReport:  # fmt: skip
-        counts = await self._store.refusal_counts(guild_id, start, end, user_id)
+        counts = await store.refusal_counts(self._db, guild_id, start, end, user_id)
         policy = CooldownPolicy.of(config)
         if not policy.enabled:
             return SafetyReport(counts, ())
         now = self._clock.now()
         by_user: dict[int, list[datetime]] = {}
-        for r in await self._store.refusals_since(guild_id, now - policy.lookback, user_id):
+        for r in await store.refusals_since(self._db, guild_id, now - policy.lookback, user_id):
             by_user.setdefault(r.user_id, []).append(r.at)
         cooled = ((user, cooldown_until(times, policy, now)) for user, times in by_user.items())
         return SafetyReport(counts, tuple((u, t) for u, t in cooled if t is not None))

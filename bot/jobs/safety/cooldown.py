@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.store.guilds import GuildConfig
+from bot.guild_settings import GuildConfig
 
 
 @dataclass(frozen=True, slots=True)

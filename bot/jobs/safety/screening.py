@@ -11,9 +11,9 @@ from typing import Protocol
 from bot.clock import Clock
 from bot.domain import InputImage
 from bot.errors import ScreeningFlaggedError, ScreeningUnavailableError, UpstreamError
+from bot.guild_settings import Screening
 from bot.imaging.thumbnails import moderation_jpeg
 from bot.provider.moderation import ModerationVerdict
-from bot.store.guild_checks import Screening
 
 log = logging.getLogger(__name__)
 

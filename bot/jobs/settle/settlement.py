@@ -96,7 +96,7 @@ class Settlement:
         stored it is "unknown", its whole remaining reservation charged.
         """
         made = len(await store.files_of(self._db, job.id, "result"))
-        spent = sum(c.cost_micro_usd for c in await calls_for_job(self._db.conn, job.id))
+        spent = sum(c.cost_micro_usd for c in await calls_for_job(self._db, job.id))
         if made == job.n:  # every answer was kept; only the final write was missing
             await self._finish(job, "succeeded", spent, job.charged_images, error=None)
             return

@@ -12,9 +12,9 @@ from bot.catalog.models import load_catalog
 from bot.catalog.pricing import cost_of, estimate
 from bot.domain import Choices, ImageOptions, TokenUsage
 from bot.errors import InvalidOptionError
+from bot.guild_settings import GuildConfig, GuildLimits, GuildSettings
 from bot.jobs.admit.validation import validate
 from bot.jobs.models import Submission
-from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings
 
 SHIPPED = load_catalog()
 

@@ -26,8 +26,8 @@ from bot.errors import (
     UpstreamUnavailableError,
     UserFacingError,
 )
+from bot.guild_settings import GuildLimits, RoleQuota, effective_user_limits
 from bot.records import JobRecord
-from bot.store.guilds import GuildLimits, RoleQuota, effective_user_limits
 from tests.fakes.image_backend import FailedAttempt, Step
 from tests.unit.jobs.lost_answers import read_timeout_lost
 from tests.unit.jobs.order.test_dispatcher import most_in_window

@@ -438,6 +438,35 @@ async def test_error_event_before_any_preview_is_the_providers_answer(
     assert caught.value.request_id == "req_1"
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        'event: error\ndata: {"code": "moderation_blocked", "message": "Rejected.", "param": null}',
+        'data: {"type": "error", "code": "moderation_blocked", "message": "Rejected."}',
+    ],
+    ids=["event-error", "type-error"],
+)
+async def test_a_flat_error_event_before_any_preview_is_the_providers_refusal(event: str) -> None:
+    """The spec's error event (fields flat, no `error` key) is the provider's answer: refused,
+    not billed, never "in doubt" (issue 22, case 17)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = f"{event}\n\n".encode()
+        headers = {"content-type": "text/event-stream", "x-request-id": "req_9"}
+        return httpx.Response(200, content=body, headers=headers)
+
+    async def on_partial(partial: PartialImage) -> None:
+        return None
+
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(base_url="https://api.example.test/v1", transport=transport) as h:
+        client = OpenAIImagesClient(h, sleep=Sleeps(), monotonic=Ticks())
+        with pytest.raises(PromptRejectedError) as caught:
+            await client.run(gen(partial_images=2), on_partial=on_partial)
+    assert caught.value.request_id == "req_9"
+    assert not isinstance(caught.value, AnswerLostError)
+
+
 async def test_error_event_after_a_preview_is_in_doubt(
     client: OpenAIImagesClient, fake_openai: FakeOpenAI
 ) -> None:

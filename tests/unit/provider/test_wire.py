@@ -21,7 +21,14 @@ from bot.errors import (
     UpstreamUnavailableError,
 )
 from bot.provider.failures import parse_retry_after, translate_error
-from bot.provider.wire import MalformedResponseError, build_result, iter_sse, parse_usage
+from bot.provider.wire import (
+    MalformedResponseError,
+    SseEvent,
+    build_result,
+    iter_sse,
+    parse_usage,
+    stream_error,
+)
 
 
 def test_usage_with_full_details() -> None:
@@ -199,3 +206,28 @@ def test_a_result_says_whether_the_provider_reported_usage(
     request = ImageRequest("generate", "a fox", ImageOptions(model="gpt-image-2"))
     result = build_result(payload, (b"img",), request, request_id=None, latency_ms=1, status=200)
     assert result.usage_reported is reported
+
+
+# ---- streamed errors (issue 22, case 17) ---------------------------------------------------
+
+FLAT = {"code": "moderation_blocked", "message": "Your request was rejected.", "param": None}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        SseEvent("error", {**FLAT}),  # `event: error` with the error's fields flat
+        SseEvent("error", {"type": "error", **FLAT, "sequence_number": 3}),
+        SseEvent("", {"type": "error", **FLAT}),  # no event name, `type` says it
+        SseEvent("image_generation.completed", {"error": {**FLAT}}),  # openai-python's rule
+    ],
+    ids=["event-error", "typed-event", "type-only", "nested"],
+)
+def test_every_documented_error_event_shape_is_recognised(event: SseEvent) -> None:
+    assert stream_error(event) == FLAT
+
+
+def test_image_events_are_not_errors() -> None:
+    partial = {"type": "image_generation.partial_image", "b64_json": "AAAA"}
+    assert stream_error(SseEvent("image_generation.partial_image", partial)) is None
+    assert stream_error(SseEvent("image_edit.completed", {"error": None, "b64_json": "A"})) is None

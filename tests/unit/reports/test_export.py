@@ -8,7 +8,7 @@ import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from bot.reports.export import COLUMNS, ExportFile, LedgerCsvWriter, ledger_csv, usd6
+from bot.reports.export import COLUMNS, ExportFile, LedgerCsvWriter, ledger_csv
 from bot.store.usage import LedgerRow
 
 BASE = LedgerRow(
@@ -130,13 +130,6 @@ def test_text_that_a_spreadsheet_would_run_as_a_formula_is_quoted() -> None:
     assert row["request_id"].startswith("'=")
     assert row["model"] == "'+gpt"
     assert row["error_code"] == "'@x"
-
-
-def test_usd6_is_exact() -> None:
-    assert usd6(0) == "0.000000"
-    assert usd6(10_900) == "0.010900"
-    assert usd6(123_456_789) == "123.456789"
-    assert usd6(-5) == "-0.000005"
 
 
 def _csv_of(export: ExportFile) -> bytes:

@@ -14,18 +14,18 @@ import aiosqlite
 import pytest
 
 from bot.clock import ManualClock
-from bot.db import DEFAULT_MIGRATIONS_DIR, connect, migrate
+from bot.db import DEFAULT_MIGRATIONS_DIR, Database, Transaction, connect, migrate
 from bot.domain import TokenUsage
 from bot.errors import InvalidOptionError
 from bot.reports.usage import (
     BudgetLimits,
     UsageService,
     format_images,
-    format_usd,
     period_bounds,
 )
+from bot.store import usage as usage_store
 from bot.store.ledger import ApiCall, Billing, insert_api_call
-from bot.store.usage import DailyUsage, ModelUsage, UsageStore, UserUsage
+from bot.store.usage import DailyUsage, ModelUsage, UserUsage
 
 GUILD, OTHER_GUILD = 100, 200
 ALICE, BOB, CAROL = 1, 2, 3
@@ -95,7 +95,7 @@ async def conn(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
 async def add_calls(conn: aiosqlite.Connection, calls: tuple[Call, ...] = CALLS) -> None:
     for call in calls:
         await insert_api_call(
-            conn,
+            Transaction(conn),
             ApiCall(
                 guild_id=call.guild,
                 channel_id=10,
@@ -151,7 +151,7 @@ async def ledger(conn: aiosqlite.Connection) -> aiosqlite.Connection:
 
 
 def service(conn: aiosqlite.Connection, now: datetime = NOW) -> UsageService:
-    return UsageService(UsageStore(conn), ManualClock(start=now))
+    return UsageService(Database(conn), ManualClock(start=now))
 
 
 # ---- periods and money ------------------------------------------------------------------------
@@ -190,26 +190,6 @@ def test_an_unknown_period_is_refused_by_name() -> None:
     with pytest.raises(InvalidOptionError) as caught:
         period_bounds("week", NOW)
     assert caught.value.option == "period"
-
-
-@pytest.mark.parametrize(
-    ("micro_usd", "text"),
-    [
-        (0, "$0.00"),
-        (1_230_000, "$1.23"),
-        (1_234_567_890, "$1,234.57"),
-        (250_000, "$0.25"),
-        (10_900, "$0.0109"),
-        (11_000, "$0.011"),
-        (100, "$0.0001"),
-        (99, "$0.000099"),
-        (5, "$0.000005"),
-        (999_999, "$1.00"),
-        (-2_500_000, "-$2.50"),
-    ],
-)
-def test_format_usd(micro_usd: int, text: str) -> None:
-    assert format_usd(micro_usd) == text
 
 
 # ---- the report -------------------------------------------------------------------------------
@@ -309,7 +289,7 @@ async def test_a_member_without_calls_has_an_empty_report(ledger: aiosqlite.Conn
 
 async def test_reports_take_whole_days_only(ledger: aiosqlite.Connection) -> None:
     with pytest.raises(ValueError, match="whole UTC days"):
-        await UsageStore(ledger).report(GUILD, start=at(3, 1, 6), end=at(3, 16))
+        await usage_store.report(Database(ledger), GUILD, start=at(3, 1, 6), end=at(3, 16))
 
 
 # ---- budget -----------------------------------------------------------------------------------
@@ -400,15 +380,19 @@ async def test_export_pages_through_rows_of_the_same_second(conn: aiosqlite.Conn
     same_second = tuple(Call(n % 3 + 1, "gpt-image-1", at(3, 2, 8), 1, 1_000 + n) for n in range(7))
     later = tuple(Call(ALICE, "gpt-image-2", at(3, 2, 8, 0, s), 1, 5) for s in (1, 2))
     await add_calls(conn, same_second + later)
-    store = UsageStore(conn)
+    db = Database(conn)
     chunks = [
         chunk
-        async for chunk in store.export_rows(GUILD, start=at(3, 2), end=at(3, 3), chunk_rows=3)
+        async for chunk in usage_store.export_rows(
+            db, GUILD, start=at(3, 2), end=at(3, 3), chunk_rows=3
+        )
     ]
     assert [len(c) for c in chunks] == [3, 3, 3]
     ids = [row.id for chunk in chunks for row in chunk]
     assert ids == sorted(ids) and len(set(ids)) == 9
-    alice = store.export_rows(GUILD, start=None, end=at(3, 3), user_id=ALICE, chunk_rows=2)
+    alice = usage_store.export_rows(
+        db, GUILD, start=None, end=at(3, 3), user_id=ALICE, chunk_rows=2
+    )
     assert [r.cost_micro_usd async for chunk in alice for r in chunk] == [1_000, 1_003, 1_006, 5, 5]
 
 
@@ -491,7 +475,7 @@ async def test_migration_0004_marks_old_in_doubt_rows_and_their_rollups(tmp_path
         await migrate(connection)
         async with connection.execute("SELECT billing FROM api_calls") as cursor:
             assert [row[0] for row in await cursor.fetchall()] == ["in_doubt"]
-        report = await UsageStore(connection).report(1, start=at(3, 15), end=at(3, 16))
+        report = await usage_store.report(Database(connection), 1, start=at(3, 15), end=at(3, 16))
         assert (report.totals.in_doubt_requests, report.totals.in_doubt_micro_usd) == (1, 53_000)
     finally:
         await connection.close()

@@ -1,229 +1,66 @@
-"""Guild settings: built-in defaults, validated and audited changes, role overrides."""
+"""Guild settings SQL: the row and its defaults, role quotas and the audit log's text."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.db import open_database
-from bot.errors import InvalidOptionError, ModelNotAllowedError
-from bot.store.guilds import (
-    DEFAULT_DAILY_MICRO_USD,
-    GuildConfig,
-    GuildLimits,
-    GuildSettingsStore,
-    RoleQuota,
-    effective_user_limits,
-)
-from tests.unit.jobs_harness import START, catalog
+from bot.db import Database, open_database
+from bot.guild_settings import GuildConfig, GuildLimits, GuildSettings, RoleQuota
+from bot.store import guilds
+
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[GuildSettingsStore, ManualClock]]:
-    clock = ManualClock(START)
-    async with open_database(tmp_path / "bot.sqlite3") as db:
-        yield GuildSettingsStore(db, clock, catalog()), clock
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database(tmp_path / "bot.sqlite3") as database:
+        yield database
 
 
-async def test_a_new_guild_gets_the_conservative_defaults(store) -> None:
-    guilds, _ = store
-    settings = await guilds.get(42)
-    assert settings.limits == GuildLimits()
-    assert settings.limits.daily_micro_usd == 5_000_000
-    assert settings.limits.max_count == 4
-    assert settings.config == GuildConfig()
-    assert (settings.config.default_quality, settings.config.previews) == ("medium", False)
-    assert await guilds.changes(42) == []
+async def test_columns_set_read_back_and_none_returns_to_the_default(db: Database) -> None:
+    assert await guilds.get_settings(db, 1) == GuildSettings(1, GuildLimits(), GuildConfig())
+    async with db.transaction() as conn:
+        values = {"allowed_models": ("gpt-image-1", "gpt-image-2"), "previews": True}
+        await guilds.upsert_settings(conn, 1, {**values, "daily_images": 7}, NOW)
+    read = await guilds.get_settings(db, 1)
+    assert read.config.allowed_models == ("gpt-image-1", "gpt-image-2")
+    assert read.config.previews is True and read.limits.daily_images == 7
+    async with db.transaction() as conn:
+        await guilds.upsert_settings(conn, 1, {"daily_images": None}, NOW)
+    assert (await guilds.get_settings(db, 1)).limits == GuildLimits()
+    assert await guilds.settings_only(db, 1) == await guilds.get_settings(db, 1)  # no styles
+    assert await guilds.get_settings(db, 2) == GuildSettings(2, GuildLimits(), GuildConfig())
 
 
-async def test_limit_changes_are_stored_and_audited(store) -> None:
-    guilds, clock = store
-    updated = await guilds.update_limits(1, changed_by=7, daily_micro_usd=2_500_000, max_count=2)
-    assert (updated.limits.daily_micro_usd, updated.limits.max_count) == (2_500_000, 2)
-    assert (await guilds.get(1)).limits == updated.limits
-    assert (await guilds.get(2)).limits == GuildLimits()  # other guilds untouched
-    clock.advance(60)
-    await guilds.update_limits(1, changed_by=8, daily_micro_usd=None)  # back to the default
-    assert (await guilds.get(1)).limits.daily_micro_usd == DEFAULT_DAILY_MICRO_USD
-    changes = await guilds.changes(1)
+async def test_a_role_quota_is_written_read_and_removed(db: Database) -> None:
+    async with db.transaction() as conn:
+        await guilds.write_role_quota(conn, 1, 500, (10, None), NOW)
+        await guilds.write_role_quota(conn, 1, 400, (None, 2_000_000), NOW)
+        await guilds.write_role_quota(conn, 2, 500, (1, 1), NOW)
+    assert await guilds.role_quota(db, 1, 500) == RoleQuota(500, 10, None)
+    assert await guilds.role_quotas(db, 1) == [
+        RoleQuota(400, None, 2_000_000),
+        RoleQuota(500, 10, None),
+    ]
+    async with db.transaction() as conn:
+        await guilds.write_role_quota(conn, 1, 500, (None, None), NOW)
+    assert await guilds.role_quota(db, 1, 500) is None
+    assert await guilds.role_quotas(db, 2) == [RoleQuota(500, 1, 1)]
+
+
+async def test_the_audit_log_reads_newest_first_as_moderators_typed(db: Database) -> None:
+    async with db.transaction() as conn:
+        await guilds.audit(conn, 1, 7, "previews", False, True, NOW)
+        await guilds.audit(conn, 1, 7, "allowed_models", None, ("a", "b"), NOW)
+        await guilds.audit(conn, 1, 8, "daily_images", 200, 40, NOW)
+    changes = await guilds.changes(db, 1, limit=2)
     assert [(c.user_id, c.field, c.old_value, c.new_value) for c in changes] == [
-        (8, "daily_micro_usd", "2500000", str(DEFAULT_DAILY_MICRO_USD)),
-        (7, "max_count", "4", "2"),
-        (7, "daily_micro_usd", str(DEFAULT_DAILY_MICRO_USD), "2500000"),
+        (8, "daily_images", "200", "40"),
+        (7, "allowed_models", None, "a,b"),
     ]
-    assert changes[0].changed_at > changes[2].changed_at
-    assert len(await guilds.changes(1, limit=1)) == 1
-
-
-async def test_setting_the_same_value_records_no_change(store) -> None:
-    guilds, _ = store
-    await guilds.update_limits(1, changed_by=7, daily_images=200)  # already the default
-    assert await guilds.changes(1) == []
-
-
-@pytest.mark.parametrize(
-    ("fields", "option"),
-    [
-        ({"daily_micro_usd": -1}, "guild_daily_usd"),
-        ({"max_count": 11}, "max_count"),
-        ({"user_daily_images": True}, "user_daily_images"),
-    ],
-)
-async def test_invalid_limits_are_refused_and_nothing_changes(store, fields, option) -> None:
-    guilds, _ = store
-    with pytest.raises(InvalidOptionError) as caught:
-        await guilds.update_limits(1, changed_by=7, **fields)
-    assert caught.value.option == option
-    assert (await guilds.get(1)).limits == GuildLimits()
-    assert await guilds.changes(1) == []
-
-
-async def test_unknown_fields_are_a_programming_error(store) -> None:
-    guilds, _ = store
-    with pytest.raises(ValueError, match="unknown"):
-        await guilds.update_limits(1, changed_by=7, daily_dollars=5)
-    with pytest.raises(ValueError, match="unknown"):
-        await guilds.update_config(1, changed_by=7, colour="red")
-
-
-async def test_config_changes_are_normalised_and_audited(store) -> None:
-    guilds, _ = store
-    updated = await guilds.update_config(
-        1,
-        changed_by=7,
-        default_model="gpt-image-2",
-        default_quality="HIGH",
-        default_size="1536X1024",
-        allowed_models="gpt-image-2, gpt-image-1-mini",
-        moderation="low",
-        previews=True,
-        log_channel_id=555,
-    )
-    config = (await guilds.get(1)).config
-    assert config == updated.config
-    assert config == GuildConfig(
-        default_model="gpt-image-2",
-        default_quality="high",
-        default_size="1536x1024",
-        allowed_models=("gpt-image-2", "gpt-image-1-mini"),
-        moderation="low",
-        previews=True,
-        log_channel_id=555,
-    )
-    audited = {c.field: c.new_value for c in await guilds.changes(1, limit=20)}
-    assert audited["allowed_models"] == "gpt-image-2,gpt-image-1-mini"
-    assert audited["previews"] == "on"
-    await guilds.update_config(1, changed_by=7, allowed_models=None, default_model=None)
-    assert (await guilds.get(1)).config.allowed_models is None
-
-
-@pytest.mark.parametrize(
-    ("fields", "error"),
-    [
-        ({"default_quality": "ultra"}, InvalidOptionError),
-        ({"moderation": "none"}, InvalidOptionError),
-        ({"default_size": "big"}, InvalidOptionError),
-        ({"previews": "yes"}, InvalidOptionError),
-        ({"default_model": "dall-e-9"}, ModelNotAllowedError),
-        ({"allowed_models": "gpt-image-2,dall-e-9"}, ModelNotAllowedError),
-        ({"default_model": "gpt-image-1", "allowed_models": "gpt-image-2"}, InvalidOptionError),
-    ],
-)
-async def test_invalid_config_is_refused_and_nothing_changes(store, fields, error) -> None:
-    guilds, _ = store
-    with pytest.raises(error):
-        await guilds.update_config(1, changed_by=7, **fields)
-    assert (await guilds.get(1)).config == GuildConfig()
-    assert await guilds.changes(1) == []
-
-
-async def test_role_quotas_are_set_replaced_removed_and_audited(store) -> None:
-    guilds, _ = store
-    await guilds.set_role_quota(
-        1, 500, changed_by=7, user_daily_images=50, user_daily_micro_usd=None
-    )
-    await guilds.set_role_quota(1, 501, changed_by=7, user_daily_images=0, user_daily_micro_usd=10)
-    assert await guilds.role_quotas(1) == [RoleQuota(500, 50, None), RoleQuota(501, 0, 10)]
-    await guilds.set_role_quota(
-        1, 500, changed_by=8, user_daily_images=None, user_daily_micro_usd=None
-    )
-    assert await guilds.role_quotas(1) == [RoleQuota(501, 0, 10)]
-    assert await guilds.role_quotas(2) == []
-    latest = (await guilds.changes(1))[0]
-    assert (latest.user_id, latest.field, latest.old_value, latest.new_value) == (
-        8,
-        "role:500:user_daily_images",
-        "50",
-        None,
-    )
-    with pytest.raises(InvalidOptionError):
-        await guilds.set_role_quota(
-            1, 502, changed_by=7, user_daily_images=-3, user_daily_micro_usd=None
-        )
-
-
-def test_effective_limits_take_the_most_generous_role() -> None:
-    limits = GuildLimits(user_daily_images=20, user_daily_micro_usd=1_000_000)
-    quotas = [
-        RoleQuota(1, 5, None),  # a restricted role
-        RoleQuota(2, 40, 2_000_000),
-        RoleQuota(3, None, 0),  # no limit on money
-        RoleQuota(4, 1000, None),  # a role the member does not have
-    ]
-    assert effective_user_limits(limits, quotas, []) == (20, 1_000_000)
-    assert effective_user_limits(limits, quotas, [1]) == (5, 1_000_000)
-    assert effective_user_limits(limits, quotas, [1, 2]) == (40, 2_000_000)
-    assert effective_user_limits(limits, quotas, [2, 3]) == (40, 0)
-    assert effective_user_limits(limits, [RoleQuota(9, 0, 5)], [9]) == (0, 5)
-
-
-async def test_user_limits_combine_the_guilds_limits_and_the_members_roles(store) -> None:
-    guilds, _ = store
-    await guilds.update_limits(1, changed_by=7, user_daily_images=3)
-    await guilds.set_role_quota(
-        1, 500, changed_by=7, user_daily_images=9, user_daily_micro_usd=None
-    )
-    assert await guilds.user_limits(1, [500, 501]) == (9, 1_000_000)
-    assert await guilds.user_limits(1, []) == (3, 1_000_000)
-    assert await guilds.user_limits(2, [500]) == (20, 1_000_000)  # another guild's roles
-
-
-async def test_safety_settings_are_stored_audited_and_reset(store) -> None:
-    guilds, _ = store
-    new = await guilds.get(3)
-    assert (new.config.screening, new.config.spoilers, new.config.cooldown_refusals) == (
-        "off",
-        False,
-        3,
-    )
-    await guilds.update_config(
-        3, changed_by=7, screening="PROMPTS", spoilers=True, cooldown_refusals=0,
-        cooldown_window_minutes=60, cooldown_minutes=120,
-    )  # fmt: skip
-    read = (await guilds.get(3)).config
-    assert (read.screening, read.spoilers, read.cooldown_refusals) == ("prompts", True, 0)
-    assert (read.cooldown_window_minutes, read.cooldown_minutes) == (60, 120)
-    assert {c.field for c in await guilds.changes(3)} >= {"screening", "spoilers"}
-    reset = await guilds.update_config(3, changed_by=7, screening=None)
-    assert reset.config.screening == "off"
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "option"),
-    [
-        ("screening", "images", "screening"),
-        ("spoilers", "yes", "spoilers"),
-        ("cooldown_refusals", -1, "cooldown_refusals"),
-        ("cooldown_window_minutes", 0, "cooldown_window"),
-        ("cooldown_minutes", 7 * 24 * 60 + 1, "cooldown_minutes"),
-    ],
-)
-async def test_bad_safety_settings_name_their_option(store, name, value, option) -> None:
-    guilds, _ = store
-    with pytest.raises(InvalidOptionError) as caught:
-        await guilds.update_config(3, changed_by=7, **{name: value})
-    assert caught.value.option == option
-    assert (await guilds.get(3)).config == GuildConfig()
+    assert changes[0].changed_at == NOW
+    assert [c.new_value for c in await guilds.changes(db, 1)][-1] == "on"

@@ -14,9 +14,9 @@ from bot.clock import day_start, month_start
 from bot.db import open_database
 from bot.domain import ImageOptions
 from bot.errors import QueueFullError, QuotaExceededError
+from bot.guild_settings import GuildLimits
 from bot.jobs.admit.admission import MemberLimits, check_reservation
 from bot.store import jobs as store
-from bot.store.guilds import GuildLimits
 from bot.store.reservations import Caps, reserve_job
 
 NOW = datetime(2026, 3, 20, 15, 30, tzinfo=UTC)
@@ -54,7 +54,7 @@ async def scenario(
                 )
                 if not queued:
                     await store.mark_running(conn, job.id, NOW)
-        use = await store.budget_use(db.conn, 1, 1, day, month)
+        use = await store.budget_use(db, 1, 1, day, month)
         limits = MemberLimits(
             GuildLimits(caps.guild_day_micro_usd, caps.guild_month_micro_usd,
                         caps.guild_day_images),
@@ -107,4 +107,4 @@ async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
             got = await reserve_job(conn, replace(job, source_job_id=first.id),
                                     NO_CAPS, store.ts(day), store.ts(month))  # fmt: skip
         assert got is not None and got.source_job_id == 1
-        assert got == await store.get_job(db.conn, got.id)
+        assert got == await store.get_job(db, got.id)

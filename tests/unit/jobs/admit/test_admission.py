@@ -20,7 +20,7 @@ from bot.errors import (
     QuotaExceededError,
     UserFacingError,
 )
-from bot.store.guilds import GuildLimits
+from bot.guild_settings import GuildLimits
 from tests.unit.jobs_harness import START, Harness, harness, input_image, submission
 
 pytestmark = pytest.mark.asyncio

@@ -64,6 +64,18 @@ def test_the_head_waits_for_the_ipm_window_and_a_429_pause() -> None:
     assert next_job(generation(), paused, in_flight=0, max_in_flight=4) == Wait(7.0)
 
 
+def test_a_wait_names_the_per_minute_limit_that_holds_the_head_back() -> None:
+    def reason(r: Room) -> object:
+        decision = next_job(generation(), r, in_flight=0, max_in_flight=4)
+        assert isinstance(decision, Wait)
+        return decision.reason
+
+    assert reason(room(images=((12.5, 30), (40.0, 20)))) == "images"
+    assert reason(room(level=0.0)) == "images"  # the burst bucket spreads the same IPM
+    assert reason(room(tokens=((20.0, 100_000),))) == "tokens"
+    assert reason(room(paused=30.0, images=((12.5, 50),))) is None  # a 429's pause, not the IPM
+
+
 def test_a_job_that_can_never_fit_goes_to_its_task_to_be_refused() -> None:
     too_big = room(tpm=100)
     assert next_job(edit(tokens=400), too_big, in_flight=0, max_in_flight=4) == Go()

@@ -19,7 +19,7 @@ from bot.errors import (
 )
 from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.store import batches as batch_store
-from bot.store.safety import SafetyStore, Style
+from bot.store.safety import Style, put_style
 from tests.fakes.batch_backend import FakeBatchesClient
 from tests.fakes.openai_rules import ApiError
 from tests.unit.jobs_harness import START, Harness, harness, input_image, submission
@@ -71,6 +71,26 @@ async def test_the_size_cap_closes_a_batch_at_once(tmp_path: Path) -> None:
         )
         assert [row[1] for row in rows] == [2, 2]
         assert h.clock.monotonic() < TIMING.window
+
+
+async def test_lines_past_the_input_files_byte_cap_wait_for_the_next_batch(
+    tmp_path: Path,
+) -> None:
+    """The Batch API takes input files up to 200 MB; a gathering of big photos must not fail
+    every job in it (issue 22, case 16): the lines that would pass the cap go in a later batch."""
+    capped = RelaxedTiming(window=5.0, max_batch_images=6, first_poll=2.0, poll_factor=2.0,
+                           max_poll=16.0, max_input_bytes=800)  # fmt: skip
+    async with harness(tmp_path, relaxed=capped) as h:
+        await relaxed(h)
+        for user in (10, 11, 12):  # each line is ~350 bytes: two fit in 800
+            await h.service.submit(submission(user_id=user, speed="relaxed", operation="edit",
+                                              images=(input_image(20, 20),)))  # fmt: skip
+        await h.run_all()
+        batches = list(fake(h).state.batches.values())
+        assert sorted(sorted(b.custom_ids) for b in batches) == [["job-1", "job-2"], ["job-3"]]
+        sizes = [len(fake(h).state.files[b.input_file_id][2]) for b in batches]
+        assert all(size <= 800 for size in sizes), sizes
+        assert [j.state for j in await h.jobs()] == ["succeeded"] * 3
 
 
 async def test_a_relaxed_job_is_reserved_at_the_batch_price_beyond_the_ipm(
@@ -315,7 +335,8 @@ async def test_a_relaxed_reservation_counts_the_styles_text(tmp_path: Path) -> N
     async with harness(tmp_path, relaxed=TIMING) as h:
         await relaxed(h)
         long_style = "{prompt}, " + "in the manner of an old engraving, " * 28
-        await SafetyStore(h.db).put_style(1, Style("Long", long_style, 1, h.clock.now()))
+        async with h.db.transaction() as conn:
+            await put_style(conn, 1, Style("Long", long_style, 1, h.clock.now()))
         plain = await h.service.submit(submission(speed="relaxed", quality="low"))
         styled = await h.service.submit(submission(speed="relaxed", quality="low", style="Long"))
         spec = h.catalog.get(styled.job.model)

@@ -16,12 +16,11 @@ from bot.errors import (
     InvalidOptionError,
     ScreeningFlaggedError,
 )
+from bot.guild_settings import GuildConfig
 from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.safety.cooldown import CooldownPolicy, cooldown_until
 from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.provider.moderation import ModerationVerdict
-from bot.store.guilds import GuildConfig
-from bot.store.safety import SafetyStore
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 ALICE = Asker(guild_id=1, channel_id=5, user_id=10)
@@ -56,7 +55,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def safety(db: Database, clock: ManualClock) -> CommunitySafety:
     screener = Screener(Moderation(), RequestPacer(500, clock))
-    return CommunitySafety(SafetyStore(db), screener, clock)
+    return CommunitySafety(db, screener, clock)
 
 
 # ---- the cool-down rule ----------------------------------------------------------------------

@@ -9,9 +9,9 @@ import pytest
 
 from bot.domain import apply_style
 from bot.errors import InvalidOptionError
+from bot.guild_settings import GuildConfig, GuildLimits, GuildSettings
 from bot.jobs.admit.validation import validate
 from bot.jobs.safety.styles import check_style
-from bot.store.guilds import GuildConfig, GuildLimits, GuildSettings
 from tests.unit.jobs_harness import catalog, submission
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from bot.catalog.models import Catalog, parse_size
 from bot.domain import QUALITIES, Moderation
 from bot.errors import InvalidOptionError
+from bot.guild_settings import API_MAX_COUNT, Screening
 
-API_MAX_COUNT = 10  # the Images API's maximum n
 MODERATIONS: tuple[Moderation, ...] = ("auto", "low")
-Screening = Literal["off", "prompts", "prompts_and_images"]
 SCREENINGS: tuple[Screening, ...] = ("off", "prompts", "prompts_and_images")
 MAX_COOLDOWN_MINUTES = 7 * 24 * 60  # a week: longer is a ban, which Discord itself does better
 

@@ -1,0 +1,1 @@
+"""Guild settings for moderators: validated, audited changes over the store's SQL."""

@@ -1,0 +1,148 @@
+"""`python -m bot` at first start: each mistake is one line naming what to fix (exit 2), and a
+healthy start says it is ready, with the guild count and the invite link, and warns of nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import child_env
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.e2e
+EXIT_CONFIG = 2
+
+
+@asynccontextmanager
+async def world(tmp_path: Path) -> AsyncIterator[tuple[FakeDiscord, dict[str, str]]]:
+    async with FakeDiscord() as fake, FakeOpenAI(api_key="sk-test") as ai:
+        guild = fake.add_guild("Pixels")
+        fake.pixels = guild  # type: ignore[attr-defined]
+        yield (
+            fake,
+            {
+                **child_env(),
+                "DISCORD_TOKEN": fake.token,
+                "OPENAI_API_KEY": "sk-test",
+                "OPENAI_BASE_URL": ai.base_url,
+                "DISCORD_API_BASE": fake.api_base,
+                "DISCORD_GATEWAY_URL": fake.gateway_url,
+                "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+                "DATA_DIR": str(tmp_path / "data"),
+                "DEV_GUILD_ID": str(guild.id),
+            },
+        )
+
+
+async def run_bot(tmp_path: Path, env: dict[str, str], timeout: float = 40) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, (out + err).decode()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api/v10"  # nothing listens there now: connection refused
+
+
+def _one_line(log: str) -> str:
+    """The last line says what to fix; before it only the ordinary INFO lines of a start."""
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert "Traceback" not in log
+    assert all(" INFO " in line for line in lines[:-1]), log
+    return lines[-1]
+
+
+@pytest.mark.parametrize("where", ["rest-401", "gateway-4004"])
+async def test_a_refused_token_names_discord_token(tmp_path: Path, where: str) -> None:
+    async with world(tmp_path) as (fake, env):
+        if where == "rest-401":
+            env["DISCORD_TOKEN"] = "not-the-token"
+        else:
+            fake.gateway.identify_token = "not-the-token"  # the token was reset meanwhile
+        code, log = await run_bot(tmp_path, env)
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith("configuration error: DISCORD_TOKEN was refused by Discord")
+    assert "Reset Token" in line
+    assert "not-the-token" not in log
+
+
+async def test_an_unknown_dev_guild_names_dev_guild_id(tmp_path: Path) -> None:
+    async with world(tmp_path) as (_, env):
+        code, log = await run_bot(tmp_path, {**env, "DEV_GUILD_ID": "123456789012345678"})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith("configuration error: DEV_GUILD_ID 123456789012345678")
+    assert "not in this server" in line
+
+
+@pytest.mark.parametrize("where", ["a-folder", "under-a-file"])
+async def test_a_database_that_cannot_be_opened_names_database_path(
+    tmp_path: Path, where: str
+) -> None:
+    blocker = tmp_path / "blocker"
+    if where == "a-folder":
+        blocker.mkdir()
+        path = blocker  # a directory is no database file
+    else:
+        blocker.write_text("not a folder")
+        path = blocker / "bot.sqlite3"
+    async with world(tmp_path) as (_, env):
+        code, log = await run_bot(tmp_path, {**env, "DATABASE_PATH": str(path)})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(f"configuration error: DATABASE_PATH cannot open {path}")
+    assert "writable" in line
+
+
+async def test_no_network_says_discord_cannot_be_reached(tmp_path: Path) -> None:
+    async with world(tmp_path) as (_, env):
+        address = closed_port_url()
+        code, log = await run_bot(tmp_path, {**env, "DISCORD_API_BASE": address})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(f"error: cannot reach Discord at {address}")
+    assert "check the network" in line
+
+
+async def test_a_healthy_start_says_ready_with_the_invite_link_in_json(tmp_path: Path) -> None:
+    async with world(tmp_path) as (fake, env):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env={**env, "LOG_FORMAT": "json"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stderr is not None
+        seen: list[bytes] = []
+        try:
+            while b'"ready: ' not in (seen or [b""])[-1]:
+                seen.append(await asyncio.wait_for(process.stderr.readline(), 30))
+                assert seen[-1], "the bot ended before it was ready"
+        finally:
+            process.terminate()
+            _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    text = b"".join(seen).decode() + err.decode()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    warnings = [line["message"] for line in lines if line["level"] != "INFO"]
+    assert warnings == [], "a healthy start warns of nothing"
+    ready = json.loads(seen[-1])["message"]
+    assert ready.startswith("ready: in 1 server(s); invite link: https://discord.com/oauth2/")
+    assert f"client_id={fake.application_id}" in ready
+    assert "scope=bot+applications.commands" in ready
+    assert fake.token not in text and "sk-test" not in text

@@ -1,0 +1,89 @@
+"""The Docker image and compose file (no Docker engine needed): pins, user, health, stop grace."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
+
+from bot.jobs.lifecycle import STOP_GRACE_SECONDS
+
+ROOT = Path(__file__).resolve().parent.parent
+# What a clean stop may take: in-flight calls, then deliveries (bot/jobs/lifecycle.py), each up
+# to STOP_GRACE_SECONDS, plus closing the gateway and the database.
+CLEAN_STOP_SECONDS = 2 * STOP_GRACE_SECONDS + 5
+
+
+def _dockerfile() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def _compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, f"write durations in seconds: {duration}"
+    return float(match.group(1))
+
+
+def test_every_base_image_is_pinned_to_a_debian_release() -> None:
+    bases = [line.split()[1] for line in _dockerfile() if line.startswith("FROM ")]
+    assert bases
+    for base in bases:
+        assert re.fullmatch(r"python:3\.\d+(\.\d+)?-slim-(bookworm|trixie)", base), base
+
+
+def test_dependencies_come_from_the_lock_file_and_cover_pyproject() -> None:
+    installs = [line for line in _dockerfile() if "pip install" in line]
+    assert installs and all("-r requirements.lock" in line for line in installs)
+    locked = {}
+    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            locked[re.sub(r"[-_.]+", "-", name).lower()] = version
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    for requirement in pyproject["project"]["dependencies"]:
+        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+        assert re.sub(r"[-_.]+", "-", name).lower() in locked, f"{name} is not locked"
+
+
+def test_the_image_runs_as_a_numeric_user_and_checks_readiness() -> None:
+    lines = _dockerfile()
+    [user] = [line for line in lines if line.startswith("USER ")]
+    assert re.fullmatch(r"USER [1-9]\d*(:\d+)?", user), "a numeric, non-root user"
+    [health] = [line for line in lines if line.startswith("HEALTHCHECK ")]
+    assert "--start-period=" in health and "bot.ops.probe" in health
+    env = " ".join(line for line in lines if line.startswith("ENV "))
+    assert "HTTP_PORT=8080" in env
+
+
+def test_the_build_context_leaves_out_secrets_and_state() -> None:
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".env", ".venv", "data/", ".git"} <= set(ignored)
+
+
+def test_compose_runs_one_process_with_a_stop_grace_that_fits_a_clean_stop() -> None:
+    bot = _compose()["services"]["bot"]
+    assert _seconds(str(bot["stop_grace_period"])) >= CLEAN_STOP_SECONDS
+    assert bot["restart"] == "unless-stopped"
+    assert "bot-data:/data" in bot["volumes"]
+    assert bot["environment"]["HTTP_PORT"] == "8080"
+    assert all(str(p).startswith("127.0.0.1:") for p in bot["ports"]), "metrics stay on loopback"
+    check = bot["healthcheck"]
+    assert "bot.ops.probe" in check["test"] and _seconds(check["start_period"]) >= 30
+
+
+def test_the_readme_gives_the_same_grace_as_compose() -> None:
+    grace = int(_seconds(str(_compose()["services"]["bot"]["stop_grace_period"])))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"docker stop -t {grace}" in readme
+    assert f"stop_grace_period: {grace}s" in readme

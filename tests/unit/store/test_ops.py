@@ -1,0 +1,63 @@
+"""ops_totals: the ledger by model and speed, queued jobs, batches, and budget left per guild."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.db import open_database
+from bot.domain import TokenUsage
+from bot.store.ledger import ApiCall, insert_api_call
+from bot.store.ops import BudgetLeft, ModelTotals, ops_totals
+
+NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
+GUILD = 1001
+
+
+def _call(model: str, cost: int, **kw: object) -> ApiCall:
+    fields: dict[str, object] = {
+        "guild_id": GUILD, "channel_id": 2, "user_id": 3, "job_id": None, "model": model,
+        "operation": "generate", "n": 1, "size": "1024x1024", "quality": "low",
+        "usage": TokenUsage(), "cost_micro_usd": cost, "price_version": "t", "latency_ms": 5,
+        "created_at": NOW, "images": 1,
+    }  # fmt: skip
+    fields.update(kw)
+    return ApiCall(**fields)  # type: ignore[arg-type]
+
+
+async def test_totals_split_speeds_and_count_in_doubt_calls(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        async with db.transaction() as conn:
+            await insert_api_call(conn, _call("gpt-image-2", 11_000))
+            await insert_api_call(conn, _call("gpt-image-2", 20_000, billing="in_doubt", images=0))
+            await insert_api_call(conn, _call("gpt-image-2", 5_000, speed="relaxed", images=2))
+            await insert_api_call(
+                conn, _call("gpt-image-1.5", 7_000, created_at=NOW - timedelta(days=40))
+            )
+        totals = await ops_totals(db, NOW)
+    assert sorted(totals.models, key=lambda m: (m.model, m.speed)) == [
+        ModelTotals("gpt-image-1.5", "fast", requests=1, images=1, micro_usd=7_000, in_doubt=0),
+        ModelTotals("gpt-image-2", "fast", requests=2, images=1, micro_usd=31_000, in_doubt=1),
+        ModelTotals("gpt-image-2", "relaxed", requests=1, images=2, micro_usd=5_000, in_doubt=0),
+    ]
+
+
+async def test_budget_left_counts_today_and_this_month_only(tmp_path: Path) -> None:
+    day = int(NOW.timestamp()) // 86400
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO guild_settings (guild_id, daily_micro_usd, monthly_micro_usd, "
+                "updated_at) VALUES (?, 5000000, 50000000, 0), (2002, NULL, NULL, 0)",
+                (GUILD,),
+            )
+            await conn.executemany(
+                "INSERT INTO guild_day_use (guild_id, day, micro_usd, images) VALUES (?, ?, ?, 1)",
+                [(GUILD, day, 1_250_000), (GUILD, day - 3, 2_000_000), (GUILD, day - 20, 9)],
+            )
+        totals = await ops_totals(db, NOW)
+    assert totals.budgets == (
+        BudgetLeft(GUILD, "day", 3_750_000),
+        BudgetLeft(GUILD, "month", 50_000_000 - 3_250_000),
+    )
+    assert totals.queued == {} and totals.batches == {}
