@@ -1,4 +1,4 @@
--- Migration: 0009
+-- Migration: 0010
 -- Reason: operators decide which guilds the bot serves (GUILDS, /operator allow|deny); the
 -- account's own ceilings (ACCOUNT_DAILY_USD, ACCOUNT_MONTHLY_USD) sum every guild's day: an
 -- index by day keeps that sum to the day's rows; a running job records what it has not sent yet.
