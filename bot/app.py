@@ -104,7 +104,7 @@ class ImageBot(commands.Bot):
             intents=intents,
             help_command=None,
             http_trace=_ack_trace(services),
-            # Nobody is pinged unless a message names the member it answers (DESIGN.md).
+            # Nobody is pinged unless a message names the member it answers (README "Commands").
             allowed_mentions=discord.AllowedMentions.none(),
             **options,  # type: ignore[arg-type]  # e.g. guild_ready_timeout from tests
         )

@@ -153,11 +153,11 @@ def member_role_ids(interaction: discord.Interaction) -> tuple[int, ...]:
 
 def server_permissions(interaction: discord.Interaction) -> discord.Permissions:
     """The member's server-wide permissions (from their roles), never the channel's overwrites:
-    Manage Server granted in one channel does not make a moderator (DESIGN.md)."""
-    user = interaction.user
-    if isinstance(user, discord.Member):
-        return user.guild_permissions
-    return discord.Permissions.none()
+    Manage Server granted in one channel does not make a moderator (README "Commands")."""
+    permissions = getattr(interaction.user, "guild_permissions", None)  # a Member's; a User: none
+    return (
+        permissions if isinstance(permissions, discord.Permissions) else discord.Permissions.none()
+    )
 
 
 def is_moderator(interaction: discord.Interaction) -> bool:

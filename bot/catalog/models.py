@@ -148,7 +148,10 @@ class ModelSpec:
         shown = size if len(size) <= 24 else size[:21] + "..."
         valid = ", ".join(self.sizes)
         if problem:  # the rules it breaks say what would fit; the listed sizes always do
-            raise InvalidOptionError("size", f"{shown} needs {problem}; or pick {valid}")
+            few = ", ".join(self.sizes[:4]) + (", …" if len(self.sizes) > 4 else "")
+            raise InvalidOptionError(
+                "size", f"{shown} is not a size {self.name} accepts: it needs {problem}; or {few}"
+            )
         if self.free_size is not None:
             valid += f", or {self.free_size.describe()}"
         raise InvalidOptionError(
