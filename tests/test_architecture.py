@@ -233,6 +233,14 @@ def test_unit_tests_mirror_the_source() -> None:
             source = ROOT / "tests" / folder
         if not source.is_dir() or not (path.parent / "__init__.py").exists():
             strays.append(str(path.relative_to(ROOT)))
+            continue
+        # test_<module>.py, or test_<module>_<topic>.py for one module's several test files
+        stem = path.stem.removeprefix("test_")
+        modules = {m.stem.strip("_") for m in source.glob("*.py")} | {
+            d.name for d in source.iterdir()
+        }
+        if not any(stem == m or stem.startswith(m + "_") for m in modules):
+            strays.append(str(path.relative_to(ROOT)))
     assert strays == []
 
 
