@@ -344,7 +344,7 @@ async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -
     check_database(settings.database_path)
     try:
         return await stack.enter_async_context(build_services(settings))
-    except (DriverError, OSError) as exc:
+    except (*DriverError, OSError) as exc:
         raise database_error(settings.database_path, exc) from None
 
 

@@ -14,7 +14,7 @@ def check_database(path: Path) -> None:
     would end in a traceback), or raise the ConfigError naming DATABASE_PATH."""
     try:
         probe_writable(path)
-    except (DriverError, OSError) as exc:
+    except (*DriverError, OSError) as exc:
         raise database_error(path, exc) from None
 
 
