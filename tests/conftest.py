@@ -50,4 +50,16 @@ def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path |
     server.drop_database(url)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """As db_target, but nothing migrated yet (for tests of upgrades)."""
+    if request.param == "sqlite":
+        yield tmp_path / "bot.sqlite3"
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    url = server.new_database(migrated=False)
+    yield url
+    server.drop_database(url)
+
+
 # ---- end db_target ---------------------------------------------------------------------------

@@ -127,3 +127,18 @@ def running_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+def reset(target: Path | str) -> None:
+    """Empty the test's database between hypothesis examples (a SQLite file, or every table of
+    a PostgreSQL database but schema_version)."""
+    if isinstance(target, Path):
+        target.unlink(missing_ok=True)
+        return
+    with psycopg.connect(target, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> 'schema_version'"
+        ).fetchall()
+        names = ", ".join(f'"{name}"' for (name,) in tables)
+        conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE".encode())

@@ -18,6 +18,7 @@ from bot.guild_settings import GuildLimits
 from bot.jobs.admit.admission import MemberLimits, check_reservation
 from bot.store import jobs as store
 from bot.store.reservations import Caps, reserve_job
+from tests.pg import reset
 
 NOW = datetime(2026, 3, 20, 15, 30, tzinfo=UTC)
 # (member, days before NOW, micro-USD, images, still queued)
@@ -43,7 +44,7 @@ def new_job(user: int, created: datetime, usd: int, images: int) -> store.NewJob
 
 
 async def scenario(
-    path: Path, jobs: list[tuple[int, int, int, int, bool]], caps: Caps, usd: int, images: int
+    path: Path | str, jobs: list[tuple[int, int, int, int, bool]], caps: Caps, usd: int, images: int
 ) -> None:
     day, month = day_start(NOW), month_start(NOW)
     async with open_database(path) as db:
@@ -81,14 +82,17 @@ async def scenario(
 )
 @given(prior, any_caps, st.sampled_from([0, 100, 200, 300]), st.integers(0, 4))
 def test_reserve_admits_exactly_when_check_reservation_passes(
-    tmp_path: Path, jobs: list[tuple[int, int, int, int, bool]], caps: Caps, usd: int, images: int
+    db_target: Path | str,
+    jobs: list[tuple[int, int, int, int, bool]],
+    caps: Caps,
+    usd: int,
+    images: int,
 ) -> None:
-    path = tmp_path / "bot.sqlite3"
-    path.unlink(missing_ok=True)  # hypothesis runs every example in the same tmp_path
-    asyncio.run(scenario(path, jobs, caps, usd, images))
+    reset(db_target)  # hypothesis runs every example on the same database
+    asyncio.run(scenario(db_target, jobs, caps, usd, images))
 
 
-async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
+async def test_the_reserved_record_is_the_row_as_stored(db_target: Path | str) -> None:
     """Admission uses the record without reading it back: it must equal the stored row."""
     day, month = day_start(NOW), month_start(NOW)
     created = NOW.replace(microsecond=654321)  # the database keeps whole seconds
@@ -98,7 +102,7 @@ async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
         options=ImageOptions(model="gpt-image-1", n=2, size="1024x1536", quality="high",
                              background="transparent", output_format="webp"),
     )  # fmt: skip
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+    async with open_database(db_target) as db:
         async with db.locked() as conn:
             first = await reserve_job(
                 conn, new_job(1, NOW, 0, 1), NO_CAPS, store.ts(day), store.ts(month)
