@@ -180,12 +180,12 @@ FROM (
     SELECT user_id, COUNT(*) AS requests, SUM(images) AS images, SUM(cost_micro_usd) AS spend
     FROM api_calls WHERE /*scope*/
     GROUP BY created_at / 86400, user_id
-)
+) AS per_day
 GROUP BY user_id ORDER BY total DESC, user_id LIMIT ?
 """
 # The last condition is the partial index's own WHERE, spelled the same so SQLite uses it.
 _FAILED = """
-SELECT COUNT(*), COALESCE(SUM(error_code IS 'moderation_blocked'), 0)
+SELECT COUNT(*), COALESCE(SUM(CASE WHEN error_code = 'moderation_blocked' THEN 1 ELSE 0 END), 0)
 FROM api_calls WHERE /*scope*/ AND (error_code IS NOT NULL OR http_status >= 400)
 """
 _EXPORT = """

@@ -51,11 +51,11 @@ BEGIN
         NEW.image_output_tokens + NEW.text_output_tokens
     )
     ON CONFLICT (guild_id, day, model) DO UPDATE SET
-        requests = requests + 1,
-        images = images + excluded.images,
-        cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
-        input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens;
+        requests = api_calls_daily.requests + 1,
+        images = api_calls_daily.images + excluded.images,
+        cost_micro_usd = api_calls_daily.cost_micro_usd + excluded.cost_micro_usd,
+        input_tokens = api_calls_daily.input_tokens + excluded.input_tokens,
+        output_tokens = api_calls_daily.output_tokens + excluded.output_tokens;
     INSERT INTO api_calls_member_daily (
         guild_id, user_id, day, model, requests, images, cost_micro_usd, input_tokens,
         output_tokens
@@ -65,11 +65,11 @@ BEGIN
         NEW.image_output_tokens + NEW.text_output_tokens
     )
     ON CONFLICT (guild_id, user_id, day, model) DO UPDATE SET
-        requests = requests + 1,
-        images = images + excluded.images,
-        cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
-        input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens;
+        requests = api_calls_member_daily.requests + 1,
+        images = api_calls_member_daily.images + excluded.images,
+        cost_micro_usd = api_calls_member_daily.cost_micro_usd + excluded.cost_micro_usd,
+        input_tokens = api_calls_member_daily.input_tokens + excluded.input_tokens,
+        output_tokens = api_calls_member_daily.output_tokens + excluded.output_tokens;
     RETURN NULL;
 END;
 $$;

@@ -59,15 +59,15 @@ BEGIN
         (NEW.billing = 'estimated')::int, (NEW.billing = 'estimated')::int * NEW.cost_micro_usd
     )
     ON CONFLICT (guild_id, day, model) DO UPDATE SET
-        requests = requests + 1,
-        images = images + excluded.images,
-        cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
-        input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        in_doubt_requests = in_doubt_requests + excluded.in_doubt_requests,
-        in_doubt_micro_usd = in_doubt_micro_usd + excluded.in_doubt_micro_usd,
-        estimated_requests = estimated_requests + excluded.estimated_requests,
-        estimated_micro_usd = estimated_micro_usd + excluded.estimated_micro_usd;
+        requests = api_calls_daily.requests + 1,
+        images = api_calls_daily.images + excluded.images,
+        cost_micro_usd = api_calls_daily.cost_micro_usd + excluded.cost_micro_usd,
+        input_tokens = api_calls_daily.input_tokens + excluded.input_tokens,
+        output_tokens = api_calls_daily.output_tokens + excluded.output_tokens,
+        in_doubt_requests = api_calls_daily.in_doubt_requests + excluded.in_doubt_requests,
+        in_doubt_micro_usd = api_calls_daily.in_doubt_micro_usd + excluded.in_doubt_micro_usd,
+        estimated_requests = api_calls_daily.estimated_requests + excluded.estimated_requests,
+        estimated_micro_usd = api_calls_daily.estimated_micro_usd + excluded.estimated_micro_usd;
     INSERT INTO api_calls_member_daily (
         guild_id, user_id, day, model, requests, images, cost_micro_usd, input_tokens,
         output_tokens, in_doubt_requests, in_doubt_micro_usd, estimated_requests,
@@ -80,15 +80,15 @@ BEGIN
         (NEW.billing = 'estimated')::int, (NEW.billing = 'estimated')::int * NEW.cost_micro_usd
     )
     ON CONFLICT (guild_id, user_id, day, model) DO UPDATE SET
-        requests = requests + 1,
-        images = images + excluded.images,
-        cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
-        input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        in_doubt_requests = in_doubt_requests + excluded.in_doubt_requests,
-        in_doubt_micro_usd = in_doubt_micro_usd + excluded.in_doubt_micro_usd,
-        estimated_requests = estimated_requests + excluded.estimated_requests,
-        estimated_micro_usd = estimated_micro_usd + excluded.estimated_micro_usd;
+        requests = api_calls_member_daily.requests + 1,
+        images = api_calls_member_daily.images + excluded.images,
+        cost_micro_usd = api_calls_member_daily.cost_micro_usd + excluded.cost_micro_usd,
+        input_tokens = api_calls_member_daily.input_tokens + excluded.input_tokens,
+        output_tokens = api_calls_member_daily.output_tokens + excluded.output_tokens,
+        in_doubt_requests = api_calls_member_daily.in_doubt_requests + excluded.in_doubt_requests,
+        in_doubt_micro_usd = api_calls_member_daily.in_doubt_micro_usd + excluded.in_doubt_micro_usd,
+        estimated_requests = api_calls_member_daily.estimated_requests + excluded.estimated_requests,
+        estimated_micro_usd = api_calls_member_daily.estimated_micro_usd + excluded.estimated_micro_usd;
     RETURN NULL;
 END;
 $$;
