@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.catalog.pricing import CostEstimate
 from bot.clock import day_start, month_start
-from bot.db import open_database
+from bot.db import Database, open_database
 from bot.domain import ImageOptions
 from bot.errors import QueueFullError, QuotaExceededError
 from bot.guild_settings import GuildLimits
@@ -112,3 +113,34 @@ async def test_the_reserved_record_is_the_row_as_stored(db_target: Path | str) -
                                     NO_CAPS, store.ts(day), store.ts(month))  # fmt: skip
         assert got is not None and got.source_job_id == 1
         assert got == await store.get_job(db, got.id)
+
+
+# Several processes admitting at once: each Database is its own connection (SQLite) or pool
+# (PostgreSQL), as separate bot processes would hold.
+PROCESSES, ATTEMPTS, GUILDS = 4, 60, 3
+STRESS_CAPS = Caps(10_000, 0, 0, 0, 0, 0, 0)  # each guild: $0.01 a day, at 300 µUSD a job
+
+
+async def admit(db: Database, guild: int, user: int) -> bool:
+    day, month = day_start(NOW), month_start(NOW)
+    job = replace(new_job(user, NOW, 300, 1), guild_id=guild)
+    async with db.locked() as conn:
+        got = await reserve_job(conn, job, STRESS_CAPS, store.ts(day), store.ts(month))
+    return got is not None
+
+
+async def test_concurrent_admissions_across_connections_never_overshoot(
+    db_target: Path | str,
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        dbs = [await stack.enter_async_context(open_database(db_target)) for _ in range(PROCESSES)]
+        admitted = await asyncio.gather(*(
+            admit(db, guild, user)
+            for user in range(ATTEMPTS) for db in dbs for guild in range(1, GUILDS + 1)
+        ))  # fmt: skip
+        spent = await dbs[0].fetchall(
+            "SELECT guild_id, SUM(charged_micro_usd), COUNT(*) FROM jobs GROUP BY guild_id"
+        )
+    # 33 jobs of 300 fit in 10,000 (9,900); the 34th would overshoot, in every guild.
+    assert sorted(tuple(row) for row in spent) == [(g, 9_900, 33) for g in range(1, GUILDS + 1)]
+    assert sum(admitted) == 33 * GUILDS
