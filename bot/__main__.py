@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from urllib.parse import urlsplit
 from pathlib import Path
 
 from bot.errors import BotError, ConfigError, UnreachableError
@@ -90,11 +91,11 @@ def _backup(settings: Settings, path: Path) -> int:
 
 def _configure_logging(settings: Settings) -> None:
     secrets = [settings.discord_token, settings.openai_api_key, settings.openai_admin_key]
-    configure_logging(
-        settings.log_level,
-        settings.log_format,
-        [s.get_secret_value() for s in secrets if s is not None],
-    )
+    hidden = [s.get_secret_value() for s in secrets if s is not None]
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+        hidden += [url, *filter(None, [urlsplit(url).password])]
+    configure_logging(settings.log_level, settings.log_format, hidden)
 
 
 if __name__ == "__main__":

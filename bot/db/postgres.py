@@ -91,6 +91,7 @@ async def connect(url: str, *, wait_s: float = 0.0) -> psycopg.AsyncConnection[A
     one), retried for `wait_s` seconds while the server does not answer (it may be starting
     beside the bot); then the last psycopg.OperationalError."""
     deadline = time.monotonic() + wait_s
+    waiting = False
     while True:
         try:
             conn = await psycopg.AsyncConnection.connect(
@@ -99,7 +100,9 @@ async def connect(url: str, *, wait_s: float = 0.0) -> psycopg.AsyncConnection[A
         except psycopg.OperationalError:
             if time.monotonic() + RETRY_EVERY_S > deadline:
                 raise
-            log.warning("the database at DATABASE_URL does not answer yet; retrying")
+            if not waiting:
+                log.warning("DATABASE_URL does not answer yet: retrying for %g s", wait_s)
+                waiting = True
             await asyncio.sleep(RETRY_EVERY_S)
             continue
         await _configure(conn)
