@@ -1,9 +1,10 @@
 """The store's SQL, written for SQLite, as PostgreSQL (psycopg) reads it.
 
 The store writes one text per query: `?` and `:name` placeholders and a few SQLite function
-names. This rewrites the placeholders to psycopg's `%s` and `%(name)s` (doubling a literal
-`%`), outside string literals, quoted names and comments, and renames the functions that
-differ; tests/unit/db/test_dialect.py pins it. Anything further apart is written per dialect.
+names. This rewrites the placeholders to psycopg's `%s` and `%(name)s` outside string
+literals, quoted names and comments, doubles every `%` (psycopg reads them even in literals;
+bot/db/postgres.py always passes parameters, so they are always read), and renames the
+functions that differ; tests/unit/db/test_dialect.py pins it. Anything further apart is written per dialect.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ def to_postgresql(sql: str) -> str:
         char = sql[i]
         if char in "'\"":
             end = _closing_quote(sql, i)
-            out.append(sql[i:end])
+            out.append(sql[i:end].replace("%", "%%"))  # psycopg reads % even in literals
             i = end
         elif sql.startswith("--", i):
             end = sql.find("\n", i)
             end = n if end < 0 else end
-            out.append(sql[i:end])
+            out.append(sql[i:end].replace("%", "%%"))
             i = end
         elif char == "?":
             out.append("%s")

@@ -118,7 +118,7 @@ class PgTransaction:
         self._conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> Written:
-        cursor = await self._conn.execute(to_postgresql(sql), params or None)
+        cursor = await self._conn.execute(to_postgresql(sql), params)
         return Written(cursor.rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
@@ -143,7 +143,7 @@ class PgTransaction:
 
 async def _fetchall(conn: psycopg.AsyncConnection[Any], sql: str, params: Params) -> list[Row]:
     async with conn.cursor(row_factory=_row_factory) as cursor:
-        await cursor.execute(to_postgresql(sql), params or None)
+        await cursor.execute(to_postgresql(sql), params)
         return list(await cursor.fetchall()) if cursor.description else []
 
 
