@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from urllib.parse import urlsplit
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging

@@ -8,8 +8,8 @@ from datetime import timedelta
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.db import open_database
-from bot.ops.startup import redact
 from bot.errors import BotError
+from bot.ops.startup import redact
 from bot.provider.availability import missing_from_catalog, missing_from_provider
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.pg import PostgresMissing, PostgresServer, running_server
+from tests.pg import PostgresMissingError, PostgresServer, running_server
 
 # ---- fake_openai: the loopback fake of the OpenAI Images API (owner: OpenAI client) ----------
 
@@ -33,7 +33,7 @@ def pg_server() -> Iterator[PostgresServer]:
     try:
         with running_server() as server:
             yield server
-    except PostgresMissing as exc:
+    except PostgresMissingError as exc:
         pytest.fail(str(exc))
 
 

@@ -27,7 +27,7 @@ TEMPLATE = "imagebot_template"
 FAST = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
 
 
-class PostgresMissing(RuntimeError):
+class PostgresMissingError(RuntimeError):
     """No PostgreSQL binaries: the PostgreSQL variants fail (.ci/run installs them)."""
 
 
@@ -39,7 +39,7 @@ def bindir() -> Path:
     pg_ctl = shutil.which("pg_ctl")
     if pg_ctl:
         return Path(pg_ctl).resolve().parent
-    raise PostgresMissing("no initdb/pg_ctl: apt-get install postgresql (see .ci/run)")
+    raise PostgresMissingError("no initdb/pg_ctl: apt-get install postgresql (see .ci/run)")
 
 
 def _major(path: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,10 +21,18 @@ from bot.db.base import (
     Written,
     discover,
 )
-from bot.db.sqlite import connect, migrate, probe_writable, schema_version, snapshot
+from bot.db.sqlite import (
+    SqliteDatabase,
+    SqliteTransaction,
+    connect,
+    migrate,
+    probe_writable,
+    schema_version,
+    snapshot,
+)
 
 # What either driver raises; callers name this, never a driver (tests/test_architecture.py).
-DriverError: tuple[type[Exception], ...] = (sqlite.sqlite3.Error, psycopg.Error)
+DriverError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 __all__ = [
     "DEFAULT_MIGRATIONS_DIR",
@@ -33,6 +42,8 @@ __all__ = [
     "Params",
     "Reader",
     "Row",
+    "SqliteDatabase",
+    "SqliteTransaction",
     "Transaction",
     "Written",
     "connect",

@@ -70,7 +70,7 @@ class Database(Protocol):
 
     @property
     def dialect(self) -> str:
-        """"sqlite" or "postgresql"."""
+        """ "sqlite" or "postgresql"."""
         ...
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:

@@ -4,7 +4,8 @@ The store writes one text per query: `?` and `:name` placeholders and a few SQLi
 names. This rewrites the placeholders to psycopg's `%s` and `%(name)s` outside string
 literals, quoted names and comments, doubles every `%` (psycopg reads them even in literals;
 bot/db/postgres.py always passes parameters, so they are always read), and renames the
-functions that differ; tests/unit/db/test_dialect.py pins it. Anything further apart is written per dialect.
+functions that differ; tests/unit/db/test_dialect.py pins it. SQL further apart than this is
+written so that both read it (aliased subqueries, CASE rather than SUM of a comparison).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg.adapt import Buffer, Loader
@@ -45,9 +45,9 @@ class PgRow(tuple[Any, ...]):
     """A row read by column name or position, like sqlite3.Row."""
 
     __slots__ = ()
-    _index: dict[str, int] = {}
+    _index: ClassVar[dict[str, int]] = {}
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return tuple.__getitem__(self, self._index[key])
         return tuple.__getitem__(self, key)
@@ -58,7 +58,8 @@ class PgRow(tuple[Any, ...]):
 
 def _row_factory(cursor: psycopg.AsyncCursor[Any]) -> RowMaker[PgRow]:
     names = [column.name for column in cursor.description or ()]
-    row_class = type("Row", (PgRow,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
+    index = {name: i for i, name in enumerate(names)}
+    row_class: type[PgRow] = type("Row", (PgRow,), {"__slots__": (), "_index": index})
 
     def make(values: Sequence[Any]) -> PgRow:
         return row_class(values)

@@ -25,6 +25,7 @@ from bot.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
+
 async def connect(path: Path | str) -> aiosqlite.Connection:
     """Open the database in WAL mode with foreign keys on; the caller closes it."""
     if str(path) != ":memory:":
@@ -132,6 +133,8 @@ class SqliteDatabase:
     Transaction that `transaction()` hands out. Nothing outside bot/db.py sees the connection
     (tests/test_architecture.py), so a second backend can hand out pooled connections instead.
     """
+
+    dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn

@@ -9,13 +9,16 @@ from urllib.parse import urlsplit, urlunsplit
 from bot.db import DriverError, probe_writable
 from bot.errors import ConfigError
 
+# What opening the database raises when the environment is wrong (the driver's, or the OS's).
+OPEN_ERRORS: tuple[type[Exception], ...] = (*DriverError, OSError)
+
 
 def check_database(path: Path) -> None:
     """Open the database and take its write lock once (before aiosqlite's thread, whose failure
     would end in a traceback), or raise the ConfigError naming DATABASE_PATH."""
     try:
         probe_writable(path)
-    except (*DriverError, OSError) as exc:
+    except OPEN_ERRORS as exc:
         raise database_error(path, exc) from None
 
 

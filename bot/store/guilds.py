@@ -27,7 +27,9 @@ from bot.guild_settings import (
 SETTINGS_COLUMNS = """COALESCE((SELECT json_group_object(name, prompt) FROM
             (SELECT name, prompt FROM styles WHERE guild_id = :guild ORDER BY name_key) AS s),
             '{}') AS styles_json, guild_settings.*"""
-SETTINGS_FROM = "FROM (SELECT 1) AS one LEFT JOIN guild_settings ON guild_settings.guild_id = :guild"
+SETTINGS_FROM = (
+    "FROM (SELECT 1) AS one LEFT JOIN guild_settings ON guild_settings.guild_id = :guild"
+)
 _GET_SETTINGS = f"SELECT {SETTINGS_COLUMNS}\n{SETTINGS_FROM}"
 
 

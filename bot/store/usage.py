@@ -29,7 +29,7 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from bot.db import Reader
 
@@ -372,7 +372,8 @@ async def export_rows(
 
 
 async def _all(db: Reader, sql: str, params: tuple[int, ...]) -> list[Sequence[Any]]:
-    return list(await db.fetchall(sql, params))
+    # Rows of either backend read by position (bot.db.Row).
+    return cast(list[Sequence[Any]], await db.fetchall(sql, params))
 
 
 def _fold(

@@ -214,4 +214,4 @@ async def test_postgresql_rows_read_by_name_and_position_and_sums_are_whole(
         )
     assert row is not None
     assert (row["key"], row[1], row["total"]) == ("100%", "it's", 9007199254740993)
-    assert list(row.keys()) == ["key", "value", "total"] and tuple(row)[0] == "100%"
+    assert list(row.keys()) == ["key", "value", "total"] and next(iter(row)) == "100%"

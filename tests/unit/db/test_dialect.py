@@ -14,11 +14,17 @@ from bot.db.dialect import to_postgresql
             "SELECT * FROM jobs WHERE id = ? AND state = ?",
             "SELECT * FROM jobs WHERE id = %s AND state = %s",
         ),
-        ("WHERE guild_id = :guild AND day >= :day", "WHERE guild_id = %(guild)s AND day >= %(day)s"),
+        (
+            "WHERE guild_id = :guild AND day >= :day",
+            "WHERE guild_id = %(guild)s AND day >= %(day)s",
+        ),
         ("SELECT ':not_a_name', '?', 'it''s :x%'", "SELECT ':not_a_name', '?', 'it''s :x%%'"),
         ('SELECT "odd:name" FROM t', 'SELECT "odd:name" FROM t'),
         ("WHERE prompt LIKE '50%' OR x = ?", "WHERE prompt LIKE '50%%' OR x = %s"),
-        ("SELECT x::text -- why? :because 5%\nFROM t", "SELECT x::text -- why? :because 5%%\nFROM t"),
+        (
+            "SELECT x::text -- why? :because 5%\nFROM t",
+            "SELECT x::text -- why? :because 5%%\nFROM t",
+        ),
         (
             "SELECT json_group_array(json_array(a, b)), json_group_object(k, v)",
             "SELECT json_agg(json_build_array(a, b)), json_object_agg(k, v)",
