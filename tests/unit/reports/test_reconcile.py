@@ -166,7 +166,9 @@ async def test_keys_without_the_usage_scope_are_refused(
 # ---- the ledger side ------------------------------------------------------------------------
 
 
-async def test_ledger_days_separate_answered_refused_and_in_doubt_calls(db_target: Path | str) -> None:
+async def test_ledger_days_separate_answered_refused_and_in_doubt_calls(
+    db_target: Path | str,
+) -> None:
     at = datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
 
     def call(**kw: object) -> ApiCall:
