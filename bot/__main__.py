@@ -80,6 +80,11 @@ def _backup(settings: Settings, path: Path) -> int:
     from bot.clock import SystemClock
     from bot.ops.backup import BackupError, backup_database
 
+    if settings.database_url is not None:
+        # PostgreSQL has its own consistent, online copy; this command copies SQLite's file.
+        msg = "DATABASE_URL is set: back PostgreSQL up with pg_dump (this copies SQLite only)"
+        print(f"error: {msg}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
     try:
         done = backup_database(settings.database_path, path, SystemClock().now())
     except BackupError as exc:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -165,7 +165,7 @@ class PgDatabase:
         async with self._pool.connection() as conn, conn.transaction():
             yield PgTransaction(conn)
 
-    def locked(self) -> Any:
+    def locked(self) -> AbstractAsyncContextManager[PgTransaction]:
         """A transaction: PostgreSQL has no single writer to hold, and a transaction's statements
         commit together, which is what a check-then-write needs."""
         return self.transaction()

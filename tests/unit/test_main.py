@@ -80,3 +80,15 @@ def test_an_unreachable_database_url_is_retried_then_named_in_one_line(tmp_path:
     assert "Traceback" not in result.stderr
     assert "hunter2" not in result.stdout + result.stderr
     assert waited >= 1.5  # retried, not given up at the first refusal
+
+
+def test_backup_with_a_database_url_points_to_pg_dump(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "x",
+        "OPENAI_API_KEY": "sk-test",
+        "DATABASE_URL": "postgresql://bot:hunter2@127.0.0.1:1/bot",
+    }
+    result = _run(["backup", str(tmp_path / "copy.sqlite3")], env, tmp_path)
+    assert result.returncode == 2
+    assert "pg_dump" in result.stderr and "hunter2" not in result.stderr
+    assert not (tmp_path / "copy.sqlite3").exists()
