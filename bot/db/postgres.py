@@ -31,9 +31,11 @@ from bot.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
-# The first key of pg_advisory_xact_lock(int, int) for a guild's budget: admissions of one
-# guild take turns (bot/store/reservations.py); other uses of advisory locks pick other keys.
+# The first key of each advisory lock (int, int) this bot takes, one number per use, so that
+# none can block another: a guild's budget (admissions of one guild take turns,
+# bot/store/reservations.py), and the migrations (processes starting together take turns).
 GUILD_BUDGET_LOCK = 1
+MIGRATIONS_LOCK = 2
 # Connections per process: admission, the dispatcher and reads rarely need more at once.
 POOL_SIZE = 8
 # Start-up: each connection attempt's limit, and the pause between attempts.
@@ -200,7 +202,7 @@ _SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"""
 # Two processes starting at once must not both apply a migration: the first holds this lock.
-_MIGRATION_LOCK = (GUILD_BUDGET_LOCK + 1, 0)
+_MIGRATION_LOCK = (MIGRATIONS_LOCK, 0)
 
 
 def postgresql_migrations(migrations_dir: Path) -> list[Migration]:
