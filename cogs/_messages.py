@@ -84,7 +84,7 @@ def _(error: errors.PromptRejectedError) -> str:
     )
 
 
-# OpenAI's moderation categories in plain words (research/batch-moderation-usage.md §2.2).
+# OpenAI's moderation categories in plain words (docs/sources.md#moderation-categories).
 CATEGORY_WORDS = {
     "sexual": "sexual content",
     "sexual/minors": "sexual content involving minors",

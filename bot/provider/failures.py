@@ -1,6 +1,6 @@
 """Translation of Images API failures into bot/errors.py classes, by what the provider surely did.
 
-Every failed call falls in one of three fates (DESIGN.md, "The life of a job", steps 3-4):
+Every failed call falls in one of three fates (README, "When an answer is lost"):
 
 | what happened                                                  | fate       | retried     |
 |----------------------------------------------------------------|------------|-------------|
@@ -17,8 +17,8 @@ Every failed call falls in one of three fates (DESIGN.md, "The life of a job", s
 "answered" calls are not billed; "in_doubt" ones may have been (AnswerLostError, maybe_billed).
 A partial image means the provider had already drawn (and billed output tokens for) a preview
 and may have drawn more, so no error after it can say "nothing was done".
-Sources: research/openai-images-api.md §5, §10.6-7; research/providers.md §4.2 (lenient parsing,
-HTML pages from load balancers), public reports of proxies' 502/504/524 pages.
+Sources: docs/sources.md#images-errors; docs/sources.md#provider-errors (lenient parsing, HTML
+pages from load balancers), public reports of proxies' 502/504/524 pages.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def redact(text: str) -> str:
 def _error_fields(body: bytes) -> dict[str, str | None]:
     """The `error` envelope's message/type/param/code; empty when the body is not one.
 
-    Lenient as providers.md §4.2 advises: a list holding the envelope (Gemini) and a string
-    `error` count too; an HTML page or any other JSON does not.
+    Lenient as docs/sources.md#provider-errors advises: a list holding the envelope (Gemini)
+    and a string `error` count too; an HTML page or any other JSON does not.
     """
     try:
         data = json.loads(body)

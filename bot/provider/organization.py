@@ -1,7 +1,7 @@
 """The organization's own record: GET /organization/usage/images and /organization/costs.
 
-Shapes from openai/openai-openapi (UsageImagesResult, CostsResult; research
-batch-moderation-usage.md §3): pages of daily buckets `{object: "page", data: [{start_time,
+Shapes from openai/openai-openapi (UsageImagesResult, CostsResult;
+docs/sources.md#usage-costs): pages of daily buckets `{object: "page", data: [{start_time,
 end_time, results: [...]}], has_more, next_page}`, followed with `page=<next_page>`. Both need an
 organization admin key (`sk-admin-...`); a project key gets 403 "Missing scopes: api.usage.read".
 """

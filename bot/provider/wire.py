@@ -45,9 +45,9 @@ def edit_form(request: ImageRequest, *, stream: bool) -> tuple[dict[str, str], l
 
     Every file part gets an explicit filename and image mimetype: without one httpx falls back to
     application/octet-stream, which the API rejects. One input image goes as `image`, several as
-    `image[]` parts, as the official SDK sends them (research §2b): some OpenAI-compatible
-    gateways refuse a lone `image[]`. `moderation` is not sent: the multipart edit schema does
-    not have it.
+    `image[]` parts, as the official SDK sends them (docs/sources.md#multipart): some
+    OpenAI-compatible gateways refuse a lone `image[]`. `moderation` is not sent: the multipart
+    edit schema does not have it.
     """
     fields = {k: _form_value(v) for k, v in _common_fields(request, stream=stream).items()}
     name = "image" if len(request.images) == 1 else "image[]"

@@ -20,7 +20,7 @@ from bot.provider.organization import CostLine, ImagesUsage
 from bot.store.reconcile import LedgerDay
 
 IMAGE_MODEL_PREFIXES = ("gpt-image", "chatgpt-image", "dall-e")
-# "<model> <image|text>, <input|cached input|output>" (research batch-moderation-usage.md §3.3)
+# "<model> <image|text>, <input|cached input|output>" (docs/sources.md#usage-costs)
 _LINE_ITEM = re.compile(r"^(?P<model>\S+) (?:image|text), (?:cached )?(?:input|output)$")
 _SNAPSHOT = re.compile(r"^(?P<base>.+)-\d{4}-\d{2}-\d{2}$")
 

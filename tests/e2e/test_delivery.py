@@ -64,13 +64,14 @@ async def ask_job(h: Harness, job_id: int) -> RecordedMessage:
 
 async def finish_unposted(h: Harness, **denied: bool) -> None:
     """Alice's job finishes after her token expired, in a channel where the bot lost `denied`."""
-    h.openai.latency = 1.0
+    answer = h.openai.hold_next()  # the provider answers only once the scene is set
     handle = await h.imagine("a locked room", quality="low")
     await handle.wait_response()
+    await h.eventually(lambda: image_requests(h) == ["a locked room"])
     set_bot_permissions(h, **denied)
     h.advance(TOKEN_EXPIRED)
+    answer.set()
     await h.eventually(lambda: h.jobs()[0]["state"] == "succeeded", timeout=10)
-    h.openai.latency = 0.0
 
 
 async def test_a_result_that_cannot_be_posted_is_kept_for_job(tmp_path: Path) -> None:

@@ -71,11 +71,17 @@ class InteractionHandle:
         *,
         allow_refused: bool = False,
     ) -> CallbackRecord:
-        """The bot's first callback; fails the test if it was refused, unless allow_refused."""
+        """The bot's first callback once the fake has accepted or refused it; fails the test if it
+        was refused, unless allow_refused."""
+
+        def settled() -> CallbackRecord | None:
+            first = self.record.callbacks[0] if self.record.callbacks else None
+            # Recorded on arrival, settled only after the fake's own awaits (e.g. an edit).
+            done = first is not None and (first.accepted or first.error is not None)
+            return first if done else None
+
         first = await self._state.changes.wait_for(
-            lambda: self.record.callbacks[0] if self.record.callbacks else None,
-            timeout,
-            f"a response to interaction {self.id}",
+            settled, timeout, f"a response to interaction {self.id}"
         )
         if not allow_refused and not first.accepted:
             raise AssertionError(

@@ -169,7 +169,7 @@ class Admission:
             sizes.append((s.mask.width, s.mask.height))
         if valid.speed == "relaxed":
             # One batch line at the batch prices; batches have their own rate-limit pool, so
-            # the account's IPM and TPM do not apply (research: batch-moderation-usage §1.6).
+            # the account's IPM and TPM do not apply (docs/sources.md#batch-limits).
             return estimate(
                 valid.spec, valid.options, prompt=valid.request_prompt, input_sizes=sizes,
                 relaxed=True,

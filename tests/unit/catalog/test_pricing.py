@@ -28,7 +28,7 @@ from bot.errors import InvalidOptionError
 CATALOG = load_catalog()
 SIZES = ("1024x1024", "1024x1536", "1536x1024")
 
-# USD per image in SIZES order: research §6c (gpt-image-1, -1.5, -1-mini) and §9 (gpt-image-2)
+# USD per image in SIZES order: docs/sources.md#s6c (gpt-image-1, -1.5, -1-mini), #s9 (gpt-image-2)
 PUBLISHED = {
     "gpt-image-1": {
         "low": ("0.011", "0.016", "0.016"),
@@ -332,7 +332,8 @@ EDIT_INPUTS: tuple[tuple[tuple[int, int], ...], ...] = (
     ((1024, 1024),),
     ((1536, 1024), (1024, 1024), (3000, 1000), (512, 2048)),
 )
-# Framing tokens the API plausibly adds to the prompt (research §6d: about +6 on generations).
+# Framing tokens the API plausibly adds to the prompt (docs/sources.md#input-image-tokens: about
+# +6 on generations).
 PLAUSIBLE_OVERHEAD = 64
 
 
