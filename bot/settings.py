@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     discord_api_base: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     database_path: Path = Path("data/bot.sqlite3")
-    # PostgreSQL for several processes (DESIGN.md "Several processes"); it may hold a password.
+    # PostgreSQL, which several bot processes can share; the URL may hold a password.
     database_url: SecretStr | None = None
     # How long a DATABASE_URL that does not answer is retried at start-up (PostgreSQL may be
     # starting beside the bot).
