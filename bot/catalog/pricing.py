@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from bot.catalog.fields import AUTO_QUALITIES
 from bot.catalog.models import RESOLVED_QUALITIES, ModelSpec, TokenPrices, parse_size
 from bot.domain import ImageOptions, TokenUsage
 from bot.errors import InvalidOptionError
@@ -146,7 +147,7 @@ def _candidates(spec: ModelSpec, options: ImageOptions) -> list[tuple[str, str]]
     size = spec.validate_size(options.size)
     sizes = spec.auto_size_candidates() if size == "auto" else (size,)
     if options.quality == "auto":
-        qualities = [q for q in RESOLVED_QUALITIES if q in spec.qualities]
+        qualities = [q for q in AUTO_QUALITIES if q in spec.qualities]
     else:
         qualities = [options.quality]
     return [(s, q) for s in sizes for q in qualities]

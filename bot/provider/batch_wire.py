@@ -53,6 +53,8 @@ def edit_json_body(request: ImageRequest) -> dict[str, Any]:
     body["images"] = [{"image_url": data_url(image)} for image in request.images]
     if request.mask is not None:
         body["mask"] = {"image_url": data_url(request.mask)}
+    if request.markup is not None:
+        body["markup"] = {"image_url": data_url(request.markup)}
     return body
 
 

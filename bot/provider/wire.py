@@ -57,6 +57,9 @@ def edit_form(request: ImageRequest, *, stream: bool) -> tuple[dict[str, str], l
     ]
     if request.mask is not None:
         files.append(("mask", (f"mask.{_ext(request.mask)}", request.mask.data, request.mask.mime)))
+    if request.markup is not None:  # `markup` on edits (openai 3.63.0 image_edit_params.py)
+        mark = request.markup
+        files.append(("markup", (f"markup.{_ext(mark)}", mark.data, mark.mime)))
     return fields, files
 
 
@@ -77,8 +80,10 @@ def _common_fields(request: ImageRequest, *, stream: bool) -> dict[str, Any]:
     if stream:
         body["stream"] = True
         body["partial_images"] = opts.partial_images
-    if request.end_user:
-        body["user"] = request.end_user
+    if request.safety_identifier:
+        # `user` is deprecated for `safety_identifier` on both image endpoints (openai 3.63.0,
+        # https://github.com/openai/openai-python types/image_generate_params.py); never both.
+        body["safety_identifier"] = request.safety_identifier
     return body
 
 
