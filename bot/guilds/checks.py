@@ -36,7 +36,7 @@ CONFIG_OPTIONS = {
     "cooldown_minutes": "cooldown_minutes",
     "paused": "paused",
 }
-RELAXED_MODES = ("off", "allowed", "default", "only")  # DESIGN: /config set relaxed
+RELAXED_MODES = ("off", "allowed", "default", "only")  # README: /config set relaxed
 _SWITCHES = ("previews", "spoilers", "paused")
 _CHOICES = {"default_quality": QUALITIES, "moderation": MODERATIONS, "relaxed": RELAXED_MODES}
 _SAFETY = ("screening", "cooldown_refusals", "cooldown_window_minutes", "cooldown_minutes")
