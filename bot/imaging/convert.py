@@ -25,6 +25,11 @@ MAX_INPUT_SIDE = 4096
 # A JPEG up to DRAFT_FACTOR times MAX_INPUT_PIXELS' sides is decoded reduced (decode_within).
 DRAFT_FACTOR = 8
 _REDUCIBLE = ("JPEG", "MPO")
+# HEIC/HEIF and AVIF have no reduced decode in Pillow: a phone photo of up to PHOTO_FACTOR times
+# the pixel limit (48 and 50 megapixel phones against 33) is decoded whole, then scaled down by
+# the re-encode; anything larger stays refused (the decode would cost too much memory).
+_DECODED_WHOLE = ("HEIF", "AVIF")
+PHOTO_FACTOR = 2
 # What we are willing to download and decode at all; the caller checks `attachment.size`
 # against it before downloading. Above the API limit because conversions (BMP, TIFF) shrink.
 MAX_SOURCE_BYTES = 64 * 1024 * 1024
@@ -111,6 +116,8 @@ def open_image(
     limit = max_pixels
     if limit is not None and reducible and image.format in _REDUCIBLE:
         limit *= DRAFT_FACTOR**2
+    elif limit is not None and reducible and image.format in _DECODED_WHOLE:
+        limit *= PHOTO_FACTOR
     if limit is not None and width * height > limit:
         image.close()
         raise InvalidImageError(filename, too_large(image.size, max_pixels))
@@ -120,10 +127,14 @@ def open_image(
 def decode_within(image: ImageFile.ImageFile, filename: str, max_pixels: int) -> bool:
     """Have a JPEG over `max_pixels` (a 48 or 50 megapixel phone photo) decoded at a half, a
     quarter or an eighth of its size, which JPEG decoders do at a fraction of the cost
-    (Pillow's draft()); refuse any other image over `max_pixels`. True when reduced."""
+    (Pillow's draft()); a HEIC/AVIF photo of up to PHOTO_FACTOR times `max_pixels` decoded
+    whole and scaled down when re-encoded; refuse any other image over `max_pixels`. True when
+    the image must be re-encoded smaller."""
     width, height = image.size
     if width * height <= max_pixels:
         return False
+    if image.format in _DECODED_WHOLE and width * height <= max_pixels * PHOTO_FACTOR:
+        return True  # decoded whole; the re-encode scales it down
     if image.format not in _REDUCIBLE:
         image.close()
         raise InvalidImageError(filename, too_large(image.size, max_pixels))

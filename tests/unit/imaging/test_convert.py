@@ -9,6 +9,7 @@ import struct
 import tracemalloc
 import zlib
 
+import pillow_heif
 import pytest
 from PIL import ExifTags, Image
 
@@ -330,3 +331,18 @@ DAMAGED_AVIF = base64.b64decode(
 
 def test_a_damaged_avif_is_refused_as_damaged() -> None:
     assert refusal(DAMAGED_AVIF) == "the image is damaged and cannot be read"
+
+
+def _heic(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(Image.new("RGB", size, "teal")).save(buffer, quality=50)
+    return buffer.getvalue()
+
+
+def test_a_heic_photo_over_the_pixel_limit_is_decoded_whole_and_scaled_down() -> None:
+    """Issue 22, case 8, for iPhones' 48 MP HEIC: HEIF has no reduced decode in Pillow, so a
+    photo of up to twice the limit is decoded whole and re-encoded within MAX_INPUT_SIDE (here
+    at a scaled-down limit: a real 48 MP photo takes seconds to encode for the test)."""
+    result = prepare_input(_heic((1600, 1000)), filename="IMG_0042.HEIC", max_pixels=1_000_000)
+    assert result.mime == "image/jpeg" and (result.width, result.height) == (1600, 1000)
+    assert refusal(_heic((1600, 1300)), max_pixels=1_000_000).startswith("the image is too large")
