@@ -43,7 +43,7 @@ async def run_reconcile(settings: Settings, *, days: int, now: datetime | None =
     start = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
     try:
         catalog = load_catalog(settings.model_catalog)
-        async with open_database(settings.database_path) as db:
+        async with open_database(settings.database) as db:
             ledger = await ledger_days(db, start, end)
         usage, costs, key = await _provider(settings, start, end)
     except BotError as exc:
