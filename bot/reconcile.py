@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.catalog.models import load_catalog
 from bot.db import open_database
-from bot.errors import BotError
+from bot.errors import BotError, UpstreamError, UpstreamUnavailableError
 from bot.provider.images import build_http_client
+from bot.provider.org_keys import KeyMatch, find_bot_key
 from bot.provider.organization import CostLine, ImagesUsage, OrganizationClient
 from bot.reports.reconcile import reconcile, render
 from bot.settings import Settings
@@ -40,26 +41,45 @@ async def run_reconcile(settings: Settings, *, days: int, now: datetime | None =
         return EXIT_CONFIG
     end = (now or datetime.now(UTC)).astimezone(UTC)  # a future end_time is refused upstream
     start = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
-    scope = f"project {settings.openai_project}" if settings.openai_project else "organization"
-    _say(f"reconcile: {start.date()} to {end.date()} (UTC days), the whole {scope}")
     try:
         catalog = load_catalog(settings.model_catalog)
         async with open_database(settings.database) as db:
             ledger = await ledger_days(db, start, end)
-        usage, costs = await _provider(settings, start, end)
+        usage, costs, key = await _provider(settings, start, end)
     except BotError as exc:
         _complain(f"error: {exc}")
         return EXIT_UNREACHABLE
-    result = reconcile(ledger, usage, costs, known=catalog.names())
+    _say(f"reconcile: {start.date()} to {end.date()} (UTC days), {_scope(settings, key)}")
+    result = reconcile(ledger, usage, costs, known=catalog.names(), by_key=key.key_id is not None)
     for line in render(result):
         _say(line)
     _say("agree" if result.agrees else "differ")
     return EXIT_AGREE if result.agrees else EXIT_DIFFER
 
 
+def _scope(settings: Settings, key: KeyMatch) -> str:
+    """What the provider's side covers: the bot's own key, or (falling back) the project or org."""
+    if key.key_id is not None:
+        return f"the bot's own API key {key.key_id} (project {key.project})"
+    scope = f"project {settings.openai_project}" if settings.openai_project else "organization"
+    return f"the whole {scope} (bot's API key not identified: {key.why_not})"
+
+
+async def _identify(client: OrganizationClient, settings: Settings) -> KeyMatch:
+    """The bot's key id; an admin key that may not list keys falls back to the whole scope."""
+    try:
+        return await find_bot_key(
+            client, settings.openai_api_key.get_secret_value(), project=settings.openai_project
+        )
+    except UpstreamUnavailableError:
+        raise
+    except UpstreamError as exc:
+        return KeyMatch(None, None, f"its API keys could not be listed: {exc}")
+
+
 async def _provider(
     settings: Settings, start: datetime, end: datetime
-) -> tuple[list[ImagesUsage], list[CostLine]]:
+) -> tuple[list[ImagesUsage], list[CostLine], KeyMatch]:
     assert settings.openai_admin_key is not None
     http = build_http_client(
         base_url=settings.openai_base_url,
@@ -69,7 +89,8 @@ async def _provider(
     )
     async with http:
         client = OrganizationClient(http)
-        project = settings.openai_project
-        usage = await client.images_usage(start, end, project=project)
-        costs = await client.costs(start, end, project=project)
-    return usage, costs
+        key = await _identify(client, settings)
+        project, key_id = settings.openai_project, key.key_id
+        usage = await client.images_usage(start, end, project=project, key_id=key_id)
+        costs = await client.costs(start, end, project=project, key_id=key_id)
+    return usage, costs, key

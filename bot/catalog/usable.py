@@ -34,6 +34,9 @@ def check_usable(
     """Refuse, naming what would work, a default model that is retired or not offered, and a
     default size or quality the (new or current) default model does not take (README, /config
     set: refused when it is set, not when a member next runs a command)."""
+    chosen = changes.get("allowed_models")
+    if isinstance(chosen, tuple):
+        _check_allowed(chosen, catalog, today, offers)
     model = changes.get("default_model")
     if not isinstance(model, str) and current_model not in catalog.names():
         return  # the current default is already unusable; admission names it to members
@@ -65,3 +68,23 @@ def _check_model(
         raise InvalidOptionError(
             "model", f"the image service does not offer {spec.name} to this bot. Usable: {works}"
         )
+
+
+def _check_allowed(
+    chosen: tuple[object, ...], catalog: Catalog, today: date, offers: Callable[[str], bool]
+) -> None:
+    """Every model of a new allowed list must run today, as a default model must."""
+    works = ", ".join(usable_models(catalog, today, offers, None)) or "none"
+    for name in chosen:
+        spec = catalog.get(str(name))  # ModelNotAllowedError listing the catalog
+        if spec.is_retired(today):
+            instead = f"; its replacement is {spec.replacement}" if spec.replacement else ""
+            raise InvalidOptionError(
+                "allowed_models",
+                f"{spec.name} was retired on {spec.shutdown}{instead}. Usable: {works}",
+            )
+        if not offers(spec.name):
+            raise InvalidOptionError(
+                "allowed_models",
+                f"the image service does not offer {spec.name} to this bot. Usable: {works}",
+            )

@@ -87,6 +87,7 @@ def build_job_queue(
     wakeup = asyncio.Event()  # set by whatever changes what may go; the dispatcher waits on it
     endings = Endings(db=db, files=files, clock=clock, bus=bus)  # every job ends through this
     settlement = Settlement(db=db, catalog=catalog, clock=clock, endings=endings)
+    calls = CallSettlement(db=db, catalog=catalog, files=files, clock=clock)
     runner = JobRunner(
         db=db,
         catalog=catalog,
@@ -97,7 +98,7 @@ def build_job_queue(
         bus=bus,
         queue=queue,
         settlement=settlement,
-        calls=CallSettlement(db=db, catalog=catalog, files=files, clock=clock),
+        calls=calls,
         wake=wakeup.set,
         max_rate_limit_retries=settings.max_rate_limit_retries,
         max_request_images=settings.max_request_images,
@@ -128,8 +129,8 @@ def build_job_queue(
     relaxed = None
     if batches is not None:
         relaxed = RelaxedLane(db=db, catalog=catalog, files=files, clock=clock, bus=bus,
-                              client=batches, endings=endings,
-                              timing=settings.relaxed)  # fmt: skip
+                              client=batches, endings=endings, timing=settings.relaxed,
+                              account=calls.account)  # fmt: skip
     service = JobService(
         db=db,
         files=files,

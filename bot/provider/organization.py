@@ -4,6 +4,8 @@ Shapes from openai/openai-openapi (UsageImagesResult, CostsResult;
 docs/sources.md#usage-costs): pages of daily buckets `{object: "page", data: [{start_time,
 end_time, results: [...]}], has_more, next_page}`, followed with `page=<next_page>`. Both need an
 organization admin key (`sk-admin-...`); a project key gets 403 "Missing scopes: api.usage.read".
+Both filter by `api_key_ids` (docs/sources.md#usage-costs); the key ids come from the projects'
+key lists (docs/sources.md#project-api-keys).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -23,6 +26,7 @@ from bot.provider.failures import redact
 USAGE_PAGE_LIMIT = 31  # the most daily buckets a usage page holds (spec: 1d max 31)
 COSTS_PAGE_LIMIT = 180  # the most daily buckets a costs page holds (spec: 1-180)
 MAX_PAGES = 100  # a guard against a server that never stops saying has_more
+LIST_LIMIT = 100  # the most objects a projects or API keys page holds (spec: 1-100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,15 @@ class ImagesUsage:
     source: str | None  # image.generation | image.edit | image.variation
     images: int
     requests: int  # num_model_requests
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectKey:
+    """One project API key as the Admin API lists it: its id and redacted value, never the key."""
+
+    project: str
+    key_id: str
+    redacted_value: str  # e.g. "sk-abc...def"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +75,16 @@ class OrganizationClient:
         return f"OrganizationClient(base_url={str(self._http.base_url)!r})"
 
     async def images_usage(
-        self, start: datetime, end: datetime, *, project: str | None, page_limit: int = 0
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        project: str | None,
+        key_id: str | None = None,
+        page_limit: int = 0,
     ) -> list[ImagesUsage]:
         """Every daily images-usage result in [start, end), by model, size and source."""
-        params = _window(start, end, project, page_limit or USAGE_PAGE_LIMIT)
+        params = _window(start, end, project, key_id, page_limit or USAGE_PAGE_LIMIT)
         params["group_by"] = ["model", "size", "source"]
         found = []
         async for day, result in self._results("organization/usage/images", params):
@@ -82,10 +101,16 @@ class OrganizationClient:
         return found
 
     async def costs(
-        self, start: datetime, end: datetime, *, project: str | None, page_limit: int = 0
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        project: str | None,
+        key_id: str | None = None,
+        page_limit: int = 0,
     ) -> list[CostLine]:
         """Every daily cost result in [start, end), by line item (amounts in USD)."""
-        params = _window(start, end, project, page_limit or COSTS_PAGE_LIMIT)
+        params = _window(start, end, project, key_id, page_limit or COSTS_PAGE_LIMIT)
         params["group_by"] = ["line_item"]
         found = []
         async for day, result in self._results("organization/costs", params):
@@ -103,6 +128,31 @@ class OrganizationClient:
                 )
             )
         return found
+
+    async def project_ids(self) -> list[str]:
+        """The organization's active projects (GET /organization/projects)."""
+        return [str(p["id"]) async for p in self._objects("organization/projects")]
+
+    async def project_keys(self, project: str) -> list[ProjectKey]:
+        """A project's API keys (GET /organization/projects/{project_id}/api_keys)."""
+        path = f"organization/projects/{quote(project, safe='')}/api_keys"
+        return [
+            ProjectKey(project, str(key["id"]), str(key.get("redacted_value") or ""))
+            async for key in self._objects(path)
+        ]
+
+    async def _objects(self, path: str) -> AsyncIterator[Mapping[str, Any]]:
+        """Every object of a cursor list `{data, has_more, last_id}`, followed with `after`."""
+        params: dict[str, Any] = {"limit": LIST_LIMIT}
+        for _ in range(MAX_PAGES):
+            body = await self._get(path, params)
+            data = body.get("data") or []
+            for item in data:
+                yield item
+            if not body.get("has_more") or not data:
+                return
+            params = {"limit": LIST_LIMIT, "after": body.get("last_id") or data[-1]["id"]}
+        raise UpstreamError(f"{path}: more than {MAX_PAGES} pages", status=200)
 
     async def _results(
         self, path: str, params: dict[str, Any]
@@ -138,7 +188,9 @@ class OrganizationClient:
         return body
 
 
-def _window(start: datetime, end: datetime, project: str | None, limit: int) -> dict[str, Any]:
+def _window(
+    start: datetime, end: datetime, project: str | None, key_id: str | None, limit: int
+) -> dict[str, Any]:
     params: dict[str, Any] = {
         "start_time": int(start.timestamp()),
         "end_time": int(end.timestamp()),  # exclusive; callers clamp it to now
@@ -147,6 +199,8 @@ def _window(start: datetime, end: datetime, project: str | None, limit: int) -> 
     }
     if project:
         params["project_ids"] = [project]
+    if key_id:
+        params["api_key_ids"] = [key_id]
     return params
 
 

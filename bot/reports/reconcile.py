@@ -3,7 +3,8 @@
 The rule: for each (day, model) the provider's images, requests and USD must lie between what
 the ledger surely spent (answered calls) and that plus every in-doubt call (sent, answer lost:
 made and billed, or not), USD widened by the tolerance. Anything else is a difference, including
-calls of other apps on the same organization or project, which the ledger cannot know about.
+calls of other apps on the same organization or project, which the ledger cannot know about,
+unless the provider's side was filtered to the bot's own API key (`by_key`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Reconciliation:
     lines: tuple[Line, ...]
     tolerance: Tolerance
     usage_reported: bool  # False: /usage/images had no rows at all, so only USD is compared
+    by_key: bool = False  # the provider's side is the bot's own API key, not a whole scope
     other_micro_usd: int = 0
     other_line_items: tuple[str, ...] = field(default=())
 
@@ -157,6 +159,7 @@ def reconcile(
     *,
     known: Iterable[str],
     tolerance: Tolerance | None = None,
+    by_key: bool = False,
 ) -> Reconciliation:
     """Compare per (day, model); see the module docstring for the rule."""
     tolerance = tolerance or Tolerance()
@@ -170,7 +173,7 @@ def reconcile(
         seen = theirs.get((day, model)) or ProviderDay(day, model)
         problems = _problems(mine, seen, tolerance, usage_reported=bool(usage))
         lines.append(Line(mine, seen, problems))
-    return Reconciliation(tuple(lines), tolerance, bool(usage), other, other_items)
+    return Reconciliation(tuple(lines), tolerance, bool(usage), by_key, other, other_items)
 
 
 def _problems(
@@ -249,7 +252,12 @@ def _footnotes(result: Reconciliation) -> list[str]:
     for line in result.lines:
         for problem in line.problems:
             out.append(f"differs: {line.ledger.day.isoformat()} {line.ledger.model}: {problem}")
-    if not result.agrees:
+    if not result.agrees and result.by_key:
+        out.append(
+            "the provider's side is the bot's own API key: other apps using the same "
+            "organization or project are not counted, so these are calls made with the bot's key"
+        )
+    elif not result.agrees:
         out.append(
             "other apps using the same organization or project show up as differences; give "
             "the bot its own project and set OPENAI_PROJECT"

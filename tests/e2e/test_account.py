@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.check import run_check
+from bot.jobs.relaxed.follow import RelaxedTiming
 from tests.e2e.harness import Harness, harness
+from tests.e2e.test_relaxed import allow_relaxed
 from tests.fakes.discord_messages import RecordedMessage
 
 pytestmark = pytest.mark.e2e
@@ -118,4 +120,36 @@ async def test_a_refusal_says_privately_whether_the_prompt_or_the_result_was_ref
         assert len(notice.content.splitlines()) == 1
         public = h.discord.channel_messages(h.channel)
         assert not [m for m in public if "safety" in m.text or "a thing" in m.text]
+        h.discord.assert_no_violations()
+
+
+async def test_relaxed_account_failures_are_told_like_fast_ones_once_per_cause(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with harness(tmp_path) as h:
+        h.relaxed = RelaxedTiming(window=0.1, first_poll=0.1, max_poll=1.0)
+        await h.start_bot()
+        await allow_relaxed(h)
+        with caplog.at_level(logging.INFO):
+            h.openai.enqueue_failure(403)  # a fast job first: the cause is told once
+            await failed_privately(h, "a quiet harbour")
+            for prompt, status, code in (
+                ("a slow heron", 403, None),  # the same cause on the batch endpoints
+                ("a slow crane", 429, "insufficient_quota"),  # no credit: a new cause
+                ("a slow stork", 429, "insufficient_quota"),
+            ):
+                h.openai.enqueue_failure(status, code)
+                handle = await h.imagine(prompt, quality="low", speed="relaxed")
+                reply = await h.private_notice(handle)
+                assert "the bot's account has a problem" in reply.content.lower(), reply.content
+                assert "nothing was charged" in reply.content
+        lines = operator_lines(caplog)
+        assert len(lines) == 2, lines  # once per cause, the fast and relaxed paths together
+        assert VERIFY in lines[0] and "no credit" in lines[1]
+        assert "sk-test" not in caplog.text
+        public = h.discord.channel_messages(h.channel)
+        assert not [m for m in public if "account" in m.text or "heron" in m.text]
+        assert [row["state"] for row in h.jobs()] == ["failed"] * 4
+        assert all(row["cost_micro_usd"] == 0 for row in h.ledger())
+        assert not h.openai.batches.batches  # no batch was created
         h.discord.assert_no_violations()

@@ -73,3 +73,22 @@ async def test_a_retired_guild_default_gives_members_its_replacement_and_tells_m
             if "gpt-image-1.5 has been retired" in m.text
         ]
         assert len(told) == 1 and "gpt-image-2.6-sunburst" in told[0].text
+
+
+async def test_allowed_models_with_a_retired_or_unoffered_model_is_refused_naming_what_works(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path, start=AFTER_SHUTDOWN) as h:
+        h.openai.listed_models = ["gpt-image-2", "gpt-image-2.6-sunburst", "gpt-image-1.5"]
+        await h.start_bot()
+        reply = await config_set(h, allowed_models="gpt-image-2, gpt-image-1.5")
+        assert "Settings updated" not in reply
+        assert "gpt-image-1.5 was retired on 2026-12-01" in reply
+        assert "Usable: gpt-image-2, gpt-image-2.6-sunburst" in reply
+        reply = await config_set(h, allowed_models="gpt-image-2,gpt-image-2.6-flare")
+        assert "does not offer gpt-image-2.6-flare" in reply and "Settings updated" not in reply
+        config = (await h.bot.services.guilds.get(h.guild.id)).config  # type: ignore[union-attr]
+        assert config.allowed_models is None  # nothing stored: every model is still allowed
+        reply = await config_set(h, allowed_models="gpt-image-2, gpt-image-2.6-sunburst")
+        assert "Settings updated" in reply
+        h.discord.assert_no_violations()

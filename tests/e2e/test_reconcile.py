@@ -182,3 +182,31 @@ async def test_reconcile_cli_filters_to_the_project_and_agrees_on_an_empty_ledge
     assert code == 1, out
     assert "gpt-image-2: images: provider 5, ledger 0" in out
     assert ADMIN_KEY not in out
+
+
+async def test_reconcile_filters_to_the_bot_key_so_another_key_in_its_project_is_not_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await h.wait_result(await h.imagine("a lighthouse at dawn", quality="low"))
+        await h.stop_bot()
+        # Another app of the same organization, same project, with its own key.
+        h.openai.add_org_key("key_other_app", "sk-other-app-secret")
+        h.openai.add_org_usage("gpt-image-2", 4, quality="low", api_key_id="key_other_app")
+
+        code, out = await run_and_capture(h, capsys)
+        assert code == 0, out
+        assert "the bot's own API key key_bot (project proj_default)" in out
+        assert "1/1" in out and "DIFFERS" not in out
+        costs = [r for r in h.openai.requests if r.path.endswith("/organization/costs")]
+        assert costs and all("api_key_ids=key_bot" in r.query for r in costs)
+        assert "sk-test" not in "".join(r.query for r in h.openai.requests)
+
+        # A look-alike key (same redacted prefix and suffix): the bot's key is ambiguous, so the
+        # whole organization is compared, as before, and the header says why.
+        h.openai.add_org_key("key_lookalike", "sk-tes-lookalike-est")
+        code, out = await run_and_capture(h, capsys)
+        assert code == 1, out
+        assert "the whole organization (bot's API key not identified: 2 API keys look like" in out
+        assert "gpt-image-2: images: provider 5, ledger 1" in out

@@ -21,6 +21,7 @@ from tests.fakes.openai_rules import ApiError
 
 DAY = 86_400
 DEFAULT_PROJECT = "proj_default"
+BOT_KEY_ID = "key_bot"  # the id the organization gives the fake's own API key
 USAGE_LIMITS = (7, 31)  # default and maximum daily buckets per page (spec, bucket_width=1d)
 COSTS_LIMITS = (7, 180)
 USAGE_GROUPS = frozenset({"project_id", "user_id", "api_key_id", "model", "size", "source"})
@@ -42,6 +43,7 @@ class Served:
     text_output: int = 0
     project: str = DEFAULT_PROJECT
     batch: bool = False  # a Batch API line: billed at the batch prices
+    api_key_id: str = BOT_KEY_ID
 
 
 def served_from(
@@ -54,6 +56,7 @@ def served_from(
     project: str,
     *,
     batch: bool = False,
+    api_key_id: str = BOT_KEY_ID,
 ) -> Served:
     """A Served record from an answered call's `usage` (output without details is image output)."""
     details = usage.get("input_tokens_details") or {}
@@ -72,6 +75,7 @@ def served_from(
         text_output=text_out,
         project=project,
         batch=batch,
+        api_key_id=api_key_id,
     )
 
 
@@ -132,13 +136,16 @@ class OrgRecord:
         offset = self._cursor(query)
         bounds = _buckets(start, end)
         projects = set(_multi(query, "project_ids"))
+        keys = set(_multi(query, "api_key_ids"))
         page = bounds[offset : offset + limit]
         data = []
         for lo, hi in page:
             calls = [
                 s
                 for s in self.served
-                if lo <= s.at < hi and (not projects or s.project in projects)
+                if lo <= s.at < hi
+                and (not projects or s.project in projects)
+                and (not keys or s.api_key_id in keys)
             ]
             data.append({"object": "bucket", "start_time": lo, "end_time": hi,
                          "results": results(calls)})  # fmt: skip
@@ -219,7 +226,7 @@ class OrgRecord:
         totals: dict[tuple[Any, ...], list[Decimal]] = {}
         for s in calls:
             for item, tokens, amount in self._line_items(s):
-                fields = {"line_item": item, "project_id": s.project, "api_key_id": None}
+                fields = {"line_item": item, "project_id": s.project, "api_key_id": s.api_key_id}
                 key = tuple(fields[g] for g in groups)
                 row = totals.setdefault(key, [Decimal(0), Decimal(0)])
                 row[0] += amount
@@ -265,7 +272,7 @@ def _field(s: Served, group: str) -> Any:
         "source": s.source,
         "project_id": s.project,
         "user_id": None,
-        "api_key_id": None,
+        "api_key_id": s.api_key_id,
     }[group]
 
 

@@ -49,6 +49,7 @@ class RecordedRequest:
     json: dict[str, Any] | None = None
     parts: list[RecordedPart] = field(default_factory=list)
     raw: bytes = field(default=b"", repr=False)
+    query: str = ""  # the query string, as sent (the admin endpoints' filters)
 
     @property
     def form(self) -> dict[str, str]:

@@ -23,7 +23,7 @@ from tests.fakes.openai_faults import Faults, RawFailureError
 from tests.fakes.openai_http import check_key, error_response, recorded
 from tests.fakes.openai_images import ImagesApi
 from tests.fakes.openai_models import MODELS
-from tests.fakes.openai_org import DEFAULT_PROJECT
+from tests.fakes.openai_org import BOT_KEY_ID, DEFAULT_PROJECT
 from tests.fakes.openai_outputs import Look
 from tests.fakes.openai_records import RecordedRequest
 from tests.fakes.openai_rules import ApiError, Call
@@ -160,11 +160,17 @@ class FakeOpenAI:
         quality: str = "medium",
         source: str = "image.generation",
         project: str = DEFAULT_PROJECT,
+        api_key_id: str = BOT_KEY_ID,
     ) -> None:
         """Calls the organization made that this fake did not serve to the bot (another app,
-        or an answer the bot lost): billed images with nominal tokens, in usage and costs."""
+        or an answer the bot lost): billed images with nominal tokens, in usage and costs.
+        `api_key_id` is the key they were made with (the bot's own unless told)."""
         self.org.add(model, images, at, size=size, quality=quality, source=source,
-                     project=project)  # fmt: skip
+                     project=project, api_key_id=api_key_id)  # fmt: skip
+
+    def add_org_key(self, key_id: str, secret: str, project: str = DEFAULT_PROJECT) -> None:
+        """Another API key of the organization, listed by the Admin API (redacted)."""
+        self.org.add_key(key_id, secret, project)
 
     @property
     def images_served(self) -> int:

@@ -16,8 +16,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import (
-    AuthenticationError,
-    BillingLimitError,
+    AccountProblemError,
     InvalidRequestError,
     ModelUnavailableError,
     UpstreamError,
@@ -25,6 +24,7 @@ from bot.errors import (
 from bot.jobs.backend import BatchApi
 from bot.jobs.relaxed.settle import RelaxedSettlement, line_request
 from bot.jobs.relaxed.submit import BatchSubmitter
+from bot.provider.account import AccountAlarm
 from bot.provider.batch_wire import INPUT_FILE_MAX_BYTES, BatchInfo, iter_lines, line_outcome
 from bot.records import JobRecord
 from bot.store import batches as store
@@ -34,7 +34,8 @@ from bot.store.jobs import jobs_by_ids
 log = logging.getLogger(__name__)
 
 # Errors after which sending the same batch again cannot work: its jobs are released.
-DEFINITIVE = (InvalidRequestError, BillingLimitError, AuthenticationError, ModelUnavailableError)
+# Account-level failures (key refused, organization not verified, no credit) among them.
+DEFINITIVE = (InvalidRequestError, AccountProblemError, ModelUnavailableError)
 QUEUE_FULL = "token_limit_exceeded"  # BatchInfo.errors are "code: message"
 NOT_RUN_STATUS = {"expired": "expired", "cancelled": "cancelled", "cancelling": "cancelled"}
 
@@ -77,6 +78,7 @@ class BatchFollower:
         settlement: RelaxedSettlement,
         timing: RelaxedTiming,
         requeue: Callable[[list[JobRecord], float], None],
+        account: AccountAlarm,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -85,6 +87,7 @@ class BatchFollower:
         self._settle = settlement
         self.timing = timing
         self._requeue = requeue  # jobs back to gathering, after a delay in seconds
+        self._account = account  # the operator's log line, once per cause (as the fast path)
         self.follows: dict[int, Follow] = {}
         self._busy: set[int] = set()
 
@@ -130,6 +133,7 @@ class BatchFollower:
         if info is None:
             await self._end(follow, "cancelled", None, None)
             return
+        self._account.worked()
         follow.row = replace(follow.row, state="submitted", openai_batch_id=info.id,
                              status=info.status)  # fmt: skip
         follow.attempts, follow.interval = 0, self.timing.first_poll
@@ -153,22 +157,26 @@ class BatchFollower:
 
     async def _failed_step(self, follow: Follow, exc: UpstreamError) -> None:
         log.warning("relaxed batch %s: %s", follow.row.key, exc)
+        if isinstance(exc, AccountProblemError):
+            self._account.failed(exc)
         if follow.row.state != "preparing":
             self._backoff(follow)  # a poll failed: the batch runs on regardless
             return
         follow.maybe_created = True  # the create may have gone through before the failure
         follow.attempts += 1
         if isinstance(exc, DEFINITIVE) or follow.attempts >= self.timing.max_attempts:
-            await self._release_all(follow, str(exc))
+            await self._release_all(follow, exc)
             return
         self._backoff(follow)
 
-    async def _release_all(self, follow: Follow, reason: str) -> None:
+    async def _release_all(self, follow: Follow, exc: UpstreamError) -> None:
         if follow.maybe_created and await self._submitter.find(follow.row) is not None:
             self._backoff(follow)  # it exists after all: keep following it
             return
+        # An account problem reaches the member as itself: told privately, like a fast job's.
+        told = exc if isinstance(exc, AccountProblemError) else None
         for job in await self._running_members(follow.row):
-            await self._settle.not_run(job, "failed", reason)
+            await self._settle.not_run(job, "failed", str(exc), error=told)
         await self._end(follow, "failed", None, None)
 
     async def _finish(self, follow: Follow, info: BatchInfo) -> None:

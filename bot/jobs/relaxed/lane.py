@@ -28,6 +28,7 @@ from bot.jobs.relaxed.follow import BatchFollower, RelaxedTiming
 from bot.jobs.relaxed.settle import RelaxedSettlement
 from bot.jobs.relaxed.submit import BatchSubmitter
 from bot.jobs.settle.ending import Endings
+from bot.provider.account import AccountAlarm
 from bot.records import JobRecord, RelaxedJob
 from bot.store import batches as store
 from bot.store.files import FileStore
@@ -51,6 +52,7 @@ class RelaxedLane:
         client: BatchApi,
         endings: Endings,
         timing: RelaxedTiming | None = None,
+        account: AccountAlarm | None = None,  # shared with the fast path: told once per cause
     ) -> None:
         self._db = db
         self._clock = clock
@@ -62,7 +64,8 @@ class RelaxedLane:
                                    max_input_bytes=self.timing.max_input_bytes)  # fmt: skip
         self._follower = BatchFollower(db=db, clock=clock, client=client, submitter=submitter,
                                        settlement=settle, timing=self.timing,
-                                       requeue=self._requeue)  # fmt: skip
+                                       requeue=self._requeue,
+                                       account=account or AccountAlarm())  # fmt: skip
         self._pending: dict[tuple[str, str], list[tuple[JobRecord, float]]] = {}
         self._steps: set[asyncio.Task[Any]] = set()
         self._wakeup = asyncio.Event()

@@ -69,9 +69,17 @@ class RelaxedSettlement:
         await self._endings.finish(job, "failed", (0, 0), "actual", error=error, code=code,
                                    calls=(call,))  # fmt: skip
 
-    async def not_run(self, job: JobRecord, status: str, reason: str | None = None) -> None:
-        """The batch ended (or never started) without running this job: released, told."""
-        error = BatchNotRunError(status, reason)
+    async def not_run(
+        self,
+        job: JobRecord,
+        status: str,
+        reason: str | None = None,
+        *,
+        error: BotError | None = None,
+    ) -> None:
+        """The batch ended (or never started) without running this job: released, told (`error`
+        when the cause is the member's business in its own words, e.g. an account problem)."""
+        error = error or BatchNotRunError(status, reason)
         call = self._call(job, error_code=f"batch_{status}", error=error)
         await self._endings.finish(job, "failed", (0, 0), "actual", error=error,
                                    code=f"batch_{status}", calls=(call,))  # fmt: skip
