@@ -36,8 +36,11 @@ from bot.ops.provider_watch import WatchedTransport
 from bot.ops.startup import check_database, database_error, short_reason
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.batches import OpenAIBatchesClient
+from bot.provider.download import ResultDownloader
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.provider.moderation import OpenAIModerationClient
+from bot.provider.profile import ProviderProfile
+from bot.provider.profiles import load_profile
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
@@ -245,15 +248,18 @@ async def build_services(
     transport: httpx.AsyncBaseTransport | None = None,
     queue: QueueSettings | None = None,
     read_timeouts: ReadTimeouts | None = None,
+    download_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Services]:
     """Open the database and HTTP client, build every service; close them on exit.
 
     `queue` defaults to QueueSettings.from_settings(settings); benchmarks/admission.py lifts
     its queue limits to keep a deep queue. `transport` and `read_timeouts` are for tests (a
-    mock transport, timeouts scaled down).
+    mock transport, timeouts scaled down); `download_transport` carries URL results (tests
+    route the result hosts to a loopback fake). PROVIDER's profile is read here, once.
     """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
+    profile = load_profile(settings.provider, settings.openai_base_url)
     ops = OpsKit()
     transport = WatchedTransport(transport or httpx.AsyncHTTPTransport(), ops.watch, ops.metrics)
     http = build_http_client(
@@ -262,9 +268,14 @@ async def build_services(
         organization=settings.openai_organization,
         project=settings.openai_project,
         transport=transport,
+        profile=profile,
     )
-    async with open_database(settings.database_path) as db, http:
-        openai = OpenAIImagesClient(http, timeouts=read_timeouts)
+    results_http = httpx.AsyncClient(
+        headers={"User-Agent": "imagebot"}, transport=download_transport
+    )
+    downloader = ResultDownloader(results_http, profile.results)
+    async with open_database(settings.database_path) as db, http, results_http:
+        openai = _images_client(http, profile, downloader, read_timeouts)
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsService(db, clock, catalog)
@@ -299,6 +310,16 @@ async def build_services(
             safety=safety,
             ops=ops,
         )
+
+
+def _images_client(
+    http: httpx.AsyncClient,
+    profile: ProviderProfile,
+    downloader: ResultDownloader,
+    read_timeouts: ReadTimeouts | None,
+) -> OpenAIImagesClient:
+    """The client for the profile's API (the Images API; fal's queue API in bot/provider/fal.py)."""
+    return OpenAIImagesClient(http, timeouts=read_timeouts, profile=profile, downloader=downloader)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

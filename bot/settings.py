@@ -6,19 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.provider.profile import ProviderProfile
-from bot.provider.profiles import load_profile
 
 # Images per minute and tokens per minute by usage tier, identical for every GPT Image model
 # (research/openai-images-api.md §7).
@@ -66,9 +57,9 @@ class Settings(BaseSettings):
     result_retention_days: int = Field(default=30, ge=1)
     # Read only by `python -m bot reconcile`; an organization admin key (sk-admin-...).
     openai_admin_key: SecretStr | None = None
-    # How to speak to OPENAI_BASE_URL (DESIGN.md "Providers"); read once into `profile`.
+    # How to speak to OPENAI_BASE_URL (DESIGN.md "Providers"): a shipped profile's name or a
+    # TOML file's path; the composition root reads it once (bot/provider/profiles.py).
     provider: str | None = None
-    _profile: ProviderProfile | None = PrivateAttr(default=None)
 
     @field_validator("discord_token", "openai_api_key")
     @classmethod
@@ -97,18 +88,6 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
         return value
-
-    @model_validator(mode="after")
-    def _load_profile(self) -> Settings:
-        # A ConfigError naming PROVIDER, raised through pydantic untouched (not a ValueError).
-        self._profile = load_profile(self.provider, self.openai_base_url)
-        return self
-
-    @property
-    def profile(self) -> ProviderProfile:
-        """The provider profile in force (PROVIDER, else the one matching OPENAI_BASE_URL)."""
-        assert self._profile is not None  # set by the validator above
-        return self._profile
 
     @property
     def ipm(self) -> int:

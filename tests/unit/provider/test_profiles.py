@@ -8,7 +8,6 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.provider.profiles import SHIPPED, load_profile
-from bot.settings import load_settings
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -93,14 +92,3 @@ def test_an_unknown_name_or_missing_file_is_refused() -> None:
         load_profile("openrouter", "")
     with pytest.raises(ConfigError, match="cannot be read"):
         load_profile("/nowhere/profile.toml", "")
-
-
-def test_settings_read_the_profile_once_and_keep_it() -> None:
-    settings = load_settings(
-        env_file=None, discord_token="t", openai_api_key="k", provider="lumenfall"
-    )
-    assert settings.profile.name == "lumenfall"
-    assert settings.model_copy(update={"openai_tier": 2}).profile is settings.profile
-    with pytest.raises(ConfigError) as caught:
-        load_settings(env_file=None, discord_token="t", openai_api_key="k", provider="nope")
-    assert caught.value.variable == "PROVIDER"
