@@ -183,7 +183,7 @@ class OpenAIImagesClient:
             )
         try:
             data = json.loads(response.content)["data"]
-            return [str(item["id"]) for item in data]
+            return [self._profile.models.catalog_name(str(item["id"])) for item in data]
         except (ValueError, KeyError, TypeError):
             raise malformed("models list", status=200, request_id=request_id) from None
 

@@ -58,6 +58,13 @@ class ModelIds:
             return self.names[model]
         return f"{self.prefix}{model}" if self.style == "prefixed" else model
 
+    def catalog_name(self, upstream: str) -> str:
+        """The catalog's name for an id the provider lists (its /models), the inverse of above."""
+        for name, listed in self.names.items():
+            if listed == upstream:
+                return name
+        return upstream.removeprefix(self.prefix) if self.style == "prefixed" else upstream
+
 
 @dataclass(frozen=True, slots=True)
 class Edits:

@@ -1,0 +1,92 @@
+"""Through each gateway's dialect (Azure, Lumenfall, Vercel, LiteLLM): /imagine and /edit
+deliver the gateway's bytes, the ledger holds the cost the gateway reports (or the estimate,
+marked), and a dropped answer stays in doubt, sent once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tests.e2e.harness import Harness, harness, png
+from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, Dialect
+from tests.fakes.gateway_server import FakeGateway
+from tests.fakes.result_hosts import RoutedHosts
+
+pytestmark = pytest.mark.e2e
+
+
+@asynccontextmanager
+async def through(tmp_path: Path, dialect: Dialect) -> AsyncIterator[tuple[Harness, FakeGateway]]:
+    async with FakeGateway(dialect) as gw, harness(tmp_path) as h:
+        if dialect.result_host:
+            h.download_transport = RoutedHosts({dialect.result_host: gw.result_base})
+        await h.start_bot(
+            openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key), provider=dialect.name
+        )
+        yield h, gw
+
+
+async def edit(h: Harness, prompt: str, *images: bytes):
+    names = ("image", "image2")
+    options = {
+        n: h.upload(f"{n}.png", data, "image/png") for n, data in zip(names, images, strict=False)
+    }
+    return await h.discord.slash(
+        "edit", {"prompt": prompt, "quality": "low", **options},
+        member=h.alice, guild=h.guild, channel=h.channel,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+async def test_imagine_and_edit_deliver_the_gateways_images_and_its_cost(
+    tmp_path: Path, name: str
+) -> None:
+    dialect = DIALECTS[name]
+    async with through(tmp_path, dialect) as (h, gw):
+        result = await h.wait_result(await h.imagine("a lighthouse at dusk", quality="low"))
+        assert result.attachments[0].data in gw.images_out
+        edited = await h.wait_result(await edit(h, "make it snow", png((64, 64)), png((32, 32))))
+        assert edited.attachments[0].data in gw.images_out
+        rows = h.ledger()
+        assert [r["operation"] for r in rows] == ["generate", "edit"]
+        if dialect.cost_field or dialect.cost_header:  # the gateway's own figure, as it said
+            assert sum(r["cost_micro_usd"] for r in rows) == gw.reported_micro_usd
+            assert {r["billing"] for r in rows} == {"actual"}
+            assert all(name in r["price_version"] for r in rows)
+        elif not dialect.usage:  # nothing reported: the upper-bound estimate, marked
+            assert {r["billing"] for r in rows} == {"estimated"}
+        h.discord.assert_no_violations()
+
+
+async def test_lumenfall_urls_are_downloaded_from_its_media_host_only(tmp_path: Path) -> None:
+    async with through(tmp_path, LUMENFALL) as (h, gw):
+        await h.wait_result(await h.imagine("a kite", quality="low"))
+        [sent] = gw.requests
+        assert sent.params["response_format"] == "b64_json"  # base64 asked, as Lumenfall allows
+        assert gw.downloads == []
+
+
+async def test_azure_takes_the_key_as_api_key_and_names_the_deployment(tmp_path: Path) -> None:
+    async with through(tmp_path, AZURE) as (h, gw):
+        await h.wait_result(await h.imagine("a harbour", quality="low"))
+        [sent] = gw.requests
+        assert sent.path == f"/openai/deployments/{h.settings.image_model}/images/generations"
+        assert sent.headers["api-key"] == gw.api_key
+        assert "Authorization" not in sent.headers
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+async def test_a_dropped_answer_is_in_doubt_and_sent_once(tmp_path: Path, name: str) -> None:
+    async with through(tmp_path, DIALECTS[name]) as (h, gw):
+        gw.drop_next = 1
+        handle = await h.imagine("a fox in the fog", quality="low")
+        await handle.wait_original(lambda m: "may have" in m.content.lower(), timeout=15)
+        await asyncio.sleep(0.3)
+        assert len(gw.requests) == 1
+        [row] = h.ledger()
+        assert row["billing"] == "in_doubt" and row["cost_micro_usd"] > 0
