@@ -13,6 +13,10 @@ from bot.domain import Choices, ImageOptions, Operation, Speed, apply_style
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "unknown"]
 FileRole = Literal["input", "mask", "result"]
 _OPTION_FIELDS = frozenset(f.name for f in fields(ImageOptions))
+# How a cost is known (migration 0004 for ledger rows, 0008 for ended jobs): from `usage`; the
+# upper-bound estimate because the provider sent no `usage`; or the estimate because the answer
+# was lost and it may have been billed.
+Billing = Literal["actual", "estimated", "in_doubt"]
 
 # States whose charge is a reservation rather than a settled amount. An unknown job keeps its
 # reservation forever: the call may have been billed and we will never learn its real cost.
@@ -48,6 +52,7 @@ class JobRecord:
     style: str | None = None  # the guild style's name the member chose, if any
     speed: Speed = "fast"
     style_text: str | None = None  # that style's text when the job was admitted
+    billing: Billing | None = None  # from its ledger rows, set when it ends (None until then)
 
     @property
     def request_prompt(self) -> str:

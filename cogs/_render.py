@@ -13,7 +13,6 @@ from bot.catalog.pricing import CostEstimate
 from bot.errors import BlockedPhraseError, SafetyRefusalError, ScreeningFlaggedError
 from bot.imaging.uploads import EncodedFile
 from bot.jobs.events import Pacing
-from bot.jobs.settle.settlement import USAGE_ESTIMATED
 from bot.money import format_usd
 from bot.records import JobRecord, StoredFile
 
@@ -90,13 +89,7 @@ def result_embed(
     embed.add_field(name="Quality", value=options.quality)
     if job.style:
         embed.add_field(name="Style", value=job.style)
-    cost = format_usd(job.charged_micro_usd)
-    if job.error_code == USAGE_ESTIMATED:
-        cost += (
-            " (estimate: the image service did not report its usage, so this is the most it"
-            " can have cost)"
-        )
-    embed.add_field(name="Cost", value=cost)
+    embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd) + _how_known(job))
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
     if job.speed == "relaxed":
         embed.add_field(name="Speed", value="relaxed (half price)")
@@ -112,6 +105,22 @@ def result_embed(
     footer = f"Job #{job.id}"
     embed.set_footer(text=f"{footer} · for {requester}" if requester else footer)
     return embed
+
+
+def _how_known(job: JobRecord) -> str:
+    """How the cost shown is known, from the job's ledger rows (its `billing`), whichever path
+    ended it: nothing to add when it was measured."""
+    if job.billing == "estimated":
+        return (
+            " (estimate: the image service did not report its usage, so this is the most it"
+            " can have cost)"
+        )
+    if job.billing == "in_doubt":
+        return " (in doubt: includes the estimate of requests whose answer was lost)"
+    return ""
+
+
+_SHORT_HOW_KNOWN: dict[str | None, str] = {"estimated": " (estimated)", "in_doubt": " (in doubt)"}
 
 
 def _duration(start: datetime, end: datetime | None) -> str:
@@ -209,7 +218,7 @@ def job_summary(job: JobRecord, position: int | None, relaxed_state: str | None 
     elif job.state == "queued" and position is not None:
         head += f" (position {position})"
     if job.is_final:  # what it counts against the budgets: nothing when it failed or was cancelled
-        money = f"cost {format_usd(job.charged_micro_usd)}"
+        money = f"cost {format_usd(job.charged_micro_usd)}{_SHORT_HOW_KNOWN.get(job.billing, '')}"
     else:
         money = f"up to {format_usd(job.estimated_micro_usd)}"
     return f"{head} · {when} · {money} · “{shorten(job.prompt, 80)}”"

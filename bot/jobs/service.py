@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from bot.catalog.pricing import CostEstimate
@@ -23,6 +22,7 @@ from bot.jobs.models import Admitted, Submission
 from bot.jobs.order.queue import JobQueue
 from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.run.runner import JobRunner
+from bot.jobs.settle.ending import Endings
 from bot.jobs.settle.kept import kept_files
 from bot.records import JobRecord, RelaxedJob, StoredFile
 from bot.store import jobs as store
@@ -43,6 +43,7 @@ class JobService:
         queue: JobQueue,
         admission: Admission,
         runner: JobRunner,
+        endings: Endings,
         wake: Callable[[], None],
         relaxed: RelaxedLane | None = None,  # the relaxed speed's lane (None: not offered)
     ) -> None:
@@ -53,6 +54,7 @@ class JobService:
         self._queue = queue
         self._admission = admission
         self._runner = runner
+        self._endings = endings
         self._wake = wake
         self._relaxed = relaxed
         self._admitting: set[asyncio.Task[Any]] = set()
@@ -105,27 +107,14 @@ class JobService:
             raise JobNotCancellableError(job_id, "in a relaxed batch" if busy else job.state)
         if lane is None and (job.state != "queued" or job.id not in self._queue):
             raise JobNotCancellableError(job_id, "running" if job.state == "queued" else job.state)
-        now = self._clock.now()
-        async with self._db.transaction() as conn:
-            ok = await store.finish(
-                conn,
-                job_id,
-                state="cancelled",
-                charged_micro_usd=0,
-                charged_images=0,
-                now=now,
-                from_states=("queued",),
-            )
-        if not ok:  # it started meanwhile
+        cancelled = await self._endings.finish(job, "cancelled", (0, 0), "actual",
+                                               expected=("queued",))  # fmt: skip
+        if cancelled is None:  # it started meanwhile
             raise JobNotCancellableError(job_id, "running")
         if lane is not None:
             lane.remove(job_id)
         self._queue.remove(job_id)
         self._runner.forget(job_id)
-        cancelled = replace(
-            job, state="cancelled", charged_micro_usd=0, charged_images=0, finished_at=now
-        )
-        self._bus.emit(JobEvent("cancelled", cancelled))
         self._wake()
         return cancelled
 

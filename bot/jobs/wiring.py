@@ -21,6 +21,7 @@ from bot.jobs.run.runner import JobRunner
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.service import JobService
 from bot.jobs.settle.calls import CallSettlement
+from bot.jobs.settle.ending import Endings
 from bot.jobs.settle.retention import Retention
 from bot.jobs.settle.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
@@ -78,7 +79,8 @@ def build_job_queue(
     pacer = Pacer(ipm=settings.ipm, tpm=settings.tpm, clock=clock, burst=settings.burst)
     queue = JobQueue(bus)
     wakeup = asyncio.Event()  # set by whatever changes what may go; the dispatcher waits on it
-    settlement = Settlement(db=db, catalog=catalog, files=files, clock=clock, bus=bus)
+    endings = Endings(db=db, files=files, clock=clock, bus=bus)  # every job ends through this
+    settlement = Settlement(db=db, catalog=catalog, clock=clock, endings=endings)
     runner = JobRunner(
         db=db,
         catalog=catalog,
@@ -119,7 +121,8 @@ def build_job_queue(
     relaxed = None
     if batches is not None:
         relaxed = RelaxedLane(db=db, catalog=catalog, files=files, clock=clock, bus=bus,
-                              client=batches, timing=settings.relaxed)  # fmt: skip
+                              client=batches, endings=endings,
+                              timing=settings.relaxed)  # fmt: skip
     service = JobService(
         db=db,
         files=files,
@@ -128,6 +131,7 @@ def build_job_queue(
         queue=queue,
         admission=admission,
         runner=runner,
+        endings=endings,
         wake=wakeup.set,
         relaxed=relaxed,
     )

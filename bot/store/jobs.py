@@ -1,4 +1,4 @@
-"""All SQL of the `jobs` and `job_files` tables. Writes take the caller's transaction."""
+"""SQL of the `jobs` and `job_files` tables (a job's charge after admission: endings.py)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,7 @@ def row_to_job(row: Row) -> JobRecord:
         style=row["style"],
         speed=row["speed"],
         style_text=row["style_text"],
+        billing=row["billing"] if "billing" in row.keys() else None,  # noqa: SIM118 - none before 0008
     )
 
 
@@ -266,51 +267,11 @@ async def mark_running(conn: Transaction, job_id: int, now: datetime) -> bool:
     return cursor.rowcount == 1
 
 
-async def set_running_charge(conn: Transaction, job_id: int, charged_micro_usd: int) -> bool:
-    """A running job's charge as its requests come back (answered ones at their real cost)."""
-    cursor = await conn.execute(
-        "UPDATE jobs SET charged_micro_usd = ? WHERE id = ? AND state = 'running'",
-        (charged_micro_usd, job_id),
-    )
-    return cursor.rowcount == 1
-
-
 async def requeue(conn: Transaction, job_id: int) -> bool:
     """running -> queued, keeping the reservation (a 429, or a stop before the call went out)."""
     cursor = await conn.execute(
         "UPDATE jobs SET state = 'queued', started_at = NULL WHERE id = ? AND state = 'running'",
         (job_id,),
-    )
-    return cursor.rowcount == 1
-
-
-async def finish(
-    conn: Transaction,
-    job_id: int,
-    *,
-    state: JobState,
-    charged_micro_usd: int,
-    charged_images: int,
-    now: datetime,
-    from_states: tuple[JobState, ...] = ("running",),
-    error_code: str | None = None,
-    error_message: str | None = None,
-) -> bool:
-    """Settle a job: its final state and what it counts against the budgets from now on."""
-    marks = ", ".join("?" * len(from_states))
-    cursor = await conn.execute(
-        "UPDATE jobs SET state = ?, charged_micro_usd = ?, charged_images = ?, finished_at = ?,"  # noqa: S608 - placeholders only
-        f" error_code = ?, error_message = ? WHERE id = ? AND state IN ({marks})",
-        (
-            state,
-            charged_micro_usd,
-            charged_images,
-            ts(now),
-            error_code,
-            error_message,
-            job_id,
-            *from_states,
-        ),
     )
     return cursor.rowcount == 1
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from bot.db import Reader, Row, Transaction
 from bot.domain import TokenUsage
-
-# How a row's cost is known (migration 0004): from `usage`; the upper-bound estimate because the
-# provider sent no `usage`; or the estimate because the answer was lost and it may be billed.
-Billing = Literal["actual", "estimated", "in_doubt"]
+from bot.records import Billing as Billing  # how a row's cost is known (migration 0004)
 
 
 @dataclass(frozen=True, slots=True)

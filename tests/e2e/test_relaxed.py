@@ -13,6 +13,7 @@ import pytest
 from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.money import format_usd
 from tests.e2e.harness import Harness, harness, png
+from tests.fakes.discord_messages import RecordedMessage
 
 pytestmark = pytest.mark.e2e
 
@@ -250,3 +251,33 @@ async def test_a_relaxed_job_still_gathering_is_cancelled_from_queue(tmp_path: P
         [job] = h.jobs()
         assert (job["state"], job["charged_micro_usd"]) == ("cancelled", 0)
         assert not h.openai.batches.batches and not h.openai.batches.files
+
+
+def cost_field(message: RecordedMessage) -> str:
+    fields = [f for embed in message.embeds for f in embed.get("fields", [])]
+    [cost] = [f["value"] for f in fields if f["name"] == "Cost"]
+    return str(cost)
+
+
+async def test_a_relaxed_job_charged_at_its_estimate_is_shown_as_an_estimate(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        h.openai.hide_usage = True  # the batch line comes back without `usage`
+        handle = await h.imagine("a fox seen through a gateway", quality="low", speed="relaxed")
+        result = await h.wait_result(handle)
+        [row] = h.ledger()
+        [job] = h.jobs()
+        assert row["cost_micro_usd"] == job["charged_micro_usd"] == job["estimated_micro_usd"]
+        shown = cost_field(result)
+        assert shown.startswith(format_usd(job["charged_micro_usd"])) and "estimate" in shown
+        assert (row["speed"], row["billing"], job["billing"]) == ("relaxed", "estimated",
+                                                                  "estimated")  # fmt: skip
+
+        lookup = await h.discord.slash("job", {"id": job["id"]}, member=h.alice, guild=h.guild,
+                                       channel=h.channel)  # fmt: skip
+        again = await lookup.wait_original(lambda m: bool(m.embeds), timeout=10)
+        assert "estimate" in cost_field(again)  # /job reads the same stored record
+        h.discord.assert_no_violations()

@@ -27,6 +27,7 @@ from bot.jobs.order.dispatcher import wait_any
 from bot.jobs.relaxed.follow import BatchFollower, RelaxedTiming
 from bot.jobs.relaxed.settle import RelaxedSettlement
 from bot.jobs.relaxed.submit import BatchSubmitter
+from bot.jobs.settle.ending import Endings
 from bot.records import JobRecord, RelaxedJob
 from bot.store import batches as store
 from bot.store.files import FileStore
@@ -48,13 +49,14 @@ class RelaxedLane:
         clock: Clock,
         bus: EventBus,
         client: BatchApi,
+        endings: Endings,
         timing: RelaxedTiming | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._bus = bus
         self.timing = timing or RelaxedTiming()
-        settle = RelaxedSettlement(db=db, catalog=catalog, files=files, clock=clock, bus=bus)
+        settle = RelaxedSettlement(catalog=catalog, files=files, clock=clock, endings=endings)
         submitter = BatchSubmitter(db=db, catalog=catalog, files=files, clock=clock,
                                    client=client, settlement=settle, requeue=self._requeue,
                                    max_input_bytes=self.timing.max_input_bytes)  # fmt: skip

@@ -4,8 +4,8 @@ A line with images is charged from its `usage` at the catalog's batch prices, it
 and the job delivered like a fast one; a line the provider answered with an error (a refusal,
 a 4xx or 5xx) is charged nothing; a line the batch never ran (expired, cancelled, or a batch
 that failed validation) is released and its member told. Each job settles in one transaction
-that first checks it is still running, so settling a batch again after a crash changes nothing
-that was already settled.
+that ends it only if it is still running (bot/jobs/settle/ending.py), so settling a batch again
+after a crash changes nothing that was already settled.
 """
 
 from __future__ import annotations
@@ -17,18 +17,14 @@ from datetime import datetime
 from bot.catalog.models import Catalog, ModelSpec
 from bot.catalog.pricing import cost_of
 from bot.clock import Clock
-from bot.db import Database
 from bot.domain import ImageRequest
 from bot.errors import BatchNotRunError, BotError
-from bot.jobs.events import EventBus, JobEvent
 from bot.jobs.settle.calls import CallOutcome, api_call, status_and_code
-from bot.jobs.settle.kept import kept_files
-from bot.jobs.settle.settlement import Ending
+from bot.jobs.settle.ending import Endings
 from bot.provider.batch_wire import LineOutcome
-from bot.records import JobRecord, NewFile
-from bot.store import jobs as store
+from bot.records import Billing, JobRecord
 from bot.store.files import FileStore
-from bot.store.ledger import ApiCall, insert_api_call
+from bot.store.ledger import ApiCall
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +46,12 @@ class RelaxedSettlement:
     """Ends relaxed jobs from their batch lines; emits the same events as fast jobs."""
 
     def __init__(
-        self, *, db: Database, catalog: Catalog, files: FileStore, clock: Clock, bus: EventBus
+        self, *, catalog: Catalog, files: FileStore, clock: Clock, endings: Endings
     ) -> None:
-        self._db = db
         self._catalog = catalog
         self._files = files
         self._clock = clock
-        self._bus = bus
+        self._endings = endings
 
     async def line(self, job: JobRecord, outcome: LineOutcome, since: datetime) -> None:
         """Settle one job from its line; `since` is when its batch was opened (for latency)."""
@@ -71,13 +66,15 @@ class RelaxedSettlement:
             error = BatchNotRunError(status, str(outcome.error) if outcome.error else None)
         call = self._call(job, latency_ms=latency, http_status=outcome.http_status,
                           error_code=code, request_id=outcome.request_id, error=error)  # fmt: skip
-        await self._end(job, "failed", 0, 0, call=call, error=error, code=code)
+        await self._endings.finish(job, "failed", (0, 0), "actual", error=error, code=code,
+                                   calls=(call,))  # fmt: skip
 
     async def not_run(self, job: JobRecord, status: str, reason: str | None = None) -> None:
         """The batch ended (or never started) without running this job: released, told."""
         error = BatchNotRunError(status, reason)
         call = self._call(job, error_code=f"batch_{status}", error=error)
-        await self._end(job, "failed", 0, 0, call=call, error=error, code=f"batch_{status}")
+        await self._endings.finish(job, "failed", (0, 0), "actual", error=error,
+                                   code=f"batch_{status}", calls=(call,))  # fmt: skip
 
     async def lost(self, job: JobRecord) -> None:
         """A completed batch without this job's line: it may have run and been billed."""
@@ -86,8 +83,9 @@ class RelaxedSettlement:
         )
         call = self._call(job, cost=job.charged_micro_usd, error_code="batch_line_missing",
                           billing="in_doubt")  # fmt: skip
-        await self._end(job, "unknown", job.charged_micro_usd, job.charged_images, call=call,
-                        error=None, code="batch_line_missing", message=message)  # fmt: skip
+        charged = (job.charged_micro_usd, job.charged_images)
+        await self._endings.finish(job, "unknown", charged, "in_doubt", code="batch_line_missing",
+                                   message=message, calls=(call,))  # fmt: skip
 
     async def _succeeded(self, job: JobRecord, outcome: LineOutcome, latency: int) -> None:
         result = outcome.result
@@ -103,59 +101,15 @@ class RelaxedSettlement:
             log.warning("relaxed job %s cost %s micro-USD, above its estimate of %s",
                         job.id, cost, job.estimated_micro_usd)  # fmt: skip
         saved = await self._files.save_results(job.id, result.images, job.options.output_format)
-        billing = "actual" if result.usage_reported else "estimated"
+        billing: Billing = "actual" if result.usage_reported else "estimated"
         call = self._call(job, result=replace(result, latency_ms=latency), cost=cost,
                           billing=billing)  # fmt: skip
         call = replace(call, fast_cost_micro_usd=fast)
-        await self._end(job, "succeeded", cost, len(saved), call=call, error=None, files=saved)
+        await self._endings.finish(job, "succeeded", (cost, len(saved)), billing, calls=(call,),
+                                   files=saved)  # fmt: skip
 
     def _call(self, job: JobRecord, **outcome: object) -> ApiCall:
         typed: CallOutcome = outcome  # type: ignore[assignment]  # keys are CallOutcome's
         call = api_call(job, n=job.n, price_version=self._catalog.version,
                         now=self._clock.now(), **typed)  # fmt: skip
         return replace(call, speed="relaxed")
-
-    async def _end(
-        self,
-        job: JobRecord,
-        state: Ending,
-        charged_micro_usd: int,
-        charged_images: int,
-        *,
-        call: ApiCall,
-        error: BotError | None,
-        code: str | None = None,
-        files: list[NewFile] | None = None,
-        message: str | None = None,
-    ) -> None:
-        now = self._clock.now()
-        if state != "succeeded" and message is None and error is not None:
-            message = str(error)
-        async with self._db.transaction() as conn:
-            current = await store.get_job(conn, job.id)
-            if current is None or current.state != "running":
-                return  # settled already (a batch settled again after a restart)
-            await insert_api_call(conn, call)
-            if files:
-                await store.insert_files(conn, job.id, files, now)
-            await store.finish(
-                conn,
-                job.id,
-                state=state,
-                charged_micro_usd=charged_micro_usd,
-                charged_images=charged_images,
-                now=now,
-                error_code=None if state == "succeeded" else code,
-                error_message=None if state == "succeeded" else message,
-            )
-        done = replace(
-            current,
-            state=state,
-            charged_micro_usd=charged_micro_usd,
-            charged_images=charged_images,
-            finished_at=now,
-            error_code=None if state == "succeeded" else code,
-            error_message=None if state == "succeeded" else message,
-        )
-        results = await kept_files(self._db, self._files, job.id, "result") if files else ()
-        self._bus.emit(JobEvent(state, done, error=error, results=results))

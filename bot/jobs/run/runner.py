@@ -248,7 +248,7 @@ class JobRunner:
         if run.untouched:
             run.stop(None, None)
             call = self._calls.rate_limited_call(job, chunk, exc)
-            if await self._settle.requeue(job, call):
+            if await self._calls.requeue(job, call):
                 self._queue.push_front(replace(job, state="queued", started_at=None))
             self._wake()
             return True
@@ -270,7 +270,7 @@ class JobRunner:
         if run is None or run.untouched:
             if error is not None:
                 await self._settle.not_sent(job, error)
-            elif await self._settle.requeue(job):
+            elif await self._calls.requeue(job):
                 self._queue.push_front(replace(job, state="queued", started_at=None))
             return
         run.stop(error, code)

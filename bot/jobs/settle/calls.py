@@ -17,6 +17,7 @@ from bot.jobs.backend import FailedAttemptLike
 from bot.jobs.split import Chunk, JobRun
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
+from bot.store.endings import set_running_charge
 from bot.store.files import FileStore
 from bot.store.ledger import ApiCall, Billing, insert_api_call
 
@@ -79,7 +80,7 @@ def api_call(
 
 
 class CallSettlement:
-    """One transaction per ended call; the job's final state is Settlement's business."""
+    """One transaction per ended call (or requeue); the job's final state is Settlement's."""
 
     def __init__(self, *, db: Database, catalog: Catalog, files: FileStore, clock: Clock) -> None:
         self._db = db
@@ -122,7 +123,7 @@ class CallSettlement:
             async with self._db.transaction() as conn:
                 await insert_api_call(conn, call)
                 await store.insert_files(conn, run.job.id, saved, self._clock.now())
-                await store.set_running_charge(conn, run.job.id, run.running_charge())
+                await set_running_charge(conn, run.job.id, run.running_charge())
 
     async def _store(self, run: JobRun, result: ImagesResult) -> list[NewFile]:
         if not result.images:
@@ -182,6 +183,13 @@ class CallSettlement:
     def rate_limited_call(self, job: JobRecord, chunk: Chunk, error: UpstreamError) -> ApiCall:
         return self._call(job, chunk, http_status=error.status or 429, error_code=error.code,
                           error=error)  # fmt: skip
+
+    async def requeue(self, job: JobRecord, call: ApiCall | None = None) -> bool:
+        """Back to queued with its reservation (a 429, or a stop before any call went out)."""
+        async with self._db.transaction() as conn:
+            if call is not None:
+                await insert_api_call(conn, call)
+            return await store.requeue(conn, job.id)
 
     async def attempt(self, job: JobRecord, chunk: Chunk, attempt: FailedAttemptLike) -> None:
         """A failed call that the client retried: its own ledger row, at no cost."""

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain import ImageOptions
 from bot.imaging.uploads import EncodedFile
-from bot.jobs.settle.settlement import USAGE_ESTIMATED
 from bot.records import JobRecord
 from cogs import _render
 from cogs._messages import plain_categories
@@ -84,9 +83,21 @@ def test_images_whose_answer_was_lost_are_said_to_be_maybe_charged() -> None:
 
 
 def test_a_cost_without_usage_is_shown_as_an_estimate() -> None:
-    estimated = replace(job(), error_code=USAGE_ESTIMATED)
+    estimated = replace(job(), billing="estimated")
     cost = fields(_render.result_embed(estimated, made=4))["Cost"]
     assert cost.startswith("$0.024 (estimate") and "did not report its usage" in cost
+
+
+def test_every_view_of_a_cost_says_how_it_is_known_from_the_jobs_billing() -> None:
+    costs = {b: fields(_render.result_embed(replace(job(), billing=b), made=3))["Cost"]
+             for b in ("actual", "estimated", "in_doubt")}  # fmt: skip
+    assert costs["actual"] == "$0.024"
+    assert "estimate" in costs["estimated"] and "in doubt" in costs["in_doubt"]
+    lines = {b: _render.job_summary(replace(job(), billing=b), None)
+             for b in ("actual", "estimated", "in_doubt")}  # fmt: skip
+    assert "cost $0.024 ·" in lines["actual"]
+    assert "cost $0.024 (estimated)" in lines["estimated"]
+    assert "cost $0.024 (in doubt)" in lines["in_doubt"]
 
 
 def test_an_in_doubt_job_never_says_nothing_was_charged() -> None:

@@ -13,6 +13,7 @@ from bot.db import Database, open_database
 from bot.domain import ImageOptions
 from bot.records import JobState
 from bot.store import jobs as store
+from bot.store.endings import set_running_charge
 
 MONTH = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 3, 20, 15, 30, tzinfo=UTC)
@@ -71,15 +72,18 @@ async def apply(db: Database, op: Op) -> None:
         elif kind == "start":
             await store.mark_running(conn, job["id"], NOW)
         elif kind == "charge":
-            await store.set_running_charge(conn, job["id"], usd)
+            await set_running_charge(conn, job["id"], usd)
         elif kind == "requeue":
             await store.requeue(conn, job["id"])
         else:
             final: JobState = "cancelled" if kind == "cancel" else "succeeded"
-            await store.finish(
-                conn, job["id"], state=final, charged_micro_usd=0 if kind == "cancel" else usd,
-                charged_images=0 if kind == "cancel" else images, now=NOW,
-                from_states=("queued", "running"),
+            # The columns an ending changes, written directly: this runs on databases from
+            # before migration 0008 too (end_job, bot/store/endings.py, also sets `billing`).
+            await conn.execute(
+                "UPDATE jobs SET state = ?, charged_micro_usd = ?, charged_images = ?,"
+                " finished_at = ? WHERE id = ? AND state IN ('queued', 'running')",
+                (final, 0 if kind == "cancel" else usd, 0 if kind == "cancel" else images,
+                 store.ts(NOW), job["id"]),
             )  # fmt: skip
 
 
