@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import aiohttp
@@ -279,20 +279,18 @@ async def build_services(
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsService(db, clock, catalog)
-        screener = Screener(
-            OpenAIModerationClient(http), RequestPacer(settings.moderation_rpm, clock)
-        )
-        safety = CommunitySafety(db, screener, clock)
+        safety = CommunitySafety(db, _screener(profile, http, settings, clock), clock)
         jobs = build_job_queue(
-            queue or QueueSettings.from_settings(settings),
+            _paced(queue or QueueSettings.from_settings(settings), profile, settings),
             db=db,
             catalog=catalog,
             backend=openai,
             files=files,
             clock=clock,
             offered=models.offers,
-            batches=OpenAIBatchesClient(http),
+            batches=_batches(profile, http),
             safety=safety,
+            provider=profile,
         )
         yield Services(
             settings=settings,
@@ -320,6 +318,44 @@ def _images_client(
 ) -> OpenAIImagesClient:
     """The client for the profile's API (the Images API; fal's queue API in bot/provider/fal.py)."""
     return OpenAIImagesClient(http, timeouts=read_timeouts, profile=profile, downloader=downloader)
+
+
+def _screener(
+    profile: ProviderProfile, http: httpx.AsyncClient, settings: Settings, clock: Clock
+) -> Screener:
+    """Screening through the provider's moderation endpoint, refused where it has none."""
+    features, title = profile.features, profile.title
+    return Screener(
+        OpenAIModerationClient(http),
+        RequestPacer(settings.moderation_rpm, clock),
+        missing=None if features.moderation else f"{title} has no moderation endpoint",
+        images_missing=None if features.image_moderation else f"{title} cannot moderate images",
+    )
+
+
+def _batches(profile: ProviderProfile, http: httpx.AsyncClient) -> OpenAIBatchesClient | None:
+    """The Batch API (relaxed speed) where the provider has one, with its input expiry."""
+    if not profile.features.batches:
+        return None
+    return OpenAIBatchesClient(http, input_expiry_days=profile.features.batch_input_expiry_days)
+
+
+# A gateway that states no limits (or limits by concurrency) is paced by nothing per minute:
+# these stand for "no limit" without turning off the pacer's arithmetic.
+UNPACED_IPM, UNPACED_TPM = 100_000, 10**10
+
+
+def _paced(queue: QueueSettings, profile: ProviderProfile, settings: Settings) -> QueueSettings:
+    """The queue's pacing as the provider's profile says: IPM/TPM, N at once, or none; limits
+    the operator set (OPENAI_IPM/OPENAI_TPM) hold everywhere."""
+    pacing = profile.pacing
+    if pacing.mode == "ipm_tpm":
+        return queue
+    ipm = settings.openai_ipm or UNPACED_IPM
+    tpm = settings.openai_tpm or UNPACED_TPM
+    if pacing.mode == "concurrency":
+        return replace(queue, ipm=ipm, tpm=tpm, max_in_flight=max(1, pacing.concurrency))
+    return replace(queue, ipm=ipm, tpm=tpm)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -26,8 +26,10 @@ INPUT_EXPIRES_SECONDS = 3 * 86_400  # 3600..2592000 allowed [OAS FileExpirationA
 class OpenAIBatchesClient:
     """POST /files (purpose=batch), POST/GET /batches, GET /files/{id}/content."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, input_expiry_days: int = 3) -> None:
         self._http = http
+        # Azure wants batch input files kept 14 days or more (its profile says so).
+        self._expires = max(INPUT_EXPIRES_SECONDS, input_expiry_days * 86_400)
 
     def __repr__(self) -> str:
         return f"OpenAIBatchesClient(base_url={str(self._http.base_url)!r})"
@@ -35,14 +37,15 @@ class OpenAIBatchesClient:
     async def upload(self, jsonl: bytes, filename: str) -> str:
         """Upload a batch input file; returns its file id (`file-...`).
 
-        It expires after INPUT_EXPIRES_SECONDS instead of the default 30 days: edit lines carry
-        members' images, and a batch needs its input only within its 24-hour window.
+        It expires after INPUT_EXPIRES_SECONDS (or the provider's minimum) instead of the
+        default 30 days: edit lines carry members' images, and a batch needs its input only
+        within its 24-hour window.
         """
         files = {"file": (filename, jsonl, "application/jsonl")}
         form = {
             "purpose": "batch",
             "expires_after[anchor]": "created_at",
-            "expires_after[seconds]": str(INPUT_EXPIRES_SECONDS),
+            "expires_after[seconds]": str(self._expires),
         }
         data = await self._json("POST", "files", data=form, files=files)
         file_id = data.get("id")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from tests.e2e.harness import Harness, harness, png
-from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, Dialect
+from tests.e2e.harness import Harness, harness, png, slash
+from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, VERCEL, Dialect
 from tests.fakes.gateway_server import FakeGateway
 from tests.fakes.result_hosts import RoutedHosts
 
@@ -90,3 +90,42 @@ async def test_a_dropped_answer_is_in_doubt_and_sent_once(tmp_path: Path, name: 
         assert len(gw.requests) == 1
         [row] = h.ledger()
         assert row["billing"] == "in_doubt" and row["cost_micro_usd"] > 0
+
+
+async def test_what_a_gateway_lacks_is_refused_by_name_before_anything_is_charged(
+    tmp_path: Path,
+) -> None:
+    async with through(tmp_path, VERCEL) as (h, gw):
+        changed = await slash(h, "config", h.mod, "set", relaxed="allowed")
+        assert "Settings updated" in (await changed.wait_original(timeout=5)).content
+        handle = await h.imagine("a slow fox", quality="low", speed="relaxed")
+        reply = await h.private_reply(handle)
+        assert (
+            "relaxed speed needs batches, which Vercel AI Gateway does not offer" in reply.content
+        )
+        masked = await h.discord.slash(
+            "edit", {"prompt": "a hat", "image": h.upload("a.png", png((64, 64)), "image/png"),
+                     "mask": h.upload("m.png", png((64, 64), "white"), "image/png")},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        reply = await h.private_reply(masked)
+        assert "Vercel AI Gateway takes no mask on edits" in reply.content
+        changed = await slash(h, "config", h.mod, "set", screening="prompts")
+        await changed.wait_original(timeout=5)
+        reply = await h.private_reply(await h.imagine("a quiet harbour", quality="low"))
+        assert "nothing was sent or charged" in reply.content
+        assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
+
+
+async def test_a_text_only_moderation_verdict_does_not_count_an_image_as_screened(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        h.openai.moderation_text_only = True  # judges the words; says nothing of the image
+        changed = await slash(h, "config", h.mod, "set", screening="prompts_and_images")
+        await changed.wait_original(timeout=5)
+        handle = await edit(h, "make it brighter", png(colour="#e60a0a"))
+        reply = await h.private_reply(handle)
+        assert "nothing was sent or charged" in reply.content
+        assert h.openai.image_requests == [] and h.jobs() == []
