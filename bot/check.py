@@ -11,6 +11,8 @@ from bot.db import open_database
 from bot.errors import BotError
 from bot.provider.availability import missing_from_catalog, missing_from_provider
 from bot.provider.images import OpenAIImagesClient, build_http_client
+from bot.provider.profile import ProviderProfile
+from bot.provider.profiles import load_profile
 from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
 from bot.settings import Settings
 from bot.store.ledger import hidden_usage_since
@@ -27,6 +29,7 @@ async def run_check(settings: Settings, *, online: bool, clock: Clock | None = N
     problems = 0
     try:
         catalog = load_catalog(settings.model_catalog)
+        profile = load_profile(settings.provider, settings.openai_base_url)
         async with open_database(settings.database_path) as db:
             version = await db.schema_version()
         _say(f"database: {settings.database_path} (schema version {version})")
@@ -35,8 +38,9 @@ async def run_check(settings: Settings, *, online: bool, clock: Clock | None = N
         return 1
     problems += _report_catalog(settings, catalog, clock)
     _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
+    _report_provider(profile)
     if online:
-        problems += await _check_online(settings, catalog, clock)
+        problems += await _check_online(settings, catalog, clock, profile)
         await _report_hidden_usage(settings, clock)
     _say("ok" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
@@ -70,16 +74,26 @@ async def _report_hidden_usage(settings: Settings, clock: Clock) -> None:
         _say(f"usage: {line}")
 
 
-async def _check_online(settings: Settings, catalog: Catalog, clock: Clock) -> int:
+def _report_provider(profile: ProviderProfile) -> None:
+    """Which dialect is spoken, and what that provider lacks (refused to members by name)."""
+    _say(f"provider: {profile.title} ({profile.source}), paced by {profile.pacing.mode}")
+    lacking = profile.lacks()
+    _say(f"provider lacks: {'; '.join(lacking)}" if lacking else "provider lacks: nothing")
+
+
+async def _check_online(
+    settings: Settings, catalog: Catalog, clock: Clock, profile: ProviderProfile
+) -> int:
     http = build_http_client(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key.get_secret_value(),
         organization=settings.openai_organization,
         project=settings.openai_project,
+        profile=profile,
     )
     async with http:
         try:
-            names = await OpenAIImagesClient(http).list_models()
+            names = await OpenAIImagesClient(http, profile=profile).list_models()
         except BotError as exc:
             _say(f"problem: the API refused: {exc}")
             return 1

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bot.check import run_check
+from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png, slash
 from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, VERCEL, Dialect
 from tests.fakes.gateway_server import FakeGateway
@@ -129,3 +131,28 @@ async def test_a_text_only_moderation_verdict_does_not_count_an_image_as_screene
         reply = await h.private_reply(handle)
         assert "nothing was sent or charged" in reply.content
         assert h.openai.image_requests == [] and h.jobs() == []
+
+
+async def test_check_online_names_the_provider_and_what_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with through(tmp_path, LUMENFALL) as (h, _gw):
+        code = await run_check(h.settings, online=True, clock=h.clock)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "provider: Lumenfall (lumenfall)" in out
+    lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
+    assert "batches (relaxed speed)" in lacks and "organization usage (reconcile)" in lacks
+    assert "online: key works" in out  # the key went as the profile says, ids mapped back
+
+
+async def test_reconcile_says_a_provider_without_organization_usage_has_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with through(tmp_path, AZURE) as (h, gw):
+        settings = h.settings.model_copy(update={"openai_admin_key": SecretStr("sk-admin-x")})
+        code = await run_reconcile(settings, days=7, now=h.clock.now())
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Azure OpenAI has no organization usage API" in err
+    assert gw.requests == []
