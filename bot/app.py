@@ -37,6 +37,7 @@ from bot.ops.startup import check_database, database_error, short_reason
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.download import ResultDownloader
+from bot.provider.fal import FalQueueClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.provider.moderation import OpenAIModerationClient
 from bot.provider.profile import ProviderProfile
@@ -78,7 +79,7 @@ class Services:
     settings: Settings
     db: Database
     catalog: Catalog
-    openai: OpenAIImagesClient
+    openai: OpenAIImagesClient | FalQueueClient  # the profile's API (bot/provider/profiles.py)
     models: ProviderModels  # what the provider's /models offers this key
     files: FileStore
     guilds: GuildSettingsService
@@ -315,8 +316,10 @@ def _images_client(
     profile: ProviderProfile,
     downloader: ResultDownloader,
     read_timeouts: ReadTimeouts | None,
-) -> OpenAIImagesClient:
+) -> OpenAIImagesClient | FalQueueClient:
     """The client for the profile's API (the Images API; fal's queue API in bot/provider/fal.py)."""
+    if profile.api == "fal_queue":
+        return FalQueueClient(http, profile=profile, downloader=downloader, timeouts=read_timeouts)
     return OpenAIImagesClient(http, timeouts=read_timeouts, profile=profile, downloader=downloader)
 
 
