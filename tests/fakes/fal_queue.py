@@ -134,8 +134,11 @@ class FakeFal:
             return web.json_response({"detail": "Request is still in progress"}, status=400)
         if not queued.files:
             self._make(queued)
-        images = [{"url": f"https://{CDN_HOST}/files/{name}", "width": 1024, "height": 1024,
-                   "content_type": "image/png", "file_name": name} for name in queued.files]  # fmt: skip
+        images = [
+            {"url": f"https://{CDN_HOST}/files/{name}", "content_type": "image/png",
+             "file_name": name}
+            for name in queued.files
+        ]  # fmt: skip
         return web.json_response({"images": images})
 
     def _make(self, queued: Queued) -> None:
