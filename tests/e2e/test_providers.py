@@ -156,3 +156,20 @@ async def test_reconcile_says_a_provider_without_organization_usage_has_none(
     assert code == 2
     assert "Azure OpenAI has no organization usage API" in err
     assert gw.requests == []
+
+
+async def test_relaxed_speed_on_azure_keeps_batch_inputs_the_14_days_azure_requires(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h, FakeGateway(AZURE, batches=h.openai) as gw:
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider="azure")  # fmt: skip
+        changed = await slash(h, "config", h.mod, "set", relaxed="allowed")
+        await changed.wait_original(timeout=5)
+        handle = await h.imagine("a slow fox", quality="low", size="1024x1024", speed="relaxed")
+        result = await h.wait_result(handle)
+        assert result.attachments
+        assert gw.batch_file_expiries and min(gw.batch_file_expiries) >= 14 * 86_400
+        assert gw.requests == []  # nothing went through the synchronous endpoints
+        [row] = h.ledger()
+        assert row["speed"] == "relaxed" and h.jobs()[0]["state"] == "succeeded"

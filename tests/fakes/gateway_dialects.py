@@ -18,6 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 AZURE_API_VERSIONS = frozenset({"2025-04-01-preview", "preview", "v1"})
+# Azure's Batch API: input files must expire no sooner than 14 days ("expires_after.seconds ...
+# minimum 1209600"): https://learn.microsoft.com/azure/ai-foundry/openai/how-to/batch
+AZURE_MIN_BATCH_FILE_SECONDS = 14 * 86_400
 
 
 @dataclass(frozen=True)

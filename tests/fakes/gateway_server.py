@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import socket
 import uuid
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
-from tests.fakes.gateway_dialects import AZURE_API_VERSIONS, Dialect
+from tests.fakes.gateway_dialects import AZURE_API_VERSIONS, AZURE_MIN_BATCH_FILE_SECONDS, Dialect
 from tests.fakes.openai_edit_files import FilePart, check_edit_files
 from tests.fakes.openai_http import read_record
 from tests.fakes.openai_models import MODELS
@@ -30,8 +31,12 @@ COST_PER_IMAGE_USD = "0.0051"  # what the fake gateway says each image cost (its
 class FakeGateway:
     """`async with FakeGateway(AZURE) as gw:` serves http://127.0.0.1:PORT{root}."""
 
-    def __init__(self, dialect: Dialect, api_key: str = "gw-key") -> None:
+    def __init__(self, dialect: Dialect, api_key: str = "gw-key", *, batches: Any = None) -> None:
         self.dialect = dialect
+        # Azure's Files and Batches: checked here (key, api-version, the 14-day input expiry),
+        # then run by an OpenAI fake (`batches` = a FakeOpenAI), whose Batch API is the same.
+        self.batches = batches
+        self.batch_file_expiries: list[int] = []
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
         self.served: list[Call] = []
@@ -47,6 +52,9 @@ class FakeGateway:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/{tail:.*}", self._post)
         app.router.add_get("/results/{name}", self._result)
+        if self.batches is not None:
+            for path in ("/files", "/files/{tail:.*}", "/batches", "/batches/{tail:.*}"):
+                app.router.add_route("*", self.dialect.root + path, self._batch_api)
         app.router.add_get(self.dialect.root + "/models", self._models)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
@@ -168,6 +176,33 @@ class FakeGateway:
             headers[d.cost_header] = cost
         return web.json_response(body, headers=headers)
 
+    async def _batch_api(self, request: web.Request) -> web.Response:
+        try:
+            self._check_auth(request)
+            if request.query.get("api-version") not in AZURE_API_VERSIONS:
+                raise ApiError(404, "404", "Resource not found")
+        except ApiError as err:
+            return self._error(err)
+        raw = await request.read()
+        if request.method == "POST" and request.path.endswith("/files"):
+            form = _form_fields(raw)
+            seconds = int(form.get("expires_after[seconds]", "0") or 0)
+            self.batch_file_expiries.append(seconds)
+            if seconds < AZURE_MIN_BATCH_FILE_SECONDS:
+                return self._error(ApiError(400, "invalidPayload", "expires_after.seconds must "
+                                            "be at least 1209600 (14 days)."))  # fmt: skip
+        target = self.batches.base_url + request.path.removeprefix(self.dialect.root)
+        headers = {"Authorization": f"Bearer {self.batches.api_key}"}
+        if "Content-Type" in request.headers:
+            headers["Content-Type"] = request.headers["Content-Type"]
+        async with (
+            ClientSession() as session,
+            session.request(request.method, target, data=raw or None, headers=headers) as answer,
+        ):
+            body = await answer.read()
+            ctype = answer.headers.get("Content-Type", "application/json")
+            return web.Response(status=answer.status, body=body, headers={"Content-Type": ctype})
+
     async def _models(self, request: web.Request) -> web.Response:
         try:
             self._check_auth(request)
@@ -188,6 +223,13 @@ class FakeGateway:
         if self.dialect.envelope == "azure":
             body = {"error": {"code": err.code or str(err.status), "message": err.message}}
         return web.json_response(body, status=err.status)
+
+
+def _form_fields(raw: bytes) -> dict[str, str]:
+    """The plain fields of a multipart body (name -> text); file parts are skipped."""
+    pattern = rb'name="([^"]+)"\r\n(?:Content-Type: [^\r]+\r\n)?\r\n([^\r]*)\r\n'
+    return {m[1].decode(): m[2].decode() for m in re.finditer(pattern, raw)
+            if b"filename=" not in m[0]}  # fmt: skip
 
 
 def _from_data_uri(item: object) -> FilePart:
