@@ -65,12 +65,29 @@ async def test_imagine_and_edit_deliver_the_gateways_images_and_its_cost(
         h.discord.assert_no_violations()
 
 
-async def test_lumenfall_urls_are_downloaded_from_its_media_host_only(tmp_path: Path) -> None:
+async def test_lumenfall_is_asked_for_base64_and_sends_no_url(tmp_path: Path) -> None:
     async with through(tmp_path, LUMENFALL) as (h, gw):
         await h.wait_result(await h.imagine("a kite", quality="low"))
         [sent] = gw.requests
         assert sent.params["response_format"] == "b64_json"  # base64 asked, as Lumenfall allows
         assert gw.downloads == []
+
+
+async def test_an_operators_profile_file_gets_lumenfalls_url_results_downloaded(
+    tmp_path: Path,
+) -> None:
+    mine = tmp_path / "lumenfall-urls.toml"  # a new file, no code: URLs instead of base64
+    mine.write_text('extends = "lumenfall"\nname = "mine"\ntitle = "Mine"\n'
+                    '[results]\nresponse_format = ""\n')  # fmt: skip
+    async with FakeGateway(LUMENFALL) as gw, harness(tmp_path) as h:
+        h.download_transport = RoutedHosts({LUMENFALL.result_host: gw.result_base})
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider=str(mine))  # fmt: skip
+        result = await h.wait_result(await h.imagine("a kite", quality="low"))
+        assert result.attachments[0].data in gw.images_out
+        assert len(gw.downloads) == 1  # fetched once, at once, from media.lumenfall.ai
+        [row] = h.ledger()
+        assert row["billing"] == "actual" and row["cost_micro_usd"] == gw.reported_micro_usd
 
 
 async def test_azure_takes_the_key_as_api_key_and_names_the_deployment(tmp_path: Path) -> None:
