@@ -33,7 +33,10 @@ def test_fal_is_priced_per_image_from_its_list_and_unlisted_calls_stay_estimated
     got = with_cost(result(n=2, quality="high"), fal, model="gpt-image-1", payload={}, headers={})
     assert got.reported_cost_micro_usd == 2 * 167_000
     assert got.cost_basis == "fal: per-image price"
-    other = with_cost(result(size="1536x1024"), fal, model="gpt-image-1", payload={}, headers={})
+    wide = with_cost(result(size="1536x1024", quality="low"), fal, model="gpt-image-1",
+                     payload={}, headers={})  # fmt: skip
+    assert wide.reported_cost_micro_usd == 16_000
+    other = with_cost(result(), fal, model="gpt-image-2", payload={}, headers={})
     assert other.reported_cost_micro_usd is None  # the upper-bound estimate then applies
 
 
