@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.jobs.events import EventBus, JobEvent, JobSink
 from bot.jobs.order.dispatcher import Dispatcher, wait_any
+from bot.jobs.order.pacing import Pacer
 from bot.jobs.order.queue import JobQueue
 from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.run.runner import JobRunner
@@ -19,6 +20,7 @@ from bot.jobs.settle.kept import kept_files
 from bot.jobs.settle.settlement import Settlement
 from bot.store import batches as batch_store, jobs as store
 from bot.store.files import FileStore
+from bot.store.ledger import fast_requests_since
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 # recently; older ones stay available through /job.
 REDELIVERY_WINDOW = timedelta(days=3)
 STOP_GRACE_SECONDS = 30.0  # how long a clean stop lets in-flight calls finish
+# The pacer's window (60 s) and its margin, with room for a row's latency and whole seconds.
+PACING_LOOKBACK = 62.0
 
 
 class QueueLifecycle:
@@ -43,6 +47,7 @@ class QueueLifecycle:
         runner: JobRunner,
         dispatcher: Dispatcher,
         service: JobService,
+        pacer: Pacer,
         relaxed: RelaxedLane | None = None,
     ) -> None:
         self._db = db
@@ -54,6 +59,7 @@ class QueueLifecycle:
         self._runner = runner
         self._dispatcher = dispatcher
         self._service = service
+        self._pacer = pacer
         self._relaxed = relaxed
         self._task: asyncio.Task[None] | None = None
 
@@ -81,6 +87,7 @@ class QueueLifecycle:
         if self._task is not None and not self._task.done():
             return
         await self._recover()
+        await self._restore_pacing()
         if self._relaxed is not None:
             await self._relaxed.start()  # relaxed jobs: gathering resumes, open batches followed
         self._dispatcher.reopen()
@@ -108,6 +115,15 @@ class QueueLifecycle:
         if not await wait_any(self._clock, [drain], grace):
             self._bus.cancel_pending()
         await asyncio.wait({drain})
+
+    async def _restore_pacing(self) -> None:
+        """The last minute's requests (the interrupted ones included, as just settled) count
+        against the account's limits again."""
+        now = self._clock.now()
+        since = now - timedelta(seconds=PACING_LOOKBACK)
+        sent = await fast_requests_since(self._db, since)
+        ages = [((now - r.sent_at).total_seconds(), r.images, r.tokens) for r in sent]
+        self._pacer.restore([age for age in ages if age[0] < PACING_LOOKBACK])
 
     async def _recover(self) -> None:
         # Read before the interrupted jobs are settled: those announce their own ending.

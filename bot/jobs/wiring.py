@@ -148,6 +148,7 @@ def build_job_queue(
         runner=runner,
         dispatcher=dispatcher,
         service=service,
+        pacer=pacer,
         relaxed=relaxed,
     )
     return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock), relaxed)

@@ -100,6 +100,39 @@ async def insert_api_call(conn: Transaction, call: ApiCall) -> int:
     return int(row[0])
 
 
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """A fast request the provider may count against the account's per-minute limits: when it
+    went out (its row's time less its latency), its images and its tokens."""
+
+    sent_at: datetime
+    images: int
+    tokens: int
+
+
+# A 429 made no image; a row without a status never reached the provider, unless its answer
+# was lost on the way back (in doubt), which the provider may have counted.
+_SENT_SINCE = """
+SELECT created_at * 1000 - latency_ms AS sent_ms, n,
+       text_input_tokens + cached_text_input_tokens + image_input_tokens
+       + cached_image_input_tokens + image_output_tokens + text_output_tokens AS tokens
+FROM api_calls
+WHERE speed = 'fast' AND created_at >= ?
+  AND ((http_status IS NOT NULL AND http_status != 429) OR billing = 'in_doubt')
+ORDER BY sent_ms
+"""
+
+
+async def fast_requests_since(db: Reader, since: datetime) -> list[SentRequest]:
+    """Fast requests recorded from `since` on, in the order they went out (a restarted
+    pacer's last minute, bot/jobs/order/pacing.py `Pacer.restore`)."""
+    rows = await db.fetchall(_SENT_SINCE, (int(since.timestamp()),))
+    return [
+        SentRequest(datetime.fromtimestamp(row[0] / 1000, UTC), int(row[1]), int(row[2]))
+        for row in rows
+    ]
+
+
 async def calls_for_job(db: Reader, job_id: int) -> list[ApiCall]:
     """Every ledger row of one job, oldest first."""
     rows = await db.fetchall("SELECT * FROM api_calls WHERE job_id = ? ORDER BY id", (job_id,))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import child_env
+from tests.e2e.processes import bot_env, child_env
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -23,17 +23,7 @@ async def test_the_bot_process_connects_and_shuts_down_cleanly(
 ) -> None:
     async with FakeDiscord() as fake, FakeOpenAI(api_key="sk-test") as ai:
         guild = fake.add_guild("Pixels")
-        env = {
-            **child_env(),
-            "DISCORD_TOKEN": fake.token,
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_BASE_URL": ai.base_url,
-            "DISCORD_API_BASE": fake.api_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "DATA_DIR": str(tmp_path / "data"),
-            "DEV_GUILD_ID": str(guild.id),
-        }
+        env = bot_env(fake, ai, tmp_path, guild.id)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

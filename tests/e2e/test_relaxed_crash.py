@@ -13,7 +13,7 @@ from typing import Any
 import discord
 import pytest
 
-from tests.e2e.processes import child_env
+from tests.e2e.processes import bot_env
 from tests.fakes.discord_messages import RecordedMessage
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
@@ -23,17 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(fake: FakeDiscord, ai: FakeOpenAI, tmp_path: Path, guild_id: int) -> dict[str, str]:
-    return {
-        **child_env(),
-        "DISCORD_TOKEN": fake.token,
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": ai.base_url,
-        "DISCORD_API_BASE": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url,
-        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-        "DATA_DIR": str(tmp_path / "data"),
-        "DEV_GUILD_ID": str(guild_id),
-    }
+    return bot_env(fake, ai, tmp_path, guild_id)
 
 
 async def _start(env: dict[str, str], tmp_path: Path) -> asyncio.subprocess.Process:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import child_env
+from tests.e2e.processes import bot_env
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -28,17 +28,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[FakeDiscord, dict[str, st
         fake.pixels = guild  # type: ignore[attr-defined]
         yield (
             fake,
-            {
-                **child_env(),
-                "DISCORD_TOKEN": fake.token,
-                "OPENAI_API_KEY": "sk-test",
-                "OPENAI_BASE_URL": ai.base_url,
-                "DISCORD_API_BASE": fake.api_base,
-                "DISCORD_GATEWAY_URL": fake.gateway_url,
-                "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-                "DATA_DIR": str(tmp_path / "data"),
-                "DEV_GUILD_ID": str(guild.id),
-            },
+            bot_env(fake, ai, tmp_path, guild.id),
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
 
-from tests.e2e.processes import ROOT, child_env
+from tests.e2e.processes import ROOT, bot_env
 from tests.fakes.discord_messages import RecordedMessage
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
@@ -34,17 +34,7 @@ async def test_sigterm_with_a_call_in_flight_delivers_within_the_grace(tmp_path:
         ai.latency = CALL_SECONDS
         guild = fake.add_guild("Pixels")
         alice = fake.add_member(guild, "alice")
-        env = {
-            **child_env(),
-            "DISCORD_TOKEN": fake.token,
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_BASE_URL": ai.base_url,
-            "DISCORD_API_BASE": fake.api_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "DATA_DIR": str(tmp_path / "data"),
-            "DEV_GUILD_ID": str(guild.id),
-        }
+        env = bot_env(fake, ai, tmp_path, guild.id)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", cwd=tmp_path, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bot.clock import Clock
 from bot.jobs.order import policy
@@ -47,6 +47,12 @@ class _SlidingWindow:
             self._log.append((now + self.span, amount))
             self._total += amount
 
+    def add_earlier(self, at: float, amount: int) -> None:
+        """Record an amount at a past instant (calls in time order, before any `add`)."""
+        if amount > 0:
+            self._log.append((at + self.span, amount))
+            self._total += amount
+
 
 class _SpreadBucket:
     """A token bucket of `capacity` images refilled at `rate` per second, allowed to go into debt.
@@ -72,6 +78,11 @@ class _SpreadBucket:
     def take(self, now: float, images: int) -> None:
         self._level = self.level(now) - images
         self._at = now
+
+    def start_at(self, instant: float) -> None:
+        """Full at an earlier instant (to replay past takes from there)."""
+        self._level = float(self.capacity)
+        self._at = instant
 
 
 class Pacer:
@@ -141,6 +152,20 @@ class Pacer:
         self._images.add(now, images)
         self._tokens.add(now, tokens)
         self._bucket.take(now, images)
+
+    def restore(self, sent: Sequence[tuple[float, int, int]]) -> None:
+        """After a restart: the requests of the last window, as (seconds ago, images, tokens)
+        oldest first, count again, so the first minute does not send what the provider still
+        counts (a 429). Call before anything is recorded."""
+        now = self._clock.monotonic()
+        recent = [(now - ago, images, tokens) for ago, images, tokens in sent]
+        if not recent:
+            return
+        self._bucket.start_at(recent[0][0])
+        for at, images, tokens in recent:
+            self._images.add_earlier(at, images)
+            self._tokens.add_earlier(at, tokens)
+            self._bucket.take(at, images)
 
     def pause(self, seconds: float) -> None:
         """After a 429: nothing goes out until now + seconds (extends a pause, never shortens)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,25 @@ async def test_a_job_the_lowered_limits_can_never_send_is_released(tmp_path: Pat
         made = await second.job(split.job.id)
         assert (made.state, made.charged_images) == ("succeeded", 4)
         assert len(await second.service.result_files(made.id)) == 4
+
+
+async def test_a_restart_keeps_counting_the_last_minute_against_the_ipm(tmp_path: Path) -> None:
+    """Issue 22, case 20: the pacer rebuilds its window from the ledger, so the requests of the
+    minute before a restart still count and the provider never answers 429."""
+    clock = ManualClock(START)
+    backend = FakeImageBackend(clock, latency=1.0, ipm=6)
+    options: dict[str, Any] = {"clock": clock, "ipm": 6, "backend": backend}
+    options["member_queue_limit"] = 0
+    async with harness(tmp_path, **options) as first:
+        for i in range(6):
+            await first.service.submit(submission(user_id=10 + i, prompt=f"before {i}"))
+        await first.run_until(lambda: len(backend.accepted) == 6 and backend.in_flight == 0)
+        await first.quiesce()
+        assert {j.state for j in await first.jobs()} == {"succeeded"}
+    async with harness(tmp_path, **options) as second:
+        for i in range(6):
+            await second.service.submit(submission(user_id=10 + i, prompt=f"after {i}"))
+        await second.run_all()
+        assert {j.state for j in await second.jobs()} == {"succeeded"}
+    assert backend.limit_violations == 0
+    assert len(backend.accepted) == 12

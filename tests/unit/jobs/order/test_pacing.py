@@ -140,3 +140,14 @@ def test_nonsense_limits_are_refused() -> None:
         Pacer(ipm=0, tpm=1, clock=clock)
     with pytest.raises(ValueError, match="burst"):
         Pacer(ipm=5, tpm=1, clock=clock, burst=0)
+
+
+def test_a_restored_minute_counts_until_it_leaves_the_window() -> None:
+    clock = ManualClock()
+    pacer = Pacer(ipm=6, tpm=10_000, clock=clock, burst=2)
+    pacer.restore([(50.0, 2, 1_000), (30.0, 3, 2_000), (5.0, 1, 500)])  # seconds ago, oldest first
+    assert pacer.used() == (6, 3_500)
+    assert math.isclose(pacer.delay_for(1, 100), 60.25 - 50.0, abs_tol=1e-3)  # oldest leave first
+    clock.advance(10.25)
+    assert pacer.used() == (4, 2_500)
+    assert pacer.delay_for(2, 100) == 0.0
