@@ -45,6 +45,26 @@ def prepare(
     return path, {"data": fields, "files": files}
 
 
+# Refusal codes in each error envelope, as OpenAI's names (bot/provider/failures.py knows those):
+# Azure's safety system answers `{"error": {"code": "contentFilter", ...}}`
+# (https://learn.microsoft.com/azure/ai-foundry/openai/how-to/dall-e).
+_REFUSALS = {"azure": {"contentFilter": "moderation_blocked"}}
+
+
+def error_body(profile: ProviderProfile, body: bytes) -> bytes:
+    """An error body with the envelope's refusal code renamed to OpenAI's; else unchanged."""
+    renames = _REFUSALS.get(profile.envelope)
+    if not renames:
+        return body
+    try:
+        payload = json.loads(body)
+        error = payload["error"]
+        error["code"] = renames.get(error["code"], error["code"])
+    except (ValueError, KeyError, TypeError):
+        return body
+    return json.dumps(payload).encode()
+
+
 def data_uri(image: InputImage) -> str:
     """An input image inline, as JSON edits take it (`data:image/png;base64,...`)."""
     return f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"

@@ -15,7 +15,7 @@ import httpx
 from bot.domain import ImageRequest, ImagesResult, PartialImage
 from bot.errors import PromptRejectedError, UpstreamError
 from bot.provider.costs import with_cost
-from bot.provider.dialect import prepare, read_images
+from bot.provider.dialect import error_body, prepare, read_images
 from bot.provider.download import ResultDownloader
 from bot.provider.failures import (
     TranslatedError,
@@ -217,7 +217,7 @@ class OpenAIImagesClient:
         async with self._http.stream("POST", path, timeout=timeout, **kwargs) as response:
             status, rid = response.status_code, response.headers.get("x-request-id")
             if status >= 300:
-                body = await response.aread()
+                body = error_body(self._profile, await response.aread())
                 error = translate_error(
                     status, body, response.headers, model=opts.model, request_id=rid
                 )

@@ -190,3 +190,12 @@ async def test_relaxed_speed_on_azure_keeps_batch_inputs_the_14_days_azure_requi
         assert gw.requests == []  # nothing went through the synchronous endpoints
         [row] = h.ledger()
         assert row["speed"] == "relaxed" and h.jobs()[0]["state"] == "succeeded"
+
+
+async def test_azures_content_filter_is_a_refusal_charged_nothing(tmp_path: Path) -> None:
+    async with through(tmp_path, AZURE) as (h, gw):
+        handle = await h.imagine("CONTENT_FILTER a bad idea", quality="low")
+        told = await handle.wait_original(lambda m: "safety system" in m.content, timeout=10)
+        assert "may have" not in told.content.lower()
+        assert len(gw.requests) == 1 and gw.served == []
+        assert sum(row["cost_micro_usd"] for row in h.ledger()) == 0

@@ -85,6 +85,9 @@ class FakeGateway:
             call = self._validate(operation, params, parts)
         except ApiError as err:
             return self._error(err)
+        if self.dialect.envelope == "azure" and "CONTENT_FILTER" in call.prompt:
+            refusal = "Your task failed as a result of our safety system."
+            return self._error(ApiError(400, "contentFilter", refusal))
         self.served.append(call)
         if self.drop_next:
             self.drop_next -= 1
