@@ -340,7 +340,11 @@ def _batches(profile: ProviderProfile, http: httpx.AsyncClient) -> OpenAIBatches
     """The Batch API (relaxed speed) where the provider has one, with its input expiry."""
     if not profile.features.batches:
         return None
-    return OpenAIBatchesClient(http, input_expiry_days=profile.features.batch_input_expiry_days)
+    return OpenAIBatchesClient(
+        http,
+        input_expiry_days=profile.features.batch_input_expiry_days,
+        model_ids=profile.models.upstream,
+    )
 
 
 # A gateway that states no limits (or limits by concurrency) is paced by nothing per minute:

@@ -8,7 +8,7 @@ Errors are translated like the Images API's (bot/provider/failures.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -26,8 +26,16 @@ INPUT_EXPIRES_SECONDS = 3 * 86_400  # 3600..2592000 allowed [OAS FileExpirationA
 class OpenAIBatchesClient:
     """POST /files (purpose=batch), POST/GET /batches, GET /files/{id}/content."""
 
-    def __init__(self, http: httpx.AsyncClient, *, input_expiry_days: int = 3) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        input_expiry_days: int = 3,
+        model_ids: Callable[[str], str] | None = None,
+    ) -> None:
         self._http = http
+        # The provider's id for a catalog model (Azure's deployment names), put in each line.
+        self._model_ids = model_ids
         # Azure wants batch input files kept 14 days or more (its profile says so).
         self._expires = max(INPUT_EXPIRES_SECONDS, input_expiry_days * 86_400)
 
@@ -41,6 +49,8 @@ class OpenAIBatchesClient:
         default 30 days: edit lines carry members' images, and a batch needs its input only
         within its 24-hour window.
         """
+        if self._model_ids is not None:
+            jsonl = _renamed(jsonl, self._model_ids)
         files = {"file": (filename, jsonl, "application/jsonl")}
         form = {
             "purpose": "batch",
@@ -125,3 +135,13 @@ class OpenAIBatchesClient:
             )
             raise translated
         return response
+
+
+def _renamed(jsonl: bytes, model_ids: Callable[[str], str]) -> bytes:
+    """Each line's `body.model` as the provider names it."""
+    lines = []
+    for raw in jsonl.splitlines():
+        line = json.loads(raw)
+        line["body"]["model"] = model_ids(line["body"]["model"])
+        lines.append(json.dumps(line, separators=(",", ":")).encode())
+    return b"\n".join(lines) + b"\n"

@@ -159,3 +159,18 @@ async def test_batch_input_files_live_as_long_as_the_provider_requires() -> None
     await OpenAIBatchesClient(http).upload(b"{}\n", "a.jsonl")
     await OpenAIBatchesClient(http, input_expiry_days=14).upload(b"{}\n", "a.jsonl")
     assert [s["seconds"] for s in sent] == [str(3 * 86_400), str(14 * 86_400)]
+
+
+async def test_each_batch_line_names_the_model_as_the_provider_does() -> None:
+    uploaded: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        uploaded.append(request.content)
+        return httpx.Response(200, json={"id": "file-1"})
+
+    http = httpx.AsyncClient(base_url="https://x.invalid/", transport=httpx.MockTransport(answer))
+    deployments = {"gpt-image-2": "prod-images"}
+    client = OpenAIBatchesClient(http, model_ids=lambda name: deployments.get(name, name))
+    line = b'{"custom_id":"job-1","method":"POST","url":"/v1/images/generations",'
+    await client.upload(line + b'"body":{"model":"gpt-image-2","prompt":"a fox"}}\n', "a.jsonl")
+    assert b'"model":"prod-images"' in uploaded[0] and b"gpt-image-2" not in uploaded[0]
