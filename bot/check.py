@@ -84,6 +84,9 @@ def _report_provider(profile: ProviderProfile) -> None:
 async def _check_online(
     settings: Settings, catalog: Catalog, clock: Clock, profile: ProviderProfile
 ) -> int:
+    if not profile.features.models_list:
+        _say(f"online: {profile.title} has no model list to ask; the key is tried by the first job")
+        return 0
     http = build_http_client(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key.get_secret_value(),
