@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
@@ -25,8 +25,8 @@ from bot.db import Database, DriverError, open_database
 from bot.errors import ConfigError, UnreachableError
 from bot.guilds.service import GuildSettingsService
 from bot.jobs.lifecycle import QueueLifecycle
+from bot.jobs.provider_parts import batches_for, images_client, paced, screener_for
 from bot.jobs.safety.community import CommunitySafety
-from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
@@ -35,12 +35,9 @@ from bot.ops.kit import OpsKit
 from bot.ops.provider_watch import WatchedTransport
 from bot.ops.startup import check_database, database_error, short_reason
 from bot.provider.availability import ProviderModels, missing_from_provider
-from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.download import ResultDownloader
 from bot.provider.fal import FalQueueClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
-from bot.provider.moderation import OpenAIModerationClient
-from bot.provider.profile import ProviderProfile
 from bot.provider.profiles import load_profile
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
@@ -276,20 +273,20 @@ async def build_services(
     )
     downloader = ResultDownloader(results_http, profile.results)
     async with open_database(settings.database_path) as db, http, results_http:
-        openai = _images_client(http, profile, downloader, read_timeouts)
+        openai = images_client(http, profile, downloader, read_timeouts)
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsService(db, clock, catalog)
-        safety = CommunitySafety(db, _screener(profile, http, settings, clock), clock)
+        safety = CommunitySafety(db, screener_for(profile, http, settings, clock), clock)
         jobs = build_job_queue(
-            _paced(queue or QueueSettings.from_settings(settings), profile, settings),
+            paced(queue or QueueSettings.from_settings(settings), profile, settings),
             db=db,
             catalog=catalog,
             backend=openai,
             files=files,
             clock=clock,
             offered=models.offers,
-            batches=_batches(profile, http),
+            batches=batches_for(profile, http),
             safety=safety,
             provider=profile,
         )
@@ -309,60 +306,6 @@ async def build_services(
             safety=safety,
             ops=ops,
         )
-
-
-def _images_client(
-    http: httpx.AsyncClient,
-    profile: ProviderProfile,
-    downloader: ResultDownloader,
-    read_timeouts: ReadTimeouts | None,
-) -> OpenAIImagesClient | FalQueueClient:
-    """The client for the profile's API (the Images API; fal's queue API in bot/provider/fal.py)."""
-    if profile.api == "fal_queue":
-        return FalQueueClient(http, profile=profile, downloader=downloader, timeouts=read_timeouts)
-    return OpenAIImagesClient(http, timeouts=read_timeouts, profile=profile, downloader=downloader)
-
-
-def _screener(
-    profile: ProviderProfile, http: httpx.AsyncClient, settings: Settings, clock: Clock
-) -> Screener:
-    """Screening through the provider's moderation endpoint, refused where it has none."""
-    features, title = profile.features, profile.title
-    return Screener(
-        OpenAIModerationClient(http),
-        RequestPacer(settings.moderation_rpm, clock),
-        missing=None if features.moderation else f"{title} has no moderation endpoint",
-        images_missing=None if features.image_moderation else f"{title} cannot moderate images",
-    )
-
-
-def _batches(profile: ProviderProfile, http: httpx.AsyncClient) -> OpenAIBatchesClient | None:
-    """The Batch API (relaxed speed) where the provider has one, with its input expiry."""
-    if not profile.features.batches:
-        return None
-    return OpenAIBatchesClient(
-        http,
-        input_expiry_days=profile.features.batch_input_expiry_days,
-        model_ids=profile.models.upstream,
-    )
-
-
-# A gateway that states no limits (or limits by concurrency) is paced by nothing per minute:
-# these stand for "no limit" without turning off the pacer's arithmetic.
-UNPACED_IPM, UNPACED_TPM = 100_000, 10**10
-
-
-def _paced(queue: QueueSettings, profile: ProviderProfile, settings: Settings) -> QueueSettings:
-    """The queue's pacing as the provider's profile says: IPM/TPM, N at once, or none; limits
-    the operator set (OPENAI_IPM/OPENAI_TPM) hold everywhere."""
-    pacing = profile.pacing
-    if pacing.mode == "ipm_tpm":
-        return queue
-    ipm = settings.openai_ipm or UNPACED_IPM
-    tpm = settings.openai_tpm or UNPACED_TPM
-    if pacing.mode == "concurrency":
-        return replace(queue, ipm=ipm, tpm=tpm, max_in_flight=max(1, pacing.concurrency))
-    return replace(queue, ipm=ipm, tpm=tpm)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
