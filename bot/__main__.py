@@ -1,4 +1,4 @@
-"""`python -m bot` runs the bot; `check [--online]`, `reconcile [--days N]`, `backup PATH`."""
+"""`python -m bot` runs the bot; `check [--online [--generate]]`, `reconcile`, `backup PATH`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     check = sub.add_parser("check", help="validate settings, database and model catalog")
     check.add_argument("--online", action="store_true", help="also ask the API's /models")
+    check.add_argument(
+        "--generate",
+        action="store_true",
+        help="with --online: one real image call, the cheapest (its cost is printed first)",
+    )
     rec = sub.add_parser(
         "reconcile", help="compare the ledger with the organization's usage and costs"
     )
@@ -35,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from bot.check import run_check
 
-        return asyncio.run(run_check(settings, online=args.online))
+        online = args.online or args.generate
+        return asyncio.run(run_check(settings, online=online, generate=args.generate))
     if args.command == "reconcile":
         from bot.reconcile import run_reconcile
 

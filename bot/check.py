@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import timedelta
 
-from bot.catalog.models import Catalog, load_catalog
+from bot.catalog.models import Catalog, ModelSpec, load_catalog
+from bot.catalog.pricing import cost_of, estimate
 from bot.clock import Clock, SystemClock
 from bot.db import open_database
-from bot.errors import BotError
+from bot.domain import ImageOptions, ImageRequest
+from bot.errors import AccountProblemError, BotError, UpstreamError
+from bot.money import format_usd
 from bot.provider.availability import missing_from_catalog, missing_from_provider
+from bot.provider.failures import ConnectFailedError
 from bot.provider.images import OpenAIImagesClient, build_http_client
 from bot.provider.profile import ProviderProfile
 from bot.provider.profiles import load_profile
@@ -22,9 +27,12 @@ def _say(line: str) -> None:
     print(line)  # noqa: T201  # this is a command-line report
 
 
-async def run_check(settings: Settings, *, online: bool, clock: Clock | None = None) -> int:
+async def run_check(
+    settings: Settings, *, online: bool, clock: Clock | None = None, generate: bool = False
+) -> int:
     """Print what is in force and any problem; 0 when all is well, 1 otherwise. `clock` says
-    which day it is for the catalog's shutdown dates (the system's by default)."""
+    which day it is for the catalog's shutdown dates (the system's by default). `generate`
+    (with `online`) also makes one real image call, the cheapest the default model offers."""
     clock = clock or SystemClock()
     problems = 0
     try:
@@ -40,7 +48,10 @@ async def run_check(settings: Settings, *, online: bool, clock: Clock | None = N
     _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
     _report_provider(profile)
     if online:
-        problems += await _check_online(settings, catalog, clock, profile)
+        found = await _check_online(settings, catalog, clock, profile)
+        if generate and not found:
+            found = await generate_once(settings, catalog.get(settings.image_model), profile)
+        problems += found
         await _report_hidden_usage(settings, clock)
     _say("ok" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
@@ -98,7 +109,7 @@ async def _check_online(
         try:
             names = await OpenAIImagesClient(http, profile=profile).list_models()
         except BotError as exc:
-            _say(f"problem: the API refused: {exc}")
+            _say(f"problem: {describe_failure(settings, exc)}")
             return 1
     _report_availability(catalog, names, clock)
     if settings.image_model not in names:
@@ -116,3 +127,67 @@ def _report_availability(catalog: Catalog, names: list[str], clock: Clock) -> No
         _say(f"not offered by the API: {name}{retired}; members will not be offered it")
     for name in missing_from_catalog(catalog.names(), names):
         _say(f"offered by the API, not in the catalog: {name} (add it with MODEL_CATALOG)")
+
+
+log = logging.getLogger(__name__)
+PROBE_PROMPT = "a small grey circle on a white background"
+
+
+def describe_failure(settings: Settings, error: BotError) -> str:
+    """One line naming what went wrong: nothing answered, the account's cause, or the refusal."""
+    if isinstance(error, ConnectFailedError) or (
+        isinstance(error, UpstreamError) and error.status is None and not error.maybe_billed
+    ):
+        return f"no answer from {settings.openai_base_url} ({error})"
+    if isinstance(error, AccountProblemError):
+        return f"{error.summary}. The provider said: {error.words or 'nothing'}"
+    return f"the API refused: {error}"
+
+
+def cheapest(spec: ModelSpec) -> tuple[ImageOptions, int]:
+    """The model's cheapest listed size and quality, and its upper-bound cost in micro-USD."""
+    qualities = [q for q in spec.qualities if q != "auto"]
+    priced = [
+        (estimate(spec, options, prompt=PROBE_PROMPT).micro_usd, options)
+        for size in spec.resolved_sizes()
+        for quality in qualities
+        for options in [ImageOptions(model=spec.name, size=size, quality=quality)]  # type: ignore[arg-type]
+    ]
+    cost, options = min(priced, key=lambda pair: pair[0])
+    return options, cost
+
+
+async def generate_once(
+    settings: Settings, spec: ModelSpec, profile: ProviderProfile | None = None
+) -> int:
+    """One real, paid image call (the default model's cheapest); 0 when it worked, else 1.
+
+    /models answers for an organization that is not verified, so only an image call shows it.
+    """
+    if profile is not None and profile.api != "images":
+        _say(f"generate: not tried through {profile.title}'s own API; the first job tries it")
+        return 0
+    options, most = cheapest(spec)
+    _say(
+        f"generate: one real image call, {spec.name} {options.size} {options.quality}, "
+        f"at most {format_usd(most)}"
+    )
+    http = build_http_client(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value(),
+        organization=settings.openai_organization,
+        project=settings.openai_project,
+        profile=profile,
+    )
+    async with http:
+        try:
+            result = await OpenAIImagesClient(http, max_retries=0, profile=profile).run(
+                ImageRequest("generate", PROBE_PROMPT, options)
+            )
+        except BotError as exc:
+            _say(f"problem: {describe_failure(settings, exc)}")
+            return 1
+    cost = cost_of(spec, result.usage)
+    log.info("check --generate: one image, %s, request %s", format_usd(cost), result.request_id)
+    _say(f"generate: an image came back; it cost {format_usd(cost)} (request {result.request_id})")
+    return 0

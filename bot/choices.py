@@ -7,7 +7,9 @@ from typing import Literal, get_args
 
 # A fixed-value option's allowed values are its Literal's arguments, in the order a menu lists
 # them: typed code and the table below both read them from here.
-Quality = Literal["auto", "low", "medium", "high"]
+# xhigh and max: GPT Image 2.5 and later, where the catalog lists them (openai 3.63.0,
+# https://github.com/openai/openai-python types/image_generate_params.py).
+Quality = Literal["auto", "low", "medium", "high", "xhigh", "max"]
 Background = Literal["auto", "transparent", "opaque"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 Fidelity = Literal["low", "high"]

@@ -95,7 +95,9 @@ class ImageRequest:
     options: ImageOptions
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
-    end_user: str | None = None  # a hashed member id for OpenAI's abuse monitoring
+    markup: InputImage | None = None  # a transparent PNG over images[0]; never with a mask
+    # The member as OpenAI's abuse monitoring sees them: a salted hash, never the Discord id.
+    safety_identifier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

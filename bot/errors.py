@@ -189,10 +189,12 @@ class JobNotCancellableError(UserFacingError):
 
 
 class PromptRejectedError(UserFacingError):
-    """OpenAI's safety system refused the prompt or an input image (`moderation_blocked`)."""
+    """OpenAI's safety system refused the request (`moderation_blocked`). `stage`: "input" (the
+    prompt or an input image), "output" (the image it made) or "unknown" (not said)."""
 
-    def __init__(self, request_id: str | None = None) -> None:
+    def __init__(self, request_id: str | None = None, stage: str = "unknown") -> None:
         self.request_id = request_id
+        self.stage = stage if stage in ("input", "output") else "unknown"
         super().__init__("the image service's safety system refused this request")
 
 
@@ -302,12 +304,47 @@ class RateLimitedError(UpstreamError):
         super().__init__(message, status=status, code=code, request_id=request_id)
 
 
-class BillingLimitError(UpstreamError):
+# Account-level causes: what is wrong with the operator's account, never with the member's job.
+ACCOUNT_CAUSES = {
+    "key_refused": "the API key was refused",
+    "organization_not_verified": "the organization is not verified for this model",
+    "no_credit": "the account has no credit or reached a spend limit",
+    "blocked": "the provider has blocked the account or resource",
+    "region": "the provider does not serve this country or region",
+    "access_denied": "the provider denied access",
+}
+
+
+class AccountProblemError(UpstreamError):
+    """The operator's account cannot make images (`cause`, a key of ACCOUNT_CAUSES); `words` is
+    the provider's own message with secrets removed. Every job fails until the operator acts."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: str = "access_denied",
+        words: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.cause = cause
+        self.words = words
+        super().__init__(message, status=status, code=code, request_id=request_id)
+
+    @property
+    def summary(self) -> str:
+        return ACCOUNT_CAUSES.get(self.cause, ACCOUNT_CAUSES["access_denied"])
+
+
+class BillingLimitError(AccountProblemError):
     """Billing hard limit, insufficient quota or a spend limit: retrying never helps."""
 
 
-class AuthenticationError(UpstreamError):
-    """The key is wrong, the organisation is not verified, or the region is not served."""
+class AuthenticationError(AccountProblemError):
+    """The key is wrong, the organisation is not verified, the region is not served, or the
+    provider blocked the account."""
 
 
 class ModelUnavailableError(UpstreamError):

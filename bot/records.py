@@ -11,7 +11,7 @@ from bot.choices import OPTIONS
 from bot.domain import Choices, ImageOptions, Operation, Speed, apply_style
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "unknown"]
-FileRole = Literal["input", "mask", "result"]
+FileRole = Literal["input", "mask", "markup", "result"]
 _OPTION_FIELDS = frozenset(f.name for f in fields(ImageOptions))
 # How a cost is known (migration 0004 for ledger rows, 0008 for ended jobs): from `usage`; the
 # upper-bound estimate because the provider sent no `usage`; or the estimate because the answer

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 # Images per minute and tokens per minute by usage tier, identical for every GPT Image model
-# (research/openai-images-api.md §7).
+# (docs/sources.md#rate-limits).
 TIER_LIMITS: Mapping[int, tuple[int, int]] = {
     1: (5, 100_000),
     2: (20, 250_000),
@@ -20,14 +20,14 @@ TIER_LIMITS: Mapping[int, tuple[int, int]] = {
     4: (150, 3_000_000),
     5: (250, 8_000_000),
 }
-# Requests per minute of omni-moderation-latest by usage tier (research/batch-moderation-usage.md
-# §2.3, from the model's page); screening paces itself by these, apart from the images limits.
+# Requests per minute of omni-moderation-latest by usage tier (docs/sources.md#moderation-limits,
+# from the model's page); screening paces itself by these, apart from the images limits.
 MODERATION_RPM: Mapping[int, int] = {1: 500, 2: 500, 3: 1_000, 4: 2_000, 5: 5_000}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
-    """Everything an operator sets in the environment; names are fixed by DESIGN.md."""
+    """Everything an operator sets in the environment; the README lists the names (Environment)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True

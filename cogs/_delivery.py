@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.errors import AnswerLostError, PromptRejectedError
+from bot.errors import AccountProblemError, AnswerLostError, PromptRejectedError
 from bot.imaging import outbox
 from bot.jobs.events import JobEvent
 from bot.records import JobRecord, StoredFile
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # never races the expiry.
 TOKEN_LIFETIME = timedelta(minutes=14, seconds=30)
 ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledging
+# Failures told to the member alone (DESIGN, life of a job, step 4; refusals never in public).
+PRIVATE_FAILURES = (AccountProblemError, PromptRejectedError)
 RESTARTED = "the bot restarted or lost its connection while it was being made"
 INTERNAL = "something went wrong on my side while it was being made"
 
@@ -200,7 +202,10 @@ class Delivery:
         job = event.job
         reason = user_message(event.error) if event.error else None
         text = f"❌ Job #{job.id} failed: {reason or 'something went wrong on my side.'}"
-        await self._notify(job, text)
+        if isinstance(event.error, PRIVATE_FAILURES):
+            await self._notify_privately(job, text)
+        else:
+            await self._notify(job, text)
         if isinstance(event.error, PromptRejectedError):
             await self._log(job, _render.refusal_log_line(job))
 
@@ -212,6 +217,30 @@ class Delivery:
             why = RESTARTED if event.error is None else INTERNAL
         # Sending it again stays the member's choice: a Re-roll is a new job, charged on its own.
         await self._notify(job, _render.in_doubt_text(job, why), reroll_view(job.id))
+
+    async def _notify_privately(self, job: JobRecord, text: str) -> None:
+        """Tell only the member (refusals, the account's problems): the channel never shows it.
+
+        While the token lives the public status goes and an ephemeral message says why; after
+        that a direct message, or nothing in public if the member takes none."""
+        origin = await self._live_origin(job.id)
+        await self._finish(job.id)
+        if origin is not None:
+            try:
+                if origin.private:  # the status is already the member's alone
+                    await origin.interaction.edit_original_response(content=text, attachments=[])
+                else:
+                    await origin.interaction.followup.send(text, ephemeral=True)
+                    with contextlib.suppress(discord.HTTPException):  # it may be gone already
+                        await origin.interaction.delete_original_response()
+                return
+            except discord.HTTPException as exc:
+                log.info("could not tell user %s privately of job %s: %s", job.user_id, job.id, exc)
+        try:
+            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+            await user.send(text)
+        except discord.HTTPException as exc:
+            log.info("could not message user %s about job %s: %s", job.user_id, job.id, exc)
 
     async def _on_cancelled(self, event: JobEvent) -> None:
         await self._notify(event.job, f"🚫 Job #{event.job.id} was cancelled.")

@@ -74,6 +74,8 @@ async def admit(
         deferred = True  # no public status message to become the result
     finally:
         delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
+    if admitted.notice is not None and interaction.guild_id is not None:
+        await write_log(bot, interaction.guild_id, admitted.notice)  # the moderators' channel
     return admitted
 
 

@@ -78,13 +78,17 @@ def _(error: errors.InvalidImageError) -> str:
 
 @user_message.register
 def _(error: errors.PromptRejectedError) -> str:
+    if error.stage == "input":
+        return "OpenAI's safety system refused your prompt or image; nothing was charged."
+    if error.stage == "output":
+        return "OpenAI's safety system refused the image it made; nothing was charged."
     return (
         "OpenAI's safety system refused this prompt or image, so nothing was charged. "
         "Try rephrasing it."
     )
 
 
-# OpenAI's moderation categories in plain words (research/batch-moderation-usage.md §2.2).
+# OpenAI's moderation categories in plain words (docs/sources.md#moderation-categories).
 CATEGORY_WORDS = {
     "sexual": "sexual content",
     "sexual/minors": "sexual content involving minors",
@@ -204,13 +208,12 @@ def _(error: errors.AnswerLostError) -> str:
 
 
 @user_message.register
-def _(error: errors.BillingLimitError) -> str:
-    return "The bot's OpenAI account has reached its spending limit. Please tell a moderator."
-
-
-@user_message.register
-def _(error: errors.AuthenticationError) -> str:
-    return "The bot's OpenAI account is not set up correctly. Please tell a moderator."
+def _(error: errors.AccountProblemError) -> str:
+    # Which cause (and the provider's words) is the operator's business: their log says it.
+    return (
+        "The bot's account has a problem, so nothing was made and nothing was charged. "
+        "The bot's operator has been told."
+    )
 
 
 @user_message.register

@@ -1,16 +1,16 @@
-"""Buttons that survive restarts (the job id lives in the custom_id) and the prompt modal."""
+"""Buttons that survive restarts (the job id lives in the custom_id) and the Edit modal."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import discord
 
 from cogs.errors import report_error
 
-PromptAction = Callable[[discord.Interaction, str], Awaitable[None]]
 ACTIONS_COG = "Images"
 
 
@@ -89,25 +89,66 @@ def cancel_view(job_ids: list[int]) -> discord.ui.View:
     return view
 
 
-class PromptModal(discord.ui.Modal):
-    """Asks for a prompt, then runs `on_prompt` with the modal's own interaction."""
+@dataclass(frozen=True)
+class EditAnswers:
+    """What the Edit modal gave: the prompt and the files uploaded in it (discord.py 2.7's
+    FileUpload): a markup, a mask and more reference images, each optional."""
 
-    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label="Prompt",
-        style=discord.TextStyle.paragraph,
-        min_length=1,
-        max_length=4000,
-        placeholder="Describe the change you want",
-    )
+    prompt: str
+    markup: discord.Attachment | None = None
+    mask: discord.Attachment | None = None
+    more: tuple[discord.Attachment, ...] = ()
 
-    def __init__(self, *, title: str, on_prompt: PromptAction, default: str | None = None) -> None:
+
+EditAction = Callable[[discord.Interaction, EditAnswers], Awaitable[None]]
+
+
+class EditModal(discord.ui.Modal):
+    """Asks for a prompt and, optionally, a markup, a mask and more images (file uploads),
+    then runs `on_submit_edit` with the modal's own interaction."""
+
+    def __init__(
+        self, *, title: str, on_edit: EditAction, default: str | None = None, more: int = 3
+    ) -> None:
         super().__init__(title=title, timeout=600)
-        self._on_prompt = on_prompt
-        if default:
-            self.prompt.default = default[:4000]
+        self._on_edit = on_edit
+        self.prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            min_length=1,
+            max_length=4000,
+            placeholder="Describe the change you want",
+            default=default[:4000] if default else None,
+        )
+        self.markup = discord.ui.FileUpload[EditModal](required=False, max_values=1)
+        self.mask = discord.ui.FileUpload[EditModal](required=False, max_values=1)
+        self.more = discord.ui.FileUpload[EditModal](required=False, max_values=max(1, more))
+        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
+        self.add_item(
+            discord.ui.Label(
+                text="Markup (optional)",
+                description="A transparent PNG drawn over the image: circle what to change.",
+                component=self.markup,
+            )
+        )
+        self.add_item(
+            discord.ui.Label(
+                text="Mask (optional)",
+                description="Where the image may change (transparent or white); no markup then.",
+                component=self.mask,
+            )
+        )
+        self.add_item(
+            discord.ui.Label(text="More reference images (optional)", component=self.more)
+        )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self._on_prompt(interaction, self.prompt.value)
+        answers = EditAnswers(
+            prompt=self.prompt.value,
+            markup=next(iter(self.markup.values), None),
+            mask=next(iter(self.mask.values), None),
+            more=tuple(self.more.values),
+        )
+        await self._on_edit(interaction, answers)
 
     async def on_error(  # type: ignore[override]  # discord.py's Modal narrows BaseView's hook
         self, interaction: discord.Interaction, error: Exception, /

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.catalog.usable import check_usable
 from bot.choices import Quality
 from bot.errors import PermissionDeniedError
 from bot.money import format_usd, to_micro_usd
@@ -206,12 +207,27 @@ class Admin(commands.Cog):
         changes = {name: value for name, value in changes.items() if value is not None}
         if allowed_models is not None and allowed_models.strip().lower() == "all":
             changes["allowed_models"] = None
+        await self._check_usable(interaction.guild_id or 0, changes)
         settings = await self.services.guilds.update_config(
             interaction.guild_id or 0, changed_by=interaction.user.id, **changes
         )
         embed = config_embed(settings, self.services.settings.image_model)
         text = "Settings updated." if changes else "Nothing to change; the settings are:"
         await interaction.response.send_message(text, embed=embed, ephemeral=True)
+
+    async def _check_usable(self, guild_id: int, changes: dict[str, object]) -> None:
+        """InvalidOptionError, before anything is stored, for a default the guild cannot use."""
+        services = self.services
+        current = (await services.guilds.get(guild_id)).config
+        allowed = changes.get("allowed_models", current.allowed_models)
+        check_usable(
+            changes,
+            current_model=current.default_model or services.settings.image_model,
+            catalog=services.catalog,
+            today=services.clock.now().date(),
+            offers=services.models.offers,
+            allowed=allowed if isinstance(allowed, tuple) else None,
+        )
 
 
 def _micro(usd: float | None) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -18,7 +19,7 @@ from bot.jobs.models import Submission
 from cogs import _choices, _sources
 from cogs._delivery import Delivery
 from cogs._flow import admit, can_manage_messages, is_moderator, member_role_ids
-from cogs._views import JobButton, PromptModal
+from cogs._views import EditAnswers, EditModal, JobButton
 from cogs.errors import send_private
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class Images(commands.Cog):
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
         mask: discord.Attachment | None = None,
+        markup: discord.Attachment | None = None,
         **picked: Any,
     ) -> None:
         """Edit your images with a prompt; a mask marks the area of the first image to change.
@@ -94,19 +96,28 @@ class Images(commands.Cog):
             image3: Another reference image.
             image4: Another reference image.
             mask: Where the first image may change (transparent or white): a guide, not a fence.
+            markup: A transparent PNG drawn over the first image, showing what to change.
         """
         choices = Choices.from_options(prompt, picked)  # the options of bot/choices.py
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        intake.check_declared([_declared(a) for a in [*attachments, *([mask] if mask else [])]])
+        extras = [a for a in (mask, markup) if a is not None]
+        intake.check_declared([_declared(a) for a in [*attachments, *extras]])
 
         async def prepare() -> Submission:
             images = await intake.prepare_inputs([await _download(a) for a in attachments])
-            prepared_mask = None
+            first = (images[0].width, images[0].height)
+            prepared_mask = prepared_markup = None
             if mask is not None:
-                first = (images[0].width, images[0].height)
                 prepared_mask = await intake.prepare_mask(await _download(mask), first)
+            if markup is not None:
+                prepared_markup = await intake.prepare_markup(await _download(markup), first)
             return self._submission(
-                interaction, "edit", choices, images=tuple(images), mask=prepared_mask
+                interaction,
+                "edit",
+                choices,
+                images=tuple(images),
+                mask=prepared_mask,
+                markup=prepared_markup,
             )
 
         await admit(interaction, self.delivery, prepare)
@@ -120,17 +131,21 @@ class Images(commands.Cog):
             return
         intake.check_declared([image.declared for image in found])
 
-        async def on_prompt(modal_interaction: discord.Interaction, prompt: str) -> None:
+        async def on_edit(modal_interaction: discord.Interaction, answers: EditAnswers) -> None:
+            _declare_uploads(answers)
+
             async def prepare() -> Submission:
                 client = modal_interaction.client
                 blobs = [await _sources.download(client, image) for image in found]
-                images = await intake.prepare_inputs(blobs)
-                choices = Choices(prompt=prompt)  # the guild's defaults for every option
-                return self._submission(modal_interaction, "edit", choices, images=tuple(images))
+                blobs += [await _download(a) for a in answers.more]
+                images = tuple(await intake.prepare_inputs(blobs))
+                choices = Choices(prompt=answers.prompt)  # the guild's defaults for every option
+                submission = self._submission(modal_interaction, "edit", choices, images=images)
+                return await _with_uploads(submission, answers)
 
             await admit(modal_interaction, self.delivery, prepare)
 
-        await interaction.response.send_modal(PromptModal(title="Edit image", on_prompt=on_prompt))
+        await interaction.response.send_modal(EditModal(title="Edit image", on_edit=on_edit))
 
     # --- buttons ---------------------------------------------------------------------------
 
@@ -158,20 +173,25 @@ class Images(commands.Cog):
     async def _edit_result(self, interaction: discord.Interaction, job_id: int) -> None:
         job = await self.services.jobs.get(job_id, guild_id=_guild_id(interaction))
 
-        async def on_prompt(modal_interaction: discord.Interaction, prompt: str) -> None:
+        async def on_edit(modal_interaction: discord.Interaction, answers: EditAnswers) -> None:
+            _declare_uploads(answers)
+
             async def prepare() -> Submission:
-                return await self.services.jobs.resubmission(
+                submission = await self.services.jobs.resubmission(
                     job_id,
                     guild_id=_guild_id(modal_interaction),
                     user_id=modal_interaction.user.id,
                     role_ids=member_role_ids(modal_interaction),
-                    prompt=prompt,
+                    prompt=answers.prompt,
                     use_result_as_input=True,
                 )
+                more = await intake.prepare_inputs([await _download(a) for a in answers.more])
+                submission = replace(submission, images=(*submission.images, *more))
+                return await _with_uploads(submission, answers)
 
             await admit(modal_interaction, self.delivery, prepare)
 
-        modal = PromptModal(title=f"Edit job #{job.id}", on_prompt=on_prompt, default=job.prompt)
+        modal = EditModal(title=f"Edit job #{job.id}", on_edit=on_edit, default=job.prompt)
         await interaction.response.send_modal(modal)
 
     async def _delete_result(self, interaction: discord.Interaction, job_id: int) -> None:
@@ -202,6 +222,7 @@ class Images(commands.Cog):
         *,
         images: tuple[InputImage, ...] = (),
         mask: InputImage | None = None,
+        markup: InputImage | None = None,
     ) -> Submission:
         """The member's request with their ids, in the interaction's guild and channel."""
         return Submission(
@@ -213,7 +234,27 @@ class Images(commands.Cog):
             choices=choices,
             images=images,
             mask=mask,
+            markup=markup,
         )
+
+
+def _declare_uploads(answers: EditAnswers) -> None:
+    """Refuse by name, before any download, a modal upload that is not an image."""
+    uploads = [a for a in (answers.markup, answers.mask, *answers.more) if a is not None]
+    intake.check_declared([_declared(a) for a in uploads])
+
+
+async def _with_uploads(submission: Submission, answers: EditAnswers) -> Submission:
+    """The submission with the modal's mask and markup, fitted to its first image."""
+    if not submission.images:
+        return submission
+    first = (submission.images[0].width, submission.images[0].height)
+    mask = markup = None
+    if answers.mask is not None:
+        mask = await intake.prepare_mask(await _download(answers.mask), first)
+    if answers.markup is not None:
+        markup = await intake.prepare_markup(await _download(answers.markup), first)
+    return replace(submission, mask=mask or submission.mask, markup=markup)
 
 
 def _guild_id(interaction: discord.Interaction) -> int:

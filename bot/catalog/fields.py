@@ -12,7 +12,10 @@ from typing import Any
 from bot.errors import CatalogError
 from bot.money import MICRO_PER_USD
 
-RESOLVED_QUALITIES: tuple[str, ...] = ("low", "medium", "high")
+RESOLVED_QUALITIES: tuple[str, ...] = ("low", "medium", "high", "xhigh", "max")
+# What quality "auto" may resolve to, priced as the dearest of them (DESIGN: "auto" as high):
+# the API picks among these, never xhigh or max, which cost more and must be asked for.
+AUTO_QUALITIES: tuple[str, ...] = ("low", "medium", "high")
 _SIZE_RE = re.compile(r"^\s*([1-9]\d{0,5})\s*[x×*]\s*([1-9]\d{0,5})\s*$", re.IGNORECASE)
 
 
@@ -103,7 +106,7 @@ class FieldReader:
             raise self.fail(field, f'must be "YYYY-MM-DD" or "" for none, not {value!r}') from exc
 
     def table(self, field: str, cell: Callable[[str], int]) -> Mapping[str, Mapping[str, int]]:
-        """size -> quality -> number, sizes normalised to WxH, qualities low/medium/high."""
+        """size -> quality -> number, sizes normalised to WxH, resolved qualities."""
         rows = self.get(field, {})
         if not isinstance(rows, Mapping):
             raise self.fail(field, 'must be a table of [..."WxH"] tables')
@@ -111,10 +114,11 @@ class FieldReader:
         for size, row in rows.items():
             parsed = parse_size(size)
             if parsed is None or not isinstance(row, Mapping):
-                raise self.fail(f"{field}.{size}", "must be a WxH table of low/medium/high")
+                raise self.fail(f"{field}.{size}", "must be a WxH table of qualities")
             for quality in row:
                 if quality not in RESOLVED_QUALITIES:
-                    raise self.fail(f"{field}.{size}.{quality}", "quality must be low/medium/high")
+                    known = ", ".join(RESOLVED_QUALITIES)
+                    raise self.fail(f"{field}.{size}.{quality}", f"quality must be one of {known}")
             cells = {q: cell(f"{field}.{size}.{q}") for q in row}
             out[f"{parsed[0]}x{parsed[1]}"] = MappingProxyType(cells)
         return MappingProxyType(out)

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 SHIPPED_FILE = "bot/catalog/models.toml"
+# A model that lists no qualities takes the four every GPT Image model takes; xhigh and max
+# only where listed.
+DEFAULT_QUALITIES = ("auto", "low", "medium", "high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class ModelSpec:
     replacement: str | None
     auto_sizes: tuple[str, ...] = ()  # what "auto" may resolve to; empty = every resolved size
     batch_prices: TokenPrices | None = None  # the Batch API's (relaxed speed); None = not offered
+    markup: bool = False  # edits take a `markup` image drawn over the first input
 
     @property
     def offers_relaxed(self) -> bool:
@@ -254,6 +258,7 @@ def _build_spec(f: FieldReader) -> ModelSpec:
         replacement=f.optional_text("replacement"),
         auto_sizes=f.strings("auto_sizes", ()),
         batch_prices=_prices(f, "batch_prices") if f.get("batch_prices", None) else None,
+        markup=f.flag("markup", False),
     )
     _check_consistency(f, spec)
     return replace(spec, auto_sizes=_auto_sizes(f, spec))
@@ -306,7 +311,7 @@ def _free_size(f: FieldReader) -> FreeSizeRule | None:
 
 
 def _qualities(f: FieldReader) -> tuple[str, ...]:
-    qualities = f.strings("qualities", QUALITIES)
+    qualities = f.strings("qualities", DEFAULT_QUALITIES)
     bad = [q for q in qualities if q not in QUALITIES]
     if bad or not set(qualities) - {"auto"}:
         raise f.fail("qualities", f"must list some of {', '.join(QUALITIES)}, not only auto")

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from bot.catalog.fields import AUTO_QUALITIES
 from bot.catalog.models import RESOLVED_QUALITIES, ModelSpec, TokenPrices, parse_size
 from bot.domain import ImageOptions, TokenUsage
 from bot.errors import InvalidOptionError
@@ -13,12 +14,13 @@ from bot.errors import InvalidOptionError
 _PER_MILLION = 1_000_000  # prices are micro-USD per 1M tokens
 
 # A BPE token covers at least one byte, so a prompt never has more tokens than utf-8 bytes. The
-# API adds framing tokens it does not document (research §6d: about +6 measured on generations,
-# "more" on edits); 256 covers that with room to spare for well under $0.002 at $5/1M.
+# API adds framing tokens it does not document (docs/sources.md#input-image-tokens: about +6
+# measured on generations, "more" on edits); 256 covers that with room to spare for well under
+# $0.002 at $5/1M.
 TEXT_OVERHEAD_TOKENS = 256
 
-# Research §6d [VISION], documented for GPT Image 1 and applied to every model (UNCONFIRMED for
-# the others): scale into 2048x2048, shortest side to 512 px, count 512-px tiles.
+# docs/sources.md#input-image-tokens, documented for GPT Image 1 and applied to every model
+# (UNCONFIRMED for the others): scale into 2048x2048, shortest side to 512 px, count 512-px tiles.
 _TILE_BASE_TOKENS = 65
 _TILE_TOKENS = 129
 _HIGH_FIDELITY_SQUARE = 4096
@@ -78,7 +80,9 @@ def text_tokens_upper_bound(prompt: str) -> int:
 
 
 def input_image_tokens(spec: ModelSpec, width: int, height: int, *, high_fidelity: bool) -> int:
-    """Input tokens for one uploaded image (research §6d); gpt-image-2 is always high fidelity.
+    """Input tokens for one uploaded image; gpt-image-2 is always high fidelity.
+
+    Per docs/sources.md#input-image-tokens.
 
     After scaling the shortest side to 512 px the image is one tile across and
     512 * long / short px along, so ceil(long / short) tiles. Rounding up keeps this an upper
@@ -143,7 +147,7 @@ def _candidates(spec: ModelSpec, options: ImageOptions) -> list[tuple[str, str]]
     size = spec.validate_size(options.size)
     sizes = spec.auto_size_candidates() if size == "auto" else (size,)
     if options.quality == "auto":
-        qualities = [q for q in RESOLVED_QUALITIES if q in spec.qualities]
+        qualities = [q for q in AUTO_QUALITIES if q in spec.qualities]
     else:
         qualities = [options.quality]
     return [(s, q) for s in sizes for q in qualities]

@@ -18,8 +18,9 @@ API_MAX_INPUT_BYTES = 50_000_000
 # The largest output gpt-image-2 makes is 8,294,400 px (3840x2160); four times that leaves room
 # for big photos while a decoded RGBA frame stays under ~130 MB of memory.
 MAX_INPUT_PIXELS = 4 * 8_294_400
-# The API scales inputs to fit 2048x2048 when it counts their tokens (research §6d), so pixels
-# past 4096 only cost upload time and memory; 4096 keeps a 2x margin.
+# The API scales inputs to fit 2048x2048 when it counts their tokens
+# (docs/sources.md#input-image-tokens), so pixels past 4096 only cost upload time and memory;
+# 4096 keeps a 2x margin.
 MAX_INPUT_SIDE = 4096
 # What we are willing to download and decode at all; the caller checks `attachment.size`
 # against it before downloading. Above the API limit because conversions (BMP, TIFF) shrink.

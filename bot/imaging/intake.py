@@ -10,6 +10,7 @@ from pathlib import PurePath
 from bot.domain import InputImage
 from bot.errors import InvalidImageError
 from bot.imaging.convert import MAX_SOURCE_BYTES, prepare_input
+from bot.imaging.markup import prepare_markup as _prepare_markup
 from bot.imaging.masks import prepare_mask as _prepare_mask
 
 # Extensions Pillow reads that members plausibly attach; anything else is refused unread.
@@ -66,3 +67,8 @@ async def prepare_inputs(blobs: Sequence[Blob]) -> list[InputImage]:
 async def prepare_mask(blob: Blob, size: tuple[int, int]) -> InputImage:
     """Turn a transparent or black-and-white mask into the API's alpha mask at `size`."""
     return await asyncio.to_thread(_prepare_mask, blob.data, filename=blob.filename, size=size)
+
+
+async def prepare_markup(blob: Blob, size: tuple[int, int]) -> InputImage:
+    """A markup drawn over the first image (`size`): a transparent PNG of its shape."""
+    return await asyncio.to_thread(_prepare_markup, blob.data, filename=blob.filename, size=size)

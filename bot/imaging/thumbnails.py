@@ -9,7 +9,7 @@ from PIL import Image
 from bot.domain import InputImage
 
 # Moderation needs no detail; a small RGB JPEG also avoids the endpoint's reported failures on
-# big files (>20 MB) and on grey+alpha PNGs (research/batch-moderation-usage.md §2.4).
+# big files (>20 MB) and on grey+alpha PNGs (docs/sources.md#moderation-errors).
 MODERATION_SIDE = 1024
 MODERATION_QUALITY = 85
 

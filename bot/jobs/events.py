@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 EventKind = Literal[
     "queued", "position", "started", "partial", "succeeded", "failed", "cancelled", "unknown"
 ]
-# Which of the account's per-minute limits holds the next job back (DESIGN.md, "The life of a
-# job" 2: the reply says so).
+# Which of the account's per-minute limits holds the next job back (the member's status says
+# so).
 PaceReason = Literal["images", "tokens"]
 
 

@@ -22,6 +22,7 @@ class Submission:
     choices: Choices
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
+    markup: InputImage | None = None  # drawn over the first image to show what to change
     source_job_id: int | None = None
 
 
@@ -32,3 +33,4 @@ class Admitted:
     job: JobRecord
     position: int
     estimate: CostEstimate
+    notice: str | None = None  # for the guild's moderators (a retired default gave way)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.catalog.pricing import CostEstimate
@@ -78,12 +79,13 @@ class JobService:
 
     async def _submit(self, s: Submission) -> Admitted:
         job, cost = await self._admission.admit(s)
+        notice = await self._admission.replaced_default_notice(s.guild_id)
         if job.speed == "relaxed":
-            return self._gather(job, cost)
+            return replace(self._gather(job, cost), notice=notice)
         position = self._queue.push(job)
         self._bus.emit(JobEvent("queued", job, position=position))
         self._wake()
-        return Admitted(job, position, cost)
+        return Admitted(job, position, cost, notice)
 
     def _gather(self, job: JobRecord, cost: CostEstimate) -> Admitted:
         """A relaxed job waits for its batch in the relaxed lane, not in the paced queue."""

@@ -1,6 +1,6 @@
 """The Batch API's wire format: JSONL request lines, Batch objects and output/error lines.
 
-Shapes from the OpenAPI spec (research/batch-moderation-usage.md §1.2-§1.5): an input line is
+Shapes from the OpenAPI spec (docs/sources.md#batch-wire): an input line is
 `{"custom_id", "method": "POST", "url", "body"}`; edits use the JSON body
 (`EditImageBodyJsonParam`) with each image as `{"image_url": <base64 data URL>}`, because a batch
 line cannot carry multipart files and Discord's CDN URLs expire before a batch may run. An
@@ -53,6 +53,8 @@ def edit_json_body(request: ImageRequest) -> dict[str, Any]:
     body["images"] = [{"image_url": data_url(image)} for image in request.images]
     if request.mask is not None:
         body["mask"] = {"image_url": data_url(request.mask)}
+    if request.markup is not None:
+        body["markup"] = {"image_url": data_url(request.markup)}
     return body
 
 

@@ -21,6 +21,10 @@ from bot.provider.wire import MalformedResponseError
 _HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 LIST_PAGE = 100  # the API's maximum `limit` for GET /batches
 INPUT_EXPIRES_SECONDS = 3 * 86_400  # 3600..2592000 allowed [OAS FileExpirationAfter]
+# The output and error files hold members' images too. `output_expires_after` (openai 3.63.0,
+# https://github.com/openai/openai-python types/batch_create_params.py) is anchored at the
+# file's creation, when the batch ends; three days leaves a stopped bot time to fetch them.
+OUTPUT_EXPIRES_SECONDS = 3 * 86_400
 
 
 class OpenAIBatchesClient:
@@ -72,6 +76,7 @@ class OpenAIBatchesClient:
             "endpoint": endpoint,
             "completion_window": COMPLETION_WINDOW,
             "metadata": dict(metadata),
+            "output_expires_after": {"anchor": "created_at", "seconds": OUTPUT_EXPIRES_SECONDS},
         }
         return self._batch(await self._json("POST", "batches", json=body))
 

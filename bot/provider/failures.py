@@ -1,6 +1,6 @@
 """Translation of Images API failures into bot/errors.py classes, by what the provider surely did.
 
-Every failed call falls in one of three fates (DESIGN.md, "The life of a job", steps 3-4):
+Every failed call falls in one of three fates (README, "When an answer is lost"):
 
 | what happened                                                  | fate       | retried     |
 |----------------------------------------------------------------|------------|-------------|
@@ -17,8 +17,8 @@ Every failed call falls in one of three fates (DESIGN.md, "The life of a job", s
 "answered" calls are not billed; "in_doubt" ones may have been (AnswerLostError, maybe_billed).
 A partial image means the provider had already drawn (and billed output tokens for) a preview
 and may have drawn more, so no error after it can say "nothing was done".
-Sources: research/openai-images-api.md §5, §10.6-7; research/providers.md §4.2 (lenient parsing,
-HTML pages from load balancers), public reports of proxies' 502/504/524 pages.
+Sources: docs/sources.md#images-errors; docs/sources.md#provider-errors (lenient parsing, HTML
+pages from load balancers), public reports of proxies' 502/504/524 pages.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def redact(text: str) -> str:
 def _error_fields(body: bytes) -> dict[str, str | None]:
     """The `error` envelope's message/type/param/code; empty when the body is not one.
 
-    Lenient as providers.md §4.2 advises: a list holding the envelope (Gemini) and a string
-    `error` count too; an HTML page or any other JSON does not.
+    Lenient as docs/sources.md#provider-errors advises: a list holding the envelope (Gemini)
+    and a string `error` count too; an HTML page or any other JSON does not.
     """
     try:
         data = json.loads(body)
@@ -100,6 +100,23 @@ def _error_fields(body: bytes) -> dict[str, str | None]:
     if not isinstance(err, dict):
         return {}
     return {k: (str(err[k]) if err.get(k) is not None else None) for k in _FIELDS}
+
+
+def _moderation_stage(body: bytes) -> str:
+    """Where a refusal happened: `moderation_stage` in the error (seen on Images API errors,
+    https://github.com/openai/codex/issues/46737) or in `moderation_details` (the Responses
+    tool's shape in the openai SDK); "unknown" when neither says."""
+    try:
+        err = json.loads(body).get("error")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return "unknown"
+    if not isinstance(err, dict):
+        return "unknown"
+    details = err.get("moderation_details")
+    stage = err.get("moderation_stage") or (
+        details.get("moderation_stage") if isinstance(details, dict) else None
+    )
+    return stage if stage in ("input", "output") else "unknown"
 
 
 def fate(error: TranslatedError) -> Fate:
@@ -164,6 +181,31 @@ def _is_auth(status: int | None, code: str | None, message: str) -> bool:
     return "must be verified" in message.lower()
 
 
+def _auth_cause(status: int | None, code: str | None, message: str) -> str:
+    if "must be verified" in message.lower():
+        return "organization_not_verified"
+    if code == "unsupported_country_region":
+        return "region"
+    if status == 401 or code in ("invalid_api_key", "invalid_organization"):
+        return "key_refused"
+    return "access_denied"
+
+
+# An account-level block worded by the provider (Azure: "Your resource has been temporarily
+# blocked"; OpenAI: account_deactivated), reported to members as "flagged" by other bots
+# (https://github.com/pollinations/pollinations/issues/12446).
+BLOCK_CODES = frozenset({"account_deactivated", "access_terminated", "account_blocked"})
+
+
+def _is_blocked(status: int | None, code: str | None, message: str) -> bool:
+    if code in BLOCK_CODES:
+        return True
+    lowered = message.lower()
+    return status in (401, 403) and (
+        "has been blocked" in lowered or "temporarily blocked" in lowered
+    )
+
+
 def _is_model_gone(status: int | None, code: str | None, param: str | None, message: str) -> bool:
     if status == 404 or code == "model_not_found" or param == "model":
         return True
@@ -188,17 +230,23 @@ def translate_error(
     label = f"images API {status or 'stream'} {code or err_type or 'error'}"
     message = f"{label}: {upstream}" if upstream else label
     rid = request_id
+    if _is_blocked(status, code, upstream):  # before refusals: a block is not the member's fault
+        return AuthenticationError(message, cause="blocked", words=upstream, status=status,
+                                   code=code, request_id=rid)  # fmt: skip
     if code in REFUSAL_CODES:
-        return PromptRejectedError(request_id)
+        return PromptRejectedError(request_id, stage=_moderation_stage(body))
     if _is_billing(code, err_type):
-        return BillingLimitError(message, status=status, code=code, request_id=rid)
+        return BillingLimitError(message, cause="no_credit", words=upstream, status=status,
+                                 code=code, request_id=rid)  # fmt: skip
     if status == 429 or code == "rate_limit_exceeded":
         retry_after = parse_retry_after(headers)
         return RateLimitedError(
             message, retry_after=retry_after, status=status or 429, code=code, request_id=rid
         )
     if _is_auth(status, code, upstream):
-        return AuthenticationError(message, status=status, code=code, request_id=rid)
+        cause = _auth_cause(status, code, upstream)
+        return AuthenticationError(message, cause=cause, words=upstream, status=status,
+                                   code=code, request_id=rid)  # fmt: skip
     if _is_model_gone(status, code, param, upstream):
         return ModelUnavailableError(message, model=model, status=status, code=code, request_id=rid)
     client_error = status is not None and 400 <= status < 500

@@ -38,7 +38,7 @@ class ModerationFailedError(UpstreamError):
 
 class OpenAIModerationClient:
     """`POST /moderations`. At most one image per call: the endpoint refuses two with
-    `too_many_images` (research/batch-moderation-usage.md §2.3), so callers send each image in
+    `too_many_images` (docs/sources.md#moderation-limits), so callers send each image in
     its own call, as a data URL (Discord's CDN links expire and OpenAI's fetcher is flaky)."""
 
     def __init__(

@@ -1,7 +1,7 @@
 """The organization's own record: GET /organization/usage/images and /organization/costs.
 
-Shapes from openai/openai-openapi (UsageImagesResult, CostsResult; research
-batch-moderation-usage.md §3): pages of daily buckets `{object: "page", data: [{start_time,
+Shapes from openai/openai-openapi (UsageImagesResult, CostsResult;
+docs/sources.md#usage-costs): pages of daily buckets `{object: "page", data: [{start_time,
 end_time, results: [...]}], has_more, next_page}`, followed with `page=<next_page>`. Both need an
 organization admin key (`sk-admin-...`); a project key gets 403 "Missing scopes: api.usage.read".
 """
@@ -44,6 +44,8 @@ class CostLine:
     day: date
     line_item: str | None  # e.g. "gpt-image-2 image, output"
     amount_usd: Decimal
+    quantity: Decimal | None = None  # how much of quantity_unit the line bills
+    quantity_unit: str | None = None  # "tokens", "1000_tokens", "images", ... (openai 3.63.0)
 
 
 class OrganizationClient:
@@ -96,6 +98,8 @@ class OrganizationClient:
                     day=day,
                     line_item=_text(result.get("line_item")),
                     amount_usd=Decimal(str(amount.get("value") or 0)),
+                    quantity=_decimal(result.get("quantity")),
+                    quantity_unit=_text(result.get("quantity_unit")),
                 )
             )
         return found
@@ -144,6 +148,15 @@ def _window(start: datetime, end: datetime, project: str | None, limit: int) -> 
     if project:
         params["project_ids"] = [project]
     return params
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
 
 
 def _text(value: object) -> str | None:

@@ -21,7 +21,7 @@ class ReadTimeouts:
     A read timeout abandons an answer that may be billed (the call ends in doubt), so these are
     generous. Public reports: gpt-image-1 at high quality and 1536x1024 sometimes over 200 s;
     gpt-image-2 at high quality, and its edits, 60-150 s or more; OpenAI's guide says complex
-    prompts take up to 2 minutes (research/openai-images-api.md §1). So low quality waits 3
+    prompts take up to 2 minutes (docs/sources.md#images-request). So low quality waits 3
     minutes, medium 5, high and auto (priced as high) 10, every edit at least 10; sizes above
     1536x1024 wait in proportion to their pixels, each image after the first adds a quarter,
     and nothing waits more than `ceiling`. `scale` shrinks every wait (tests only).

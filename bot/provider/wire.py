@@ -45,9 +45,9 @@ def edit_form(request: ImageRequest, *, stream: bool) -> tuple[dict[str, str], l
 
     Every file part gets an explicit filename and image mimetype: without one httpx falls back to
     application/octet-stream, which the API rejects. One input image goes as `image`, several as
-    `image[]` parts, as the official SDK sends them (research §2b): some OpenAI-compatible
-    gateways refuse a lone `image[]`. `moderation` is not sent: the multipart edit schema does
-    not have it.
+    `image[]` parts, as the official SDK sends them (docs/sources.md#multipart): some
+    OpenAI-compatible gateways refuse a lone `image[]`. `moderation` is not sent: the multipart
+    edit schema does not have it.
     """
     fields = {k: _form_value(v) for k, v in _common_fields(request, stream=stream).items()}
     name = "image" if len(request.images) == 1 else "image[]"
@@ -57,6 +57,9 @@ def edit_form(request: ImageRequest, *, stream: bool) -> tuple[dict[str, str], l
     ]
     if request.mask is not None:
         files.append(("mask", (f"mask.{_ext(request.mask)}", request.mask.data, request.mask.mime)))
+    if request.markup is not None:  # `markup` on edits (openai 3.63.0 image_edit_params.py)
+        mark = request.markup
+        files.append(("markup", (f"markup.{_ext(mark)}", mark.data, mark.mime)))
     return fields, files
 
 
@@ -77,8 +80,10 @@ def _common_fields(request: ImageRequest, *, stream: bool) -> dict[str, Any]:
     if stream:
         body["stream"] = True
         body["partial_images"] = opts.partial_images
-    if request.end_user:
-        body["user"] = request.end_user
+    if request.safety_identifier:
+        # `user` is deprecated for `safety_identifier` on both image endpoints (openai 3.63.0,
+        # https://github.com/openai/openai-python types/image_generate_params.py); never both.
+        body["safety_identifier"] = request.safety_identifier
     return body
 
 

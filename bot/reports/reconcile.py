@@ -20,7 +20,7 @@ from bot.provider.organization import CostLine, ImagesUsage
 from bot.store.reconcile import LedgerDay
 
 IMAGE_MODEL_PREFIXES = ("gpt-image", "chatgpt-image", "dall-e")
-# "<model> <image|text>, <input|cached input|output>" (research batch-moderation-usage.md §3.3)
+# "<model> <image|text>, <input|cached input|output>" (docs/sources.md#usage-costs)
 _LINE_ITEM = re.compile(r"^(?P<model>\S+) (?:image|text), (?:cached )?(?:input|output)$")
 _SNAPSHOT = re.compile(r"^(?P<base>.+)-\d{4}-\d{2}-\d{2}$")
 
@@ -56,6 +56,9 @@ class ProviderDay:
     images: int = 0
     requests: int = 0
     micro_usd: int = 0
+    # The images came from the costs' own count (quantity_unit "images"), /usage/images having
+    # no rows: images are compared, requests cannot be.
+    images_from_costs: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ def provider_days(
         counts[0] += row.images
         counts[1] += row.requests
     usd: dict[tuple[date, str], Decimal] = {}
+    counted: dict[tuple[date, str], int] = {}  # images the costs count themselves
     other, other_items = Decimal(0), set()
     for line in costs:
         model = line_item_model(line.line_item)
@@ -125,13 +129,21 @@ def provider_days(
             other_items.add(line.line_item or "(no line item)")
             continue
         usd[(line.day, model)] = usd.get((line.day, model), Decimal(0)) + line.amount_usd
+        if line.quantity_unit == "images" and line.quantity is not None:
+            # Every line item of an image (input, output) counts the same images: the largest.
+            key = (line.day, model)
+            counted[key] = max(counted.get(key, 0), int(line.quantity))
+    from_costs = not usage
     days = [
         ProviderDay(
             day,
             model,
-            images=images.get((day, model), [0, 0])[0],
+            images=(
+                counted.get((day, model), 0) if from_costs else images.get((day, model), [0, 0])[0]
+            ),
             requests=images.get((day, model), [0, 0])[1],
             micro_usd=to_micro_usd(usd.get((day, model), Decimal(0))),
+            images_from_costs=from_costs and (day, model) in counted,
         )
         for day, model in sorted(set(images) | set(usd))
     ]
@@ -165,8 +177,9 @@ def _problems(
     mine: LedgerDay, seen: ProviderDay, tolerance: Tolerance, *, usage_reported: bool
 ) -> tuple[str, ...]:
     problems = []
-    if usage_reported:
+    if usage_reported or seen.images_from_costs:
         problems += _outside("images", seen.images, mine.images, mine.doubt_images, 0)
+    if usage_reported:
         problems += _outside("requests", seen.requests, mine.requests, mine.doubt_requests, 0)
     slack = tolerance.of(mine.micro_usd + mine.doubt_micro_usd)
     # Calls answered without `usage` were charged their estimate, an upper bound of their cost.
@@ -202,10 +215,11 @@ def render(result: Reconciliation) -> list[str]:
         )
         if mine.estimated_micro_usd:
             doubt = f"{doubt}; {usd4(mine.estimated_micro_usd)} estimated"
+        counted = result.usage_reported or seen.images_from_costs
         rows.append((
             mine.day.isoformat(),
             mine.model,
-            f"{mine.images}/{seen.images if result.usage_reported else '?'}",
+            f"{mine.images}/{seen.images if counted else '?'}",
             f"{mine.requests}/{seen.requests if result.usage_reported else '?'}",
             f"{usd4(mine.micro_usd)}/{usd4(seen.micro_usd)}",
             doubt,

@@ -242,7 +242,7 @@ def hidden_usage_line(hidden: HiddenUsage, days: int = HIDDEN_USAGE_DAYS) -> str
     """The operator's notice that the provider hides `usage`, or None when it does not.
 
     From the ledger: calls of the last `days` whose rows are marked estimated
-    (research/providers.md §4.1: several gateways send no `usage`).
+    (docs/sources.md#provider-usage: several gateways send no `usage`).
     """
     if not hidden.calls:
         return None

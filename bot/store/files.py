@@ -69,7 +69,10 @@ class FileStore:
         return await asyncio.to_thread(self._delete_all, paths)
 
     async def save_inputs(
-        self, images: Sequence[InputImage], mask: InputImage | None
+        self,
+        images: Sequence[InputImage],
+        mask: InputImage | None,
+        markup: InputImage | None = None,
     ) -> list[NewFile]:
         """Store an edit's uploads until the job runs (and for Re-roll afterwards)."""
         folder = f"inputs/{uuid.uuid4().hex}"
@@ -79,6 +82,8 @@ class FileStore:
                 saved.append(await self._save_input(folder, "input", index, image))
             if mask is not None:
                 saved.append(await self._save_input(folder, "mask", 0, mask))
+            if markup is not None:
+                saved.append(await self._save_input(folder, "markup", 0, markup))
         except BaseException:
             await self.delete(file.relpath for file in saved)
             raise

@@ -16,3 +16,12 @@ async def put(conn: Transaction, key: str, value: str) -> None:
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
+
+
+async def get_or_create(conn: Transaction, key: str, value: str) -> str:
+    """The stored value, or `value` stored now (inside the caller's transaction)."""
+    await conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value)
+    )
+    stored = await get(conn, key)
+    return value if stored is None else stored

@@ -137,6 +137,22 @@ class Harness:
 
         return await self.discord.wait_until(probe, timeout, "a private reply")
 
+    async def private_notice(
+        self, handle: InteractionHandle, timeout: float = 10.0
+    ) -> RecordedMessage:
+        """A failure told to the member alone (a refusal, the account's problem): an ephemeral
+        followup, the public status removed."""
+        record = handle.record
+
+        def probe() -> RecordedMessage | None:
+            told = next(
+                (m for m in record.followups if m.ephemeral and "failed" in m.content), None
+            )
+            gone = record.original is None or record.original.deleted
+            return told if told is not None and gone else None
+
+        return await self.discord.wait_until(probe, timeout, "a private failure notice")
+
     async def eventually(self, check: Callable[[], bool], timeout: float = 5.0) -> None:
         """Poll a condition on state the bot writes after its Discord call (e.g. the database)."""
         loop = asyncio.get_running_loop()

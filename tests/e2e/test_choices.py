@@ -85,8 +85,8 @@ async def test_the_commands_offer_the_tables_values_and_docs(tmp_path: Path) -> 
                 assert [c["value"] for c in option.get("choices", [])] == list(spec.values)
                 assert [c["name"] for c in option.get("choices", [])] == list(spec.values)
                 assert option["required"] is False
-            own = {"imagine": ["prompt"],
-                   "edit": ["prompt", "image", "image2", "image3", "image4", "mask"]}  # fmt: skip
+            edit_own = ["prompt", "image", "image2", "image3", "image4", "mask", "markup"]
+            own = {"imagine": ["prompt"], "edit": edit_own}
             assert list(offered) == own[command]  # nothing else, and no edit-only on /imagine
             # In the table's order, after the command's own (DESIGN: required options first).
             table = [spec.option for spec in options_for(operation)]

@@ -127,7 +127,7 @@ async def test_a_moderation_block_is_explained_and_charges_nothing(tmp_path: Pat
     async with harness(tmp_path) as h:
         await h.start_bot()
         blocked = await h.imagine("MODERATION_BLOCK something", quality="low")
-        failed = await blocked.wait_original(lambda m: "failed" in m.content, timeout=10)
+        failed = await h.private_notice(blocked)
         assert "safety system" in failed.content and "nothing was charged" in failed.content
         [job] = h.jobs()
         assert job["state"] == "failed" and job["charged_micro_usd"] == 0

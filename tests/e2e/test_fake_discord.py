@@ -90,6 +90,8 @@ class TinyBot(commands.Bot):
         self.guild = discord.Object(guild_id)
         self.errors: list[Exception] = []
         self.release = asyncio.Event()
+        # Set once discord.py has stored the /buttons view: a click before that finds no view.
+        self.view_stored = asyncio.Event()
         self.tree.on_error = self._record_error  # type: ignore[method-assign]
         self._add_commands()
 
@@ -147,6 +149,7 @@ class TinyBot(commands.Bot):
         @tree.command(description="Show a button", guild=guild)
         async def buttons(interaction: discord.Interaction) -> None:
             await interaction.response.send_message("choose", view=PickView())
+            self.view_stored.set()  # discord.py stores the view after the callback's answer
 
         @tree.command(description="Show a select menu", guild=guild)
         async def colors(interaction: discord.Interaction) -> None:
@@ -357,6 +360,8 @@ async def test_button_click_round_trip(bot: TinyBot, fake: FakeDiscord, alice, g
     handle = await fake.slash("buttons", member=alice)
     message = await handle.wait_original()
     assert [b["label"] for b in message.buttons] == ["Pick"]
+    # A member sees the message before the bot has read the callback's answer; wait for that.
+    await asyncio.wait_for(bot.view_stored.wait(), timeout=5)
     bob = fake.add_member(guild, "bob")
     click = await fake.click(message, member=bob, label="Pick")
     assert (await click.wait_response()).type == 7

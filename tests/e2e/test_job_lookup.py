@@ -70,7 +70,7 @@ async def test_job_of_a_refused_prompt_says_it_failed_and_cost_nothing(tmp_path:
     async with harness(tmp_path) as h:
         await h.start_bot()
         blocked = await h.imagine("MODERATION_BLOCK a thing", quality="low")
-        await blocked.wait_original(lambda m: "failed" in m.content, timeout=10)
+        await h.private_notice(blocked)
 
         status = await ask(h, 1, h.alice)
         assert "**#1** failed" in status.content

@@ -44,7 +44,7 @@ async def test_usage_matches_the_ledger_with_a_chart_and_a_csv(tmp_path: Path) -
         await generate(h, "two", h.alice, size="1536x1024")
         await generate(h, "three", h.bob)
         blocked = await h.imagine("MODERATION_BLOCK four", member=h.bob, quality="low")
-        await blocked.wait_original(lambda m: "failed" in m.content, timeout=10)
+        await h.private_notice(blocked)
 
         handle = await slash(h, "usage", h.mod, period="today", export=True)
         reply = await handle.wait_original(lambda m: bool(m.embeds), timeout=15)
@@ -161,7 +161,7 @@ async def test_config_changes_are_applied_audited_and_logged(tmp_path: Path) -> 
             lambda m: m.channel_id == log_channel.id and "safety system" in m.content, timeout=10
         )
         assert f"<@{h.bob.id}>" in refusal.content and "a bad idea" in refusal.content
-        await blocked.wait_original(lambda m: "failed" in m.content, timeout=10)
+        await h.private_notice(blocked)
 
         refused = await h.imagine("x", model="gpt-image-1.5")
         assert "not available here" in (await h.private_reply(refused)).content

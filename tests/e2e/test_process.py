@@ -74,7 +74,7 @@ async def test_global_commands_are_synced_only_when_they_changed(tmp_path: Path)
     ("key", "model", "code", "words"),
     [
         ("sk-test", "gpt-image-2", 0, "online: key works; gpt-image-2 is available"),
-        ("sk-wrong", "gpt-image-2", 1, "problem: the API refused"),
+        ("sk-wrong", "gpt-image-2", 1, "problem: the API key was refused. The provider said:"),
     ],
     ids=["good-key", "bad-key"],
 )

@@ -39,7 +39,7 @@ async def _scripted_jobs(h: Harness) -> None:
     )
     await h.wait_result(edit)
     refused = await h.imagine("MODERATION_BLOCK please", quality="low")
-    await refused.wait_original(lambda m: "failed" in m.content, timeout=10)
+    await h.private_notice(refused)
 
 
 async def _answers_lost_or_without_usage(h: Harness) -> None:

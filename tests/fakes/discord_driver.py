@@ -19,9 +19,11 @@ from tests.fakes.discord_gateway import GatewayHub
 from tests.fakes.discord_interactions import (
     InteractionHandle,
     MessagePredicate,
+    ModalValue,
     check_member,
     interaction_payload,
     modal_answers,
+    modal_resolved,
 )
 from tests.fakes.discord_messages import RecordedMessage
 from tests.fakes.discord_model import FakeChannel, FakeGuild, FakeMember
@@ -155,7 +157,7 @@ class InteractionDriver:
     async def submit_modal(
         self,
         handle: InteractionHandle,
-        values: Mapping[str, str | list[str]],
+        values: Mapping[str, ModalValue],
         *,
         member: FakeMember | None = None,
     ) -> InteractionHandle:
@@ -165,6 +167,9 @@ class InteractionDriver:
             raise AssertionError(f"interaction {handle.id} was not answered with a modal")
         source = handle.record.source_message
         data = {"custom_id": modal["custom_id"], "components": modal_answers(modal, values)}
+        resolved = modal_resolved(values)  # files answered to File Upload components
+        if resolved:
+            data["resolved"] = resolved
         return await self._interact(
             MODAL_SUBMIT,
             data,

@@ -71,11 +71,17 @@ class InteractionHandle:
         *,
         allow_refused: bool = False,
     ) -> CallbackRecord:
-        """The bot's first callback; fails the test if it was refused, unless allow_refused."""
+        """The bot's first callback once the fake has accepted or refused it; fails the test if it
+        was refused, unless allow_refused."""
+
+        def settled() -> CallbackRecord | None:
+            first = self.record.callbacks[0] if self.record.callbacks else None
+            # Recorded on arrival, settled only after the fake's own awaits (e.g. an edit).
+            done = first is not None and (first.accepted or first.error is not None)
+            return first if done else None
+
         first = await self._state.changes.wait_for(
-            lambda: self.record.callbacks[0] if self.record.callbacks else None,
-            timeout,
-            f"a response to interaction {self.id}",
+            settled, timeout, f"a response to interaction {self.id}"
         )
         if not allow_refused and not first.accepted:
             raise AssertionError(
@@ -159,9 +165,18 @@ def check_member(guild: FakeGuild, channel: FakeChannel, member: FakeMember) -> 
         raise AssertionError(f"#{channel.name} is not in {guild.name!r}")
 
 
-def modal_answers(
-    modal: dict[str, Any], values: Mapping[str, str | list[str]]
-) -> list[dict[str, Any]]:
+ModalValue = str | list[str] | list[dict[str, Any]]
+
+
+def modal_resolved(values: Mapping[str, ModalValue]) -> dict[str, Any]:
+    """`resolved.attachments` for the files answered to File Upload components (type 19):
+    Discord sends each uploaded file's id in the component's `values` and the attachment here."""
+    files = [v for value in values.values() if isinstance(value, list) for v in value]
+    found = {str(f["id"]): f for f in files if isinstance(f, dict)}
+    return {"attachments": found} if found else {}
+
+
+def modal_answers(modal: dict[str, Any], values: Mapping[str, ModalValue]) -> list[dict[str, Any]]:
     """MODAL_SUBMIT components mirroring the modal; `values` keyed by custom_id or label."""
     unused = set(values)
 
@@ -190,7 +205,7 @@ def modal_answers(
 
 
 def _answer_one(
-    item: dict[str, Any], label: str | None, value: str | list[str] | None
+    item: dict[str, Any], label: str | None, value: ModalValue | None
 ) -> dict[str, Any]:
     """One answered input, as a Discord client would allow it."""
     kind = item["type"]
@@ -205,7 +220,18 @@ def _answer_one(
         if text and not low <= len(text) <= high:
             raise AssertionError(f"modal input {name!r}: length {len(text)} outside {low}..{high}")
         return {"type": 4, "custom_id": item["custom_id"], "value": text}
-    chosen = [value] if isinstance(value, str) else list(value or [])
+    if kind == 19:  # File Upload: 0-10 files, within the component's min/max_values
+        files = [f for f in (value or []) if isinstance(f, dict)]
+        low, high = int(item.get("min_values") or 1), int(item.get("max_values") or 1)
+        if not item.get("required", True) and not files:
+            low = 0
+        if not low <= len(files) <= high:
+            raise AssertionError(
+                f"file upload {name!r} takes {low}..{high} files, not {len(files)}"
+            )
+        ids = [str(f["id"]) for f in files]
+        return {"type": 19, "id": item.get("id"), "custom_id": item.get("custom_id"), "values": ids}
+    chosen = [value] if isinstance(value, str) else [str(v) for v in value or []]
     if kind == 3:
         allowed = [o["value"] for o in item.get("options") or []]
         if any(v not in allowed for v in chosen):

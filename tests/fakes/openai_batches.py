@@ -45,6 +45,7 @@ class FakeBatches:
         self.files: dict[str, tuple[str, str, bytes]] = {}  # id -> (purpose, filename, bytes)
         self.batches: dict[str, FakeBatch] = {}
         self.expires: dict[str, int | None] = {}  # file id -> expires_after.seconds
+        self.output_expires: dict[str, int | None] = {}  # batch id -> output_expires_after
         self.batch_seconds = 0.0  # how long a batch runs, on the owner's clock
         self.hold = False  # keep every batch in_progress until released
         self.create_delay = 0.0  # real seconds a create waits after creating, before answering
@@ -177,6 +178,12 @@ class FakeBatches:
         metadata = body.get("metadata") or {}
         if not isinstance(metadata, dict) or len(metadata) > 16:
             raise ApiError(400, "invalid_value", "metadata: at most 16 pairs.", param="metadata")
+        out = body.get("output_expires_after")
+        out_expires = (  # same rule as a file's, for the output and error files [SDK]
+            _check_expiry(out.get("anchor"), str(out.get("seconds")))
+            if isinstance(out, dict)
+            else _check_expiry(None, None)
+        )
         purpose, _, data = self._file(str(input_file_id))
         if purpose != "batch":
             raise ApiError(400, "invalid_request_error", "The file's purpose must be 'batch'.")
@@ -191,6 +198,7 @@ class FakeBatches:
             end_early=self._end_next,
         )
         self._end_next = None
+        self.output_expires[batch.id] = out_expires
         validate_file(batch, data)
         if self._refuse_next is not None:
             batch.errors.append(

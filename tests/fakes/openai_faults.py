@@ -54,6 +54,7 @@ class Faults:
         self.closing = asyncio.Event()
         self._failures: deque[_Failure] = deque()
         self._hangs: deque[float] = deque()
+        self._holds: deque[asyncio.Event] = deque()
         self._drops = 0
         self._gateway_pages: deque[tuple[int, float]] = deque()
         self._garbles = 0
@@ -72,6 +73,11 @@ class Faults:
 
     def hang_next(self, seconds: float) -> None:
         self._hangs.append(seconds)
+
+    def hold_next(self) -> asyncio.Event:
+        gate = asyncio.Event()
+        self._holds.append(gate)
+        return gate
 
     def drop_next(self) -> None:
         self._drops += 1
@@ -96,6 +102,15 @@ class Faults:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.closing.wait(), timeout=seconds)
 
+    async def until(self, gate: asyncio.Event) -> None:
+        """Wait until the test opens `gate`, cut short when the server closes."""
+        waits = [asyncio.ensure_future(gate.wait()), asyncio.ensure_future(self.closing.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
     async def drop_if_scripted(self, request: web.Request) -> None:
         """Close the connection without an answer when a drop is scripted."""
         if not self._drops:
@@ -109,11 +124,14 @@ class Faults:
     async def preamble(
         self, latency: float, check_key: Callable[[], None], rid: str, model: str | None = None
     ) -> None:
-        """Latency, hangs, the key, then scripted failures (naming the request's `model`)."""
+        """Latency, hangs and holds, the key, then scripted failures (naming the request's
+        `model`)."""
         if latency:
             await self.pause(latency)
         if self._hangs:
             await self.pause(self._hangs.popleft())
+        if self._holds:
+            await self.until(self._holds.popleft())
         check_key()
         if self._failures:
             self._scripted(rid, model)

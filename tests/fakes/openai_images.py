@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tests.fakes.openai_server import FakeOpenAI
 
 MODERATION_TRIGGER = "MODERATION_BLOCK"
+MODERATION_OUTPUT_TRIGGER = "MODERATION_BLOCK_OUTPUT"
 
 
 class ImagesApi:
@@ -58,6 +59,8 @@ class ImagesApi:
             await owner.preamble(request, rid, record.params.get("model"))
             call = self._validate(operation, record)
             self._admit(call.n)
+            if MODERATION_OUTPUT_TRIGGER in call.prompt:  # the prompt passed, the image did not
+                raise moderation_error(rid, "output")
             if MODERATION_TRIGGER in call.prompt:
                 raise moderation_error(rid)
         except ApiError as err:

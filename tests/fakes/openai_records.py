@@ -62,8 +62,9 @@ class RecordedRequest:
         return self.json if self.json is not None else dict(self.form)
 
 
-def moderation_error(rid: str) -> ApiError:
-    """The safety system's refusal, as captured from the real API."""
+def moderation_error(rid: str, stage: str = "input") -> ApiError:
+    """The safety system's refusal, as captured from the real API, with the stage it was
+    refused at (`moderation_stage` input|output, seen on Images API errors: openai/codex#46737)."""
     return ApiError(
         400,
         "moderation_blocked",
@@ -71,6 +72,7 @@ def moderation_error(rid: str) -> ApiError:
         f"contact us at help.openai.com and include the request ID {rid}. "
         "safety_violations=[sexual].",
         type_="image_generation_user_error",
+        extra={"moderation_stage": stage, "categories": ["sexual"]},
     )
 
 

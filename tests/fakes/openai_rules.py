@@ -37,8 +37,10 @@ class ApiError(Exception):
         param: str | None = None,
         type_: str = "invalid_request_error",
         retry_after: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
+        self.extra = extra or {}  # more fields of the error object (e.g. moderation_stage)
         self.status = status
         self.code = code
         self.message = message
@@ -53,6 +55,7 @@ class ApiError(Exception):
                 "type": self.type,
                 "param": self.param,
                 "code": self.code,
+                **self.extra,
             }
         }
 

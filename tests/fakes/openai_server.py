@@ -8,6 +8,7 @@ documentation: nothing here reads the bot's catalog.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Callable
@@ -118,6 +119,11 @@ class FakeOpenAI:
     def hang_next(self, seconds: float) -> None:
         """The next request waits this long (real time) before it is answered."""
         self.faults.hang_next(seconds)
+
+    def hold_next(self) -> asyncio.Event:
+        """The next request is read, then answered only once the returned event is set (or the
+        fake closes): the test, not the machine's speed, decides what happens meanwhile."""
+        return self.faults.hold_next()
 
     def drop_next(self) -> None:
         """The next request is read, then its connection closed without a response."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +26,12 @@ from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
 from bot.provider.profile import ProviderProfile
 from bot.records import JobRecord, NewFile
-from bot.store import jobs as store
+from bot.store import jobs as store, meta
 from bot.store.files import FileStore
 from bot.store.reservations import Caps, reserve_job
 from bot.store.standing import read_standing
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,7 @@ class Admission:
         self._member_queue = member_queue_limit
         self._guild_queue = guild_queue_limit
         self._safety = safety
+        self._replaced: dict[int, tuple[str, str]] = {}  # guild -> (retired default, used)
 
     async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
@@ -133,6 +137,7 @@ class Admission:
             s, settings, self._catalog, default_model=self._default_model, today=now.date()
         )
         valid = check_provider(self._provider, s, valid, settings)
+        self._note_replaced_default(s, settings.config.default_model, valid.spec.name)
         self._check_offered(valid.spec.name, settings.config.allowed_models, now)
         if self._safety is not None:
             await self._safety.check_prompt(who, settings.config, valid.prompt)
@@ -148,12 +153,43 @@ class Admission:
             check_reservation(use, limits, cost, now)
         if self._safety is not None:  # slow (network) when on: only for a job that fits
             await self._safety.screen(who, settings.config, valid.request_prompt, s.images)
-        saved = await self._files.save_inputs(s.images, s.mask) if s.images else []
+        saved = await self._files.save_inputs(s.images, s.mask, s.markup) if s.images else []
         try:
             return await self._reserve(s, valid, cost, limits, saved), cost
         except BaseException:
             await self._files.delete(f.relpath for f in saved)
             raise
+
+    def _note_replaced_default(self, s: Submission, guild_default: str | None, used: str) -> None:
+        """Remember that a retired default gave way to `used` for this member's job."""
+        default = guild_default or self._default_model
+        if not s.choices.model and used != default:
+            self._replaced[s.guild_id] = (default, used)
+
+    async def replaced_default_notice(self, guild_id: int) -> str | None:
+        """Once per guild and retired model (kept in the database): the line that tells the
+        guild's moderators, and the operator's log, that members now get the replacement."""
+        found = self._replaced.pop(guild_id, None)
+        if found is None:
+            return None
+        default, used = found
+        key = f"retired_default_told:{guild_id}:{default}"
+        mark = f"{used}@{self._clock.now().isoformat()}"
+        async with self._db.transaction() as conn:
+            stored = await meta.get_or_create(conn, key, mark)
+        if stored != mark:
+            return None  # told before
+        log.warning(
+            "guild %s: the default model %s is retired; members get %s until a moderator "
+            "sets another with /config set model",
+            guild_id,
+            default,
+            used,
+        )
+        return (
+            f"The server's default model {default} has been retired, so members now get "
+            f"{used}. Choose another with /config set model."
+        )
 
     def _check_offered(self, model: str, allowed: tuple[str, ...] | None, now: datetime) -> None:
         """Refuse a model the provider does not list, naming those it lists and the guild allows."""
@@ -170,11 +206,12 @@ class Admission:
 
     def _price(self, s: Submission, valid: ValidRequest) -> CostEstimate:
         sizes = [(image.width, image.height) for image in s.images]
-        if s.mask is not None:
-            sizes.append((s.mask.width, s.mask.height))
+        for extra in (s.mask, s.markup):  # each is uploaded and billed as an input image
+            if extra is not None:
+                sizes.append((extra.width, extra.height))
         if valid.speed == "relaxed":
             # One batch line at the batch prices; batches have their own rate-limit pool, so
-            # the account's IPM and TPM do not apply (research: batch-moderation-usage §1.6).
+            # the account's IPM and TPM do not apply (docs/sources.md#batch-limits).
             return estimate(
                 valid.spec, valid.options, prompt=valid.request_prompt, input_sizes=sizes,
                 relaxed=True,

@@ -150,9 +150,26 @@ def _model(
         raise ModelNotAllowedError(name, tuple(m for m in allowed if m in catalog.names()))
     spec = catalog.get(name)
     if spec.is_retired(today):
+        # A default the member did not pick gives way to the catalog's replacement (DESIGN:
+        # a retired guild default never fails every plain /imagine); a model they picked is
+        # refused, naming the replacement.
+        instead = None if c.model else _replacement(spec, catalog, today, allowed)
+        if instead is not None:
+            return instead
         shutdown = spec.shutdown.isoformat() if spec.shutdown else "an earlier date"
         raise ModelRetiredError(name, shutdown, spec.replacement)
     return spec
+
+
+def _replacement(
+    spec: ModelSpec, catalog: Catalog, today: date, allowed: tuple[str, ...] | None
+) -> ModelSpec | None:
+    """The retired model's replacement when the catalog has it live and the guild allows it."""
+    name = spec.replacement
+    if name is None or name not in catalog.names() or (allowed and name not in allowed):
+        return None
+    found = catalog.get(name)
+    return None if found.is_retired(today) else found
 
 
 def _prompt(prompt: str, spec: ModelSpec) -> str:
@@ -165,6 +182,25 @@ def _prompt(prompt: str, spec: ModelSpec) -> str:
     return text
 
 
+def _check_markup(s: Submission, spec: ModelSpec) -> None:
+    """A markup is drawn over the first image: its size, never with a mask, on models that take
+    it (the API: "Must match that image's dimensions ... Cannot be combined with mask")."""
+    markup = s.markup
+    if markup is None:
+        return
+    if s.mask is not None:
+        raise InvalidOptionError("markup", "use a markup or a mask, not both")
+    if not spec.markup:
+        raise InvalidOptionError("markup", f"{spec.name} does not take a markup")
+    first = s.images[0]
+    if (markup.width, markup.height) != (first.width, first.height):
+        raise InvalidOptionError(
+            "markup",
+            f"it is {markup.width}x{markup.height}; it must be the size of the first image "
+            f"({first.width}x{first.height})",
+        )
+
+
 def _check_inputs(s: Submission, spec: ModelSpec) -> None:
     if s.operation == "edit":
         if not s.images:
@@ -173,7 +209,10 @@ def _check_inputs(s: Submission, spec: ModelSpec) -> None:
             raise InvalidOptionError(
                 "image", f"{spec.name} takes at most {spec.max_input_images} images"
             )
+        _check_markup(s, spec)
         return
+    if s.markup is not None:
+        raise InvalidOptionError("markup", "a markup only applies to an edit")
     if s.images:
         raise InvalidOptionError("image", "only edits take images")
     if s.mask is not None:

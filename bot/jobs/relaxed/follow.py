@@ -44,7 +44,7 @@ class RelaxedTiming:
     """Seconds on the injected clock, and the size caps of one batch (images, input bytes)."""
 
     window: float = 5.0  # a group waits this long after its first job for others to join
-    max_batch_images: int = 40  # base64 images make big output files (research §1.5)
+    max_batch_images: int = 40  # base64 images make big output files (docs/sources.md#batch-limits)
     first_poll: float = 2.0
     poll_factor: float = 1.5
     max_poll: float = 120.0  # a cheap GET; batches take minutes to hours
@@ -197,7 +197,7 @@ class BatchFollower:
 
     async def _give_back(self, follow: Follow, info: BatchInfo) -> None:
         """The model's enqueued-token limit refused the batch (it ran nothing): its jobs wait
-        and go again in a later batch (research: batch-moderation-usage §1.6)."""
+        and go again in a later batch (docs/sources.md#batch-limits)."""
         async with self._db.transaction() as conn:
             jobs = await store.give_back(conn, follow.row.id)
             await store.set_ended(conn, follow.row.id, status=info.status, output_file_id=None,

@@ -35,7 +35,7 @@ class RequestPacer:
     """At most `rpm` calls in any trailing minute; a call that would wait too long is refused.
 
     The moderation endpoint has its own limits, separate from the images limits (Tier 1: 500
-    RPM; research/batch-moderation-usage.md §2.3), so it never takes the Images pacer's slots.
+    RPM; docs/sources.md#moderation-limits), so it never takes the Images pacer's slots.
     """
 
     def __init__(self, rpm: int, clock: Clock, max_wait: float = MAX_PACING_WAIT) -> None:

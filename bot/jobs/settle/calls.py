@@ -12,9 +12,10 @@ from bot.catalog.pricing import cost_of
 from bot.clock import Clock
 from bot.db import Database
 from bot.domain import ImagesResult, TokenUsage
-from bot.errors import BotError, PromptRejectedError, UpstreamError
+from bot.errors import AccountProblemError, BotError, PromptRejectedError, UpstreamError
 from bot.jobs.backend import FailedAttemptLike
 from bot.jobs.split import Chunk, JobRun
+from bot.provider.account import AccountAlarm
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
 from bot.store.endings import set_running_charge
@@ -88,6 +89,7 @@ class CallSettlement:
         self._files = files
         self._clock = clock
         self._told_hidden_usage = False
+        self.account = AccountAlarm()
 
     async def answered(self, run: JobRun, chunk: Chunk, result: ImagesResult) -> None:
         """Keep the images after those already kept and charge their real cost from now on.
@@ -95,6 +97,7 @@ class CallSettlement:
         Without `usage` the real cost is unknown: the call is charged its share of the
         reservation (an upper bound) and its ledger row is marked estimated.
         """
+        self.account.worked()
         billing: Billing = "actual" if result.usage_reported else "estimated"
         cost = cost_of(run.spec, result.usage) if result.usage_reported else chunk.micro_usd
         if result.reported_cost_micro_usd is not None:  # the provider's own figure wins
@@ -142,6 +145,8 @@ class CallSettlement:
     async def refused(self, run: JobRun, chunk: Chunk, error: BotError) -> None:
         """A definitive failure (refusal, 4xx, retries exhausted): not billed, nothing more sent."""
         status, code = status_and_code(error)
+        if isinstance(error, AccountProblemError):
+            self.account.failed(error)
         run.stop(error, code)
         await self._insert(self._call(run.job, chunk, http_status=status, error_code=code,
                                       error=error))  # fmt: skip

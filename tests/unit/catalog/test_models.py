@@ -20,7 +20,7 @@ def _override(tmp_path: Path, text: str) -> Path:
 
 
 def test_shipped_catalog_lists_the_models_with_exact_prices() -> None:
-    assert SHIPPED.version == "2026-11-29"
+    assert SHIPPED.version == "2026-12-06"
     assert SHIPPED.names() == (
         "gpt-image-1",
         "gpt-image-1-mini",
@@ -28,7 +28,16 @@ def test_shipped_catalog_lists_the_models_with_exact_prices() -> None:
         "gpt-image-2",
         "gpt-image-2.5-flare",
         "gpt-image-2.5-sunburst",
+        "gpt-image-2.6-flare",
+        "gpt-image-2.6-sunburst",
     )
+    sunburst = SHIPPED.get("gpt-image-2.6-sunburst").prices  # the official model page
+    assert (sunburst.text_input, sunburst.image_input, sunburst.image_output) == (
+        5_000_000,
+        8_000_000,
+        30_000_000,
+    )
+    assert SHIPPED.get("gpt-image-2.6-flare").prices == sunburst
     one = SHIPPED.get("gpt-image-1").prices
     assert (one.text_input, one.cached_text_input, one.image_output) == (
         5_000_000,
@@ -153,7 +162,12 @@ def test_retired_lists_models_and_their_replacement() -> None:
     assert [s.name for s in SHIPPED.retired(date(2026, 11, 21))] == ["gpt-image-1"]
     later = SHIPPED.retired(date(2026, 12, 1))
     assert [s.name for s in later] == ["gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"]
-    assert {s.replacement for s in later} == {"gpt-image-2"}
+    # OpenAI's deprecations page names 2.6 for the models shut down on 2026-12-01
+    assert [s.replacement for s in later] == [
+        "gpt-image-2",
+        "gpt-image-2.6-sunburst",
+        "gpt-image-2.6-sunburst",
+    ]
 
 
 def test_unknown_model_is_refused_naming_the_choices() -> None:
@@ -194,7 +208,7 @@ def test_override_changes_only_the_price_it_names(tmp_path: Path) -> None:
     assert spec.shutdown == shipped.shutdown
     assert catalog.get("gpt-image-2") == SHIPPED.get("gpt-image-2")
     # Ledger rows must tell the overridden prices from the shipped ones.
-    assert catalog.version.startswith("2026-11-29+") and catalog.version != SHIPPED.version
+    assert catalog.version.startswith("2026-12-06+") and catalog.version != SHIPPED.version
 
 
 def test_override_clears_a_shutdown_date(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from bot.catalog.models import RESOLVED_QUALITIES, ModelSpec, load_catalog
+from bot.catalog.fields import AUTO_QUALITIES
+from bot.catalog.models import ModelSpec, load_catalog
 from bot.catalog.pricing import (
     TEXT_OVERHEAD_TOKENS,
     CostEstimate,
@@ -28,7 +29,7 @@ from bot.errors import InvalidOptionError
 CATALOG = load_catalog()
 SIZES = ("1024x1024", "1024x1536", "1536x1024")
 
-# USD per image in SIZES order: research §6c (gpt-image-1, -1.5, -1-mini) and §9 (gpt-image-2)
+# USD per image in SIZES order: docs/sources.md#s6c (gpt-image-1, -1.5, -1-mini), #s9 (gpt-image-2)
 PUBLISHED = {
     "gpt-image-1": {
         "low": ("0.011", "0.016", "0.016"),
@@ -292,7 +293,7 @@ def test_auto_is_priced_as_the_dearest_choice(model: str) -> None:
     explicit = [
         estimate(spec, ImageOptions(model=model, size=size, quality=q), prompt="p").micro_usd  # type: ignore[arg-type]
         for size in spec.auto_size_candidates()
-        for q in RESOLVED_QUALITIES
+        for q in AUTO_QUALITIES
     ]
     assert auto == max(explicit)
     high_square = ImageOptions(model=model, size="1024x1024", quality="high")
@@ -332,7 +333,8 @@ EDIT_INPUTS: tuple[tuple[tuple[int, int], ...], ...] = (
     ((1024, 1024),),
     ((1536, 1024), (1024, 1024), (3000, 1000), (512, 2048)),
 )
-# Framing tokens the API plausibly adds to the prompt (research §6d: about +6 on generations).
+# Framing tokens the API plausibly adds to the prompt (docs/sources.md#input-image-tokens: about
+# +6 on generations).
 PLAUSIBLE_OVERHEAD = 64
 
 
@@ -350,7 +352,7 @@ def _reported_usages(
     high = options.input_fidelity == "high"
     image_in = sum(input_image_tokens(spec, w, h, high_fidelity=high) for w, h in inputs)
     sizes = spec.auto_size_candidates() if options.size == "auto" else (options.size,)
-    qualities = RESOLVED_QUALITIES if options.quality == "auto" else (options.quality,)
+    qualities = AUTO_QUALITIES if options.quality == "auto" else (options.quality,)
     text_out = spec.text_output_tokens_estimate * options.n if spec.prices.text_output else 0
     for size in sizes:
         for quality in qualities:
@@ -370,6 +372,7 @@ def _grid() -> list[Any]:
         for model, spec in CATALOG.models.items()
         for size in spec.sizes
         for quality in QUALITIES
+        if quality in spec.qualities
     ]
 
 
@@ -418,7 +421,7 @@ def _free_sizes(draw: st.DrawFn) -> str:
 @given(
     size=_free_sizes(),
     prompt=st.text(max_size=400),
-    quality=st.sampled_from(QUALITIES),
+    quality=st.sampled_from(CATALOG.get("gpt-image-2").qualities),
     n=st.integers(1, 10),
     partial_images=st.integers(0, 3),
     inputs=st.lists(st.tuples(st.integers(1, 6000), st.integers(1, 6000)), max_size=4),

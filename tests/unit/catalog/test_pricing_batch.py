@@ -19,7 +19,7 @@ from bot.jobs.models import Submission
 SHIPPED = load_catalog()
 
 
-# The models OpenAI's Batch API is documented to take (research: batch-moderation-usage §1.1).
+# The models OpenAI's Batch API is documented to take (docs/sources.md#batch-limits).
 @pytest.mark.parametrize(
     "model", ["gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"]
 )

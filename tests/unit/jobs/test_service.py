@@ -62,7 +62,7 @@ async def test_an_edit_sends_its_stored_inputs_and_mask(tmp_path: Path) -> None:
             (8, images[1].data),
         ]
         assert call.request.mask is not None and call.request.options.input_fidelity == "high"
-        assert call.request.end_user and "10" not in call.request.end_user
+        assert call.request.safety_identifier and "10" not in call.request.safety_identifier
 
 
 @pytest.mark.parametrize(

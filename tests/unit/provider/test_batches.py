@@ -72,6 +72,8 @@ async def test_a_generation_batch_returns_images_and_usage_for_each_line(
     assert batch.metadata == {"imagebot_batch": "ib-1-abc", "jobs": "1,2"}
     # The input (members' images, for edits) expires in days, not the default 30.
     assert fake_openai.batches.expires[batch.input_file_id] == 3 * 86_400
+    # So do its output and error files, which hold the members' results.
+    assert fake_openai.batches.output_expires[batch.id] == 3 * 86_400
 
 
 async def test_edits_go_as_json_bodies_with_data_urls(

@@ -97,7 +97,7 @@ async def test_generation_round_trip(client: OpenAIImagesClient, fake_openai: Fa
         "generate",
         "a red fox in the snow",
         ImageOptions(model="gpt-image-1", size="1536x1024", quality="low", n=2),
-        end_user="u-hash",
+        safety_identifier="u-hash",
     )
     result = await client.run(request)
 
@@ -118,8 +118,9 @@ async def test_generation_round_trip(client: OpenAIImagesClient, fake_openai: Fa
     assert sent.headers["OpenAI-Project"] == "proj-1"
     assert sent.json is not None
     assert sent.json["model"] == "gpt-image-1"
-    assert sent.json["user"] == "u-hash"
-    for absent in ("response_format", "stream", "partial_images", "moderation", "input_fidelity"):
+    assert sent.json["safety_identifier"] == "u-hash"
+    absent_fields = ("user", "response_format", "stream", "partial_images", "moderation")
+    for absent in (*absent_fields, "input_fidelity"):
         assert absent not in sent.json
 
 
@@ -129,6 +130,7 @@ async def test_generation_sends_low_moderation(
     await client.run(gen(moderation="low"))
     assert fake_openai.requests[0].params["moderation"] == "low"
     assert "user" not in fake_openai.requests[0].params
+    assert "safety_identifier" not in fake_openai.requests[0].params
 
 
 async def test_edit_with_two_images_and_mask(
