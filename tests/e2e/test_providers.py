@@ -195,7 +195,12 @@ async def test_relaxed_speed_on_azure_keeps_batch_inputs_the_14_days_azure_requi
 async def test_azures_content_filter_is_a_refusal_charged_nothing(tmp_path: Path) -> None:
     async with through(tmp_path, AZURE) as (h, gw):
         handle = await h.imagine("CONTENT_FILTER a bad idea", quality="low")
-        told = await handle.wait_original(lambda m: "safety system" in m.content, timeout=10)
-        assert "may have" not in told.content.lower()
+
+        def refusal() -> str | None:
+            said = [m.content for m in (handle.record.original, *handle.record.followups) if m]
+            return next((text for text in said if "safety system" in text), None)
+
+        told = await h.discord.wait_until(refusal, 10, "the refusal")
+        assert "nothing was charged" in told and "may have" not in told.lower()
         assert len(gw.requests) == 1 and gw.served == []
         assert sum(row["cost_micro_usd"] for row in h.ledger()) == 0
