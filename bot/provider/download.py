@@ -39,7 +39,7 @@ class ResultDownloader:
 
     async def _read(self, url: str) -> bytes:
         cap = self._results.max_bytes
-        # No redirects: a hop could leave the allowed hosts (research: validate every hop).
+        # No redirects: a hop could leave the allowed hosts.
         async with self._http.stream("GET", url, follow_redirects=False) as response:
             if response.status_code != 200:
                 raise MalformedResponseError(f"an image URL answered {response.status_code}")

@@ -1,6 +1,6 @@
 """How each OpenAI-shaped gateway is spoken to, written from its documentation (not the bot's).
 
-Sources, as the research on providers cites them:
+Sources (public documentation):
 - Azure OpenAI: https://learn.microsoft.com/azure/ai-foundry/openai/how-to/dall-e (the `api-key`
   header, deployments in the path, `api-version` in the query, base64 only, no `usage` in the
   sample, errors `{"error": {"code": "...", "message"}}`).
