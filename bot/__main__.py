@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging
@@ -85,6 +86,11 @@ def _backup(settings: Settings, path: Path) -> int:
     from bot.clock import SystemClock
     from bot.ops.backup import BackupError, backup_database
 
+    if settings.database_url is not None:
+        # PostgreSQL has its own consistent, online copy; this command copies SQLite's file.
+        msg = "DATABASE_URL is set: back PostgreSQL up with pg_dump (this copies SQLite only)"
+        print(f"error: {msg}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
     try:
         done = backup_database(settings.database_path, path, SystemClock().now())
     except BackupError as exc:
@@ -96,11 +102,11 @@ def _backup(settings: Settings, path: Path) -> int:
 
 def _configure_logging(settings: Settings) -> None:
     secrets = [settings.discord_token, settings.openai_api_key, settings.openai_admin_key]
-    configure_logging(
-        settings.log_level,
-        settings.log_format,
-        [s.get_secret_value() for s in secrets if s is not None],
-    )
+    hidden = [s.get_secret_value() for s in secrets if s is not None]
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+        hidden += [url, *filter(None, [urlsplit(url).password])]
+    configure_logging(settings.log_level, settings.log_format, hidden)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from discord.ext import commands
 
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
-from bot.db import Database, DriverError, open_database
+from bot.db import Database, open_database
 from bot.errors import ConfigError, UnreachableError
 from bot.guilds.service import GuildSettingsService
 from bot.jobs.lifecycle import QueueLifecycle
@@ -33,7 +33,13 @@ from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.ops.job_log import JobObserver
 from bot.ops.kit import OpsKit
 from bot.ops.provider_watch import WatchedTransport
-from bot.ops.startup import check_database, database_error, short_reason
+from bot.ops.startup import (
+    OPEN_ERRORS,
+    check_database,
+    database_error,
+    postgresql_error,
+    short_reason,
+)
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.download import ResultDownloader
 from bot.provider.fal import FalQueueClient
@@ -272,7 +278,8 @@ async def build_services(
         headers={"User-Agent": "imagebot"}, transport=download_transport
     )
     downloader = ResultDownloader(results_http, profile.results)
-    async with open_database(settings.database_path) as db, http, results_http:
+    opened = open_database(settings.database, wait_s=settings.database_wait_seconds)
+    async with opened as db, http, results_http:
         openai = images_client(http, profile, downloader, read_timeouts)
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
@@ -348,10 +355,15 @@ async def run(settings: Settings) -> None:
 
 
 async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -> Services:
-    check_database(settings.database_path)
+    url = settings.database_url
+    if url is None:
+        check_database(settings.database_path)
     try:
         return await stack.enter_async_context(build_services(settings))
-    except (DriverError, OSError) as exc:
+    except OPEN_ERRORS as exc:
+        if url is not None:
+            waited = settings.database_wait_seconds
+            raise postgresql_error(url.get_secret_value(), waited, exc) from None
         raise database_error(settings.database_path, exc) from None
 
 
