@@ -26,8 +26,8 @@ from bot.errors import ConfigError, UnreachableError
 from bot.guilds.service import GuildSettingsService
 from bot.jobs.admit.access import GuildAccess
 from bot.jobs.lifecycle import QueueLifecycle
+from bot.jobs.provider_parts import batches_for, images_client, paced, screener_for
 from bot.jobs.safety.community import CommunitySafety
-from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.jobs.service import JobService
 from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
@@ -42,9 +42,10 @@ from bot.ops.startup import (
     short_reason,
 )
 from bot.provider.availability import ProviderModels, missing_from_provider
-from bot.provider.batches import OpenAIBatchesClient
+from bot.provider.download import ResultDownloader
+from bot.provider.fal import FalQueueClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
-from bot.provider.moderation import OpenAIModerationClient
+from bot.provider.profiles import load_profile
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
@@ -83,7 +84,7 @@ class Services:
     settings: Settings
     db: Database
     catalog: Catalog
-    openai: OpenAIImagesClient
+    openai: OpenAIImagesClient | FalQueueClient  # the profile's API (bot/provider/profiles.py)
     models: ProviderModels  # what the provider's /models offers this key
     files: FileStore
     guilds: GuildSettingsService
@@ -282,15 +283,18 @@ async def build_services(
     transport: httpx.AsyncBaseTransport | None = None,
     queue: QueueSettings | None = None,
     read_timeouts: ReadTimeouts | None = None,
+    download_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Services]:
     """Open the database and HTTP client, build every service; close them on exit.
 
     `queue` defaults to QueueSettings.from_settings(settings); benchmarks/admission.py lifts
     its queue limits to keep a deep queue. `transport` and `read_timeouts` are for tests (a
-    mock transport, timeouts scaled down).
+    mock transport, timeouts scaled down); `download_transport` carries URL results (tests
+    route the result hosts to a loopback fake). PROVIDER's profile is read here, once.
     """
     clock = clock or SystemClock()
     catalog = load_catalog(settings.model_catalog)
+    profile = load_profile(settings.provider, settings.openai_base_url)
     ops = OpsKit()
     transport = WatchedTransport(transport or httpx.AsyncHTTPTransport(), ops.watch, ops.metrics)
     http = build_http_client(
@@ -299,27 +303,30 @@ async def build_services(
         organization=settings.openai_organization,
         project=settings.openai_project,
         transport=transport,
+        profile=profile,
     )
+    results_http = httpx.AsyncClient(
+        headers={"User-Agent": "imagebot"}, transport=download_transport
+    )
+    downloader = ResultDownloader(results_http, profile.results)
     opened = open_database(settings.database, wait_s=settings.database_wait_seconds)
-    async with opened as db, http:
-        openai = OpenAIImagesClient(http, timeouts=read_timeouts)
+    async with opened as db, http, results_http:
+        openai = images_client(http, profile, downloader, read_timeouts)
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
         guilds = GuildSettingsService(db, clock, catalog)
-        screener = Screener(
-            OpenAIModerationClient(http), RequestPacer(settings.moderation_rpm, clock)
-        )
-        safety = CommunitySafety(db, screener, clock)
+        safety = CommunitySafety(db, screener_for(profile, http, settings, clock), clock)
         jobs = build_job_queue(
-            queue or QueueSettings.from_settings(settings),
+            paced(queue or QueueSettings.from_settings(settings), profile, settings),
             db=db,
             catalog=catalog,
             backend=openai,
             files=files,
             clock=clock,
             offered=models.offers,
-            batches=OpenAIBatchesClient(http),
+            batches=batches_for(profile, http),
             safety=safety,
+            provider=profile,
         )
         access = GuildAccess(settings.guilds, settings.guild_ids, db, clock)
         yield Services(

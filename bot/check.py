@@ -17,6 +17,8 @@ from bot.ops.startup import redact
 from bot.provider.availability import missing_from_catalog, missing_from_provider
 from bot.provider.failures import ConnectFailedError
 from bot.provider.images import OpenAIImagesClient, build_http_client
+from bot.provider.profile import ProviderProfile
+from bot.provider.profiles import load_profile
 from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
 from bot.settings import Settings
 from bot.store.ledger import hidden_usage_since
@@ -43,6 +45,7 @@ async def run_check(
     problems = 0
     try:
         catalog = load_catalog(settings.model_catalog)
+        profile = load_profile(settings.provider, settings.openai_base_url)
         async with open_database(settings.database) as db:
             version = await db.schema_version()
         _say(f"database: {_where(settings)} (schema version {version})")
@@ -51,10 +54,11 @@ async def run_check(
         return 1
     problems += _report_catalog(settings, catalog, clock)
     _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
+    _report_provider(profile)
     if online:
-        found = await _check_online(settings, catalog, clock)
+        found = await _check_online(settings, catalog, clock, profile)
         if generate and not found:
-            found = await generate_once(settings, catalog.get(settings.image_model))
+            found = await generate_once(settings, catalog.get(settings.image_model), profile)
         problems += found
         await _report_hidden_usage(settings, clock)
     _say("ok" if problems == 0 else f"{problems} problem{'' if problems == 1 else 's'} found")
@@ -89,16 +93,29 @@ async def _report_hidden_usage(settings: Settings, clock: Clock) -> None:
         _say(f"usage: {line}")
 
 
-async def _check_online(settings: Settings, catalog: Catalog, clock: Clock) -> int:
+def _report_provider(profile: ProviderProfile) -> None:
+    """Which dialect is spoken, and what that provider lacks (refused to members by name)."""
+    _say(f"provider: {profile.title} ({profile.source}), paced by {profile.pacing.mode}")
+    lacking = profile.lacks()
+    _say(f"provider lacks: {'; '.join(lacking)}" if lacking else "provider lacks: nothing")
+
+
+async def _check_online(
+    settings: Settings, catalog: Catalog, clock: Clock, profile: ProviderProfile
+) -> int:
+    if not profile.features.models_list:
+        _say(f"online: {profile.title} has no model list to ask; the key is tried by the first job")
+        return 0
     http = build_http_client(
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key.get_secret_value(),
         organization=settings.openai_organization,
         project=settings.openai_project,
+        profile=profile,
     )
     async with http:
         try:
-            names = await OpenAIImagesClient(http).list_models()
+            names = await OpenAIImagesClient(http, profile=profile).list_models()
         except BotError as exc:
             _say(f"problem: {describe_failure(settings, exc)}")
             return 1
@@ -148,11 +165,16 @@ def cheapest(spec: ModelSpec) -> tuple[ImageOptions, int]:
     return options, cost
 
 
-async def generate_once(settings: Settings, spec: ModelSpec) -> int:
+async def generate_once(
+    settings: Settings, spec: ModelSpec, profile: ProviderProfile | None = None
+) -> int:
     """One real, paid image call (the default model's cheapest); 0 when it worked, else 1.
 
     /models answers for an organization that is not verified, so only an image call shows it.
     """
+    if profile is not None and profile.api != "images":
+        _say(f"generate: not tried through {profile.title}'s own API; the first job tries it")
+        return 0
     options, most = cheapest(spec)
     _say(
         f"generate: one real image call, {spec.name} {options.size} {options.quality}, "
@@ -163,10 +185,11 @@ async def generate_once(settings: Settings, spec: ModelSpec) -> int:
         api_key=settings.openai_api_key.get_secret_value(),
         organization=settings.openai_organization,
         project=settings.openai_project,
+        profile=profile,
     )
     async with http:
         try:
-            result = await OpenAIImagesClient(http, max_retries=0).run(
+            result = await OpenAIImagesClient(http, max_retries=0, profile=profile).run(
                 ImageRequest("generate", PROBE_PROMPT, options)
             )
         except BotError as exc:

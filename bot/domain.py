@@ -141,6 +141,11 @@ class ImagesResult:
     # False when the response carried no usable `usage` (some gateways drop it, LocalAI sends
     # zeros): the call is then charged at its upper-bound estimate, marked estimated.
     usage_reported: bool = True
+    # What the provider itself said the call cost (a body field or a header), or its published
+    # per-image price; None: priced from `usage` by the catalog. `cost_basis` says which, for
+    # the ledger row (bot/provider/costs.py).
+    reported_cost_micro_usd: int | None = None
+    cost_basis: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

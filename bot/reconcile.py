@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from bot.catalog.models import load_catalog
 from bot.db import open_database
-from bot.errors import BotError, UpstreamError, UpstreamUnavailableError
+from bot.errors import BotError, ConfigError, UpstreamError, UpstreamUnavailableError
 from bot.provider.images import build_http_client
 from bot.provider.org_keys import KeyMatch, find_bot_key
 from bot.provider.organization import CostLine, ImagesUsage, OrganizationClient
+from bot.provider.profiles import load_profile
 from bot.reports.reconcile import reconcile, render
 from bot.settings import Settings
 from bot.store.reconcile import ledger_days
@@ -33,6 +34,17 @@ async def run_reconcile(settings: Settings, *, days: int, now: datetime | None =
     Exit codes: 0 they agree within the printed tolerance, 1 they differ (each difference named
     by day and model), 2 OPENAI_ADMIN_KEY is not set, 3 the provider could not be read.
     """
+    try:
+        profile = load_profile(settings.provider, settings.openai_base_url)
+    except ConfigError as exc:
+        _complain(f"configuration error: {exc.variable} {exc.reason}")
+        return EXIT_CONFIG
+    if not profile.features.organization_usage:
+        _complain(
+            f"reconcile: {profile.title} has no organization usage API to compare the ledger "
+            "with; see its own billing pages"
+        )
+        return EXIT_CONFIG
     if settings.openai_admin_key is None:
         _complain(
             "configuration error: OPENAI_ADMIN_KEY is not set; reconcile needs an organization "

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     result_retention_days: int = Field(default=30, ge=1)
     # Read only by `python -m bot reconcile`; an organization admin key (sk-admin-...).
     openai_admin_key: SecretStr | None = None
+    # How to speak to OPENAI_BASE_URL (README "Providers"): a shipped profile's name or a
+    # TOML file's path; the composition root reads it once (bot/provider/profiles.py).
+    provider: str | None = None
     # Who runs and pays for the bot; unset: the application's owner or team (asked at log-in).
     operator_ids: str | None = None
     # Which guilds are served: "operators", "all", or comma-separated guild ids.

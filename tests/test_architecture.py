@@ -191,7 +191,7 @@ JOBS_STAGES: tuple[tuple[str, ...], ...] = (
     ("relaxed",),
     ("service",),
     ("lifecycle",),
-    ("wiring",),
+    ("wiring", "provider_parts"),  # provider_parts: the wiring that depends on the provider
 )
 
 

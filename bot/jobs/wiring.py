@@ -25,6 +25,7 @@ from bot.jobs.settle.ending import Endings
 from bot.jobs.settle.retention import Retention
 from bot.jobs.settle.settlement import Settlement
 from bot.jobs.split import MAX_REQUEST_IMAGES
+from bot.provider.profile import ProviderProfile
 from bot.settings import Settings
 from bot.store.files import FileStore
 
@@ -78,6 +79,7 @@ def build_job_queue(
     offered: Callable[[str], bool] | None = None,  # does the provider offer this model?
     batches: BatchApi | None = None,
     safety: CommunitySafety | None = None,  # blocklist, screening and cool-downs at admission
+    provider: ProviderProfile | None = None,  # what it lacks is refused at admission
 ) -> JobQueueParts:
     """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them;
     with `batches` (the Files and Batches API) also the relaxed lane."""
@@ -124,6 +126,7 @@ def build_job_queue(
         guild_queue_limit=settings.guild_queue_limit,
         offered=offered,
         safety=safety,
+        provider=provider,
         account=settings.account,
     )
     relaxed = None

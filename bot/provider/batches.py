@@ -8,7 +8,7 @@ Errors are translated like the Images API's (bot/provider/failures.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -30,8 +30,18 @@ OUTPUT_EXPIRES_SECONDS = 3 * 86_400
 class OpenAIBatchesClient:
     """POST /files (purpose=batch), POST/GET /batches, GET /files/{id}/content."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        input_expiry_days: int = 3,
+        model_ids: Callable[[str], str] | None = None,
+    ) -> None:
         self._http = http
+        # The provider's id for a catalog model (Azure's deployment names), put in each line.
+        self._model_ids = model_ids
+        # Azure wants batch input files kept 14 days or more (its profile says so).
+        self._expires = max(INPUT_EXPIRES_SECONDS, input_expiry_days * 86_400)
 
     def __repr__(self) -> str:
         return f"OpenAIBatchesClient(base_url={str(self._http.base_url)!r})"
@@ -39,14 +49,17 @@ class OpenAIBatchesClient:
     async def upload(self, jsonl: bytes, filename: str) -> str:
         """Upload a batch input file; returns its file id (`file-...`).
 
-        It expires after INPUT_EXPIRES_SECONDS instead of the default 30 days: edit lines carry
-        members' images, and a batch needs its input only within its 24-hour window.
+        It expires after INPUT_EXPIRES_SECONDS (or the provider's minimum) instead of the
+        default 30 days: edit lines carry members' images, and a batch needs its input only
+        within its 24-hour window.
         """
+        if self._model_ids is not None:
+            jsonl = _renamed(jsonl, self._model_ids)
         files = {"file": (filename, jsonl, "application/jsonl")}
         form = {
             "purpose": "batch",
             "expires_after[anchor]": "created_at",
-            "expires_after[seconds]": str(INPUT_EXPIRES_SECONDS),
+            "expires_after[seconds]": str(self._expires),
         }
         data = await self._json("POST", "files", data=form, files=files)
         file_id = data.get("id")
@@ -127,3 +140,13 @@ class OpenAIBatchesClient:
             )
             raise translated
         return response
+
+
+def _renamed(jsonl: bytes, model_ids: Callable[[str], str]) -> bytes:
+    """Each line's `body.model` as the provider names it."""
+    lines = []
+    for raw in jsonl.splitlines():
+        line = json.loads(raw)
+        line["body"]["model"] = model_ids(line["body"]["model"])
+        lines.append(json.dumps(line, separators=(",", ":")).encode())
+    return b"\n".join(lines) + b"\n"

@@ -9,12 +9,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from bot.domain import ImageRequest, ImagesResult, PartialImage
 from bot.errors import PromptRejectedError, UpstreamError
+from bot.provider.costs import with_cost
+from bot.provider.dialect import error_body, prepare, read_images
+from bot.provider.download import ResultDownloader
 from bot.provider.failures import (
     TranslatedError,
     is_retryable,
@@ -24,16 +26,15 @@ from bot.provider.failures import (
     translate_stream_error,
     translate_transport_error,
 )
+from bot.provider.profile import ProviderProfile
+from bot.provider.profiles import load_profile
 from bot.provider.timeouts import ReadTimeouts
 from bot.provider.wire import (
     MalformedResponseError,
     SseEvent,
     build_result,
     decode_b64,
-    edit_form,
-    generation_body,
     iter_sse,
-    parse_images_body,
     stream_error,
 )
 
@@ -75,9 +76,12 @@ def build_http_client(
     project: str | None,
     timeout: httpx.Timeout | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    profile: ProviderProfile | None = None,
 ) -> httpx.AsyncClient:
-    """The shared httpx client. httpx masks Authorization in reprs and never logs headers."""
-    headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "imagebot"}
+    """The shared httpx client: the key sent as the profile says, its fixed query (Azure's
+    api-version) on every call. httpx masks Authorization in reprs and never logs headers."""
+    profile = profile or load_profile("openai", base_url)
+    headers = {**profile.auth.headers(api_key), "User-Agent": "imagebot"}
     if organization:
         headers["OpenAI-Organization"] = organization
     if project:
@@ -85,6 +89,7 @@ def build_http_client(
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/") + "/",
         headers=headers,
+        params=dict(profile.urls.query),
         # Image calls set their own read timeout by the work (bot/provider/timeouts.py).
         timeout=timeout or DEFAULT_TIMEOUT,
         transport=transport,
@@ -103,8 +108,12 @@ class OpenAIImagesClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         timeouts: ReadTimeouts | None = None,
+        profile: ProviderProfile | None = None,
+        downloader: ResultDownloader | None = None,
     ) -> None:
         self._http = http
+        self._profile = profile or load_profile("openai", str(http.base_url))
+        self._downloader = downloader
         self._timeouts = timeouts or ReadTimeouts()
         self._max_retries = max(0, max_retries)
         self._backoff_base = backoff_base
@@ -160,7 +169,7 @@ class OpenAIImagesClient:
     async def list_models(self) -> list[str]:
         """Model ids from GET /models (for `python -m bot check --online`)."""
         try:
-            response = await self._http.get("models")
+            response = await self._http.get(self._profile.urls.models or "models")
         except _HTTPX_ERRORS as exc:
             raise translate_transport_error(exc) from None
         request_id = response.headers.get("x-request-id")
@@ -174,7 +183,7 @@ class OpenAIImagesClient:
             )
         try:
             data = json.loads(response.content)["data"]
-            return [str(item["id"]) for item in data]
+            return [self._profile.models.catalog_name(str(item["id"])) for item in data]
         except (ValueError, KeyError, TypeError):
             raise malformed("models list", status=200, request_id=request_id) from None
 
@@ -202,12 +211,13 @@ class OpenAIImagesClient:
     ) -> ImagesResult:
         opts = request.options
         stream = opts.partial_images > 0 and on_partial is not None and opts.n == 1
-        path, kwargs = self._prepare(request, stream=stream)
+        stream = stream and self._profile.features.streaming
+        path, kwargs = prepare(self._profile, request, stream=stream)
         timeout = self._timeouts.for_request(request)
         async with self._http.stream("POST", path, timeout=timeout, **kwargs) as response:
             status, rid = response.status_code, response.headers.get("x-request-id")
             if status >= 300:
-                body = await response.aread()
+                body = error_body(self._profile, await response.aread())
                 error = translate_error(
                     status, body, response.headers, model=opts.model, request_id=rid
                 )
@@ -215,20 +225,16 @@ class OpenAIImagesClient:
             try:
                 if response.headers.get("content-type", "").startswith("text/event-stream"):
                     return await self._read_stream(response, request, on_partial, rid, started)
-                payload, images = parse_images_body(await response.aread())
+                payload, images = await read_images(await response.aread(), self._downloader)
             except MalformedResponseError as exc:
                 raise malformed(str(exc), status=status, request_id=rid) from None
             latency = self._latency(started)
-            return build_result(
+            result = build_result(
                 payload, images, request, request_id=rid, latency_ms=latency, status=status
             )
-
-    def _prepare(self, request: ImageRequest, *, stream: bool) -> tuple[str, dict[str, Any]]:
-        if request.operation == "generate":
-            return "images/generations", {"json": generation_body(request, stream=stream)}
-        # No Content-Type here: httpx must generate it with the multipart boundary.
-        fields, files = edit_form(request, stream=stream)
-        return "images/edits", {"data": fields, "files": files}
+            return with_cost(
+                result, self._profile, model=opts.model, payload=payload, headers=response.headers
+            )
 
     async def _read_stream(
         self,

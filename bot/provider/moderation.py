@@ -27,6 +27,9 @@ class ModerationVerdict:
     flagged: bool
     categories: tuple[str, ...]
     request_id: str | None = None
+    # False when `category_applied_input_types` shows no category applied to the image: a
+    # text-only endpoint judged the words alone, so the image was not screened.
+    image_judged: bool = True
 
 
 class ModerationFailedError(UpstreamError):
@@ -95,7 +98,21 @@ def parse_verdict(payload: dict[str, Any], request_id: str | None) -> Moderation
             if on:
                 scores[name] = max(scores.get(name, 0.0), float(values.get(name) or 0.0))
     names = tuple(sorted(scores, key=lambda n: (-scores[n], n)))
-    return ModerationVerdict(flagged or bool(names), names, request_id)
+    return ModerationVerdict(flagged or bool(names), names, request_id, _image_judged(payload))
+
+
+def _image_judged(payload: dict[str, Any]) -> bool:
+    """Whether any category was applied to an image input (`category_applied_input_types`,
+    https://platform.openai.com/docs/api-reference/moderations/object); True when the field is
+    absent, as older answers lack it."""
+    applied = [r.get("category_applied_input_types") for r in payload["results"]]
+    if not any(isinstance(a, dict) for a in applied):
+        return True
+    return any(
+        isinstance(types, list) and "image" in types
+        for a in applied if isinstance(a, dict)
+        for types in a.values()
+    )  # fmt: skip
 
 
 def _failure(response: httpx.Response, request_id: str | None) -> ModerationFailedError:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import discord
+import httpx
 from PIL import Image
 
 from bot.app import ImageBot, build_services, point_discord_at
@@ -53,6 +54,8 @@ class Harness:
     bot: ImageBot | None = None
     relaxed: RelaxedTiming = E2E_RELAXED  # set before start_bot for another gathering window
     read_timeouts: ReadTimeouts | None = None  # e.g. scaled down, to outlast them in a test
+    # Carries URL results to a provider's result hosts (tests/fakes/result_hosts.py).
+    download_transport: httpx.AsyncBaseTransport | None = None
     _stack: contextlib.AsyncExitStack | None = field(default=None, repr=False)
 
     async def start_bot(self, **settings_overrides: Any) -> ImageBot:
@@ -67,6 +70,7 @@ class Harness:
                 clock=self.clock,
                 queue=self._queue_settings(),
                 read_timeouts=self.read_timeouts,
+                download_transport=self.download_transport,
             )
         )
         bot = ImageBot(services, guild_ready_timeout=0.05)

@@ -136,3 +136,18 @@ async def test_a_healthy_start_says_ready_with_the_invite_link_in_json(tmp_path:
     assert f"client_id={fake.application_id}" in ready
     assert "scope=bot+applications.commands" in ready
     assert fake.token not in text and "sk-test" not in text
+
+
+@pytest.mark.parametrize("value", ["openrouter", "bad-profile"])
+async def test_an_unknown_or_bad_provider_is_one_line_naming_provider(
+    tmp_path: Path, value: str
+) -> None:
+    async with world(tmp_path) as (_fake, env):
+        if value == "bad-profile":
+            (tmp_path / "mine.toml").write_text('extends = "openai"\n[auth]\nheadr = "api-key"\n')
+            value = str(tmp_path / "mine.toml")
+        env["PROVIDER"] = value
+        code, log = await run_bot(tmp_path, env)
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith("configuration error: PROVIDER "), line

@@ -57,7 +57,7 @@ def mount(app: web.Application, owner: FakeOpenAI) -> None:
         await owner.faults.drop_if_scripted(request)
         try:
             await owner.preamble(request, rid)
-            model, result = moderate(record.json)
+            model, result = moderate(record.json, text_only=owner.moderation_text_only)
         except ApiError as err:
             return error_response(err, rid)
         except RawFailureError as raw:
@@ -68,8 +68,10 @@ def mount(app: web.Application, owner: FakeOpenAI) -> None:
     app.router.add_post("/v1/moderations", handler)
 
 
-def moderate(body: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """(model, result) for a request body, or ApiError as the real endpoint answers."""
+def moderate(body: dict[str, Any] | None, *, text_only: bool = False) -> tuple[str, dict[str, Any]]:
+    """(model, result) for a request body, or ApiError as the real endpoint answers.
+    `text_only`: a gateway's endpoint that takes image parts but judges the words alone (every
+    category then applies to "text" only)."""
     if body is None:
         raise ApiError(400, None, "We could not parse the JSON body of your request.")
     model = body.get("model", MODELS[0])
@@ -86,10 +88,10 @@ def moderate(body: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
         for keyword, categories in KEYWORDS.items():
             if keyword in text:
                 flagged.update(dict.fromkeys(categories, "text"))
-    for image in images:
+    for image in [] if text_only else images:
         if _is_red(image):
             flagged.update(dict.fromkeys(RED_PATTERN, "image"))
-    return model, _result(flagged, bool(images))
+    return model, _result(flagged, bool(images) and not text_only)
 
 
 def _inputs(value: Any) -> tuple[list[str], list[bytes]]:

@@ -65,6 +65,7 @@ class FakeOpenAI:
         # (LiteLLM proxy builds of September 2026, among others); OpenAI itself takes both.
         self.refuse_lone_image_array = False
         self.hide_usage = False  # answer without `usage`, as some gateways do
+        self.moderation_text_only = False  # a gateway's moderation that judges text alone
         self.base_url = ""
         self._count = 0
         self._runner: web.AppRunner | None = None

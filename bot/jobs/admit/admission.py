@@ -20,10 +20,12 @@ from bot.errors import (
     QuotaUnit,
 )
 from bot.guild_settings import GuildLimits, effective_user_limits
+from bot.jobs.admit.provider_lacks import check_provider
 from bot.jobs.admit.validation import ValidRequest, validate
 from bot.jobs.models import Submission
 from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
+from bot.provider.profile import ProviderProfile
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store, meta
 from bot.store.files import FileStore
@@ -119,9 +121,11 @@ class Admission:
         guild_queue_limit: int,
         offered: Callable[[str], bool] | None = None,
         safety: CommunitySafety | None = None,
+        provider: ProviderProfile | None = None,
         account: AccountCeilings | None = None,
     ) -> None:
         self._db = db
+        self._provider = provider  # what the provider lacks is refused here (None: nothing)
         self._account = account or AccountCeilings()
         # Whether the provider offers a model to this key (its GET /models); None: all are.
         self._offered = offered
@@ -160,6 +164,7 @@ class Admission:
         valid = validate(
             s, settings, self._catalog, default_model=self._default_model, today=now.date()
         )
+        valid = check_provider(self._provider, s, valid, settings)
         self._note_replaced_default(s, settings.config.default_model, valid.spec.name)
         self._check_offered(valid.spec.name, settings.config.allowed_models, now)
         if self._safety is not None:

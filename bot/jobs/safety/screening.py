@@ -65,15 +65,29 @@ class Screener:
     prompt's text: images alone are not checked for text-only categories such as
     sexual/minors)."""
 
-    def __init__(self, client: ModerationBackend, pacer: RequestPacer) -> None:
+    def __init__(
+        self,
+        client: ModerationBackend,
+        pacer: RequestPacer,
+        *,
+        missing: str | None = None,
+        images_missing: str | None = None,
+    ) -> None:
         self._client = client
         self._pacer = pacer
+        # Why the provider cannot screen at all, or cannot screen images (None: it can).
+        self._missing = missing
+        self._images_missing = images_missing
 
     async def screen(self, mode: Screening, prompt: str, images: Sequence[InputImage]) -> None:
         """Return if nothing was flagged; raise ScreeningFlaggedError (the first flagged input)
         or ScreeningUnavailableError (no usable answer: screening fails closed)."""
         if mode == "off":
             return
+        if self._missing is not None:
+            raise ScreeningUnavailableError(self._missing)
+        if mode == "prompts_and_images" and images and self._images_missing is not None:
+            raise ScreeningUnavailableError(self._images_missing)
         verdict = await self._check(prompt, None)
         if verdict.flagged:
             raise ScreeningFlaggedError(verdict.categories, "prompt")
@@ -84,6 +98,8 @@ class Screener:
         for number, seen in enumerate(verdicts, start=1):
             if seen.flagged:
                 raise ScreeningFlaggedError(seen.categories, f"image {number}")
+            if not seen.image_judged:  # fail closed: an unjudged image is not screened
+                raise ScreeningUnavailableError(f"the moderation endpoint ignored image {number}")
 
     async def _check(self, text: str, image: bytes | None) -> ModerationVerdict:
         await self._pacer.acquire()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import TypedDict, Unpack
 
@@ -99,6 +100,8 @@ class CallSettlement:
         self.account.worked()
         billing: Billing = "actual" if result.usage_reported else "estimated"
         cost = cost_of(run.spec, result.usage) if result.usage_reported else chunk.micro_usd
+        if result.reported_cost_micro_usd is not None:  # the provider's own figure wins
+            billing, cost = "actual", result.reported_cost_micro_usd
         if billing == "estimated":
             self._tell_hidden_usage()
         elif cost > chunk.micro_usd:
@@ -118,6 +121,8 @@ class CallSettlement:
             run.made += len(saved)
             run.estimated_calls += billing == "estimated"
             call = self._call(run.job, chunk, result=result, cost=cost, billing=billing)
+            if result.cost_basis is not None:  # says where the cost came from
+                call = replace(call, price_version=result.cost_basis)
             async with self._db.transaction() as conn:
                 await insert_api_call(conn, call)
                 await store.insert_files(conn, run.job.id, saved, self._clock.now())

@@ -147,3 +147,32 @@ async def test_batch_images_do_not_count_against_the_fakes_ipm(
         body = {"model": "gpt-image-2", "prompt": "x", "n": 5, "quality": "low"}
         assert (await http.post("images/generations", json=body)).status_code == 200
         assert (await http.post("images/generations", json=body)).status_code == 429
+
+
+async def test_batch_input_files_live_as_long_as_the_provider_requires() -> None:
+    sent: list[dict[str, str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = request.content.decode("latin-1")
+        sent.append({"seconds": body.split('name="expires_after[seconds]"')[1].split()[0]})
+        return httpx.Response(200, json={"id": "file-1"})
+
+    http = httpx.AsyncClient(base_url="https://x.invalid/", transport=httpx.MockTransport(answer))
+    await OpenAIBatchesClient(http).upload(b"{}\n", "a.jsonl")
+    await OpenAIBatchesClient(http, input_expiry_days=14).upload(b"{}\n", "a.jsonl")
+    assert [s["seconds"] for s in sent] == [str(3 * 86_400), str(14 * 86_400)]
+
+
+async def test_each_batch_line_names_the_model_as_the_provider_does() -> None:
+    uploaded: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        uploaded.append(request.content)
+        return httpx.Response(200, json={"id": "file-1"})
+
+    http = httpx.AsyncClient(base_url="https://x.invalid/", transport=httpx.MockTransport(answer))
+    deployments = {"gpt-image-2": "prod-images"}
+    client = OpenAIBatchesClient(http, model_ids=lambda name: deployments.get(name, name))
+    line = b'{"custom_id":"job-1","method":"POST","url":"/v1/images/generations",'
+    await client.upload(line + b'"body":{"model":"gpt-image-2","prompt":"a fox"}}\n', "a.jsonl")
+    assert b'"model":"prod-images"' in uploaded[0] and b"gpt-image-2" not in uploaded[0]

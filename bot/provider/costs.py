@@ -1,0 +1,62 @@
+"""What a call cost, read where the profile says the provider reports it (or its price list)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bot.domain import ImagesResult
+from bot.money import MICRO_PER_USD
+from bot.provider.profile import ProviderProfile
+
+
+def with_cost(
+    result: ImagesResult,
+    profile: ProviderProfile,
+    *,
+    model: str,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+) -> ImagesResult:
+    """The result with the provider's own cost (marked by its source) when it reports one, or
+    its published per-image price; unchanged (priced from `usage` or the estimate) otherwise."""
+    costs = profile.costs
+    if costs.source == "body":
+        micro = _usd(_dig(payload, costs.field))
+        basis = f"{profile.name}: {costs.field}"
+    elif costs.source == "header":
+        micro = _usd(headers.get(costs.field))
+        basis = f"{profile.name}: {costs.field} header"
+    elif costs.source == "per_image":
+        each = costs.price(model, result.size, result.quality)
+        micro = None if each is None else each * len(result.images)
+        basis = f"{profile.name}: per-image price"
+    else:
+        return result
+    if micro is None:
+        return result
+    return replace(result, reported_cost_micro_usd=micro, cost_basis=basis)
+
+
+def _dig(payload: Mapping[str, Any], dotted: str) -> object:
+    node: object = payload
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _usd(value: object) -> int | None:
+    """A USD amount (number or numeric string) -> micro-USD, rounded; None if not a cost."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0:
+        return None
+    return int((amount * MICRO_PER_USD).to_integral_value())

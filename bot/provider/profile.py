@@ -1,0 +1,159 @@
+"""A provider profile as a frozen value: how one endpoint is spoken to, and what it offers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Api = Literal["images", "fal_queue"]
+IdStyle = Literal["plain", "prefixed", "deployment"]
+EditEncoding = Literal["multipart", "json_images"]
+ImageField = Literal["auto", "image", "image[]"]
+CostSource = Literal["usage", "body", "header", "per_image"]
+Envelope = Literal["openai", "azure", "fal"]
+PacingMode = Literal["ipm_tpm", "concurrency", "none"]
+Operation = Literal["generate", "edit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """The header the key goes in, and its scheme word ("" sends the key bare, as Azure wants)."""
+
+    header: str
+    scheme: str
+
+    def headers(self, key: str) -> dict[str, str]:
+        return {self.header: f"{self.scheme} {key}" if self.scheme else key}
+
+
+@dataclass(frozen=True, slots=True)
+class Urls:
+    """Paths under the base URL (`{model}` stands for the upstream id) and the fixed query."""
+
+    generations: str
+    edits: str
+    models: str
+    query: Mapping[str, str]
+
+    def path(self, operation: Operation, upstream_model: str) -> str:
+        template = self.generations if operation == "generate" else self.edits
+        return template.replace("{model}", upstream_model)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIds:
+    """How a catalog name becomes the provider's id: plain, `prefix` + name, or a table of
+    deployment names (an entry missing from the table is named like the model)."""
+
+    style: IdStyle
+    prefix: str
+    names: Mapping[str, str]
+    edit_names: Mapping[str, str]
+
+    def upstream(self, model: str, operation: Operation = "generate") -> str:
+        if operation == "edit" and model in self.edit_names:
+            return self.edit_names[model]
+        if model in self.names:
+            return self.names[model]
+        return f"{self.prefix}{model}" if self.style == "prefixed" else model
+
+    def catalog_name(self, upstream: str) -> str:
+        """The catalog's name for an id the provider lists (its /models), the inverse of above."""
+        for name, listed in self.names.items():
+            if listed == upstream:
+                return name
+        return upstream.removeprefix(self.prefix) if self.style == "prefixed" else upstream
+
+
+@dataclass(frozen=True, slots=True)
+class Edits:
+    """How edits travel: multipart (`image` / `image[]` parts) or JSON `images: [{image_url}]`."""
+
+    encoding: EditEncoding
+    image_field: ImageField
+    masks: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    """The `response_format` value to send (None: never send it), and where URL results may be
+    downloaded from, with the download's size and time limits."""
+
+    response_format: str | None
+    url_hosts: tuple[str, ...]
+    max_bytes: int
+    download_seconds: float
+
+    def allows(self, host: str) -> bool:
+        host = host.lower()
+        return any(host == h or (h.startswith(".") and host.endswith(h)) for h in self.url_hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """Where the provider reports what a call cost: `usage` tokens priced by the catalog, a body
+    field (dotted path, USD), a header (USD), or nothing (then `per_image` prices, micro-USD,
+    keyed "model size quality"; a call they do not cover is charged its estimate)."""
+
+    source: CostSource
+    field: str
+    per_image: Mapping[str, int]
+
+    def price(self, model: str, size: str, quality: str) -> int | None:
+        return self.per_image.get(f"{model} {size} {quality}")
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the provider offers beyond generations and edits."""
+
+    batches: bool
+    batch_input_expiry_days: int
+    moderation: bool
+    image_moderation: bool
+    organization_usage: bool
+    streaming: bool
+    models_list: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """IPM/TPM (OpenAI, Azure), N requests at once (fal), or none (the gateway states none)."""
+
+    mode: PacingMode
+    concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderProfile:
+    """One provider's dialect, read once at start-up (bot/provider/profiles.py)."""
+
+    name: str
+    title: str
+    source: str  # the shipped name or the operator's file, for messages
+    api: Api
+    hosts: tuple[str, ...]
+    auth: Auth
+    urls: Urls
+    models: ModelIds
+    edits: Edits
+    results: Results
+    costs: Costs
+    envelope: Envelope
+    features: Features
+    pacing: Pacing
+
+    def lacks(self) -> tuple[str, ...]:
+        """What this provider does not offer, as short phrases for `check` and refusals."""
+        f = self.features
+        missing = [
+            ("batches (relaxed speed)", f.batches),
+            ("moderation (screening)", f.moderation),
+            ("image moderation (screening images)", f.moderation and f.image_moderation),
+            ("organization usage (reconcile)", f.organization_usage),
+            ("masks on edits", self.edits.masks),
+            ("streaming (previews)", f.streaming),
+            ("a /models list", f.models_list),
+        ]
+        return tuple(what for what, has in missing if not has)

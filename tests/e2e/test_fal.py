@@ -1,0 +1,74 @@
+"""Through fal.ai's queue API: /imagine and /edit deliver fal's images (downloaded from its CDN
+at once), priced per image from fal's list and marked so; a dropped submission is in doubt."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tests.e2e.harness import Harness, harness, png
+from tests.fakes.fal_queue import CDN_HOST, FakeFal
+from tests.fakes.result_hosts import RoutedHosts
+
+pytestmark = pytest.mark.e2e
+# gpt-image-1 is still sold on fal; the pinned day is before OpenAI's own shutdown of it, which
+# the catalog records.
+BEFORE_SHUTDOWN = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+
+
+@asynccontextmanager
+async def through_fal(tmp_path: Path) -> AsyncIterator[tuple[Harness, FakeFal]]:
+    async with FakeFal() as fal, harness(tmp_path, start=BEFORE_SHUTDOWN) as h:
+        h.download_transport = RoutedHosts({CDN_HOST: fal.base_url})
+        await h.start_bot(openai_base_url=fal.base_url, openai_api_key=SecretStr(fal.api_key),
+                          provider="fal", image_model="gpt-image-1")  # fmt: skip
+        yield h, fal
+
+
+async def test_imagine_and_edit_deliver_fals_images_priced_from_its_list(tmp_path: Path) -> None:
+    async with through_fal(tmp_path) as (h, fal):
+        handle = await h.imagine("a lighthouse at dusk", quality="low", size="1024x1024")
+        result = await h.wait_result(handle)
+        assert result.attachments[0].data in fal.images_out
+        upload = h.upload("cat.png", png((64, 64)), "image/png")
+        edited = await h.discord.slash(
+            "edit", {"prompt": "make it snow", "quality": "medium", "size": "1024x1024",
+                     "image": upload},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        assert (await h.wait_result(edited)).attachments[0].data in fal.images_out
+        assert [q.endpoint for q in fal.submitted] == [
+            "fal-ai/gpt-image-1/text-to-image", "fal-ai/gpt-image-1/edit-image"]  # fmt: skip
+        assert fal.submitted[1].input["image_urls"][0].startswith("data:image/png;base64,")
+        assert fal.unauthorized == 0  # every call carried `Authorization: Key ...`
+        rows = h.ledger()
+        assert [r["cost_micro_usd"] for r in rows] == [11_000, 42_000]  # fal's published prices
+        assert {r["billing"] for r in rows} == {"actual"}
+        assert {r["price_version"] for r in rows} == {"fal: per-image price"}
+        h.discord.assert_no_violations()
+
+
+async def test_a_call_fal_lists_no_price_for_is_charged_its_estimate_marked(
+    tmp_path: Path,
+) -> None:
+    async with through_fal(tmp_path) as (h, _fal):
+        await h.wait_result(await h.imagine("a kite", quality="auto", size="1024x1024"))
+        [row] = h.ledger()
+        assert row["billing"] == "estimated" and row["cost_micro_usd"] > 0
+
+
+async def test_a_dropped_submission_is_in_doubt_and_sent_once(tmp_path: Path) -> None:
+    async with through_fal(tmp_path) as (h, fal):
+        fal.drop_next = 1
+        handle = await h.imagine("a fox in the fog", quality="low", size="1024x1024")
+        await handle.wait_original(lambda m: "may have" in m.content.lower(), timeout=15)
+        await asyncio.sleep(0.3)
+        assert len(fal.submitted) == 1
+        [row] = h.ledger()
+        assert row["billing"] == "in_doubt" and row["cost_micro_usd"] > 0

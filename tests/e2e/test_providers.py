@@ -1,0 +1,206 @@
+"""Through each gateway's dialect (Azure, Lumenfall, Vercel, LiteLLM): /imagine and /edit
+deliver the gateway's bytes, the ledger holds the cost the gateway reports (or the estimate,
+marked), and a dropped answer stays in doubt, sent once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot.check import run_check
+from bot.reconcile import run_reconcile
+from tests.e2e.harness import Harness, harness, png, slash
+from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, VERCEL, Dialect
+from tests.fakes.gateway_server import FakeGateway
+from tests.fakes.result_hosts import RoutedHosts
+
+pytestmark = pytest.mark.e2e
+
+
+@asynccontextmanager
+async def through(tmp_path: Path, dialect: Dialect) -> AsyncIterator[tuple[Harness, FakeGateway]]:
+    async with FakeGateway(dialect) as gw, harness(tmp_path) as h:
+        if dialect.result_host:
+            h.download_transport = RoutedHosts({dialect.result_host: gw.result_base})
+        await h.start_bot(
+            openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key), provider=dialect.name
+        )
+        yield h, gw
+
+
+async def edit(h: Harness, prompt: str, *images: bytes):
+    names = ("image", "image2")
+    options = {
+        n: h.upload(f"{n}.png", data, "image/png") for n, data in zip(names, images, strict=False)
+    }
+    return await h.discord.slash(
+        "edit", {"prompt": prompt, "quality": "low", **options},
+        member=h.alice, guild=h.guild, channel=h.channel,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+async def test_imagine_and_edit_deliver_the_gateways_images_and_its_cost(
+    tmp_path: Path, name: str
+) -> None:
+    dialect = DIALECTS[name]
+    async with through(tmp_path, dialect) as (h, gw):
+        result = await h.wait_result(await h.imagine("a lighthouse at dusk", quality="low"))
+        assert result.attachments[0].data in gw.images_out
+        edited = await h.wait_result(await edit(h, "make it snow", png((64, 64)), png((32, 32))))
+        assert edited.attachments[0].data in gw.images_out
+        rows = h.ledger()
+        assert [r["operation"] for r in rows] == ["generate", "edit"]
+        if dialect.cost_field or dialect.cost_header:  # the gateway's own figure, as it said
+            assert sum(r["cost_micro_usd"] for r in rows) == gw.reported_micro_usd
+            assert {r["billing"] for r in rows} == {"actual"}
+            assert all(name in r["price_version"] for r in rows)
+        elif not dialect.usage:  # nothing reported: the upper-bound estimate, marked
+            assert {r["billing"] for r in rows} == {"estimated"}
+        h.discord.assert_no_violations()
+
+
+async def test_lumenfall_is_asked_for_base64_and_sends_no_url(tmp_path: Path) -> None:
+    async with through(tmp_path, LUMENFALL) as (h, gw):
+        await h.wait_result(await h.imagine("a kite", quality="low"))
+        [sent] = gw.requests
+        assert sent.params["response_format"] == "b64_json"  # base64 asked, as Lumenfall allows
+        assert gw.downloads == []
+
+
+async def test_an_operators_profile_file_gets_lumenfalls_url_results_downloaded(
+    tmp_path: Path,
+) -> None:
+    mine = tmp_path / "lumenfall-urls.toml"  # a new file, no code: URLs instead of base64
+    mine.write_text('extends = "lumenfall"\nname = "mine"\ntitle = "Mine"\n'
+                    '[results]\nresponse_format = ""\n')  # fmt: skip
+    async with FakeGateway(LUMENFALL) as gw, harness(tmp_path) as h:
+        h.download_transport = RoutedHosts({LUMENFALL.result_host: gw.result_base})
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider=str(mine))  # fmt: skip
+        result = await h.wait_result(await h.imagine("a kite", quality="low"))
+        assert result.attachments[0].data in gw.images_out
+        assert len(gw.downloads) == 1  # fetched once, at once, from media.lumenfall.ai
+        [row] = h.ledger()
+        assert row["billing"] == "actual" and row["cost_micro_usd"] == gw.reported_micro_usd
+
+
+async def test_azure_takes_the_key_as_api_key_and_names_the_deployment(tmp_path: Path) -> None:
+    async with through(tmp_path, AZURE) as (h, gw):
+        await h.wait_result(await h.imagine("a harbour", quality="low"))
+        [sent] = gw.requests
+        assert sent.path == f"/openai/deployments/{h.settings.image_model}/images/generations"
+        assert sent.headers["api-key"] == gw.api_key
+        assert "Authorization" not in sent.headers
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+async def test_a_dropped_answer_is_in_doubt_and_sent_once(tmp_path: Path, name: str) -> None:
+    async with through(tmp_path, DIALECTS[name]) as (h, gw):
+        gw.drop_next = 1
+        handle = await h.imagine("a fox in the fog", quality="low")
+        await handle.wait_original(lambda m: "may have" in m.content.lower(), timeout=15)
+        await asyncio.sleep(0.3)
+        assert len(gw.requests) == 1
+        [row] = h.ledger()
+        assert row["billing"] == "in_doubt" and row["cost_micro_usd"] > 0
+
+
+async def test_what_a_gateway_lacks_is_refused_by_name_before_anything_is_charged(
+    tmp_path: Path,
+) -> None:
+    async with through(tmp_path, VERCEL) as (h, gw):
+        changed = await slash(h, "config", h.mod, "set", relaxed="allowed")
+        assert "Settings updated" in (await changed.wait_original(timeout=5)).content
+        handle = await h.imagine("a slow fox", quality="low", speed="relaxed")
+        reply = await h.private_reply(handle)
+        assert (
+            "relaxed speed needs batches, which Vercel AI Gateway does not offer" in reply.content
+        )
+        masked = await h.discord.slash(
+            "edit", {"prompt": "a hat", "image": h.upload("a.png", png((64, 64)), "image/png"),
+                     "mask": h.upload("m.png", png((64, 64), "white"), "image/png")},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        reply = await h.private_reply(masked)
+        assert "Vercel AI Gateway takes no mask on edits" in reply.content
+        changed = await slash(h, "config", h.mod, "set", screening="prompts")
+        await changed.wait_original(timeout=5)
+        reply = await h.private_reply(await h.imagine("a quiet harbour", quality="low"))
+        assert "nothing was sent or charged" in reply.content
+        assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
+
+
+async def test_a_text_only_moderation_verdict_does_not_count_an_image_as_screened(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        h.openai.moderation_text_only = True  # judges the words; says nothing of the image
+        changed = await slash(h, "config", h.mod, "set", screening="prompts_and_images")
+        await changed.wait_original(timeout=5)
+        handle = await edit(h, "make it brighter", png(colour="#e60a0a"))
+        reply = await h.private_reply(handle)
+        assert "nothing was sent or charged" in reply.content
+        assert h.openai.image_requests == [] and h.jobs() == []
+
+
+async def test_check_online_names_the_provider_and_what_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with through(tmp_path, LUMENFALL) as (h, _gw):
+        code = await run_check(h.settings, online=True, clock=h.clock)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "provider: Lumenfall (lumenfall)" in out
+    lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
+    assert "batches (relaxed speed)" in lacks and "organization usage (reconcile)" in lacks
+    assert "online: key works" in out  # the key went as the profile says, ids mapped back
+
+
+async def test_reconcile_says_a_provider_without_organization_usage_has_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with through(tmp_path, AZURE) as (h, gw):
+        settings = h.settings.model_copy(update={"openai_admin_key": SecretStr("sk-admin-x")})
+        code = await run_reconcile(settings, days=7, now=h.clock.now())
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Azure OpenAI has no organization usage API" in err
+    assert gw.requests == []
+
+
+async def test_relaxed_speed_on_azure_keeps_batch_inputs_the_14_days_azure_requires(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h, FakeGateway(AZURE, batches=h.openai) as gw:
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider="azure")  # fmt: skip
+        changed = await slash(h, "config", h.mod, "set", relaxed="allowed")
+        await changed.wait_original(timeout=5)
+        handle = await h.imagine("a slow fox", quality="low", size="1024x1024", speed="relaxed")
+        result = await h.wait_result(handle)
+        assert result.attachments
+        assert gw.batch_file_expiries and min(gw.batch_file_expiries) >= 14 * 86_400
+        assert gw.requests == []  # nothing went through the synchronous endpoints
+        [row] = h.ledger()
+        assert row["speed"] == "relaxed" and h.jobs()[0]["state"] == "succeeded"
+
+
+async def test_azures_content_filter_is_a_refusal_charged_nothing(tmp_path: Path) -> None:
+    async with through(tmp_path, AZURE) as (h, gw):
+        handle = await h.imagine("CONTENT_FILTER a bad idea", quality="low")
+
+        def refusal() -> str | None:
+            said = [m.content for m in (handle.record.original, *handle.record.followups) if m]
+            return next((text for text in said if "safety system" in text), None)
+
+        told = await h.discord.wait_until(refusal, 10, "the refusal")
+        assert "nothing was charged" in told and "may have" not in told.lower()
+        assert len(gw.requests) == 1 and gw.served == []
+        assert sum(row["cost_micro_usd"] for row in h.ledger()) == 0

@@ -1,0 +1,49 @@
+"""Where each provider reports a call's cost, read into micro-USD and marked by its source."""
+
+from __future__ import annotations
+
+from bot.domain import ImagesResult, TokenUsage
+from bot.provider.costs import with_cost
+from bot.provider.profiles import load_profile
+
+
+def result(n: int = 1, size: str = "1024x1024", quality: str = "medium") -> ImagesResult:
+    return ImagesResult(
+        images=(b"x",) * n, size=size, quality=quality, output_format="png",
+        background="opaque", usage=TokenUsage(), request_id=None, latency_ms=1,
+        usage_reported=False,
+    )  # fmt: skip
+
+
+def test_lumenfall_reports_metadata_cost_in_the_body() -> None:
+    got = with_cost(result(), load_profile("lumenfall", ""), model="gpt-image-2",
+                    payload={"metadata": {"cost": 0.0123}}, headers={})  # fmt: skip
+    assert got.reported_cost_micro_usd == 12_300
+    assert got.cost_basis == "lumenfall: metadata.cost"
+
+
+def test_litellm_reports_its_cost_in_a_header() -> None:
+    got = with_cost(result(), load_profile("litellm", ""), model="gpt-image-1", payload={},
+                    headers={"x-litellm-response-cost": "0.042"})  # fmt: skip
+    assert got.reported_cost_micro_usd == 42_000
+
+
+def test_fal_is_priced_per_image_from_its_list_and_unlisted_calls_stay_estimated() -> None:
+    fal = load_profile("fal", "")
+    got = with_cost(result(n=2, quality="high"), fal, model="gpt-image-1", payload={}, headers={})
+    assert got.reported_cost_micro_usd == 2 * 167_000
+    assert got.cost_basis == "fal: per-image price"
+    wide = with_cost(result(size="1536x1024", quality="low"), fal, model="gpt-image-1",
+                     payload={}, headers={})  # fmt: skip
+    assert wide.reported_cost_micro_usd == 16_000
+    other = with_cost(result(), fal, model="gpt-image-2", payload={}, headers={})
+    assert other.reported_cost_micro_usd is None  # the upper-bound estimate then applies
+
+
+def test_a_missing_or_unreadable_cost_leaves_the_result_to_usage_or_the_estimate() -> None:
+    lumenfall = load_profile("lumenfall", "")
+    for payload in ({}, {"metadata": {"cost": "n/a"}}, {"metadata": {"cost": -1}}):
+        got = with_cost(result(), lumenfall, model="m", payload=payload, headers={})
+        assert got.reported_cost_micro_usd is None
+    openai = with_cost(result(), load_profile("openai", ""), model="m", payload={}, headers={})
+    assert openai.cost_basis is None

@@ -1,0 +1,94 @@
+"""Provider profiles: every shipped file loads, PROVIDER picks one, and bad files are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.provider.profiles import SHIPPED, load_profile
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_profile_loads_under_its_own_name(name: str) -> None:
+    profile = load_profile(name, "https://example.invalid/v1")
+    assert profile.name == name
+    assert profile.auth.headers("k")  # a key always travels somewhere
+
+
+def test_each_dialect_reads_as_its_documentation_says() -> None:
+    azure = load_profile("azure", "")
+    assert azure.auth.headers("k") == {"api-key": "k"}
+    assert azure.urls.path("edit", "my-dep") == "deployments/my-dep/images/edits"
+    assert azure.urls.query["api-version"]
+    assert azure.features.batch_input_expiry_days >= 14
+    assert load_profile("vercel", "").models.upstream("gpt-image-2") == "openai/gpt-image-2"
+    assert load_profile("vercel", "").edits.encoding == "json_images"
+    lumenfall = load_profile("lumenfall", "")
+    assert lumenfall.results.response_format == "b64_json"
+    assert lumenfall.results.allows("media.lumenfall.ai")
+    assert not lumenfall.results.allows("evil.example")
+    assert (lumenfall.costs.source, lumenfall.costs.field) == ("body", "metadata.cost")
+    assert load_profile("litellm", "").costs.field == "x-litellm-response-cost"
+    fal = load_profile("fal", "")
+    assert fal.auth.headers("k") == {"Authorization": "Key k"}
+    assert fal.models.upstream("gpt-image-1", "edit") == "fal-ai/gpt-image-1/edit-image"
+    assert fal.costs.price("gpt-image-1", "1024x1024", "medium") == 42_000
+    assert (fal.pacing.mode, fal.pacing.concurrency) == ("concurrency", 2)
+    assert load_profile("openai", "").results.response_format is None
+
+
+@pytest.mark.parametrize(
+    ("base_url", "name"),
+    [
+        ("https://api.openai.com/v1", "openai"),
+        ("https://myres.openai.azure.com/openai", "azure"),
+        ("https://api.lumenfall.ai/openai/v1", "lumenfall"),
+        ("https://ai-gateway.vercel.sh/v1", "vercel"),
+        ("https://queue.fal.run", "fal"),
+        ("http://127.0.0.1:4000/v1", "openai"),
+    ],
+)
+def test_unset_provider_follows_the_base_urls_host(base_url: str, name: str) -> None:
+    assert load_profile(None, base_url).name == name
+
+
+def test_an_operators_file_extends_a_shipped_profile(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'extends = "azure"\nname = "mine"\ntitle = "My Azure"\n'
+        '[models.names]\n"gpt-image-1" = "prod-images"\n'
+    )
+    profile = load_profile(str(path), "")
+    assert profile.models.upstream("gpt-image-1") == "prod-images"
+    assert profile.auth.header == "api-key"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("this is not toml", "not valid TOML"),
+        ('extends = "openai"\n[auth]\nheadr = "x"\n', "unknown key 'headr'"),
+        ('extends = "openai"\n[edits]\nencoding = "smoke"\n', "edits.encoding"),
+        ('extends = "nobody"\n', "extends"),
+        ('extends = "openai"\n[cost.per_image]\n"gpt-image-1" = 1\n', "per_image"),
+        ('name = "x"\n', "title"),
+    ],
+)
+def test_a_bad_profile_file_is_one_error_naming_provider(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_profile(str(path), "")
+    assert caught.value.variable == "PROVIDER"
+    assert named in caught.value.reason
+
+
+def test_an_unknown_name_or_missing_file_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown provider 'openrouter'"):
+        load_profile("openrouter", "")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_profile("/nowhere/profile.toml", "")
