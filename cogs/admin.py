@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.catalog.usable import check_usable
 from bot.choices import Quality
 from bot.errors import PermissionDeniedError
+from bot.guild_settings import DEFAULT_SIZE
 from bot.money import format_usd, to_micro_usd
 from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images
 from cogs import _choices
@@ -231,6 +232,8 @@ class Admin(commands.Cog):
         check_usable(
             changes,
             current_model=current.default_model or services.settings.image_model,
+            # a size the moderators chose (the shipped default gives way to any model's own)
+            current_size=None if current.default_size == DEFAULT_SIZE else current.default_size,
             catalog=services.catalog,
             today=services.clock.now().date(),
             offers=services.models.offers,

@@ -26,6 +26,7 @@ def check_usable(
     changes: Mapping[str, object],
     *,
     current_model: str,
+    current_size: str | None = None,
     catalog: Catalog,
     today: date,
     offers: Callable[[str], bool],
@@ -46,9 +47,24 @@ def check_usable(
     size = changes.get("default_size")
     if isinstance(size, str):
         spec.validate_size(size)  # InvalidOptionError("size", ... valid: ...)
+    elif isinstance(model, str) and current_size:
+        _check_kept_size(spec, current_size)
     quality = changes.get("default_quality")
     if isinstance(quality, str) and quality not in spec.qualities:
         raise InvalidOptionError("quality", f"{spec.name} offers {', '.join(spec.qualities)}")
+
+
+def _check_kept_size(spec: ModelSpec, size: str) -> None:
+    """A new default model must take the guild's default size, or the size would be dropped
+    without a word at every /imagine."""
+    try:
+        spec.validate_size(size)
+    except InvalidOptionError as exc:
+        raise InvalidOptionError(
+            "model",
+            f"{spec.name} does not take this server's default size {size}; set size: "
+            f"as well ({exc.reason})",
+        ) from None
 
 
 def _check_model(

@@ -239,9 +239,16 @@ def render(result: Reconciliation) -> list[str]:
 def _footnotes(result: Reconciliation) -> list[str]:
     out = [f"tolerance: {result.tolerance.describe()}"]
     if not result.usage_reported:
+        from_costs = any(line.provider.images_from_costs for line in result.lines)
+        compared = (
+            "images are compared from the costs' own counts (quantity_unit images) where they "
+            "give them, requests are not"
+            if from_costs
+            else "only USD is compared"
+        )
         out.append(
             "note: the organization's images usage had no rows at all (reported for GPT Image "
-            "models, which may appear under completions usage instead): only USD is compared"
+            f"models, which may appear under completions usage instead): {compared}"
         )
     if result.other_micro_usd or result.other_line_items:
         out.append(
