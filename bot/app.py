@@ -33,7 +33,7 @@ from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.ops.job_log import JobObserver
 from bot.ops.kit import OpsKit
 from bot.ops.provider_watch import WatchedTransport
-from bot.ops.startup import check_database, database_error, short_reason
+from bot.ops.startup import check_database, database_error, reach_gateway, short_reason
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
@@ -114,7 +114,7 @@ class ImageBot(commands.Bot):
             await self.load_extension(extension)
         observer = JobObserver(self.services.ops.metrics, since=self.services.clock.now())
         self.services.job_queue.observe(observer)
-        await self._serve_ops()
+        await self.serve_ops()
         await self._ask_provider_models()
         await self._tell_hidden_usage()
         await self.services.job_queue.start()
@@ -150,13 +150,24 @@ class ImageBot(commands.Bot):
         task = self.services.job_queue.dispatcher_task
         return task is not None and not task.done()
 
-    async def _serve_ops(self) -> None:
+    async def serve_ops(self) -> None:
+        """Listen on HTTP_HOST:HTTP_PORT (once), or raise the ConfigError naming them."""
         settings, services = self.services.settings, self.services
-        if settings.http_port is None:
+        if settings.http_port is None or services.ops.server is not None:
             return
+        try:
+            await self._listen(settings.http_host, settings.http_port)
+        except OSError as exc:
+            where = f"{settings.http_host}:{settings.http_port}"
+            fix = "free the port or set HTTP_PORT (or HTTP_HOST) to one this host can listen on"
+            reason = f"cannot listen on {where} ({short_reason(exc)}): {fix}"
+            raise ConfigError("HTTP_PORT", reason) from None
+
+    async def _listen(self, host: str, port: int) -> None:
+        services = self.services
         await services.ops.serve(
-            host=settings.http_host,
-            port=settings.http_port,
+            host=host,
+            port=port,
             db=services.db,
             clock=services.clock,
             gateway=self.gateway_state,
@@ -328,8 +339,11 @@ async def run(settings: Settings) -> None:
         model = services.catalog.models.get(settings.image_model)
         if model is not None and model.is_retired(services.clock.now().date()):
             log.warning("IMAGE_MODEL %s was shut down on %s", model.name, model.shutdown)
+        await bot.serve_ops()  # before Discord: a port in use is named as such
         try:
-            await bot.start(settings.discord_token.get_secret_value())
+            await bot.login(settings.discord_token.get_secret_value())
+            await reach_gateway(settings.discord_gateway_url)
+            await bot.connect()
         except (discord.LoginFailure, discord.ConnectionClosed, discord.HTTPException) as exc:
             refusal = _discord_refusal(exc, settings)
             if refusal is None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.db import DriverError, probe_writable
-from bot.errors import ConfigError
+from bot.errors import ConfigError, UnreachableError
+
+GATEWAY_CONNECT_SECONDS = 10.0
 
 
 def check_database(path: Path) -> None:
@@ -29,3 +33,19 @@ def short_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc) or type(exc).__name__
+
+
+async def reach_gateway(url: str) -> None:
+    """Open (and close) a TCP connection to the gateway once before the first connect: discord.py
+    retries a first connection that fails forever, then ends in a traceback; this is one line.
+    Raises UnreachableError naming DISCORD_GATEWAY_URL."""
+    parts = urlsplit(url)
+    secure = parts.scheme in ("wss", "https")
+    port = parts.port or (443 if secure else 80)
+    try:
+        connecting = asyncio.open_connection(parts.hostname, port)
+        _, writer = await asyncio.wait_for(connecting, GATEWAY_CONNECT_SECONDS)
+    except (OSError, TimeoutError) as exc:
+        reason = short_reason(exc) if isinstance(exc, OSError) else "timed out"
+        raise UnreachableError("the Discord gateway (DISCORD_GATEWAY_URL)", url, reason) from None
+    writer.close()

@@ -134,6 +134,32 @@ async def test_no_network_says_discord_cannot_be_reached(tmp_path: Path) -> None
     assert "check the network" in line
 
 
+async def test_an_unreachable_gateway_names_discord_gateway_url(tmp_path: Path) -> None:
+    async with world(tmp_path) as (_, env):
+        address = closed_port_url().replace("http://", "ws://").removesuffix("/api/v10")
+        code, log = await run_bot(tmp_path, {**env, "DISCORD_GATEWAY_URL": address})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(
+        f"error: cannot reach the Discord gateway (DISCORD_GATEWAY_URL) at {address}"
+    )
+    assert "check the network" in line
+
+
+async def test_an_http_port_in_use_names_http_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with world(tmp_path) as (fake, env):
+            code, log = await run_bot(tmp_path, {**env, "HTTP_PORT": str(port)})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(f"configuration error: HTTP_PORT cannot listen on 127.0.0.1:{port}")
+    assert "cannot reach Discord" not in log
+    assert not fake.state.requests, "the port is checked before logging in to Discord"
+
+
 async def test_a_healthy_start_says_ready_with_the_invite_link_in_json(tmp_path: Path) -> None:
     async with world(tmp_path) as (fake, env):
         process = await asyncio.create_subprocess_exec(
