@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging
-from bot.settings import Settings, load_settings
+from bot.settings import BackupSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
 
@@ -29,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     rec.add_argument("--days", type=_days, default=7, help="UTC days, today included (7)")
     backup = sub.add_parser("backup", help="copy the SQLite database consistently, even live")
-    backup.add_argument("path", type=Path, help="the copy's file name, or a folder for it")
+    backup.add_argument("path", help="the copy's file name, or a folder for it (ending in /)")
     args = parser.parse_args(argv)
+    if args.command == "backup":
+        return _backup(args.path)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -46,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         from bot.reconcile import run_reconcile
 
         return asyncio.run(run_reconcile(settings, days=args.days))
-    if args.command == "backup":
-        return _backup(settings, args.path)
     return _run_bot(settings)
 
 
@@ -81,16 +82,19 @@ def _run_bot(settings: Settings) -> int:
     return EXIT_OK
 
 
-def _backup(settings: Settings, path: Path) -> int:
+def _backup(path: str) -> int:
     from bot.clock import SystemClock
     from bot.ops.backup import BackupError, backup_database
 
+    source = BackupSettings(_env_file=Path(".env")).database_path  # type: ignore[call-arg]  # pydantic-settings init kwarg
+    # Path() drops a trailing separator: "backups/" (a folder to create) must not become a file.
+    folder = path.endswith(("/", os.sep))
     try:
-        done = backup_database(settings.database_path, path, SystemClock().now())
+        done = backup_database(source, Path(path), SystemClock().now(), folder=folder)
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_PROBLEM
-    print(f"backed up {settings.database_path} to {done.path} ({done.bytes:,} bytes)")  # noqa: T201
+    print(f"backed up {source} to {done.path} ({done.bytes:,} bytes)")  # noqa: T201
     return EXIT_OK
 
 

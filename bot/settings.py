@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         return MODERATION_RPM[self.openai_tier]
 
 
+class BackupSettings(BaseSettings):
+    """What `backup` needs: where the database is; no tokens (it talks to no one)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    database_path: Path = Path("data/bot.sqlite3")
+
+
 def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:
     """Build Settings, turning any validation failure into one ConfigError naming the variable."""
     try:
