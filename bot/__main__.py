@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.errors import BotError, ConfigError, UnreachableError
-from bot.ops.logs import configure_logging
+from bot.ops.logs import configure_logging, error_line
 from bot.settings import BackupSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"configuration error: {exc.variable} {exc.reason}", file=sys.stderr)  # noqa: T201
+        fmt = os.environ.get("LOG_FORMAT", "").lower()  # the settings themselves failed
+        _fail(f"configuration error: {exc.variable} {exc.reason}", fmt)
         return EXIT_CONFIG
     _configure_logging(settings)
     if args.command == "check":
@@ -65,17 +66,18 @@ def _days(text: str) -> int:
 def _run_bot(settings: Settings) -> int:
     from bot.app import loop_factory, run
 
+    fmt = settings.log_format
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(run(settings))
     except ConfigError as exc:
-        print(f"configuration error: {exc.variable} {exc.reason}", file=sys.stderr)  # noqa: T201
+        _fail(f"configuration error: {exc.variable} {exc.reason}", fmt)
         return EXIT_CONFIG
     except UnreachableError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        _fail(f"error: {exc}", fmt)
         return EXIT_CONFIG
     except BotError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        _fail(f"error: {exc}", fmt)
         return EXIT_PROBLEM
     except KeyboardInterrupt:
         pass
@@ -96,6 +98,10 @@ def _backup(path: str) -> int:
         return EXIT_PROBLEM
     print(f"backed up {source} to {done.path} ({done.bytes:,} bytes)")  # noqa: T201
     return EXIT_OK
+
+
+def _fail(text: str, fmt: str) -> None:
+    print(error_line(text, fmt), file=sys.stderr)  # noqa: T201
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -68,6 +68,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+def error_line(text: str, fmt: str) -> str:
+    """A start-up error as the operator reads it: `text` itself, or with LOG_FORMAT=json one
+    JSON object like every other line (a log shipper parses it)."""
+    if fmt != "json":
+        return text
+    line = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "ERROR",
+        "logger": "bot",
+        "message": text,
+    }
+    return json.dumps(line, ensure_ascii=False)
+
+
 def configure_logging(
     level: str, fmt: str, secrets: Iterable[str], stream: TextIO | None = None
 ) -> None:

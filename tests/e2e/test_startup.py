@@ -134,6 +134,17 @@ async def test_no_network_says_discord_cannot_be_reached(tmp_path: Path) -> None
     assert "check the network" in line
 
 
+async def test_with_log_format_json_the_error_line_is_json(tmp_path: Path) -> None:
+    async with world(tmp_path) as (_, env):
+        address = closed_port_url()
+        env = {**env, "DISCORD_API_BASE": address, "LOG_FORMAT": "json"}
+        code, log = await run_bot(tmp_path, env)
+    assert code == EXIT_CONFIG, log
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # every line
+    assert lines[-1]["level"] == "ERROR"
+    assert lines[-1]["message"].startswith(f"error: cannot reach Discord at {address}")
+
+
 async def test_an_unreachable_gateway_names_discord_gateway_url(tmp_path: Path) -> None:
     async with world(tmp_path) as (_, env):
         address = closed_port_url().replace("http://", "ws://").removesuffix("/api/v10")

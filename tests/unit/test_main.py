@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -72,3 +73,12 @@ def test_backup_into_a_missing_folder_needs_no_tokens(tmp_path: Path) -> None:
     assert copy.name.startswith("bot-") and copy.suffix == ".sqlite3"
     with sqlite3.connect(copy) as restored:
         assert restored.execute("SELECT COUNT(*) FROM t").fetchone() == (0,)
+
+
+def test_with_log_format_json_the_start_up_error_is_a_json_object(tmp_path: Path) -> None:
+    result = _run([], {"OPENAI_API_KEY": "sk-test", "LOG_FORMAT": "json"}, tmp_path)
+    assert result.returncode == 2
+    [line] = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    said = json.loads(line)
+    assert said["level"] == "ERROR"
+    assert said["message"].startswith("configuration error: DISCORD_TOKEN")
