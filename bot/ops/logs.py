@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
-CONTEXT_FIELDS = ("job", "guild", "model", "outcome", "cost_usd", "seconds")
+CONTEXT_FIELDS = ("job", "guild", "user", "model", "outcome", "cost_usd", "seconds")
 REDACTED = "[redacted]"
 # Tokens that may appear in URLs or messages even when not configured here: interaction and
 # webhook tokens in Discord paths (https://discord.com/developers/docs/interactions/receiving-and-responding),
