@@ -138,7 +138,7 @@ class ImageBot(commands.Bot):
             log.info("ready: in %d server(s); invite link: %s", len(self.guilds), link)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        self.services.ops.metrics.interactions.labels(interaction.type.name, "received").inc()
+        self.services.ops.metrics.interactions.labels(interaction.type.name).inc()
 
     def gateway_state(self) -> tuple[bool, float | None]:
         """Whether the gateway is connected now, and its heartbeat round trip if known."""
@@ -395,7 +395,7 @@ def _ack_trace(services: Services) -> aiohttp.TraceConfig:
         if len(parts) < 4 or parts[-1] != "callback" or parts[-4] != "interactions":
             return
         outcome = "acknowledged" if params.response.status < 300 else "ack_refused"
-        metrics.interactions.labels("any", outcome).inc()
+        metrics.interaction_acks.labels(outcome).inc()
         if outcome == "acknowledged" and parts[-3].isdigit():
             created = discord.utils.snowflake_time(int(parts[-3]))
             metrics.acks.observe(max((clock.now() - created).total_seconds(), 0.0))
