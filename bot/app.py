@@ -33,7 +33,13 @@ from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.ops.job_log import JobObserver
 from bot.ops.kit import OpsKit
 from bot.ops.provider_watch import WatchedTransport
-from bot.ops.startup import check_database, database_error, reach_gateway, short_reason
+from bot.ops.startup import (
+    check_data_dir,
+    check_database,
+    database_error,
+    reach_gateway,
+    short_reason,
+)
 from bot.provider.availability import ProviderModels, missing_from_provider
 from bot.provider.batches import OpenAIBatchesClient
 from bot.provider.images import OpenAIImagesClient, build_http_client
@@ -356,6 +362,7 @@ async def run(settings: Settings) -> None:
 
 async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -> Services:
     check_database(settings.database_path)
+    check_data_dir(settings.data_dir)
     try:
         return await stack.enter_async_context(build_services(settings))
     except (DriverError, OSError) as exc:

@@ -22,6 +22,20 @@ def check_database(path: Path) -> None:
         raise database_error(path, exc) from None
 
 
+def check_data_dir(path: Path) -> None:
+    """Make DATA_DIR if missing and write a file there once (kept images go there), or raise
+    the ConfigError naming DATA_DIR: a first image should not be where this is found out."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        trial = path / f".write-check-{os.getpid()}"
+        trial.write_bytes(b"")
+        trial.unlink()
+    except OSError as exc:
+        fix = f"make it writable by uid {os.getuid()} or point DATA_DIR elsewhere"
+        reason = f"cannot write to {path} ({short_reason(exc)}): {fix}"
+        raise ConfigError("DATA_DIR", reason) from None
+
+
 def database_error(path: Path, exc: BaseException) -> ConfigError:
     """The database at `path` could not be opened or written: what to fix, in one line."""
     fix = f"make its folder writable by uid {os.getuid()} or point DATABASE_PATH elsewhere"

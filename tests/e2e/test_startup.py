@@ -124,6 +124,17 @@ async def test_a_database_that_cannot_be_opened_names_database_path(
     assert "writable" in line
 
 
+async def test_a_data_dir_that_cannot_be_written_names_data_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    async with world(tmp_path) as (fake, env):
+        code, log = await run_bot(tmp_path, {**env, "DATA_DIR": str(blocker / "data")})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(f"configuration error: DATA_DIR cannot write to {blocker / 'data'}")
+    assert not fake.state.requests, "found out before logging in to Discord"
+
+
 async def test_no_network_says_discord_cannot_be_reached(tmp_path: Path) -> None:
     async with world(tmp_path) as (_, env):
         address = closed_port_url()
