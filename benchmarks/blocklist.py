@@ -2,7 +2,8 @@
 
 Builds a guild blocklist of MAX_PHRASES (500) entries (single words and two-word phrases) and
 prints the p50 and p95 time of one check for a typical 200-character prompt and for prompts of
-4,000 characters (the DESIGN maximum): plain English, the same in fullwidth letters with
+4,000 characters (the longest prompt members may send): plain English, the same in fullwidth
+letters with
 zero-width spaces, and letters spelled out.
 
     .venv/bin/python -m benchmarks.blocklist [--runs 300]

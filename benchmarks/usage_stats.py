@@ -26,7 +26,7 @@ from pathlib import Path
 import aiosqlite
 
 from bot.clock import day_start, month_start
-from bot.db import Database, connect, migrate
+from bot.db import Database, SqliteDatabase, connect, migrate
 from bot.reports.charts import render_usage_chart
 from bot.reports.export import ExportFile
 from bot.reports.usage import export_ledger, period_bounds
@@ -199,7 +199,7 @@ def _p(timing: tuple[list[float], float]) -> str:
 async def measure(path: Path, runs: int) -> None:
     conn = await connect(path)
     try:
-        db = Database(conn)
+        db = SqliteDatabase(conn)
         async with conn.execute(
             "SELECT guild_id, COUNT(*) FROM api_calls GROUP BY guild_id ORDER BY 2 DESC LIMIT 1"
         ) as cur:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging, error_line
@@ -88,7 +89,13 @@ def _backup(path: str) -> int:
     from bot.clock import SystemClock
     from bot.ops.backup import BackupError, backup_database
 
-    source = BackupSettings(_env_file=Path(".env")).database_path  # type: ignore[call-arg]  # pydantic-settings init kwarg
+    found = BackupSettings(_env_file=Path(".env"))  # type: ignore[call-arg]  # pydantic-settings init kwarg
+    if found.database_url is not None:
+        # PostgreSQL has its own consistent, online copy; this command copies SQLite's file.
+        msg = "DATABASE_URL is set: back PostgreSQL up with pg_dump (this copies SQLite only)"
+        print(f"error: {msg}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
+    source = found.database_path
     # Path() drops a trailing separator: "backups/" (a folder to create) must not become a file.
     folder = path.endswith(("/", os.sep))
     try:
@@ -106,11 +113,11 @@ def _fail(text: str, fmt: str) -> None:
 
 def _configure_logging(settings: Settings) -> None:
     secrets = [settings.discord_token, settings.openai_api_key, settings.openai_admin_key]
-    configure_logging(
-        settings.log_level,
-        settings.log_format,
-        [s.get_secret_value() for s in secrets if s is not None],
-    )
+    hidden = [s.get_secret_value() for s in secrets if s is not None]
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+        hidden += [url, *filter(None, [urlsplit(url).password])]
+    configure_logging(settings.log_level, settings.log_format, hidden)
 
 
 if __name__ == "__main__":

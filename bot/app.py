@@ -21,7 +21,7 @@ from discord.ext import commands
 
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
-from bot.db import Database, DriverError, open_database
+from bot.db import Database, open_database
 from bot.errors import ConfigError, UnreachableError
 from bot.guilds.service import GuildSettingsService
 from bot.jobs.lifecycle import QueueLifecycle
@@ -34,9 +34,11 @@ from bot.ops.job_log import JobObserver
 from bot.ops.kit import OpsKit
 from bot.ops.provider_watch import WatchedTransport
 from bot.ops.startup import (
+    OPEN_ERRORS,
     check_data_dir,
     check_database,
     database_error,
+    postgresql_error,
     reach_gateway,
     short_reason,
 )
@@ -280,7 +282,8 @@ async def build_services(
         project=settings.openai_project,
         transport=transport,
     )
-    async with open_database(settings.database_path) as db, http:
+    opened = open_database(settings.database, wait_s=settings.database_wait_seconds)
+    async with opened as db, http:
         openai = OpenAIImagesClient(http, timeouts=read_timeouts)
         models = ProviderModels(openai.list_models, clock)
         files = FileStore(settings.data_dir)
@@ -361,11 +364,16 @@ async def run(settings: Settings) -> None:
 
 
 async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -> Services:
-    check_database(settings.database_path)
+    url = settings.database_url
+    if url is None:
+        check_database(settings.database_path)
     check_data_dir(settings.data_dir)
     try:
         return await stack.enter_async_context(build_services(settings))
-    except (DriverError, OSError) as exc:
+    except OPEN_ERRORS as exc:
+        if url is not None:
+            waited = settings.database_wait_seconds
+            raise postgresql_error(url.get_secret_value(), waited, exc) from None
         raise database_error(settings.database_path, exc) from None
 
 

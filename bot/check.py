@@ -13,6 +13,7 @@ from bot.db import open_database
 from bot.domain import ImageOptions, ImageRequest
 from bot.errors import AccountProblemError, BotError, UpstreamError
 from bot.money import format_usd
+from bot.ops.startup import redact
 from bot.provider.availability import missing_from_catalog, missing_from_provider
 from bot.provider.failures import ConnectFailedError
 from bot.provider.images import OpenAIImagesClient, build_http_client
@@ -25,6 +26,13 @@ def _say(line: str) -> None:
     print(line)  # noqa: T201  # this is a command-line report
 
 
+def _where(settings: Settings) -> str:
+    """The database as the report names it (a URL without its password)."""
+    if settings.database_url is None:
+        return str(settings.database_path)
+    return redact(settings.database_url.get_secret_value())
+
+
 async def run_check(
     settings: Settings, *, online: bool, clock: Clock | None = None, generate: bool = False
 ) -> int:
@@ -35,9 +43,9 @@ async def run_check(
     problems = 0
     try:
         catalog = load_catalog(settings.model_catalog)
-        async with open_database(settings.database_path) as db:
+        async with open_database(settings.database) as db:
             version = await db.schema_version()
-        _say(f"database: {settings.database_path} (schema version {version})")
+        _say(f"database: {_where(settings)} (schema version {version})")
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
@@ -75,7 +83,7 @@ async def _report_hidden_usage(settings: Settings, clock: Clock) -> None:
     """Whether the provider's recent answers carried `usage` (from the ledger: a probe would be
     a paid call)."""
     since = clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
-    async with open_database(settings.database_path) as db:
+    async with open_database(settings.database) as db:
         line = hidden_usage_line(await hidden_usage_since(db, since))
     if line is not None:
         _say(f"usage: {line}")

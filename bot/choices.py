@@ -13,7 +13,7 @@ Quality = Literal["auto", "low", "medium", "high", "xhigh", "max"]
 Background = Literal["auto", "transparent", "opaque"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 Fidelity = Literal["low", "high"]
-Speed = Literal["fast", "relaxed"]  # DESIGN: fast = now, paced by IPM; relaxed = the Batch API
+Speed = Literal["fast", "relaxed"]  # README: fast = now, paced by IPM; relaxed = the Batch API
 
 
 @dataclass(frozen=True, slots=True)

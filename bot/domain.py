@@ -17,7 +17,7 @@ from bot.choices import (
 
 Operation = Literal["generate", "edit"]
 Moderation = Literal["auto", "low"]
-# DESIGN /config set relaxed: whether members may, by default do, or must use the relaxed speed.
+# README, /config set relaxed: whether members may, by default do, or must use the relaxed speed.
 Relaxed = Literal["off", "allowed", "default", "only"]
 
 QUALITIES: tuple[Quality, ...] = get_args(Quality)
@@ -155,7 +155,7 @@ STYLE_PLACEHOLDER = "{prompt}"
 
 
 def apply_style(prompt: str, style: str | None) -> str:
-    """The prompt sent upstream for a member's prompt and a guild style's text (DESIGN /style):
+    """The prompt sent upstream for a member's prompt and a guild style's text (README, Styles):
     the style with the prompt at `{prompt}`, or, without the placeholder, the member's prompt
     first and the style after it."""
     prompt = prompt.strip()

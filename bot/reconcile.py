@@ -44,7 +44,7 @@ async def run_reconcile(settings: Settings, *, days: int, now: datetime | None =
     _say(f"reconcile: {start.date()} to {end.date()} (UTC days), the whole {scope}")
     try:
         catalog = load_catalog(settings.model_catalog)
-        async with open_database(settings.database_path) as db:
+        async with open_database(settings.database) as db:
             ledger = await ledger_days(db, start, end)
         usage, costs = await _provider(settings, start, end)
     except BotError as exc:

@@ -24,6 +24,7 @@ TIER_LIMITS: Mapping[int, tuple[int, int]] = {
 # from the model's page); screening paces itself by these, apart from the images limits.
 MODERATION_RPM: Mapping[int, int] = {1: 500, 2: 500, 3: 1_000, 4: 2_000, 5: 5_000}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class Settings(BaseSettings):
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     discord_api_base: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     database_path: Path = Path("data/bot.sqlite3")
+    # PostgreSQL, which several bot processes can share; the URL may hold a password.
+    database_url: SecretStr | None = None
+    # How long a DATABASE_URL that does not answer is retried at start-up (PostgreSQL may be
+    # starting beside the bot).
+    database_wait_seconds: float = Field(default=60.0, ge=0)
     data_dir: Path = Path("data")
     image_model: str = "gpt-image-2"
     openai_tier: int = Field(default=1, ge=1, le=5)
@@ -57,6 +63,20 @@ class Settings(BaseSettings):
     result_retention_days: int = Field(default=30, ge=1)
     # Read only by `python -m bot reconcile`; an organization admin key (sk-admin-...).
     openai_admin_key: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _is_postgresql(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(POSTGRESQL_SCHEMES):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @property
+    def database(self) -> Path | str:
+        """Where the store lives: DATABASE_URL when set, else the SQLite file DATABASE_PATH."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.database_path
 
     @field_validator("discord_token", "openai_api_key")
     @classmethod
@@ -108,6 +128,7 @@ class BackupSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
     database_path: Path = Path("data/bot.sqlite3")
+    database_url: SecretStr | None = None  # PostgreSQL: `backup` refuses (pg_dump does this)
 
 
 def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:

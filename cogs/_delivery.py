@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 # never races the expiry.
 TOKEN_LIFETIME = timedelta(minutes=14, seconds=30)
 ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledging
-# Failures told to the member alone (DESIGN, life of a job, step 4; refusals never in public).
+# Failures told to the member alone (README, "Members understand every refusal"; refusals never
+# in public).
 PRIVATE_FAILURES = (AccountProblemError, PromptRejectedError)
 RESTARTED = "the bot restarted or lost its connection while it was being made"
 INTERNAL = "something went wrong on my side while it was being made"

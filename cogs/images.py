@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_MENU_IMAGES = 10  # DESIGN: the Edit image menu takes up to 10 images, in order
+MAX_MENU_IMAGES = 10  # README: the Edit image menu takes up to 10 images, in order
 
 
 class Images(commands.Cog):

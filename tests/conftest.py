@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.pg import PostgresMissingError, PostgresServer, running_server
 
 # ---- fake_openai: the loopback fake of the OpenAI Images API (owner: OpenAI client) ----------
 
@@ -19,3 +21,45 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
 
 
 # ---- end fake_openai -------------------------------------------------------------------------
+
+
+# ---- db_target: every store test on SQLite and on PostgreSQL (owner: the store) -------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (tests/pg.py). Without PostgreSQL's
+    binaries the PostgreSQL variants fail: they are part of the suite, not optional."""
+    try:
+        with running_server() as server:
+            yield server
+    except PostgresMissingError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """Where open_database opens the test's database: a SQLite file, or a fresh, migrated
+    PostgreSQL database on the session's server."""
+    if request.param == "sqlite":
+        yield tmp_path / "bot.sqlite3"
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    url = server.new_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """As db_target, but nothing migrated yet (for tests of upgrades)."""
+    if request.param == "sqlite":
+        yield tmp_path / "bot.sqlite3"
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    url = server.new_database(migrated=False)
+    yield url
+    server.drop_database(url)
+
+
+# ---- end db_target ---------------------------------------------------------------------------

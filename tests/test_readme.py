@@ -32,3 +32,35 @@ def test_the_set_up_says_where_each_id_and_the_tier_are_found() -> None:
         "settings/organization/limits",
     ):
         assert needle in setup, needle
+
+
+def _architecture_paths() -> set[str]:
+    """The files the README's Architecture block names, as paths (folders by indentation)."""
+    block = README.split("## Architecture", 1)[1].split("```", 2)[1]
+    folders: list[tuple[int, str]] = []
+    named: set[str] = set()
+    for line in block.splitlines():
+        stripped = line.lstrip(" ")
+        if not stripped:
+            continue
+        depth, token = len(line) - len(stripped), stripped.split(" ", 1)[0]
+        folders = [(d, name) for d, name in folders if d < depth]
+        prefix = "".join(name for _, name in folders)
+        if token.endswith("/"):
+            folders.append((depth, token))
+        elif token.endswith(".py"):
+            named.add(prefix + token)
+    return named
+
+
+def test_the_architecture_block_names_every_module_where_it_is() -> None:
+    root = Path(__file__).resolve().parents[1]
+    modules = {
+        path.relative_to(root).as_posix()
+        for top in ("bot", "cogs")
+        for path in (root / top).rglob("*.py")
+        if path.name != "__init__.py" or path.parent.name == top
+    }
+    named = _architecture_paths()
+    assert sorted(modules - named) == [], "modules the README's Architecture block does not name"
+    assert sorted(named - modules) == [], "names in the Architecture block with no such module"

@@ -15,6 +15,8 @@ TEXT_SUFFIXES = {".py", ".toml", ".md", ".sql", ".txt", ".cfg", ".ini", ".yml", 
 TEXT_NAMES = {"Dockerfile", ".env.example", ".gitignore", "run"}
 # Notes and paths that live on the machine the code was written on, not in the repository.
 OUTSIDE = re.compile(r"research/|/work/|\.\./shared|\bresearch\b[\s:§]", re.IGNORECASE)
+# The design contract the project was built to lives outside the repository too: cite the README.
+OUTSIDE_CONTRACT = re.compile(r"\bDESIGN\b")
 CITATION = re.compile(r"docs/sources\.md#([A-Za-z0-9._-]*[A-Za-z0-9])")
 URL = re.compile(r"https?://\S+")
 MARKDOWN_NAME = re.compile(r"[\w./-]*\w\.md\b")
@@ -56,6 +58,10 @@ def lines_matching(pattern: re.Pattern[str], skip: Path) -> list[str]:
 
 def test_no_file_refers_to_a_path_outside_the_repository() -> None:
     assert lines_matching(OUTSIDE, skip=Path(__file__).resolve()) == []
+
+
+def test_no_comment_cites_the_design_contract_kept_outside_the_repository() -> None:
+    assert lines_matching(OUTSIDE_CONTRACT, skip=Path(__file__).resolve()) == []
 
 
 def test_every_markdown_file_named_is_in_the_repository() -> None:

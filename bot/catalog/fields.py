@@ -13,7 +13,7 @@ from bot.errors import CatalogError
 from bot.money import MICRO_PER_USD
 
 RESOLVED_QUALITIES: tuple[str, ...] = ("low", "medium", "high", "xhigh", "max")
-# What quality "auto" may resolve to, priced as the dearest of them (DESIGN: "auto" as high):
+# What quality "auto" may resolve to, priced as the dearest of them (README: "auto" priced as high):
 # the API picks among these, never xhigh or max, which cost more and must be asked for.
 AUTO_QUALITIES: tuple[str, ...] = ("low", "medium", "high")
 _SIZE_RE = re.compile(r"^\s*([1-9]\d{0,5})\s*[x×*]\s*([1-9]\d{0,5})\s*$", re.IGNORECASE)

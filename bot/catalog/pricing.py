@@ -182,7 +182,8 @@ def estimate(
     requests: int = 1,
     relaxed: bool = False,
 ) -> CostEstimate:
-    """An upper bound of what this request can cost and of its tokens (DESIGN, admission).
+    """An upper bound of what this request can cost and of its tokens (README: "It never spends
+    more than you allowed").
 
     Quality "auto" is priced as the dearest quality (high) and size "auto" as the dearest size
     it may resolve to; edit inputs (`input_sizes`, the mask included if one is sent) are priced

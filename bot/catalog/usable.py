@@ -32,7 +32,7 @@ def check_usable(
     allowed: tuple[str, ...] | None,
 ) -> None:
     """Refuse, naming what would work, a default model that is retired or not offered, and a
-    default size or quality the (new or current) default model does not take (DESIGN, /config
+    default size or quality the (new or current) default model does not take (README, /config
     set: refused when it is set, not when a member next runs a command)."""
     model = changes.get("default_model")
     if not isinstance(model, str) and current_model not in catalog.names():

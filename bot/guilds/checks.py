@@ -35,7 +35,7 @@ CONFIG_OPTIONS = {
     "cooldown_window_minutes": "cooldown_window",
     "cooldown_minutes": "cooldown_minutes",
 }
-RELAXED_MODES = ("off", "allowed", "default", "only")  # DESIGN: /config set relaxed
+RELAXED_MODES = ("off", "allowed", "default", "only")  # README: /config set relaxed
 _SWITCHES = ("previews", "spoilers")
 _CHOICES = {"default_quality": QUALITIES, "moderation": MODERATIONS, "relaxed": RELAXED_MODES}
 _SAFETY = ("screening", "cooldown_refusals", "cooldown_window_minutes", "cooldown_minutes")

@@ -47,6 +47,9 @@ _DECODE_ERRORS = (
     KeyError,
     ZeroDivisionError,
     struct.error,
+    # Pillow's AVIF plugin reports a damaged file as RuntimeError ("Failed to decode image:
+    # Missing or empty image item"), found by tests/unit/imaging/test_convert_fuzz.py.
+    RuntimeError,
 )
 # File signatures, so a cut-off header says "truncated" rather than "not an image".
 _MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")

@@ -98,7 +98,7 @@ class Metrics:
         # No `*_created` series: they double every counter and histogram and no alert uses them
         # (https://prometheus.github.io/client_python/instrumenting/#disabling-_created-metrics).
         # The switch is the library's own and process-wide; every registry here wants it off.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # the library leaves it unannotated
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.ledger = LedgerCollector()

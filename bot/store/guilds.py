@@ -24,10 +24,12 @@ from bot.guild_settings import (
 
 # A guild's settings row (all NULL when none is set) and its styles, as `settings_from_row`
 # reads them; :guild names the guild. bot/store/standing.py adds columns to the same select.
-SETTINGS_COLUMNS = """(SELECT json_group_object(name, prompt) FROM
-            (SELECT name, prompt FROM styles WHERE guild_id = :guild ORDER BY name_key))
-       AS styles_json, guild_settings.*"""
-SETTINGS_FROM = "FROM (SELECT 1) LEFT JOIN guild_settings ON guild_settings.guild_id = :guild"
+SETTINGS_COLUMNS = """COALESCE((SELECT json_group_object(name, prompt) FROM
+            (SELECT name, prompt FROM styles WHERE guild_id = :guild ORDER BY name_key) AS s),
+            '{}') AS styles_json, guild_settings.*"""
+SETTINGS_FROM = (
+    "FROM (SELECT 1) AS one LEFT JOIN guild_settings ON guild_settings.guild_id = :guild"
+)
 _GET_SETTINGS = f"SELECT {SETTINGS_COLUMNS}\n{SETTINGS_FROM}"
 
 

@@ -51,7 +51,7 @@ FROM api_calls_daily GROUP BY model
 """
 _RELAXED_BY_MODEL = """
 SELECT model, COUNT(*) AS requests, SUM(images) AS images, SUM(cost_micro_usd) AS micro_usd,
-       SUM(billing = 'in_doubt') AS in_doubt
+       SUM(CASE WHEN billing = 'in_doubt' THEN 1 ELSE 0 END) AS in_doubt
 FROM api_calls WHERE speed = 'relaxed' GROUP BY model
 """
 _QUEUED = "SELECT speed, COUNT(*) AS n FROM jobs WHERE state = 'queued' GROUP BY speed"

@@ -29,11 +29,11 @@ _EPOCH_DAY = date(1970, 1, 1)
 # Which rows are which (see the module docstring); `billing` comes from migration 0004.
 _QUERY = """
 SELECT day, model,
-       SUM(kind IN ('actual', 'estimated')) AS requests,
+       SUM(CASE WHEN kind IN ('actual', 'estimated') THEN 1 ELSE 0 END) AS requests,
        SUM(CASE WHEN kind IN ('actual', 'estimated') THEN images ELSE 0 END) AS images,
        SUM(CASE WHEN kind IN ('actual', 'estimated') THEN cost_micro_usd ELSE 0 END) AS micro_usd,
        SUM(CASE kind WHEN 'estimated' THEN cost_micro_usd ELSE 0 END) AS estimated_micro_usd,
-       SUM(kind = 'in_doubt') AS doubt_requests,
+       SUM(CASE kind WHEN 'in_doubt' THEN 1 ELSE 0 END) AS doubt_requests,
        SUM(CASE kind WHEN 'in_doubt' THEN n ELSE 0 END) AS doubt_images,
        SUM(CASE kind WHEN 'in_doubt' THEN cost_micro_usd ELSE 0 END) AS doubt_micro_usd
 FROM (
@@ -45,7 +45,7 @@ FROM (
            END AS kind
     FROM api_calls
     WHERE created_at >= ? AND created_at < ?
-)
+) AS calls
 WHERE kind IS NOT NULL
 GROUP BY day, model
 ORDER BY day, model

@@ -25,6 +25,9 @@ class Caps:
 # The counters of migration 0007 read and the job inserted by ONE statement: SQLite runs a
 # statement atomically, so concurrent reservations can never together exceed a limit, and
 # admission holds the database lock for one trip to the database thread instead of two.
+# PostgreSQL runs concurrent statements side by side under READ COMMITTED, each reading the
+# counters as they were when it began, so reserve_job first takes the guild's advisory lock
+# (Transaction.lock_guild): admissions of one guild take turns, other guilds' run alongside.
 # The conditions mirror bot.jobs.admit.admission.check_reservation (which explains a refusal).
 _RESERVE = f"""
 INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
@@ -62,5 +65,6 @@ async def reserve_job(
         "g_day_images": caps.guild_day_images, "u_day_images": caps.user_day_images,
         "u_day_usd": caps.user_day_micro_usd,
     }  # fmt: skip
+    await conn.lock_guild(job.guild_id)
     rows = list(await conn.fetchall(_RESERVE, params))
     return queued_record(rows[0][0], job) if rows else None

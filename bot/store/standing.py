@@ -30,11 +30,12 @@ _SINCE = """(CASE WHEN COALESCE(guild_settings.cooldown_refusals, :refusals) > 0
 # second (benchmarks/admission.py).
 _STANDING = f"""
 SELECT {SETTINGS_COLUMNS},
-       (SELECT json_group_array(json_array(role_id, user_daily_images, user_daily_micro_usd))
-        FROM (SELECT * FROM role_quotas WHERE guild_id = :guild ORDER BY role_id))
-       AS quotas_json,
-       (SELECT json_group_array(created_at) FROM ({refusals_sql(_SINCE, member=True)}))
-       AS refusals_json
+       COALESCE((SELECT json_group_array(
+                     json_array(role_id, user_daily_images, user_daily_micro_usd))
+                 FROM (SELECT * FROM role_quotas WHERE guild_id = :guild ORDER BY role_id) AS q),
+                '[]') AS quotas_json,
+       COALESCE((SELECT json_group_array(created_at)
+                 FROM ({refusals_sql(_SINCE, member=True)}) AS r), '[]') AS refusals_json
 {SETTINGS_FROM}
 """  # noqa: S608 (constant SQL text; every value is a parameter)
 

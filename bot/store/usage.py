@@ -29,7 +29,7 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from bot.db import Reader
 
@@ -180,12 +180,12 @@ FROM (
     SELECT user_id, COUNT(*) AS requests, SUM(images) AS images, SUM(cost_micro_usd) AS spend
     FROM api_calls WHERE /*scope*/
     GROUP BY created_at / 86400, user_id
-)
+) AS per_day
 GROUP BY user_id ORDER BY total DESC, user_id LIMIT ?
 """
 # The last condition is the partial index's own WHERE, spelled the same so SQLite uses it.
 _FAILED = """
-SELECT COUNT(*), COALESCE(SUM(error_code IS 'moderation_blocked'), 0)
+SELECT COUNT(*), COALESCE(SUM(CASE WHEN error_code = 'moderation_blocked' THEN 1 ELSE 0 END), 0)
 FROM api_calls WHERE /*scope*/ AND (error_code IS NOT NULL OR http_status >= 400)
 """
 _EXPORT = """
@@ -372,7 +372,8 @@ async def export_rows(
 
 
 async def _all(db: Reader, sql: str, params: tuple[int, ...]) -> list[Sequence[Any]]:
-    return list(await db.fetchall(sql, params))
+    # Rows of either backend read by position (bot.db.Row).
+    return cast(list[Sequence[Any]], await db.fetchall(sql, params))
 
 
 def _fold(

@@ -18,7 +18,7 @@ from tests.e2e.test_relaxed import allow_relaxed
 
 pytestmark = pytest.mark.e2e
 
-# Discord option names that differ from the field's name (DESIGN: /imagine and /edit options).
+# Discord option names that differ from the field's name (README, Commands: /imagine and /edit).
 OPTION_OF = {"n": "count", "output_format": "format", "input_fidelity": "fidelity"}
 EDIT_ONLY = {"input_fidelity"}
 # A value differing from every default, for each option /imagine takes.
@@ -88,6 +88,6 @@ async def test_the_commands_offer_the_tables_values_and_docs(tmp_path: Path) -> 
             edit_own = ["prompt", "image", "image2", "image3", "image4", "mask", "markup"]
             own = {"imagine": ["prompt"], "edit": edit_own}
             assert list(offered) == own[command]  # nothing else, and no edit-only on /imagine
-            # In the table's order, after the command's own (DESIGN: required options first).
+            # In the table's order, after the command's own (Discord: required options first).
             table = [spec.option for spec in options_for(operation)]
             assert [option["name"] for option in synced["options"]] == own[command] + table

@@ -81,8 +81,8 @@ async def test_thirty_relaxed_jobs_at_ipm_5_all_arrive_without_a_429(tmp_path: P
         assert not h.openai.sync_requests  # so no 429 could even happen
         assert [r for r in h.openai.requests if r.path.startswith("/v1/images")] == []
         assert all(job["state"] == "succeeded" for job in h.jobs())
-        # IPM 5 would need six minutes for 30 images; the batches took seconds.
-        assert took < 60, took
+        # IPM 5 would need six minutes for 30 images; the batches took seconds (a figure, not
+        # a bound: the results above came within wait_result's timeouts).
         print(f"\n30 relaxed images at IPM 5 in {took:.1f} s (IPM alone: 360 s)")
 
 

@@ -229,11 +229,13 @@ async def harness(
     latency: float = 5.0,
     backend: FakeImageBackend | None = None,
     db_name: str = "bot.sqlite3",
+    database: Path | str | None = None,
     **service_options: Any,
 ) -> AsyncIterator[Harness]:
+    """The job queue on a manual clock; `database` (a db_target) overrides the SQLite file."""
     clock = clock or ManualClock(START)
     backend = backend or FakeImageBackend(clock, latency=latency, ipm=ipm, tpm=tpm)
-    async with open_database(tmp_path / db_name) as db:
+    async with open_database(database or tmp_path / db_name) as db:
         h = make_harness(db, clock, backend, tmp_path, ipm=ipm, tpm=tpm, **service_options)
         h.db_path = tmp_path / db_name
         if start:

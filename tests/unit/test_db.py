@@ -10,7 +10,9 @@ import aiosqlite
 import pytest
 
 from bot.db import DEFAULT_MIGRATIONS_DIR, Database, connect, discover, migrate, open_database
+from bot.db.postgres import postgresql_migrations
 from bot.errors import MigrationError
+from tests.pg import PostgresServer
 
 
 @pytest.fixture
@@ -91,8 +93,8 @@ async def test_database_opens_in_wal_mode_with_foreign_keys(tmp_path: Path) -> N
         assert await db.schema_version() == _latest(DEFAULT_MIGRATIONS_DIR)
 
 
-async def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_a_failed_transaction_writes_nothing(db_target: Path | str) -> None:
+    async with open_database(db_target) as db:
         with pytest.raises(RuntimeError):
             async with db.transaction() as conn:
                 await conn.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')")
@@ -100,8 +102,8 @@ async def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
         assert await db.fetchone("SELECT * FROM meta") is None
 
 
-async def test_a_write_reports_the_rows_it_changed(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_a_write_reports_the_rows_it_changed(db_target: Path | str) -> None:
+    async with open_database(db_target) as db:
         async with db.transaction() as conn:
             first = await conn.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
             await conn.execute("INSERT INTO meta (key, value) VALUES ('b', '2')")
@@ -115,9 +117,9 @@ async def test_a_write_reports_the_rows_it_changed(tmp_path: Path) -> None:
 
 
 async def test_a_read_inside_the_transaction_sees_its_writes_and_the_rollback_undoes_them(
-    tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+    async with open_database(db_target) as db:
         with pytest.raises(RuntimeError):
             async with db.transaction() as conn:
                 await conn.executemany(
@@ -132,6 +134,7 @@ async def test_a_read_inside_the_transaction_sees_its_writes_and_the_rollback_un
 async def test_a_locked_run_commits_each_statement_and_keeps_transactions_out(
     tmp_path: Path,
 ) -> None:
+    # SQLite's locked(); PostgreSQL's is a transaction (bot/db/postgres.py PgDatabase.locked).
     async with open_database(tmp_path / "bot.sqlite3") as db:
         order: list[str] = []
 
@@ -150,3 +153,65 @@ async def test_a_locked_run_commits_each_statement_and_keeps_transactions_out(
         assert order == ["locked", "transaction"]  # the transaction waited for the lock
         keys = [r["key"] for r in await db.fetchall("SELECT key FROM meta ORDER BY key")]
         assert keys == ["l", "t"]  # the locked statement committed on its own
+
+
+# ---- PostgreSQL: the same migrations, numbered the same, tracked in schema_version ----------
+
+
+def test_every_migration_has_its_postgresql_file_numbered_the_same() -> None:
+    ours = [m.name for m in postgresql_migrations(DEFAULT_MIGRATIONS_DIR)]
+    assert ours == [m.name for m in discover(DEFAULT_MIGRATIONS_DIR)]
+
+
+def test_a_migration_without_its_postgresql_file_is_refused(migrations: Path) -> None:
+    (migrations / f"{_latest(migrations) + 1:04d}_sqlite_only.sql").write_text("SELECT 1;\n")
+    with pytest.raises(MigrationError, match="no PostgreSQL file for"):
+        postgresql_migrations(migrations)
+
+
+async def test_postgresql_migrating_twice_is_a_no_op(pg_server: PostgresServer) -> None:
+    url = pg_server.new_database(migrated=False)
+    async with open_database(url) as db:
+        first = await db.schema_version()
+        tables = await db.fetchall("SELECT tablename FROM pg_tables ORDER BY tablename")
+    async with open_database(url) as db:
+        assert await db.schema_version() == first == _latest(DEFAULT_MIGRATIONS_DIR)
+        assert await db.fetchall("SELECT tablename FROM pg_tables ORDER BY tablename") == tables
+        versions = await db.fetchall("SELECT version FROM schema_version ORDER BY version")
+    assert [row[0] for row in versions] == list(range(1, first + 1))
+
+
+async def test_a_broken_postgresql_migration_leaves_the_previous_version(
+    pg_server: PostgresServer, migrations: Path
+) -> None:
+    good = _latest(migrations)
+    name = f"{good + 1:04d}_broken.sql"
+    (migrations / name).write_text("SELECT 1;\n")
+    (migrations / "postgresql" / name).write_text(
+        "CREATE TABLE half_done (id BIGINT PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n"
+    )
+    url = pg_server.new_database(migrated=False)
+    with pytest.raises(MigrationError) as caught:
+        async with open_database(url, migrations):
+            pass
+    assert caught.value.filename == name
+    async with open_database(url) as db:  # the good migrations only: nothing left half done
+        assert await db.schema_version() == good
+        assert await db.fetchall("SELECT 1 FROM pg_tables WHERE tablename = 'half_done'") == []
+
+
+async def test_postgresql_rows_read_by_name_and_position_and_sums_are_whole(
+    db_target: Path | str,
+) -> None:
+    async with open_database(db_target) as db:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta (key, value) VALUES (:key, :value)",
+                               {"key": "100%", "value": "it's"})  # fmt: skip
+        row = await db.fetchone(
+            "SELECT key, value, (SELECT SUM(9007199254740993) FROM meta) AS total FROM meta"
+            " WHERE key LIKE '%\\%%' ESCAPE '\\' AND value = ?",
+            ("it's",),
+        )
+    assert row is not None
+    assert (row["key"], row[1], row["total"]) == ("100%", "it's", 9007199254740993)
+    assert list(row.keys()) == ["key", "value", "total"] and next(iter(row)) == "100%"

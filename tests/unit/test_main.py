@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +84,37 @@ def test_with_log_format_json_the_start_up_error_is_a_json_object(tmp_path: Path
     said = json.loads(line)
     assert said["level"] == "ERROR"
     assert said["message"].startswith("configuration error: DISCORD_TOKEN")
+
+
+def test_an_unreachable_database_url_is_retried_then_named_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "DISCORD_TOKEN": "x",
+        "OPENAI_API_KEY": "sk-test",
+        "DATABASE_URL": f"postgresql://bot:hunter2@127.0.0.1:{port}/bot",
+        "DATABASE_WAIT_SECONDS": "2",
+    }
+    started = time.monotonic()
+    result = _run([], env, tmp_path)
+    waited = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("configuration error: DATABASE_URL"), lines
+    assert f"127.0.0.1:{port}" in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+    assert waited >= 1.5  # retried, not given up at the first refusal
+
+
+def test_backup_with_a_database_url_points_to_pg_dump(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "x",
+        "OPENAI_API_KEY": "sk-test",
+        "DATABASE_URL": "postgresql://bot:hunter2@127.0.0.1:1/bot",
+    }
+    result = _run(["backup", str(tmp_path / "copy.sqlite3")], env, tmp_path)
+    assert result.returncode == 2
+    assert "pg_dump" in result.stderr and "hunter2" not in result.stderr
+    assert not (tmp_path / "copy.sqlite3").exists()

@@ -86,3 +86,15 @@ def test_the_job_queue_is_paced_by_the_configured_limits(monkeypatch: pytest.Mon
     monkeypatch.setenv("IMAGE_MODEL", "gpt-image-1")
     queue = QueueSettings.from_settings(load_settings(env_file=None, **REQUIRED))
     assert (queue.ipm, queue.tpm, queue.default_model) == (7, 800_000, "gpt-image-1")
+
+
+def test_database_url_chooses_postgresql_and_must_be_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(env_file=None, **REQUIRED).database == Path("data/bot.sqlite3")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot:pw@db:5432/bot")
+    settings = load_settings(env_file=None, **REQUIRED)
+    assert settings.database == "postgresql://bot:pw@db:5432/bot"
+    assert "pw" not in repr(settings)
+    monkeypatch.setenv("DATABASE_URL", "mysql://bot@db/bot")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None, **REQUIRED)
+    assert caught.value.variable == "DATABASE_URL"

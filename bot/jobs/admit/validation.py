@@ -16,7 +16,7 @@ from bot.guild_settings import GuildSettings
 from bot.jobs.models import Submission
 from bot.provider.batch_wire import DATA_URL_MAX_CHARS, data_url_length
 
-MAX_PROMPT_CHARS = 4000  # DESIGN: prompts are 1 to 4000 characters
+MAX_PROMPT_CHARS = 4000  # README, Commands: prompts of 1 to 4000 characters
 PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens
 
 
@@ -150,7 +150,7 @@ def _model(
         raise ModelNotAllowedError(name, tuple(m for m in allowed if m in catalog.names()))
     spec = catalog.get(name)
     if spec.is_retired(today):
-        # A default the member did not pick gives way to the catalog's replacement (DESIGN:
+        # A default the member did not pick gives way to the catalog's replacement (README:
         # a retired guild default never fails every plain /imagine); a model they picked is
         # refused, naming the replacement.
         instead = None if c.model else _replacement(spec, catalog, today, allowed)

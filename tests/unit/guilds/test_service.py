@@ -21,9 +21,9 @@ from tests.unit.jobs_harness import START, catalog
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[GuildSettingsService, ManualClock]]:
+async def store(db_target: Path | str) -> AsyncIterator[tuple[GuildSettingsService, ManualClock]]:
     clock = ManualClock(START)
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+    async with open_database(db_target) as db:
         yield GuildSettingsService(db, clock, catalog()), clock
 
 

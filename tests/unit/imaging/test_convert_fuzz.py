@@ -1,8 +1,8 @@
 """The intake fuzzed: random and mutated files end in a usable upload or our own refusal only.
 
 Each case goes through `prepare_input`, the function every edit input passes before anything is
-queued or sent. Properties: only InvalidImageError escapes; each case finishes within
-CASE_SECONDS and allocates at most CASE_PEAK_BYTES of Python memory (tracemalloc; Pillow's pixel
+queued or sent. Properties: only InvalidImageError escapes; each case allocates at most
+CASE_PEAK_BYTES of Python memory (tracemalloc; Pillow's pixel
 buffers are bounded by the pixel limit checked before decoding); and whatever is accepted is
 exactly what the API takes (8-bit RGB/RGBA PNG, JPEG or WebP, one frame, within the side limit,
 no MPF segment) and what the fake Images API, which mirrors the real one's checks, accepts.
@@ -35,7 +35,6 @@ from tests.unit.imaging.intake_seeds import png_with_header, seeds
 # Pillow warns (UserWarning) about the corrupt metadata these files are made of; expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))
-CASE_SECONDS = 5.0  # generous: a loaded 2-core CI machine; typical cases take milliseconds
 CASE_PEAK_BYTES = 64 * 1024 * 1024
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -69,7 +68,6 @@ def _run(test: str, label: str, data: bytes) -> None:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     _stats.setdefault(test, []).append((elapsed, label))
-    assert elapsed < CASE_SECONDS, f"{label} took {elapsed:.1f} s"
     assert peak < CASE_PEAK_BYTES, f"{label} allocated {peak / 1e6:.0f} MB"
     if result is not None:
         _check_sendable(result.data, result.mime, (result.width, result.height))
@@ -156,8 +154,12 @@ def test_lying_headers_and_random_bytes_are_refused_or_made_sendable(
 def test_a_decompression_bomb_is_refused_from_its_header_alone() -> None:
     """A 2 GB-pixel claim over a 4 kB body: refused quickly, without allocating its pixels."""
     bomb = png_with_header(50_000, 50_000)
-    started = time.perf_counter()
-    with pytest.raises(InvalidImageError, match="too large"):
-        prepare_input(bomb, filename="bomb.png")
-    assert time.perf_counter() - started < 0.5
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidImageError, match="too large"):
+            prepare_input(bomb, filename="bomb.png")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < CASE_PEAK_BYTES, f"{peak / 1e6:.0f} MB"  # the pixels alone would be 7.5 GB
     assert len(zlib.compress(bomb)) < 8192

@@ -32,8 +32,10 @@ async def any_running(h: Harness) -> bool:
     return bool(await running(h))
 
 
-async def test_success_charges_the_real_cost_and_keeps_the_images(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_success_charges_the_real_cost_and_keeps_the_images(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         admitted = await h.service.submit(submission(n=2))
         await h.run_all()
         job = await h.job(admitted.job.id)
@@ -49,8 +51,10 @@ async def test_success_charges_the_real_cost_and_keeps_the_images(tmp_path: Path
         assert h.sink.of("succeeded")[0].job.charged_micro_usd == job.charged_micro_usd
 
 
-async def test_an_edit_sends_its_stored_inputs_and_mask(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_an_edit_sends_its_stored_inputs_and_mask(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         images = (input_image(4, 4), input_image(8, 4))
         await h.service.submit(
             submission(operation="edit", images=images, mask=input_image(), input_fidelity="high")
@@ -74,9 +78,9 @@ async def test_an_edit_sends_its_stored_inputs_and_mask(tmp_path: Path) -> None:
     ],
 )
 async def test_a_failed_call_releases_the_reservation(
-    tmp_path: Path, error: Exception, status: int, code: str
+    tmp_path: Path, db_target: Path | str, error: Exception, status: int, code: str
 ) -> None:
-    async with harness(tmp_path) as h:
+    async with harness(tmp_path, database=db_target) as h:
         h.backend.then(Step(error=error))
         admitted = await h.service.submit(submission())
         await h.run_all()
@@ -90,8 +94,10 @@ async def test_a_failed_call_releases_the_reservation(
         assert await h.service.result_files(job.id) == []
 
 
-async def test_a_call_that_may_have_been_billed_stays_charged_as_unknown(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_a_call_that_may_have_been_billed_stays_charged_as_unknown(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         lost = read_timeout_lost()
         h.backend.then(Step(error=lost))
         admitted = await h.service.submit(submission())
@@ -110,8 +116,9 @@ async def test_a_call_that_may_have_been_billed_stays_charged_as_unknown(tmp_pat
 
 async def test_cancelling_a_job_during_its_call_keeps_it_charged_as_unknown(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with harness(tmp_path, max_in_flight=1) as h:
+    async with harness(tmp_path, database=db_target, max_in_flight=1) as h:
         h.backend.then(Step(hang=True))
         first = await h.service.submit(submission(user_id=10))
         second = await h.service.submit(submission(user_id=11))
@@ -127,8 +134,10 @@ async def test_cancelling_a_job_during_its_call_keeps_it_charged_as_unknown(
         assert await running(h) == []
 
 
-async def test_a_clean_stop_lets_calls_in_flight_finish(tmp_path: Path) -> None:
-    async with harness(tmp_path, latency=20.0) as h:
+async def test_a_clean_stop_lets_calls_in_flight_finish(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, latency=20.0) as h:
         admitted = await h.service.submit(submission())
         await h.run_until(lambda: h.backend.in_flight == 1)
         stopping = asyncio.create_task(h.lifecycle.stop(grace=30))
@@ -137,8 +146,10 @@ async def test_a_clean_stop_lets_calls_in_flight_finish(tmp_path: Path) -> None:
         assert h.sink.kinds(admitted.job.id)[-1] == "succeeded"
 
 
-async def test_a_stop_before_the_call_goes_out_puts_the_job_back(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_a_stop_before_the_call_goes_out_puts_the_job_back(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         h.files.gate = asyncio.Event()  # the edit's inputs are slow to read
         admitted = await h.service.submit(submission(operation="edit", images=(input_image(),)))
         await h.run_until(lambda: any_running(h))
@@ -153,8 +164,10 @@ async def test_a_stop_before_the_call_goes_out_puts_the_job_back(tmp_path: Path)
         assert len(h.backend.calls) == 1
 
 
-async def test_members_cancel_their_own_queued_jobs_and_moderators_any(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False) as h:
+async def test_members_cancel_their_own_queued_jobs_and_moderators_any(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         mine = await h.service.submit(submission(user_id=10))
         theirs = await h.service.submit(submission(user_id=11))
         with pytest.raises(PermissionDeniedError):
@@ -178,8 +191,8 @@ async def test_members_cancel_their_own_queued_jobs_and_moderators_any(tmp_path:
         assert h.service.queue_length(1) == 0
 
 
-async def test_a_running_job_cannot_be_cancelled(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_a_running_job_cannot_be_cancelled(tmp_path: Path, db_target: Path | str) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         admitted = await h.service.submit(submission())
         await h.run_until(lambda: h.backend.in_flight == 1)
         with pytest.raises(JobNotCancellableError) as caught:
@@ -189,8 +202,10 @@ async def test_a_running_job_cannot_be_cancelled(tmp_path: Path) -> None:
         assert (await h.job(admitted.job.id)).state == "succeeded"
 
 
-async def test_lookups_are_scoped_to_the_guild_and_show_positions(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False) as h:
+async def test_lookups_are_scoped_to_the_guild_and_show_positions(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         a1 = await h.service.submit(submission(guild_id=1, user_id=10))
         a2 = await h.service.submit(submission(guild_id=1, user_id=11))
         b1 = await h.service.submit(submission(guild_id=2, user_id=10))
@@ -207,8 +222,8 @@ async def test_lookups_are_scoped_to_the_guild_and_show_positions(tmp_path: Path
         assert h.service.position(12345) is None
 
 
-async def test_delivery_is_recorded(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_delivery_is_recorded(tmp_path: Path, db_target: Path | str) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         admitted = await h.service.submit(submission())
         await h.run_all()
         await h.service.mark_delivered(admitted.job.id, channel_id=5, message_id=6)
@@ -217,8 +232,10 @@ async def test_delivery_is_recorded(tmp_path: Path) -> None:
         assert job.delivered_at == h.clock.now().replace(microsecond=0)
 
 
-async def test_reroll_repeats_the_request_with_the_same_inputs(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_reroll_repeats_the_request_with_the_same_inputs(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         images = (input_image(4, 4), input_image(8, 4))
         first = await h.service.submit(
             submission(operation="edit", images=images, mask=input_image(), n=2, quality="high")
@@ -238,8 +255,10 @@ async def test_reroll_repeats_the_request_with_the_same_inputs(tmp_path: Path) -
         assert rerolled.job.source_job_id == first.job.id
 
 
-async def test_edit_uses_the_first_result_as_the_input(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_edit_uses_the_first_result_as_the_input(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         first = await h.service.submit(submission(n=2))
         await h.run_all()
         with pytest.raises(InvalidOptionError):
@@ -261,8 +280,10 @@ async def test_edit_uses_the_first_result_as_the_input(tmp_path: Path) -> None:
         assert (await h.job(admitted.job.id)).state == "succeeded"
 
 
-async def test_purge_removes_old_files_but_never_a_queued_jobs_inputs(tmp_path: Path) -> None:
-    async with harness(tmp_path, max_in_flight=1) as h:
+async def test_purge_removes_old_files_but_never_a_queued_jobs_inputs(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, max_in_flight=1) as h:
         done = await h.service.submit(submission(operation="edit", images=(input_image(),)))
         await h.run_all()
         await h.lifecycle.stop(grace=0)
@@ -277,8 +298,10 @@ async def test_purge_removes_old_files_but_never_a_queued_jobs_inputs(tmp_path: 
         assert await h.retention.purge_expired(30) == 0
 
 
-async def test_a_job_outlives_the_coroutine_that_submitted_it(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_a_job_outlives_the_coroutine_that_submitted_it(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         caller = asyncio.create_task(h.service.submit(submission()))
         await asyncio.sleep(0)
         caller.cancel()
@@ -293,9 +316,9 @@ async def test_a_job_outlives_the_coroutine_that_submitted_it(tmp_path: Path) ->
 
 
 async def test_results_that_cannot_be_stored_still_count_their_real_cost(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, db_target: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with harness(tmp_path) as h:
+    async with harness(tmp_path, database=db_target) as h:
 
         async def full_disk(*args: object, **kwargs: object) -> None:
             raise OSError(28, "No space left on device")
@@ -309,8 +332,10 @@ async def test_results_that_cannot_be_stored_still_count_their_real_cost(
         assert job.charged_micro_usd == row.cost_micro_usd > 0  # it was billed
 
 
-async def test_an_unexpected_error_after_sending_keeps_the_job_charged(tmp_path: Path) -> None:
-    async with harness(tmp_path) as h:
+async def test_an_unexpected_error_after_sending_keeps_the_job_charged(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target) as h:
         h.backend.then(Step(error=RuntimeError("a bug in the client")))
         admitted = await h.service.submit(submission())
         await h.run_all()
@@ -321,9 +346,9 @@ async def test_an_unexpected_error_after_sending_keeps_the_job_charged(tmp_path:
 
 
 async def test_an_unexpected_error_before_sending_releases_the_job(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, db_target: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with harness(tmp_path) as h:
+    async with harness(tmp_path, database=db_target) as h:
 
         async def broken(relpath: str) -> bytes:
             raise ValueError("a bug while reading")

@@ -166,7 +166,9 @@ async def test_keys_without_the_usage_scope_are_refused(
 # ---- the ledger side ------------------------------------------------------------------------
 
 
-async def test_ledger_days_separate_answered_refused_and_in_doubt_calls(tmp_path: Path) -> None:
+async def test_ledger_days_separate_answered_refused_and_in_doubt_calls(
+    db_target: Path | str,
+) -> None:
     at = datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
 
     def call(**kw: object) -> ApiCall:
@@ -178,7 +180,7 @@ async def test_ledger_days_separate_answered_refused_and_in_doubt_calls(tmp_path
         }  # fmt: skip
         return ApiCall(**{**base, **kw})  # type: ignore[arg-type]
 
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+    async with open_database(db_target) as db:
         async with db.transaction() as conn:
             await insert_api_call(conn, call(images=2, cost_micro_usd=12_000, http_status=200))
             await insert_api_call(conn, call(http_status=400, error_code="moderation_blocked"))

@@ -10,11 +10,18 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.clock import ManualClock
-from bot.db import DEFAULT_MIGRATIONS_DIR, Database, Transaction, connect, migrate
+from bot.db import (
+    DEFAULT_MIGRATIONS_DIR,
+    Database,
+    SqliteDatabase,
+    Transaction,
+    connect,
+    migrate,
+    open_database,
+)
 from bot.domain import TokenUsage
 from bot.errors import InvalidOptionError
 from bot.reports.usage import (
@@ -83,45 +90,47 @@ CALLS = (
 
 
 @pytest.fixture
-async def conn(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    connection = await connect(tmp_path / "bot.sqlite3")
-    await migrate(connection)
-    try:
-        yield connection
-    finally:
-        await connection.close()
+async def conn(db_target: Path | str) -> AsyncIterator[Database]:
+    """The ledger's database, on SQLite and on PostgreSQL."""
+    async with open_database(db_target) as db:
+        yield db
 
 
-async def add_calls(conn: aiosqlite.Connection, calls: tuple[Call, ...] = CALLS) -> None:
-    for call in calls:
-        await insert_api_call(
-            Transaction(conn),
-            ApiCall(
-                guild_id=call.guild,
-                channel_id=10,
-                user_id=call.user,
-                job_id=None,
-                model=call.model,
-                operation="generate",
-                n=max(call.images, 1),
-                size="1024x1024",
-                quality="medium",
-                usage=call.usage,
-                cost_micro_usd=call.cost,
-                price_version="2026-03-01",
-                latency_ms=12_000,
-                created_at=call.when,
-                images=call.images,
-                request_id=f"req_{call.when:%d%H%M%S}",
-                http_status=call.status,
-                error_code=call.error,
-                billing=call.billing,
-            ),
-        )
+async def add_calls(db: Database, calls: tuple[Call, ...] = CALLS) -> None:
+    async with db.transaction() as conn:
+        for call in calls:
+            await _add_call(conn, call)
+
+
+async def _add_call(conn: Transaction, call: Call) -> None:
+    await insert_api_call(
+        conn,
+        ApiCall(
+            guild_id=call.guild,
+            channel_id=10,
+            user_id=call.user,
+            job_id=None,
+            model=call.model,
+            operation="generate",
+            n=max(call.images, 1),
+            size="1024x1024",
+            quality="medium",
+            usage=call.usage,
+            cost_micro_usd=call.cost,
+            price_version="2026-03-01",
+            latency_ms=12_000,
+            created_at=call.when,
+            images=call.images,
+            request_id=f"req_{call.when:%d%H%M%S}",
+            http_status=call.status,
+            error_code=call.error,
+            billing=call.billing,
+        ),
+    )
 
 
 async def add_job(
-    conn: aiosqlite.Connection,
+    db: Database,
     user: int,
     when: datetime,
     state: str,
@@ -129,16 +138,17 @@ async def add_job(
     images: int,
     guild: int = GUILD,
 ) -> None:
-    await conn.execute(
-        "INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,"
-        " charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens, created_at)"
-        " VALUES (?, 10, ?, 'generate', 'a fox', '{}', ?, ?, ?, ?, 0, ?)",
-        (guild, user, state, usd, images, usd, int(when.timestamp())),
-    )
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json,"
+            " state, charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,"
+            " created_at) VALUES (?, 10, ?, 'generate', 'a fox', '{}', ?, ?, ?, ?, 0, ?)",
+            (guild, user, state, usd, images, usd, int(when.timestamp())),
+        )
 
 
 @pytest.fixture
-async def ledger(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+async def ledger(conn: Database) -> Database:
     await add_calls(conn)
     await add_job(conn, ALICE, at(3, 15, 10), "succeeded", 84_000, 2)
     await add_job(conn, BOB, at(3, 15, 11), "queued", 170_000, 1)  # a reservation
@@ -150,8 +160,8 @@ async def ledger(conn: aiosqlite.Connection) -> aiosqlite.Connection:
     return conn
 
 
-def service(conn: aiosqlite.Connection, now: datetime = NOW) -> UsageService:
-    return UsageService(Database(conn), ManualClock(start=now))
+def service(conn: Database, now: datetime = NOW) -> UsageService:
+    return UsageService(conn, ManualClock(start=now))
 
 
 # ---- periods and money ------------------------------------------------------------------------
@@ -195,7 +205,7 @@ def test_an_unknown_period_is_refused_by_name() -> None:
 # ---- the report -------------------------------------------------------------------------------
 
 
-async def test_thirty_day_report_matches_the_scripted_ledger(ledger: aiosqlite.Connection) -> None:
+async def test_thirty_day_report_matches_the_scripted_ledger(ledger: Database) -> None:
     overview = await service(ledger).overview(GUILD, "30d", limits=BudgetLimits())
     report = overview.report
     t = report.totals
@@ -214,7 +224,7 @@ async def test_thirty_day_report_matches_the_scripted_ledger(ledger: aiosqlite.C
     )
 
 
-async def test_daily_series_covers_every_day_with_zeros(ledger: aiosqlite.Connection) -> None:
+async def test_daily_series_covers_every_day_with_zeros(ledger: Database) -> None:
     report = (await service(ledger).overview(GUILD, "30d", limits=BudgetLimits())).report
     days = {d.day: d for d in report.daily}
     assert len(report.daily) == 30
@@ -233,7 +243,7 @@ async def test_daily_series_covers_every_day_with_zeros(ledger: aiosqlite.Connec
     [("today", 3, 124_000, 1), ("7d", 5, 124_000, 7), ("month", 6, 324_000, 15)],
 )
 async def test_each_period_counts_only_its_days(
-    ledger: aiosqlite.Connection, period: str, requests: int, spend: int, days: int
+    ledger: Database, period: str, requests: int, spend: int, days: int
 ) -> None:
     report = (await service(ledger).overview(GUILD, period, limits=BudgetLimits())).report
     assert report.totals.requests == requests
@@ -241,7 +251,7 @@ async def test_each_period_counts_only_its_days(
     assert len(report.daily) == days
 
 
-async def test_all_time_starts_on_the_first_day_with_a_row(ledger: aiosqlite.Connection) -> None:
+async def test_all_time_starts_on_the_first_day_with_a_row(ledger: Database) -> None:
     report = (await service(ledger).overview(GUILD, "all", limits=BudgetLimits())).report
     assert report.totals.requests == 9
     assert report.totals.spend_micro_usd == 385_000
@@ -251,7 +261,7 @@ async def test_all_time_starts_on_the_first_day_with_a_row(ledger: aiosqlite.Con
 
 
 async def test_all_time_of_an_empty_guild_is_today_with_zeros(
-    conn: aiosqlite.Connection,
+    conn: Database,
 ) -> None:
     report = (await service(conn).overview(GUILD, "all", limits=BudgetLimits())).report
     assert report.totals.requests == 0
@@ -260,7 +270,7 @@ async def test_all_time_of_an_empty_guild_is_today_with_zeros(
     assert report.daily == (DailyUsage(date(2026, 3, 15), 0, 0, 0),)
 
 
-async def test_one_member_report(ledger: aiosqlite.Connection) -> None:
+async def test_one_member_report(ledger: Database) -> None:
     overview = await service(ledger).overview(GUILD, "30d", limits=BudgetLimits(), user_id=ALICE)
     report = overview.report
     t = report.totals
@@ -280,22 +290,22 @@ async def test_one_member_report(ledger: aiosqlite.Connection) -> None:
     assert len(report.daily) == 30
 
 
-async def test_a_member_without_calls_has_an_empty_report(ledger: aiosqlite.Connection) -> None:
+async def test_a_member_without_calls_has_an_empty_report(ledger: Database) -> None:
     overview = await service(ledger).overview(GUILD, "today", limits=BudgetLimits(), user_id=CAROL)
     assert overview.report.totals.requests == 0
     assert overview.report.top_users == ()
     assert overview.report.daily == (DailyUsage(date(2026, 3, 15), 0, 0, 0),)
 
 
-async def test_reports_take_whole_days_only(ledger: aiosqlite.Connection) -> None:
+async def test_reports_take_whole_days_only(ledger: Database) -> None:
     with pytest.raises(ValueError, match="whole UTC days"):
-        await usage_store.report(Database(ledger), GUILD, start=at(3, 1, 6), end=at(3, 16))
+        await usage_store.report(ledger, GUILD, start=at(3, 1, 6), end=at(3, 16))
 
 
 # ---- budget -----------------------------------------------------------------------------------
 
 
-async def test_budget_counts_jobs_of_today_and_this_month(ledger: aiosqlite.Connection) -> None:
+async def test_budget_counts_jobs_of_today_and_this_month(ledger: Database) -> None:
     limits = BudgetLimits(daily_micro_usd=1_000_000, monthly_micro_usd=500_000, daily_images=50)
     budget = (await service(ledger).overview(GUILD, "today", limits=limits)).budget
     # today: the settled job, the queued reservation and the released (0) job
@@ -309,7 +319,7 @@ async def test_budget_counts_jobs_of_today_and_this_month(ledger: aiosqlite.Conn
 
 
 async def test_budget_without_limits_has_nothing_left_to_show(
-    ledger: aiosqlite.Connection,
+    ledger: Database,
 ) -> None:
     budget = (await service(ledger).overview(GUILD, "30d", limits=BudgetLimits())).budget
     assert budget.daily_usd.left is None
@@ -317,7 +327,7 @@ async def test_budget_without_limits_has_nothing_left_to_show(
     assert budget.daily_images.left is None
 
 
-async def test_budget_of_one_member(ledger: aiosqlite.Connection) -> None:
+async def test_budget_of_one_member(ledger: Database) -> None:
     limits = BudgetLimits(daily_micro_usd=200_000, daily_images=2)
     overview = await service(ledger).overview(GUILD, "30d", limits=limits, user_id=BOB)
     budget = overview.budget
@@ -326,7 +336,7 @@ async def test_budget_of_one_member(ledger: aiosqlite.Connection) -> None:
     assert (budget.monthly_usd.used, budget.monthly_images.used) == (370_000, 5)
 
 
-async def test_budget_resets_at_the_new_year(conn: aiosqlite.Connection) -> None:
+async def test_budget_resets_at_the_new_year(conn: Database) -> None:
     budget = (
         await service(conn, now=datetime(2026, 12, 31, 23, 0, tzinfo=UTC)).overview(
             GUILD, "month", limits=BudgetLimits()
@@ -343,7 +353,7 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
 
 
-async def test_csv_rows_sum_to_the_reported_spend(ledger: aiosqlite.Connection) -> None:
+async def test_csv_rows_sum_to_the_reported_spend(ledger: Database) -> None:
     usage = service(ledger)
     overview = await usage.overview(GUILD, "30d", limits=BudgetLimits())
     export = await usage.export(overview, limit_bytes=MIB)
@@ -359,7 +369,7 @@ async def test_csv_rows_sum_to_the_reported_spend(ledger: aiosqlite.Connection) 
     assert {r["guild_id"] for r in rows} == {str(GUILD)}
 
 
-async def test_member_export_holds_only_their_rows(ledger: aiosqlite.Connection) -> None:
+async def test_member_export_holds_only_their_rows(ledger: Database) -> None:
     usage = service(ledger)
     overview = await usage.overview(GUILD, "month", limits=BudgetLimits(), user_id=BOB)
     export = await usage.export(overview, limit_bytes=MIB)
@@ -369,18 +379,18 @@ async def test_member_export_holds_only_their_rows(ledger: aiosqlite.Connection)
     assert sum(int(r["cost_micro_usd"]) for r in rows) == 240_000
 
 
-async def test_export_too_large_even_zipped_is_refused(ledger: aiosqlite.Connection) -> None:
+async def test_export_too_large_even_zipped_is_refused(ledger: Database) -> None:
     usage = service(ledger)
     overview = await usage.overview(GUILD, "all", limits=BudgetLimits())
     with pytest.raises(InvalidOptionError):
         await usage.export(overview, limit_bytes=100)
 
 
-async def test_export_pages_through_rows_of_the_same_second(conn: aiosqlite.Connection) -> None:
+async def test_export_pages_through_rows_of_the_same_second(conn: Database) -> None:
     same_second = tuple(Call(n % 3 + 1, "gpt-image-1", at(3, 2, 8), 1, 1_000 + n) for n in range(7))
     later = tuple(Call(ALICE, "gpt-image-2", at(3, 2, 8, 0, s), 1, 5) for s in (1, 2))
     await add_calls(conn, same_second + later)
-    db = Database(conn)
+    db = conn
     chunks = [
         chunk
         async for chunk in usage_store.export_rows(
@@ -396,7 +406,7 @@ async def test_export_pages_through_rows_of_the_same_second(conn: aiosqlite.Conn
     assert [r.cost_micro_usd async for chunk in alice for r in chunk] == [1_000, 1_003, 1_006, 5, 5]
 
 
-async def test_chart_of_the_overview_is_a_png(ledger: aiosqlite.Connection) -> None:
+async def test_chart_of_the_overview_is_a_png(ledger: Database) -> None:
     usage = service(ledger)
     overview = await usage.overview(GUILD, "30d", limits=BudgetLimits())
     png = await usage.chart(overview)
@@ -405,8 +415,9 @@ async def test_chart_of_the_overview_is_a_png(ledger: aiosqlite.Connection) -> N
     assert overview.summary == "Total $0.355 · 9 images · 8 requests"
 
 
-async def test_guild_reports_read_only_the_covering_indexes(ledger: aiosqlite.Connection) -> None:
-    # The p95 target of /usage depends on these plans (see benchmarks/usage_stats.py).
+async def test_guild_reports_read_only_the_covering_indexes(tmp_path: Path) -> None:
+    # The p95 target of /usage depends on these plans (see benchmarks/usage_stats.py); SQLite's
+    # planner, so SQLite only.
     from bot.store import usage as store_module
 
     window = store_module._Window(GUILD, None, 0, 86_400 * 30)
@@ -417,15 +428,17 @@ async def test_guild_reports_read_only_the_covering_indexes(ledger: aiosqlite.Co
         ("failed", store_module._Q_FAILED),
     ]:
         sql, params = window.bind(query, 10) if name == "top_users" else window.bind(query)
-        async with ledger.execute("EXPLAIN QUERY PLAN " + sql, params) as cursor:
-            plans[name] = " / ".join(str(row[3]) for row in await cursor.fetchall())
+        async with open_database(tmp_path / "bot.sqlite3") as db:
+            await add_calls(db)
+            rows = await db.fetchall("EXPLAIN QUERY PLAN " + sql, params)
+        plans[name] = " / ".join(str(row[3]) for row in rows)
     assert "api_calls_daily USING PRIMARY KEY" in plans["day_model"]
     assert "COVERING INDEX api_calls_guild_day_user_idx" in plans["top_users"]
     assert "api_calls_guild_failed_idx" in plans["failed"]
 
 
 async def test_in_doubt_and_estimated_spend_are_reported_apart(
-    ledger: aiosqlite.Connection,
+    ledger: Database,
 ) -> None:
     lost = Call(
         BOB,
@@ -475,7 +488,9 @@ async def test_migration_0004_marks_old_in_doubt_rows_and_their_rollups(tmp_path
         await migrate(connection)
         async with connection.execute("SELECT billing FROM api_calls") as cursor:
             assert [row[0] for row in await cursor.fetchall()] == ["in_doubt"]
-        report = await usage_store.report(Database(connection), 1, start=at(3, 15), end=at(3, 16))
+        report = await usage_store.report(
+            SqliteDatabase(connection), 1, start=at(3, 15), end=at(3, 16)
+        )
         assert (report.totals.in_doubt_requests, report.totals.in_doubt_micro_usd) == (1, 53_000)
     finally:
         await connection.close()

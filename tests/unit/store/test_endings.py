@@ -48,8 +48,10 @@ async def end(db: Database, ending: JobEnding) -> JobRecord | None:
         return await end_job(conn, ending)
 
 
-async def test_an_ending_writes_its_state_rows_files_and_billing_together(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_an_ending_writes_its_state_rows_files_and_billing_together(
+    db_target: Path | str,
+) -> None:
+    async with open_database(db_target) as db:
         job = await running_job(db)
         done = await end(db, succeeded(job, 30_000, "estimated"))
         assert done is not None and done == await store.get_job(db, job.id)
@@ -59,8 +61,8 @@ async def test_an_ending_writes_its_state_rows_files_and_billing_together(tmp_pa
         assert [f.relpath for f in await store.files_of(db, job.id)] == [PNG.relpath]
 
 
-async def test_a_second_ending_changes_nothing(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_a_second_ending_changes_nothing(db_target: Path | str) -> None:
+    async with open_database(db_target) as db:
         job = await running_job(db)
         first = await end(db, succeeded(job, 30_000, "actual"))
         again = replace(succeeded(job, 40_000, "in_doubt"), state="unknown")
@@ -70,8 +72,10 @@ async def test_a_second_ending_changes_nothing(tmp_path: Path) -> None:
         assert len(await store.files_of(db, job.id)) == 1
 
 
-async def test_an_ending_from_a_state_the_job_is_not_in_writes_nothing(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_an_ending_from_a_state_the_job_is_not_in_writes_nothing(
+    db_target: Path | str,
+) -> None:
+    async with open_database(db_target) as db:
         job = await running_job(db)  # running: a cancel expects it queued
         cancel = JobEnding(job.id, "cancelled", 0, 0, "actual", NOW, ("queued",),
                            calls=(row(job, 0),))  # fmt: skip
@@ -82,8 +86,10 @@ async def test_an_ending_from_a_state_the_job_is_not_in_writes_nothing(tmp_path:
         assert await calls_for_job(db, job.id) == []
 
 
-async def test_the_billing_is_the_least_known_of_every_row_of_the_job(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_the_billing_is_the_least_known_of_every_row_of_the_job(
+    db_target: Path | str,
+) -> None:
+    async with open_database(db_target) as db:
         job = await running_job(db)
         async with db.transaction() as conn:  # rows of calls settled while it ran
             await insert_api_call(conn, row(job, 20_000, "estimated"))

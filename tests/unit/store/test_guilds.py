@@ -16,8 +16,8 @@ NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "bot.sqlite3") as database:
+async def db(db_target: Path | str) -> AsyncIterator[Database]:
+    async with open_database(db_target) as database:
         yield database
 
 

@@ -14,6 +14,7 @@ from bot.domain import ImageOptions
 from bot.records import JobState
 from bot.store import jobs as store
 from bot.store.endings import set_running_charge
+from tests.pg import reset
 
 MONTH = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 3, 20, 15, 30, tzinfo=UTC)
@@ -87,7 +88,7 @@ async def apply(db: Database, op: Op) -> None:
             )  # fmt: skip
 
 
-async def scenario(path: Path, operations: list[Op]) -> None:
+async def scenario(path: Path | str, operations: list[Op]) -> None:
     async with open_database(path) as db:
         for op in operations:
             await apply(db, op)
@@ -104,25 +105,27 @@ async def scenario(path: Path, operations: list[Op]) -> None:
 )
 @given(ops)
 def test_counters_equal_a_full_recount_after_any_admissions_settlements_and_cancels(
-    tmp_path: Path, operations: list[Op]
+    db_target: Path | str, operations: list[Op]
 ) -> None:
-    path = tmp_path / "bot.sqlite3"
-    path.unlink(missing_ok=True)  # hypothesis runs every example in the same tmp_path
-    asyncio.run(scenario(path, operations))
+    reset(db_target)  # hypothesis runs every example on the same database
+    asyncio.run(scenario(db_target, operations))
 
 
-def test_jobs_from_before_the_migration_are_counted(tmp_path: Path) -> None:
+def test_jobs_from_before_the_migration_are_counted(
+    tmp_path: Path, empty_db_target: Path | str
+) -> None:
     """Upgrading a database that already holds jobs: the counters start from its totals."""
     migrations = Path(__file__).resolve().parents[3] / "migrations"
     before = tmp_path / "before"
-    before.mkdir()
-    for sql in sorted(migrations.glob("*.sql")):
-        if sql.name < "0007":
-            (before / sql.name).write_text(sql.read_text())
-    asyncio.run(upgrade(tmp_path / "bot.sqlite3", before))
+    (before / "postgresql").mkdir(parents=True)
+    for folder in (".", "postgresql"):
+        for sql in sorted((migrations / folder).glob("*.sql")):
+            if sql.name < "0007":
+                (before / folder / sql.name).write_text(sql.read_text())
+    asyncio.run(upgrade(empty_db_target, before))
 
 
-async def upgrade(path: Path, before: Path) -> None:
+async def upgrade(path: Path | str, before: Path) -> None:
     async with open_database(path, before) as db:
         for op in [("admit", 0, 1, 1, 0, 1000, 1), ("admit", 0, 1, 2, 3, 700, 2)]:
             await apply(db, op)

@@ -20,8 +20,8 @@ CALL = ApiCall(
 )  # fmt: skip
 
 
-async def test_each_insert_returns_its_own_rows_id(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_each_insert_returns_its_own_rows_id(db_target: Path | str) -> None:
+    async with open_database(db_target) as db:
         async with db.transaction() as conn:
             first = await insert_api_call(conn, CALL)
             second = await insert_api_call(conn, replace(CALL, cost_micro_usd=12_000))
@@ -30,8 +30,8 @@ async def test_each_insert_returns_its_own_rows_id(tmp_path: Path) -> None:
         assert [tuple(r) for r in rows] == [(first, 11_000), (second, 12_000)]
 
 
-async def test_a_rolled_back_insert_leaves_no_row(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_a_rolled_back_insert_leaves_no_row(db_target: Path | str) -> None:
+    async with open_database(db_target) as db:
         with pytest.raises(LookupError):
             async with db.transaction() as conn:
                 await insert_api_call(conn, CALL)

@@ -8,8 +8,8 @@ from bot.db import open_database
 from bot.store import meta
 
 
-async def test_a_key_reads_as_last_put_and_none_before(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_a_key_reads_as_last_put_and_none_before(db_target: Path | str) -> None:
+    async with open_database(db_target) as db:
         assert await meta.get(db, "global_commands_sha256") is None
         async with db.transaction() as conn:
             await meta.put(conn, "global_commands_sha256", "abc")

@@ -27,8 +27,8 @@ def _call(model: str, cost: int, **kw: object) -> ApiCall:
     return ApiCall(**fields)  # type: ignore[arg-type]
 
 
-async def test_totals_split_speeds_and_count_in_doubt_calls(tmp_path: Path) -> None:
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+async def test_totals_split_speeds_and_count_in_doubt_calls(db_target: Path | str) -> None:
+    async with open_database(db_target) as db:
         async with db.transaction() as conn:
             await insert_api_call(conn, _call("gpt-image-2", 11_000))
             await insert_api_call(conn, _call("gpt-image-2", 20_000, billing="in_doubt", images=0))
@@ -44,9 +44,9 @@ async def test_totals_split_speeds_and_count_in_doubt_calls(tmp_path: Path) -> N
     ]
 
 
-async def test_budget_left_counts_today_and_this_month_only(tmp_path: Path) -> None:
+async def test_budget_left_counts_today_and_this_month_only(db_target: Path | str) -> None:
     day = int(NOW.timestamp()) // 86400
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+    async with open_database(db_target) as db:
         async with db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO guild_settings (guild_id, daily_micro_usd, monthly_micro_usd, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,13 +12,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.catalog.pricing import CostEstimate
 from bot.clock import day_start, month_start
-from bot.db import open_database
+from bot.db import Database, open_database
 from bot.domain import ImageOptions
 from bot.errors import QueueFullError, QuotaExceededError
 from bot.guild_settings import GuildLimits
 from bot.jobs.admit.admission import MemberLimits, check_reservation
 from bot.store import jobs as store
 from bot.store.reservations import Caps, reserve_job
+from tests.pg import reset
 
 NOW = datetime(2026, 3, 20, 15, 30, tzinfo=UTC)
 # (member, days before NOW, micro-USD, images, still queued)
@@ -43,7 +45,7 @@ def new_job(user: int, created: datetime, usd: int, images: int) -> store.NewJob
 
 
 async def scenario(
-    path: Path, jobs: list[tuple[int, int, int, int, bool]], caps: Caps, usd: int, images: int
+    path: Path | str, jobs: list[tuple[int, int, int, int, bool]], caps: Caps, usd: int, images: int
 ) -> None:
     day, month = day_start(NOW), month_start(NOW)
     async with open_database(path) as db:
@@ -81,14 +83,17 @@ async def scenario(
 )
 @given(prior, any_caps, st.sampled_from([0, 100, 200, 300]), st.integers(0, 4))
 def test_reserve_admits_exactly_when_check_reservation_passes(
-    tmp_path: Path, jobs: list[tuple[int, int, int, int, bool]], caps: Caps, usd: int, images: int
+    db_target: Path | str,
+    jobs: list[tuple[int, int, int, int, bool]],
+    caps: Caps,
+    usd: int,
+    images: int,
 ) -> None:
-    path = tmp_path / "bot.sqlite3"
-    path.unlink(missing_ok=True)  # hypothesis runs every example in the same tmp_path
-    asyncio.run(scenario(path, jobs, caps, usd, images))
+    reset(db_target)  # hypothesis runs every example on the same database
+    asyncio.run(scenario(db_target, jobs, caps, usd, images))
 
 
-async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
+async def test_the_reserved_record_is_the_row_as_stored(db_target: Path | str) -> None:
     """Admission uses the record without reading it back: it must equal the stored row."""
     day, month = day_start(NOW), month_start(NOW)
     created = NOW.replace(microsecond=654321)  # the database keeps whole seconds
@@ -98,7 +103,7 @@ async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
         options=ImageOptions(model="gpt-image-1", n=2, size="1024x1536", quality="high",
                              background="transparent", output_format="webp"),
     )  # fmt: skip
-    async with open_database(tmp_path / "bot.sqlite3") as db:
+    async with open_database(db_target) as db:
         async with db.locked() as conn:
             first = await reserve_job(
                 conn, new_job(1, NOW, 0, 1), NO_CAPS, store.ts(day), store.ts(month)
@@ -108,3 +113,34 @@ async def test_the_reserved_record_is_the_row_as_stored(tmp_path: Path) -> None:
                                     NO_CAPS, store.ts(day), store.ts(month))  # fmt: skip
         assert got is not None and got.source_job_id == 1
         assert got == await store.get_job(db, got.id)
+
+
+# Several processes admitting at once: each Database is its own connection (SQLite) or pool
+# (PostgreSQL), as separate bot processes would hold.
+PROCESSES, ATTEMPTS, GUILDS = 4, 60, 3
+STRESS_CAPS = Caps(10_000, 0, 0, 0, 0, 0, 0)  # each guild: $0.01 a day, at 300 µUSD a job
+
+
+async def admit(db: Database, guild: int, user: int) -> bool:
+    day, month = day_start(NOW), month_start(NOW)
+    job = replace(new_job(user, NOW, 300, 1), guild_id=guild)
+    async with db.locked() as conn:
+        got = await reserve_job(conn, job, STRESS_CAPS, store.ts(day), store.ts(month))
+    return got is not None
+
+
+async def test_concurrent_admissions_across_connections_never_overshoot(
+    db_target: Path | str,
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        dbs = [await stack.enter_async_context(open_database(db_target)) for _ in range(PROCESSES)]
+        admitted = await asyncio.gather(*(
+            admit(db, guild, user)
+            for user in range(ATTEMPTS) for db in dbs for guild in range(1, GUILDS + 1)
+        ))  # fmt: skip
+        spent = await dbs[0].fetchall(
+            "SELECT guild_id, SUM(charged_micro_usd), COUNT(*) FROM jobs GROUP BY guild_id"
+        )
+    # 33 jobs of 300 fit in 10,000 (9,900); the 34th would overshoot, in every guild.
+    assert sorted(tuple(row) for row in spent) == [(g, 9_900, 33) for g in range(1, GUILDS + 1)]
+    assert sum(admitted) == 33 * GUILDS

@@ -20,8 +20,8 @@ from tests.unit.jobs.safety.test_community import START, _safety_refusal
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "bot.sqlite3") as database:
+async def db(db_target: Path | str) -> AsyncIterator[Database]:
+    async with open_database(db_target) as database:
         yield database
 
 

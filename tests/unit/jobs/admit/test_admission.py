@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.clock import ManualClock
-from bot.db import Database, connect, migrate
+from bot.db import SqliteDatabase, connect, migrate
 from bot.errors import (
     InvalidOptionError,
     ModelNotAllowedError,
@@ -43,8 +43,10 @@ async def job_count(h: Harness) -> int:
     return int(row[0])
 
 
-async def test_a_job_reserves_its_upper_bound_with_the_guild_defaults(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False) as h:
+async def test_a_job_reserves_its_upper_bound_with_the_guild_defaults(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         admitted = await h.service.submit(submission(n=2))
         job = await h.job(admitted.job.id)
         assert job.state == "queued"
@@ -61,8 +63,10 @@ async def test_a_job_reserves_its_upper_bound_with_the_guild_defaults(tmp_path: 
         assert [(e.kind, e.position) for e in h.sink.events] == [("queued", 1)]
 
 
-async def test_guild_defaults_and_previews_shape_the_request(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False) as h:
+async def test_guild_defaults_and_previews_shape_the_request(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         plain = await h.service.submit(submission(user_id=1))
         await h.guilds.update_config(
             1, changed_by=9, default_quality="high", default_size="1536x1024", previews=True
@@ -125,9 +129,13 @@ REFUSALS: list[tuple[str, dict[str, Any], type[UserFacingError], str | None]] = 
     [pytest.param(k, e, o, id=name) for name, k, e, o in REFUSALS],
 )
 async def test_invalid_requests_are_refused_naming_the_option(
-    tmp_path: Path, kwargs: dict[str, Any], error: type[UserFacingError], option: str | None
+    tmp_path: Path,
+    db_target: Path | str,
+    kwargs: dict[str, Any],
+    error: type[UserFacingError],
+    option: str | None,
 ) -> None:
-    async with harness(tmp_path, start=False) as h:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         with pytest.raises(error) as caught:
             await h.service.submit(submission(**kwargs))
         if option is not None:
@@ -138,8 +146,9 @@ async def test_invalid_requests_are_refused_naming_the_option(
 
 async def test_a_model_outside_the_guilds_list_is_refused_with_the_choices(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with harness(tmp_path, start=False) as h:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         await h.guilds.update_config(1, changed_by=9, allowed_models="gpt-image-2,gpt-image-1-mini")
         with pytest.raises(ModelNotAllowedError) as caught:
             await h.service.submit(submission(model="gpt-image-1"))
@@ -147,16 +156,20 @@ async def test_a_model_outside_the_guilds_list_is_refused_with_the_choices(
         await h.service.submit(submission(model="gpt-image-2"))
 
 
-async def test_a_retired_model_is_refused_naming_its_replacement(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False, clock=retired_clock()) as h:
+async def test_a_retired_model_is_refused_naming_its_replacement(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False, clock=retired_clock()) as h:
         with pytest.raises(ModelRetiredError) as caught:
             await h.service.submit(submission(model="gpt-image-1"))
         assert caught.value.replacement == "gpt-image-2"
         assert caught.value.shutdown == "2026-10-23"
 
 
-async def test_counts_the_account_can_never_pace_are_refused(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False, ipm=3) as h:
+async def test_counts_the_account_can_never_pace_are_refused(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False, ipm=3) as h:
         await h.guilds.update_limits(1, changed_by=9, max_count=0)
         with pytest.raises(InvalidOptionError) as caught:
             await h.service.submit(submission(n=4))
@@ -164,8 +177,10 @@ async def test_counts_the_account_can_never_pace_are_refused(tmp_path: Path) -> 
         await h.service.submit(submission(n=3))
 
 
-async def test_a_request_above_the_token_limit_is_refused(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False, tpm=2000) as h:
+async def test_a_request_above_the_token_limit_is_refused(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False, tpm=2000) as h:
         await h.service.submit(submission(quality="medium"))  # ~1,300 tokens
         with pytest.raises(InvalidOptionError) as caught:
             await h.service.submit(submission(user_id=11, quality="high"))  # ~4,400 tokens
@@ -193,13 +208,14 @@ QUOTAS: list[tuple[dict[str, int], str, str, datetime, bool]] = [
 @pytest.mark.parametrize(("limits", "name", "unit", "resets", "per_member"), QUOTAS)
 async def test_each_limit_refuses_with_what_is_used_and_when_it_resets(
     tmp_path: Path,
+    db_target: Path | str,
     limits: dict[str, int],
     name: str,
     unit: str,
     resets: datetime,
     per_member: bool,
 ) -> None:
-    async with harness(tmp_path, start=False) as h:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         await h.guilds.update_limits(1, changed_by=9, **limits)
         first = await h.service.submit(submission(user_id=10))
         assert first.estimate.micro_usd == ONE_JOB
@@ -218,8 +234,10 @@ async def test_each_limit_refuses_with_what_is_used_and_when_it_resets(
         assert await job_count(h) == (2 if per_member else 1)
 
 
-async def test_a_cancelled_reservation_frees_the_budget(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False) as h:
+async def test_a_cancelled_reservation_frees_the_budget(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         await h.guilds.update_limits(1, changed_by=9, daily_micro_usd=60_000)
         first = await h.service.submit(submission())
         with pytest.raises(QuotaExceededError):
@@ -228,8 +246,10 @@ async def test_a_cancelled_reservation_frees_the_budget(tmp_path: Path) -> None:
         await h.service.submit(submission())
 
 
-async def test_the_most_generous_role_override_applies(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False, member_queue_limit=0) as h:
+async def test_the_most_generous_role_override_applies(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False, member_queue_limit=0) as h:
         await h.guilds.update_limits(1, changed_by=9, user_daily_images=1)
         await h.guilds.set_role_quota(
             1, 500, changed_by=9, user_daily_images=3, user_daily_micro_usd=None
@@ -248,8 +268,10 @@ async def test_the_most_generous_role_override_applies(tmp_path: Path) -> None:
             await h.service.submit(submission(user_id=11))
 
 
-async def test_a_member_and_a_guild_can_only_queue_so_many(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False, guild_queue_limit=5) as h:
+async def test_a_member_and_a_guild_can_only_queue_so_many(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False, guild_queue_limit=5) as h:
         for _ in range(3):
             await h.service.submit(submission(user_id=10))
         with pytest.raises(QueueFullError) as member:
@@ -263,8 +285,10 @@ async def test_a_member_and_a_guild_can_only_queue_so_many(tmp_path: Path) -> No
         await h.service.submit(submission(guild_id=2, user_id=13))  # other guilds are not full
 
 
-async def test_concurrent_submissions_never_reserve_past_a_budget(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False, guild_queue_limit=0) as h:
+async def test_concurrent_submissions_never_reserve_past_a_budget(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False, guild_queue_limit=0) as h:
         budget = 10 * ONE_JOB + ONE_JOB // 2
         await h.guilds.update_limits(1, changed_by=9, daily_micro_usd=budget, daily_images=0)
         outcomes = await asyncio.gather(
@@ -279,8 +303,10 @@ async def test_concurrent_submissions_never_reserve_past_a_budget(tmp_path: Path
         assert row is not None and row[0] <= budget
 
 
-async def test_edit_inputs_are_kept_and_a_refused_edit_leaves_no_file(tmp_path: Path) -> None:
-    async with harness(tmp_path, start=False) as h:
+async def test_edit_inputs_are_kept_and_a_refused_edit_leaves_no_file(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, start=False) as h:
         edit = submission(
             operation="edit", images=(input_image(), input_image(8, 4)), mask=input_image()
         )
@@ -339,7 +365,7 @@ async def admission_work(tmp_path: Path, history: int) -> list[int]:
         await migrate(conn)
         clock = ManualClock(START)
         h = make_harness(
-            Database(conn),
+            SqliteDatabase(conn),
             clock,
             FakeImageBackend(clock, ipm=60, tpm=10**8),
             tmp_path,

@@ -40,8 +40,9 @@ def fake(h: Harness) -> FakeBatchesClient:
 
 async def test_jobs_within_the_window_share_a_batch_per_model_and_endpoint(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         for user in (10, 11):
             await h.service.submit(submission(user_id=user, speed="relaxed"))
@@ -57,8 +58,8 @@ async def test_jobs_within_the_window_share_a_batch_per_model_and_endpoint(
         assert h.backend.calls == []  # nothing went to the synchronous endpoint
 
 
-async def test_the_size_cap_closes_a_batch_at_once(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed=TIMING, guild_queue_limit=0,
+async def test_the_size_cap_closes_a_batch_at_once(tmp_path: Path, db_target: Path | str) -> None:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING, guild_queue_limit=0,
                        member_queue_limit=0) as h:  # fmt: skip
         await relaxed(h)
         await h.guilds.update_limits(1, changed_by=1, max_count=4)
@@ -75,12 +76,13 @@ async def test_the_size_cap_closes_a_batch_at_once(tmp_path: Path) -> None:
 
 async def test_lines_past_the_input_files_byte_cap_wait_for_the_next_batch(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
     """The Batch API takes input files up to 200 MB; a gathering of big photos must not fail
     every job in it (issue 22, case 16): the lines that would pass the cap go in a later batch."""
     capped = RelaxedTiming(window=5.0, max_batch_images=6, first_poll=2.0, poll_factor=2.0,
                            max_poll=16.0, max_input_bytes=900)  # fmt: skip
-    async with harness(tmp_path, relaxed=capped) as h:
+    async with harness(tmp_path, database=db_target, relaxed=capped) as h:
         await relaxed(h)
         for user in (10, 11, 12):  # each line is ~410 bytes: two fit in 900
             await h.service.submit(submission(user_id=user, speed="relaxed", operation="edit",
@@ -95,8 +97,9 @@ async def test_lines_past_the_input_files_byte_cap_wait_for_the_next_batch(
 
 async def test_a_relaxed_job_is_reserved_at_the_batch_price_beyond_the_ipm(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with harness(tmp_path, relaxed=TIMING, ipm=1) as h:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING, ipm=1) as h:
         await relaxed(h)
         await h.guilds.update_limits(1, changed_by=1, max_count=4)
         admitted = await h.service.submit(submission(speed="relaxed", n=4, quality="low"))
@@ -114,8 +117,8 @@ async def test_a_relaxed_job_is_reserved_at_the_batch_price_beyond_the_ipm(
         assert row.fast_cost_micro_usd == cost_of(spec, row.usage)
 
 
-async def test_polls_back_off_until_the_batch_ends(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+async def test_polls_back_off_until_the_batch_ends(tmp_path: Path, db_target: Path | str) -> None:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).state.batch_seconds = 100.0
         retrieved: list[float] = []
@@ -133,8 +136,10 @@ async def test_polls_back_off_until_the_batch_ends(tmp_path: Path) -> None:
         assert len(retrieved) < 15
 
 
-async def test_a_gathering_job_can_be_cancelled_but_not_once_in_a_batch(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+async def test_a_gathering_job_can_be_cancelled_but_not_once_in_a_batch(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         first = (await h.service.submit(submission(speed="relaxed"))).job
         second = (await h.service.submit(submission(user_id=11, speed="relaxed"))).job
@@ -151,8 +156,10 @@ async def test_a_gathering_job_can_be_cancelled_but_not_once_in_a_batch(tmp_path
         assert [(w.job.id, w.batch_status) for w in waiting] == [(second.id, "in_progress")]
 
 
-async def test_refused_and_failed_lines_are_charged_nothing(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+async def test_refused_and_failed_lines_are_charged_nothing(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).state.fail_next_lines(1)
         failed = (await h.service.submit(submission(speed="relaxed", prompt="one"))).job
@@ -167,8 +174,10 @@ async def test_refused_and_failed_lines_are_charged_nothing(tmp_path: Path) -> N
         assert [r.error_code for r in await h.ledger(refused.id)] == ["moderation_blocked"]
 
 
-async def test_a_batch_failing_validation_releases_its_jobs(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+async def test_a_batch_failing_validation_releases_its_jobs(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).fail_next = [ApiError(400, "invalid_value", "bad file", param="file")]
         job = (await h.service.submit(submission(speed="relaxed"))).job
@@ -181,8 +190,9 @@ async def test_a_batch_failing_validation_releases_its_jobs(tmp_path: Path) -> N
 
 async def test_a_create_whose_answer_failed_is_looked_up_before_creating_again(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         client = fake(h)
         create = client.create
@@ -200,9 +210,11 @@ async def test_a_create_whose_answer_failed_is_looked_up_before_creating_again(
         assert [j.state for j in await h.jobs()] == ["succeeded"]
 
 
-async def test_a_restart_resumes_open_batches_and_gathering_jobs(tmp_path: Path) -> None:
+async def test_a_restart_resumes_open_batches_and_gathering_jobs(
+    tmp_path: Path, db_target: Path | str
+) -> None:
     clock = ManualClock(START)
-    async with harness(tmp_path, clock=clock, relaxed=TIMING) as h:
+    async with harness(tmp_path, database=db_target, clock=clock, relaxed=TIMING) as h:
         await relaxed(h)
         client = fake(h)
         client.state.hold = True
@@ -210,7 +222,9 @@ async def test_a_restart_resumes_open_batches_and_gathering_jobs(tmp_path: Path)
         await h.run_for(6.0)  # in a submitted batch
         gathering = (await h.service.submit(submission(user_id=11, speed="relaxed"))).job
         await h.lifecycle.stop(grace=0)  # the process goes away
-    async with harness(tmp_path, clock=clock, relaxed=TIMING, batches=client) as h:
+    async with harness(
+        tmp_path, database=db_target, clock=clock, relaxed=TIMING, batches=client
+    ) as h:
         assert (await h.job(in_batch.id)).state == "running"  # not marked unknown
         client.state.release()
         await h.run_all()
@@ -225,8 +239,9 @@ async def test_a_restart_resumes_open_batches_and_gathering_jobs(tmp_path: Path)
 
 async def test_a_cancelled_batch_delivers_its_finished_lines_and_releases_the_rest(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).state.cancel_next(done_lines=1)
         done = (await h.service.submit(submission(speed="relaxed"))).job
@@ -242,8 +257,9 @@ async def test_a_cancelled_batch_delivers_its_finished_lines_and_releases_the_re
 
 async def test_a_broken_disk_during_settlement_is_retried_later_without_settling_twice(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         save = h.files.save_results
         broken = {"left": 3}
@@ -271,9 +287,10 @@ async def test_a_broken_disk_during_settlement_is_retried_later_without_settling
 
 async def test_a_batch_over_the_enqueued_token_limit_gives_its_jobs_back_for_later(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
     timing = RelaxedTiming(window=5.0, first_poll=2.0, queue_full_retry=600.0)
-    async with harness(tmp_path, relaxed=timing) as h:
+    async with harness(tmp_path, database=db_target, relaxed=timing) as h:
         await relaxed(h)
         fake(h).state.refuse_next("gpt-image-1")
         job = (await h.service.submit(submission(speed="relaxed"))).job
@@ -290,8 +307,10 @@ async def test_a_batch_over_the_enqueued_token_limit_gives_its_jobs_back_for_lat
         assert len(await h.ledger(job.id)) == 1  # the refused batch ran nothing, billed nothing
 
 
-async def test_a_failing_lookup_while_giving_up_is_retried_with_backoff(tmp_path: Path) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+async def test_a_failing_lookup_while_giving_up_is_retried_with_backoff(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         client = fake(h)
         bad = ApiError(400, "invalid_value", "bad", param="file")
@@ -317,8 +336,9 @@ async def test_a_failing_lookup_while_giving_up_is_retried_with_backoff(tmp_path
 
 async def test_a_line_without_usage_is_charged_its_reservation_and_marked_estimated(
     tmp_path: Path,
+    db_target: Path | str,
 ) -> None:
-    async with harness(tmp_path, relaxed=TIMING) as h:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         fake(h).owner.hide_usage = True
         job = (await h.service.submit(submission(speed="relaxed"))).job
@@ -330,9 +350,11 @@ async def test_a_line_without_usage_is_charged_its_reservation_and_marked_estima
         assert row.fast_cost_micro_usd == 2 * job.estimated_micro_usd
 
 
-async def test_a_relaxed_reservation_counts_the_styles_text(tmp_path: Path) -> None:
+async def test_a_relaxed_reservation_counts_the_styles_text(
+    tmp_path: Path, db_target: Path | str
+) -> None:
     """The batch line carries the styled prompt, so its reservation must price that text too."""
-    async with harness(tmp_path, relaxed=TIMING) as h:
+    async with harness(tmp_path, database=db_target, relaxed=TIMING) as h:
         await relaxed(h)
         long_style = "{prompt}, " + "in the manner of an old engraving, " * 28
         async with h.db.transaction() as conn:

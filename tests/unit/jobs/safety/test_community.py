@@ -42,8 +42,8 @@ class Moderation:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "bot.sqlite3") as database:
+async def db(db_target: Path | str) -> AsyncIterator[Database]:
+    async with open_database(db_target) as database:
         yield database
 
 
@@ -136,10 +136,10 @@ async def test_a_new_entry_applies_at_once(safety: CommunitySafety) -> None:
 async def _safety_refusal(db: Database, job_id: int, when: datetime) -> None:
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO jobs (id, guild_id, channel_id, user_id, operation, prompt,"
+            "INSERT INTO jobs (id, guild_id, channel_id, user_id, operation, prompt,"
             " options_json, state, charged_micro_usd, charged_images, estimated_micro_usd,"
             " estimated_tokens, created_at) VALUES (?, 1, 5, 10, 'generate', 'x', '{}', 'failed',"
-            " 0, 0, 0, 0, ?)",
+            " 0, 0, 0, 0, ?) ON CONFLICT DO NOTHING",
             (job_id, int(when.timestamp())),
         )
         await conn.execute(

@@ -1,45 +1,29 @@
-"""SQLite connection, ordered SQL migrations tracked in PRAGMA user_version, and transactions."""
+"""SQLite: the connection, migrations tracked in PRAGMA user_version, and transactions."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import cast
 
 import aiosqlite
 
+from bot.db.base import (
+    DEFAULT_MIGRATIONS_DIR,
+    Migration,
+    Params,
+    Row,
+    Written,
+    discover,
+    strip_comments,
+)
 from bot.errors import MigrationError
 
 log = logging.getLogger(__name__)
-
-# A statement's parameters: positional (?) or named (:name).
-Params = Sequence[object] | Mapping[str, object]
-# A result row, read by column name or position. The store never names the driver: a second
-# backend hands out its own rows behind this name.
-Row = sqlite3.Row
-# What the driver raises; callers name this, never the driver (tests/test_architecture.py).
-DriverError = sqlite3.Error
-
-MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<reason>[a-z0-9_]+)\.sql$")
-DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One migration file: its version number and SQL."""
-
-    version: int
-    path: Path
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
 
 async def connect(path: Path | str) -> aiosqlite.Connection:
@@ -60,21 +44,6 @@ async def connect(path: Path | str) -> aiosqlite.Connection:
         await conn.close()
         raise
     return conn
-
-
-def discover(migrations_dir: Path) -> list[Migration]:
-    """The migration files in order; gaps, duplicates and odd names are errors."""
-    found: list[Migration] = []
-    for path in sorted(migrations_dir.glob("*.sql")):
-        match = MIGRATION_NAME.match(path.name)
-        if match is None:
-            raise MigrationError(path.name, "name must look like 0001_reason.sql")
-        found.append(Migration(int(match["version"]), path))
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            reason = f"expected version {expected:04d}: no gaps allowed"
-            raise MigrationError(migration.name, reason)
-    return found
 
 
 async def schema_version(conn: aiosqlite.Connection) -> int:
@@ -123,37 +92,15 @@ def _split_statements(sql: str, name: str) -> list[str]:
     for line in sql.splitlines(keepends=True):
         buffer += line
         if sqlite3.complete_statement(buffer):
-            if _strip_comments(buffer):
+            if strip_comments(buffer):
                 statements.append(buffer.strip())
             buffer = ""
-    if _strip_comments(buffer):
+    if strip_comments(buffer):
         raise MigrationError(name, "the last statement is not terminated with ';'")
     return statements
 
 
-def _strip_comments(sql: str) -> str:
-    return "\n".join(
-        line for line in sql.splitlines() if line.strip() and not line.strip().startswith("--")
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """What a write statement did: the rows it changed. An insert that needs its row's id says
-    `RETURNING id` and reads it with `fetchone` (SQLite since 3.35 and PostgreSQL alike)."""
-
-    rowcount: int
-
-
-class Reader(Protocol):
-    """Where a read runs: the Database, or a Transaction when the read belongs inside it."""
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
-
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
-
-
-class Transaction:
+class SqliteTransaction:
     """The connection of one transaction: every write in bot/store takes it, so a write can only
     run inside `Database.transaction()` (or `Database.locked()`), never on a shared connection.
     """
@@ -172,14 +119,17 @@ class Transaction:
         await self._conn.executemany(sql, rows)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(await self._conn.execute_fetchall(sql, params))
+        return cast(list[Row], list(await self._conn.execute_fetchall(sql, params)))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
+    async def lock_guild(self, guild_id: int) -> None:
+        """Nothing to do: SQLite has one writer, and BEGIN IMMEDIATE holds it already."""
 
-class Database:
+
+class SqliteDatabase:
     """The one connection, with a lock so concurrent coroutines never share a transaction.
 
     aiosqlite runs statements in order on one thread, so without the lock a coroutine's write
@@ -189,24 +139,26 @@ class Database:
     (tests/test_architecture.py), so a second backend can hand out pooled connections instead.
     """
 
+    dialect = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (including cancellation)."""
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._conn)
+                yield SqliteTransaction(self._conn)
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
 
     @asynccontextmanager
-    async def locked(self) -> AsyncIterator[Transaction]:
+    async def locked(self) -> AsyncIterator[SqliteTransaction]:
         """No other coroutine's transaction running: a few statements in a row, each committing
         on its own.
 
@@ -214,11 +166,11 @@ class Database:
         between, without the two trips to the database thread of BEGIN and COMMIT.
         """
         async with self._lock:
-            yield Transaction(self._conn)
+            yield SqliteTransaction(self._conn)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         # One trip to the database thread (a cursor's execute, fetch and close take three).
-        return list(await self._conn.execute_fetchall(sql, params))
+        return cast(list[Row], list(await self._conn.execute_fetchall(sql, params)))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a query that returns at most a few."""
@@ -235,12 +187,12 @@ class Database:
 @asynccontextmanager
 async def open_database(
     path: Path | str, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
-) -> AsyncIterator[Database]:
+) -> AsyncIterator[SqliteDatabase]:
     """Connect, migrate, and close on exit."""
     conn = await connect(path)
     try:
         await migrate(conn, migrations_dir)
-        yield Database(conn)
+        yield SqliteDatabase(conn)
     finally:
         await conn.close()
 

@@ -1,0 +1,79 @@
+"""The store's database: SQLite by default, PostgreSQL when a `postgresql://` URL is given."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import psycopg
+
+from bot.db import postgres, sqlite
+from bot.db.base import (
+    DEFAULT_MIGRATIONS_DIR,
+    Database,
+    Migration,
+    Params,
+    Reader,
+    Row,
+    Transaction,
+    Written,
+    discover,
+)
+from bot.db.sqlite import (
+    SqliteDatabase,
+    SqliteTransaction,
+    connect,
+    migrate,
+    probe_writable,
+    schema_version,
+    snapshot,
+)
+
+# What either driver raises; callers name this, never a driver (tests/test_architecture.py).
+DriverError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+
+__all__ = [
+    "DEFAULT_MIGRATIONS_DIR",
+    "Database",
+    "DriverError",
+    "Migration",
+    "Params",
+    "Reader",
+    "Row",
+    "SqliteDatabase",
+    "SqliteTransaction",
+    "Transaction",
+    "Written",
+    "connect",
+    "discover",
+    "is_postgresql",
+    "migrate",
+    "open_database",
+    "probe_writable",
+    "schema_version",
+    "snapshot",
+]
+
+
+def is_postgresql(target: Path | str) -> bool:
+    """Whether `target` is a PostgreSQL URL (DATABASE_URL) rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+@asynccontextmanager
+async def open_database(
+    target: Path | str,
+    migrations_dir: Path = DEFAULT_MIGRATIONS_DIR,
+    *,
+    wait_s: float = 0.0,
+) -> AsyncIterator[Database]:
+    """Connect, migrate, and close on exit: PostgreSQL for a `postgresql://` URL (retried for
+    `wait_s` seconds while it does not answer), else the SQLite file at `target`."""
+    if is_postgresql(target):
+        async with postgres.open_database(str(target), migrations_dir, wait_s=wait_s) as pg:
+            yield pg
+    else:
+        async with sqlite.open_database(target, migrations_dir) as lite:
+            yield lite

@@ -1,0 +1,273 @@
+"""PostgreSQL through psycopg 3: a connection pool, migrations tracked in schema_version, and
+transactions behind the same Database/Transaction interface as SQLite's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg.adapt import Buffer, Loader
+from psycopg.rows import RowMaker
+from psycopg_pool import AsyncConnectionPool
+
+from bot.db.base import (
+    DEFAULT_MIGRATIONS_DIR,
+    POSTGRESQL_SUBDIR,
+    Migration,
+    Params,
+    Row,
+    Written,
+    discover,
+)
+from bot.db.dialect import to_postgresql
+from bot.errors import MigrationError
+
+log = logging.getLogger(__name__)
+
+# The first key of each advisory lock (int, int) this bot takes, one number per use, so that
+# none can block another: a guild's budget (admissions of one guild take turns,
+# bot/store/reservations.py), and the migrations (processes starting together take turns).
+GUILD_BUDGET_LOCK = 1
+MIGRATIONS_LOCK = 2
+# Connections per process: admission, the dispatcher and reads rarely need more at once.
+POOL_SIZE = 8
+# Start-up: each connection attempt's limit, and the pause between attempts.
+CONNECT_TIMEOUT_S = 5
+RETRY_EVERY_S = 1.0
+
+
+class PgRow(tuple[Any, ...]):
+    """A row read by column name or position, like sqlite3.Row."""
+
+    __slots__ = ()
+    _index: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: psycopg.AsyncCursor[Any]) -> RowMaker[PgRow]:
+    names = [column.name for column in cursor.description or ()]
+    index = {name: i for i, name in enumerate(names)}
+    row_class: type[PgRow] = type("Row", (PgRow,), {"__slots__": (), "_index": index})
+
+    def make(values: Sequence[Any]) -> PgRow:
+        return row_class(values)
+
+    return make
+
+
+class _IntegralNumericLoader(Loader):
+    """SUM(bigint) is numeric in PostgreSQL: whole numbers come back as int, as on SQLite."""
+
+    def load(self, data: Buffer) -> int | Decimal:
+        text = bytes(data).decode()
+        return Decimal(text) if "." in text or "N" in text else int(text)
+
+
+class _TextLoader(Loader):
+    """json values come back as their text, as SQLite's json functions return it."""
+
+    def load(self, data: Buffer) -> str:
+        return bytes(data).decode()
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    conn.adapters.register_loader("numeric", _IntegralNumericLoader)
+    conn.adapters.register_loader("json", _TextLoader)
+
+
+async def connect(url: str, *, wait_s: float = 0.0) -> psycopg.AsyncConnection[Any]:
+    """One connection in autocommit mode (each statement its own transaction unless inside
+    one), retried for `wait_s` seconds while the server does not answer (it may be starting
+    beside the bot); then the last psycopg.OperationalError."""
+    deadline = time.monotonic() + wait_s
+    waiting = False
+    while True:
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            )
+        except psycopg.OperationalError:
+            if time.monotonic() + RETRY_EVERY_S > deadline:
+                raise
+            if not waiting:
+                log.warning("DATABASE_URL does not answer yet: retrying for %g s", wait_s)
+                waiting = True
+            await asyncio.sleep(RETRY_EVERY_S)
+            continue
+        await _configure(conn)
+        return conn
+
+
+class PgTransaction:
+    """The connection of one transaction (see bot.db.base.Transaction)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> Written:
+        cursor = await self._conn.execute(to_postgresql(sql), params)
+        return Written(cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(to_postgresql(sql), list(rows))
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await _fetchall(self._conn, sql, params)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def lock_guild(self, guild_id: int) -> None:
+        # Transaction-scoped: released at COMMIT or ROLLBACK, whatever happens to the process.
+        # https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
+        # The two-int form takes the guild id folded into 32 bits: two guilds that share a key
+        # only take turns, never overshoot.
+        key = (guild_id ^ (guild_id >> 32)) & 0x7FFFFFFF
+        await self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (GUILD_BUDGET_LOCK, key))
+
+
+async def _fetchall(conn: psycopg.AsyncConnection[Any], sql: str, params: Params) -> list[Row]:
+    async with conn.cursor(row_factory=_row_factory) as cursor:
+        await cursor.execute(to_postgresql(sql), params)
+        return list(await cursor.fetchall()) if cursor.description else []
+
+
+class PgDatabase:
+    """A pool of connections; each transaction holds one until it ends.
+
+    READ COMMITTED throughout: every write that must not race another (a reservation) takes a
+    guild's advisory lock first (PgTransaction.lock_guild), so nothing needs a retry loop.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgTransaction]:
+        async with self._pool.connection() as conn, conn.transaction():
+            yield PgTransaction(conn)
+
+    def locked(self) -> AbstractAsyncContextManager[PgTransaction]:
+        """A transaction: PostgreSQL has no single writer to hold, and a transaction's statements
+        commit together, which is what a check-then-write needs."""
+        return self.transaction()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._pool.connection() as conn:
+            return await _fetchall(conn, sql, params)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def schema_version(self) -> int:
+        async with self._pool.connection() as conn:
+            return await schema_version(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def schema_version(conn: psycopg.AsyncConnection[Any]) -> int:
+    """The version recorded in the database (0 for a new one)."""
+    await conn.execute(_SCHEMA_VERSION_TABLE)
+    cursor = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+_SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)"""
+# Two processes starting at once must not both apply a migration: the first holds this lock.
+_MIGRATION_LOCK = (MIGRATIONS_LOCK, 0)
+
+
+def postgresql_migrations(migrations_dir: Path) -> list[Migration]:
+    """PostgreSQL's migration files, which must match SQLite's number for number."""
+    ours = discover(migrations_dir / POSTGRESQL_SUBDIR)
+    theirs = discover(migrations_dir)
+    if [m.version for m in ours] != [m.version for m in theirs]:
+        missing = sorted({m.name for m in theirs} - {m.name for m in ours})
+        raise MigrationError(POSTGRESQL_SUBDIR, f"no PostgreSQL file for {', '.join(missing)}")
+    return ours
+
+
+async def migrate(
+    conn: psycopg.AsyncConnection[Any], migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
+) -> int:
+    """Apply every migration newer than the database, each in its own transaction (PostgreSQL
+    DDL is transactional), under an advisory lock so that concurrent starts take turns."""
+    migrations = postgresql_migrations(migrations_dir)
+    await conn.execute("SELECT pg_advisory_lock(%s, %s)", _MIGRATION_LOCK)
+    try:
+        current = await schema_version(conn)
+        for migration in migrations:
+            if migration.version > current:
+                await _apply(conn, migration)
+                current = migration.version
+                log.info("applied migration %s", migration.name)
+        return current
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s, %s)", _MIGRATION_LOCK)
+
+
+async def _apply(conn: psycopg.AsyncConnection[Any], migration: Migration) -> None:
+    # The whole file is one simple query (no parameters): plpgsql bodies keep their semicolons.
+    sql = migration.path.read_text(encoding="utf-8").encode()
+    try:
+        async with conn.transaction():
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
+    except psycopg.Error as exc:
+        raise MigrationError(migration.name, str(exc)) from exc
+
+
+@asynccontextmanager
+async def open_database(
+    url: str, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR, *, wait_s: float = 0.0
+) -> AsyncIterator[PgDatabase]:
+    """Connect (retried for `wait_s` seconds), migrate, and close on exit."""
+    conn = await connect(url, wait_s=wait_s)
+    try:
+        await migrate(conn, migrations_dir)
+    finally:
+        await conn.close()
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=POOL_SIZE,
+        open=False,
+        kwargs={"autocommit": True},
+        configure=_configure,
+    )
+    await pool.open(wait=True)
+    try:
+        yield PgDatabase(pool)
+    finally:
+        await pool.close()
