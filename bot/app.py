@@ -24,6 +24,7 @@ from bot.clock import Clock, SystemClock
 from bot.db import Database, open_database
 from bot.errors import ConfigError, UnreachableError
 from bot.guilds.service import GuildSettingsService
+from bot.jobs.admit.access import GuildAccess
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.safety.screening import RequestPacer, Screener
@@ -66,6 +67,7 @@ EXTENSIONS = (
     "cogs.admin",
     "cogs.blocklist",
     "cogs.styles",
+    "cogs.operator",
 )
 SYNC_HASH_KEY = "global_commands_sha256"
 RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
@@ -94,6 +96,7 @@ class Services:
     clock: Clock
     safety: CommunitySafety
     ops: OpsKit  # metrics, the provider watch, the HTTP server (bot/ops/)
+    access: GuildAccess
 
 
 class ImageBot(commands.Bot):
@@ -109,7 +112,8 @@ class ImageBot(commands.Bot):
             intents=intents,
             help_command=None,
             http_trace=_ack_trace(services),
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            # Nobody is pinged unless a message names the member it answers (README "Commands").
+            allowed_mentions=discord.AllowedMentions.none(),
             **options,  # type: ignore[arg-type]  # e.g. guild_ready_timeout from tests
         )
         self.services = services
@@ -118,6 +122,7 @@ class ImageBot(commands.Bot):
         self._told_ready = False
 
     async def setup_hook(self) -> None:
+        await self._find_operators()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         observer = JobObserver(self.services.ops.metrics, since=self.services.clock.now())
@@ -182,6 +187,32 @@ class ImageBot(commands.Bot):
             dispatching=self._dispatching,
             probe=services.openai.list_models,
         )
+
+    async def _find_operators(self) -> None:
+        """OPERATOR_IDS, else the application's owner or its team's members (GUILDS=operators
+        serves the guilds they are in)."""
+        operators = self.services.settings.operators
+        if operators is None:
+            info = await self.application_info()
+            team = info.team
+            operators = frozenset(
+                [m.id for m in team.members] if team is not None else [info.owner.id]
+            )
+        self.services.access.connect(operators, self._is_member)
+
+    async def _is_member(self, guild_id: int, user_id: int) -> bool:
+        """Whether a user is in a guild: the guild's owner, a cached member, or asked of Discord
+        (GET /guilds/{id}/members/{user} needs no privileged intent)."""
+        guild = self.get_guild(guild_id)
+        if guild is None:
+            return False
+        if guild.owner_id == user_id or guild.get_member(user_id) is not None:
+            return True
+        try:
+            await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return False
+        return True
 
     async def _ask_provider_models(self) -> None:
         """Ask /models once now (daily after): autocomplete and admission offer what it lists."""
@@ -303,6 +334,7 @@ async def build_services(
             batches=OpenAIBatchesClient(http),
             safety=safety,
         )
+        access = GuildAccess(settings.guilds, settings.guild_ids, db, clock)
         yield Services(
             settings=settings,
             db=db,
@@ -318,6 +350,7 @@ async def build_services(
             clock=clock,
             safety=safety,
             ops=ops,
+            access=access,
         )
 
 

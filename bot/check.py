@@ -57,7 +57,7 @@ async def run_check(
             found = await generate_once(settings, catalog.get(settings.image_model))
         problems += found
         await _report_hidden_usage(settings, clock)
-    _say("ok" if problems == 0 else f"{problems} problem(s) found")
+    _say("ok" if problems == 0 else f"{problems} problem{'' if problems == 1 else 's'} found")
     return 0 if problems == 0 else 1
 
 

@@ -14,6 +14,8 @@ BotError
 │   ├── QuotaExceededError      (limit, unit, used, allowed, requested, resets_at)
 │   ├── QueueFullError          (scope, limit)
 │   ├── PermissionDeniedError   (action)
+│   ├── GuildNotServedError     (guild_id)                   GUILDS does not serve this guild
+│   ├── GuildPausedError                                     /config set paused: new jobs refused
 │   ├── JobNotFoundError        (job_id)
 │   ├── JobNotCancellableError  (job_id, state)
 │   ├── PromptRejectedError     (request_id)                 the safety system refused it
@@ -169,6 +171,21 @@ class PermissionDeniedError(UserFacingError):
     def __init__(self, action: str) -> None:
         self.action = action
         super().__init__(f"you are not allowed to {action}")
+
+
+class GuildNotServedError(UserFacingError):
+    """The operator has not enabled the bot in this guild (GUILDS, /operator allow)."""
+
+    def __init__(self, guild_id: int) -> None:
+        self.guild_id = guild_id
+        super().__init__(f"the bot is not enabled in guild {guild_id}")
+
+
+class GuildPausedError(UserFacingError):
+    """The guild's moderators paused new jobs (/config set paused); queued ones stay."""
+
+    def __init__(self) -> None:
+        super().__init__("new jobs are paused in this guild")
 
 
 class JobNotFoundError(UserFacingError):

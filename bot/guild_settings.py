@@ -74,6 +74,7 @@ class GuildConfig:
     cooldown_window_minutes: int = DEFAULT_COOLDOWN_WINDOW_MINUTES
     cooldown_minutes: int = DEFAULT_COOLDOWN_MINUTES
     relaxed: Relaxed = DEFAULT_RELAXED
+    paused: bool = False  # /config set paused: new jobs refused, queued ones stay
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     result_retention_days: int = Field(default=30, ge=1)
     # Read only by `python -m bot reconcile`; an organization admin key (sk-admin-...).
     openai_admin_key: SecretStr | None = None
+    # Who runs and pays for the bot; unset: the application's owner or team (asked at log-in).
+    operator_ids: str | None = None
+    # Which guilds are served: "operators", "all", or comma-separated guild ids.
+    guilds: str = "operators"
+    account_daily_usd: float | None = Field(default=None, gt=0)
+    account_monthly_usd: float | None = Field(default=None, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -92,6 +98,21 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s):// or ws(s):// URL")
         return value.rstrip("/") if value.startswith("http") else value
 
+    @field_validator("operator_ids")
+    @classmethod
+    def _are_ids(cls, value: str | None) -> str | None:
+        if value is not None:
+            _ids(value)
+        return value
+
+    @field_validator("guilds")
+    @classmethod
+    def _is_guilds(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("operators", "all"):
+            _ids(value)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _is_level(cls, value: str) -> str:
@@ -117,9 +138,37 @@ class Settings(BaseSettings):
         return self.openai_tpm or TIER_LIMITS[self.openai_tier][1]
 
     @property
+    def operators(self) -> frozenset[int] | None:
+        """OPERATOR_IDS as ids; None: the application's owner or team decides."""
+        return None if self.operator_ids is None else frozenset(_ids(self.operator_ids))
+
+    @property
+    def guild_ids(self) -> frozenset[int] | None:
+        """GUILDS as a list of ids; None for `operators` and `all`."""
+        return None if self.guilds in ("operators", "all") else frozenset(_ids(self.guilds))
+
+    @property
+    def account_daily_micro_usd(self) -> int:
+        """ACCOUNT_DAILY_USD in micro-USD; 0 = no ceiling."""
+        return round((self.account_daily_usd or 0) * 1_000_000)
+
+    @property
+    def account_monthly_micro_usd(self) -> int:
+        """ACCOUNT_MONTHLY_USD in micro-USD; 0 = no ceiling."""
+        return round((self.account_monthly_usd or 0) * 1_000_000)
+
+    @property
     def moderation_rpm(self) -> int:
         """Moderation requests per minute of the tier (screening's own pacing)."""
         return MODERATION_RPM[self.openai_tier]
+
+
+def _ids(text: str) -> list[int]:
+    """Comma-separated Discord ids (snowflakes); anything else is refused."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise ValueError("must be Discord ids (numbers), separated by commas")
+    return [int(part) for part in parts]
 
 
 class BackupSettings(BaseSettings):

@@ -19,7 +19,13 @@ from bot.records import JobRecord, StoredFile
 from cogs import _render
 from cogs._log import write_log
 from cogs._messages import user_message
-from cogs._posting import channel_message, original_response, post_result, public_followup
+from cogs._posting import (
+    channel_message,
+    direct_message,
+    original_response,
+    post_result,
+    public_followup,
+)
 from cogs._status import Origin, Status
 from cogs._views import reroll_view
 from cogs._working import StillWorking
@@ -177,8 +183,27 @@ class Delivery:
             log.warning("channel %s of job %s is gone", job.channel_id, job.id)
         except discord.HTTPException as exc:
             log.warning("could not post job %s in channel %s: %s", job.id, job.channel_id, exc)
+        if origin is None and job.speed == "relaxed":
+            # A batch outlives the interaction's 15 minutes as a rule: with no channel to take
+            # it, the paid image goes to its member directly.
+            sent = await self._direct_message(job, results, spoiler)
+            if sent is not None:
+                return sent
         await self._tell_undelivered(job, origin.interaction if origin else None, channel)
         return None
+
+    async def _direct_message(
+        self, job: JobRecord, results: Sequence[StoredFile], spoiler: bool
+    ) -> discord.Message | None:
+        """The result in a direct message to its member (who may not accept DMs from the bot:
+        then their next command reminds them, cogs/_flow.py)."""
+        try:
+            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+            dm = await user.create_dm()
+            return await post_result(direct_message(dm, job), job, results, spoiler=spoiler)
+        except discord.HTTPException as exc:
+            log.info("could not send job %s to user %s directly: %s", job.id, job.user_id, exc)
+            return None
 
     async def _tell_undelivered(
         self,
@@ -202,6 +227,8 @@ class Delivery:
     async def _on_failed(self, event: JobEvent) -> None:
         job = event.job
         reason = user_message(event.error) if event.error else None
+        if reason is None and event.error is None and not job.charged_micro_usd:
+            reason = "nothing was made and nothing was charged."  # told again after a restart
         text = f"❌ Job #{job.id} failed: {reason or 'something went wrong on my side.'}"
         if isinstance(event.error, PRIVATE_FAILURES):
             await self._notify_privately(job, text)
@@ -247,18 +274,23 @@ class Delivery:
         await self._notify(event.job, f"🚫 Job #{event.job.id} was cancelled.")
 
     async def _notify(self, job: JobRecord, text: str, view: discord.ui.View | None = None) -> None:
-        """Edit the status message while the token lives; otherwise mention the member."""
+        """Edit the status message while the token lives; otherwise mention the member. Once
+        shown, the ending is recorded as told; until then every start-up tells it again."""
         origin = await self._live_origin(job.id)
         await self._finish(job.id)
+        shown = False
         if origin is not None:
             try:
                 await origin.interaction.edit_original_response(
                     content=text, attachments=[], view=view or discord.utils.MISSING
                 )
-                return
+                shown = True
             except discord.HTTPException as exc:  # e.g. the status message was deleted
                 log.info("could not edit the status of job %s: %s", job.id, exc)
-        await _mention(job, await self._channel(job.channel_id), text, view)
+        if not shown:
+            shown = await _mention(job, await self._channel(job.channel_id), text, view)
+        if shown:
+            await self.services.jobs.mark_told(job.id)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -284,10 +316,10 @@ async def _mention(
     channel: discord.abc.Messageable | None,
     text: str,
     view: discord.ui.View | None = None,
-) -> None:
-    """Tell the job's member in its channel, with a ping so that they notice it."""
+) -> bool:
+    """Tell the job's member in its channel, with a ping so that they notice it; True if sent."""
     if channel is None:
-        return
+        return False
     try:
         await channel.send(
             f"<@{job.user_id}> {text}",
@@ -296,3 +328,5 @@ async def _mention(
         )
     except discord.HTTPException as exc:
         log.info("could not notify user %s about job %s: %s", job.user_id, job.id, exc)
+        return False
+    return True

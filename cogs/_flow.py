@@ -59,7 +59,8 @@ async def admit(
         await report_error(interaction, failure)
         if isinstance(failure, SafetyRefusalError) and interaction.guild_id is not None:
             line = _render.safety_log_line(interaction.user.id, failure)
-            await write_log(bot, interaction.guild_id, line)
+            public = _render.safety_log_line(interaction.user.id, failure, prompt=False)
+            await write_log(bot, interaction.guild_id, line, public_line=public)
         return None
     text = _render.status_text(admitted.job, position=admitted.position, estimate=admitted.estimate)
     try:
@@ -76,7 +77,25 @@ async def admit(
         delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
     if admitted.notice is not None and interaction.guild_id is not None:
         await write_log(bot, interaction.guild_id, admitted.notice)  # the moderators' channel
+    await tell_unseen_results(interaction)
     return admitted
+
+
+async def tell_unseen_results(interaction: discord.Interaction) -> None:
+    """A member whose paid image could not be posted (no channel would take it, the token had
+    expired) hears of it the next time they use the bot, privately, until `/job` sends it."""
+    if interaction.guild_id is None:
+        return
+    bot = services_of(interaction)
+    waiting = await bot.services.jobs.unseen_results(interaction.guild_id, interaction.user.id)
+    if not waiting:
+        return
+    jobs = ", ".join(f"`/job {job_id}`" for job_id in waiting[:5])
+    text = f"🖼️ You have images that could not be posted; they are kept for you: {jobs}."
+    try:
+        await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.info("could not tell user %s of results %s: %s", interaction.user.id, waiting, exc)
 
 
 class _Deferral:
@@ -132,10 +151,20 @@ def member_role_ids(interaction: discord.Interaction) -> tuple[int, ...]:
     return ()
 
 
+def server_permissions(interaction: discord.Interaction) -> discord.Permissions:
+    """The member's server-wide permissions (from their roles), never the channel's overwrites:
+    Manage Server granted in one channel does not make a moderator (README "Commands")."""
+    permissions = getattr(interaction.user, "guild_permissions", None)  # a Member's; a User: none
+    return (
+        permissions if isinstance(permissions, discord.Permissions) else discord.Permissions.none()
+    )
+
+
 def is_moderator(interaction: discord.Interaction) -> bool:
     """Manage Server, checked on the server side: admins can change a command's defaults."""
-    return interaction.permissions.manage_guild
+    return server_permissions(interaction).manage_guild
 
 
 def can_manage_messages(interaction: discord.Interaction) -> bool:
-    return interaction.permissions.manage_messages or interaction.permissions.manage_guild
+    permissions = server_permissions(interaction)
+    return permissions.manage_messages or permissions.manage_guild

@@ -13,8 +13,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def write_log(bot: ImageBot, guild_id: int, line: str) -> None:
-    """Post `line` in the guild's log channel, if it has one the bot can write to."""
+def readable_by_everyone(channel: object) -> bool:
+    """Whether @everyone may view the channel (its overwrites included)."""
+    if not isinstance(channel, discord.abc.GuildChannel):
+        return False
+    return channel.permissions_for(channel.guild.default_role).view_channel
+
+
+async def write_log(
+    bot: ImageBot, guild_id: int, line: str, *, public_line: str | None = None
+) -> None:
+    """Post `line` in the guild's log channel, if it has one the bot can write to;
+    `public_line` instead when everyone can read that channel (a refusal without its prompt:
+    the member was told privately)."""
     settings = await bot.services.guilds.get(guild_id)
     channel_id = settings.config.log_channel_id
     if channel_id is None:
@@ -27,6 +38,8 @@ async def write_log(bot: ImageBot, guild_id: int, line: str) -> None:
             return
     if not isinstance(channel, discord.abc.Messageable):
         return
+    if public_line is not None and readable_by_everyone(channel):
+        line = public_line
     try:
         await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
     except discord.HTTPException as exc:

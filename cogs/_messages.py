@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot import errors
 from bot.money import format_usd
+from cogs._render import plain
 
 GENERIC_UPSTREAM = "The image service had a problem, so nothing was charged. Please try again."
 
@@ -73,7 +74,7 @@ def _(error: errors.InvalidOptionError) -> str:
 
 @user_message.register
 def _(error: errors.InvalidImageError) -> str:
-    return f"I can't use **{error.filename}**: {error.reason}. Nothing was charged."
+    return f"I can't use **{plain(error.filename)}**: {error.reason}. Nothing was charged."
 
 
 @user_message.register
@@ -123,8 +124,8 @@ def _cooldown_note(error: errors.SafetyRefusalError) -> str:
 @user_message.register
 def _(error: errors.BlockedPhraseError) -> str:
     return (
-        f"Your prompt contains “{error.phrase}”, which this server does not allow, so nothing "
-        f"was made or charged.{_cooldown_note(error)}"
+        f"Your prompt contains “{plain(error.phrase)}”, which this server does not allow, so "
+        f"nothing was made or charged.{_cooldown_note(error)}"
     )
 
 
@@ -159,6 +160,16 @@ def _(error: errors.PermissionDeniedError) -> str:
 
 
 @user_message.register
+def _(error: errors.GuildPausedError) -> str:
+    return "Making images is paused by the moderators for now; nothing was charged."
+
+
+@user_message.register
+def _(error: errors.GuildNotServedError) -> str:
+    return "This bot is not enabled here. Its operator decides which servers it serves."
+
+
+@user_message.register
 def _(error: errors.JobNotFoundError) -> str:
     return f"I can't find job #{error.job_id} in this server."
 
@@ -184,9 +195,9 @@ def _(error: errors.UpstreamError) -> str:
 
 @user_message.register
 def _(error: errors.InputRejectedError) -> str:
-    which = (
-        f"**{error.filename}** (image {error.index})" if error.filename else f"image {error.index}"
-    )
+    which = f"image {error.index}"
+    if error.filename:
+        which = f"**{plain(error.filename)}** ({which})"
     why = (
         "it could not read the file or its colour mode"
         if error.code == "invalid_image_file"

@@ -60,7 +60,12 @@ def public_followup(interaction: discord.Interaction, user_id: int) -> Target:
         embed: discord.Embed, files: list[discord.File], view: discord.ui.View
     ) -> discord.Message:
         return await interaction.followup.send(
-            content=f"<@{user_id}>", embed=embed, files=files, view=view, wait=True
+            content=f"<@{user_id}>",
+            embed=embed,
+            files=files,
+            view=view,
+            wait=True,
+            allowed_mentions=discord.AllowedMentions(users=[discord.Object(user_id)]),
         )
 
     async def more(files: list[discord.File]) -> None:
@@ -87,6 +92,23 @@ def channel_message(channel: discord.abc.Messageable, job: JobRecord) -> Target:
         await channel.send(files=files)
 
     return Target(first, more, file_limit(channel))
+
+
+def direct_message(channel: discord.DMChannel, job: JobRecord) -> Target:
+    """A direct message to the member: the result without buttons (they act in a server)."""
+
+    async def first(
+        embed: discord.Embed, files: list[discord.File], view: discord.ui.View
+    ) -> discord.Message:
+        server = f"job #{job.id}; in the server, `/job {job.id}` shows it again"
+        return await channel.send(
+            content=f"Your image is ready ({server}).", embed=embed, files=files
+        )
+
+    async def more(files: list[discord.File]) -> None:
+        await channel.send(files=files)
+
+    return Target(first, more, DM_FILE_LIMIT)
 
 
 async def post_result(

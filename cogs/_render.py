@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ import discord
 
 from bot.catalog.pricing import CostEstimate
 from bot.errors import BlockedPhraseError, SafetyRefusalError, ScreeningFlaggedError
+from bot.guild_settings import SettingsChange
 from bot.imaging.uploads import EncodedFile
 from bot.jobs.events import Pacing
 from bot.money import format_usd
@@ -20,6 +22,35 @@ PROMPT_IN_EMBED = 300  # characters; the whole prompt can be 4000, an embed read
 PROMPT_IN_LOG = 120
 ALT_TEXT_CHARS = 1024  # Discord's limit for an attachment's description (its alt text)
 EMBED_COLOUR = discord.Colour.blurple()
+
+
+_INNER_UNDERSCORE = re.compile(r"(?<=[^\W_])\\_(?=[^\W_])")
+_LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
+
+
+def plain(text: str) -> str:
+    """Text a member or moderator wrote (prompts, style names, file names), shown as plain
+    text: markdown escaped, masked and bare links dead, mentions inert.
+
+    Discord's markdown (https://support.discord.com/hc/en-us/articles/210298617) reads `\\` as
+    an escape; `<@id>`, `<#id>` and `<@&id>` become mentions only when `<` starts them; a URL is
+    a link only when `://` follows its scheme (a word joiner between them breaks it). An
+    underscore inside a word (`scan_0042.png`) starts no emphasis, so it is left as it is.
+    """
+    text = discord.utils.escape_markdown(text, ignore_links=False)
+    text = _INNER_UNDERSCORE.sub("_", text)
+    text = discord.utils.escape_mentions(text).replace("<", "\\<")
+    return _LINK_SCHEME.sub("\\1:\u2060", text)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """ "1 image", "2 images": a number with its noun, singular or plural."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def quoted(text: str, limit: int) -> str:
+    """Member text cut to `limit` characters, then made plain (escapes never cut in half)."""
+    return plain(shorten(text, limit))
 
 
 def shorten(text: str, limit: int) -> str:
@@ -44,7 +75,7 @@ def status_text(
     account's limits holds the job next in line back)."""
     tail = f" · up to {format_usd(job.estimated_micro_usd)}"
     if job.style:
-        tail = f" · style {job.style}{tail}"
+        tail = f" · style {plain(job.style)}{tail}"
     if job.speed == "relaxed":
         return _relaxed_status(job, tail)
     if job.state == "running":
@@ -83,12 +114,12 @@ def result_embed(
     `size` is the size actually made (it differs from the request when that was "auto").
     """
     options = job.options
-    embed = discord.Embed(description=shorten(job.prompt, PROMPT_IN_EMBED), colour=EMBED_COLOUR)
+    embed = discord.Embed(description=quoted(job.prompt, PROMPT_IN_EMBED), colour=EMBED_COLOUR)
     embed.add_field(name="Model", value=options.model)
     embed.add_field(name="Size", value=size or options.size)
     embed.add_field(name="Quality", value=options.quality)
     if job.style:
-        embed.add_field(name="Style", value=job.style)
+        embed.add_field(name="Style", value=plain(job.style))
     embed.add_field(name="Cost", value=format_usd(job.charged_micro_usd) + _how_known(job))
     embed.add_field(name="Time", value=_duration(job.created_at, job.finished_at))
     if job.speed == "relaxed":
@@ -180,7 +211,7 @@ def log_line(job: JobRecord, *, size: str | None, link: str | None) -> str:
     o = job.options
     where = f" · {link}" if link else ""
     return (
-        f"🖼️ <@{job.user_id}> · “{shorten(job.prompt, PROMPT_IN_LOG)}” · {o.model} "
+        f"🖼️ <@{job.user_id}> · “{quoted(job.prompt, PROMPT_IN_LOG)}” · {o.model} "
         f"{size or o.size} {o.quality}{' relaxed' if job.speed == 'relaxed' else ''} · "
         f"{format_usd(job.charged_micro_usd)}{where}"
     )
@@ -189,24 +220,58 @@ def log_line(job: JobRecord, *, size: str | None, link: str | None) -> str:
 def refusal_log_line(job: JobRecord) -> str:
     return (
         f"🚫 <@{job.user_id}>'s request was refused by the safety system: "
-        f"“{shorten(job.prompt, PROMPT_IN_LOG)}” (job #{job.id})"
+        f"“{quoted(job.prompt, PROMPT_IN_LOG)}” (job #{job.id})"
     )
 
 
-def safety_log_line(user_id: int, refusal: SafetyRefusalError) -> str:
-    """A refusal at admission (blocklist or screening) for the guild's log channel."""
+def safety_log_line(user_id: int, refusal: SafetyRefusalError, *, prompt: bool = True) -> str:
+    """A refusal at admission (blocklist or screening) for the guild's log channel; without
+    `prompt` for a channel everyone reads (the member was refused privately)."""
     if isinstance(refusal, BlockedPhraseError):
-        why = f"by the blocklist (“{refusal.phrase}”)"
+        why = f"by the blocklist (“{plain(refusal.phrase)}”)"
     elif isinstance(refusal, ScreeningFlaggedError):
         why = f"by screening ({refusal.source}: {', '.join(refusal.categories)})"
     else:
         why = "by a safety check"
     line = f"🚫 <@{user_id}>'s request was refused {why}"
-    if refusal.prompt:
-        line += f": “{shorten(refusal.prompt, PROMPT_IN_LOG)}”"
+    if refusal.prompt and prompt:
+        line += f": “{quoted(refusal.prompt, PROMPT_IN_LOG)}”"
     if refusal.cooldown_until is not None:
         line += f" · cooled down until {discord.utils.format_dt(refusal.cooldown_until, 't')}"
     return line
+
+
+# Stored setting names as the options moderators type in /quota set and /config set.
+_OPTION_NAMES = {
+    "daily_micro_usd": "guild_daily_usd", "monthly_micro_usd": "guild_monthly_usd",
+    "daily_images": "guild_daily_images", "user_daily_micro_usd": "user_daily_usd",
+    "default_model": "model", "default_quality": "quality", "default_size": "size",
+    "log_channel_id": "log_channel", "cooldown_window_minutes": "cooldown_window",
+}  # fmt: skip
+_UNLIMITED_WHEN_ZERO = ("_micro_usd", "_images", "max_count")
+
+
+def change_line(change: SettingsChange) -> str:
+    """One audited settings change as a moderator reads it: option names, dollars, channels."""
+    name, role = change.field, ""
+    if name.startswith("role:"):
+        _, role_id, name = name.split(":", 2)
+        role = f" for <@&{role_id}>"
+    when = discord.utils.format_dt(change.changed_at, "R")
+    old, new = (_setting_value(name, v) for v in (change.old_value, change.new_value))
+    return f"{when} <@{change.user_id}> {_OPTION_NAMES.get(name, name)}{role}: {old} → {new}"
+
+
+def _setting_value(name: str, value: str | None) -> str:
+    if value is None:
+        return "default"
+    if name.endswith(_UNLIMITED_WHEN_ZERO) and value == "0":
+        return "no limit"
+    if name.endswith("_micro_usd") and value.isdigit():
+        return format_usd(int(value))
+    if name == "log_channel_id" and value.isdigit():
+        return f"<#{value}>"
+    return plain(value.replace(",", ", "))
 
 
 def job_summary(job: JobRecord, position: int | None, relaxed_state: str | None = None) -> str:
@@ -221,4 +286,4 @@ def job_summary(job: JobRecord, position: int | None, relaxed_state: str | None 
         money = f"cost {format_usd(job.charged_micro_usd)}{_SHORT_HOW_KNOWN.get(job.billing, '')}"
     else:
         money = f"up to {format_usd(job.estimated_micro_usd)}"
-    return f"{head} · {when} · {money} · “{shorten(job.prompt, 80)}”"
+    return f"{head} · {when} · {money} · “{quoted(job.prompt, 80)}”"

@@ -61,6 +61,8 @@ class JobButton(
         try:
             if actions is None:
                 raise RuntimeError("the Images cog is not loaded")
+            if interaction.guild_id is not None:  # buttons skip the command tree's gate
+                await interaction.client.services.access.check(interaction.guild_id)  # type: ignore[attr-defined]
             await actions.on_button(self.action, interaction, self.job_id)
         except Exception as exc:
             await report_error(interaction, exc)

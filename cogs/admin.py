@@ -14,7 +14,10 @@ from bot.errors import PermissionDeniedError
 from bot.money import format_usd, to_micro_usd
 from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images
 from cogs import _choices
+from cogs._fit import FIELD_VALUE, fit_lines
 from cogs._flow import is_moderator, member_role_ids
+from cogs._log import readable_by_everyone
+from cogs._render import change_line, count
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -144,12 +147,8 @@ class Admin(commands.Cog):
         settings = await self.services.guilds.get(guild_id)
         changes = await self.services.guilds.changes(guild_id)
         embed = config_embed(settings, self.services.settings.image_model)
-        history = [
-            f"{discord.utils.format_dt(c.changed_at, 'R')} <@{c.user_id}> "
-            f"`{c.field}`: {c.old_value or 'default'} → {c.new_value or 'default'}"
-            for c in changes
-        ]
-        embed.add_field(name="Recent changes", value="\n".join(history) or "—", inline=False)
+        history = fit_lines([change_line(c) for c in changes], FIELD_VALUE)
+        embed.add_field(name="Recent changes", value=history or "—", inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @config.command(name="set")
@@ -170,6 +169,7 @@ class Admin(commands.Cog):
         cooldown_refusals: app_commands.Range[int, 0, 100] | None = None,
         cooldown_window: app_commands.Range[int, 1, 10080] | None = None,
         cooldown_minutes: app_commands.Range[int, 1, 10080] | None = None,
+        paused: bool | None = None,
     ) -> None:
         """Change this server's defaults, models, moderation, safety, log and relaxed speed.
 
@@ -187,6 +187,7 @@ class Admin(commands.Cog):
             cooldown_refusals: Refusals within the window that pause a member (0 = never).
             cooldown_window: The window for counting refusals, in minutes.
             cooldown_minutes: How long a paused member waits, in minutes.
+            paused: Refuse new images for now (queued jobs still run).
         """
         _require_moderator(interaction, "change the settings")
         changes: dict[str, object] = {
@@ -200,6 +201,7 @@ class Admin(commands.Cog):
             "relaxed": relaxed,
             "screening": screening,
             "spoilers": spoilers,
+            "paused": paused,
             "cooldown_refusals": cooldown_refusals,
             "cooldown_window_minutes": cooldown_window,
             "cooldown_minutes": cooldown_minutes,
@@ -213,6 +215,12 @@ class Admin(commands.Cog):
         )
         embed = config_embed(settings, self.services.settings.image_model)
         text = "Settings updated." if changes else "Nothing to change; the settings are:"
+        if log_channel is not None and readable_by_everyone(log_channel):
+            text += (
+                f"\n⚠️ Everyone can read {log_channel.mention}: it will show every member's "
+                "prompts. Refusals are logged there without their prompt; pick a channel only "
+                "moderators can read to see them."
+            )
         await interaction.response.send_message(text, embed=embed, ephemeral=True)
 
     async def _check_usable(self, guild_id: int, changes: dict[str, object]) -> None:
@@ -250,7 +258,8 @@ def _money(micro_usd: int | None) -> str:
 
 
 def _count(value: int | None, unit: str) -> str:
-    return "no limit" if not value else f"{value:,} {unit}"
+    """ "no limit", "1 image", "20 images" (`unit` is the plural)."""
+    return "no limit" if not value else count(value, unit.removesuffix("s"))
 
 
 def limits_embed(limits: GuildLimits) -> discord.Embed:
@@ -304,6 +313,7 @@ def config_embed(settings: GuildSettings, bot_default_model: str) -> discord.Emb
     embed.add_field(name="Relaxed speed", value=config.relaxed)
     embed.add_field(name="Screening", value=config.screening)
     embed.add_field(name="Spoilers", value="on" if config.spoilers else "off")
+    embed.add_field(name="Paused", value="yes: new jobs are refused" if config.paused else "no")
     cooldown = (
         f"{config.cooldown_refusals} refusals in {config.cooldown_window_minutes} min → "
         f"{config.cooldown_minutes} min pause"

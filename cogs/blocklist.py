@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.errors import PermissionDeniedError
 from cogs._flow import is_moderator
-from cogs._render import shorten
+from cogs._render import plain, shorten
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -25,7 +25,7 @@ def _require_moderator(interaction: discord.Interaction, action: str) -> None:
 
 
 def _quoted(phrases: tuple[str, ...]) -> str:
-    return ", ".join(f"“{p}”" for p in phrases)
+    return ", ".join(f"“{plain(p)}”" for p in phrases)
 
 
 class Blocklist(commands.Cog):
@@ -84,7 +84,9 @@ class Blocklist(commands.Cog):
         """The words and phrases this server blocks."""
         _require_moderator(interaction, "see the blocklist")
         entries = await self.services.safety.blocklist(interaction.guild_id or 0)
-        text = shorten(", ".join(f"`{e.phrase}`" for e in entries), SHOWN_CHARS) or "—"
+        # Inside a code span Discord renders no markdown, link or mention; a backtick would end it.
+        shown = ", ".join(f"`{e.phrase.replace('`', 'ˋ')}`" for e in entries)
+        text = shorten(shown, SHOWN_CHARS) or "—"
         embed = discord.Embed(
             title=f"Blocklist ({len(entries)})", description=text, colour=discord.Colour.blurple()
         )

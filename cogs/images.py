@@ -104,6 +104,7 @@ class Images(commands.Cog):
         intake.check_declared([_declared(a) for a in [*attachments, *extras]])
 
         async def prepare() -> Submission:
+            await self._check_room(interaction)  # before downloading what would be refused
             images = await intake.prepare_inputs([await _download(a) for a in attachments])
             first = (images[0].width, images[0].height)
             prepared_mask = prepared_markup = None
@@ -135,6 +136,7 @@ class Images(commands.Cog):
             _declare_uploads(answers)
 
             async def prepare() -> Submission:
+                await self._check_room(modal_interaction)
                 client = modal_interaction.client
                 blobs = [await _sources.download(client, image) for image in found]
                 blobs += [await _download(a) for a in answers.more]
@@ -146,6 +148,9 @@ class Images(commands.Cog):
             await admit(modal_interaction, self.delivery, prepare)
 
         await interaction.response.send_modal(EditModal(title="Edit image", on_edit=on_edit))
+
+    async def _check_room(self, interaction: discord.Interaction) -> None:
+        await self.services.jobs.check_room(interaction.guild_id or 0, interaction.user.id)
 
     # --- buttons ---------------------------------------------------------------------------
 
@@ -202,6 +207,8 @@ class Images(commands.Cog):
         if interaction.message is not None:
             with contextlib.suppress(discord.NotFound):
                 await interaction.message.delete()
+        # Delete means gone: the kept result and the member's input photos too (README).
+        await self.services.retention.forget(job.id)
 
     async def _cancel(self, interaction: discord.Interaction, job_id: int) -> None:
         job = await self.services.jobs.cancel(

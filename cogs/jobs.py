@@ -11,9 +11,11 @@ from discord.ext import commands
 from bot.errors import JobNotFoundError
 from bot.records import JobRecord, RelaxedJob
 from cogs import _render
+from cogs._fit import CONTENT, fit_lines
 from cogs._flow import is_moderator
 from cogs._posting import original_response, post_result
 from cogs._views import cancel_view
+from cogs.errors import send_private
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -39,6 +41,14 @@ class Jobs(commands.Cog):
         if job.user_id != interaction.user.id and not is_moderator(interaction):
             raise JobNotFoundError(id)  # don't reveal other members' jobs
         stored = await self.services.jobs.result_files(job.id)
+        if job.state == "succeeded" and not stored:
+            days = self.services.settings.result_retention_days
+            await send_private(
+                interaction,
+                f"{_render.job_summary(job, None)}\nIts images are no longer kept: results are "
+                f"kept for {days} days, and Delete on a result removes them at once.",
+            )
+            return
         if job.state != "succeeded" or not stored:
             position = self.services.jobs.position(job.id)
             await interaction.response.send_message(
@@ -47,9 +57,14 @@ class Jobs(commands.Cog):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         spoiler = (await self.services.guilds.get(job.guild_id)).config.spoilers
-        await post_result(
+        shown = await post_result(
             original_response(interaction, private=True), job, stored, spoiler=spoiler
         )
+        if job.delivered_at is None and job.user_id == interaction.user.id:
+            # The member has their image now: no more "could not be posted" reminders.
+            await self.services.jobs.mark_delivered(
+                job.id, channel_id=shown.channel.id, message_id=shown.id
+            )
 
     @app_commands.command(name="queue")
     @app_commands.guild_only()
@@ -59,19 +74,21 @@ class Jobs(commands.Cog):
         # Moderators see (and may cancel) everyone's: no other message shows them a Cancel button.
         everyone = is_moderator(interaction)
         user_id = None if everyone else interaction.user.id
-        listed = (await self.services.jobs.queued_for(guild_id, user_id))[:MAX_LISTED]
-        relaxed = (await self.services.jobs.relaxed_for(guild_id, user_id))[:MAX_LISTED]
+        # Every job is counted; as many lines as fit are shown (cogs/_fit.py), buttons for the
+        # first MAX_LISTED.
+        listed = await self.services.jobs.queued_for(guild_id, user_id)
+        relaxed = await self.services.jobs.relaxed_for(guild_id, user_id)
         total = self.services.jobs.queue_length(guild_id)
         lines = [_queue_line(job, position, owner=everyone) for job, position in listed]
         lines += [_relaxed_line(r, owner=everyone) for r in relaxed]
-        head = f"{total} job(s) queued in this server."
+        head = f"{_render.count(total, 'job')} queued in this server."
         if relaxed:
-            head += f" {len(relaxed)} relaxed job(s) waiting for their batch."
-        body = "\n".join(lines) if lines else "You have no jobs waiting."
+            head += f" {_render.count(len(relaxed), 'relaxed job')} waiting for their batch."
+        body = fit_lines(lines, CONTENT - len(head) - 1) if lines else "You have no jobs waiting."
         text = f"{head}\n{body}"
         none = discord.AllowedMentions.none()
         # Relaxed jobs can be cancelled only until they are in a batch.
-        cancellable = [job.id for job, _ in listed]
+        cancellable = [job.id for job, _ in listed[:MAX_LISTED]]
         cancellable += [r.job.id for r in relaxed if r.batch_status is None][:MAX_LISTED]
         if cancellable:
             view = cancel_view(cancellable[:MAX_LISTED])

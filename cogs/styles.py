@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.errors import PermissionDeniedError
 from cogs import _choices
 from cogs._flow import is_moderator
-from cogs._render import shorten
+from cogs._render import plain, quoted
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -47,7 +47,7 @@ class Styles(commands.Cog):
         )
         verb = "Replaced" if replaced else "Added"
         await interaction.response.send_message(
-            f"{verb} the style **{style.name}**: {shorten(style.prompt, 300)}",
+            f"{verb} the style **{plain(style.name)}**: {quoted(style.prompt, 300)}",
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -64,7 +64,7 @@ class Styles(commands.Cog):
             raise PermissionDeniedError("remove styles (it needs Manage Server)")
         removed = await self.services.safety.remove_style(interaction.guild_id or 0, name)
         await interaction.response.send_message(
-            f"Removed the style **{removed}**.",
+            f"Removed the style **{plain(removed)}**.",
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -73,7 +73,7 @@ class Styles(commands.Cog):
     async def list_styles(self, interaction: discord.Interaction) -> None:
         """This server's styles; pick one with the style option of /imagine and /edit."""
         styles = await self.services.safety.styles(interaction.guild_id or 0)
-        lines = [f"**{s.name}** — {shorten(s.prompt, STYLE_IN_LIST)}" for s in styles]
+        lines = [f"**{plain(s.name)}** — {quoted(s.prompt, STYLE_IN_LIST)}" for s in styles]
         embed = discord.Embed(
             title=f"Styles ({len(styles)})",
             description=_fit(lines, 4000) or "No styles yet.",

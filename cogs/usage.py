@@ -64,7 +64,12 @@ class Usage(commands.Cog):
         )
         files = [discord.File(io.BytesIO(await self.services.usage.chart(overview)), "usage.png")]
         if export:
-            csv = await self.services.usage.export(overview, limit_bytes=interaction.filesize_limit)
+            names = await _member_names(
+                interaction.guild, await self.services.usage.export_members(overview)
+            )
+            csv = await self.services.usage.export(
+                overview, limit_bytes=interaction.filesize_limit, names=names
+            )
             files.append(discord.File(io.BytesIO(csv.data), filename=csv.filename))
         config = (await self.services.guilds.get(guild_id)).config
         report = overview.report
@@ -180,6 +185,22 @@ def _line(line: BudgetLine) -> str:
     if line.left is None:
         return f"{show(line.used)} used (no limit)"
     return f"{show(line.used)} of {show(line.limit)} · {show(line.left)} left"
+
+
+async def _member_names(guild: discord.Guild | None, user_ids: list[int]) -> dict[int, str]:
+    """Display names of the members still in the guild (cached, else asked of Discord)."""
+    names: dict[int, str] = {}
+    if guild is None:
+        return names
+    for user_id in user_ids:
+        member = guild.get_member(user_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(user_id)
+            except discord.HTTPException:
+                continue  # left the guild, or Discord would not say: the id alone is kept
+        names[user_id] = member.display_name
+    return names
 
 
 async def setup(bot: ImageBot) -> None:

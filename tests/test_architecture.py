@@ -107,6 +107,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
         "bot.db",
         "bot.guild_settings",
         "bot.money",
+        "bot.text",
     ),
     ("bot.catalog",),
     ("bot.imaging", "bot.provider"),

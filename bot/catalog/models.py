@@ -60,16 +60,18 @@ class FreeSizeRule:
     max_pixels: int
 
     def problem(self, width: int, height: int) -> str | None:
-        """Why WxH breaks the rule, or None when it is valid."""
+        """Every rule WxH breaks, or None when it is valid."""
+        broken = []
         if width % self.multiple or height % self.multiple:
-            return f"both edges must be multiples of {self.multiple}"
+            broken.append(f"edges in multiples of {self.multiple}")
         if max(width, height) > self.max_edge:
-            return f"the longest edge must be at most {self.max_edge} px"
+            broken.append(f"the longest edge at most {self.max_edge} px")
         if max(width, height) > self.max_ratio * min(width, height):
-            return f"the aspect ratio must be at most {self.max_ratio:g}:1"
+            broken.append(f"an aspect ratio up to {self.max_ratio:g}:1")
         if not self.min_pixels <= width * height <= self.max_pixels:
-            return f"it must have {self.min_pixels:,} to {self.max_pixels:,} pixels"
-        return None
+            millions = f"{self.min_pixels / 1e6:.2g} to {self.max_pixels / 1e6:.2g}"
+            broken.append(f"{millions} million pixels")
+        return "; ".join(broken) or None
 
     def describe(self) -> str:
         return (
@@ -145,11 +147,15 @@ class ModelSpec:
                     return normalised
         shown = size if len(size) <= 24 else size[:21] + "..."
         valid = ", ".join(self.sizes)
+        if problem:  # the rules it breaks say what would fit; the listed sizes always do
+            few = ", ".join(self.sizes[:4]) + (", …" if len(self.sizes) > 4 else "")
+            raise InvalidOptionError(
+                "size", f"{shown} is not a size {self.name} accepts: it needs {problem}; or {few}"
+            )
         if self.free_size is not None:
             valid += f", or {self.free_size.describe()}"
-        why = f" ({problem})" if problem else ""
         raise InvalidOptionError(
-            "size", f"{shown} is not a size {self.name} accepts{why}; valid: {valid}"
+            "size", f"{shown} is not a size {self.name} accepts; valid: {valid}"
         )
 
 

@@ -34,9 +34,10 @@ CONFIG_OPTIONS = {
     "cooldown_refusals": "cooldown_refusals",
     "cooldown_window_minutes": "cooldown_window",
     "cooldown_minutes": "cooldown_minutes",
+    "paused": "paused",
 }
 RELAXED_MODES = ("off", "allowed", "default", "only")  # README: /config set relaxed
-_SWITCHES = ("previews", "spoilers")
+_SWITCHES = ("previews", "spoilers", "paused")
 _CHOICES = {"default_quality": QUALITIES, "moderation": MODERATIONS, "relaxed": RELAXED_MODES}
 _SAFETY = ("screening", "cooldown_refusals", "cooldown_window_minutes", "cooldown_minutes")
 

@@ -22,6 +22,9 @@ MAX_INPUT_PIXELS = 4 * 8_294_400
 # (docs/sources.md#input-image-tokens), so pixels past 4096 only cost upload time and memory;
 # 4096 keeps a 2x margin.
 MAX_INPUT_SIDE = 4096
+# A JPEG up to DRAFT_FACTOR times MAX_INPUT_PIXELS' sides is decoded reduced (decode_within).
+DRAFT_FACTOR = 8
+_REDUCIBLE = ("JPEG", "MPO")
 # What we are willing to download and decode at all; the caller checks `attachment.size`
 # against it before downloading. Above the API limit because conversions (BMP, TIFF) shrink.
 MAX_SOURCE_BYTES = 64 * 1024 * 1024
@@ -82,8 +85,11 @@ def check_file_size(data: bytes, filename: str, max_bytes: int) -> None:
         raise InvalidImageError(filename, reason)
 
 
-def open_image(data: bytes, filename: str, max_pixels: int | None) -> ImageFile.ImageFile:
-    """Read only the header; refuse non-images, formats we do not decode and too many pixels.
+def open_image(
+    data: bytes, filename: str, max_pixels: int | None, *, reducible: bool = False
+) -> ImageFile.ImageFile:
+    """Read only the header; refuse non-images, formats we do not decode and too many pixels
+    (`reducible`: a JPEG may have more, then decode_within decodes it reduced).
 
     No pixel is decoded here, so a 30000x30000 bomb costs a few microseconds. Pillow's own
     bomb check (DecompressionBombError, or the warning when warnings are errors) is a refusal too;
@@ -102,10 +108,30 @@ def open_image(data: bytes, filename: str, max_pixels: int | None) -> ImageFile.
     if width < 1 or height < 1:
         image.close()
         raise InvalidImageError(filename, f"the image has no pixels ({width}x{height})")
-    if max_pixels is not None and width * height > max_pixels:
+    limit = max_pixels
+    if limit is not None and reducible and image.format in _REDUCIBLE:
+        limit *= DRAFT_FACTOR**2
+    if limit is not None and width * height > limit:
         image.close()
         raise InvalidImageError(filename, too_large(image.size, max_pixels))
     return image
+
+
+def decode_within(image: ImageFile.ImageFile, filename: str, max_pixels: int) -> bool:
+    """Have a JPEG over `max_pixels` (a 48 or 50 megapixel phone photo) decoded at a half, a
+    quarter or an eighth of its size, which JPEG decoders do at a fraction of the cost
+    (Pillow's draft()); refuse any other image over `max_pixels`. True when reduced."""
+    width, height = image.size
+    if width * height <= max_pixels:
+        return False
+    if image.format not in _REDUCIBLE:
+        image.close()
+        raise InvalidImageError(filename, too_large(image.size, max_pixels))
+    scale = 2
+    while width * height > max_pixels * scale * scale:
+        scale *= 2
+    image.draft("RGB" if image.mode == "RGB" else None, (-(-width // scale), -(-height // scale)))
+    return True
 
 
 def _unreadable(data: bytes) -> str:
@@ -200,10 +226,11 @@ def prepare_input(
     frame of animations (GIF, BMP, TIFF and the rest become PNG).
     """
     check_file_size(data, filename, max_bytes)
-    with open_image(data, filename, max_pixels) as image:
+    with open_image(data, filename, max_pixels, reducible=True) as image:
+        reduced = decode_within(image, filename, max_pixels)
         load_image(image, filename)
         try:
-            if sendable_as_is(image, data):
+            if not reduced and sendable_as_is(image, data):
                 fmt = _API_FORMATS[image.format or ""]
                 return InputImage(data, MIME_BY_FORMAT[fmt], image.width, image.height)
             return _reencoded_input(image, _target_format(image), len(data))
@@ -224,11 +251,39 @@ def sendable_as_is(image: Image.Image, data: bytes) -> bool:
         return False  # Pillow reads 16-bit RGB(A) PNGs as 8-bit modes; the file is not 8-bit
     if "transparency" in image.info:  # a colour key, not an alpha channel
         return False
+    if carries_metadata(image, data):  # the member's location, camera, an embedded video...
+        return False
     return (
         orientation(image) == 1
         and max(image.size) <= MAX_INPUT_SIDE
         and len(data) < API_MAX_INPUT_BYTES
     )
+
+
+# What an image's info may hold besides metadata: how to show the pixels, nothing about the member.
+_PIXEL_INFO = frozenset({"dpi", "gamma", "srgb", "icc_profile", "chromaticity", "aspect",
+                         "jfif", "jfif_version", "jfif_unit", "jfif_density", "progressive",
+                         "progression", "adobe", "adobe_transform", "loop", "duration", "timestamp",
+                         "background", "interlace", "transparency"})  # fmt: skip
+# JPEG segments that carry metadata: APP1 (Exif, XMP: GPS, camera, Motion Photo's video
+# offset), APP13 (Photoshop's IPTC) and comments.
+_JPEG_METADATA_MARKERS = frozenset({"APP1", "APP13", "COM"})
+_JPEG_END = b"\xff\xd9"
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def carries_metadata(image: Image.Image, data: bytes) -> bool:
+    """Whether the file holds anything besides its pixels and how to show them: EXIF (GPS),
+    XMP, text chunks, comments, or bytes after the image's end (a Motion Photo's video, https://
+    developer.android.com/media/platform/motion-photo-format, is appended after the JPEG)."""
+    if set(image.info) - _PIXEL_INFO:
+        return True
+    if image.format == "JPEG":
+        markers = {marker for marker, _ in getattr(image, "applist", [])}
+        return bool(markers & _JPEG_METADATA_MARKERS) or not data.endswith(_JPEG_END)
+    if image.format == "PNG":
+        return not data.endswith(_PNG_END)
+    return False
 
 
 def _png_depth_and_type(data: bytes) -> tuple[int, int] | None:

@@ -142,7 +142,9 @@ class QueueLifecycle:
 
     async def _recover(self) -> None:
         # Read before the interrupted jobs are settled: those announce their own ending.
-        undelivered = await store.undelivered(self._db, self._clock.now() - REDELIVERY_WINDOW)
+        since = self._clock.now() - REDELIVERY_WINDOW
+        undelivered = await store.undelivered(self._db, since)
+        untold = await store.untold(self._db, since)  # endings whose notice was never shown
         batched = await batch_store.batched_job_ids(self._db)  # the relaxed lane resumes these
         for job in await store.jobs_in_state(self._db, "running"):
             if job.id in batched:
@@ -154,6 +156,9 @@ class QueueLifecycle:
         for job in undelivered:
             results = await kept_files(self._db, self._files, job.id, "result")
             self._bus.emit(JobEvent("succeeded", job, results=results))
+        for job in untold:
+            if job.state in ("failed", "unknown", "cancelled"):
+                self._bus.emit(JobEvent(job.state, job))
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from bot.catalog.pricing import CostEstimate
@@ -28,6 +29,10 @@ from bot.jobs.settle.kept import kept_files
 from bot.records import JobRecord, RelaxedJob, StoredFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
+
+# Results that could not be posted are pointed out at the member's next command for this long
+# (past it, /job still sends them while RESULT_RETENTION_DAYS keeps them).
+UNSEEN_RESULTS_WINDOW = timedelta(days=30)
 
 
 class JobService:
@@ -130,6 +135,11 @@ class JobService:
         """A job's kept results, in order, with absolute paths."""
         return list(await kept_files(self._db, self._files, job_id, "result"))
 
+    async def check_room(self, guild_id: int, user_id: int) -> None:
+        """Refuse now (QueueFullError) when a new job could not be queued, before its files are
+        downloaded."""
+        await self._admission.check_room(guild_id, user_id)
+
     async def queued_for(
         self, guild_id: int, user_id: int | None = None
     ) -> list[tuple[JobRecord, int]]:
@@ -152,6 +162,18 @@ class JobService:
         """The sink posted this job's result in a message (so a restart does not post it again)."""
         async with self._db.transaction() as conn:
             await store.mark_delivered(conn, job_id, channel_id, message_id, self._clock.now())
+
+    async def unseen_results(self, guild_id: int, user_id: int) -> list[int]:
+        """The member's finished results that no message has shown (posting failed): told the
+        next time they use the bot, until `/job` sends them."""
+        since = self._clock.now() - UNSEEN_RESULTS_WINDOW
+        return await store.unseen_results(self._db, guild_id, user_id, since)
+
+    async def mark_told(self, job_id: int) -> None:
+        """The sink showed this job's ending (failed, unknown, cancelled): not sent again at the
+        next start-up."""
+        async with self._db.transaction() as conn:
+            await store.mark_told(conn, job_id, self._clock.now())
 
     async def resubmission(
         self,

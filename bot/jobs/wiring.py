@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.jobs.admit.admission import Admission
+from bot.jobs.admit.admission import AccountCeilings, Admission
 from bot.jobs.backend import BatchApi, ImageBackend
 from bot.jobs.events import EventBus, JobSink
 from bot.jobs.lifecycle import QueueLifecycle
@@ -44,10 +44,16 @@ class QueueSettings:
     max_rate_limit_retries: int = 5  # 429s of one job before it fails
     max_request_images: int = MAX_REQUEST_IMAGES  # most images per request of a generation
     relaxed: RelaxedTiming = field(default_factory=RelaxedTiming)  # gathering window, polling
+    account: AccountCeilings = field(default_factory=AccountCeilings)  # every guild together
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueueSettings:
-        return cls(ipm=settings.ipm, tpm=settings.tpm, default_model=settings.image_model)
+        account = AccountCeilings(
+            settings.account_daily_micro_usd, settings.account_monthly_micro_usd
+        )
+        return cls(
+            ipm=settings.ipm, tpm=settings.tpm, default_model=settings.image_model, account=account
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,7 @@ def build_job_queue(
         guild_queue_limit=settings.guild_queue_limit,
         offered=offered,
         safety=safety,
+        account=settings.account,
     )
     relaxed = None
     if batches is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
@@ -19,6 +19,7 @@ COLUMNS: tuple[str, ...] = (
     "guild_id",
     "channel_id",
     "user_id",
+    "user",  # the member's name and id as text: spreadsheets round 19-digit numbers
     "job_id",
     "model",
     "operation",
@@ -68,8 +69,11 @@ class LedgerCsvWriter:
     output; once compressing, the uncompressed CSV is not kept.
     """
 
-    def __init__(self, *, limit_bytes: int, name: str = "usage") -> None:
+    def __init__(
+        self, *, limit_bytes: int, name: str = "usage", names: Mapping[int, str] | None = None
+    ) -> None:
         self._limit = limit_bytes
+        self._names = names or {}
         self._name = name
         self._raw: io.BytesIO | None = io.BytesIO()
         self._zip_buffer = io.BytesIO()
@@ -80,7 +84,7 @@ class LedgerCsvWriter:
 
     def write_rows(self, rows: Iterable[LedgerRow]) -> None:
         """Append rows (in the order given)."""
-        lines = [_cells(row) for row in rows]
+        lines = [_cells(row, self._names.get(row.user_id)) for row in rows]
         self._rows += len(lines)
         self._emit(_csv_lines(lines))
 
@@ -136,7 +140,13 @@ def _iso_utc(moment: datetime) -> str:
     return utc.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
-def _cells(row: LedgerRow) -> tuple[object, ...]:
+def member_text(user_id: int, name: str | None) -> str:
+    """ "Alice (id 1234…)": text in any spreadsheet, never a number it would round."""
+    shown = (_text(name) or "").replace("(", "[").replace(")", "]")
+    return f"{shown} (id {user_id})" if shown else f"id {user_id}"
+
+
+def _cells(row: LedgerRow, name: str | None = None) -> tuple[object, ...]:
     # csv writes None as an empty cell. Text that can come from outside (the catalog, the API's
     # headers and errors) is guarded; operation, size and quality were validated at admission.
     return (
@@ -145,6 +155,7 @@ def _cells(row: LedgerRow) -> tuple[object, ...]:
         row.guild_id,
         row.channel_id,
         row.user_id,
+        member_text(row.user_id, name),
         row.job_id,
         _text(row.model),
         row.operation,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, get_args
@@ -112,7 +112,8 @@ class UsageOverview:
         and estimated when there is any ("· $0.25 in doubt · $0.40 estimated")."""
         t = self.report.totals
         line = (
-            f"Total {format_usd(t.spend_micro_usd)} · {t.images:,} images · {t.requests:,} requests"
+            f"Total {format_usd(t.spend_micro_usd)} · {format_images(t.images)} · "
+            f"{t.requests:,} request{'' if t.requests == 1 else 's'}"
         )
         if t.in_doubt_requests:
             line += f" · {format_usd(t.in_doubt_micro_usd)} in doubt"
@@ -197,7 +198,22 @@ class UsageService:
             subtitle=overview.summary,
         )
 
-    async def export(self, overview: UsageOverview, *, limit_bytes: int) -> ExportFile:
+    async def export_members(self, overview: UsageOverview) -> list[int]:
+        """The members the export's rows name (at most EXPORT_NAMED of them), to look up."""
+        report = overview.report
+        if report.user_id is not None:
+            return [report.user_id]
+        return await store.member_ids(
+            self._db, report.guild_id, start=report.start, end=report.end, most=EXPORT_NAMED
+        )
+
+    async def export(
+        self,
+        overview: UsageOverview,
+        *,
+        limit_bytes: int,
+        names: Mapping[int, str] | None = None,
+    ) -> ExportFile:
         """The overview's ledger rows as CSV, zipped when larger than `limit_bytes`.
 
         Raises InvalidOptionError when even the zip is larger than the limit.
@@ -211,6 +227,7 @@ class UsageService:
             user_id=report.user_id,
             limit_bytes=limit_bytes,
             name=_export_name(overview),
+            names=names,
         )
 
 
@@ -223,9 +240,11 @@ async def export_ledger(
     limit_bytes: int,
     user_id: int | None = None,
     name: str = "usage",
+    names: Mapping[int, str] | None = None,
 ) -> ExportFile:
-    """Stream the window's ledger rows into a CSV (or zip), formatting off the event loop."""
-    writer = LedgerCsvWriter(limit_bytes=limit_bytes, name=name)
+    """Stream the window's ledger rows into a CSV (or zip), formatting off the event loop;
+    `names`: members' names by id, written beside their ids."""
+    writer = LedgerCsvWriter(limit_bytes=limit_bytes, name=name, names=names)
     async for chunk in store.export_rows(db, guild_id, start=start, end=end, user_id=user_id):
         await asyncio.to_thread(writer.write_rows, chunk)
     export = await asyncio.to_thread(writer.finish)
@@ -236,6 +255,8 @@ async def export_ledger(
 
 
 HIDDEN_USAGE_DAYS = 7
+# Members looked up by name for an export (each lookup may be one request to Discord).
+EXPORT_NAMED = 50
 
 
 def hidden_usage_line(hidden: HiddenUsage, days: int = HIDDEN_USAGE_DAYS) -> str | None:

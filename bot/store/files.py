@@ -21,12 +21,15 @@ FORMAT_BY_NAME = {"png": "png", "jpeg": "jpeg", "webp": "webp"}
 # without a column of its own, so an API error about "image N" can still name the attachment.
 _NAME_SEPARATOR = "--"
 _UNSAFE = re.compile(r"[^\w.\-]+")
-MAX_STORED_NAME = 100
+# Bytes of the member's name kept: file systems allow 255 bytes per name (not characters: a CJK
+# character takes 3 in UTF-8), and the role, index, extension and a temporary suffix need ~60.
+MAX_STORED_NAME_BYTES = 150
 
 
 def input_filename(role: FileRole, index: int, name: str, ext: str) -> str:
     """The stored file's name: role, index and the member's (sanitised) file name."""
-    safe = _UNSAFE.sub("_", name).strip("._")[:MAX_STORED_NAME]
+    safe = _UNSAFE.sub("_", name).strip("._")
+    safe = safe.encode()[:MAX_STORED_NAME_BYTES].decode("utf-8", "ignore").rstrip("._")
     return f"{role}-{index}{_NAME_SEPARATOR}{safe}.{ext}" if safe else f"{role}-{index}.{ext}"
 
 

@@ -177,6 +177,7 @@ def _safety_config(row: Row) -> dict[str, Any]:
     """Migration 0005's settings that are set (NULL = the default)."""
     names = ("screening", "cooldown_refusals", "cooldown_window_minutes", "cooldown_minutes")
     values: dict[str, Any] = {name: row[name] for name in names if row[name] is not None}
-    if row["spoilers"] is not None:
-        values["spoilers"] = bool(row["spoilers"])
+    for switch in ("spoilers", "paused"):
+        if row[switch] is not None:
+            values[switch] = bool(row[switch])
     return values

@@ -29,6 +29,8 @@ class BudgetUse:
     user_day_images: int
     guild_queued: int
     user_queued: int
+    account_day_micro_usd: int = 0  # every guild's together (ACCOUNT_DAILY_USD)
+    account_month_micro_usd: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,9 @@ SELECT (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use
         WHERE guild_id = :guild AND user_id = :user AND day >= :day) AS u_day_images,
        (SELECT COALESCE(SUM(queued), 0) FROM member_queued WHERE guild_id = :guild) AS g_queued,
        (SELECT COALESCE(SUM(queued), 0) FROM member_queued
-        WHERE guild_id = :guild AND user_id = :user) AS u_queued
+        WHERE guild_id = :guild AND user_id = :user) AS u_queued,
+       (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use WHERE day >= :day) AS a_day_usd,
+       (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use WHERE day >= :month) AS a_month_usd
 """
 
 
@@ -176,6 +180,8 @@ async def budget_use(
         user_day_images=use["u_day_images"],
         guild_queued=use["g_queued"],
         user_queued=use["u_queued"],
+        account_day_micro_usd=use["a_day_usd"],
+        account_month_micro_usd=use["a_month_usd"],
     )
 
 
@@ -258,6 +264,34 @@ async def undelivered(db: Reader, since: datetime) -> list[JobRecord]:
     return [row_to_job(row) for row in rows]
 
 
+async def unseen_results(db: Reader, guild_id: int, user_id: int, since: datetime) -> list[int]:
+    """A member's succeeded jobs since `since` whose result no message has shown yet."""
+    rows = await db.fetchall(
+        "SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND state = 'succeeded'"
+        " AND delivered_at IS NULL AND finished_at >= ? ORDER BY id",
+        (guild_id, user_id, ts(since)),
+    )
+    return [int(row[0]) for row in rows]
+
+
+async def untold(db: Reader, since: datetime) -> list[JobRecord]:
+    """Jobs that ended since `since` without a result (failed, unknown, cancelled) whose notice
+    no message has shown yet."""
+    rows = await db.fetchall(
+        "SELECT * FROM jobs WHERE state IN ('failed', 'unknown', 'cancelled')"
+        " AND delivered_at IS NULL AND finished_at >= ? ORDER BY id",
+        (ts(since),),
+    )
+    return [row_to_job(row) for row in rows]
+
+
+async def mark_told(conn: Transaction, job_id: int, now: datetime) -> None:
+    """A job's ending was shown to its member (a notice; results use mark_delivered)."""
+    await conn.execute(
+        "UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL", (ts(now), job_id)
+    )
+
+
 async def mark_running(conn: Transaction, job_id: int, now: datetime) -> bool:
     """queued -> running; False when the job is no longer queued (cancelled meanwhile)."""
     cursor = await conn.execute(
@@ -265,6 +299,25 @@ async def mark_running(conn: Transaction, job_id: int, now: datetime) -> bool:
         (ts(now), job_id),
     )
     return cursor.rowcount == 1
+
+
+async def set_unsent(conn: Transaction, job_id: int, images: int, micro_usd: int) -> None:
+    """Before a request goes out: the running job's slots still unsent and their share."""
+    await conn.execute(
+        "UPDATE jobs SET unsent_images = ?, unsent_micro_usd = ?"
+        " WHERE id = ? AND state = 'running'",
+        (images, micro_usd, job_id),
+    )
+
+
+async def unsent(db: Reader, job_id: int) -> tuple[int, int]:
+    """(images, micro-USD) of a running job never sent; (0, 0) when none was recorded."""
+    row = await db.fetchone(
+        "SELECT unsent_images, unsent_micro_usd FROM jobs WHERE id = ?", (job_id,)
+    )
+    if row is None or row[0] is None:
+        return 0, 0
+    return int(row[0]), int(row[1])
 
 
 async def requeue(conn: Transaction, job_id: int) -> bool:

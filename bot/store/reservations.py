@@ -20,6 +20,8 @@ class Caps:
     user_day_micro_usd: int
     member_queue: int
     guild_queue: int
+    account_day_micro_usd: int = 0  # every guild together (ACCOUNT_DAILY_USD)
+    account_month_micro_usd: int = 0
 
 
 # The counters of migration 0007 read and the job inserted by ONE statement: SQLite runs a
@@ -43,6 +45,8 @@ WHERE (:member_queue = 0 OR u.u_queued < :member_queue)
   AND (:g_day_images = 0 OR u.g_day_images + :images <= :g_day_images)
   AND (:u_day_images = 0 OR u.u_day_images + :images <= :u_day_images)
   AND (:u_day_usd = 0 OR u.u_day_usd + :usd <= :u_day_usd)
+  AND (:a_day_usd = 0 OR u.a_day_usd + :usd <= :a_day_usd)
+  AND (:a_month_usd = 0 OR u.a_month_usd + :usd <= :a_month_usd)
 RETURNING id
 """  # noqa: S608 (constant SQL text; every value is a parameter)
 
@@ -63,7 +67,8 @@ async def reserve_job(
         "member_queue": caps.member_queue, "guild_queue": caps.guild_queue,
         "g_day_usd": caps.guild_day_micro_usd, "g_month_usd": caps.guild_month_micro_usd,
         "g_day_images": caps.guild_day_images, "u_day_images": caps.user_day_images,
-        "u_day_usd": caps.user_day_micro_usd,
+        "u_day_usd": caps.user_day_micro_usd, "a_day_usd": caps.account_day_micro_usd,
+        "a_month_usd": caps.account_month_micro_usd,
     }  # fmt: skip
     await conn.lock_guild(job.guild_id)
     rows = list(await conn.fetchall(_RESERVE, params))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from bot.db import Reader, Transaction
+from bot.text import name_key
 
 RefusalKind = Literal["blocklist", "screening"]
 
@@ -125,7 +126,7 @@ async def style(db: Reader, guild_id: int, name: str) -> Style | None:
     row = await db.fetchone(
         "SELECT name, prompt, created_by, created_at FROM styles"
         " WHERE guild_id = ? AND name_key = ?",
-        (guild_id, name.casefold()),
+        (guild_id, name_key(name)),
     )
     return None if row is None else Style(row[0], row[1], row[2], _dt(row[3]))
 
@@ -135,7 +136,7 @@ async def put_style(conn: Transaction, guild_id: int, style: Style) -> bool:
     existed = (
         await conn.fetchone(
             "SELECT 1 FROM styles WHERE guild_id = ? AND name_key = ?",
-            (guild_id, style.name.casefold()),
+            (guild_id, name_key(style.name)),
         )
         is not None
     )
@@ -144,7 +145,7 @@ async def put_style(conn: Transaction, guild_id: int, style: Style) -> bool:
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, name_key) DO UPDATE SET"
         " name = excluded.name, prompt = excluded.prompt,"
         " created_by = excluded.created_by, created_at = excluded.created_at",
-        (guild_id, style.name.casefold(), style.name, style.prompt, style.created_by,
+        (guild_id, name_key(style.name), style.name, style.prompt, style.created_by,
          _ts(style.created_at)),
     )  # fmt: skip
     return existed
@@ -154,7 +155,7 @@ async def remove_style(conn: Transaction, guild_id: int, name: str) -> str | Non
     """Remove a style by name (any case); its name as stored, or None if there was none."""
     row = await conn.fetchone(
         "DELETE FROM styles WHERE guild_id = ? AND name_key = ? RETURNING name",
-        (guild_id, name.casefold()),
+        (guild_id, name_key(name)),
     )
     return None if row is None else str(row[0])
 

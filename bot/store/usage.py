@@ -244,7 +244,9 @@ WHERE guild_id = ? AND user_id = ? AND day >= ? / 86400 AND day < ? / 86400
 _Q_DAY_MODEL = _Query(_DAY_MODEL_ROLLUP, _DAY_MODEL_MEMBER_ROLLUP, by_day=True)
 _Q_TOP_USERS = _Query.scoped(_TOP_USERS, by_day=True)
 _Q_FAILED = _Query.scoped(_FAILED, by_day=False)
+_MEMBERS = "SELECT DISTINCT user_id FROM api_calls WHERE /*scope*/ ORDER BY user_id LIMIT ?"
 _Q_EXPORT = _Query.scoped(_EXPORT, by_day=False)
+_Q_MEMBERS = _Query.scoped(_MEMBERS, by_day=False)
 _Q_RELAXED = _Query.scoped(_RELAXED, by_day=False)
 
 
@@ -369,6 +371,14 @@ async def export_rows(
             after = (int(rows[-1][1]), int(rows[-1][0]))
         if len(rows) < chunk_rows:
             return
+
+
+async def member_ids(
+    db: Reader, guild_id: int, *, start: datetime | None, end: datetime, most: int
+) -> list[int]:
+    """The members with ledger rows in [start, end), at most `most` of them."""
+    window = _Window(guild_id, None, _ts(start), _ts(end))
+    return [int(row[0]) for row in await _all(db, *window.bind(_Q_MEMBERS, most))]
 
 
 async def _all(db: Reader, sql: str, params: tuple[int, ...]) -> list[Sequence[Any]]:

@@ -165,6 +165,16 @@ class Harness:
     def jobs(self) -> list[sqlite3.Row]:
         return _rows(self.settings.database_path, "SELECT * FROM jobs ORDER BY id")
 
+    def private_channel(self, name: str) -> FakeChannel:
+        """A channel only the moderators (and the bot) can read, e.g. a log channel."""
+        channel = self.discord.add_channel(self.guild, name)
+        view = discord.Permissions(view_channel=True).value
+        self.discord.set_overwrite(channel, self.guild.everyone, deny=view)
+        for role_id in self.mod.role_ids:
+            self.discord.set_overwrite(channel, self.guild.roles[role_id], allow=view)
+        self.discord.set_overwrite(channel, self.discord.bot_role(self.guild), allow=view)
+        return channel
+
     def upload(self, filename: str, data: bytes, content_type: str | None = None) -> dict[str, Any]:
         return self.discord.add_attachment(filename, data, content_type)
 

@@ -102,7 +102,7 @@ async def test_quota_set_then_imagine_over_the_limit_is_refused_with_the_reset_t
         await h.start_bot()
         setting = await slash(h, "quota", h.mod, "set", user_daily_images=1)
         shown = await setting.wait_original(timeout=5)
-        assert "1 images" in shown.text
+        assert "1 image" in shown.text and "1 images" not in shown.text
         await generate(h, "the one allowed today", h.alice)
         refused = await h.imagine("one too many", quality="low")
         reply = await h.private_reply(refused)
@@ -168,4 +168,6 @@ async def test_config_changes_are_applied_audited_and_logged(tmp_path: Path) -> 
 
         shown = await slash(h, "config", h.mod, "show")
         text = (await shown.wait_original(timeout=5)).text
-        assert f"<@{h.mod.id}>" in text and "default_quality" in text
+        assert (
+            f"<@{h.mod.id}>" in text and "quality: medium → low" in text
+        )  # as the option is typed

@@ -53,7 +53,7 @@ async def test_queue_lists_my_jobs_and_cancel_removes_one(tmp_path: Path) -> Non
         one, two = await queue_two(h)
 
         listing = await list_queue(h, h.alice)
-        assert "2 job(s) queued in this server" in listing.content
+        assert "2 jobs queued in this server" in listing.content
         assert (
             "**#2** queued (position 1)" in listing.content and "a quiet field" in listing.content
         )
@@ -96,7 +96,7 @@ async def test_a_moderator_sees_and_cancels_anyones_queued_job(tmp_path: Path) -
         assert "You have no jobs waiting" in bobs.content and not bobs.buttons
 
         listing = await list_queue(h, h.mod)
-        assert "2 job(s) queued in this server" in listing.content
+        assert "2 jobs queued in this server" in listing.content
         assert f"<@{h.alice.id}>" in listing.content
         cancel = await h.discord.click(listing, member=h.mod, label="Cancel #2")
         assert "Cancelled job #2" in (await h.private_reply(cancel)).content

@@ -59,7 +59,7 @@ async def test_blocklisted_words_are_refused_even_disguised_and_nothing_is_sent(
     tmp_path: Path,
 ) -> None:
     async with harness(tmp_path) as h:
-        log_channel = h.discord.add_channel(h.guild, "image-log")
+        log_channel = h.private_channel("image-log")  # public ones get no refused prompts
         await h.start_bot()
         await moderator(h, "config", "set", log_channel=log_channel)
         text = await moderator(h, "blocklist", "add", words="gore, bad thing")

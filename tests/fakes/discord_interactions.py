@@ -132,7 +132,7 @@ def interaction_payload(
 ) -> dict[str, Any]:
     """INTERACTION_CREATE `d` with all that discord.py 2.7 requires (token, version, size limit)."""
     guild, channel, member = record.guild, record.channel, record.member
-    perms = guild.permissions_for(member)
+    perms = guild.permissions_in(channel, member)
     payload: dict[str, Any] = {
         "id": str(record.id),
         "application_id": str(state.world.application_id),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -128,6 +129,8 @@ class RecordedMessage:
     deleted: bool = False
     edited_at: str | None = None
     revisions: list[dict[str, Any]] = field(default_factory=list)
+    # Who this message notified when it was created: "everyone", "user:<id>", "role:<id>".
+    pings: frozenset[str] = frozenset()
 
     @property
     def ephemeral(self) -> bool:
@@ -209,6 +212,25 @@ class RecordedMessage:
 
 
 PlanItem = RecordedFile | tuple[Upload, dict[str, Any]]
+
+
+_USER = re.compile(r"<@!?(\d+)>")
+_ROLE = re.compile(r"<@&(\d+)>")
+
+
+def pings(content: str, allowed: dict[str, Any] | None) -> frozenset[str]:
+    """Whom a new message's content notifies, by Discord's allowed_mentions rules
+    (https://discord.com/developers/docs/resources/message#allowed-mentions-object): without the
+    object every mention in the content notifies; with it, only the `parse` types and the listed
+    `users` and `roles`. Embeds never notify."""
+    parse = {"users", "roles", "everyone"} if allowed is None else set(allowed.get("parse") or [])
+    users = {str(u) for u in (allowed or {}).get("users") or []}
+    roles = {str(r) for r in (allowed or {}).get("roles") or []}
+    found = {f"user:{u}" for u in _USER.findall(content) if "users" in parse or u in users}
+    found |= {f"role:{r}" for r in _ROLE.findall(content) if "roles" in parse or r in roles}
+    if "everyone" in parse and re.search(r"@(everyone|here)\b", content):
+        found.add("everyone")
+    return frozenset(found)
 
 
 def plan_attachments(
@@ -313,6 +335,7 @@ class MessageStore:
         message.embeds = list(payload.get("embeds") or [])
         message.components = list(payload.get("components") or [])
         message.attachments = self.materialize(plan, message.channel_id, message.ephemeral)
+        message.pings = pings(message.content, payload.get("allowed_mentions"))
         if payload.get("message_reference"):
             message.extra["message_reference"] = payload["message_reference"]
         self.messages[message.id] = message

@@ -117,6 +117,8 @@ class FakeChannel:
     name: str
     type: int = 0
     position: int = 0
+    # Permission overwrites by role or member id: (type 0 role / 1 member, allow, deny).
+    overwrites: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
     @property
     def mention(self) -> str:
@@ -129,7 +131,10 @@ class FakeChannel:
             "type": self.type,
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": [
+                {"id": str(k), "type": t, "allow": str(a), "deny": str(d)}
+                for k, (t, a, d) in self.overwrites.items()
+            ],
             "nsfw": False,
             "topic": None,
             "last_message_id": None,
@@ -202,6 +207,26 @@ class FakeGuild:
             value |= self.roles[role_id].permissions
         return ALL_PERMISSIONS if value & ADMINISTRATOR else value
 
+    def permissions_in(self, channel: FakeChannel, member: FakeMember) -> int:
+        """The member's permissions in a channel: the guild's, then the channel's overwrites for
+        @everyone, the member's roles and the member, in Discord's order
+        (https://discord.com/developers/docs/topics/permissions#permission-overwrites)."""
+        value = self.permissions_for(member)
+        if value == ALL_PERMISSIONS:
+            return value
+        everyone = channel.overwrites.get(self.id)
+        if everyone is not None:
+            value = (value & ~everyone[2]) | everyone[1]
+        allow = deny = 0
+        for role_id in member.role_ids:
+            _, role_allow, role_deny = channel.overwrites.get(role_id, (0, 0, 0))
+            allow, deny = allow | role_allow, deny | role_deny
+        value = (value & ~deny) | allow
+        own = channel.overwrites.get(member.id)
+        if own is not None:
+            value = (value & ~own[2]) | own[1]
+        return value
+
     def create_payload(self) -> dict[str, Any]:
         """The GUILD_CREATE body (member_count == len(members) so the guild counts as chunked)."""
         return {
@@ -238,7 +263,14 @@ class FakeWorld:
         self.bot_user = FakeUser(self.application_id, bot_name, None, bot=True)
         self.owner_user = FakeUser(snowflakes.next(), "app-owner", "App Owner")
         self.guilds: dict[int, FakeGuild] = {}
-        self.users: dict[int, FakeUser] = {self.bot_user.id: self.bot_user}
+        # Direct messages: the DM channel's id by user, and users who accept none from the bot
+        # (no shared server allows it, or they turned server DMs off: error 50007).
+        self.dm_channels: dict[int, int] = {}
+        self.closed_dms: set[int] = set()
+        self.users: dict[int, FakeUser] = {
+            self.bot_user.id: self.bot_user,
+            self.owner_user.id: self.owner_user,
+        }
 
     def new_user(
         self, username: str, global_name: str | None = None, bot: bool = False
@@ -277,8 +309,10 @@ class FakeWorld:
         filesize_limit: int | None = None,
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
         bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
+        operator: bool = True,
     ) -> FakeGuild:
-        """A guild with @everyone, a #general channel, an owner and the bot (with its own role)."""
+        """A guild with @everyone, a #general channel, an owner and the bot (with its own role);
+        `operator`: the application's owner is a member too (the operator's own server)."""
         guild_id = self.ids.next()
         owner = self.new_user(f"owner{guild_id % 10_000}", "Guild Owner")
         limit = filesize_limit if filesize_limit is not None else TIER_FILESIZE[premium_tier]
@@ -287,6 +321,8 @@ class FakeWorld:
         self.guilds[guild_id] = guild
         self.add_channel(guild, "general")
         guild.members[owner.id] = FakeMember(owner, guild_id)
+        if operator:
+            guild.members[self.owner_user.id] = FakeMember(self.owner_user, guild_id)
         bot_role = self.add_role(guild, self.bot_user.username, bot_permissions)
         guild.members[self.bot_user.id] = FakeMember(self.bot_user, guild_id, [bot_role.id])
         return guild

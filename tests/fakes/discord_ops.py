@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tests.fakes.discord_messages import PlanItem, RecordedMessage, Upload, plan_attachments
+from tests.fakes.discord_model import DEFAULT_FILESIZE_LIMIT as DM_FILESIZE_LIMIT
 from tests.fakes.discord_rules import (
     FLAG_COMPONENTS_V2,
     FLAG_EPHEMERAL,
@@ -244,11 +245,36 @@ class ChannelOps:
             raise unknown_message()
         return message
 
+    def open_dm(self, recipient_id: int) -> dict[str, Any]:
+        """POST /users/@me/channels: the DM channel with a user (the same one every time)
+        (https://discord.com/developers/docs/resources/user#create-dm)."""
+        world = self.state.world
+        user = world.users.get(recipient_id)
+        if user is None:
+            raise DiscordError(404, 10013, "Unknown User")
+        channel_id = world.dm_channels.setdefault(recipient_id, self.state.ids.next())
+        return {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
+                "recipients": [user.payload()]}  # fmt: skip
+
+    def _dm_recipient(self, channel_id: int) -> int | None:
+        for user_id, dm in self.state.world.dm_channels.items():
+            if dm == channel_id:
+                return user_id
+        return None
+
     async def create(
         self, channel_id: int, body: dict[str, Any], uploads: list[Upload]
     ) -> dict[str, Any]:
-        guild_id = self._channel_guild(channel_id, SEND_MESSAGES | (ATTACH_FILES if uploads else 0))
-        limit = self.state.world.guild(guild_id).filesize_limit
+        recipient = self._dm_recipient(channel_id)
+        if recipient is not None:
+            if recipient in self.state.world.closed_dms:
+                raise DiscordError(403, 50007, "Cannot send messages to this user")
+            guild_id, limit = None, DM_FILESIZE_LIMIT
+        else:
+            guild_id = self._channel_guild(
+                channel_id, SEND_MESSAGES | (ATTACH_FILES if uploads else 0)
+            )
+            limit = self.state.world.guild(guild_id).filesize_limit
         plan = plan_upload([], body, uploads, limit)
         check_message(body, creating=True, has_files=bool(plan))
         message = RecordedMessage(

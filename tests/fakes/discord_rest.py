@@ -68,6 +68,8 @@ class RestApi:
         r.add_get("/gateway", self.gateway_handler)
         r.add_get("/cdn/{path:.+}", self.cdn)
         r.add_get(f"{API}/users/@me", self.me)
+        r.add_post(f"{API}/users/@me/channels", self.open_dm)
+        r.add_get(API + "/users/{uid}", self.user)
         r.add_get(f"{API}/oauth2/applications/@me", self.application)
         r.add_get(f"{API}/gateway", self.gateway)
         r.add_get(f"{API}/gateway/bot", self.gateway_bot)
@@ -268,6 +270,19 @@ class RestApi:
         if channel is None:
             raise DiscordError(404, 10003, "Unknown Channel")
         return json_response(channel.payload())
+
+    async def user(self, request: web.Request) -> web.Response:
+        """GET /users/{id} (https://discord.com/developers/docs/resources/user#get-user)."""
+        self._auth(request)
+        user = self.state.world.users.get(int(request.match_info["uid"]))
+        if user is None:
+            raise DiscordError(404, 10013, "Unknown User")
+        return json_response(user.payload())
+
+    async def open_dm(self, request: web.Request) -> web.Response:
+        self._auth(request)
+        body, _ = await self._body(request)
+        return json_response(self.channels.open_dm(int((body or {})["recipient_id"])))
 
     async def channel_create(self, request: web.Request) -> web.Response:
         self._auth(request)

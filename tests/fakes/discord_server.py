@@ -178,14 +178,17 @@ class FakeDiscord(InteractionDriver):
         filesize_limit: int | None = None,
         everyone_permissions: Perms = DEFAULT_EVERYONE_PERMISSIONS,
         bot_permissions: Perms = DEFAULT_BOT_PERMISSIONS,
+        operator: bool = True,
     ) -> FakeGuild:
-        """A guild with @everyone, #general, an owner, and the bot holding `bot_permissions`."""
+        """A guild with @everyone, #general, an owner, and the bot holding `bot_permissions`;
+        `operator=False`: a stranger's guild, where the application's owner is not a member."""
         guild = self.world.add_guild(
             name,
             premium_tier=premium_tier,
             filesize_limit=filesize_limit,
             everyone_permissions=_perm_value(everyone_permissions),
             bot_permissions=_perm_value(bot_permissions),
+            operator=operator,
         )
         self.gateway.post("GUILD_CREATE", guild.create_payload(), GUILDS)
         return guild
@@ -194,6 +197,19 @@ class FakeDiscord(InteractionDriver):
         channel = self.world.add_channel(guild, name, type=type)
         self.gateway.post("CHANNEL_CREATE", channel.payload(), GUILDS)
         return channel
+
+    def set_overwrite(
+        self,
+        channel: FakeChannel,
+        target: FakeMember | FakeRole,
+        *,
+        allow: Perms = 0,
+        deny: Perms = 0,
+    ) -> None:
+        """A channel's permission overwrite for a member or a role (CHANNEL_UPDATE)."""
+        kind = 1 if isinstance(target, FakeMember) else 0
+        channel.overwrites[target.id] = (kind, _perm_value(allow), _perm_value(deny))
+        self.gateway.post("CHANNEL_UPDATE", channel.payload(), GUILDS)
 
     def add_role(self, guild: FakeGuild, name: str, permissions: Perms = 0) -> FakeRole:
         role = self.world.add_role(guild, name, _perm_value(permissions))

@@ -98,13 +98,17 @@ class TrackedFileStore(FileStore):
 
 
 class RecordingSink:
-    """Remembers every event, in delivery order."""
+    """Remembers every event, in delivery order; like the Discord layer, it records an ending
+    without a result as shown once it has it (JobService.mark_told)."""
 
     def __init__(self) -> None:
         self.events: list[JobEvent] = []
+        self.service: JobService | None = None
 
     async def on_event(self, event: JobEvent) -> None:
         self.events.append(event)
+        if event.kind in ("failed", "unknown", "cancelled") and self.service is not None:
+            await self.service.mark_told(event.job.id)
 
     def kinds(self, job_id: int) -> list[str]:
         return [e.kind for e in self.events if e.job.id == job_id]
@@ -271,6 +275,7 @@ def make_harness(
         sink=sink,
         batches=batches,
     )
+    sink.service = parts.service
     return Harness(
         db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
         parts.lifecycle, parts.retention, batches, parts.relaxed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.catalog.models import Catalog
@@ -12,6 +12,7 @@ from bot.catalog.pricing import CostEstimate, estimate
 from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.db import Database
 from bot.errors import (
+    GuildPausedError,
     InvalidOptionError,
     ModelNotOfferedError,
     QueueFullError,
@@ -33,6 +34,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class AccountCeilings:
+    """ACCOUNT_DAILY_USD and ACCOUNT_MONTHLY_USD in micro-USD: every guild together (0 = none)."""
+
+    daily_micro_usd: int = 0
+    monthly_micro_usd: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class MemberLimits:
     """The limits that apply to one submission (0 = no limit)."""
 
@@ -41,6 +50,7 @@ class MemberLimits:
     user_daily_micro_usd: int
     member_queue: int
     guild_queue: int
+    account: AccountCeilings = field(default_factory=AccountCeilings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,10 @@ def check_reservation(
                images, tomorrow),
         _Check("your daily budget", "usd", use.user_day_micro_usd, limits.user_daily_micro_usd,
                usd, tomorrow),
+        _Check("the bot's daily budget for every server", "usd", use.account_day_micro_usd,
+               limits.account.daily_micro_usd, usd, tomorrow),
+        _Check("the bot's monthly budget for every server", "usd",
+               use.account_month_micro_usd, limits.account.monthly_micro_usd, usd, month),
     )  # fmt: skip
     for c in checks:
         if c.allowed and c.used + c.requested > c.allowed:
@@ -105,8 +119,10 @@ class Admission:
         guild_queue_limit: int,
         offered: Callable[[str], bool] | None = None,
         safety: CommunitySafety | None = None,
+        account: AccountCeilings | None = None,
     ) -> None:
         self._db = db
+        self._account = account or AccountCeilings()
         # Whether the provider offers a model to this key (its GET /models); None: all are.
         self._offered = offered
         self._catalog = catalog
@@ -121,11 +137,23 @@ class Admission:
         self._safety = safety
         self._replaced: dict[int, tuple[str, str]] = {}  # guild -> (retired default, used)
 
+    async def check_room(self, guild_id: int, user_id: int) -> None:
+        """QueueFullError when the member's or the guild's queue is full: asked before a job's
+        files are downloaded and decoded, which would be wasted (admission checks again)."""
+        now = self._clock.now()
+        use = await store.budget_use(self._db, guild_id, user_id, day_start(now), month_start(now))
+        if self._member_queue and use.user_queued >= self._member_queue:
+            raise QueueFullError("member", self._member_queue)
+        if self._guild_queue and use.guild_queued >= self._guild_queue:
+            raise QueueFullError("guild", self._guild_queue)
+
     async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
         now = self._clock.now()
         standing = await read_standing(self._db, s.guild_id, s.user_id, now)
         settings = standing.settings
+        if settings.config.paused:
+            raise GuildPausedError()
         who = Asker(s.guild_id, s.channel_id, s.user_id)
         if self._safety is not None:
             self._safety.check_cooldown(settings.config, standing.refusal_times)
@@ -138,7 +166,9 @@ class Admission:
             await self._safety.check_prompt(who, settings.config, valid.prompt)
         cost = self._price(s, valid)
         images, usd = effective_user_limits(settings.limits, standing.role_quotas, s.role_ids)
-        limits = MemberLimits(settings.limits, images, usd, self._member_queue, self._guild_queue)
+        limits = MemberLimits(
+            settings.limits, images, usd, self._member_queue, self._guild_queue, self._account
+        )
         screening = self._safety is not None and settings.config.screening != "off"
         if s.images or screening:
             # A lock-free look first, so that a refusal costs no file writes and no moderation
@@ -222,7 +252,9 @@ class Admission:
         )
         if cost.images > self._ipm:
             raise InvalidOptionError(
-                "count", f"the bot's account can make at most {self._ipm} images a minute"
+                "count",
+                f"the bot's account can make at most {self._ipm} image"
+                f"{'' if self._ipm == 1 else 's'} a minute",
             )
         # Only the smallest request the job can be sent in has to fit the per-minute limits.
         least = 1 if requests > 1 else cost.images
@@ -291,4 +323,6 @@ def _caps(limits: MemberLimits) -> Caps:
         user_day_micro_usd=limits.user_daily_micro_usd,
         member_queue=limits.member_queue,
         guild_queue=limits.guild_queue,
+        account_day_micro_usd=limits.account.daily_micro_usd,
+        account_month_micro_usd=limits.account.monthly_micro_usd,
     )

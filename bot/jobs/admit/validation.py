@@ -15,6 +15,7 @@ from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredErr
 from bot.guild_settings import GuildSettings
 from bot.jobs.models import Submission
 from bot.provider.batch_wire import DATA_URL_MAX_CHARS, data_url_length
+from bot.text import name_key
 
 MAX_PROMPT_CHARS = 4000  # README, Commands: prompts of 1 to 4000 characters
 PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens
@@ -102,7 +103,8 @@ def _previews(settings: GuildSettings, n: int, speed: Speed) -> int:
 
 
 def check_style(name: str | None, styles: Mapping[str, str]) -> str | None:
-    """The guild style's name as stored (matched case-insensitively), or None for no style.
+    """The guild style's name as stored (matched by bot/text.py name_key: case, invisible
+    characters and look-alike letters aside), or None for no style.
 
     `styles` maps the guild's style names to their text. Raises InvalidOptionError when the
     guild has no style of that name.
@@ -110,8 +112,9 @@ def check_style(name: str | None, styles: Mapping[str, str]) -> str | None:
     if name is None or not name.strip():
         return None
     wanted = name.strip()
+    key = name_key(wanted)
     for known in styles:
-        if known.casefold() == wanted.casefold():
+        if name_key(known) == key:
             return known
     raise InvalidOptionError("style", f"no style named {wanted} on this server")
 

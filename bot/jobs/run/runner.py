@@ -28,7 +28,7 @@ from bot.jobs.order.queue import JobQueue
 from bot.jobs.run.prepare import prepare
 from bot.jobs.settle.calls import CallSettlement
 from bot.jobs.settle.settlement import Settlement
-from bot.jobs.split import MAX_REQUEST_IMAGES, Chunk, JobRun
+from bot.jobs.split import MAX_REQUEST_IMAGES, Chunk, JobRun, share
 from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.files import FileStore
@@ -75,6 +75,7 @@ class JobRunner:
         self._backend = backend
         self._files = files
         self._pacer = pacer
+        self._sending = asyncio.Lock()
         self._clock = clock
         self._bus = bus
         self._queue = queue
@@ -148,7 +149,7 @@ class JobRunner:
         requests of one job go back to back; those a 429 bounced go again without it.
         """
         while run.free or run.calls:
-            delay = self._send_ready(run, started) if run.free else None
+            delay = await self._send_ready(run, started) if run.free else None
             if delay is None and not run.calls:
                 break  # stopped with nothing in flight
             if delay is None:
@@ -160,21 +161,24 @@ class JobRunner:
                     return True
         return False
 
-    def _send_ready(self, run: JobRun, started: asyncio.Event) -> float | None:
+    async def _send_ready(self, run: JobRun, started: asyncio.Event) -> float | None:
         """Send every request `policy.next_request` lets through now; then seconds until the
         next may go (None: nothing is left to send)."""
         while run.free:
-            job = pending(run.job.estimated_tokens, run.images, run.free, run.splittable)
-            decision = next_request(job, self._pacer.room(), self._cap)
-            if isinstance(decision, Wait):
-                return decision.seconds
-            if isinstance(decision, TooLarge):  # the limits were lowered since admission
-                if not run.sent:
-                    raise InvalidOptionError("count", TOO_LARGE)
-                run.stop(InvalidOptionError("count", TOO_LARGE), None)
-                break
-            chunk = run.take(decision.images)
-            self._pacer.record(chunk.images, chunk.tokens)
+            # One job at a time decides, writes and records: the write is awaited between them.
+            async with self._sending:
+                job = pending(run.job.estimated_tokens, run.images, run.free, run.splittable)
+                decision = next_request(job, self._pacer.room(), self._cap)
+                if isinstance(decision, Wait):
+                    return decision.seconds
+                if isinstance(decision, TooLarge):  # the limits were lowered since admission
+                    if not run.sent:
+                        raise InvalidOptionError("count", TOO_LARGE)
+                    run.stop(InvalidOptionError("count", TOO_LARGE), None)
+                    break
+                chunk = run.take(decision.images)
+                await self._mark_unsent(run)  # before it goes out; time only moves on meanwhile
+                self._pacer.record(chunk.images, chunk.tokens)
             task = asyncio.get_running_loop().create_task(
                 self._request(run, chunk), name=f"job-{run.job.id}-call-{run.sent}"
             )
@@ -183,6 +187,15 @@ class JobRunner:
                 self._bus.emit(JobEvent("started", run.job))
         started.set()
         return None
+
+    async def _mark_unsent(self, run: JobRun) -> None:
+        """Committed before a request goes out: after a crash, the slots still free were never
+        sent and are not charged in doubt (Settlement.recover)."""
+        free = run.free
+        async with self._db.transaction() as conn:
+            await store.set_unsent(
+                conn, run.job.id, len(free), share(run.job.estimated_micro_usd, run.images, free)
+            )
 
     async def _request(self, run: JobRun, chunk: Chunk) -> ImagesResult:
         options = replace(run.request.options, n=chunk.images)

@@ -7,6 +7,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bot.text import latin_twins
+
 MAX_PHRASE_CHARS = 100  # a phrase longer than this is a sentence, not a word to block
 MAX_PHRASES = 500  # per guild; matching stays a dictionary look-up per word of the prompt
 
@@ -66,7 +68,13 @@ def fold(text: str) -> str:
     # Only non-ASCII characters can be marks, format characters or fillers.
     kept = _NON_ASCII.sub(_drop_invisible, decomposed)
     # NFKC again: stripping marks can leave compatibility characters behind.
-    return unicodedata.normalize("NFKC", kept).casefold().translate(_LOOKALIKES)
+    # Unicode's confusables (bot/text.py) first, then this module's own rules (Greek ε → e).
+    return (
+        unicodedata.normalize("NFKC", kept)
+        .casefold()
+        .translate(latin_twins())
+        .translate(_LOOKALIKES)
+    )
 
 
 def _drop_invisible(match: re.Match[str]) -> str:

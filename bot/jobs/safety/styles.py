@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.domain import STYLE_PLACEHOLDER as PLACEHOLDER
 from bot.errors import InvalidOptionError
+from bot.text import drop_invisible
 
 MAX_NAME_CHARS = 32
 MAX_STYLE_CHARS = 1000  # leaves most of the 4000-character prompt limit to the member
@@ -12,7 +13,7 @@ MAX_STYLES = 50  # per guild; autocomplete shows 25 at a time, filtered by what 
 
 def check_style(name: str, text: str) -> tuple[str, str]:
     """A style's name and text, trimmed, or InvalidOptionError naming the option."""
-    name = " ".join(name.split())
+    name = " ".join(drop_invisible(name).split())  # zero-width and bidi controls show nothing
     if not name:
         raise InvalidOptionError("name", "give the style a name")
     if len(name) > MAX_NAME_CHARS:

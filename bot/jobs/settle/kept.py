@@ -28,5 +28,9 @@ def stored_file(files: FileStore, row: FileRow) -> StoredFile:
 async def kept_files(
     db: Database, files: FileStore, job_id: int, role: FileRole | None = None
 ) -> tuple[StoredFile, ...]:
-    """A job's kept files (of one role, or all), by role then index."""
-    return tuple(stored_file(files, row) for row in await store.files_of(db, job_id, role))
+    """A job's kept files (of one role, or all), by role then index; a file whose row remains
+    but which is gone from disk (removed by hand, or a crash between a purge's two steps) is
+    left out, so nothing tries to send it."""
+    rows = await store.files_of(db, job_id, role)
+    kept = (stored_file(files, row) for row in rows)
+    return tuple(f for f in kept if f.path.is_file())

@@ -18,6 +18,19 @@ class Retention:
         self._files = files
         self._clock = clock
 
+    async def forget(self, job_id: int) -> int:
+        """Delete every kept file of an ended job (its results and the member's inputs): what
+        Delete on a result means. The job's row and its ledger stay (money is never forgotten);
+        returns how many files."""
+        rows = await store.files_of(self._db, job_id)
+        job = await store.get_job(self._db, job_id)
+        if not rows or job is None or job.state in ("queued", "running"):
+            return 0
+        async with self._db.transaction() as conn:
+            await store.delete_file_rows(conn, rows)
+        await self._files.delete(row.relpath for row in rows)
+        return len(rows)
+
     async def purge_expired(self, retention_days: int) -> int:
         """Delete kept files older than the retention period (never a queued job's inputs);
         returns how many."""

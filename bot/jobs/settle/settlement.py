@@ -19,6 +19,7 @@ IN_DOUBT_MESSAGE = (
     "have been billed, so it was not sent again and its estimated cost stays counted"
 )
 NOT_SENT = "the bot stopped before sending them"
+NOT_SENT_AT_ALL = "the bot stopped before sending this request, so nothing was charged"
 
 
 def partial_message(made: int, images: int, rest: str) -> str:
@@ -78,14 +79,28 @@ class Settlement:
         calls = await calls_for_job(self._db, job.id)
         spent = sum(c.cost_micro_usd for c in calls)
         billing = least_known(c.billing for c in calls)
-        if made == job.n:  # every answer was kept; only the final write was missing
-            await self._endings.finish(job, "succeeded", (spent, job.charged_images), billing)
+        # Slots never sent (a split job killed between its requests) owe nothing.
+        unsent_images, unsent_usd = await store.unsent(self._db, job.id)
+        images = job.charged_images - unsent_images
+        if made == job.n - unsent_images:  # every answer sent for was kept
+            await self._end_unsent(job, made, (spent, images), billing)
             return
-        doubt = max(0, job.charged_micro_usd - spent)
-        call = api_call(job, n=job.n - made, price_version=self._catalog.version,
+        doubt = max(0, job.charged_micro_usd - spent - unsent_usd)
+        call = api_call(job, n=job.n - made - unsent_images, price_version=self._catalog.version,
                         now=self._clock.now(), cost=doubt, error_code="interrupted",
                         billing="in_doubt")  # fmt: skip
         state: EndState = "succeeded" if made else "unknown"
         message = partial_message(made, job.n, IN_DOUBT_MESSAGE) if made else IN_DOUBT_MESSAGE
-        await self._endings.finish(job, state, (spent + doubt, job.charged_images), "in_doubt",
+        await self._endings.finish(job, state, (spent + doubt, images), "in_doubt",
                                    code="interrupted", message=message, calls=(call,))  # fmt: skip
+
+    async def _end_unsent(
+        self, job: JobRecord, made: int, charged: tuple[int, int], billing: Billing
+    ) -> None:
+        """Recovery of a job whose every sent request was answered: the rest was never sent."""
+        if made == job.n:
+            await self._endings.finish(job, "succeeded", charged, billing)
+            return
+        message = partial_message(made, job.n, NOT_SENT) if made else NOT_SENT_AT_ALL
+        await self._endings.finish(job, "succeeded" if made else "failed", charged, billing,
+                                   code="interrupted", message=message)  # fmt: skip

@@ -129,6 +129,15 @@ def test_validate_size_refuses_with_the_valid_values(model: str, size: str, why:
     assert size in caught.value.reason
 
 
+def test_a_size_refusal_names_every_rule_broken_and_stays_short() -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        SHIPPED.get("gpt-image-2").validate_size("8001x1001")
+    reason = caught.value.reason
+    for rule in ("multiples of 16", "longest edge", "aspect ratio"):
+        assert rule in reason
+    assert len(reason) <= 200
+
+
 @pytest.mark.parametrize(
     ("model", "today", "retired"),
     [

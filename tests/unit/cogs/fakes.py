@@ -65,6 +65,8 @@ class FakeResponse:
 @dataclass
 class FakeUser:
     id: int
+    # A Member's permissions from their roles (moderators are decided by these, not the channel's)
+    guild_permissions: discord.Permissions = field(default_factory=discord.Permissions.none)
 
 
 @dataclass
@@ -95,6 +97,7 @@ def interaction(
     fake = FakeInteraction(client=bot, user=FakeUser(user))
     if moderator:
         fake.permissions = discord.Permissions(manage_guild=True)
+        fake.user.guild_permissions = discord.Permissions(manage_guild=True)
     return cast(discord.Interaction, fake), fake
 
 

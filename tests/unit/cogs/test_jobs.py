@@ -95,7 +95,7 @@ async def test_queue_lists_only_the_members_jobs_with_a_cancel_button_each() -> 
     [reply] = fake.response.replies
     assert reply.ephemeral and reply.content is not None
     head, *lines = reply.content.splitlines()
-    assert head == "2 job(s) queued in this server."
+    assert head == "2 jobs queued in this server."
     assert len(lines) == 1 and lines[0].startswith("**#7** queued (position 1)")
     assert reply.view is not None
     buttons = [item.to_component_dict() for item in reply.view.children]
@@ -120,5 +120,5 @@ async def test_queue_with_nothing_waiting_says_so_without_buttons() -> None:
     seen, fake = interaction(services, user=ALICE)
     await run(jobs.queue, jobs, seen)
     [reply] = fake.response.replies
-    assert reply.content == "0 job(s) queued in this server.\nYou have no jobs waiting."
+    assert reply.content == "0 jobs queued in this server.\nYou have no jobs waiting."
     assert reply.ephemeral and reply.view is None

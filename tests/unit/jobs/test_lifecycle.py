@@ -142,6 +142,38 @@ async def test_a_job_the_lowered_limits_can_never_send_is_released(tmp_path: Pat
         assert len(await second.service.result_files(made.id)) == 4
 
 
+async def test_a_split_job_killed_between_its_requests_owes_only_what_was_sent(
+    tmp_path: Path,
+) -> None:
+    """Count 2 sent as two requests 30 s apart (a burst of 1): the first is answered, the power
+    goes before the second is sent; recovery keeps the first image at its real cost, no more."""
+    clock = ManualClock(START)
+    crashed = tmp_path / "crashed.sqlite3"
+    async with harness(tmp_path, clock=clock, ipm=2, burst=1, max_request_images=1) as first:
+        admitted = await first.service.submit(submission(n=2, prompt="two foxes"))
+        await first.run_until(lambda: len(first.backend.calls) == 1 and not first.backend.in_flight)
+        await first.drain()
+        assert len(await first.ledger(admitted.job.id)) == 1  # the first answer is settled
+        source = sqlite3.connect(first.db_path)
+        with sqlite3.connect(crashed) as copy:
+            source.backup(copy)  # the committed state: one answer kept, the second not sent
+        source.close()
+    backend = FakeImageBackend(clock)
+    async with open_database(crashed) as db:
+        second = make_harness(db, clock, backend, tmp_path, ipm=60, tpm=10**8)
+        await second.lifecycle.start()
+        try:
+            await second.run_all()
+            [job] = await second.jobs()
+            rows = await second.ledger(job.id)
+            assert [r.billing for r in rows] == ["actual"]  # no in-doubt row for the unsent
+            assert job.charged_micro_usd == rows[0].cost_micro_usd
+            assert (job.state, job.charged_images) == ("succeeded", 1)
+            assert backend.calls == []  # nothing sent again
+        finally:
+            await second.lifecycle.stop(grace=0)
+
+
 async def test_a_restart_keeps_counting_the_last_minute_against_the_ipm(tmp_path: Path) -> None:
     """Issue 22, case 20: the pacer rebuilds its window from the ledger, so the requests of the
     minute before a restart still count and the provider never answers 429."""

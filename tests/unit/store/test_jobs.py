@@ -53,7 +53,13 @@ async def recount(db: Database, guild: int, user: int) -> store.BudgetUse:
         {"guild": guild, "user": user, "day": day, "month": month},
     )
     assert row is not None
-    return store.BudgetUse(*row)
+    account = await db.fetchone(
+        "SELECT COALESCE(SUM(CASE WHEN created_at >= :day THEN charged_micro_usd END), 0),"
+        " COALESCE(SUM(CASE WHEN created_at >= :month THEN charged_micro_usd END), 0) FROM jobs",
+        {"day": day, "month": month},
+    )  # every guild's together: the account's ceilings
+    assert account is not None
+    return store.BudgetUse(*row, *account)
 
 
 async def apply(db: Database, op: Op) -> None:

@@ -115,6 +115,47 @@ async def test_the_reserved_record_is_the_row_as_stored(db_target: Path | str) -
         assert got == await store.get_job(db, got.id)
 
 
+# (guild, days before NOW, micro-USD) of other jobs, in any guild
+elsewhere = st.lists(
+    st.tuples(st.integers(1, 3), st.integers(0, 40), st.sampled_from([0, 100, 200])), max_size=12
+)
+
+
+async def account_scenario(
+    path: Path, jobs: list[tuple[int, int, int]], day_cap: int, month_cap: int, usd: int
+) -> None:
+    day, month = day_start(NOW), month_start(NOW)
+    async with open_database(path) as db:
+        async with db.transaction() as conn:
+            for guild, back, j_usd in jobs:
+                old = replace(new_job(2, NOW - timedelta(days=back), j_usd, 1), guild_id=guild)
+                await store.insert_job(conn, old)
+        caps = replace(NO_CAPS, account_day_micro_usd=day_cap, account_month_micro_usd=month_cap)
+        async with db.locked() as conn:
+            got = await reserve_job(
+                conn, new_job(1, NOW, usd, 1), caps, store.ts(day), store.ts(month)
+            )
+        today = sum(u for _, back, u in jobs if NOW - timedelta(days=back) >= day)
+        this_month = sum(u for _, back, u in jobs if NOW - timedelta(days=back) >= month)
+        fits = (not day_cap or today + usd <= day_cap) and (
+            not month_cap or this_month + usd <= month_cap
+        )
+        assert (got is not None) == fits, (jobs, day_cap, month_cap, usd)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(elsewhere, usd_cap, st.sampled_from([0, 300, 600, 900]), st.sampled_from([100, 200, 300]))
+def test_the_account_ceiling_counts_every_guild(
+    tmp_path: Path, jobs: list[tuple[int, int, int]], day_cap: int, month_cap: int, usd: int
+) -> None:
+    """ACCOUNT_DAILY_USD and ACCOUNT_MONTHLY_USD sum the charges of every guild."""
+    path = tmp_path / "bot.sqlite3"
+    path.unlink(missing_ok=True)
+    asyncio.run(account_scenario(path, jobs, day_cap, month_cap, usd))
+
+
 # Several processes admitting at once: each Database is its own connection (SQLite) or pool
 # (PostgreSQL), as separate bot processes would hold.
 PROCESSES, ATTEMPTS, GUILDS = 4, 60, 3

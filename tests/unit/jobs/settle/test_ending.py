@@ -150,6 +150,7 @@ async def test_recovering_a_job_already_ended_writes_no_second_row(tmp_path: Pat
         endings = Endings(db=db, files=h.files, clock=clock, bus=h.service._bus)
         settlement = Settlement(db=db, catalog=catalog(), clock=clock, endings=endings)
         await settlement.recover(stale)
+        await h.drain()  # the member is told (and that is recorded) before the second recovery
         first = await h.job(job_id)
         await settlement.recover(stale)
         await h.drain()
