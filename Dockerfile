@@ -32,7 +32,7 @@ USER 10001:10001
 # Ready = the Discord gateway connected, the database answering, the provider reachable.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=45s --retries=3 \
     CMD ["python", "-m", "bot.ops.probe"]
-# A clean stop needs up to ~65 s (in-flight calls, then deliveries): run with
+# A clean stop needs up to ~75 s (in-flight calls 55 s, then deliveries): run with
 # `docker stop -t 75` / `docker run --stop-timeout 75`; compose.yaml sets stop_grace_period.
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "bot"]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, UnreachableError
-from bot.ops.logs import configure_logging
-from bot.settings import Settings, load_settings
+from bot.ops.logs import configure_logging, error_line
+from bot.settings import BackupSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
 
@@ -30,12 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     rec.add_argument("--days", type=_days, default=7, help="UTC days, today included (7)")
     backup = sub.add_parser("backup", help="copy the SQLite database consistently, even live")
-    backup.add_argument("path", type=Path, help="the copy's file name, or a folder for it")
+    backup.add_argument("path", help="the copy's file name, or a folder for it (ending in /)")
     args = parser.parse_args(argv)
+    if args.command == "backup":
+        return _backup(args.path)
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"configuration error: {exc.variable} {exc.reason}", file=sys.stderr)  # noqa: T201
+        fmt = os.environ.get("LOG_FORMAT", "").lower()  # the settings themselves failed
+        _fail(f"configuration error: {exc.variable} {exc.reason}", fmt)
         return EXIT_CONFIG
     _configure_logging(settings)
     if args.command == "check":
@@ -47,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         from bot.reconcile import run_reconcile
 
         return asyncio.run(run_reconcile(settings, days=args.days))
-    if args.command == "backup":
-        return _backup(settings, args.path)
     return _run_bot(settings)
 
 
@@ -65,39 +67,48 @@ def _days(text: str) -> int:
 def _run_bot(settings: Settings) -> int:
     from bot.app import loop_factory, run
 
+    fmt = settings.log_format
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(run(settings))
     except ConfigError as exc:
-        print(f"configuration error: {exc.variable} {exc.reason}", file=sys.stderr)  # noqa: T201
+        _fail(f"configuration error: {exc.variable} {exc.reason}", fmt)
         return EXIT_CONFIG
     except UnreachableError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        _fail(f"error: {exc}", fmt)
         return EXIT_CONFIG
     except BotError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        _fail(f"error: {exc}", fmt)
         return EXIT_PROBLEM
     except KeyboardInterrupt:
         pass
     return EXIT_OK
 
 
-def _backup(settings: Settings, path: Path) -> int:
+def _backup(path: str) -> int:
     from bot.clock import SystemClock
     from bot.ops.backup import BackupError, backup_database
 
-    if settings.database_url is not None:
+    found = BackupSettings(_env_file=Path(".env"))  # type: ignore[call-arg]  # pydantic-settings init kwarg
+    if found.database_url is not None:
         # PostgreSQL has its own consistent, online copy; this command copies SQLite's file.
         msg = "DATABASE_URL is set: back PostgreSQL up with pg_dump (this copies SQLite only)"
         print(f"error: {msg}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
+    source = found.database_path
+    # Path() drops a trailing separator: "backups/" (a folder to create) must not become a file.
+    folder = path.endswith(("/", os.sep))
     try:
-        done = backup_database(settings.database_path, path, SystemClock().now())
+        done = backup_database(source, Path(path), SystemClock().now(), folder=folder)
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_PROBLEM
-    print(f"backed up {settings.database_path} to {done.path} ({done.bytes:,} bytes)")  # noqa: T201
+    print(f"backed up {source} to {done.path} ({done.bytes:,} bytes)")  # noqa: T201
     return EXIT_OK
+
+
+def _fail(text: str, fmt: str) -> None:
+    print(error_line(text, fmt), file=sys.stderr)  # noqa: T201
 
 
 def _configure_logging(settings: Settings) -> None:

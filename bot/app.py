@@ -36,9 +36,11 @@ from bot.ops.kit import OpsKit
 from bot.ops.provider_watch import WatchedTransport
 from bot.ops.startup import (
     OPEN_ERRORS,
+    check_data_dir,
     check_database,
     database_error,
     postgresql_error,
+    reach_gateway,
     short_reason,
 )
 from bot.provider.availability import ProviderModels, missing_from_provider
@@ -126,7 +128,7 @@ class ImageBot(commands.Bot):
             await self.load_extension(extension)
         observer = JobObserver(self.services.ops.metrics, since=self.services.clock.now())
         self.services.job_queue.observe(observer)
-        await self._serve_ops()
+        await self.serve_ops()
         await self._ask_provider_models()
         await self._tell_hidden_usage()
         await self.services.job_queue.start()
@@ -150,7 +152,7 @@ class ImageBot(commands.Bot):
             log.info("ready: in %d server(s); invite link: %s", len(self.guilds), link)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        self.services.ops.metrics.interactions.labels(interaction.type.name, "received").inc()
+        self.services.ops.metrics.interactions.labels(interaction.type.name).inc()
 
     def gateway_state(self) -> tuple[bool, float | None]:
         """Whether the gateway is connected now, and its heartbeat round trip if known."""
@@ -162,13 +164,24 @@ class ImageBot(commands.Bot):
         task = self.services.job_queue.dispatcher_task
         return task is not None and not task.done()
 
-    async def _serve_ops(self) -> None:
+    async def serve_ops(self) -> None:
+        """Listen on HTTP_HOST:HTTP_PORT (once), or raise the ConfigError naming them."""
         settings, services = self.services.settings, self.services
-        if settings.http_port is None:
+        if settings.http_port is None or services.ops.server is not None:
             return
+        try:
+            await self._listen(settings.http_host, settings.http_port)
+        except OSError as exc:
+            where = f"{settings.http_host}:{settings.http_port}"
+            fix = "free the port or set HTTP_PORT (or HTTP_HOST) to one this host can listen on"
+            reason = f"cannot listen on {where} ({short_reason(exc)}): {fix}"
+            raise ConfigError("HTTP_PORT", reason) from None
+
+    async def _listen(self, host: str, port: int) -> None:
+        services = self.services
         await services.ops.serve(
-            host=settings.http_host,
-            port=settings.http_port,
+            host=host,
+            port=port,
             db=services.db,
             clock=services.clock,
             gateway=self.gateway_state,
@@ -375,8 +388,11 @@ async def run(settings: Settings) -> None:
         model = services.catalog.models.get(settings.image_model)
         if model is not None and model.is_retired(services.clock.now().date()):
             log.warning("IMAGE_MODEL %s was shut down on %s", model.name, model.shutdown)
+        await bot.serve_ops()  # before Discord: a port in use is named as such
         try:
-            await bot.start(settings.discord_token.get_secret_value())
+            await bot.login(settings.discord_token.get_secret_value())
+            await reach_gateway(settings.discord_gateway_url)
+            await bot.connect()
         except (discord.LoginFailure, discord.ConnectionClosed, discord.HTTPException) as exc:
             refusal = _discord_refusal(exc, settings)
             if refusal is None:
@@ -391,6 +407,7 @@ async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -
     url = settings.database_url
     if url is None:
         check_database(settings.database_path)
+    check_data_dir(settings.data_dir)
     try:
         return await stack.enter_async_context(build_services(settings))
     except OPEN_ERRORS as exc:
@@ -433,7 +450,7 @@ def _ack_trace(services: Services) -> aiohttp.TraceConfig:
         if len(parts) < 4 or parts[-1] != "callback" or parts[-4] != "interactions":
             return
         outcome = "acknowledged" if params.response.status < 300 else "ack_refused"
-        metrics.interactions.labels("any", outcome).inc()
+        metrics.interaction_acks.labels(outcome).inc()
         if outcome == "acknowledged" and parts[-3].isdigit():
             created = discord.utils.snowflake_time(int(parts[-3]))
             metrics.acks.observe(max((clock.now() - created).total_seconds(), 0.0))

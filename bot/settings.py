@@ -174,6 +174,15 @@ def _ids(text: str) -> list[int]:
     return [int(part) for part in parts]
 
 
+class BackupSettings(BaseSettings):
+    """What `backup` needs: where the database is; no tokens (it talks to no one)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    database_path: Path = Path("data/bot.sqlite3")
+    database_url: SecretStr | None = None  # PostgreSQL: `backup` refuses (pg_dump does this)
+
+
 def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:
     """Build Settings, turning any validation failure into one ConfigError naming the variable."""
     try:

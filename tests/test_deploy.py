@@ -9,12 +9,12 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
 
-from bot.jobs.lifecycle import STOP_GRACE_SECONDS
+from bot.jobs.lifecycle import DELIVERY_GRACE_SECONDS, SETTLE_GRACE_SECONDS, STOP_GRACE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
-# What a clean stop may take: in-flight calls, then deliveries (bot/jobs/lifecycle.py), each up
-# to STOP_GRACE_SECONDS, plus closing the gateway and the database.
-CLEAN_STOP_SECONDS = 2 * STOP_GRACE_SECONDS + 5
+# What a clean stop may take: in-flight calls, admissions and settlement writes, deliveries
+# (bot/jobs/lifecycle.py), plus a few seconds to close the gateway and the database.
+CLEAN_STOP_SECONDS = STOP_GRACE_SECONDS + 2 * SETTLE_GRACE_SECONDS + DELIVERY_GRACE_SECONDS + 4
 
 
 def _dockerfile() -> list[str]:

@@ -34,10 +34,15 @@ async def connect(path: Path | str) -> aiosqlite.Connection:
     # open across an await on the network.
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = aiosqlite.Row
-    await conn.execute("PRAGMA journal_mode = WAL")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    await conn.execute("PRAGMA busy_timeout = 5000")
-    await conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        # aiosqlite's worker thread is not a daemon: left open, it keeps the process alive.
+        await conn.close()
+        raise
     return conn
 
 

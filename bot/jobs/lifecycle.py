@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from bot.clock import Clock
 from bot.db import Database
@@ -27,7 +28,12 @@ log = logging.getLogger(__name__)
 # Results that no message has shown yet are announced again at start-up when they finished this
 # recently; older ones stay available through /job.
 REDELIVERY_WINDOW = timedelta(days=3)
-STOP_GRACE_SECONDS = 30.0  # how long a clean stop lets in-flight calls finish
+# A clean stop fits the 75 s compose.yaml and the README give the container: in-flight calls get
+# up to 55 s (a high-quality call takes up to about a minute), admissions and settlement writes
+# 2 s each, deliveries what is left, and closing the gateway and the database a second or two.
+STOP_GRACE_SECONDS = 55.0
+SETTLE_GRACE_SECONDS = 2.0
+DELIVERY_GRACE_SECONDS = 12.0
 # The pacer's window (60 s) and its margin, with room for a row's latency and whole seconds.
 PACING_LOOKBACK = 62.0
 
@@ -99,7 +105,9 @@ class QueueLifecycle:
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop dispatching; in-flight calls get `grace` seconds, then are cancelled (unknown).
 
-        Queued jobs keep their reservations and resume at the next start.
+        Every wait is bounded: admissions and settlement writes get SETTLE_GRACE_SECONDS each,
+        deliveries up to DELIVERY_GRACE_SECONDS (no more than `grace`). Queued jobs keep their
+        reservations and resume at the next start.
         """
         task, self._task = self._task, None
         if self._relaxed is not None:
@@ -109,12 +117,19 @@ class QueueLifecycle:
             if not await wait_any(self._clock, [task], grace):
                 task.cancel()
             await asyncio.wait({task})
-        await self._service.admissions_done()
-        await self._runner.settled()
+        await self._bounded(self._service.admissions_done(), "admissions")
+        await self._bounded(self._runner.settled(), "settlement writes")
         drain = asyncio.ensure_future(self._bus.drain())
-        if not await wait_any(self._clock, [drain], grace):
+        if not await wait_any(self._clock, [drain], min(grace, DELIVERY_GRACE_SECONDS)):
             self._bus.cancel_pending()
         await asyncio.wait({drain})
+
+    async def _bounded(self, waiting: Coroutine[Any, Any, None], what: str) -> None:
+        """Wait for `waiting` up to SETTLE_GRACE_SECONDS, then go on without it."""
+        task = asyncio.ensure_future(waiting)
+        if not await wait_any(self._clock, [task], SETTLE_GRACE_SECONDS):
+            log.warning("stopping without waiting longer for %s", what)
+            task.cancel()
 
     async def _restore_pacing(self) -> None:
         """The last minute's requests (the interrupted ones included, as just settled) count

@@ -28,14 +28,22 @@ class BackupResult:
     bytes: int
 
 
-def backup_database(source: Path, target: Path, now: datetime) -> BackupResult:
+def backup_database(
+    source: Path, target: Path, now: datetime, *, folder: bool = False
+) -> BackupResult:
     """Copy `source` to `target` (a file, or a folder to put a dated file in), atomically.
 
-    The copy is written beside the target, checked with PRAGMA integrity_check, then renamed
-    into place, so a reader never sees a half-written backup.
+    With `folder` (the operator wrote a trailing separator) `target` is a folder, created if
+    missing. The copy is written beside the target, checked with PRAGMA integrity_check, then
+    renamed into place, so a reader never sees a half-written backup.
     """
     if not source.is_file():
         raise BackupError(f"no database at {source} (DATABASE_PATH)")
+    if folder:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackupError(f"cannot make the folder {target}: {exc.strerror}") from None
     if target.is_dir():
         target = target / f"bot-{now:%Y%m%dT%H%M%SZ}.sqlite3"
     partial = target.with_name(target.name + ".partial")

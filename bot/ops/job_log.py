@@ -39,8 +39,11 @@ class JobObserver:
             seconds = round((job.finished_at - job.created_at).total_seconds(), 3)
         cost = job.charged_micro_usd / MICRO
         fields = {
-            "job": job.id,
-            "guild": job.guild_id,
+            # Ids as strings: Discord snowflakes exceed 2^53, which JSON readers in JavaScript
+            # (and many log shippers) round (https://discord.com/developers/docs/reference#snowflakes).
+            "job": str(job.id),
+            "guild": str(job.guild_id),
+            "user": str(job.user_id),
             "model": job.model,
             "outcome": event.kind,
             "cost_usd": cost,

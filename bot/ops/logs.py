@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
-CONTEXT_FIELDS = ("job", "guild", "model", "outcome", "cost_usd", "seconds")
+CONTEXT_FIELDS = ("job", "guild", "user", "model", "outcome", "cost_usd", "seconds")
 REDACTED = "[redacted]"
 # Tokens that may appear in URLs or messages even when not configured here: interaction and
 # webhook tokens in Discord paths (https://discord.com/developers/docs/interactions/receiving-and-responding),
@@ -66,6 +66,20 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             line["error"] = record.exc_text
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def error_line(text: str, fmt: str) -> str:
+    """A start-up error as the operator reads it: `text` itself, or with LOG_FORMAT=json one
+    JSON object like every other line (a log shipper parses it)."""
+    if fmt != "json":
+        return text
+    line = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "ERROR",
+        "logger": "bot",
+        "message": text,
+    }
+    return json.dumps(line, ensure_ascii=False)
 
 
 def configure_logging(

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -88,14 +95,21 @@ class Metrics:
     """Every metric of one bot process, in its own registry (no process-wide singleton)."""
 
     def __init__(self) -> None:
+        # No `*_created` series: they double every counter and histogram and no alert uses them
+        # (https://prometheus.github.io/client_python/instrumenting/#disabling-_created-metrics).
+        # The switch is the library's own and process-wide; every registry here wants it off.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # the library leaves it unannotated
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.ledger = LedgerCollector()
         r.register(self.ledger)
         self.interactions = Counter(
-            "imagebot_interactions",
-            "Interactions by kind and outcome",
-            ["kind", "outcome"],
+            "imagebot_interactions", "Interactions received, by kind", ["kind"], registry=r
+        )
+        self.interaction_acks = Counter(
+            "imagebot_interaction_acks",
+            "First answers to interactions Discord accepted or refused",
+            ["outcome"],
             registry=r,
         )
         self.admissions = Counter(

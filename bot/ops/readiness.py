@@ -14,7 +14,9 @@ from bot.ops.provider_watch import ProviderWatch
 log = logging.getLogger(__name__)
 
 DB_TIMEOUT = 2.0  # seconds; a database slower than this is not ready to take jobs
-PROBE_TIMEOUT = 5.0
+# Both waits together stay under the health check client's TIMEOUT (bot/ops/probe.py): a slow
+# provider makes /readyz say "not ready" instead of the check timing out without an answer.
+PROBE_TIMEOUT = 1.5
 PROBE_EVERY = 30.0  # seconds between probes while the provider seems unreachable
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.db import DriverError, probe_writable
-from bot.errors import ConfigError
+from bot.errors import ConfigError, UnreachableError
+
+GATEWAY_CONNECT_SECONDS = 10.0
 
 # What opening the database raises when the environment is wrong (the driver's, or the OS's).
 OPEN_ERRORS: tuple[type[Exception], ...] = (*DriverError, OSError)
@@ -20,6 +23,20 @@ def check_database(path: Path) -> None:
         probe_writable(path)
     except OPEN_ERRORS as exc:
         raise database_error(path, exc) from None
+
+
+def check_data_dir(path: Path) -> None:
+    """Make DATA_DIR if missing and write a file there once (kept images go there), or raise
+    the ConfigError naming DATA_DIR: a first image should not be where this is found out."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        trial = path / f".write-check-{os.getpid()}"
+        trial.write_bytes(b"")
+        trial.unlink()
+    except OSError as exc:
+        fix = f"make it writable by uid {os.getuid()} or point DATA_DIR elsewhere"
+        reason = f"cannot write to {path} ({short_reason(exc)}): {fix}"
+        raise ConfigError("DATA_DIR", reason) from None
 
 
 def database_error(path: Path, exc: BaseException) -> ConfigError:
@@ -52,3 +69,19 @@ def short_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc) or type(exc).__name__
+
+
+async def reach_gateway(url: str) -> None:
+    """Open (and close) a TCP connection to the gateway once before the first connect: discord.py
+    retries a first connection that fails forever, then ends in a traceback; this is one line.
+    Raises UnreachableError naming DISCORD_GATEWAY_URL."""
+    parts = urlsplit(url)
+    secure = parts.scheme in ("wss", "https")
+    port = parts.port or (443 if secure else 80)
+    try:
+        connecting = asyncio.open_connection(parts.hostname, port)
+        _, writer = await asyncio.wait_for(connecting, GATEWAY_CONNECT_SECONDS)
+    except (OSError, TimeoutError) as exc:
+        reason = short_reason(exc) if isinstance(exc, OSError) else "timed out"
+        raise UnreachableError("the Discord gateway (DISCORD_GATEWAY_URL)", url, reason) from None
+    writer.close()

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.clock import day_start, month_start
 from bot.db import Reader
+from bot.guild_settings import DEFAULT_DAILY_MICRO_USD, DEFAULT_MONTHLY_MICRO_USD
 from bot.store.jobs import DAY, ts
 
 
@@ -55,14 +56,18 @@ FROM api_calls WHERE speed = 'relaxed' GROUP BY model
 """
 _QUEUED = "SELECT speed, COUNT(*) AS n FROM jobs WHERE state = 'queued' GROUP BY speed"
 _BATCHES = "SELECT state, COUNT(*) AS n FROM batches GROUP BY state"
+# Every guild that has jobs or settings; a NULL cap is the default (bot/guild_settings.py).
 _BUDGETS = """
-SELECT s.guild_id, s.daily_micro_usd, s.monthly_micro_usd,
+SELECT g.guild_id,
+       COALESCE(s.daily_micro_usd, :default_day) AS daily_micro_usd,
+       COALESCE(s.monthly_micro_usd, :default_month) AS monthly_micro_usd,
        (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use u
-        WHERE u.guild_id = s.guild_id AND u.day = :day) AS day_used,
+        WHERE u.guild_id = g.guild_id AND u.day = :day) AS day_used,
        (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use u
-        WHERE u.guild_id = s.guild_id AND u.day >= :month) AS month_used
-FROM guild_settings s
-WHERE s.daily_micro_usd IS NOT NULL OR s.monthly_micro_usd IS NOT NULL
+        WHERE u.guild_id = g.guild_id AND u.day >= :month) AS month_used
+FROM (SELECT guild_id FROM guild_settings UNION SELECT DISTINCT guild_id FROM jobs) g
+LEFT JOIN guild_settings s ON s.guild_id = g.guild_id
+ORDER BY g.guild_id
 """
 
 
@@ -92,13 +97,18 @@ async def _models(db: Reader) -> tuple[ModelTotals, ...]:
 
 
 async def _budgets(db: Reader, now: datetime) -> tuple[BudgetLeft, ...]:
-    params = {"day": ts(day_start(now)) // DAY, "month": ts(month_start(now)) // DAY}
+    params = {
+        "day": ts(day_start(now)) // DAY,
+        "month": ts(month_start(now)) // DAY,
+        "default_day": DEFAULT_DAILY_MICRO_USD,
+        "default_month": DEFAULT_MONTHLY_MICRO_USD,
+    }
     left: list[BudgetLeft] = []
     for row in await db.fetchall(_BUDGETS, params):
         for period, cap, used in (
             ("day", row["daily_micro_usd"], row["day_used"]),
             ("month", row["monthly_micro_usd"], row["month_used"]),
         ):
-            if cap is not None:
+            if cap > 0:  # 0 is "no limit": nothing is left or spent against it
                 left.append(BudgetLeft(row["guild_id"], period, cap - used))
     return tuple(left)

@@ -109,6 +109,11 @@ async def test_metrics_agree_with_the_ledger_and_the_providers_log(
         assert _total(samples, "imagebot_gateway_connected") == 1
         assert _total(samples, "imagebot_queue_depth", speed="fast") == 0
         assert _total(samples, "imagebot_ack_latency_seconds_count") >= 3
+        # Received interactions by kind; first answers by outcome: two metrics, no "any" kind.
+        assert _total(samples, "imagebot_interactions_total", kind="application_command") == 4
+        assert _total(samples, "imagebot_interaction_acks_total", outcome="acknowledged") >= 4
+        assert not any(("kind", "any") in labels for _, labels in samples)
+        assert "_created" not in response.text, "no *_created series"
         for secret in ("sk-test", h.discord.token):
             assert secret not in response.text
             assert secret not in caplog.text

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import sqlite3
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -49,6 +52,21 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/api/v10"  # nothing listens there now: connection refused
 
 
+def read_only(path: Path) -> None:
+    """Make `path` read-only even for root (who ignores the mode bits): immutable, with chattr."""
+    path.chmod(0o444)
+    if os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(path)], check=False).returncode:
+        pytest.skip("root cannot make a file read-only here (no chattr)")
+
+
+@pytest.fixture(autouse=True)
+def _mutable_again(tmp_path: Path) -> Iterator[None]:
+    yield
+    if os.geteuid() == 0:  # pytest must be able to delete the file later
+        subprocess.run(["chattr", "-i", str(tmp_path / "blocker" / "bot.sqlite3")],
+                       check=False, capture_output=True)  # fmt: skip
+
+
 def _one_line(log: str) -> str:
     """The last line says what to fix; before it only the ordinary INFO lines of a start."""
     lines = [line for line in log.splitlines() if line.strip()]
@@ -81,7 +99,7 @@ async def test_an_unknown_dev_guild_names_dev_guild_id(tmp_path: Path) -> None:
     assert "not in this server" in line
 
 
-@pytest.mark.parametrize("where", ["a-folder", "under-a-file"])
+@pytest.mark.parametrize("where", ["a-folder", "under-a-file", "read-only-file"])
 async def test_a_database_that_cannot_be_opened_names_database_path(
     tmp_path: Path, where: str
 ) -> None:
@@ -89,15 +107,32 @@ async def test_a_database_that_cannot_be_opened_names_database_path(
     if where == "a-folder":
         blocker.mkdir()
         path = blocker  # a directory is no database file
+    elif where == "read-only-file":
+        blocker.mkdir()
+        path = blocker / "bot.sqlite3"
+        sqlite3.connect(path).close()
+        read_only(path)  # in a writable folder: the WAL switch is what fails
     else:
         blocker.write_text("not a folder")
         path = blocker / "bot.sqlite3"
     async with world(tmp_path) as (_, env):
-        code, log = await run_bot(tmp_path, {**env, "DATABASE_PATH": str(path)})
+        # A few seconds: the process must end, not hang on a connection left open.
+        code, log = await run_bot(tmp_path, {**env, "DATABASE_PATH": str(path)}, timeout=15)
     assert code == EXIT_CONFIG, log
     line = _one_line(log)
     assert line.startswith(f"configuration error: DATABASE_PATH cannot open {path}")
     assert "writable" in line
+
+
+async def test_a_data_dir_that_cannot_be_written_names_data_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    async with world(tmp_path) as (fake, env):
+        code, log = await run_bot(tmp_path, {**env, "DATA_DIR": str(blocker / "data")})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(f"configuration error: DATA_DIR cannot write to {blocker / 'data'}")
+    assert not fake.state.requests, "found out before logging in to Discord"
 
 
 async def test_no_network_says_discord_cannot_be_reached(tmp_path: Path) -> None:
@@ -108,6 +143,43 @@ async def test_no_network_says_discord_cannot_be_reached(tmp_path: Path) -> None
     line = _one_line(log)
     assert line.startswith(f"error: cannot reach Discord at {address}")
     assert "check the network" in line
+
+
+async def test_with_log_format_json_the_error_line_is_json(tmp_path: Path) -> None:
+    async with world(tmp_path) as (_, env):
+        address = closed_port_url()
+        env = {**env, "DISCORD_API_BASE": address, "LOG_FORMAT": "json"}
+        code, log = await run_bot(tmp_path, env)
+    assert code == EXIT_CONFIG, log
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # every line
+    assert lines[-1]["level"] == "ERROR"
+    assert lines[-1]["message"].startswith(f"error: cannot reach Discord at {address}")
+
+
+async def test_an_unreachable_gateway_names_discord_gateway_url(tmp_path: Path) -> None:
+    async with world(tmp_path) as (_, env):
+        address = closed_port_url().replace("http://", "ws://").removesuffix("/api/v10")
+        code, log = await run_bot(tmp_path, {**env, "DISCORD_GATEWAY_URL": address})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(
+        f"error: cannot reach the Discord gateway (DISCORD_GATEWAY_URL) at {address}"
+    )
+    assert "check the network" in line
+
+
+async def test_an_http_port_in_use_names_http_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with world(tmp_path) as (fake, env):
+            code, log = await run_bot(tmp_path, {**env, "HTTP_PORT": str(port)})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(f"configuration error: HTTP_PORT cannot listen on 127.0.0.1:{port}")
+    assert "cannot reach Discord" not in log
+    assert not fake.state.requests, "the port is checked before logging in to Discord"
 
 
 async def test_a_healthy_start_says_ready_with_the_invite_link_in_json(tmp_path: Path) -> None:

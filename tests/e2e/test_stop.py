@@ -20,6 +20,8 @@ from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.e2e
 CALL_SECONDS = 4.0  # the fake provider's latency: the call is surely in flight at SIGTERM
+# A high-quality call takes most of a minute: longer than the 30 s grace the bot once gave.
+LONG_CALL_SECONDS = 35.0
 
 
 def documented_grace() -> float:
@@ -30,8 +32,16 @@ def documented_grace() -> float:
 
 
 async def test_sigterm_with_a_call_in_flight_delivers_within_the_grace(tmp_path: Path) -> None:
+    await _stop_during_a_call(tmp_path, CALL_SECONDS)
+
+
+async def test_sigterm_during_a_35_second_call_still_delivers_it(tmp_path: Path) -> None:
+    await _stop_during_a_call(tmp_path, LONG_CALL_SECONDS)
+
+
+async def _stop_during_a_call(tmp_path: Path, call_seconds: float) -> None:
     async with FakeDiscord() as fake, FakeOpenAI(api_key="sk-test") as ai:
-        ai.latency = CALL_SECONDS
+        ai.latency = call_seconds
         guild = fake.add_guild("Pixels")
         alice = fake.add_member(guild, "alice")
         env = bot_env(fake, ai, tmp_path, guild.id)

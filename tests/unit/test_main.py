@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -58,6 +60,30 @@ def test_check_fails_when_the_default_model_is_retired(tmp_path: Path) -> None:
     result = _run(["check"], env, tmp_path)
     assert result.returncode == 1
     assert "retired: gpt-image-1" in result.stdout
+
+
+def test_backup_into_a_missing_folder_needs_no_tokens(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(database) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    # README "Backup and restore": `backup /data/backups/`, then restore from the dated copy.
+    result = _run(["backup", "backups/"], {"DATABASE_PATH": str(database)}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "backups"
+    assert folder.is_dir(), "a PATH ending in / is a folder, made when missing"
+    [copy] = folder.iterdir()
+    assert copy.name.startswith("bot-") and copy.suffix == ".sqlite3"
+    with sqlite3.connect(copy) as restored:
+        assert restored.execute("SELECT COUNT(*) FROM t").fetchone() == (0,)
+
+
+def test_with_log_format_json_the_start_up_error_is_a_json_object(tmp_path: Path) -> None:
+    result = _run([], {"OPENAI_API_KEY": "sk-test", "LOG_FORMAT": "json"}, tmp_path)
+    assert result.returncode == 2
+    [line] = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    said = json.loads(line)
+    assert said["level"] == "ERROR"
+    assert said["message"].startswith("configuration error: DISCORD_TOKEN")
 
 
 def test_an_unreachable_database_url_is_retried_then_named_in_one_line(tmp_path: Path) -> None:

@@ -107,9 +107,10 @@ def test_one_line_per_finished_job(fmt: str) -> None:
     assert len(lines) == 1
     if fmt == "json":
         line = json.loads(lines[0])
-        assert {k: line[k] for k in ("job", "guild", "model", "outcome")} == {
-            "job": 42,
-            "guild": 1001,
+        assert {k: line[k] for k in ("job", "guild", "user", "model", "outcome")} == {
+            "job": "42",
+            "guild": "1001",
+            "user": "3003",
             "model": "gpt-image-2",
             "outcome": "succeeded",
         }
@@ -118,3 +119,16 @@ def test_one_line_per_finished_job(fmt: str) -> None:
     else:
         for part in ("job 42 succeeded", "guild=1001", "model=gpt-image-2", "0.011", "3.5"):
             assert part in lines[0]
+
+
+@pytest.mark.usefixtures("restore_root")
+def test_json_ids_are_strings_so_snowflakes_survive_javascript() -> None:
+    stream = _capture("json")
+    snowflake = 1_234_567_890_123_456_789  # above 2**53: a JavaScript number would round it
+    JobObserver(Metrics(), since=START)(
+        JobEvent("succeeded", _job(guild_id=snowflake, user_id=snowflake + 1))
+    )
+    line = json.loads(stream.getvalue())
+    assert line["guild"] == "1234567890123456789"
+    assert line["user"] == "1234567890123456790"
+    assert line["job"] == "42"

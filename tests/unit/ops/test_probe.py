@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from bot.ops import probe as probe_module, readiness
 from bot.ops.probe import probe
 
 
@@ -38,3 +39,8 @@ def test_nothing_listening_is_1() -> None:
         port = sock.getsockname()[1]
     code, line = probe({"HTTP_PORT": str(port)})
     assert code == 1 and line.startswith(f"no answer from http://127.0.0.1:{port}/readyz")
+
+
+def test_readiness_answers_before_the_health_check_gives_up() -> None:
+    # /readyz waits for the database, then for the provider's probe; the check waits TIMEOUT.
+    assert readiness.DB_TIMEOUT + readiness.PROBE_TIMEOUT < probe_module.TIMEOUT
