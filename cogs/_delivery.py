@@ -235,7 +235,10 @@ class Delivery:
         else:
             await self._notify(job, text)
         if isinstance(event.error, PromptRejectedError):
-            await self._log(job, _render.refusal_log_line(job))
+            public = _render.refusal_log_line(job, prompt=False)
+            await write_log(
+                self.bot, job.guild_id, _render.refusal_log_line(job), public_line=public
+            )
 
     async def _on_unknown(self, event: JobEvent) -> None:
         job = event.job

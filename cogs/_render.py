@@ -217,11 +217,11 @@ def log_line(job: JobRecord, *, size: str | None, link: str | None) -> str:
     )
 
 
-def refusal_log_line(job: JobRecord) -> str:
-    return (
-        f"🚫 <@{job.user_id}>'s request was refused by the safety system: "
-        f"“{quoted(job.prompt, PROMPT_IN_LOG)}” (job #{job.id})"
-    )
+def refusal_log_line(job: JobRecord, *, prompt: bool = True) -> str:
+    """A provider's refusal for the guild's log channel; without the prompt for a channel
+    everyone can read (the member was told privately)."""
+    said = f": “{quoted(job.prompt, PROMPT_IN_LOG)}”" if prompt else ""
+    return f"🚫 <@{job.user_id}>'s request was refused by the safety system{said} (job #{job.id})"
 
 
 def safety_log_line(user_id: int, refusal: SafetyRefusalError, *, prompt: bool = True) -> str:

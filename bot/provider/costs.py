@@ -57,6 +57,8 @@ def _usd(value: object) -> int | None:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    if not amount.is_finite() or amount < 0:
+    # A zero is no measurement: LiteLLM, for one, reports 0 for a model it has no price for
+    # (https://docs.litellm.ai/docs/proxy/cost_tracking); the upper-bound estimate stands.
+    if not amount.is_finite() or amount <= 0:
         return None
     return int((amount * MICRO_PER_USD).to_integral_value())

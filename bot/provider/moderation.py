@@ -103,11 +103,12 @@ def parse_verdict(payload: dict[str, Any], request_id: str | None) -> Moderation
 
 def _image_judged(payload: dict[str, Any]) -> bool:
     """Whether any category was applied to an image input (`category_applied_input_types`,
-    https://platform.openai.com/docs/api-reference/moderations/object); True when the field is
-    absent, as older answers lack it."""
+    https://platform.openai.com/docs/api-reference/moderations/object). An answer without the
+    field comes from a model that judges text only (the legacy text-moderation models, or a
+    gateway in front of one): its images count as not screened."""
     applied = [r.get("category_applied_input_types") for r in payload["results"]]
     if not any(isinstance(a, dict) for a in applied):
-        return True
+        return False
     return any(
         isinstance(types, list) and "image" in types
         for a in applied if isinstance(a, dict)

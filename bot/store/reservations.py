@@ -8,6 +8,9 @@ from bot.db import Transaction
 from bot.records import JobRecord
 from bot.store.jobs import _BUDGET_USE, DAY, NewJob, options_to_json, queued_record, ts
 
+# The lock key of the account as a whole: no guild has id 0 (Discord snowflakes are positive).
+ACCOUNT_LOCK = 0
+
 
 @dataclass(frozen=True, slots=True)
 class Caps:
@@ -70,6 +73,10 @@ async def reserve_job(
         "u_day_usd": caps.user_day_micro_usd, "a_day_usd": caps.account_day_micro_usd,
         "a_month_usd": caps.account_month_micro_usd,
     }  # fmt: skip
+    if caps.account_day_micro_usd or caps.account_month_micro_usd:
+        # The account's ceilings sum every guild, so with one set every guild's admissions take
+        # turns (always this lock first, then the guild's: one order, no deadlock).
+        await conn.lock_guild(ACCOUNT_LOCK)
     await conn.lock_guild(job.guild_id)
     rows = list(await conn.fetchall(_RESERVE, params))
     return queued_record(rows[0][0], job) if rows else None

@@ -123,6 +123,12 @@ async def test_a_log_channel_everyone_reads_gets_a_warning_and_no_refused_prompt
             lambda m: m.channel_id == public.id and "refused" in m.content, timeout=10
         )
         assert "secret" not in line.content and "blocklist" in line.content
+        # the provider's own refusal too (MODERATION_BLOCK makes the fake refuse the prompt)
+        await h.imagine("MODERATION_BLOCK my secret locked room")
+        said = await h.discord.wait_for_message(
+            lambda m: m.channel_id == public.id and "safety system" in m.content, timeout=10
+        )
+        assert "locked room" not in said.content
         quiet = await mod_says(h, "config", "set", log_channel=private)
         assert "Everyone can read" not in quiet.content
         await h.private_reply(await h.imagine("my other gore idea", member=h.bob))

@@ -47,3 +47,12 @@ def test_a_missing_or_unreadable_cost_leaves_the_result_to_usage_or_the_estimate
         assert got.reported_cost_micro_usd is None
     openai = with_cost(result(), load_profile("openai", ""), model="m", payload={}, headers={})
     assert openai.cost_basis is None
+
+
+def test_a_zero_reported_cost_is_no_measurement_and_the_estimate_stands() -> None:
+    # LiteLLM sends 0 for a model it has no price for: charging $0 would never spend a budget.
+    litellm = load_profile("litellm", "")
+    for zero in ("0", "0.0", "0.000000"):
+        got = with_cost(result(), litellm, model="gpt-image-1", payload={},
+                        headers={"x-litellm-response-cost": zero})  # fmt: skip
+        assert got.reported_cost_micro_usd is None

@@ -18,4 +18,5 @@ def test_an_image_is_judged_only_when_some_category_applied_to_it() -> None:
     assert judged.image_judged
     text_only = parse_verdict(_payload({"violence": ["text"], "hate": ["text"]}), None)
     assert not text_only.image_judged  # a text-only endpoint: the image was not screened
-    assert parse_verdict(_payload(None), None).image_judged  # older answers lack the field
+    # no field: a text-only model (legacy text-moderation, or a gateway in front of one)
+    assert not parse_verdict(_payload(None), None).image_judged

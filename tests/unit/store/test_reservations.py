@@ -185,3 +185,29 @@ async def test_concurrent_admissions_across_connections_never_overshoot(
     # 33 jobs of 300 fit in 10,000 (9,900); the 34th would overshoot, in every guild.
     assert sorted(tuple(row) for row in spent) == [(g, 9_900, 33) for g in range(1, GUILDS + 1)]
     assert sum(admitted) == 33 * GUILDS
+
+
+ACCOUNT_CAPS = replace(STRESS_CAPS, guild_day_micro_usd=0, account_day_micro_usd=10_000)
+
+
+async def test_concurrent_admissions_in_several_guilds_never_overshoot_the_account(
+    db_target: Path | str,
+) -> None:
+    """ACCOUNT_DAILY_USD sums every guild, so guilds' admissions must take turns too (on
+    PostgreSQL a per-guild lock alone let 10,200 of 10,000 through)."""
+    day, month = day_start(NOW), month_start(NOW)
+
+    async def admit_anywhere(db: Database, guild: int, user: int) -> bool:
+        job = replace(new_job(user, NOW, 300, 1), guild_id=guild)
+        async with db.locked() as conn:
+            got = await reserve_job(conn, job, ACCOUNT_CAPS, store.ts(day), store.ts(month))
+        return got is not None
+
+    async with contextlib.AsyncExitStack() as stack:
+        dbs = [await stack.enter_async_context(open_database(db_target)) for _ in range(PROCESSES)]
+        await asyncio.gather(*(
+            admit_anywhere(db, guild, user)
+            for user in range(20) for db in dbs for guild in range(1, 7)
+        ))  # fmt: skip
+        [row] = await dbs[0].fetchall("SELECT SUM(charged_micro_usd), COUNT(*) FROM jobs")
+    assert tuple(row) == (9_900, 33)  # 33 jobs of 300 fit in 10,000, across six guilds
