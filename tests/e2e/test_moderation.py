@@ -134,7 +134,7 @@ async def test_quota_role_gives_its_members_a_higher_limit(tmp_path: Path) -> No
 
 async def test_config_changes_are_applied_audited_and_logged(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
-        log_channel = h.discord.add_channel(h.guild, "image-log")
+        log_channel = h.private_channel("image-log")  # moderators only: refusals keep the prompt
         await h.start_bot()
         changed = await slash(
             h,
