@@ -118,11 +118,16 @@ async def test_a_stream_error_after_a_preview_is_in_doubt(tmp_path: Path) -> Non
         h.discord.assert_no_violations()
 
 
-async def test_a_stream_error_before_any_preview_is_answered_and_free(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flat", [False, True], ids=["nested", "spec-flat"])
+async def test_a_stream_error_before_any_preview_is_answered_and_free(
+    tmp_path: Path, flat: bool
+) -> None:
+    """Either shape of the error event is the provider's answer (issue 22, case 17: the spec's
+    flat `event: error` used to be taken for a lost answer)."""
     async with harness(tmp_path) as h:
         await h.start_bot()
         await previews_on(h)
-        h.openai.stream_error_next("server_error", after_partials=0)
+        h.openai.stream_error_next("server_error", after_partials=0, flat=flat)
         handle = await h.imagine("a fox in a storm", quality="low")
         await handle.wait_original(lambda m: NOTHING in m.content.lower(), timeout=15)
         assert MAY_HAVE not in everything_said(handle)

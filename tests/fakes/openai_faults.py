@@ -39,6 +39,10 @@ class _Failure:
     body: bytes | str | dict[str, Any] | None
 
 
+# Marks a scripted stream error to be sent in the spec's flat shape (openai_outputs.sse_events).
+FLAT = "_flat"
+
+
 class RawFailureError(Exception):
     """A scripted failure answered with a raw body instead of the API's envelope."""
 
@@ -89,11 +93,18 @@ class Faults:
         self._garbles += 1
 
     def stream_error_next(
-        self, code: str = "moderation_blocked", message: str = "", *, after_partials: int = 1
+        self,
+        code: str = "moderation_blocked",
+        message: str = "",
+        *,
+        after_partials: int = 1,
+        flat: bool = False,
     ) -> None:
         text = message or "Your request was rejected by the safety system."
         err_type = "image_generation_user_error" if code == "moderation_blocked" else "server_error"
-        error = {"message": text, "type": err_type, "param": None, "code": code}
+        error: dict[str, Any] = {"message": text, "type": err_type, "param": None, "code": code}
+        if flat:  # the spec's error event: its fields flat in `data`, no `error` object
+            error[FLAT] = True
         self._stream_errors.append((error, after_partials))
 
     # ---- used by the endpoints --------------------------------------------------------------

@@ -156,7 +156,11 @@ def sse_events(
         kind = f"{prefix}.partial_image"
         yield _sse(kind, {"type": kind, "b64_json": b64, "partial_image_index": i, **common})
     if error is not None:
-        yield _sse("error", {"type": "error", "error": error})
+        if error.get("_flat"):  # `event: error` with the error's fields flat (the spec's shape)
+            fields = {k: v for k, v in error.items() if k != "_flat"}
+            yield _sse("error", {**fields, "type": "error"})
+        else:
+            yield _sse("error", {"type": "error", "error": error})
         return
     tokens = usage(call, size, quality, call.partial_images)
     for i in range(call.n):

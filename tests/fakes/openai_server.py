@@ -140,11 +140,17 @@ class FakeOpenAI:
         self.faults.garble_next()
 
     def stream_error_next(
-        self, code: str = "moderation_blocked", message: str = "", *, after_partials: int = 1
+        self,
+        code: str = "moderation_blocked",
+        message: str = "",
+        *,
+        after_partials: int = 1,
+        flat: bool = False,
     ) -> None:
         """The next streamed request sends an `error` event after `after_partials` partial
-        images (0: as its first event, before any work was streamed)."""
-        self.faults.stream_error_next(code, message, after_partials=after_partials)
+        images (0: as its first event, before any work was streamed); `flat`: in the spec's
+        shape, the error's fields flat in the event rather than under `error`."""
+        self.faults.stream_error_next(code, message, after_partials=after_partials, flat=flat)
 
     # ---- what tests read or add -------------------------------------------------------------
     def model_ids(self) -> list[str]:
