@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.money import format_usd
@@ -280,4 +282,25 @@ async def test_a_relaxed_job_charged_at_its_estimate_is_shown_as_an_estimate(
                                        channel=h.channel)  # fmt: skip
         again = await lookup.wait_original(lambda m: bool(m.embeds), timeout=10)
         assert "estimate" in cost_field(again)  # /job reads the same stored record
+        h.discord.assert_no_violations()
+
+
+async def test_a_picture_too_large_for_a_batch_line_is_refused_for_relaxed(tmp_path: Path) -> None:
+    """A batch line carries each picture as a data URL of at most 20,971,520 characters (~15 MB):
+    a bigger one is refused for the relaxed speed before anything is queued (issue 22, case 16),
+    and the fast speed still takes it."""
+    noise = Image.frombytes("RGB", (2400, 2400), os.urandom(2400 * 2400 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG", compress_level=1)
+    assert len(buffer.getvalue()) > 16_000_000
+    async with harness(tmp_path) as h:
+        await h.start_bot()
+        await allow_relaxed(h)
+        image = h.upload("IMG_BIG.png", buffer.getvalue(), "image/png")
+        options = {"prompt": "paint it blue", "image": image, "quality": "low", "speed": "relaxed"}
+        refused = await h.discord.slash("edit", options, member=h.alice, guild=h.guild,
+                                        channel=h.channel)  # fmt: skip
+        reply = await h.private_reply(refused, timeout=30)
+        assert "IMG_BIG.png is too large for the relaxed speed" in reply.content
+        assert h.jobs() == [] and h.openai.batches.batches == {}
         h.discord.assert_no_violations()
