@@ -133,7 +133,7 @@ class Harness:
     batches: FakeBatchesClient | None = None  # the in-process fake Batch API
     relaxed: RelaxedLane | None = None
 
-    async def quiesce(self, rounds: int = 3) -> None:
+    async def quiesce(self, rounds: int = 6) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
         for _ in range(rounds):
             for _ in range(25):
