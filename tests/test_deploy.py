@@ -141,7 +141,7 @@ def test_postgres_compose_runs_two_processes_that_share_the_database_and_split_t
 
 def test_postgres_compose_keeps_the_stop_grace_health_and_loopback_ports_of_compose_yaml() -> None:
     single = _compose()["services"]["bot"]
-    ports = []
+    ports: list[str] = []
     for bot in _bots(_cluster_compose()).values():
         assert bot["stop_grace_period"] == single["stop_grace_period"]
         assert _seconds(str(bot["stop_grace_period"])) >= CLEAN_STOP_SECONDS
