@@ -118,6 +118,11 @@ def test_postgres_compose_runs_postgresql_15_with_a_volume_and_a_health_check() 
     password = db["environment"]["POSTGRES_PASSWORD"]
     assert password.startswith("${POSTGRES_PASSWORD:?"), "the password comes from .env, unset fails"
     assert "ports" not in db, "the database stays on compose's network"
+    options = dict(arg.split("=", 1) for arg in db["command"] if "=" in arg)
+    idle, interval, count = (
+        int(options[f"tcp_keepalives_{k}"]) for k in ("idle", "interval", "count")
+    )
+    assert idle + interval * count <= 30, "a vanished host's lease is freed within half a minute"
 
 
 def test_postgres_compose_runs_two_processes_that_share_the_database_and_split_the_shards() -> None:

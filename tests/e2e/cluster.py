@@ -75,6 +75,10 @@ class Cluster:
     root: Path
     shard_count: int
     ipm: int
+    # What each process runs (`python -m bot`; a benchmark runs its own entry point) and with
+    # which variables beyond the cluster's own.
+    command: tuple[str, ...] = ("-m", "bot")
+    extra_env: dict[str, str] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     guilds: dict[int, list[FakeGuild]] = field(default_factory=dict)  # shard -> its guilds
     _names: itertools.count[int] = field(default_factory=itertools.count)
@@ -112,6 +116,7 @@ class Cluster:
             HTTP_PORT=str(node.http_port),
             NO_PROXY="127.0.0.1",
         )
+        env.update(self.extra_env)
         return env
 
     async def start(self, shard: int) -> Node:
@@ -124,7 +129,7 @@ class Cluster:
             sink.write(f"---- start {node.starts}\n".encode())
             sink.flush()
             node.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=node.folder, env=self.env(node),
+                sys.executable, *self.command, cwd=node.folder, env=self.env(node),
                 stdout=sink, stderr=sink,
             )  # fmt: skip
         return node
@@ -321,11 +326,20 @@ def spread_excess(history: list[tuple[float, int]], ipm: int, burst: int) -> flo
 
 @contextlib.asynccontextmanager
 async def running_cluster(
-    database_url: str, root: Path, *, shard_count: int = 3, ipm: int, guilds_per_shard: int = 2
+    database_url: str,
+    root: Path,
+    *,
+    shard_count: int = 3,
+    ipm: int,
+    guilds_per_shard: int = 2,
+    command: tuple[str, ...] = ("-m", "bot"),
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Cluster]:
     """The fakes and the world; the processes start at `ensure_running` and are stopped here."""
     async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-test", ipm=ipm) as openai:
-        cluster = Cluster(discord, openai, database_url, root, shard_count, ipm)
+        cluster = Cluster(
+            discord, openai, database_url, root, shard_count, ipm, command, extra_env or {}
+        )
         cluster.nodes = [Node(s, root / f"shard{s}") for s in range(shard_count)]
         await cluster.add_guilds(guilds_per_shard)
         try:
