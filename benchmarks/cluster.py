@@ -247,12 +247,19 @@ def load_line(when: str) -> str:
     return f"load average {when}: {load} ({os.cpu_count()} cores)"
 
 
-async def main(rates: list[int], seconds: float, count: int) -> None:
+async def measure(
+    server: PostgresServer, rates: list[int], seconds: float, count: int, work: Path
+) -> tuple[list[Row], list[float]]:
+    rows = await admission(server, rates, seconds, work) if rates else []
+    times = await failovers(server, count, work) if count else []
+    return rows, times
+
+
+def main(rates: list[int], seconds: float, count: int) -> None:
     print(load_line("before"), flush=True)
+    # The server starts outside the event loop: it migrates its template with asyncio.run.
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp, running_server() as server:
-        work = Path(tmp)
-        rows = await admission(server, rates, seconds, work) if rates else []
-        times = await failovers(server, count, work) if count else []
+        rows, times = asyncio.run(measure(server, rates, seconds, count, Path(tmp)))
     print(load_line("after"))
     print_rows(rows, times)
 
@@ -268,4 +275,4 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     args = parse_args()
     rates = [int(r) for r in args.rates.split(",") if r]
-    asyncio.run(main(rates, args.seconds, args.failovers))
+    main(rates, args.seconds, args.failovers)
