@@ -128,6 +128,7 @@ async def test_kill_9_of_the_dispatcher_hands_over_and_nothing_is_lost_or_sent_t
     prompts = cluster.image_prompts()
     for prompt in [flying, *backlog]:
         assert prompts.count(prompt) == 1, f"{prompt!r} went out {prompts.count(prompt)} times"
+    assert ai.images.ipm_refusals == 0, "the new dispatcher forgot the minute's requests"
 
     # The killed process rejoins: back on its shard, it admits there, and another dispatches.
     await cluster.start(victim)
