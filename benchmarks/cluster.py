@@ -147,7 +147,8 @@ async def measure_cluster(
         figures = summarise(
             "imagine", rate, handles, sent_for, bot_cpu, span, driver_cpu, edits, loop_cpu
         )
-        return Row(f"{PROCESSES} on PostgreSQL", figures, db_cpu / max(figures.admitted, 1) * 1e3)
+        db_ms = db_cpu / max(figures.admitted, 1) * 1e3
+        return Row(f"{PROCESSES} processes on PostgreSQL", figures, db_ms)
     finally:
         for node in cluster.nodes:  # in-flight calls never end; a clean stop would wait for them
             if node.running:
@@ -177,7 +178,7 @@ async def admission(
             single = await measure_rate(
                 cluster.discord, cluster.openai, world, rate, seconds, folder, None, log
             )
-            rows.append(Row("1 on SQLite", single, None))
+            rows.append(Row("1 process on SQLite", single, None))
             print(f"1 process on SQLite, {rate}/s: p99 {single.p99_ms:.1f} ms", flush=True)
             several = await measure_cluster(cluster, world, rate, seconds, server.postmaster_pid)
             rows.append(several)
@@ -229,7 +230,7 @@ async def failovers(server: PostgresServer, count: int, work: Path) -> list[floa
 
 def print_rows(rows: list[Row], times: list[float]) -> None:
     for setup in dict.fromkeys(r.setup for r in rows):
-        print(f"\n{setup} process(es):")
+        print(f"\n{setup}:")
         print_figures([r.figures for r in rows if r.setup == setup])
         for r in rows:
             if r.setup == setup and r.db_cpu_ms is not None:
