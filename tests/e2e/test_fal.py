@@ -4,12 +4,16 @@ at once), priced per image from fal's list and marked so; a dropped submission i
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 
 from tests.e2e.harness import Harness, harness, png
@@ -72,3 +76,60 @@ async def test_a_dropped_submission_is_in_doubt_and_sent_once(tmp_path: Path) ->
         assert len(fal.submitted) == 1
         [row] = h.ledger()
         assert row["billing"] == "in_doubt" and row["cost_micro_usd"] > 0
+
+
+def _count_option(h: Harness, command: str) -> dict[str, Any]:
+    [synced] = [c for c in h.discord.synced_commands(h.guild) or h.discord.synced_commands()
+                if c["name"] == command]  # fmt: skip
+    [count] = [o for o in synced["options"] if o["name"] == "count"]
+    return count
+
+
+async def test_counts_are_offered_up_to_fals_four_images_per_request(tmp_path: Path) -> None:
+    async with through_fal(tmp_path) as (h, fal):
+        for command in ("imagine", "edit"):
+            count = _count_option(h, command)
+            assert count["max_value"] == 4 and "(1-4)" in count["description"]
+        with pytest.raises(AssertionError, match="count"):
+            await h.imagine("five foxes", count=5)  # Discord lets no member send it
+        result = await h.wait_result(await h.imagine("four foxes", count=4, quality="low",
+                                                     size="1024x1024"))  # fmt: skip
+        assert len(result.attachments) == 4
+        assert [q.input["num_images"] for q in fal.submitted] == [4]
+
+
+async def test_a_mask_reaches_fal_white_where_the_member_marked_it(tmp_path: Path) -> None:
+    drawn = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    drawn.paste((0, 0, 0, 0), (0, 0, 32, 64))  # OpenAI's way: the left half transparent
+    buffer = io.BytesIO()
+    drawn.save(buffer, "PNG")
+    async with through_fal(tmp_path) as (h, fal):
+        edited = await h.discord.slash(
+            "edit", {"prompt": "a hat", "quality": "low", "size": "1024x1024",
+                     "image": h.upload("cat.png", png((64, 64)), "image/png"),
+                     "mask": h.upload("mask.png", buffer.getvalue(), "image/png")},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        assert (await h.wait_result(edited)).attachments[0].data in fal.images_out
+        [sent] = fal.submitted
+        data = base64.b64decode(sent.input["mask_image_url"].partition(";base64,")[2])
+        with Image.open(io.BytesIO(data)) as mask:
+            grey = mask.convert("L")
+            assert grey.getpixel((8, 32)) == 255 and grey.getpixel((56, 32)) == 0
+        [row] = h.ledger()
+        assert row["billing"] != "in_doubt" and row["cost_micro_usd"] == 11_000
+
+
+@pytest.mark.parametrize(
+    ("model", "quality", "size", "price"),
+    [("gpt-image-1.5", "medium", "1536x1024", 50_000),
+     ("gpt-image-1-mini", "high", "1024x1024", 36_000)],
+)  # fmt: skip
+async def test_fals_other_models_are_priced_from_its_lists(
+    tmp_path: Path, model: str, quality: str, size: str, price: int
+) -> None:
+    async with through_fal(tmp_path) as (h, fal):
+        await h.wait_result(await h.imagine("a kite", model=model, quality=quality, size=size))
+        [row] = h.ledger()
+        assert row["cost_micro_usd"] == price
+        assert row["price_version"] == "fal: per-image price"
