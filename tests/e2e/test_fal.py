@@ -82,7 +82,7 @@ def _count_option(h: Harness, command: str) -> dict[str, Any]:
     [synced] = [c for c in h.discord.synced_commands(h.guild) or h.discord.synced_commands()
                 if c["name"] == command]  # fmt: skip
     [count] = [o for o in synced["options"] if o["name"] == "count"]
-    return count
+    return dict(count)
 
 
 async def test_counts_are_offered_up_to_fals_four_images_per_request(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ async def test_a_mask_reaches_fal_white_where_the_member_marked_it(tmp_path: Pat
 async def test_fals_other_models_are_priced_from_its_lists(
     tmp_path: Path, model: str, quality: str, size: str, price: int
 ) -> None:
-    async with through_fal(tmp_path) as (h, fal):
+    async with through_fal(tmp_path) as (h, _fal):
         await h.wait_result(await h.imagine("a kite", model=model, quality=quality, size=size))
         [row] = h.ledger()
         assert row["cost_micro_usd"] == price

@@ -24,7 +24,7 @@ import io
 import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from PIL import Image
@@ -232,9 +232,10 @@ def _mask_problem(url: object) -> str | None:
             rgba = image.convert("RGBA")
     except (OSError, ValueError):
         return "is not an image"
-    lowest_alpha = rgba.getchannel("A").getextrema()[0]
+    lowest_alpha, _ = cast(tuple[int, int], rgba.getchannel("A").getextrema())
     if lowest_alpha < 255:
         return "white marks the area to edit: a transparent mask is not fal's convention"
-    if rgba.convert("L").getextrema()[1] < 128:
+    _, brightest = cast(tuple[int, int], rgba.convert("L").getextrema())
+    if brightest < 128:
         return "has no white area to edit"
     return None
