@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,8 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
-from tests.e2e.harness import Harness, harness, png
+from bot.money import format_usd
+from tests.e2e.harness import Harness, harness, png, slash
 from tests.fakes.fal_queue import CDN_HOST, FakeFal
 from tests.fakes.result_hosts import RoutedHosts
 
@@ -133,3 +135,19 @@ async def test_fals_other_models_are_priced_from_its_lists(
         [row] = h.ledger()
         assert row["cost_micro_usd"] == price
         assert row["price_version"] == "fal: per-image price"
+
+
+async def test_usage_and_the_csv_show_fals_list_priced_spend_apart(tmp_path: Path) -> None:
+    async with through_fal(tmp_path) as (h, _fal):
+        await h.wait_result(await h.imagine("a kite", quality="low", size="1024x1024"))
+        await h.wait_result(await h.imagine("a kite", quality="auto", size="1024x1024"))
+        handle = await slash(h, "usage", h.mod, period="today", export=True)
+        reply = await handle.wait_original(lambda m: bool(m.embeds), timeout=15)
+        fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
+        listed = fields["At a published price (no cost reported)"]
+        assert listed.startswith(f"1 req · {format_usd(11_000)} at the provider's per-image price")
+        assert "Estimated (no usage)" in fields  # the call fal lists no price for, apart too
+        [export] = [a for a in reply.attachments if a.filename.endswith(".csv")]
+        rows = list(csv.DictReader(io.StringIO(export.data.decode("utf-8"))))
+        marks = sorted((r["billing"], r["price_version"]) for r in rows)
+        assert marks[0] == ("actual", "fal: per-image price") and marks[1][0] == "estimated"
