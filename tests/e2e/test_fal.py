@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
+from bot.check import run_check
 from bot.money import format_usd
 from tests.e2e.harness import Harness, harness, png, slash
 from tests.fakes.fal_queue import CDN_HOST, FakeFal
@@ -151,3 +152,15 @@ async def test_usage_and_the_csv_show_fals_list_priced_spend_apart(tmp_path: Pat
         rows = list(csv.DictReader(io.StringIO(export.data.decode("utf-8"))))
         marks = sorted((r["billing"], r["price_version"]) for r in rows)
         assert marks[0] == ("actual", "fal: per-image price") and marks[1][0] == "estimated"
+
+
+async def test_check_online_lists_what_fal_lacks_with_its_images_per_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with through_fal(tmp_path) as (h, _fal):
+        code = await run_check(h.settings, online=True, clock=h.clock)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
+    assert "more than 4 images per request" in lacks and "batches (relaxed speed)" in lacks
+    assert "masks on edits" not in lacks  # converted to fal's convention and sent

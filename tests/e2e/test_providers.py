@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.check import run_check
+from bot.provider.profiles import load_profile
 from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png, slash
 from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, VERCEL, Dialect
@@ -190,6 +191,7 @@ async def test_azure_offers_no_webp_and_refuses_it_before_anything_is_queued(
             assert choice_values(h, command, "format") == ["png", "jpeg"]
         with pytest.raises(AssertionError, match="'webp' is not one of"):
             await h.imagine("a harbour", format="webp")
+        assert "WEBP output" in load_profile("azure", "").lacks()  # listed by check --online
         result = await h.wait_result(await h.imagine("a harbour", quality="low", format="jpeg"))
         assert result.attachments and len(gw.requests) == 1
 
