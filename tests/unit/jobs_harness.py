@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +27,7 @@ from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
-from bot.store.files import FileStore
+from bot.store.disk_files import DiskFileStore
 from bot.store.ledger import ApiCall, calls_for_job
 from tests.fakes.batch_backend import FakeBatchesClient
 from tests.fakes.image_backend import FakeImageBackend, tiny_png
@@ -58,7 +58,7 @@ def submission(
     return Submission(guild_id=guild_id, user_id=user_id, choices=choices, **fields)
 
 
-class TrackedFileStore(FileStore):
+class TrackedFileStore(DiskFileStore):
     """Knows when file operations are in flight on worker threads, so tests can wait for them."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -82,15 +82,19 @@ class TrackedFileStore(FileStore):
             if not self._pending:
                 self._idle.set()
 
-    async def write(self, relpath: str, data: bytes) -> Path:
+    async def write(self, relpath: str, data: bytes) -> None:
         async with self._busy():
-            return await super().write(relpath, data)
+            await super().write(relpath, data)
 
     async def read(self, relpath: str) -> bytes:
         if self.gate is not None:
             await self.gate.wait()
         async with self._busy():
             return await super().read(relpath)
+
+    async def read_kept(self, relpaths: Sequence[str]) -> dict[str, bytes]:
+        async with self._busy():
+            return await super().read_kept(relpaths)
 
     async def delete(self, relpaths: Iterable[str]) -> int:
         async with self._busy():

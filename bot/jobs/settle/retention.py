@@ -34,7 +34,9 @@ class Retention:
     async def purge_expired(self, retention_days: int) -> int:
         """Delete kept files older than the retention period (never a queued job's inputs);
         returns how many."""
-        rows = await store.expired_files(self._db, self._clock.now() - timedelta(retention_days))
+        before = self._clock.now() - timedelta(retention_days)
+        await self._files.delete_strays(before)  # kept in the database: no one else sees them
+        rows = await store.expired_files(self._db, before)
         if not rows:
             return 0
         # Rows first: a crash in between leaves stray files, never rows pointing at nothing.
