@@ -74,7 +74,7 @@ def _marks(count: int) -> str:
 def _row_to_blob(row: Row) -> Blob:
     return Blob(
         relpath=row["relpath"],
-        data=bytes(row["data"]),
+        data=row["data"],  # bytes from either driver (BLOB, bytea)
         size=row["size"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
     )

@@ -35,7 +35,9 @@ class Retention:
         """Delete kept files older than the retention period (never a queued job's inputs);
         returns how many."""
         before = self._clock.now() - timedelta(retention_days)
-        await self._files.delete_strays(before)  # kept in the database: no one else sees them
+        # Files no row names (in the database only: strays under DATA_DIR are left to the
+        # operator, as they always were).
+        await self._files.delete_strays(before)
         rows = await store.expired_files(self._db, before)
         if not rows:
             return 0
