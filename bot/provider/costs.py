@@ -11,6 +11,9 @@ from bot.domain import ImagesResult
 from bot.money import MICRO_PER_USD
 from bot.provider.profile import ProviderProfile
 
+# The ledger's price_version for a published per-image price (bot/store/usage.py reads it).
+PER_IMAGE_BASIS = "per-image price"
+
 
 def with_cost(
     result: ImagesResult,
@@ -32,7 +35,7 @@ def with_cost(
     elif costs.source == "per_image":
         each = costs.price(model, result.size, result.quality)
         micro = None if each is None else each * len(result.images)
-        basis = f"{profile.name}: per-image price"
+        basis = f"{profile.name}: {PER_IMAGE_BASIS}"
     else:
         return result
     if micro is None:

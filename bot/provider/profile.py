@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Api = Literal["images", "fal_queue"]
@@ -14,6 +14,8 @@ CostSource = Literal["usage", "body", "header", "per_image"]
 Envelope = Literal["openai", "azure", "fal"]
 PacingMode = Literal["ipm_tpm", "concurrency", "none"]
 Operation = Literal["generate", "edit"]
+# alpha: OpenAI's, transparent = edit; white_edits: an opaque black-and-white picture, white = edit
+MaskConvention = Literal["alpha", "white_edits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,20 @@ class Edits:
     encoding: EditEncoding
     image_field: ImageField
     masks: bool
+    mask_convention: MaskConvention = "alpha"
+    mask_field: str = ""  # the JSON field a mask goes in (fal), "" for multipart's `mask`
+    mask_fields: Mapping[str, str] = field(default_factory=dict)  # per model, over mask_field
+
+    def mask_field_for(self, model: str) -> str:
+        return self.mask_fields.get(model, self.mask_field)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may ask for: images per request, and the output formats made."""
+
+    max_images: int = 10
+    output_formats: tuple[str, ...] = ("png", "jpeg", "webp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +159,7 @@ class ProviderProfile:
     envelope: Envelope
     features: Features
     pacing: Pacing
+    limits: Limits = field(default_factory=Limits)
 
     def lacks(self) -> tuple[str, ...]:
         """What this provider does not offer, as short phrases for `check` and refusals."""
@@ -156,4 +173,9 @@ class ProviderProfile:
             ("streaming (previews)", f.streaming),
             ("a /models list", f.models_list),
         ]
-        return tuple(what for what, has in missing if not has)
+        lacking = [what for what, has in missing if not has]
+        if self.limits.max_images < 10:
+            lacking.append(f"more than {self.limits.max_images} images per request")
+        absent = [f for f in ("png", "jpeg", "webp") if f not in self.limits.output_formats]
+        lacking += [f"{f.upper()} output" for f in absent]
+        return tuple(lacking)
