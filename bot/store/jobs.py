@@ -254,6 +254,15 @@ async def jobs_in_state(db: Reader, state: JobState) -> list[JobRecord]:
     return [row_to_job(row) for row in rows]
 
 
+async def queued_ids(db: Reader, speed: Speed) -> list[int]:
+    """The ids of the queued jobs of one speed, oldest first (a process's mirror of the queue
+    reads these four times a second, bot/cluster/sync.py; records only for the new ones)."""
+    rows = await db.fetchall(
+        "SELECT id FROM jobs WHERE state = 'queued' AND speed = ? ORDER BY id", (speed,)
+    )
+    return [row[0] for row in rows]
+
+
 async def undelivered(db: Reader, since: datetime) -> list[JobRecord]:
     """Succeeded jobs finished since `since` whose result no message has shown."""
     rows = await db.fetchall(
