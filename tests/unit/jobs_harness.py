@@ -24,7 +24,7 @@ from bot.jobs.models import Submission
 from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.service import JobService
 from bot.jobs.settle.retention import Retention
-from bot.jobs.wiring import QueueSettings, build_job_queue
+from bot.jobs.wiring import JobQueueParts, QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.files import FileStore
@@ -132,6 +132,7 @@ class Harness:
     retention: Retention
     batches: FakeBatchesClient | None = None  # the in-process fake Batch API
     relaxed: RelaxedLane | None = None
+    parts: JobQueueParts | None = None  # everything build_job_queue built (bot/cluster wires it)
 
     async def quiesce(self, rounds: int = 6) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
@@ -278,5 +279,5 @@ def make_harness(
     sink.service = parts.service
     return Harness(
         db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
-        parts.lifecycle, parts.retention, batches, parts.relaxed,
+        parts.lifecycle, parts.retention, batches, parts.relaxed, parts,
     )  # fmt: skip
