@@ -14,7 +14,7 @@ from bot.cluster.lease import Lease
 log = logging.getLogger(__name__)
 
 # How often a follower tries the lease and its holder checks it: a dead holder's work is taken
-# over within this plus the recovery (DESIGN.md "Several processes").
+# over within this plus the time recovery takes.
 LEASE_POLL = 1.0
 
 
