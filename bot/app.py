@@ -21,6 +21,8 @@ from discord.ext import commands
 
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
+from bot.cluster.leader import Leadership
+from bot.cluster.wiring import build_leadership
 from bot.db import Database, open_database
 from bot.errors import ConfigError, UnreachableError
 from bot.guilds.service import GuildSettingsService
@@ -73,7 +75,6 @@ EXTENSIONS = (
     "cogs.operator",
 )
 SYNC_HASH_KEY = "global_commands_sha256"
-RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
 # What the bot needs in a channel (README "Inviting the bot"): view, send, embed, attach, history,
 # use external emoji, send in threads.
 INVITE_PERMISSIONS = 274878024704
@@ -100,6 +101,7 @@ class Services:
     safety: CommunitySafety
     ops: OpsKit  # metrics, the provider watch, the HTTP server (bot/ops/)
     access: GuildAccess
+    leadership: Leadership  # starts the dispatcher side while this process holds the lease
 
 
 class ImageBot(commands.Bot):
@@ -120,7 +122,6 @@ class ImageBot(commands.Bot):
             **options,  # type: ignore[arg-type]  # e.g. guild_ready_timeout from tests
         )
         self.services = services
-        self._sweeper: asyncio.Task[None] | None = None
         self._models_task: asyncio.Task[None] | None = None
         self._told_ready = False
 
@@ -133,8 +134,7 @@ class ImageBot(commands.Bot):
         await self.serve_ops()
         await self._ask_provider_models()
         await self._tell_hidden_usage()
-        await self.services.job_queue.start()
-        self._sweeper = asyncio.create_task(self._sweep_expired_results())
+        await self.services.leadership.start()
         self._models_task = asyncio.create_task(self.services.models.refresh_daily())
         await self.sync_commands()
 
@@ -163,8 +163,7 @@ class ImageBot(commands.Bot):
         return connected, (ws.latency if connected and ws is not None else None)
 
     def _dispatching(self) -> bool:
-        task = self.services.job_queue.dispatcher_task
-        return task is not None and not task.done()
+        return self.services.leadership.healthy()
 
     async def serve_ops(self) -> None:
         """Listen on HTTP_HOST:HTTP_PORT (once), or raise the ConfigError naming them."""
@@ -238,19 +237,6 @@ class ImageBot(commands.Bot):
         if line is not None:
             log.warning("%s", line)
 
-    async def _sweep_expired_results(self) -> None:
-        """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""
-        days = self.services.settings.result_retention_days
-        while True:
-            try:
-                removed = await self.services.retention.purge_expired(days)
-            except Exception:
-                log.exception("could not purge expired results")
-            else:
-                if removed:
-                    log.info("deleted %d result files older than %d days", removed, days)
-            await self.services.clock.sleep(RETENTION_SWEEP_SECONDS)
-
     async def sync_commands(self) -> None:
         """DEV_GUILD_ID: sync there at once; otherwise globally, only when the set changed.
 
@@ -276,10 +262,9 @@ class ImageBot(commands.Bot):
         log.info("synced %d global commands", len(payload))
 
     async def close(self) -> None:
-        for task in (self._sweeper, self._models_task):
-            if task is not None:
-                task.cancel()
-        await self.services.job_queue.stop()
+        if self._models_task is not None:
+            self._models_task.cancel()
+        await self.services.leadership.stop()
         await self.services.ops.close()
         await super().close()
 
@@ -348,6 +333,9 @@ async def build_services(
             provider=profile,
         )
         access = GuildAccess(settings.guilds, settings.guild_ids, db, clock)
+        leadership = build_leadership(jobs, db=db, clock=clock,
+                                      retention_days=settings.result_retention_days,
+                                      on_change=ops.metrics.dispatcher.set)  # fmt: skip
         yield Services(
             settings=settings,
             db=db,
@@ -364,6 +352,7 @@ async def build_services(
             safety=safety,
             ops=ops,
             access=access,
+            leadership=leadership,
         )
 
 

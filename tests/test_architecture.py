@@ -114,6 +114,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("bot.store",),
     ("bot.reports", "bot.jobs", "bot.guilds"),
     ("bot.ops",),  # running as a service: watches the jobs' events, reads the store
+    ("bot.cluster",),  # several processes: which one dispatches, every queue mirrored
 )
 TOP = {"bot.app", "bot.check", "bot.reconcile", "bot.__main__", "bot"}
 

@@ -14,9 +14,11 @@ import aiosqlite
 
 from bot.db.base import (
     DEFAULT_MIGRATIONS_DIR,
+    HeldLock,
     Migration,
     Params,
     Row,
+    SessionLock,
     Written,
     discover,
     strip_comments,
@@ -179,6 +181,10 @@ class SqliteDatabase:
 
     async def schema_version(self) -> int:
         return await schema_version(self._conn)
+
+    async def try_session_lock(self, key: int) -> SessionLock | None:
+        """Held at once: one process runs on a SQLite file, so it holds every lock."""
+        return HeldLock()
 
     async def close(self) -> None:
         await self._conn.close()

@@ -107,6 +107,7 @@ async def test_metrics_agree_with_the_ledger_and_the_providers_log(
         assert _total(samples, "imagebot_admissions_total", outcome="model_not_allowed") == 1
         assert _total(samples, "imagebot_jobs_finished_total", outcome="succeeded") == 3
         assert _total(samples, "imagebot_gateway_connected") == 1
+        assert _total(samples, "imagebot_dispatcher") == 1  # a lone process holds the lease
         assert _total(samples, "imagebot_queue_depth", speed="fast") == 0
         assert _total(samples, "imagebot_ack_latency_seconds_count") >= 3
         # Received interactions by kind; first answers by outcome: two metrics, no "any" kind.
