@@ -29,6 +29,7 @@ from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.provider_parts import batches_for, images_client, paced, screener_for
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.service import JobService
+from bot.jobs.settle.origins import OriginBook
 from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.ops.job_log import JobObserver
@@ -98,6 +99,7 @@ class Services:
     safety: CommunitySafety
     ops: OpsKit  # metrics, the provider watch, the HTTP server (bot/ops/)
     access: GuildAccess
+    origins: OriginBook  # each job's interaction, stored for other processes (cluster mode)
 
 
 class ImageBot(commands.Bot):
@@ -358,6 +360,7 @@ async def build_services(
             safety=safety,
             ops=ops,
             access=access,
+            origins=OriginBook(db=db, clock=clock, shared=settings.database_url is not None),
         )
 
 

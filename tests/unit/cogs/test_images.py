@@ -70,10 +70,16 @@ class FakeOps:
 
 
 @dataclass
+class FakeOrigins:
+    shared: bool = False  # one process: origins stay in memory (bot/jobs/settle/origins.py)
+
+
+@dataclass
 class FakeServices:
     jobs: FakeJobService
     clock: ManualClock
     ops: FakeOps = field(default_factory=FakeOps)
+    origins: FakeOrigins = field(default_factory=FakeOrigins)
 
 
 def cog(jobs: FakeJobService) -> tuple[Images, FakeServices]:

@@ -8,6 +8,7 @@ from typing import Any, cast
 import discord
 
 from bot.clock import ManualClock
+from cogs._reply import LiveReply
 from cogs._status import STATUS_EDIT_INTERVAL, Origin, Status
 
 
@@ -34,7 +35,7 @@ class FakeInteraction:
 
 def origin_for(clock: ManualClock) -> tuple[Origin, FakeInteraction]:
     interaction = FakeInteraction(clock)
-    origin = Origin(cast(discord.Interaction, interaction), clock)
+    origin = Origin(LiveReply(cast(discord.Interaction, interaction)), clock)
     origin.acknowledge(private=False, shown="position 50")
     return origin, interaction
 
