@@ -22,7 +22,7 @@ class FakeInteraction:
         self.most_in_flight = 0
         self.hold: asyncio.Event | None = None
 
-    async def edit_original_response(self, *, content: str, attachments: Any) -> None:
+    async def edit_original_response(self, *, content: str, attachments: Any, **_: Any) -> None:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
