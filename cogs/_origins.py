@@ -95,6 +95,11 @@ class Origins:
             except Exception as exc:  # retention purges it within 15 minutes
                 log.warning("could not delete the origin of job %s: %s", job_id, type(exc).__name__)
 
+    def stop_all(self) -> None:
+        """The bot is closing: no status edit goes out through a closed session."""
+        for origin in self._origins.values():
+            origin.stop()
+
     async def _rebuild(self, job: JobRecord) -> Origin | None:
         """The Origin another process stored for this job, if its token still lives."""
         if not self._book.shared:
