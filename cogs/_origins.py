@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
@@ -38,13 +38,16 @@ class Origins:
         self._book = bot.services.origins
         self._clock = bot.services.clock
         self._origins: dict[int, Origin] = {}
+        # Jobs with no stored origin that will never get one (acknowledged long ago), by their
+        # creation: the dispatcher's position events need no database read for them.
+        self._absent: dict[int, datetime] = {}
 
     def __contains__(self, job_id: int) -> bool:
         return job_id in self._origins
 
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
         if self._book.shared:
-            self._drop_expired()  # another process may end this one's jobs: none ends here
+            self._drop_expired()  # another process may end this one's jobs
         self._origins[job_id] = Origin(LiveReply(interaction), self._clock)
 
     async def acknowledged(
@@ -87,6 +90,7 @@ class Origins:
     async def close(self, job_id: int) -> None:
         """The job has ended: no more statuses, and its stored token is deleted."""
         origin = self._origins.pop(job_id, None)
+        self._absent.pop(job_id, None)
         if origin is not None:
             await origin.close()
         if self._book.shared:
@@ -102,7 +106,8 @@ class Origins:
 
     async def _rebuild(self, job: JobRecord) -> Origin | None:
         """The Origin another process stored for this job, if its token still lives."""
-        if not self._book.shared:
+        age = self._clock.now() - job.created_at  # the interaction is older still
+        if not self._book.shared or job.id in self._absent or age > TOKEN_LIFETIME:
             return None
         try:
             stored = await self._book.find(job.id)
@@ -110,13 +115,24 @@ class Origins:
             log.warning("could not read the origin of job %s: %s", job.id, type(exc).__name__)
             return None
         if stored is None:
+            if age > timedelta(seconds=ACK_WAIT):  # its command is long done: none will come
+                self._remember_absent(job)
             return None
         if job.id in self._origins:  # another event of the job rebuilt it meanwhile
             return self._origins[job.id]
+        self._drop_expired()  # the job may end in another process: none ends here
         origin = Origin(StoredReply(self._bot, stored, job.guild_id), self._clock)
         origin.resume(private=stored.private)
         self._origins[job.id] = origin
         return origin
+
+    def _remember_absent(self, job: JobRecord) -> None:
+        while self._absent:  # oldest first; past the token's life the age alone says it
+            oldest, created = next(iter(self._absent.items()))
+            if self._clock.now() - created <= TOKEN_LIFETIME:
+                break
+            del self._absent[oldest]
+        self._absent[job.id] = job.created_at
 
     def _drop_expired(self) -> None:
         """Forget origins whose token has expired (oldest first: jobs are tracked in order)."""

@@ -82,7 +82,8 @@ class Origin:
             await asyncio.wait({self._flusher})
 
     def stop(self) -> None:
-        """Forgotten (its token expired): nothing pending is shown."""
+        """No more edits without waiting for one under way (its token expired, or the bot is
+        closing)."""
         self._closed = True
         self._pending = None
         if self._flusher is not None and not self._editing:

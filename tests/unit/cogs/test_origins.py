@@ -27,6 +27,7 @@ class FakeBook:
     shared: bool
     failing: bool = False
     remembered: list[InteractionOrigin] = field(default_factory=list)
+    lookups: int = 0
 
     async def remember(self, origin: InteractionOrigin) -> None:
         if self.failing:
@@ -34,6 +35,7 @@ class FakeBook:
         self.remembered.append(origin)
 
     async def find(self, job_id: int) -> InteractionOrigin | None:
+        self.lookups += 1
         return None
 
     async def forget(self, job_id: int) -> None:
@@ -102,3 +104,24 @@ async def test_expired_origins_are_forgotten_in_cluster_mode_only(shared: bool) 
     # In cluster mode another process may end job 1: nothing here would ever forget it.
     assert (1 in origins) is not shared
     assert 2 in origins
+
+
+async def test_a_job_older_than_a_token_is_not_looked_up() -> None:
+    book = FakeBook(shared=True)
+    origins, services = origins_with(book)
+    services.clock.advance(15 * 60)
+    assert await origins.live(job(7)) is None
+    assert book.lookups == 0
+
+
+async def test_a_job_with_no_stored_origin_is_looked_up_until_its_command_is_long_done() -> None:
+    book = FakeBook(shared=True)
+    origins, services = origins_with(book)
+    services.clock.advance(1)  # its command may still be storing the origin
+    assert await origins.live(job(7)) is None
+    assert await origins.live(job(7)) is None
+    assert book.lookups == 2
+    services.clock.advance(10)  # long acknowledged: no origin will be stored now
+    assert await origins.live(job(7)) is None
+    assert await origins.live(job(7)) is None
+    assert book.lookups == 3
