@@ -11,9 +11,9 @@ import discord
 from bot.records import InteractionOrigin
 
 # Discord's name for an interaction's original response in webhook message paths: editing it
-# "functions the same as Edit Webhook Message" (https://discord.com/developers/docs/interactions/
-# receiving-and-responding#edit-original-interaction-response). discord.py types the id as int
-# and formats it into the path as given.
+# "functions the same as Edit Webhook Message"; discord.py types the id as int and formats it
+# into the path as given.
+# https://discord.com/developers/docs/interactions/receiving-and-responding#edit-original-interaction-response
 ORIGINAL = cast("int", "@original")
 MISSING = discord.utils.MISSING
 BASE_FILE_LIMIT = 10 * 1024 * 1024  # bytes; Discord's upload limit of a guild without boosts

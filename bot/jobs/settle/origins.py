@@ -12,8 +12,8 @@ from bot.store import origins as store
 
 log = logging.getLogger(__name__)
 
-# "Interaction tokens are valid for 15 minutes" (https://discord.com/developers/docs/
-# interactions/receiving-and-responding#responding-to-an-interaction).
+# "Interaction tokens are valid for 15 minutes":
+# https://discord.com/developers/docs/interactions/receiving-and-responding#responding-to-an-interaction
 TOKEN_LIFE = timedelta(minutes=15)
 PURGE_INTERVAL = 60.0  # seconds between purges of expired tokens, by the processes that store
 
