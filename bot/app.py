@@ -29,6 +29,7 @@ from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.provider_parts import batches_for, images_client, paced, screener_for
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.service import JobService
+from bot.jobs.settle.database_files import DatabaseFileStore
 from bot.jobs.settle.origins import OriginBook
 from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
@@ -53,6 +54,7 @@ from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import HIDDEN_USAGE_DAYS, UsageService, hidden_usage_line
 from bot.settings import Settings
 from bot.store import meta
+from bot.store.disk_files import DiskFileStore
 from bot.store.files import FileStore
 from bot.store.ledger import hidden_usage_since
 
@@ -328,7 +330,11 @@ async def build_services(
     async with opened as db, http, results_http:
         openai = images_client(http, profile, downloader, read_timeouts)
         models = ProviderModels(openai.list_models, clock)
-        files = FileStore(settings.data_dir)
+        files = (
+            DatabaseFileStore(db, clock)
+            if settings.database_url
+            else DiskFileStore(settings.data_dir)
+        )
         guilds = GuildSettingsService(db, clock, catalog)
         safety = CommunitySafety(db, screener_for(profile, http, settings, clock), clock)
         jobs = build_job_queue(
