@@ -22,6 +22,7 @@ from tests.unit.cogs.fakes import (
     GUILD,
     NOW,
     FakeAttachment,
+    FakeImagesClient,
     bot_with,
     clock,
     interaction,
@@ -79,6 +80,7 @@ class FakeServices:
     jobs: FakeJobService
     clock: ManualClock
     ops: FakeOps = field(default_factory=FakeOps)
+    openai: FakeImagesClient = field(default_factory=FakeImagesClient)
     origins: FakeOrigins = field(default_factory=FakeOrigins)
 
 
