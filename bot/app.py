@@ -32,6 +32,7 @@ from bot.jobs.provider_parts import batches_for, images_client, paced, screener_
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.service import JobService
 from bot.jobs.settle.database_files import DatabaseFileStore
+from bot.jobs.settle.origins import OriginBook
 from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.ops.job_log import JobObserver
@@ -102,6 +103,7 @@ class Services:
     ops: OpsKit  # metrics, the provider watch, the HTTP server (bot/ops/)
     access: GuildAccess
     leadership: Leadership  # starts the dispatcher side while this process holds the lease
+    origins: OriginBook  # each job's interaction, stored for other processes (cluster mode)
 
 
 class ImageBot(commands.Bot):
@@ -353,6 +355,7 @@ async def build_services(
             ops=ops,
             access=access,
             leadership=leadership,
+            origins=OriginBook(db=db, clock=clock, shared=settings.database_url is not None),
         )
 
 
