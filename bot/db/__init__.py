@@ -21,6 +21,7 @@ from bot.db.base import (
     Written,
     discover,
 )
+from bot.db.postgres import IDENTIFY_LOCKS
 from bot.db.sqlite import (
     SqliteDatabase,
     SqliteTransaction,
@@ -36,6 +37,7 @@ DriverError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 __all__ = [
     "DEFAULT_MIGRATIONS_DIR",
+    "IDENTIFY_LOCKS",
     "Database",
     "DriverError",
     "Migration",

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 # bot/store/reservations.py), and the migrations (processes starting together take turns).
 GUILD_BUDGET_LOCK = 1
 MIGRATIONS_LOCK = 2
+# Single bigint keys, a key space apart from the (int, int) ones above
+# (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS):
+# one per gateway IDENTIFY bucket, this base + shard_id % max_concurrency (bot/identify.py).
+IDENTIFY_LOCKS = 4_000_000
 # Connections per process: admission, the dispatcher and reads rarely need more at once.
 POOL_SIZE = 8
 # Start-up: each connection attempt's limit, and the pause between attempts.
@@ -183,6 +187,18 @@ class PgDatabase:
     async def schema_version(self) -> int:
         async with self._pool.connection() as conn:
             return await schema_version(conn)
+
+    @asynccontextmanager
+    async def session_lock(self, key: int) -> AsyncIterator[None]:
+        # A connection of its own, outside the pool: a session's locks stack (a second take of
+        # one key by one session never waits), and closing it releases the lock whatever
+        # happens, as the death of the process does.
+        conn = await connect(self._pool.conninfo)
+        try:
+            await conn.execute("SELECT pg_advisory_lock(%s::bigint)", (key,))
+            yield
+        finally:
+            await conn.close()
 
     async def close(self) -> None:
         await self._pool.close()
