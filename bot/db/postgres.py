@@ -163,8 +163,9 @@ class PgDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]], url: str) -> None:
         self._pool = pool
+        self._url = url  # for the connections of session locks, outside the pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
@@ -193,7 +194,7 @@ class PgDatabase:
         # A connection of its own, outside the pool: a session's locks stack (a second take of
         # one key by one session never waits), and closing it releases the lock whatever
         # happens, as the death of the process does.
-        conn = await connect(self._pool.conninfo)
+        conn = await connect(self._url)
         try:
             await conn.execute("SELECT pg_advisory_lock(%s::bigint)", (key,))
             yield
@@ -284,6 +285,6 @@ async def open_database(
     )
     await pool.open(wait=True)
     try:
-        yield PgDatabase(pool)
+        yield PgDatabase(pool, url)
     finally:
         await pool.close()
