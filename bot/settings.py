@@ -235,5 +235,7 @@ def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Set
     except ValidationError as exc:
         first = exc.errors()[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        reason = "is required but not set" if first["type"] == "missing" else first["msg"]
+        # pydantic starts a validator's own words with "Value error, ": the line needs only them.
+        said = str(first["msg"]).removeprefix("Value error, ")
+        reason = "is required but not set" if first["type"] == "missing" else said
         raise ConfigError(variable, reason) from None

@@ -74,6 +74,9 @@ class GatewayHub:
         # While set, IDENTIFY must carry this token instead (a token reset after the REST login:
         # the gateway then closes with 4004, https://discord.com/developers/docs/topics/opcodes-and-status-codes).
         self.identify_token: str | None = None
+        # While set, HELLO waits for it (a slow network): bots that connect meanwhile all get
+        # theirs at the same moment once it is set (see FakeDiscord.hold_hello).
+        self.hello_gate: asyncio.Event | None = None
         # One ordered outbox, so events queued by sync helpers never overtake or trail others.
         self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
         self._pump_task: asyncio.Task[None] | None = None
@@ -104,7 +107,10 @@ class GatewayHub:
         await ws.prepare(request)
         conn = Connection(ws, f"ws://{request.host}/gateway")
         self.connections.append(conn)
+        self.state.changes.notify()
         try:
+            if self.hello_gate is not None:
+                await self.hello_gate.wait()
             await self._send(
                 conn, {"op": OP_HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}
             )

@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import Iterable, Iterator
@@ -144,6 +145,12 @@ class FakeDiscord(InteractionDriver):
     async def wait_connected(self, timeout: float = 5.0) -> None:
         """Until a bot has identified (or resumed) on the gateway."""
         await self.gateway.wait_ready(timeout)
+
+    def hold_hello(self) -> asyncio.Event:
+        """Hold HELLO back from new gateway connections until the returned event is set: bots
+        that connected meanwhile then start their IDENTIFYs at the same moment."""
+        self.gateway.hello_gate = asyncio.Event()
+        return self.gateway.hello_gate
 
     async def wait_shards(self, shards: set[tuple[int, int]], timeout: float = 5.0) -> None:
         """Until every one of these [shard_id, num_shards] has an identified connection."""
