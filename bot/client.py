@@ -128,6 +128,8 @@ class ImageBot(commands.AutoShardedBot):
             if self.shard_count is None:
                 self.shard_count = count
             self._identify.max_concurrency = limits["max_concurrency"]
+            mine = self.services.settings.shard_ids or f"0-{self.shard_count - 1}"
+            log.info("connecting shard(s) %s of %d", mine, self.shard_count)
         await super().launch_shards()
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
