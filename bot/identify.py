@@ -8,7 +8,8 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from bot.clock import Clock
-from bot.db import IDENTIFY_LOCKS, DriverError
+from bot.db import DriverError
+from bot.db.locks import identify_key
 
 log = logging.getLogger(__name__)
 # Discord's rule: one IDENTIFY per bucket (shard_id % max_concurrency) every 5 seconds, buckets
@@ -34,7 +35,7 @@ class IdentifyGate:
 
     def key(self, shard_id: int) -> int:
         """The advisory lock of the shard's bucket."""
-        return IDENTIFY_LOCKS + shard_id % max(self.max_concurrency, 1)
+        return identify_key(shard_id % max(self.max_concurrency, 1))
 
     async def wait_turn(self, shard_id: int) -> None:
         """Return when `shard_id` may IDENTIFY. A database that fails: the spacing is waited

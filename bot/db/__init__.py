@@ -21,7 +21,6 @@ from bot.db.base import (
     Written,
     discover,
 )
-from bot.db.postgres import IDENTIFY_LOCKS
 from bot.db.sqlite import (
     SqliteDatabase,
     SqliteTransaction,
@@ -37,7 +36,6 @@ DriverError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 __all__ = [
     "DEFAULT_MIGRATIONS_DIR",
-    "IDENTIFY_LOCKS",
     "Database",
     "DriverError",
     "Migration",

@@ -88,7 +88,7 @@ class Database(Protocol):
     async def schema_version(self) -> int: ...
 
     def session_lock(self, key: int) -> AbstractAsyncContextManager[None]:
-        """Hold the advisory lock `key` (a bigint of bot/db/postgres.py's table) for the block,
+        """Hold the advisory lock `key` (a bigint of bot/db/locks.py's table) for the block,
         waiting while another process holds it; on SQLite, a lock of this one process."""
         ...
 

@@ -27,19 +27,11 @@ from bot.db.base import (
     discover,
 )
 from bot.db.dialect import to_postgresql
+from bot.db.locks import GUILD_BUDGET, MIGRATIONS
 from bot.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
-# The first key of each advisory lock (int, int) this bot takes, one number per use, so that
-# none can block another: a guild's budget (admissions of one guild take turns,
-# bot/store/reservations.py), and the migrations (processes starting together take turns).
-GUILD_BUDGET_LOCK = 1
-MIGRATIONS_LOCK = 2
-# Single bigint keys, a key space apart from the (int, int) ones above
-# (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS):
-# one per gateway IDENTIFY bucket, this base + shard_id % max_concurrency (bot/identify.py).
-IDENTIFY_LOCKS = 4_000_000
 # Connections per process: admission, the dispatcher and reads rarely need more at once.
 POOL_SIZE = 8
 # Start-up: each connection attempt's limit, and the pause between attempts.
@@ -145,7 +137,7 @@ class PgTransaction:
         # The two-int form takes the guild id folded into 32 bits: two guilds that share a key
         # only take turns, never overshoot.
         key = (guild_id ^ (guild_id >> 32)) & 0x7FFFFFFF
-        await self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (GUILD_BUDGET_LOCK, key))
+        await self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (GUILD_BUDGET, key))
 
 
 async def _fetchall(conn: psycopg.AsyncConnection[Any], sql: str, params: Params) -> list[Row]:
@@ -165,7 +157,7 @@ class PgDatabase:
 
     def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]], url: str) -> None:
         self._pool = pool
-        self._url = url  # for the connections of session locks, outside the pool
+        self._url = url
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
@@ -219,7 +211,7 @@ _SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"""
 # Two processes starting at once must not both apply a migration: the first holds this lock.
-_MIGRATION_LOCK = (MIGRATIONS_LOCK, 0)
+_MIGRATION_LOCK = (MIGRATIONS, 0)
 
 
 def postgresql_migrations(migrations_dir: Path) -> list[Migration]:

@@ -11,13 +11,13 @@ import pytest
 
 from bot.db import (
     DEFAULT_MIGRATIONS_DIR,
-    IDENTIFY_LOCKS,
     Database,
     connect,
     discover,
     migrate,
     open_database,
 )
+from bot.db.locks import IDENTIFY_BASE
 from bot.db.postgres import postgresql_migrations
 from bot.errors import MigrationError
 from tests.pg import PostgresServer
@@ -248,9 +248,9 @@ async def test_a_session_lock_waits_for_its_holder_and_other_keys_do_not(
             taken.append(name)
 
     async with open_database(db_target) as db:
-        async with db.session_lock(IDENTIFY_LOCKS):
-            await asyncio.wait_for(take(db, IDENTIFY_LOCKS + 1, "another key"), 10)
-            waiter = asyncio.create_task(take(db, IDENTIFY_LOCKS, "the same key"))
+        async with db.session_lock(IDENTIFY_BASE):
+            await asyncio.wait_for(take(db, IDENTIFY_BASE + 1, "another key"), 10)
+            waiter = asyncio.create_task(take(db, IDENTIFY_BASE, "the same key"))
             await _until_waiting(db, waiter)
             assert taken == ["another key"]
         await asyncio.wait_for(waiter, 10)
