@@ -22,6 +22,7 @@ from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.provider_parts import batches_for, images_client, paced, screener_for
 from bot.jobs.safety.community import CommunitySafety
 from bot.jobs.service import JobService
+from bot.jobs.settle.database_files import DatabaseFileStore
 from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.ops.kit import OpsKit
@@ -41,6 +42,7 @@ from bot.provider.profiles import load_profile
 from bot.provider.timeouts import ReadTimeouts
 from bot.reports.usage import UsageService
 from bot.settings import Settings
+from bot.store.disk_files import DiskFileStore
 from bot.store.files import FileStore
 
 # The client (bot/client.py) and the connection (bot/connect.py) are named here too: the
@@ -116,7 +118,11 @@ async def build_services(
     async with opened as db, http, results_http:
         openai = images_client(http, profile, downloader, read_timeouts)
         models = ProviderModels(openai.list_models, clock)
-        files = FileStore(settings.data_dir)
+        files = (
+            DatabaseFileStore(db, clock)
+            if settings.database_url
+            else DiskFileStore(settings.data_dir)
+        )
         guilds = GuildSettingsService(db, clock, catalog)
         safety = CommunitySafety(db, screener_for(profile, http, settings, clock), clock)
         jobs = build_job_queue(

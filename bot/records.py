@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Literal
 
 from bot.choices import OPTIONS
@@ -84,32 +84,28 @@ class JobRecord:
 
 @dataclass(frozen=True, slots=True)
 class StoredFile:
-    """A job's input, mask or result on disk under DATA_DIR."""
+    """A job's kept input, mask or result, with its bytes (read from the FileStore)."""
 
     job_id: int
     role: FileRole
     index: int
-    relpath: str  # relative to DATA_DIR, as stored in job_files
-    path: Path  # absolute
+    relpath: str  # the FileStore's key, as stored in job_files
     mime: str
     width: int
     height: int
     size_bytes: int
     created_at: datetime
+    data: bytes = field(repr=False)
 
     @property
     def filename(self) -> str:
         """A name to upload it under, e.g. "job-42-1.png"."""
-        return f"job-{self.job_id}-{self.index + 1}{self.path.suffix}"
-
-    def read_bytes(self) -> bytes:
-        """The file's bytes (small, local; callers on the event loop may use FileStore.read)."""
-        return self.path.read_bytes()
+        return f"job-{self.job_id}-{self.index + 1}{PurePosixPath(self.relpath).suffix}"
 
 
 @dataclass(frozen=True, slots=True)
 class NewFile:
-    """A file written under DATA_DIR that a job_files row is about to describe."""
+    """A file written to the FileStore that a job_files row is about to describe."""
 
     role: FileRole
     index: int

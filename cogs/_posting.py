@@ -127,7 +127,7 @@ async def post_result(
 
 async def encoded(results: Sequence[StoredFile], limit: int) -> list[list[EncodedFile]]:
     """The results fitted under `limit` bytes each, in messages of at most ten files."""
-    files = await asyncio.to_thread(outbox.encode_results, [f.path for f in results], limit)
+    files = await asyncio.to_thread(outbox.encode_results, [f.data for f in results], limit)
     return split_into_messages(files)
 
 

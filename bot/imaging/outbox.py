@@ -1,18 +1,17 @@
-"""Result files made ready for Discord: read from disk and fitted under a per-file size limit."""
+"""Result files made ready for Discord: fitted under a per-file size limit."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from bot.imaging.uploads import EncodedFile, fit_for_upload
 
 
-def encode_results(paths: Sequence[Path], limit_bytes: int) -> list[EncodedFile]:
+def encode_results(images: Sequence[bytes], limit_bytes: int) -> list[EncodedFile]:
     """Every kept result, in order, each re-encoded only when it would not fit."""
     return [
-        fit_for_upload(path.read_bytes(), limit_bytes=limit_bytes, filename_stem=f"image-{i + 1}")
-        for i, path in enumerate(paths)
+        fit_for_upload(data, limit_bytes=limit_bytes, filename_stem=f"image-{i + 1}")
+        for i, data in enumerate(images)
     ]
 
 

@@ -34,7 +34,7 @@ class Pacing:
 class JobEvent:
     """Something happened to a job; `job` is its record as of this event.
 
-    A "succeeded" event carries the job's kept results (`results`, in order, absolute paths),
+    A "succeeded" event carries the job's kept results (`results`, in order, with their bytes),
     so delivery posts them without asking the core again.
     """
 

@@ -132,7 +132,7 @@ class JobService:
         return job
 
     async def result_files(self, job_id: int) -> list[StoredFile]:
-        """A job's kept results, in order, with absolute paths."""
+        """A job's kept results, in order, with their bytes."""
         return list(await kept_files(self._db, self._files, job_id, "result"))
 
     async def check_room(self, guild_id: int, user_id: int) -> None:
@@ -190,7 +190,6 @@ class JobService:
         return await resubmission(
             job,
             await kept_files(self._db, self._files, job_id),
-            self._files,
             user_id=user_id,
             role_ids=role_ids,
             prompt=prompt,

@@ -1,14 +1,13 @@
-"""Job inputs and results under DATA_DIR: atomic writes (temp file + os.replace), reads, purges."""
+"""Job inputs and results by relative path: the FileStore interface and the stored names."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from datetime import datetime
+from pathlib import PurePosixPath
 
 from bot.domain import MIME_BY_FORMAT, InputImage
 from bot.errors import InvalidImageError
@@ -35,41 +34,38 @@ def input_filename(role: FileRole, index: int, name: str, ext: str) -> str:
 
 def input_name(relpath: str) -> str:
     """The member's file name kept in a stored input's path ("" for inputs stored without)."""
-    stem = Path(relpath).stem
+    stem = PurePosixPath(relpath).stem
     _, separator, name = stem.partition(_NAME_SEPARATOR)
     return name if separator else ""
 
 
-class FileStore:
-    """Files under one data directory; paths in the database are relative to it."""
+class FileStore(ABC):
+    """Where a job's inputs and results are kept, by the relative path job_files names: on disk
+    under DATA_DIR (bot/store/disk_files.py), or in the database when DATABASE_URL is set, where
+    every process reaches them (bot/jobs/settle/database_files.py: above the store, as it opens
+    its own transactions). Callers see bytes only.
 
-    def __init__(self, data_dir: Path | str) -> None:
-        self._root = Path(data_dir).resolve()
+    A write is atomic (a reader sees the old file or the whole new one); a write that fails
+    raises OSError; reading a file that is not kept raises FileNotFoundError.
+    """
 
-    @property
-    def root(self) -> Path:
-        return self._root
+    @abstractmethod
+    async def write(self, relpath: str, data: bytes) -> None: ...
 
-    def resolve(self, relpath: str) -> Path:
-        """The absolute path of a stored relative path; never outside the data directory."""
-        path = (self._root / relpath).resolve()
-        if not path.is_relative_to(self._root):
-            raise ValueError(f"{relpath!r} is outside the data directory")
-        return path
+    @abstractmethod
+    async def read(self, relpath: str) -> bytes: ...
 
-    async def write(self, relpath: str, data: bytes) -> Path:
-        """Write atomically: a reader (or a crash) sees the old file or the whole new one."""
-        path = self.resolve(relpath)
-        await asyncio.to_thread(_write_atomic, path, data)
-        return path
+    @abstractmethod
+    async def read_kept(self, relpaths: Sequence[str]) -> dict[str, bytes]:
+        """The bytes of those of `relpaths` still kept, by path (gone ones left out)."""
 
-    async def read(self, relpath: str) -> bytes:
-        return await asyncio.to_thread(self.resolve(relpath).read_bytes)
-
+    @abstractmethod
     async def delete(self, relpaths: Iterable[str]) -> int:
-        """Delete files (missing ones are fine) and their emptied folders; returns how many went."""
-        paths = [self.resolve(relpath) for relpath in relpaths]
-        return await asyncio.to_thread(self._delete_all, paths)
+        """Delete files (missing ones are fine); returns how many went."""
+
+    @abstractmethod
+    async def delete_strays(self, before: datetime) -> int:
+        """Delete files kept since before `before` that no job_files row names; how many."""
 
     async def save_inputs(
         self,
@@ -115,36 +111,6 @@ class FileStore:
         relpath = f"{folder}/{input_filename(role, index, image.name, ext)}"
         await self.write(relpath, image.data)
         return NewFile(role, index, relpath, image.mime, image.width, image.height, len(image.data))
-
-    def _delete_all(self, paths: list[Path]) -> int:
-        deleted = 0
-        for path in paths:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                deleted += 1
-            parent = path.parent
-            # Folders are per job; drop one once it is empty, but never the data directory.
-            if parent != self._root and parent.is_relative_to(self._root):
-                with contextlib.suppress(OSError):
-                    parent.rmdir()
-        return deleted
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            # fsync before the rename, so that a committed job_files row never points at a file
-            # that a power cut left empty.
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
 
 
 def _describe(data: bytes, output_format: str) -> tuple[str, int, int]:

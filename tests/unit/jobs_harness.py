@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,11 +23,12 @@ from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
 from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.service import JobService
+from bot.jobs.settle.database_files import DatabaseFileStore
 from bot.jobs.settle.retention import Retention
 from bot.jobs.wiring import QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
-from bot.store.files import FileStore
+from bot.store.disk_files import DiskFileStore
 from bot.store.ledger import ApiCall, calls_for_job
 from tests.fakes.batch_backend import FakeBatchesClient
 from tests.fakes.image_backend import FakeImageBackend, tiny_png
@@ -58,7 +59,7 @@ def submission(
     return Submission(guild_id=guild_id, user_id=user_id, choices=choices, **fields)
 
 
-class TrackedFileStore(FileStore):
+class TrackedFileStore(DiskFileStore):
     """Knows when file operations are in flight on worker threads, so tests can wait for them."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -82,15 +83,19 @@ class TrackedFileStore(FileStore):
             if not self._pending:
                 self._idle.set()
 
-    async def write(self, relpath: str, data: bytes) -> Path:
+    async def write(self, relpath: str, data: bytes) -> None:
         async with self._busy():
-            return await super().write(relpath, data)
+            await super().write(relpath, data)
 
     async def read(self, relpath: str) -> bytes:
         if self.gate is not None:
             await self.gate.wait()
         async with self._busy():
             return await super().read(relpath)
+
+    async def read_kept(self, relpaths: Sequence[str]) -> dict[str, bytes]:
+        async with self._busy():
+            return await super().read_kept(relpaths)
 
     async def delete(self, relpaths: Iterable[str]) -> int:
         async with self._busy():
@@ -132,6 +137,8 @@ class Harness:
     retention: Retention
     batches: FakeBatchesClient | None = None  # the in-process fake Batch API
     relaxed: RelaxedLane | None = None
+    # With files_in_database: the FileStore the queue was built with (`files` is then unused).
+    blobs: DatabaseFileStore | None = None
 
     async def quiesce(self, rounds: int = 6) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
@@ -234,13 +241,18 @@ async def harness(
     backend: FakeImageBackend | None = None,
     db_name: str = "bot.sqlite3",
     database: Path | str | None = None,
+    files_in_database: bool = False,
     **service_options: Any,
 ) -> AsyncIterator[Harness]:
-    """The job queue on a manual clock; `database` (a db_target) overrides the SQLite file."""
+    """The job queue on a manual clock; `database` (a db_target) overrides the SQLite file;
+    `files_in_database` keeps the files in it, as with DATABASE_URL set (bot/app.py)."""
     clock = clock or ManualClock(START)
     backend = backend or FakeImageBackend(clock, latency=latency, ipm=ipm, tpm=tpm)
     async with open_database(database or tmp_path / db_name) as db:
-        h = make_harness(db, clock, backend, tmp_path, ipm=ipm, tpm=tpm, **service_options)
+        blobs = DatabaseFileStore(db, clock) if files_in_database else None
+        h = make_harness(
+            db, clock, backend, tmp_path, ipm=ipm, tpm=tpm, blobs=blobs, **service_options
+        )
         h.db_path = tmp_path / db_name
         if start:
             await h.lifecycle.start()
@@ -258,6 +270,7 @@ def make_harness(
     *,
     ipm: int,
     tpm: int,
+    blobs: DatabaseFileStore | None = None,
     **service_options: Any,
 ) -> Harness:
     files = TrackedFileStore(tmp_path / "data")
@@ -270,7 +283,7 @@ def make_harness(
         db=db,
         catalog=catalog(),
         backend=backend,
-        files=files,
+        files=blobs or files,
         clock=clock,
         sink=sink,
         batches=batches,
@@ -278,5 +291,5 @@ def make_harness(
     sink.service = parts.service
     return Harness(
         db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
-        parts.lifecycle, parts.retention, batches, parts.relaxed,
+        parts.lifecycle, parts.retention, batches, parts.relaxed, blobs,
     )  # fmt: skip

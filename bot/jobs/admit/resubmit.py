@@ -11,21 +11,19 @@ from bot.domain import Choices, InputImage, Operation
 from bot.errors import InvalidImageError, InvalidOptionError
 from bot.jobs.models import Submission
 from bot.records import JobRecord, StoredFile
-from bot.store.files import FileStore, input_name
+from bot.store.files import input_name
 
 
-async def read_input(files: FileStore, stored: StoredFile) -> InputImage:
-    try:
-        data = await files.read(stored.relpath)
-    except OSError:
-        raise InvalidImageError(stored.filename, "this image is no longer kept") from None
-    return InputImage(data, stored.mime, stored.width, stored.height, input_name(stored.relpath))
+def as_input(stored: StoredFile) -> InputImage:
+    """A kept file sent again, under the member's file name it was stored with."""
+    return InputImage(
+        stored.data, stored.mime, stored.width, stored.height, input_name(stored.relpath)
+    )
 
 
 async def resubmission(
     job: JobRecord,
     kept: Sequence[StoredFile],
-    files: FileStore,
     *,
     user_id: int,
     role_ids: tuple[int, ...],
@@ -45,12 +43,12 @@ async def resubmission(
         results = [f for f in kept if f.role == "result"]
         if not results:
             raise InvalidImageError(f"job {job.id}", "its result is no longer kept")
-        image = await read_input(files, results[0])
+        image = as_input(results[0])
         reset: dict[str, Any] = {s.field: None for s in OPTIONS if not s.kept_by_edit}
         choices = replace(choices, **reset)
         return _submission(job, user_id, role_ids, "edit", choices, images=(image,))
-    images = tuple([await read_input(files, f) for f in kept if f.role == "input"])
-    masks = [await read_input(files, f) for f in kept if f.role == "mask"]
+    images = tuple(as_input(f) for f in kept if f.role == "input")
+    masks = [as_input(f) for f in kept if f.role == "mask"]
     mask = masks[0] if masks else None
     return _submission(job, user_id, role_ids, job.operation, choices, images=images, mask=mask)
 

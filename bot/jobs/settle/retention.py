@@ -34,7 +34,11 @@ class Retention:
     async def purge_expired(self, retention_days: int) -> int:
         """Delete kept files older than the retention period (never a queued job's inputs);
         returns how many."""
-        rows = await store.expired_files(self._db, self._clock.now() - timedelta(retention_days))
+        before = self._clock.now() - timedelta(retention_days)
+        # Files no row names (in the database only: strays under DATA_DIR are left to the
+        # operator, as they always were).
+        await self._files.delete_strays(before)
+        rows = await store.expired_files(self._db, before)
         if not rows:
             return 0
         # Rows first: a crash in between leaves stray files, never rows pointing at nothing.

@@ -19,9 +19,11 @@ async def test_a_succeeded_event_carries_the_images_in_order(tmp_path: Path) -> 
         await h.run_all()
         [event] = h.sink.of("succeeded")
         assert event.job.id == admitted.job.id
-        assert [f.read_bytes() for f in event.results] == [tiny_png(1), tiny_png(2), tiny_png(3)]
+        assert [f.data for f in event.results] == [tiny_png(1), tiny_png(2), tiny_png(3)]
         assert [f.index for f in event.results] == [0, 1, 2]
-        assert all(f.role == "result" and f.path.is_absolute() for f in event.results)
+        assert all(
+            f.role == "result" and h.files.resolve(f.relpath).is_file() for f in event.results
+        )
 
 
 async def test_results_announced_again_after_a_restart_come_with_their_files(
@@ -35,4 +37,4 @@ async def test_results_announced_again_after_a_restart_come_with_their_files(
         await second.drain()
         [event] = second.sink.of("succeeded")
         assert event.job.id == unseen.job.id
-        assert [f.read_bytes() for f in event.results] == [tiny_png(1), tiny_png(2)]
+        assert [f.data for f in event.results] == [tiny_png(1), tiny_png(2)]

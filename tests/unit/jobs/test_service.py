@@ -46,8 +46,8 @@ async def test_success_charges_the_real_cost_and_keeps_the_images(
         assert 0 < job.charged_micro_usd <= admitted.estimate.micro_usd
         assert (job.charged_images, row.images, row.cost_micro_usd) == (2, 2, job.charged_micro_usd)
         files = await h.service.result_files(job.id)
-        assert [f.read_bytes() for f in files] == [tiny_png(1), tiny_png(2)]
-        assert all(f.path.is_absolute() and f.mime == "image/png" for f in files)
+        assert [f.data for f in files] == [tiny_png(1), tiny_png(2)]
+        assert all(h.files.resolve(f.relpath).is_file() and f.mime == "image/png" for f in files)
         assert h.sink.kinds(job.id) == ["queued", "started", "succeeded"]
         assert h.sink.of("succeeded")[0].job.charged_micro_usd == job.charged_micro_usd
 
@@ -294,7 +294,7 @@ async def test_purge_removes_old_files_but_never_a_queued_jobs_inputs(
         await h.lifecycle.stop(grace=0)
         waiting = await h.service.submit(submission(operation="edit", images=(input_image(),)))
         h.clock.advance(31 * 86_400)
-        kept = [f.path for f in await h.service.result_files(done.job.id)]
+        kept = [h.files.resolve(f.relpath) for f in await h.service.result_files(done.job.id)]
         assert await h.retention.purge_expired(30) == 2  # the done job's input and result
         assert await h.service.result_files(done.job.id) == []
         assert not any(p.exists() for p in kept)
