@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 from discord import app_commands
 
-from bot.choices import OptionSpec
+from bot.choices import BY_FIELD, OptionSpec
 from bot.errors import ModelNotAllowedError
+from bot.provider.profile import ProviderProfile
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -128,3 +130,28 @@ def _annotation(spec: OptionSpec) -> object:
         low, high = spec.integer
         return app_commands.Range[int, low, high] | None
     return str | None
+
+
+def fit_to_provider(command: app_commands.Command[Any, Any, Any], profile: ProviderProfile) -> None:
+    """Narrow this bot's /imagine or /edit to what the provider serves: counts up to its images
+    per request, only the formats it makes, and no relaxed speed where it has no batches.
+
+    discord.py keeps a command's options in `_params`; each cog instance holds its own copy of
+    that dict (Command._copy_with), so replacing entries changes only this bot's commands.
+    """
+    params = command._params
+    count = BY_FIELD["n"].option
+    most = profile.limits.max_images
+    if count in params and most < (params[count].max_value or most + 1):
+        params[count] = dataclasses.replace(
+            params[count], max_value=most, description=f"How many images (1-{most})."
+        )
+    kept = {
+        "output_format": profile.limits.output_formats,
+        "speed": ("fast", "relaxed") if profile.features.batches else ("fast",),
+    }
+    for field, allowed in kept.items():
+        name = BY_FIELD[field].option
+        if name in params:
+            choices = [c for c in params[name].choices if c.value in allowed]
+            params[name] = dataclasses.replace(params[name], choices=choices)

@@ -12,6 +12,7 @@ from bot.catalog.usable import check_usable
 from bot.choices import Quality
 from bot.errors import PermissionDeniedError
 from bot.guild_settings import DEFAULT_SIZE
+from bot.jobs.admit.provider_lacks import check_config
 from bot.money import format_usd, to_micro_usd
 from bot.reports.usage import Budget, BudgetLimits, BudgetLine, format_images
 from cogs import _choices
@@ -227,6 +228,7 @@ class Admin(commands.Cog):
     async def _check_usable(self, guild_id: int, changes: dict[str, object]) -> None:
         """InvalidOptionError, before anything is stored, for a default the guild cannot use."""
         services = self.services
+        check_config(services.openai.profile, changes)
         current = (await services.guilds.get(guild_id)).config
         allowed = changes.get("allowed_models", current.allowed_models)
         check_usable(

@@ -39,6 +39,8 @@ class Images(commands.Cog):
         self.delivery = Delivery(bot)
         self.edit_menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image)
         self.edit_menu.guild_only = True
+        _choices.fit_to_provider(self.imagine, bot.services.openai.profile)
+        _choices.fit_to_provider(self.edit, bot.services.openai.profile)
 
     async def cog_load(self) -> None:
         self.services.job_queue.set_sink(self.delivery)

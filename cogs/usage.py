@@ -169,6 +169,16 @@ def _apart(overview: UsageOverview) -> list[tuple[str, str]]:
                 "upper-bound estimate, counted in spend: the provider sent no token usage",
             )
         )
+    listed = overview.report.list_priced
+    if listed.requests:
+        fields.append(
+            (
+                "At a published price (no cost reported)",
+                f"{listed.requests:,} req · {format_usd(listed.micro_usd)} at the provider's "
+                "list price, counted in spend: it reports no cost (input tokens counted at "
+                "most, each request rounded up as its list says)",
+            )
+        )
     return fields
 
 

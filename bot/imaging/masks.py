@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from PIL import Image
 
 from bot.domain import InputImage
@@ -96,3 +98,15 @@ def _encoded(mask: Image.Image, filename: str) -> bytes:
         if len(data) < MASK_MAX_BYTES:
             return data
     raise InvalidImageError(filename, TOO_DETAILED)
+
+
+def white_edits(mask: InputImage) -> InputImage:
+    """A prepared mask (alpha 0 = change) in the opposite convention some providers use: an
+    opaque black-and-white PNG, white where the image may change and black where it is kept
+    (fal.ai: https://fal.ai/models/fal-ai/gpt-image-1.5/edit/api, mask_image_url). An alpha below
+    half counts as "change", the threshold prepare_mask reads black-and-white masks with."""
+    with Image.open(io.BytesIO(mask.data)) as image:
+        alpha = image.convert("RGBA").getchannel("A")
+    white = alpha.point([255] * 128 + [0] * 128)
+    return InputImage(encode(white, "PNG", optimize=True), "image/png", mask.width, mask.height,
+                      mask.name)  # fmt: skip

@@ -7,6 +7,7 @@ from dataclasses import replace
 import httpx
 
 from bot.clock import Clock
+from bot.imaging.masks import white_edits
 from bot.jobs.safety.screening import RequestPacer, Screener
 from bot.jobs.wiring import QueueSettings
 from bot.provider.batches import OpenAIBatchesClient
@@ -27,7 +28,9 @@ def images_client(
 ) -> OpenAIImagesClient | FalQueueClient:
     """The client for the profile's API (the Images API; fal's queue API in bot/provider/fal.py)."""
     if profile.api == "fal_queue":
-        return FalQueueClient(http, profile=profile, downloader=downloader, timeouts=read_timeouts)
+        convert = white_edits if profile.edits.mask_convention == "white_edits" else None
+        return FalQueueClient(http, profile=profile, downloader=downloader,
+                              timeouts=read_timeouts, convert_mask=convert)  # fmt: skip
     return OpenAIImagesClient(http, timeouts=read_timeouts, profile=profile, downloader=downloader)
 
 

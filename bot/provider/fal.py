@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from bot.domain import ImageRequest, ImagesResult, PartialImage, TokenUsage
+from bot.catalog.pricing import text_tokens_upper_bound
+from bot.domain import ImageRequest, ImagesResult, InputImage, PartialImage, TokenUsage
 from bot.provider.costs import with_cost
 from bot.provider.dialect import data_uri
 from bot.provider.download import ResultDownloader
@@ -29,9 +30,15 @@ _HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 POLL_FIRST, POLL_MAX = 0.25, 5.0  # seconds between status polls, doubling
 
 
-def fal_input(request: ImageRequest) -> dict[str, Any]:
-    """The model input in fal's names (`image_size`, `num_images`, `image_urls` as data URIs);
-    "auto" values are left to fal's defaults."""
+MaskConverter = Callable[[InputImage], InputImage]
+
+
+def fal_input(
+    request: ImageRequest, profile: ProviderProfile, convert_mask: MaskConverter | None = None
+) -> dict[str, Any]:
+    """The model input in fal's names (`image_size`, `num_images`, `image_urls` and the mask as
+    data URIs, the mask in the profile's field and convention); "auto" values are left to fal's
+    defaults."""
     opts = request.options
     body: dict[str, Any] = {"prompt": request.prompt, "num_images": opts.n}
     for key, value in (
@@ -44,6 +51,9 @@ def fal_input(request: ImageRequest) -> dict[str, Any]:
         body["image_urls"] = [data_uri(image) for image in request.images]
         if opts.input_fidelity:
             body["input_fidelity"] = opts.input_fidelity
+        if request.mask is not None:
+            mask = request.mask if convert_mask is None else convert_mask(request.mask)
+            body[profile.edits.mask_field_for(opts.model)] = data_uri(mask)
     return body
 
 
@@ -60,13 +70,20 @@ class FalQueueClient:
         timeouts: ReadTimeouts | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        convert_mask: MaskConverter | None = None,
     ) -> None:
         self._http = http
+        self._convert_mask = convert_mask  # to the profile's mask convention (bot/imaging)
         self._profile = profile
         self._downloader = downloader
         self._timeouts = timeouts or ReadTimeouts()
         self._sleep = sleep
         self._monotonic = monotonic
+
+    @property
+    def profile(self) -> ProviderProfile:
+        """The provider profile this client speaks (what the cogs offer and refuse follows it)."""
+        return self._profile
 
     def __repr__(self) -> str:
         return f"FalQueueClient(base_url={str(self._http.base_url)!r})"
@@ -82,7 +99,9 @@ class FalQueueClient:
         started = self._monotonic()
         upstream = self._profile.models.upstream(request.options.model, request.operation)
         app = "/".join(upstream.split("/")[:2])  # the model id without its subpath
-        request_id = await self._submit(upstream, fal_input(request), request.options.model)
+        request_id = await self._submit(
+            upstream, fal_input(request, self._profile, self._convert_mask), request.options.model
+        )
         deadline = started + self._timeouts.read_seconds(request)
         try:
             payload = await self._wait(app, request_id, deadline, request.options.model)
@@ -157,7 +176,9 @@ class FalQueueClient:
             latency_ms=max(0, round((self._monotonic() - started) * 1000)),
             usage_reported=False,  # fal reports no tokens: its price list, else the estimate
         )  # fmt: skip
-        return with_cost(result, self._profile, model=opts.model, payload=payload, headers={})
+        inputs = (text_tokens_upper_bound(request.prompt), len(request.images))
+        return with_cost(result, self._profile, model=opts.model, payload=payload, headers={},
+                         inputs=inputs)  # fmt: skip
 
 
 def _items(payload: dict[str, Any]) -> list[dict[str, Any]]:

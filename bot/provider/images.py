@@ -121,6 +121,11 @@ class OpenAIImagesClient:
         self._monotonic = monotonic
         self._rng = random.Random()  # noqa: S311 - jitter only, not security
 
+    @property
+    def profile(self) -> ProviderProfile:
+        """The provider profile this client speaks (what the cogs offer and refuse follows it)."""
+        return self._profile
+
     def __repr__(self) -> str:
         return f"OpenAIImagesClient(base_url={str(self._http.base_url)!r})"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Api = Literal["images", "fal_queue"]
@@ -14,6 +14,8 @@ CostSource = Literal["usage", "body", "header", "per_image"]
 Envelope = Literal["openai", "azure", "fal"]
 PacingMode = Literal["ipm_tpm", "concurrency", "none"]
 Operation = Literal["generate", "edit"]
+# alpha: OpenAI's, transparent = edit; white_edits: an opaque black-and-white picture, white = edit
+MaskConvention = Literal["alpha", "white_edits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,20 @@ class Edits:
     encoding: EditEncoding
     image_field: ImageField
     masks: bool
+    mask_convention: MaskConvention = "alpha"
+    mask_field: str = ""  # the JSON field a mask goes in (fal), "" for multipart's `mask`
+    mask_fields: Mapping[str, str] = field(default_factory=dict)  # per model, over mask_field
+
+    def mask_field_for(self, model: str) -> str:
+        return self.mask_fields.get(model, self.mask_field)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may ask for: images per request, and the output formats made."""
+
+    max_images: int = 10
+    output_formats: tuple[str, ...] = ("png", "jpeg", "webp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +115,28 @@ class Costs:
     source: CostSource
     field: str
     per_image: Mapping[str, int]
+    # With per-image prices, what the list adds per request (0: nothing): input tokens in
+    # micro-USD per 1,000, the tokens counted for each input image (the list's own bound), and
+    # the unit each request's total is rounded up to (e.g. 10,000 micro-USD: a cent).
+    input_text_per_1k: int = 0
+    input_image_per_1k: int = 0
+    input_image_tokens: int = 0
+    round_up_to: int = 0
 
     def price(self, model: str, size: str, quality: str) -> int | None:
         return self.per_image.get(f"{model} {size} {quality}")
+
+    def request_price(self, each: int, n: int, text_tokens: int, input_images: int) -> int:
+        """A request's price in micro-USD from its per-image price `each`, `n` images made,
+        the prompt's tokens (an upper bound) and the number of input images: input tokens
+        rounded up per 1,000 micro-USD fraction, the total rounded up to `round_up_to`."""
+        image_tokens = input_images * self.input_image_tokens
+        inputs = -(-(text_tokens * self.input_text_per_1k + image_tokens * self.input_image_per_1k)
+                   // 1000)  # fmt: skip
+        total = each * n + inputs
+        if self.round_up_to > 0:
+            total = -(-total // self.round_up_to) * self.round_up_to
+        return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +178,7 @@ class ProviderProfile:
     envelope: Envelope
     features: Features
     pacing: Pacing
+    limits: Limits = field(default_factory=Limits)
 
     def lacks(self) -> tuple[str, ...]:
         """What this provider does not offer, as short phrases for `check` and refusals."""
@@ -156,4 +192,9 @@ class ProviderProfile:
             ("streaming (previews)", f.streaming),
             ("a /models list", f.models_list),
         ]
-        return tuple(what for what, has in missing if not has)
+        lacking = [what for what, has in missing if not has]
+        if self.limits.max_images < 10:
+            lacking.append(f"more than {self.limits.max_images} images per request")
+        absent = [f for f in ("png", "jpeg", "webp") if f not in self.limits.output_formats]
+        lacking += [f"{f.upper()} output" for f in absent]
+        return tuple(lacking)

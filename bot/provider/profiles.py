@@ -17,6 +17,7 @@ from bot.provider.profile import (
     Costs,
     Edits,
     Features,
+    Limits,
     ModelIds,
     Pacing,
     ProviderProfile,
@@ -30,13 +31,15 @@ MAX_EXTENDS = 3
 # Every key a profile may hold: a misspelt one is refused, never silently ignored.
 KEYS: Mapping[str, tuple[str, ...]] = {
     "": ("name", "title", "api", "hosts", "envelope", "extends", "auth", "urls", "models",
-         "edits", "results", "cost", "features", "pacing"),
+         "edits", "results", "cost", "features", "pacing", "requests"),
     "auth": ("header", "scheme"),
     "urls": ("generations", "edits", "models", "query"),
     "models": ("style", "prefix", "names", "edit_names"),
-    "edits": ("encoding", "image_field", "masks"),
+    "edits": ("encoding", "image_field", "masks", "mask_convention", "mask_field", "mask_fields"),
+    "requests": ("max_images", "output_formats"),
     "results": ("response_format", "url_hosts", "max_bytes", "download_seconds"),
-    "cost": ("source", "field", "per_image"),
+    "cost": ("source", "field", "per_image", "input_text_per_1k", "input_image_per_1k",
+             "input_image_tokens", "round_up_to"),
     "features": ("batches", "batch_input_expiry_days", "moderation", "image_moderation",
                  "organization_usage", "streaming", "models_list"),
     "pacing": ("mode", "concurrency"),
@@ -47,8 +50,8 @@ class _Reader(FieldReader):
     def fail(self, field: str, reason: str) -> CatalogError:
         return CatalogError(f"{self.source}: {field}: {reason}")
 
-    def choice(self, field: str, allowed: tuple[str, ...]) -> str:
-        value = self.get(field)
+    def choice(self, field: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+        value = self.get(field) if default is None else self.get(field, default)
         if value not in allowed:
             raise self.fail(field, f"must be one of {', '.join(allowed)}, not {value!r}")
         return cast(str, value)
@@ -70,10 +73,11 @@ class _Reader(FieldReader):
         if not isinstance(value, Mapping):
             raise self.fail(field, 'must be a table of "model WxH quality" = USD')
         out = {}
-        for key in value:
+        for key, usd in value.items():
             if len(str(key).split()) != 3:
                 raise self.fail(f"{field}.{key}", 'keys are "model WxH quality"')
-            out[str(key)] = self.micro_usd(f"{field}.{key}")
+            # read on its own: a model name's dot ("gpt-image-1.5") is no path separator
+            out[str(key)] = _Reader(self.source, "", {"price": usd}).micro_usd("price")
         return MappingProxyType(out)
 
 
@@ -161,16 +165,16 @@ def _build(raw: dict[str, Any], source: str) -> ProviderProfile:
             names=r.strings_table("models.names"),
             edit_names=r.strings_table("models.edit_names"),
         ),
-        edits=Edits(
-            encoding=cast(Any, r.choice("edits.encoding", ("multipart", "json_images"))),
-            image_field=cast(Any, r.choice("edits.image_field", ("auto", "image", "image[]"))),
-            masks=r.flag("edits.masks"),
-        ),
+        edits=_edits(r),
         results=_results(r),
         costs=Costs(
             source=cast(Any, r.choice("cost.source", ("usage", "body", "header", "per_image"))),
             field=r.text("cost.field", ""),
             per_image=r.prices("cost.per_image"),
+            input_text_per_1k=r.micro_usd("cost.input_text_per_1k", 0),
+            input_image_per_1k=r.micro_usd("cost.input_image_per_1k", 0),
+            input_image_tokens=r.integer("cost.input_image_tokens", 0),
+            round_up_to=r.micro_usd("cost.round_up_to", 0),
         ),
         envelope=cast(Any, r.choice("envelope", ("openai", "azure", "fal"))),
         features=_features(r),
@@ -178,6 +182,32 @@ def _build(raw: dict[str, Any], source: str) -> ProviderProfile:
             mode=cast(Any, r.choice("pacing.mode", ("ipm_tpm", "concurrency", "none"))),
             concurrency=r.integer("pacing.concurrency", 0),
         ),
+        limits=_limits(r),
+    )
+
+
+def _edits(r: _Reader) -> Edits:
+    return Edits(
+        encoding=cast(Any, r.choice("edits.encoding", ("multipart", "json_images"))),
+        image_field=cast(Any, r.choice("edits.image_field", ("auto", "image", "image[]"))),
+        masks=r.flag("edits.masks"),
+        mask_convention=cast(
+            Any, r.choice("edits.mask_convention", ("alpha", "white_edits"), "alpha")
+        ),
+        mask_field=r.text("edits.mask_field", ""),
+        mask_fields=r.strings_table("edits.mask_fields"),
+    )
+
+
+def _limits(r: _Reader) -> Limits:
+    formats = tuple(r.strings("requests.output_formats", ["png", "jpeg", "webp"]))
+    for fmt in formats:
+        if fmt not in ("png", "jpeg", "webp"):
+            raise r.fail("requests.output_formats", f"png, jpeg or webp, not {fmt!r}")
+    if not formats:
+        raise r.fail("requests.output_formats", "must name at least one format")
+    return Limits(
+        max_images=r.integer("requests.max_images", 10, minimum=1), output_formats=formats
     )
 
 

@@ -43,7 +43,9 @@ COLUMNS: tuple[str, ...] = (
     "latency_ms",
     "speed",  # fast, or relaxed (a Batch API line at the batch price)
     "fast_price_usd",  # relaxed rows: what the same usage costs at the fast price
-    "billing",  # actual | estimated (no usage from the provider) | in_doubt (answer lost)
+    # actual (measured; price_version says how: usage, the provider's own cost, or its
+    # per-image price) | estimated (no usage from the provider) | in_doubt (answer lost)
+    "billing",
 )
 CSV_MIME = "text/csv"
 ZIP_MIME = "application/zip"

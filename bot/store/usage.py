@@ -12,6 +12,9 @@ Definitions (the figures /usage shows), over the half-open window start <= creat
   estimated cost, which is part of spend (they may have been billed);
 - estimated: calls the provider answered without `usage` (`billing` 'estimated'), and their
   cost, the upper-bound estimate, which is part of spend;
+- list-priced: measured calls (`billing` 'actual') whose cost is the provider's published
+  per-image price (`price_version` "<provider>: per-image price", bot/provider/costs.py): the
+  provider reports no cost of its own; part of spend;
 - failures: other calls with an `error_code`, or with `http_status` >= 400;
 - by model: requests, images and spend per model, most spend first;
 - top users: the members with the most spend (ties by id), at most `top_users` of them;
@@ -105,6 +108,14 @@ class RelaxedUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class ListPriced:
+    """The period's calls priced from the provider's per-image list (it reports no cost)."""
+
+    requests: int = 0
+    micro_usd: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class UsageReport:
     """Everything /usage shows from the ledger for one guild (or one member) and window."""
 
@@ -117,6 +128,7 @@ class UsageReport:
     top_users: tuple[UserUsage, ...]
     daily: tuple[DailyUsage, ...]
     relaxed: RelaxedUsage = RelaxedUsage()
+    list_priced: ListPriced = ListPriced()
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +216,11 @@ SELECT COUNT(*), COALESCE(SUM(images), 0), COALESCE(SUM(cost_micro_usd), 0),
        COALESCE(SUM(fast_cost_micro_usd), 0)
 FROM api_calls WHERE /*scope*/ AND speed = 'relaxed'
 """
+# The basis bot/provider/costs.py writes for a per-image list price (PER_IMAGE_BASIS).
+_LIST_PRICED = """
+SELECT COUNT(*), COALESCE(SUM(cost_micro_usd), 0)
+FROM api_calls WHERE /*scope*/ AND billing = 'actual' AND price_version LIKE '%: per-image price'
+"""
 _BUDGET_GUILD = """
 SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN charged_micro_usd END), 0),
        COALESCE(SUM(CASE WHEN created_at >= ? THEN charged_images END), 0),
@@ -248,6 +265,7 @@ _MEMBERS = "SELECT DISTINCT user_id FROM api_calls WHERE /*scope*/ ORDER BY user
 _Q_EXPORT = _Query.scoped(_EXPORT, by_day=False)
 _Q_MEMBERS = _Query.scoped(_MEMBERS, by_day=False)
 _Q_RELAXED = _Query.scoped(_RELAXED, by_day=False)
+_Q_LIST_PRICED = _Query.scoped(_LIST_PRICED, by_day=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +323,7 @@ async def report(
     failed, refused = (await _all(db, *window.bind(_Q_FAILED)))[0]
     by_model, daily, totals = _fold(day_model, failures=failed - refused, refusals=refused)
     relaxed = RelaxedUsage(*(int(v) for v in (await _all(db, *window.bind(_Q_RELAXED)))[0]))
+    listed = ListPriced(*(int(v) for v in (await _all(db, *window.bind(_Q_LIST_PRICED)))[0]))
     if user_id is None:
         rows = await _all(db, *window.bind(_Q_TOP_USERS, top_users))
         users = tuple(UserUsage(*(int(v) for v in row)) for row in rows)
@@ -321,6 +340,7 @@ async def report(
         top_users=users,
         daily=_fill_days(daily, start, end),
         relaxed=relaxed,
+        list_priced=listed,
     )
 
 

@@ -4,15 +4,22 @@ at once), priced per image from fal's list and marked so; a dropped submission i
 from __future__ import annotations
 
 import asyncio
+import base64
+import csv
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 
-from tests.e2e.harness import Harness, harness, png
+from bot.check import run_check
+from bot.money import format_usd
+from tests.e2e.harness import Harness, harness, png, slash
 from tests.fakes.fal_queue import CDN_HOST, FakeFal
 from tests.fakes.result_hosts import RoutedHosts
 
@@ -48,7 +55,9 @@ async def test_imagine_and_edit_deliver_fals_images_priced_from_its_list(tmp_pat
         assert fal.submitted[1].input["image_urls"][0].startswith("data:image/png;base64,")
         assert fal.unauthorized == 0  # every call carried `Authorization: Key ...`
         rows = h.ledger()
-        assert [r["cost_micro_usd"] for r in rows] == [11_000, 42_000]  # fal's published prices
+        # fal's published prices with its input tokens, each request rounded up to the cent:
+        # $0.011 + a short prompt; $0.042 + one input image at 3,050 tokens x $0.005 / 1,000.
+        assert [r["cost_micro_usd"] for r in rows] == [20_000, 60_000]
         assert {r["billing"] for r in rows} == {"actual"}
         assert {r["price_version"] for r in rows} == {"fal: per-image price"}
         h.discord.assert_no_violations()
@@ -72,3 +81,102 @@ async def test_a_dropped_submission_is_in_doubt_and_sent_once(tmp_path: Path) ->
         assert len(fal.submitted) == 1
         [row] = h.ledger()
         assert row["billing"] == "in_doubt" and row["cost_micro_usd"] > 0
+
+
+def _count_option(h: Harness, command: str) -> dict[str, Any]:
+    [synced] = [c for c in h.discord.synced_commands(h.guild) or h.discord.synced_commands()
+                if c["name"] == command]  # fmt: skip
+    [count] = [o for o in synced["options"] if o["name"] == "count"]
+    return dict(count)
+
+
+async def test_counts_are_offered_up_to_fals_four_images_per_request(tmp_path: Path) -> None:
+    async with through_fal(tmp_path) as (h, fal):
+        for command in ("imagine", "edit"):
+            count = _count_option(h, command)
+            assert count["max_value"] == 4 and "(1-4)" in count["description"]
+        with pytest.raises(AssertionError, match="count"):
+            await h.imagine("five foxes", count=5)  # Discord lets no member send it
+        result = await h.wait_result(await h.imagine("four foxes", count=4, quality="low",
+                                                     size="1024x1024"))  # fmt: skip
+        assert len(result.attachments) == 4
+        assert [q.input["num_images"] for q in fal.submitted] == [4]
+
+
+async def test_a_mask_reaches_fal_white_where_the_member_marked_it(tmp_path: Path) -> None:
+    drawn = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    drawn.paste((0, 0, 0, 0), (0, 0, 32, 64))  # OpenAI's way: the left half transparent
+    buffer = io.BytesIO()
+    drawn.save(buffer, "PNG")
+    async with through_fal(tmp_path) as (h, fal):
+        edited = await h.discord.slash(
+            "edit", {"prompt": "a hat", "quality": "low", "size": "1024x1024",
+                     "image": h.upload("cat.png", png((64, 64)), "image/png"),
+                     "mask": h.upload("mask.png", buffer.getvalue(), "image/png")},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        assert (await h.wait_result(edited)).attachments[0].data in fal.images_out
+        [sent] = fal.submitted
+        data = base64.b64decode(sent.input["mask_image_url"].partition(";base64,")[2])
+        with Image.open(io.BytesIO(data)) as mask:
+            grey = mask.convert("L")
+            assert grey.getpixel((8, 32)) == 255 and grey.getpixel((56, 32)) == 0
+        [row] = h.ledger()
+        # $0.011 + the input image's $0.01525 + the prompt's tokens, rounded up to the cent
+        assert row["billing"] != "in_doubt" and row["cost_micro_usd"] == 30_000
+
+
+@pytest.mark.parametrize(
+    ("model", "quality", "size", "price"),
+    [("gpt-image-1.5", "medium", "1536x1024", 60_000),  # $0.050 + prompt -> $0.06
+     ("gpt-image-1-mini", "high", "1024x1024", 40_000)],  # $0.036 + prompt -> $0.04
+)  # fmt: skip
+async def test_fals_other_models_are_priced_from_its_lists(
+    tmp_path: Path, model: str, quality: str, size: str, price: int
+) -> None:
+    async with through_fal(tmp_path) as (h, _fal):
+        await h.wait_result(await h.imagine("a kite", model=model, quality=quality, size=size))
+        [row] = h.ledger()
+        assert row["cost_micro_usd"] == price
+        assert row["price_version"] == "fal: per-image price"
+
+
+async def test_usage_and_the_csv_show_fals_list_priced_spend_apart(tmp_path: Path) -> None:
+    async with through_fal(tmp_path) as (h, _fal):
+        await h.wait_result(await h.imagine("a kite", quality="low", size="1024x1024"))
+        await h.wait_result(await h.imagine("a kite", quality="auto", size="1024x1024"))
+        handle = await slash(h, "usage", h.mod, period="today", export=True)
+        reply = await handle.wait_original(lambda m: bool(m.embeds), timeout=15)
+        fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
+        listed = fields["At a published price (no cost reported)"]
+        assert listed.startswith(f"1 req · {format_usd(20_000)} at the provider's list price")
+        assert "Estimated (no usage)" in fields  # the call fal lists no price for, apart too
+        [export] = [a for a in reply.attachments if a.filename.endswith(".csv")]
+        rows = list(csv.DictReader(io.StringIO(export.data.decode("utf-8"))))
+        marks = sorted((r["billing"], r["price_version"]) for r in rows)
+        assert marks[0] == ("actual", "fal: per-image price") and marks[1][0] == "estimated"
+
+
+async def test_check_online_lists_what_fal_lacks_with_its_images_per_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with through_fal(tmp_path) as (h, _fal):
+        code = await run_check(h.settings, online=True, clock=h.clock)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
+    assert "more than 4 images per request" in lacks and "batches (relaxed speed)" in lacks
+    assert "masks on edits" not in lacks  # converted to fal's convention and sent
+
+
+async def test_a_budget_is_held_against_what_fals_list_can_bill(tmp_path: Path) -> None:
+    """One low 1024x1024 image: about $0.011 at OpenAI's token prices, but fal's list rounds the
+    request up to $0.02; a $0.015 daily budget must not take it (nothing sent, nothing spent)."""
+    async with through_fal(tmp_path) as (h, fal):
+        quota = await slash(h, "quota", h.mod, "set", guild_daily_usd=0.015)
+        await h.private_reply(quota)
+        handle = await h.imagine("a kite", quality="low", size="1024x1024")
+        refusal = await h.private_reply(handle)
+        assert "budget" in refusal.content.lower()
+        await asyncio.sleep(0.2)
+        assert fal.submitted == [] and h.ledger() == []

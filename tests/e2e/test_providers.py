@@ -8,11 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from bot.check import run_check
+from bot.provider.profiles import load_profile
 from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png, slash
 from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, VERCEL, Dialect
@@ -31,6 +33,14 @@ async def through(tmp_path: Path, dialect: Dialect) -> AsyncIterator[tuple[Harne
             openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key), provider=dialect.name
         )
         yield h, gw
+
+
+def choice_values(h: Harness, command: str, option: str) -> list[Any]:
+    """The values Discord offers members for a fixed-value option, as the bot synced it."""
+    [synced] = [c for c in h.discord.synced_commands(h.guild) or h.discord.synced_commands()
+                if c["name"] == command]  # fmt: skip
+    [spec] = [o for o in synced["options"] if o["name"] == option]
+    return [c["value"] for c in spec.get("choices", [])]
 
 
 async def edit(h: Harness, prompt: str, *images: bytes):
@@ -115,13 +125,15 @@ async def test_what_a_gateway_lacks_is_refused_by_name_before_anything_is_charge
     tmp_path: Path,
 ) -> None:
     async with through(tmp_path, VERCEL) as (h, gw):
-        changed = await slash(h, "config", h.mod, "set", relaxed="allowed")
+        changed = await slash(h, "config", h.mod, "set", relaxed="only")
         assert "Settings updated" in (await changed.wait_original(timeout=5)).content
-        handle = await h.imagine("a slow fox", quality="low", speed="relaxed")
+        handle = await h.imagine("a slow fox", quality="low")  # relaxed by the server's rule
         reply = await h.private_reply(handle)
         assert (
             "relaxed speed needs batches, which Vercel AI Gateway does not offer" in reply.content
         )
+        changed = await slash(h, "config", h.mod, "set", relaxed="allowed")
+        await changed.wait_original(timeout=5)
         masked = await h.discord.slash(
             "edit", {"prompt": "a hat", "image": h.upload("a.png", png((64, 64)), "image/png"),
                      "mask": h.upload("m.png", png((64, 64), "white"), "image/png")},
@@ -129,11 +141,59 @@ async def test_what_a_gateway_lacks_is_refused_by_name_before_anything_is_charge
         )  # fmt: skip
         reply = await h.private_reply(masked)
         assert "Vercel AI Gateway takes no mask on edits" in reply.content
-        changed = await slash(h, "config", h.mod, "set", screening="prompts")
-        await changed.wait_original(timeout=5)
-        reply = await h.private_reply(await h.imagine("a quiet harbour", quality="low"))
-        assert "nothing was sent or charged" in reply.content
         assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
+
+
+async def test_relaxed_speed_is_not_offered_where_the_provider_has_no_batches(
+    tmp_path: Path,
+) -> None:
+    async with through(tmp_path, VERCEL) as (h, _gw):
+        for command in ("imagine", "edit"):
+            assert choice_values(h, command, "speed") == ["fast"]
+        with pytest.raises(AssertionError, match="'relaxed' is not one of"):
+            await h.imagine("a slow fox", speed="relaxed")  # Discord lets no member send it
+
+
+async def test_screening_without_the_providers_moderation_is_refused_at_config_time(
+    tmp_path: Path,
+) -> None:
+    async with through(tmp_path, VERCEL) as (h, gw):
+        for value in ("prompts", "prompts_and_images"):
+            changed = await slash(h, "config", h.mod, "set", screening=value)
+            said = (await changed.wait_original(timeout=5)).content
+            assert "Vercel AI Gateway has no moderation endpoint to screen with" in said, said
+        shown = await slash(h, "config", h.mod, "show")
+        embed = (await shown.wait_original(timeout=5)).embeds[0]
+        assert any(f["name"] == "Screening" and f["value"] == "off" for f in embed["fields"])
+        assert gw.requests == []
+
+
+async def test_image_screening_without_image_moderation_is_refused_at_config_time(
+    tmp_path: Path,
+) -> None:
+    mine = tmp_path / "text-moderation.toml"  # a gateway whose moderation judges text only
+    mine.write_text('extends = "litellm"\nname = "mine"\ntitle = "Mine"\n'
+                    "[features]\nimage_moderation = false\n")  # fmt: skip
+    async with harness(tmp_path) as h:
+        await h.start_bot(provider=str(mine))
+        changed = await slash(h, "config", h.mod, "set", screening="prompts_and_images")
+        said = (await changed.wait_original(timeout=5)).content
+        assert "Mine cannot moderate images; use screening:prompts" in said, said
+        changed = await slash(h, "config", h.mod, "set", screening="prompts")
+        assert "Settings updated" in (await changed.wait_original(timeout=5)).content
+
+
+async def test_azure_offers_no_webp_and_refuses_it_before_anything_is_queued(
+    tmp_path: Path,
+) -> None:
+    async with through(tmp_path, AZURE) as (h, gw):
+        for command in ("imagine", "edit"):
+            assert choice_values(h, command, "format") == ["png", "jpeg"]
+        with pytest.raises(AssertionError, match="'webp' is not one of"):
+            await h.imagine("a harbour", format="webp")
+        assert "WEBP output" in load_profile("azure", "").lacks()  # listed by check --online
+        result = await h.wait_result(await h.imagine("a harbour", quality="low", format="jpeg"))
+        assert result.attachments and len(gw.requests) == 1
 
 
 async def test_a_text_only_moderation_verdict_does_not_count_an_image_as_screened(

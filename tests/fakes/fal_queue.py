@@ -7,6 +7,12 @@
 - Inputs and output: https://fal.ai/models/fal-ai/gpt-image-1/edit-image/llms.txt (prompt,
   image_urls, image_size auto/1024x1024/1536x1024/1024x1536, quality, num_images 1-4,
   output_format; `images: [{url, width, height, content_type}]` on fal's CDN).
+- Masks: `mask_image_url` on the gpt-image-1 and 1.5 edit endpoints, "the mask image to use
+  for the generation. White areas indicate where the image should be edited"
+  (https://fal.ai/models/fal-ai/gpt-image-1.5/edit/api); `mask_url` on openai/gpt-image-2/edit,
+  "white pixels mark regions to edit; black pixels are preserved"
+  (https://fal.ai/models/openai/gpt-image-2/edit/api). The fake takes only an opaque picture
+  that is white somewhere (a transparent, OpenAI-style mask would edit nothing there).
 Requests are made at once; a result is served from the CDN host the test routes here.
 """
 
@@ -14,20 +20,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
+from PIL import Image
 
 from tests.fakes.openai_outputs import make_image
 
+MASK_FIELDS = {  # the edit endpoint's mask field
+    "fal-ai/gpt-image-1/edit-image": "mask_image_url",
+    "fal-ai/gpt-image-1.5/edit": "mask_image_url",
+    "openai/gpt-image-2/edit": "mask_url",
+}
 ENDPOINTS = {  # endpoint (model id + subpath) -> ("generate" | "edit")
     "fal-ai/gpt-image-1/text-to-image": "generate",
     "fal-ai/gpt-image-1/edit-image": "edit",
     "fal-ai/gpt-image-1.5": "generate",
     "fal-ai/gpt-image-1.5/edit": "edit",
+    "fal-ai/gpt-image-1-mini": "generate",  # https://fal.ai/models/fal-ai/gpt-image-1-mini/llms.txt
+    "fal-ai/gpt-image-1-mini/edit": "edit",
     "openai/gpt-image-2": "generate",
     "openai/gpt-image-2/edit": "edit",
 }
@@ -35,7 +50,7 @@ SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
 QUALITIES = ("auto", "low", "medium", "high")
 FORMATS = ("png", "jpeg", "webp")
 KNOWN = {"prompt", "image_size", "quality", "num_images", "output_format", "background",
-         "image_urls", "input_fidelity", "mask_image_url", "sync_mode"}  # fmt: skip
+         "image_urls", "input_fidelity", "sync_mode"}  # fmt: skip
 CDN_HOST = "v3.fal.media"
 
 
@@ -95,7 +110,7 @@ class FakeFal:
             body = await request.json()
         except ValueError:
             return web.json_response({"detail": "Invalid JSON"}, status=422)
-        problem = _problem(ENDPOINTS[endpoint], body)
+        problem = _problem(ENDPOINTS[endpoint], body, MASK_FIELDS.get(endpoint))
         if problem is not None:
             return web.json_response({"detail": [{"loc": ["body", problem[0]],
                                                   "msg": problem[1]}]}, status=422)  # fmt: skip
@@ -164,13 +179,17 @@ class FakeFal:
         return web.Response(body=data, content_type="image/png")
 
 
-def _problem(operation: str, body: Any) -> tuple[str, str] | None:
+def _problem(operation: str, body: Any, mask_field: str | None) -> tuple[str, str] | None:
     """The first field fal's schema would refuse, or None."""
     if not isinstance(body, dict):
         return "body", "must be an object"
     for key in body:
-        if key not in KNOWN:  # OpenAI's names (model, n, size, image[]) are not fal's
+        if key not in KNOWN and key != mask_field:  # OpenAI's names (n, size, mask) are not fal's
             return key, "unexpected field"
+    if mask_field is not None and mask_field in body:
+        problem = _mask_problem(body[mask_field])
+        if problem is not None:
+            return mask_field, problem
     if not isinstance(body.get("prompt"), str) or not body["prompt"]:
         return "prompt", "field required"
     checks = (("image_size", SIZES), ("quality", QUALITIES), ("output_format", FORMATS))
@@ -201,3 +220,22 @@ def _data_or_https(url: object) -> bool:
     except (binascii.Error, ValueError):
         return False
     return True
+
+
+def _mask_problem(url: object) -> str | None:
+    """Why a mask edits nothing in fal's convention (white = edit), or None."""
+    if not _data_or_https(url) or not isinstance(url, str) or url.startswith("https://"):
+        return "must be an image's data URI"
+    data = base64.b64decode(url.partition(";base64,")[2])
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            rgba = image.convert("RGBA")
+    except (OSError, ValueError):
+        return "is not an image"
+    lowest_alpha, _ = cast(tuple[int, int], rgba.getchannel("A").getextrema())
+    if lowest_alpha < 255:
+        return "white marks the area to edit: a transparent mask is not fal's convention"
+    _, brightest = cast(tuple[int, int], rgba.convert("L").getextrema())
+    if brightest < 128:
+        return "has no white area to edit"
+    return None

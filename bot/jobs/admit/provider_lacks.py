@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from bot.errors import InvalidOptionError
@@ -21,6 +22,16 @@ def check_provider(
     """
     if profile is None:
         return valid
+    limits = profile.limits
+    if valid.options.n > limits.max_images:
+        raise InvalidOptionError(
+            "count", f"{profile.title} makes at most {limits.max_images} images per request"
+        )
+    if valid.options.output_format not in limits.output_formats:
+        made = " or ".join(limits.output_formats)
+        raise InvalidOptionError(
+            "format", f"{profile.title} makes {made} only, not {valid.options.output_format}"
+        )
     if s.mask is not None and not profile.edits.masks:
         raise InvalidOptionError("mask", f"{profile.title} takes no mask on edits")
     if valid.speed == "relaxed" and not profile.features.batches:
@@ -30,3 +41,17 @@ def check_provider(
             "speed", f"relaxed speed needs batches, which {profile.title} does not offer"
         )
     return valid
+
+
+def check_config(profile: ProviderProfile, changes: Mapping[str, object]) -> None:
+    """InvalidOptionError at /config set for a switch the provider cannot serve: screening
+    without its moderation endpoint, or image screening without image moderation."""
+    screening, features = changes.get("screening"), profile.features
+    if screening in ("prompts", "prompts_and_images") and not features.moderation:
+        raise InvalidOptionError(
+            "screening", f"{profile.title} has no moderation endpoint to screen with"
+        )
+    if screening == "prompts_and_images" and not features.image_moderation:
+        raise InvalidOptionError(
+            "screening", f"{profile.title} cannot moderate images; use screening:prompts"
+        )

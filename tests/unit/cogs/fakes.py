@@ -16,6 +16,8 @@ from PIL import Image
 from bot.app import ImageBot
 from bot.clock import ManualClock
 from bot.domain import ImageOptions
+from bot.provider.profile import ProviderProfile
+from bot.provider.profiles import load_profile
 from bot.records import JobRecord
 
 NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
@@ -121,6 +123,13 @@ async def run(
     """Call a command's callback as the tree does: the cog, the interaction, the options."""
     callback = cast(Callable[..., Awaitable[None]], command.callback)
     await callback(cog, seen, **options)
+
+
+@dataclass
+class FakeImagesClient:
+    """The provider client as the cogs see it: only the profile it speaks."""
+
+    profile: ProviderProfile = field(default_factory=lambda: load_profile("openai", ""))
 
 
 def clock() -> ManualClock:

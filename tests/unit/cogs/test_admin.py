@@ -11,7 +11,14 @@ from bot.errors import PermissionDeniedError
 from bot.guild_settings import GuildConfig, GuildLimits, GuildSettings
 from cogs._messages import user_message
 from cogs.admin import Admin
-from tests.unit.cogs.fakes import ALICE, GUILD, bot_with, interaction, run
+from tests.unit.cogs.fakes import (
+    ALICE,
+    GUILD,
+    FakeImagesClient,
+    bot_with,
+    interaction,
+    run,
+)
 
 
 @dataclass
@@ -33,6 +40,7 @@ class FakeGuildSettings:
 @dataclass
 class FakeServices:
     guilds: FakeGuildSettings
+    openai: FakeImagesClient = field(default_factory=FakeImagesClient)
 
 
 def cog() -> tuple[Admin, FakeServices]:

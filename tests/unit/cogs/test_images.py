@@ -22,6 +22,7 @@ from tests.unit.cogs.fakes import (
     GUILD,
     NOW,
     FakeAttachment,
+    FakeImagesClient,
     bot_with,
     clock,
     interaction,
@@ -74,6 +75,7 @@ class FakeServices:
     jobs: FakeJobService
     clock: ManualClock
     ops: FakeOps = field(default_factory=FakeOps)
+    openai: FakeImagesClient = field(default_factory=FakeImagesClient)
 
 
 def cog(jobs: FakeJobService) -> tuple[Images, FakeServices]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
-from bot.domain import ImageOptions, ImageRequest
+from bot.domain import ImageOptions, ImageRequest, InputImage
 from bot.errors import AnswerLostError
 from bot.provider.download import ResultDownloader
 from bot.provider.fal import FalQueueClient, fal_input
@@ -20,9 +22,20 @@ def request() -> ImageRequest:
 
 
 def test_the_input_uses_fals_names_and_leaves_auto_to_fal() -> None:
-    body = fal_input(request())
+    body = fal_input(request(), FAL)
     assert body == {"prompt": "a fox", "num_images": 2, "image_size": "1024x1024",
                     "quality": "low", "output_format": "png"}  # fmt: skip
+
+
+def test_a_mask_goes_converted_in_the_field_fal_names_for_the_model() -> None:
+    image = InputImage(b"picture", "image/png", 8, 8)
+    mask = InputImage(b"alpha-mask", "image/png", 8, 8)
+    white = InputImage(b"white-mask", "image/png", 8, 8)
+    for model, field in (("gpt-image-1.5", "mask_image_url"), ("gpt-image-2", "mask_url")):
+        options = ImageOptions(model=model, size="1024x1024", quality="low", n=1)
+        edit = ImageRequest("edit", "a hat", options, images=(image,), mask=mask)
+        body = fal_input(edit, FAL, lambda m: white if m is mask else m)
+        assert body[field] == "data:image/png;base64," + base64.b64encode(b"white-mask").decode()
 
 
 async def test_a_request_that_never_completes_is_in_doubt_after_its_time() -> None:

@@ -74,6 +74,9 @@ def test_an_operators_file_extends_a_shipped_profile(tmp_path: Path) -> None:
         ('extends = "nobody"\n', "extends"),
         ('extends = "openai"\n[cost.per_image]\n"gpt-image-1" = 1\n', "per_image"),
         ('name = "x"\n', "title"),
+        ('extends = "openai"\n[edits]\nmask_convention = "black"\n', "edits.mask_convention"),
+        ('extends = "openai"\n[requests]\noutput_formats = ["gif"]\n', "output_formats"),
+        ('extends = "openai"\n[requests]\nmax_images = 0\n', "max_images"),
     ],
 )
 def test_a_bad_profile_file_is_one_error_naming_provider(
@@ -85,6 +88,12 @@ def test_a_bad_profile_file_is_one_error_naming_provider(
         load_profile(str(path), "")
     assert caught.value.variable == "PROVIDER"
     assert named in caught.value.reason
+
+
+def test_a_price_for_a_model_with_a_dot_in_its_name_is_read_whole() -> None:
+    fal = load_profile("fal", "")
+    assert fal.costs.price("gpt-image-1.5", "1024x1024", "low") == 9_000
+    assert fal.costs.price("gpt-image-2", "1024x1024", "low") is None  # billed by tokens
 
 
 def test_an_unknown_name_or_missing_file_is_refused() -> None:
