@@ -114,6 +114,11 @@ class Database(Protocol):
         (at once, never waiting). Raises a DriverError when the server cannot be reached."""
         ...
 
+    def session_lock(self, key: int) -> AbstractAsyncContextManager[None]:
+        """Hold the advisory lock `key` (a bigint of bot/db/locks.py's table) for the block,
+        waiting while another process holds it; on SQLite, a lock of this one process."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -207,6 +207,18 @@ class PgDatabase:
         self._spare = conn
         return None
 
+    @asynccontextmanager
+    async def session_lock(self, key: int) -> AsyncIterator[None]:
+        # A connection of its own, outside the pool: a session's locks stack (a second take of
+        # one key by one session never waits), and closing it releases the lock whatever
+        # happens, as the death of the process does.
+        conn = await connect(self._url)
+        try:
+            await conn.execute("SELECT pg_advisory_lock(%s::bigint)", (key,))
+            yield
+        finally:
+            await conn.close()
+
     async def close(self) -> None:
         spare, self._spare = self._spare, None
         if spare is not None:
