@@ -175,8 +175,8 @@ def _apart(overview: UsageOverview) -> list[tuple[str, str]]:
             (
                 "At a published price (no cost reported)",
                 f"{listed.requests:,} req · {format_usd(listed.micro_usd)} at the provider's "
-                "per-image price, counted in spend: it reports no cost, and its bill may add "
-                "input tokens and round each request up to the cent",
+                "list price, counted in spend: it reports no cost (input tokens counted at "
+                "most, each request rounded up as its list says)",
             )
         )
     return fields

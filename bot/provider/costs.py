@@ -22,9 +22,12 @@ def with_cost(
     model: str,
     payload: Mapping[str, Any],
     headers: Mapping[str, str],
+    inputs: tuple[int, int] = (0, 0),
 ) -> ImagesResult:
     """The result with the provider's own cost (marked by its source) when it reports one, or
-    its published per-image price; unchanged (priced from `usage` or the estimate) otherwise."""
+    its published per-image price (plus the list's input tokens for `inputs`, the prompt's
+    tokens as an upper bound and the number of input images, and its rounding); unchanged
+    (priced from `usage` or the estimate) otherwise."""
     costs = profile.costs
     if costs.source == "body":
         micro = _usd(_dig(payload, costs.field))
@@ -34,13 +37,38 @@ def with_cost(
         basis = f"{profile.name}: {costs.field} header"
     elif costs.source == "per_image":
         each = costs.price(model, result.size, result.quality)
-        micro = None if each is None else each * len(result.images)
+        micro = None if each is None else costs.request_price(each, len(result.images), *inputs)
         basis = f"{profile.name}: {PER_IMAGE_BASIS}"
     else:
         return result
     if micro is None:
         return result
     return replace(result, reported_cost_micro_usd=micro, cost_basis=basis)
+
+
+def listed_upper_bound(
+    profile: ProviderProfile,
+    *,
+    model: str,
+    size: str,
+    quality: str,
+    n: int,
+    text_tokens: int,
+    input_images: int,
+    requests: int,
+) -> int | None:
+    """The most a job can cost at the profile's per-image list, micro-USD: `n` images in
+    `requests` requests, each paying `text_tokens` (an upper bound of the prompt's) and rounded
+    up on its own; None without a list price for this model, size and quality (then the
+    catalog's estimate is the bound)."""
+    costs = profile.costs
+    each = costs.price(model, size, quality) if costs.source == "per_image" else None
+    if each is None:
+        return None
+    unrounded = replace(costs, round_up_to=0).request_price(
+        each, n, text_tokens * requests, input_images
+    )
+    return unrounded + requests * costs.round_up_to
 
 
 def _dig(payload: Mapping[str, Any], dotted: str) -> object:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bot.catalog.pricing import text_tokens_upper_bound
 from bot.domain import ImageRequest, ImagesResult, InputImage, PartialImage, TokenUsage
 from bot.provider.costs import with_cost
 from bot.provider.dialect import data_uri
@@ -175,7 +176,9 @@ class FalQueueClient:
             latency_ms=max(0, round((self._monotonic() - started) * 1000)),
             usage_reported=False,  # fal reports no tokens: its price list, else the estimate
         )  # fmt: skip
-        return with_cost(result, self._profile, model=opts.model, payload=payload, headers={})
+        inputs = (text_tokens_upper_bound(request.prompt), len(request.images))
+        return with_cost(result, self._profile, model=opts.model, payload=payload, headers={},
+                         inputs=inputs)  # fmt: skip
 
 
 def _items(payload: dict[str, Any]) -> list[dict[str, Any]]:

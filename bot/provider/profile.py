@@ -115,9 +115,28 @@ class Costs:
     source: CostSource
     field: str
     per_image: Mapping[str, int]
+    # With per-image prices, what the list adds per request (0: nothing): input tokens in
+    # micro-USD per 1,000, the tokens counted for each input image (the list's own bound), and
+    # the unit each request's total is rounded up to (e.g. 10,000 micro-USD: a cent).
+    input_text_per_1k: int = 0
+    input_image_per_1k: int = 0
+    input_image_tokens: int = 0
+    round_up_to: int = 0
 
     def price(self, model: str, size: str, quality: str) -> int | None:
         return self.per_image.get(f"{model} {size} {quality}")
+
+    def request_price(self, each: int, n: int, text_tokens: int, input_images: int) -> int:
+        """A request's price in micro-USD from its per-image price `each`, `n` images made,
+        the prompt's tokens (an upper bound) and the number of input images: input tokens
+        rounded up per 1,000 micro-USD fraction, the total rounded up to `round_up_to`."""
+        image_tokens = input_images * self.input_image_tokens
+        inputs = -(-(text_tokens * self.input_text_per_1k + image_tokens * self.input_image_per_1k)
+                   // 1000)  # fmt: skip
+        total = each * n + inputs
+        if self.round_up_to > 0:
+            total = -(-total // self.round_up_to) * self.round_up_to
+        return total
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,9 @@ async def test_imagine_and_edit_deliver_fals_images_priced_from_its_list(tmp_pat
         assert fal.submitted[1].input["image_urls"][0].startswith("data:image/png;base64,")
         assert fal.unauthorized == 0  # every call carried `Authorization: Key ...`
         rows = h.ledger()
-        assert [r["cost_micro_usd"] for r in rows] == [11_000, 42_000]  # fal's published prices
+        # fal's published prices with its input tokens, each request rounded up to the cent:
+        # $0.011 + a short prompt; $0.042 + one input image at 3,050 tokens x $0.005 / 1,000.
+        assert [r["cost_micro_usd"] for r in rows] == [20_000, 60_000]
         assert {r["billing"] for r in rows} == {"actual"}
         assert {r["price_version"] for r in rows} == {"fal: per-image price"}
         h.discord.assert_no_violations()
@@ -120,13 +122,14 @@ async def test_a_mask_reaches_fal_white_where_the_member_marked_it(tmp_path: Pat
             grey = mask.convert("L")
             assert grey.getpixel((8, 32)) == 255 and grey.getpixel((56, 32)) == 0
         [row] = h.ledger()
-        assert row["billing"] != "in_doubt" and row["cost_micro_usd"] == 11_000
+        # $0.011 + the input image's $0.01525 + the prompt's tokens, rounded up to the cent
+        assert row["billing"] != "in_doubt" and row["cost_micro_usd"] == 30_000
 
 
 @pytest.mark.parametrize(
     ("model", "quality", "size", "price"),
-    [("gpt-image-1.5", "medium", "1536x1024", 50_000),
-     ("gpt-image-1-mini", "high", "1024x1024", 36_000)],
+    [("gpt-image-1.5", "medium", "1536x1024", 60_000),  # $0.050 + prompt -> $0.06
+     ("gpt-image-1-mini", "high", "1024x1024", 40_000)],  # $0.036 + prompt -> $0.04
 )  # fmt: skip
 async def test_fals_other_models_are_priced_from_its_lists(
     tmp_path: Path, model: str, quality: str, size: str, price: int
@@ -146,7 +149,7 @@ async def test_usage_and_the_csv_show_fals_list_priced_spend_apart(tmp_path: Pat
         reply = await handle.wait_original(lambda m: bool(m.embeds), timeout=15)
         fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
         listed = fields["At a published price (no cost reported)"]
-        assert listed.startswith(f"1 req · {format_usd(11_000)} at the provider's per-image price")
+        assert listed.startswith(f"1 req · {format_usd(20_000)} at the provider's list price")
         assert "Estimated (no usage)" in fields  # the call fal lists no price for, apart too
         [export] = [a for a in reply.attachments if a.filename.endswith(".csv")]
         rows = list(csv.DictReader(io.StringIO(export.data.decode("utf-8"))))
@@ -164,3 +167,16 @@ async def test_check_online_lists_what_fal_lacks_with_its_images_per_request(
     lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
     assert "more than 4 images per request" in lacks and "batches (relaxed speed)" in lacks
     assert "masks on edits" not in lacks  # converted to fal's convention and sent
+
+
+async def test_a_budget_is_held_against_what_fals_list_can_bill(tmp_path: Path) -> None:
+    """One low 1024x1024 image: about $0.011 at OpenAI's token prices, but fal's list rounds the
+    request up to $0.02; a $0.015 daily budget must not take it (nothing sent, nothing spent)."""
+    async with through_fal(tmp_path) as (h, fal):
+        quota = await slash(h, "quota", h.mod, "set", guild_daily_usd=0.015)
+        await h.private_reply(quota)
+        handle = await h.imagine("a kite", quality="low", size="1024x1024")
+        refusal = await h.private_reply(handle)
+        assert "budget" in refusal.content.lower()
+        await asyncio.sleep(0.2)
+        assert fal.submitted == [] and h.ledger() == []

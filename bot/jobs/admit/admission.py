@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.catalog.models import Catalog
-from bot.catalog.pricing import CostEstimate, estimate
+from bot.catalog.pricing import CostEstimate, estimate, text_tokens_upper_bound
 from bot.clock import Clock, day_start, month_start, next_day, next_month
 from bot.db import Database
 from bot.errors import (
@@ -25,6 +25,7 @@ from bot.jobs.admit.validation import ValidRequest, validate
 from bot.jobs.models import Submission
 from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
+from bot.provider.costs import listed_upper_bound
 from bot.provider.profile import ProviderProfile
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store, meta
@@ -255,6 +256,7 @@ class Admission:
             input_sizes=sizes,
             requests=requests,
         )
+        cost = self._at_list_price(cost, valid, len(sizes), requests)
         if cost.images > self._ipm:
             raise InvalidOptionError(
                 "count",
@@ -271,6 +273,23 @@ class Admission:
                 f"{self._tpm:,} per minute; ask for fewer images, a smaller size or lower quality",
             )
         return cost
+
+    def _at_list_price(
+        self, cost: CostEstimate, valid: ValidRequest, inputs: int, requests: int
+    ) -> CostEstimate:
+        """Reserve at least what a provider's per-image list can bill (fal rounds each request
+        up to the cent, which can exceed the catalog's token-priced bound)."""
+        if self._provider is None:
+            return cost
+        opts = valid.options
+        listed = listed_upper_bound(
+            self._provider, model=opts.model, size=opts.size, quality=opts.quality, n=opts.n,
+            text_tokens=text_tokens_upper_bound(valid.request_prompt), input_images=inputs,
+            requests=requests,
+        )  # fmt: skip
+        if listed is None or listed <= cost.micro_usd:
+            return cost
+        return replace(cost, micro_usd=listed)
 
     async def _reserve(
         self,

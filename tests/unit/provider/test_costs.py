@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.domain import ImagesResult, TokenUsage
-from bot.provider.costs import with_cost
+from bot.provider.costs import listed_upper_bound, with_cost
 from bot.provider.profiles import load_profile
 
 
@@ -31,11 +31,11 @@ def test_litellm_reports_its_cost_in_a_header() -> None:
 def test_fal_is_priced_per_image_from_its_list_and_unlisted_calls_stay_estimated() -> None:
     fal = load_profile("fal", "")
     got = with_cost(result(n=2, quality="high"), fal, model="gpt-image-1", payload={}, headers={})
-    assert got.reported_cost_micro_usd == 2 * 167_000
+    assert got.reported_cost_micro_usd == 340_000  # 2 x $0.167, rounded up to the cent
     assert got.cost_basis == "fal: per-image price"
     wide = with_cost(result(size="1536x1024", quality="low"), fal, model="gpt-image-1",
                      payload={}, headers={})  # fmt: skip
-    assert wide.reported_cost_micro_usd == 16_000
+    assert wide.reported_cost_micro_usd == 20_000  # $0.016 -> $0.02
     other = with_cost(result(), fal, model="gpt-image-2", payload={}, headers={})
     assert other.reported_cost_micro_usd is None  # the upper-bound estimate then applies
 
@@ -56,3 +56,27 @@ def test_a_zero_reported_cost_is_no_measurement_and_the_estimate_stands() -> Non
         got = with_cost(result(), litellm, model="gpt-image-1", payload={},
                         headers={"x-litellm-response-cost": zero})  # fmt: skip
         assert got.reported_cost_micro_usd is None
+
+
+def test_fal_adds_the_lists_input_tokens_and_rounds_each_request_up_to_the_cent() -> None:
+    # https://fal.ai/models/fal-ai/gpt-image-1/edit-image/llms.txt: $0.002 per 1,000 text tokens,
+    # $0.005 per 1,000 image tokens (3,050 for a high-fidelity 1024x1024 input), "rounded up to
+    # the nearest cent".
+    fal = load_profile("fal", "")
+    low = result(quality="low")
+    plain = with_cost(low, fal, model="gpt-image-1", payload={}, headers={}, inputs=(100, 0))
+    assert plain.reported_cost_micro_usd == 20_000  # $0.011 + $0.0002 -> $0.02
+    edit = with_cost(low, fal, model="gpt-image-1", payload={}, headers={}, inputs=(100, 2))
+    assert edit.reported_cost_micro_usd == 50_000  # $0.011 + $0.0002 + 2 x $0.01525 -> $0.05
+
+
+def test_the_list_bound_covers_every_request_of_a_split_job() -> None:
+    fal = load_profile("fal", "")
+    bound = listed_upper_bound(fal, model="gpt-image-1", size="1024x1024", quality="low", n=4,
+                               text_tokens=50, input_images=0, requests=4)  # fmt: skip
+    one = with_cost(result(quality="low"), fal, model="gpt-image-1", payload={}, headers={},
+                    inputs=(50, 0)).reported_cost_micro_usd  # fmt: skip
+    assert one == 20_000
+    assert bound is not None and bound >= 4 * one
+    assert listed_upper_bound(fal, model="gpt-image-2", size="1024x1024", quality="low", n=1,
+                              text_tokens=50, input_images=0, requests=1) is None  # fmt: skip
