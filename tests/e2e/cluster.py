@@ -24,9 +24,10 @@ from tests.fakes.discord_interactions import InteractionHandle
 from tests.fakes.discord_messages import RecordedMessage
 from tests.fakes.discord_model import FakeChannel, FakeGuild, FakeMember
 from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.openai_records import IPM_WINDOW
 from tests.fakes.openai_server import FakeOpenAI
 
+# Over 300 lines for a reason: the processes, the members' hands and the database reads of one
+# world are the one object the cluster tests and benchmarks/cluster.py drive.
 START_TIMEOUT = 90.0  # three interpreters importing discord.py at once on a shared 2-core machine
 STOP_TIMEOUT = 30.0
 
@@ -302,26 +303,6 @@ class Cluster:
             return len(rows) == len(prompts) and all(r["state"] in states for r in rows)
 
         await self.poll(there, timeout, f"jobs {prompts} in {sorted(states)}")
-
-
-def most_in_any_window(history: list[tuple[float, int]], span: float = IPM_WINDOW) -> int:
-    """The most images accepted in any `span` seconds (each window ending at an accepted call)."""
-    most = 0
-    for end, _ in history:
-        most = max(most, sum(n for at, n in history if end - span < at <= end))
-    return most
-
-
-def spread_excess(history: list[tuple[float, int]], ipm: int, burst: int) -> float:
-    """How far the calls outran one pacer: the most images in any [t_i, t_j] beyond a full
-    bucket of `burst` plus its refill of IPM/60 a second (<= 0: one pacer could send them)."""
-    worst = -float(burst)
-    for i, (start, _) in enumerate(history):
-        sent = 0
-        for at, n in history[i:]:
-            sent += n
-            worst = max(worst, sent - burst - (at - start) * ipm / IPM_WINDOW)
-    return worst
 
 
 @contextlib.asynccontextmanager

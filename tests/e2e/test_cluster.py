@@ -15,8 +15,9 @@ from functools import partial
 import pytest
 import pytest_asyncio
 
-from tests.e2e.cluster import Cluster, most_in_any_window, running_cluster, spread_excess
+from tests.e2e.cluster import Cluster, running_cluster
 from tests.e2e.harness import png
+from tests.e2e.pacing import most_in_any_window, spread_excess
 from tests.fakes.discord_messages import RecordedMessage
 from tests.pg import PostgresServer
 
