@@ -73,6 +73,11 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self._data), "-m", "immediate", "stop")
         shutil.rmtree(self._folder, ignore_errors=True)
 
+    @property
+    def postmaster_pid(self) -> int:
+        """The server's main process (its CPU, with its children's, is the server's)."""
+        return int((self._data / "postmaster.pid").read_text().split()[0])
+
     def url(self, database: str) -> str:
         return f"postgresql://{ROLE}@127.0.0.1:{self.port}/{database}"
 

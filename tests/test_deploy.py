@@ -87,3 +87,71 @@ def test_the_readme_gives_the_same_grace_as_compose() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"docker stop -t {grace}" in readme
     assert f"stop_grace_period: {grace}s" in readme
+
+
+# ---- compose.postgres.yaml: PostgreSQL and two bot processes, one shard each -----------------
+
+
+def _cluster_compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((ROOT / "compose.postgres.yaml").read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _bots(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose["services"].items() if "SHARD_IDS" in s["environment"]}
+
+
+def _interpolated(value: str, password: str) -> str:
+    """Compose's `${NAME:?message}` substitution, for POSTGRES_PASSWORD."""
+    return re.sub(r"\$\{POSTGRES_PASSWORD(:\?[^}]*)?\}", password, value)
+
+
+def test_postgres_compose_runs_postgresql_15_with_a_volume_and_a_health_check() -> None:
+    compose = _cluster_compose()
+    db = compose["services"]["postgres"]
+    assert db["image"] == "postgres:15"
+    [volume] = db["volumes"]
+    name, _, mount = volume.partition(":")
+    assert mount == "/var/lib/postgresql/data" and name in compose["volumes"]
+    assert "pg_isready" in db["healthcheck"]["test"]
+    password = db["environment"]["POSTGRES_PASSWORD"]
+    assert password.startswith("${POSTGRES_PASSWORD:?"), "the password comes from .env, unset fails"
+    assert "ports" not in db, "the database stays on compose's network"
+    options = dict(arg.split("=", 1) for arg in db["command"] if "=" in arg)
+    idle, interval, count = (
+        int(options[f"tcp_keepalives_{k}"]) for k in ("idle", "interval", "count")
+    )
+    assert idle + interval * count <= 30, "a vanished host's lease is freed within half a minute"
+
+
+def test_postgres_compose_runs_two_processes_that_share_the_database_and_split_the_shards() -> None:
+    from bot.settings import load_settings
+
+    bots = _bots(_cluster_compose())
+    assert len(bots) == 2
+    shards: list[int] = []
+    urls = set()
+    for bot in bots.values():
+        env = {k.lower(): _interpolated(str(v), "s3cret") for k, v in bot["environment"].items()}
+        settings = load_settings(env_file=None, discord_token="t", openai_api_key="k", **env)
+        assert settings.shard_count == 2 and settings.shards is not None
+        shards.extend(settings.shards)
+        assert settings.database_url is not None
+        urls.add(settings.database_url.get_secret_value())
+        assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert sorted(shards) == [0, 1], "every shard runs in exactly one process"
+    assert urls == {"postgresql://imagebot:s3cret@postgres:5432/imagebot"}
+
+
+def test_postgres_compose_keeps_the_stop_grace_health_and_loopback_ports_of_compose_yaml() -> None:
+    single = _compose()["services"]["bot"]
+    ports: list[str] = []
+    for bot in _bots(_cluster_compose()).values():
+        assert bot["stop_grace_period"] == single["stop_grace_period"]
+        assert _seconds(str(bot["stop_grace_period"])) >= CLEAN_STOP_SECONDS
+        assert bot["restart"] == "unless-stopped"
+        assert bot["healthcheck"] == single["healthcheck"]
+        assert all(str(p).startswith("127.0.0.1:") for p in bot["ports"]), "metrics on loopback"
+        ports.extend(str(p).split(":")[1] for p in bot["ports"])
+    assert len(ports) == len(set(ports)) == 2, "each process its own host port"

@@ -34,6 +34,9 @@ class ImagesApi:
     def __init__(self, owner: FakeOpenAI) -> None:
         self._owner = owner
         self.accepted: deque[tuple[float, int]] = deque()  # (clock, images) of accepted calls
+        # Every accepted call (clock, images), never trimmed: a test's whole run, window by window.
+        self.history: list[tuple[float, int]] = []
+        self.ipm_refusals = 0  # calls refused with a 429 because they would pass the IPM limit
 
     def mount(self, app: web.Application) -> None:
         app.router.add_post("/v1/images/generations", self._generations)
@@ -121,8 +124,10 @@ class ImagesApi:
         if ipm is not None:
             used = self.images_served
             if used + n > ipm:
+                self.ipm_refusals += 1
                 raise ipm_error(self.accepted, used, n, ipm, now)
         self.accepted.append((now, n))
+        self.history.append((now, n))
 
     def _respond(self, call: Call, rid: str) -> web.Response:
         whole = json_body(call, self._owner.look())
