@@ -85,10 +85,12 @@ class Edits:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What one request may ask for: images per request, and the output formats made."""
+    """What one request may ask for: images per request, the output formats made, and the
+    models whose size is sent as a `{width, height}` object instead of "WxH"."""
 
     max_images: int = 10
     output_formats: tuple[str, ...] = ("png", "jpeg", "webp")
+    size_objects: tuple[str, ...] = ()  # models whose size travels as {width, height} (fal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,7 @@ class ProviderProfile:
     features: Features
     pacing: Pacing
     limits: Limits = field(default_factory=Limits)
+    base_url: str = ""  # used when OPENAI_BASE_URL is unset; "" requires OPENAI_BASE_URL
 
     def lacks(self) -> tuple[str, ...]:
         """What this provider does not offer, as short phrases for `check` and refusals."""
