@@ -168,6 +168,24 @@ async def test_screening_without_the_providers_moderation_is_refused_at_config_t
         assert gw.requests == []
 
 
+async def test_azure_has_no_moderation_endpoint_so_screening_is_refused_and_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Azure OpenAI serves no /moderations: screening accepted there would leave every /imagine
+    failing "try again in a minute" for good."""
+    async with through(tmp_path, AZURE) as (h, gw):
+        changed = await slash(h, "config", h.mod, "set", screening="prompts")
+        said = (await changed.wait_original(timeout=5)).content
+        assert "Azure OpenAI has no moderation endpoint to screen with" in said, said
+        result = await h.wait_result(await h.imagine("a harbour", quality="low"))
+        assert result.attachments and len(gw.requests) == 1
+        code = await run_check(h.settings, online=False, clock=h.clock)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
+    assert "moderation (screening)" in lacks
+
+
 async def test_image_screening_without_image_moderation_is_refused_at_config_time(
     tmp_path: Path,
 ) -> None:

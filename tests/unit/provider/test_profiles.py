@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.provider.profiles import SHIPPED, load_profile
+from bot.provider.profiles import SHIPPED, default_base_url, load_profile
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -77,6 +77,11 @@ def test_an_operators_file_extends_a_shipped_profile(tmp_path: Path) -> None:
         ('extends = "openai"\n[edits]\nmask_convention = "black"\n', "edits.mask_convention"),
         ('extends = "openai"\n[requests]\noutput_formats = ["gif"]\n', "output_formats"),
         ('extends = "openai"\n[requests]\nmax_images = 0\n', "max_images"),
+        ('extends = "openai"\n[cost]\nsource = "header"\n', "cost.field"),
+        ('extends = "openai"\n[cost]\nsource = "body"\nfield = " "\n', "cost.field"),
+        ('extends = "openai"\n[pacing]\nmode = "concurrency"\n', "pacing.concurrency"),
+        ('extends = "fal"\n[pacing]\nconcurrency = 0\n', "pacing.concurrency"),
+        ('extends = "openai"\nbase_url = "queue.fal.run"\n', "base_url"),
     ],
 )
 def test_a_bad_profile_file_is_one_error_naming_provider(
@@ -101,3 +106,15 @@ def test_an_unknown_name_or_missing_file_is_refused() -> None:
         load_profile("openrouter", "")
     with pytest.raises(ConfigError, match="cannot be read"):
         load_profile("/nowhere/profile.toml", "")
+
+
+@pytest.mark.parametrize(
+    ("provider", "url"),
+    [(None, "https://api.openai.com/v1"), ("openai", "https://api.openai.com/v1"),
+     ("fal", "https://queue.fal.run"), ("lumenfall", "https://api.lumenfall.ai/openai/v1"),
+     ("vercel", "https://ai-gateway.vercel.sh/v1"), ("azure", None), ("litellm", None)],
+)  # fmt: skip
+def test_each_shipped_profile_has_its_documented_url_or_requires_one(
+    provider: str | None, url: str | None
+) -> None:
+    assert default_base_url(provider) == url
