@@ -108,7 +108,7 @@ class Settings(BaseSettings):
         if url is None:
             raise ValueError(
                 f"must be set with PROVIDER={provider}: it has no one URL (your resource's or "
-                "proxy's, README \"Providers\")"
+                'proxy\'s, README "Providers")'
             )
         return url
 
