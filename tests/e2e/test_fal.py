@@ -193,7 +193,8 @@ async def test_gpt_image_2_gets_its_size_as_fal_documents_it_and_delivers(
         assert made.attachments[0].data in fal.images_out
         edited = await h.discord.slash(
             "edit", {"prompt": "make it snow", "quality": "low", "size": size,
-                     "model": "gpt-image-2", "image": h.upload("a.png", png((64, 64)), "image/png")},
+                     "model": "gpt-image-2",
+                     "image": h.upload("a.png", png((64, 64)), "image/png")},
             member=h.alice, guild=h.guild, channel=h.channel,
         )  # fmt: skip
         assert (await h.wait_result(edited)).attachments[0].data in fal.images_out
