@@ -167,6 +167,11 @@ async def test_check_online_lists_what_fal_lacks_with_its_images_per_request(
     lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
     assert "more than 4 images per request" in lacks and "batches (relaxed speed)" in lacks
     assert "masks on edits" not in lacks  # converted to fal's convention and sent
+    assert "images/min" not in out  # OpenAI's tier limits do not apply to fal
+    assert "rate limits: 2 requests at once" in out
+    assert (
+        "online: not checked" in out and out.splitlines()[-1] == "ok (not checked online: fal.ai)"
+    )
 
 
 async def test_a_budget_is_held_against_what_fals_list_can_bill(tmp_path: Path) -> None:

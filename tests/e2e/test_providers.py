@@ -236,6 +236,7 @@ async def test_check_online_names_the_provider_and_what_it_lacks(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "provider: Lumenfall (lumenfall)" in out
+    assert "rate limits: none (Lumenfall states none)" in out and "images/min" not in out
     lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
     assert "batches (relaxed speed)" in lacks and "organization usage (reconcile)" in lacks
     assert "online: key works" in out  # the key went as the profile says, ids mapped back
