@@ -75,6 +75,7 @@ class Edits:
     encoding: EditEncoding
     image_field: ImageField
     masks: bool
+    markup: bool = True  # a `markup` image drawn over the first input (multipart's own part)
     mask_convention: MaskConvention = "alpha"
     mask_field: str = ""  # the JSON field a mask goes in (fal), "" for multipart's `mask`
     mask_fields: Mapping[str, str] = field(default_factory=dict)  # per model, over mask_field
@@ -192,6 +193,7 @@ class ProviderProfile:
             ("image moderation (screening images)", f.moderation and f.image_moderation),
             ("organization usage (reconcile)", f.organization_usage),
             ("masks on edits", self.edits.masks),
+            ("markup on edits", self.edits.markup),
             ("streaming (previews)", f.streaming),
             ("a /models list", f.models_list),
         ]

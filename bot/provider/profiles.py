@@ -35,7 +35,8 @@ KEYS: Mapping[str, tuple[str, ...]] = {
     "auth": ("header", "scheme"),
     "urls": ("generations", "edits", "models", "query"),
     "models": ("style", "prefix", "names", "edit_names"),
-    "edits": ("encoding", "image_field", "masks", "mask_convention", "mask_field", "mask_fields"),
+    "edits": ("encoding", "image_field", "masks", "markup", "mask_convention", "mask_field",
+              "mask_fields"),
     "requests": ("max_images", "output_formats", "size_objects"),
     "results": ("response_format", "url_hosts", "max_bytes", "download_seconds"),
     "cost": ("source", "field", "per_image", "input_text_per_1k", "input_image_per_1k",
@@ -227,6 +228,7 @@ def _edits(r: _Reader) -> Edits:
         encoding=cast(Any, r.choice("edits.encoding", ("multipart", "json_images"))),
         image_field=cast(Any, r.choice("edits.image_field", ("auto", "image", "image[]"))),
         masks=r.flag("edits.masks"),
+        markup=r.flag("edits.markup", True),
         mask_convention=cast(
             Any, r.choice("edits.mask_convention", ("alpha", "white_edits"), "alpha")
         ),

@@ -17,6 +17,7 @@ from bot.check import run_check
 from bot.provider.profiles import load_profile
 from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png, slash
+from tests.e2e.test_markup import circled
 from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, VERCEL, Dialect
 from tests.fakes.gateway_server import FakeGateway
 from tests.fakes.result_hosts import RoutedHosts
@@ -142,6 +143,24 @@ async def test_what_a_gateway_lacks_is_refused_by_name_before_anything_is_charge
         reply = await h.private_reply(masked)
         assert "Vercel AI Gateway takes no mask on edits" in reply.content
         assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
+
+
+async def test_a_markup_vercels_json_edits_cannot_carry_is_refused_before_anything_is_charged(
+    tmp_path: Path,
+) -> None:
+    """Vercel's edits are JSON `images: [{image_url}]`: a markup would be dropped on the way."""
+    async with through(tmp_path, VERCEL) as (h, gw):
+        marked = await h.discord.slash(
+            "edit", {"prompt": "make the circled cup blue", "model": "gpt-image-2.6-sunburst",
+                     "image": h.upload("a.png", png((64, 64)), "image/png"),
+                     "markup": h.upload("m.png", circled((64, 64)), "image/png")},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        reply = await h.private_reply(marked)
+        assert "Vercel AI Gateway takes no markup on edits" in reply.content, reply.content
+        assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
+    assert "markup on edits" in load_profile("vercel", "").lacks()  # listed by `check`
+    assert "markup on edits" in load_profile("fal", "").lacks()  # fal documents no markup input
 
 
 async def test_relaxed_speed_is_not_offered_where_the_provider_has_no_batches(
