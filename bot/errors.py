@@ -24,6 +24,7 @@ BotError
 │   │   ├── BlockedPhraseError  (phrase)                     the prompt holds a blocklisted word
 │   │   └── ScreeningFlaggedError (categories, source)       the moderation endpoint flagged it
 │   ├── ScreeningUnavailableError                            screening is on and could not run
+│   │   └── ScreeningUnsupportedError (reason)               the provider cannot screen at all
 │   └── CooledDownError         (until, refusals)            too many refusals lately
 └── UpstreamError               (status, code, request_id)   the OpenAI API failed; operator-facing
     ├── RateLimitedError        (retry_after)                429 rate_limit_exceeded: retryable
@@ -268,6 +269,11 @@ class ScreeningUnavailableError(UserFacingError):
     def __init__(self, reason: str) -> None:
         self.reason = reason  # for the log; the member gets a plain sentence
         super().__init__(f"screening unavailable: {reason}")
+
+
+class ScreeningUnsupportedError(ScreeningUnavailableError):
+    """Screening is on but the provider in use cannot do it (no moderation endpoint, or none
+    for images): waiting will not help, so the member is told the reason itself."""
 
 
 class CooledDownError(UserFacingError):

@@ -146,6 +146,14 @@ def _(error: errors.ScreeningUnavailableError) -> str:
 
 
 @user_message.register
+def _(error: errors.ScreeningUnsupportedError) -> str:
+    return (
+        f"This server checks prompts before making images, but {error.reason}, so nothing was "
+        "sent or charged. A moderator can turn screening off with /config."
+    )
+
+
+@user_message.register
 def _(error: errors.CooledDownError) -> str:
     when = discord.utils.format_dt(error.until, "R")
     return (

@@ -205,6 +205,25 @@ async def test_azure_has_no_moderation_endpoint_so_screening_is_refused_and_list
     assert "moderation (screening)" in lacks
 
 
+async def test_screening_set_before_a_switch_to_a_provider_without_it_tells_members_why(
+    tmp_path: Path,
+) -> None:
+    """Screening turned on under OpenAI, the bot restarted on Vercel: waiting will not help, so
+    the member is told the reason, not "try again in a minute"."""
+    async with FakeGateway(VERCEL) as gw, harness(tmp_path) as h:
+        await h.start_bot()
+        changed = await slash(h, "config", h.mod, "set", screening="prompts")
+        assert "Settings updated" in (await changed.wait_original(timeout=5)).content
+        await h.stop_bot()
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider="vercel")  # fmt: skip
+        reply = await h.private_reply(await h.imagine("a kite", quality="low"))
+        assert "Vercel AI Gateway has no moderation endpoint" in reply.content, reply.content
+        assert "try again" not in reply.content.lower()
+        assert "nothing was sent or charged" in reply.content
+        assert gw.requests == [] and h.ledger() == []
+
+
 async def test_image_screening_without_image_moderation_is_refused_at_config_time(
     tmp_path: Path,
 ) -> None:
