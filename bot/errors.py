@@ -20,6 +20,7 @@ BotError
 │   ├── JobNotCancellableError  (job_id, state)
 │   ├── PromptRejectedError     (request_id)                 the safety system refused it
 │   └── BatchNotRunError        (status)                     a relaxed batch ended without it
+│   └── RelaxedNotOfferedError  (provider)                   queued relaxed; provider now lacks it
 │   ├── SafetyRefusalError      (cooldown_until)             refused at admission (counts)
 │   │   ├── BlockedPhraseError  (phrase)                     the prompt holds a blocklisted word
 │   │   └── ScreeningFlaggedError (categories, source)       the moderation endpoint flagged it
@@ -223,6 +224,15 @@ class BatchNotRunError(UserFacingError):
         self.status = status
         self.reason = reason
         super().__init__(f"the relaxed batch {status} before this request ran")
+
+
+class RelaxedNotOfferedError(UserFacingError):
+    """A relaxed job queued before the bot was restarted on a provider without batches
+    (`provider`, its title): it can never run, so it ends unsent."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        super().__init__(f"relaxed speed needs batches, which {provider} does not offer")
 
 
 class SafetyRefusalError(UserFacingError):

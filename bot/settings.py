@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.provider.profiles import default_base_url
 
 # Images per minute and tokens per minute by usage tier, identical for every GPT Image model
 # (docs/sources.md#rate-limits).
@@ -37,11 +36,7 @@ class Settings(BaseSettings):
 
     discord_token: SecretStr
     openai_api_key: SecretStr
-    # How to speak to OPENAI_BASE_URL (README "Providers"): a shipped profile's name or a
-    # TOML file's path; the composition root reads it once (bot/provider/profiles.py).
-    # Declared before OPENAI_BASE_URL, whose default is this profile's own URL.
-    provider: str | None = None
-    openai_base_url: str = Field(default="", validate_default=True)
+    openai_base_url: str = "https://api.openai.com/v1"
     openai_organization: str | None = None
     openai_project: str | None = None
     discord_api_base: str = "https://discord.com/api/v10"
@@ -68,6 +63,9 @@ class Settings(BaseSettings):
     result_retention_days: int = Field(default=30, ge=1)
     # Read only by `python -m bot reconcile`; an organization admin key (sk-admin-...).
     openai_admin_key: SecretStr | None = None
+    # How to speak to OPENAI_BASE_URL (README "Providers"): a shipped profile's name or a
+    # TOML file's path; the composition root reads it once (bot/provider/profiles.py).
+    provider: str | None = None
     # Who runs and pays for the bot; unset: the application's owner or team (asked at log-in).
     operator_ids: str | None = None
     # Which guilds are served: "operators", "all", or comma-separated guild ids.
@@ -95,22 +93,6 @@ class Settings(BaseSettings):
         if not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
-
-    @field_validator("openai_base_url", mode="before")
-    @classmethod
-    def _provider_url(cls, value: object, info: ValidationInfo) -> object:
-        """Unset: the profile's own URL (fal's queue, Lumenfall, Vercel's gateway, OpenAI), so
-        a key is never sent where PROVIDER does not live; Azure and LiteLLM have none."""
-        if value not in (None, ""):
-            return value
-        provider = info.data.get("provider")
-        url = default_base_url(provider)
-        if url is None:
-            raise ValueError(
-                f"must be set with PROVIDER={provider}: it has no one URL (your resource's or "
-                'proxy\'s, README "Providers")'
-            )
-        return url
 
     @field_validator("openai_base_url", "discord_api_base", "discord_gateway_url")
     @classmethod
@@ -208,6 +190,5 @@ def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Set
     except ValidationError as exc:
         first = exc.errors()[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        message = str(first["msg"]).removeprefix("Value error, ")  # pydantic's own prefix
-        reason = "is required but not set" if first["type"] == "missing" else message
+        reason = "is required but not set" if first["type"] == "missing" else first["msg"]
         raise ConfigError(variable, reason) from None

@@ -197,6 +197,15 @@ def _(error: errors.BatchNotRunError) -> str:
 
 
 @user_message.register
+def _(error: errors.RelaxedNotOfferedError) -> str:
+    return (
+        f"relaxed speed needs batches, which {error.provider} (the image service this bot now "
+        "uses) does not offer, so it was not made and nothing was charged. Ask again at fast "
+        "speed."
+    )
+
+
+@user_message.register
 def _(error: errors.UpstreamError) -> str:
     return GENERIC_UPSTREAM
 

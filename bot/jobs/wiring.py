@@ -158,5 +158,6 @@ def build_job_queue(
         service=service,
         pacer=pacer,
         relaxed=relaxed,
+        provider_title=provider.title if provider is not None else "the image service",
     )
     return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock), relaxed)

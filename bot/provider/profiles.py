@@ -24,6 +24,7 @@ from bot.provider.profile import (
     Results,
     Urls,
 )
+from bot.settings import Settings
 
 SHIPPED = ("openai", "azure", "lumenfall", "vercel", "litellm", "fal")
 DEFAULT = "openai"
@@ -211,6 +212,22 @@ def _base_url(r: _Reader) -> str:
     if url and not url.startswith(("http://", "https://")):
         raise r.fail("base_url", f"must be an http(s):// URL, not {url!r}")
     return url.rstrip("/")
+
+
+def with_base_url(settings: Settings) -> Settings:
+    """`settings` with OPENAI_BASE_URL, when unset, as PROVIDER's own (fal's queue, Lumenfall,
+    Vercel's gateway, OpenAI), so a key never goes where PROVIDER does not live; a
+    ConfigError naming OPENAI_BASE_URL where the profile has no one URL (Azure, LiteLLM)."""
+    if "openai_base_url" in settings.model_fields_set:
+        return settings
+    url = default_base_url(settings.provider)
+    if url is None:
+        raise ConfigError(
+            "OPENAI_BASE_URL",
+            f"must be set with PROVIDER={settings.provider}: it has no one URL (your resource's "
+            'or proxy\'s, README "Providers")',
+        )
+    return settings.model_copy(update={"openai_base_url": url})
 
 
 def default_base_url(provider: str | None) -> str | None:

@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.check import run_check
+from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.provider.profiles import load_profile
 from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png, slash
@@ -161,6 +162,33 @@ async def test_a_markup_vercels_json_edits_cannot_carry_is_refused_before_anythi
         assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
     assert "markup on edits" in load_profile("vercel", "").lacks()  # listed by `check`
     assert "markup on edits" in load_profile("fal", "").lacks()  # fal documents no markup input
+
+
+async def test_a_relaxed_job_queued_before_a_switch_to_a_provider_without_batches_ends(
+    tmp_path: Path,
+) -> None:
+    """Queued relaxed under OpenAI, restarted on Vercel (no batches): it can never run, so it
+    ends at start-up, unsent, nothing charged, its member told why."""
+    async with FakeGateway(VERCEL) as gw, harness(tmp_path) as h:
+        h.relaxed = RelaxedTiming(window=60.0, first_poll=0.1, max_poll=1.0)  # still gathering
+        await h.start_bot()
+        changed = await slash(h, "config", h.mod, "set", relaxed="allowed")
+        await changed.wait_original(timeout=5)
+        handle = await h.imagine("a slow fox", quality="low", speed="relaxed")
+        await handle.wait_original(lambda m: "waiting to join" in m.content, timeout=10)
+        await h.stop_bot()
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider="vercel")  # fmt: skip
+
+        notice = await h.discord.wait_for_message(
+            lambda m: f"<@{h.alice.id}>" in m.content and "Job #1 failed" in m.content, timeout=10
+        )
+        assert "Vercel AI Gateway" in notice.content and "nothing was charged" in notice.content
+        [job] = h.jobs()
+        assert (job["state"], job["charged_micro_usd"]) == ("failed", 0)
+        assert h.ledger() == [] and gw.requests == [] and not h.openai.batches.batches
+        result = await h.wait_result(await h.imagine("a quick fox", quality="low"))
+        assert result.attachments  # the released reservation holds nothing back
 
 
 async def test_relaxed_speed_is_not_offered_where_the_provider_has_no_batches(

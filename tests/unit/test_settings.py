@@ -98,27 +98,3 @@ def test_database_url_chooses_postgresql_and_must_be_one(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as caught:
         load_settings(env_file=None, **REQUIRED)
     assert caught.value.variable == "DATABASE_URL"
-
-
-@pytest.mark.parametrize(
-    ("provider", "url"),
-    [("fal", "https://queue.fal.run"), ("lumenfall", "https://api.lumenfall.ai/openai/v1"),
-     ("vercel", "https://ai-gateway.vercel.sh/v1"), ("openai", "https://api.openai.com/v1")],
-)  # fmt: skip
-def test_an_unset_base_url_is_the_providers_own_never_openais_for_another(
-    monkeypatch: pytest.MonkeyPatch, provider: str, url: str
-) -> None:
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("PROVIDER", provider)
-    assert load_settings(env_file=None, **REQUIRED).openai_base_url == url
-
-
-def test_azure_without_a_base_url_is_one_error_naming_openai_base_url(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("PROVIDER", "azure")
-    with pytest.raises(ConfigError) as caught:
-        load_settings(env_file=None, **REQUIRED)
-    assert caught.value.variable == "OPENAI_BASE_URL"
-    assert caught.value.reason.startswith("must be set with PROVIDER=azure")
