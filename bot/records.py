@@ -122,3 +122,15 @@ class RelaxedJob:
 
     job: JobRecord
     batch_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionOrigin:
+    """Where a job's status and result are shown: its interaction's original response, which
+    any process reaches with `token` (a credential for 15 minutes: never in a repr or a log)."""
+
+    job_id: int
+    application_id: int
+    token: str = field(repr=False)
+    created_at: datetime  # the interaction's creation, which starts the token's 15 minutes
+    private: bool  # the original response is ephemeral: a result goes in a new message

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # How long a DATABASE_URL that does not answer is retried at start-up (PostgreSQL may be
     # starting beside the bot).
     database_wait_seconds: float = Field(default=60.0, ge=0)
+    # Discord shards (README "Several processes"): the total, and this process's ids ("0,1",
+    # "0-3", "0,2-3"); unset: one process runs every shard, as many as Discord recommends.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: str | None = None
     data_dir: Path = Path("data")
     image_model: str = "gpt-image-2"
     openai_tier: int = Field(default=1, ge=1, le=5)
@@ -79,6 +83,28 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith(POSTGRESQL_SCHEMES):
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _are_shards(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if "shard_count" not in info.data:
+            return value  # SHARD_COUNT itself was refused: that is the line to show
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError("needs SHARD_COUNT, the total number of shards, set as well")
+        if max(high for _, high in _shard_ranges(value)) >= count:
+            raise ValueError(f"must be shard ids from 0 to {count - 1} (SHARD_COUNT is {count})")
+        return value
+
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        """This process's shard ids (SHARD_IDS), or every shard of SHARD_COUNT; None: all of
+        Discord's recommended count."""
+        if self.shard_ids is not None:
+            return tuple(_shard_ids(self.shard_ids))
+        return None if self.shard_count is None else tuple(range(self.shard_count))
 
     @property
     def database(self) -> Path | str:
@@ -174,6 +200,25 @@ def _ids(text: str) -> list[int]:
     return [int(part) for part in parts]
 
 
+def _shard_ranges(text: str) -> list[tuple[int, int]]:
+    """SHARD_IDS as (first, last) ranges: numbers and ranges ("0,1", "0-3", "0,2-3")."""
+    ranges = []
+    for part in (part.strip() for part in text.split(",")):
+        first, dash, last = (piece.strip() for piece in part.partition("-"))
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError("must be shard ids or ranges, like 0,1 or 0-3")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise ValueError(f"{part}: a range goes from the lower id to the higher")
+        ranges.append((low, high))
+    return ranges
+
+
+def _shard_ids(text: str) -> list[int]:
+    """SHARD_IDS (already checked against SHARD_COUNT) as sorted, distinct ids."""
+    return sorted({i for low, high in _shard_ranges(text) for i in range(low, high + 1)})
+
+
 class BackupSettings(BaseSettings):
     """What `backup` needs: where the database is; no tokens (it talks to no one)."""
 
@@ -190,5 +235,7 @@ def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Set
     except ValidationError as exc:
         first = exc.errors()[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        reason = "is required but not set" if first["type"] == "missing" else first["msg"]
+        # pydantic starts a validator's own words with "Value error, ": the line needs only them.
+        said = str(first["msg"]).removeprefix("Value error, ")
+        reason = "is required but not set" if first["type"] == "missing" else said
         raise ConfigError(variable, reason) from None

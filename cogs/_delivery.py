@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import discord
@@ -19,6 +18,7 @@ from bot.records import JobRecord, StoredFile
 from cogs import _render
 from cogs._log import write_log
 from cogs._messages import user_message
+from cogs._origins import Origins
 from cogs._posting import (
     channel_message,
     direct_message,
@@ -26,6 +26,7 @@ from cogs._posting import (
     post_result,
     public_followup,
 )
+from cogs._reply import Reply
 from cogs._status import Origin, Status
 from cogs._views import reroll_view
 from cogs._working import StillWorking
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Interaction tokens live 15 minutes; stop using one a little before, so an upload in progress
-# never races the expiry.
-TOKEN_LIFETIME = timedelta(minutes=14, seconds=30)
-ACK_WAIT = 5.0  # how long an event waits for the command to finish acknowledging
 # Failures told to the member alone (README, "Members understand every refusal"; refusals never
 # in public).
 PRIVATE_FAILURES = (AccountProblemError, PromptRejectedError)
@@ -52,17 +49,17 @@ class Delivery:
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
         self.services = bot.services
-        self._origins: dict[int, Origin] = {}
+        self.origins = Origins(bot)
         self._working = StillWorking(self.services.clock, self._show_working)
 
     def track(self, job_id: int, interaction: discord.Interaction) -> None:
-        self._origins[job_id] = Origin(interaction, self.services.clock)
+        self.origins.track(job_id, interaction)
 
-    def acknowledged(self, job_id: int, *, private: bool, shown: str) -> None:
+    async def acknowledged(
+        self, interaction: discord.Interaction, job_id: int, *, private: bool, shown: str
+    ) -> None:
         """The command's reply (showing `shown`) is out; it counts as the first status edit."""
-        origin = self._origins.get(job_id)
-        if origin is not None:
-            origin.acknowledge(private=private, shown=shown)
+        await self.origins.acknowledged(interaction, job_id, private=private, shown=shown)
 
     async def on_event(self, event: JobEvent) -> None:
         if event.kind == "queued":
@@ -83,24 +80,10 @@ class Delivery:
 
     # --- the original response, while the token lives ---------------------------------------
 
-    async def _live_origin(self, job_id: int) -> Origin | None:
-        origin = self._origins.get(job_id)
-        if origin is None:
-            return None
-        if not origin.acknowledged.is_set():  # wait_for costs a task: only when it must wait
-            try:
-                await asyncio.wait_for(origin.acknowledged.wait(), ACK_WAIT)
-            except TimeoutError:
-                return None
-        age = self.services.clock.now() - origin.interaction.created_at
-        if age > TOKEN_LIFETIME:
-            return None
-        return origin
-
     async def _on_status(self, event: JobEvent) -> None:
         if event.kind != "started":  # back in the queue (a 429): no longer working on it
             self._working.stop(event.job.id)
-        origin = await self._live_origin(event.job.id)
+        origin = await self.origins.live(event.job)
         if origin is None:
             return
         text = _render.status_text(
@@ -110,11 +93,11 @@ class Delivery:
 
     async def _on_started(self, event: JobEvent) -> None:
         await self._on_status(event)
-        if event.job.id in self._origins:
+        if event.job.id in self.origins:
             self._working.start(event.job)
 
     async def _show_working(self, job: JobRecord, minutes: int) -> bool:
-        origin = await self._live_origin(job.id)
+        origin = await self.origins.live(job)
         if origin is None:
             return False
         text = _render.status_text(job, position=None, estimate=None, working_minutes=minutes)
@@ -123,15 +106,13 @@ class Delivery:
 
     async def _finish(self, job_id: int) -> None:
         self._working.stop(job_id)
-        origin = self._origins.pop(job_id, None)
-        if origin is not None:
-            await origin.close()
+        await self.origins.close(job_id)
 
     async def _on_partial(self, event: JobEvent) -> None:
-        origin = await self._live_origin(event.job.id)
+        origin = await self.origins.live(event.job)
         if origin is None or event.partial is None:
             return
-        limit = origin.interaction.filesize_limit
+        limit = origin.reply.filesize_limit
         preview = await asyncio.to_thread(outbox.encode_preview, event.partial.data, limit)
         if await self._spoilers(event.job):  # a preview shows what the result will
             preview = dataclasses.replace(preview, filename=f"SPOILER_{preview.filename}")
@@ -142,7 +123,7 @@ class Delivery:
 
     async def _on_succeeded(self, event: JobEvent) -> None:
         job, results = event.job, event.results
-        origin = await self._live_origin(job.id)
+        origin = await self.origins.live(job)
         await self._finish(job.id)
         message = await self._route_result(job, origin, results)
         if message is not None:
@@ -160,17 +141,15 @@ class Delivery:
         a note pointing to /job. Returns the message the result is in, if any."""
         spoiler = await self._spoilers(job)
         if origin is not None:
-            interaction = origin.interaction
+            reply = origin.reply
             try:
                 if not origin.private:
-                    target = original_response(interaction)
+                    target = original_response(reply)
                     return await post_result(target, job, results, spoiler=spoiler)
-                target = public_followup(interaction, job.user_id)
+                target = public_followup(reply, job.user_id)
                 first = await post_result(target, job, results, spoiler=spoiler)
                 with contextlib.suppress(discord.HTTPException):  # the result itself is out
-                    await interaction.edit_original_response(
-                        content=f"✅ Job #{job.id} is ready: {first.jump_url}"
-                    )
+                    await reply.edit(content=f"✅ Job #{job.id} is ready: {first.jump_url}")
                 return first
             except discord.HTTPException as exc:
                 # E.g. a moderator deleted the status message: the channel may still take it.
@@ -189,7 +168,7 @@ class Delivery:
             sent = await self._direct_message(job, results, spoiler)
             if sent is not None:
                 return sent
-        await self._tell_undelivered(job, origin.interaction if origin else None, channel)
+        await self._tell_undelivered(job, origin.reply if origin else None, channel)
         return None
 
     async def _direct_message(
@@ -208,17 +187,17 @@ class Delivery:
     async def _tell_undelivered(
         self,
         job: JobRecord,
-        interaction: discord.Interaction | None,
+        reply: Reply | None,
         channel: discord.abc.Messageable | None,
     ) -> None:
         """Point the member to /job: privately while the token lives, else by a mention (a
         channel that refuses files may still take text)."""
         text = f"Your image is ready, but I couldn't post it here. It is kept: use `/job {job.id}`."
-        if interaction is None:
+        if reply is None:
             await _mention(job, channel, text)
             return
         try:
-            await interaction.followup.send(text, ephemeral=True)
+            await reply.followup.send(text, ephemeral=True)
         except discord.HTTPException:
             log.info("could not tell user %s about job %s", job.user_id, job.id)
 
@@ -254,16 +233,16 @@ class Delivery:
 
         While the token lives the public status goes and an ephemeral message says why; after
         that a direct message, or nothing in public if the member takes none."""
-        origin = await self._live_origin(job.id)
+        origin = await self.origins.live(job)
         await self._finish(job.id)
         if origin is not None:
             try:
                 if origin.private:  # the status is already the member's alone
-                    await origin.interaction.edit_original_response(content=text, attachments=[])
+                    await origin.reply.edit(content=text, attachments=[])
                 else:
-                    await origin.interaction.followup.send(text, ephemeral=True)
+                    await origin.reply.followup.send(text, ephemeral=True)
                     with contextlib.suppress(discord.HTTPException):  # it may be gone already
-                        await origin.interaction.delete_original_response()
+                        await origin.reply.delete()
                 return
             except discord.HTTPException as exc:
                 log.info("could not tell user %s privately of job %s: %s", job.user_id, job.id, exc)
@@ -279,12 +258,12 @@ class Delivery:
     async def _notify(self, job: JobRecord, text: str, view: discord.ui.View | None = None) -> None:
         """Edit the status message while the token lives; otherwise mention the member. Once
         shown, the ending is recorded as told; until then every start-up tells it again."""
-        origin = await self._live_origin(job.id)
+        origin = await self.origins.live(job)
         await self._finish(job.id)
         shown = False
         if origin is not None:
             try:
-                await origin.interaction.edit_original_response(
+                await origin.reply.edit(
                     content=text, attachments=[], view=view or discord.utils.MISSING
                 )
                 shown = True

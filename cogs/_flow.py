@@ -74,7 +74,7 @@ async def admit(
         log.warning("job %s admitted, but its status could not be shown: %s", admitted.job.id, exc)
         deferred = True  # no public status message to become the result
     finally:
-        delivery.acknowledged(admitted.job.id, private=deferred, shown=text)
+        await delivery.acknowledged(interaction, admitted.job.id, private=deferred, shown=text)
     if admitted.notice is not None and interaction.guild_id is not None:
         await write_log(bot, interaction.guild_id, admitted.notice)  # the moderators' channel
     await tell_unseen_results(interaction)

@@ -17,6 +17,7 @@ from bot.imaging import outbox
 from bot.imaging.uploads import EncodedFile, split_into_messages
 from bot.records import JobRecord, StoredFile
 from cogs import _render
+from cogs._reply import Reply
 from cogs._views import result_view
 
 log = logging.getLogger(__name__)
@@ -36,30 +37,28 @@ class Target:
     file_limit: int
 
 
-def original_response(interaction: discord.Interaction, *, private: bool = False) -> Target:
-    """The interaction's original response, edited; more files as followups (`private`:
-    ephemeral ones)."""
+def original_response(reply: Reply, *, private: bool = False) -> Target:
+    """The reply's original response, edited; more files as followups (`private`: ephemeral
+    ones)."""
 
     async def first(
         embed: discord.Embed, files: list[discord.File], view: discord.ui.View
     ) -> discord.Message:
-        return await interaction.edit_original_response(
-            content=None, embed=embed, attachments=files, view=view
-        )
+        return await reply.edit(content=None, embed=embed, attachments=files, view=view)
 
     async def more(files: list[discord.File]) -> None:
-        await interaction.followup.send(files=files, ephemeral=private)
+        await reply.followup.send(files=files, ephemeral=private)
 
-    return Target(first, more, interaction.filesize_limit)
+    return Target(first, more, reply.filesize_limit)
 
 
-def public_followup(interaction: discord.Interaction, user_id: int) -> Target:
+def public_followup(reply: Reply, user_id: int) -> Target:
     """A new public followup that mentions the member (the original response is private)."""
 
     async def first(
         embed: discord.Embed, files: list[discord.File], view: discord.ui.View
     ) -> discord.Message:
-        return await interaction.followup.send(
+        return await reply.followup.send(
             content=f"<@{user_id}>",
             embed=embed,
             files=files,
@@ -69,9 +68,9 @@ def public_followup(interaction: discord.Interaction, user_id: int) -> Target:
         )
 
     async def more(files: list[discord.File]) -> None:
-        await interaction.followup.send(files=files)
+        await reply.followup.send(files=files)
 
-    return Target(first, more, interaction.filesize_limit)
+    return Target(first, more, reply.filesize_limit)
 
 
 def channel_message(channel: discord.abc.Messageable, job: JobRecord) -> Target:

@@ -11,6 +11,7 @@ import discord
 from bot.clock import Clock
 from bot.imaging.uploads import EncodedFile
 from cogs import _render
+from cogs._reply import Reply
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,15 @@ class Status:
 
 
 class Origin:
-    """The interaction whose original response shows a job, and that message's edit throttle.
+    """The reply (cogs/_reply.py) whose original response shows a job, and its edit throttle.
 
     The command's own reply counts as the first edit; later statuses go out at most one per
     STATUS_EDIT_INTERVAL, never two at once, the latest one winning, and never after `close`.
     One task per message (while something is pending) makes the edits.
     """
 
-    def __init__(self, interaction: discord.Interaction, clock: Clock) -> None:
-        self.interaction = interaction
+    def __init__(self, reply: Reply, clock: Clock) -> None:
+        self.reply = reply
         self.acknowledged = asyncio.Event()
         self.private = False  # the status message is ephemeral: the result goes in a new message
         self._clock = clock
@@ -50,6 +51,14 @@ class Origin:
         self.private = private
         self._shown = shown
         self._last_edit = self._clock.monotonic()
+        self.acknowledged.set()
+
+    def resume(self, *, private: bool) -> None:
+        """Rebuilt in a process that did not receive the interaction: the command's reply went
+        out within Discord's 3 s of its creation, so the throttle counts from then."""
+        age = (self._clock.now() - self.reply.created_at).total_seconds()
+        self.private = private
+        self._last_edit = self._clock.monotonic() - age
         self.acknowledged.set()
 
     async def show(self, status: Status) -> None:
@@ -72,6 +81,14 @@ class Origin:
                 self._flusher.cancel()
             await asyncio.wait({self._flusher})
 
+    def stop(self) -> None:
+        """No more edits without waiting for one under way (its token expired, or the bot is
+        closing)."""
+        self._closed = True
+        self._pending = None
+        if self._flusher is not None and not self._editing:
+            self._flusher.cancel()
+
     async def _flush_pending(self) -> None:
         try:
             while self._pending is not None:
@@ -92,7 +109,7 @@ class Origin:
         files = _render.to_files([preview]) if preview else discord.utils.MISSING  # keep files
         self._editing = True
         try:
-            await self.interaction.edit_original_response(content=status.text, attachments=files)
+            await self.reply.edit(content=status.text, attachments=files)
         except discord.HTTPException as exc:
             log.info("status edit failed: %s", exc)
         finally:

@@ -48,6 +48,7 @@ class Images(commands.Cog):
         self.bot.tree.add_command(self.edit_menu)
 
     async def cog_unload(self) -> None:
+        self.delivery.origins.stop_all()
         self.bot.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
         self.bot.remove_dynamic_items(JobButton)
 

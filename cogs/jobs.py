@@ -14,6 +14,7 @@ from cogs import _render
 from cogs._fit import CONTENT, fit_lines
 from cogs._flow import is_moderator
 from cogs._posting import original_response, post_result
+from cogs._reply import LiveReply
 from cogs._views import cancel_view
 from cogs.errors import send_private
 
@@ -58,7 +59,7 @@ class Jobs(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         spoiler = (await self.services.guilds.get(job.guild_id)).config.spoilers
         shown = await post_result(
-            original_response(interaction, private=True), job, stored, spoiler=spoiler
+            original_response(LiveReply(interaction), private=True), job, stored, spoiler=spoiler
         )
         if job.delivered_at is None and job.user_id == interaction.user.id:
             # The member has their image now: no more "could not be posted" reminders.

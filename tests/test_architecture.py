@@ -6,7 +6,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPOSITION_ROOT = {"bot/app.py"}
+# The composition root and the Discord client's start-up it builds (client, connection, command
+# sync) may import discord.
+COMPOSITION_ROOT = {"bot/app.py", "bot/client.py", "bot/connect.py", "bot/command_sync.py"}
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -114,8 +116,19 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("bot.store",),
     ("bot.reports", "bot.jobs", "bot.guilds"),
     ("bot.ops",),  # running as a service: watches the jobs' events, reads the store
+    ("bot.cluster",),  # several processes: which one dispatches, every queue mirrored
 )
-TOP = {"bot.app", "bot.check", "bot.reconcile", "bot.__main__", "bot"}
+TOP = {
+    "bot.app",
+    "bot.client",
+    "bot.connect",
+    "bot.command_sync",
+    "bot.identify",
+    "bot.check",
+    "bot.reconcile",
+    "bot.__main__",
+    "bot",
+}
 
 
 def _floor(module: str) -> int:

@@ -63,6 +63,28 @@ class Transaction(Reader, Protocol):
         ...
 
 
+class SessionLock(Protocol):
+    """An advisory lock held for as long as its own connection lives (bot/db/locks.py keys)."""
+
+    async def alive(self) -> bool:
+        """Whether it is still held: its connection answers (a dropped one freed the lock)."""
+        ...
+
+    async def release(self) -> None:
+        """Let it go and close its connection (never raises)."""
+        ...
+
+
+class HeldLock:
+    """A lock nobody else can want: SQLite's one process holds every lock at once."""
+
+    async def alive(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
 class Database(Protocol):
     """Reads take the Database (one statement each); writes take the Transaction that
     `transaction()` hands out. Nothing outside bot/db/ sees a connection
@@ -86,6 +108,16 @@ class Database(Protocol):
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
     async def schema_version(self) -> int: ...
+
+    async def try_session_lock(self, key: int) -> SessionLock | None:
+        """Take the advisory lock `key` for this process's session if it is free, else None
+        (at once, never waiting). Raises a DriverError when the server cannot be reached."""
+        ...
+
+    def session_lock(self, key: int) -> AbstractAsyncContextManager[None]:
+        """Hold the advisory lock `key` (a bigint of bot/db/locks.py's table) for the block,
+        waiting while another process holds it; on SQLite, a lock of this one process."""
+        ...
 
     async def close(self) -> None: ...
 

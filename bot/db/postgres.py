@@ -4,6 +4,7 @@ transactions behind the same Database/Transaction interface as SQLite's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -27,20 +28,18 @@ from bot.db.base import (
     discover,
 )
 from bot.db.dialect import to_postgresql
+from bot.db.locks import GUILD_BUDGET, MIGRATIONS
 from bot.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
-# The first key of each advisory lock (int, int) this bot takes, one number per use, so that
-# none can block another: a guild's budget (admissions of one guild take turns,
-# bot/store/reservations.py), and the migrations (processes starting together take turns).
-GUILD_BUDGET_LOCK = 1
-MIGRATIONS_LOCK = 2
 # Connections per process: admission, the dispatcher and reads rarely need more at once.
 POOL_SIZE = 8
 # Start-up: each connection attempt's limit, and the pause between attempts.
 CONNECT_TIMEOUT_S = 5
 RETRY_EVERY_S = 1.0
+# A held lock's check: a connection that has not answered `SELECT 1` by then counts as lost.
+ALIVE_TIMEOUT_S = 5.0
 
 
 class PgRow(tuple[Any, ...]):
@@ -141,7 +140,7 @@ class PgTransaction:
         # The two-int form takes the guild id folded into 32 bits: two guilds that share a key
         # only take turns, never overshoot.
         key = (guild_id ^ (guild_id >> 32)) & 0x7FFFFFFF
-        await self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (GUILD_BUDGET_LOCK, key))
+        await self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (GUILD_BUDGET, key))
 
 
 async def _fetchall(conn: psycopg.AsyncConnection[Any], sql: str, params: Params) -> list[Row]:
@@ -159,8 +158,12 @@ class PgDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]], url: str) -> None:
         self._pool = pool
+        self._url = url
+        # A follower tries the lease every second: the connection of a refused try is kept for
+        # the next one instead of a new connection each time.
+        self._spare: psycopg.AsyncConnection[Any] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
@@ -184,8 +187,69 @@ class PgDatabase:
         async with self._pool.connection() as conn:
             return await schema_version(conn)
 
+    async def try_session_lock(self, key: int) -> PgSessionLock | None:
+        """pg_try_advisory_lock on a connection of its own, outside the pool: the lock lives
+        exactly as long as that connection (a process killed, its socket closed, frees it)."""
+        conn = self._spare
+        self._spare = None
+        if conn is None or conn.closed:
+            conn = await psycopg.AsyncConnection.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            )
+        try:
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            row = await cursor.fetchone()
+        except BaseException:
+            await conn.close()
+            raise
+        if row is not None and row[0] is True:
+            return PgSessionLock(conn, key)
+        self._spare = conn
+        return None
+
+    @asynccontextmanager
+    async def session_lock(self, key: int) -> AsyncIterator[None]:
+        # A connection of its own, outside the pool: a session's locks stack (a second take of
+        # one key by one session never waits), and closing it releases the lock whatever
+        # happens, as the death of the process does.
+        conn = await connect(self._url)
+        try:
+            await conn.execute("SELECT pg_advisory_lock(%s::bigint)", (key,))
+            yield
+        finally:
+            await conn.close()
+
     async def close(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            await spare.close()
         await self._pool.close()
+
+
+class PgSessionLock:
+    """A session advisory lock and the connection that holds it (see bot.db.base.SessionLock)."""
+
+    __slots__ = ("_conn", "_key")
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], key: int) -> None:
+        self._conn = conn
+        self._key = key
+
+    async def alive(self) -> bool:
+        if self._conn.closed:
+            return False
+        try:
+            await asyncio.wait_for(self._conn.execute("SELECT 1"), ALIVE_TIMEOUT_S)
+        except (psycopg.Error, TimeoutError, OSError):
+            await self._conn.close()  # whatever the server thinks, this process lets go
+            return False
+        return True
+
+    async def release(self) -> None:
+        if not self._conn.closed:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+            await self._conn.close()
 
 
 async def schema_version(conn: psycopg.AsyncConnection[Any]) -> int:
@@ -202,7 +266,7 @@ _SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"""
 # Two processes starting at once must not both apply a migration: the first holds this lock.
-_MIGRATION_LOCK = (MIGRATIONS_LOCK, 0)
+_MIGRATION_LOCK = (MIGRATIONS, 0)
 
 
 def postgresql_migrations(migrations_dir: Path) -> list[Migration]:
@@ -267,7 +331,8 @@ async def open_database(
         configure=_configure,
     )
     await pool.open(wait=True)
+    database = PgDatabase(pool, url)
     try:
-        yield PgDatabase(pool)
+        yield database
     finally:
-        await pool.close()
+        await database.close()

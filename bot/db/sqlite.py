@@ -14,9 +14,11 @@ import aiosqlite
 
 from bot.db.base import (
     DEFAULT_MIGRATIONS_DIR,
+    HeldLock,
     Migration,
     Params,
     Row,
+    SessionLock,
     Written,
     discover,
     strip_comments,
@@ -144,6 +146,7 @@ class SqliteDatabase:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._session_locks: dict[int, asyncio.Lock] = {}
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
@@ -179,6 +182,16 @@ class SqliteDatabase:
 
     async def schema_version(self) -> int:
         return await schema_version(self._conn)
+
+    async def try_session_lock(self, key: int) -> SessionLock | None:
+        """Held at once: one process runs on a SQLite file, so it holds every lock."""
+        return HeldLock()
+
+    @asynccontextmanager
+    async def session_lock(self, key: int) -> AsyncIterator[None]:
+        """One process uses a SQLite file: the lock is this process's own."""
+        async with self._session_locks.setdefault(key, asyncio.Lock()):
+            yield
 
     async def close(self) -> None:
         await self._conn.close()

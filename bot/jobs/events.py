@@ -73,6 +73,7 @@ class EventBus:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[int, asyncio.Task[None]] = {}
         self._observers: list[Callable[[JobEvent], None]] = []
+        self._quiet = False  # "position" events dropped (a process that does not dispatch)
 
     def observe(self, observer: Callable[[JobEvent], None]) -> None:
         """Also hand every event to `observer` as it is emitted (metrics, the job log); it must
@@ -82,11 +83,18 @@ class EventBus:
     def set_sink(self, sink: JobSink) -> None:
         self._sink = sink
 
+    def quiet_positions(self, quiet: bool) -> None:
+        """Drop "position" events from now on (or no longer): with several processes only the
+        dispatcher's queue tells members their places (bot/cluster/)."""
+        self._quiet = quiet
+
     @property
     def pending(self) -> int:
         return len(self._tasks)
 
     def emit(self, event: JobEvent) -> None:
+        if self._quiet and event.kind == "position":
+            return
         for observer in self._observers:
             try:
                 observer(event)

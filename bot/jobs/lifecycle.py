@@ -106,6 +106,12 @@ class QueueLifecycle:
         )
         self._task.add_done_callback(_log_crash)
 
+    def follow(self, following: bool) -> None:
+        """Whether another process dispatches (bot/cluster/): this one's queue is then a silent
+        mirror (no "position" events) and its relaxed jobs are gathered there."""
+        self._bus.quiet_positions(following)
+        self._service.follow(following)
+
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop dispatching; in-flight calls get `grace` seconds, then are cancelled (unknown).
 
@@ -113,6 +119,17 @@ class QueueLifecycle:
         deliveries up to DELIVERY_GRACE_SECONDS (no more than `grace`). Queued jobs keep their
         reservations and resume at the next start.
         """
+        await self.pause(grace)
+        await self._bounded(self._service.admissions_done(), "admissions")
+        await self._bounded(self._runner.settled(), "settlement writes")
+        drain = asyncio.ensure_future(self._bus.drain())
+        if not await wait_any(self._clock, [drain], min(grace, DELIVERY_GRACE_SECONDS)):
+            self._bus.cancel_pending()
+        await asyncio.wait({drain})
+
+    async def pause(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop dispatching and the relaxed lane, the process going on (bot/cluster/: the lease
+        was lost); in-flight calls get `grace` seconds to settle, then are cancelled."""
         task, self._task = self._task, None
         if self._relaxed is not None:
             await self._relaxed.stop()  # what it recorded resumes at the next start
@@ -121,12 +138,6 @@ class QueueLifecycle:
             if not await wait_any(self._clock, [task], grace):
                 task.cancel()
             await asyncio.wait({task})
-        await self._bounded(self._service.admissions_done(), "admissions")
-        await self._bounded(self._runner.settled(), "settlement writes")
-        drain = asyncio.ensure_future(self._bus.drain())
-        if not await wait_any(self._clock, [drain], min(grace, DELIVERY_GRACE_SECONDS)):
-            self._bus.cancel_pending()
-        await asyncio.wait({drain})
 
     async def _bounded(self, waiting: Coroutine[Any, Any, None], what: str) -> None:
         """Wait for `waiting` up to SETTLE_GRACE_SECONDS, then go on without it."""

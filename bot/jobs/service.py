@@ -64,6 +64,13 @@ class JobService:
         self._wake = wake
         self._relaxed = relaxed
         self._admitting: set[asyncio.Task[Any]] = set()
+        # Another process dispatches (bot/cluster/): its relaxed lane gathers every process's
+        # relaxed jobs from the database, so this one's lane holds none.
+        self._following = False
+
+    def follow(self, following: bool) -> None:
+        """Whether another process dispatches (relaxed jobs are then gathered there)."""
+        self._following = following
 
     async def admissions_done(self) -> None:
         """Wait for the admissions in progress (a clean stop lets them queue their jobs)."""
@@ -96,7 +103,8 @@ class JobService:
         """A relaxed job waits for its batch in the relaxed lane, not in the paced queue."""
         if self._relaxed is None:  # validation lets no relaxed job through without a lane
             raise InvalidOptionError("speed", "the relaxed speed is not available")
-        self._relaxed.add(job)
+        if not self._following:
+            self._relaxed.add(job)
         self._bus.emit(JobEvent("queued", job))
         return Admitted(job, 0, cost)
 
@@ -108,7 +116,10 @@ class JobService:
         if job.user_id != user_id and not is_moderator:
             raise PermissionDeniedError("cancel another member's job")
         lane = self._relaxed if job.speed == "relaxed" else None
-        if lane is not None and (job.state != "queued" or not lane.gathering(job_id)):
+        # A follower's lane gathers nothing: a queued relaxed job is in no batch yet (the
+        # conditional ending below refuses it if the dispatcher takes it meanwhile).
+        gathering = lane is not None and (self._following or lane.gathering(job_id))
+        if lane is not None and (job.state != "queued" or not gathering):
             # Once in a batch it is the provider's: a batch's lines cannot be withdrawn.
             busy = job.state in ("queued", "running")
             raise JobNotCancellableError(job_id, "in a relaxed batch" if busy else job.state)

@@ -65,6 +65,8 @@ class JobQueueParts:
     lifecycle: QueueLifecycle
     retention: Retention
     relaxed: RelaxedLane | None = None  # the relaxed speed's lane, when a Batch API is given
+    queue: JobQueue | None = None  # the in-memory queue (a mirror's sync fills it, bot/cluster/)
+    wake: Callable[[], None] | None = None  # tells the dispatcher to look at the queue again
 
 
 def build_job_queue(
@@ -160,4 +162,5 @@ def build_job_queue(
         relaxed=relaxed,
         provider_title=provider.title if provider is not None else "the image service",
     )
-    return JobQueueParts(service, lifecycle, Retention(db=db, files=files, clock=clock), relaxed)
+    retention = Retention(db=db, files=files, clock=clock)
+    return JobQueueParts(service, lifecycle, retention, relaxed, queue, wakeup.set)

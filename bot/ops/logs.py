@@ -16,9 +16,11 @@ CONTEXT_FIELDS = ("job", "guild", "user", "model", "outcome", "cost_usd", "secon
 REDACTED = "[redacted]"
 # Tokens that may appear in URLs or messages even when not configured here: interaction and
 # webhook tokens in Discord paths (https://discord.com/developers/docs/interactions/receiving-and-responding),
-# bearer keys, and bot tokens in an Authorization header.
+# and as a payload's "token" field (discord.py logs gateway events at DEBUG), bearer keys, and
+# bot tokens in an Authorization header.
 _PATTERNS = (
     re.compile(r"(/(?:interactions|webhooks)/\d+/)[A-Za-z0-9_.\-]+"),
+    re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]+"""),
     re.compile(r"((?:Bearer|Bot) )[A-Za-z0-9_.\-]{20,}"),
     re.compile(r"()\bsk-[A-Za-z0-9_\-]{8,}"),
 )

@@ -155,6 +155,11 @@ class Metrics:
         self.gateway_latency = Gauge(
             "imagebot_gateway_latency_seconds", "Discord gateway heartbeat round trip", registry=r
         )
+        self.dispatcher = Gauge(
+            "imagebot_dispatcher",
+            "1 while this process holds the dispatcher lease (paces, dispatches, polls batches)",
+            registry=r,
+        )
 
     def count_refusal(self, error: BaseException) -> None:
         """A request admission refused: labelled by the error's class (a bounded set)."""

@@ -254,6 +254,21 @@ async def jobs_in_state(db: Reader, state: JobState) -> list[JobRecord]:
     return [row_to_job(row) for row in rows]
 
 
+async def is_running(db: Reader, job_id: int) -> bool:
+    """Whether the job is still running (another process's recovery may have ended it)."""
+    row = await db.fetchone("SELECT 1 FROM jobs WHERE id = ? AND state = 'running'", (job_id,))
+    return row is not None
+
+
+async def queued_ids(db: Reader, speed: Speed) -> list[int]:
+    """The ids of the queued jobs of one speed, oldest first (a process's mirror of the queue
+    reads these four times a second, bot/cluster/sync.py; records only for the new ones)."""
+    rows = await db.fetchall(
+        "SELECT id FROM jobs WHERE state = 'queued' AND speed = ? ORDER BY id", (speed,)
+    )
+    return [row[0] for row in rows]
+
+
 async def undelivered(db: Reader, since: datetime) -> list[JobRecord]:
     """Succeeded jobs finished since `since` whose result no message has shown."""
     rows = await db.fetchall(

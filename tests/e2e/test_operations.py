@@ -59,6 +59,22 @@ async def test_readyz_follows_the_discord_gateway(tmp_path: Path) -> None:
         assert (await h.wait_result(handle)).attachments
 
 
+async def test_readyz_needs_every_shard_of_the_process(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        port = free_port()
+        # Two shards in one process; discord.py's own spacing: the second IDENTIFYs 5 s later.
+        await h.start_bot(http_port=port, shard_count=2)
+        assert h.bot is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
+            await until_status(web, "/readyz", 200, 10)
+            assert h.discord.gateway.shards() == {(0, 2), (1, 2)}
+            shard = h.bot.get_shard(1)
+            assert shard is not None
+            await shard.disconnect()
+            refused = await until_status(web, "/readyz", 503, 15)
+            assert refused.json()["reason"] == "discord gateway not connected"
+
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -107,6 +123,7 @@ async def test_metrics_agree_with_the_ledger_and_the_providers_log(
         assert _total(samples, "imagebot_admissions_total", outcome="model_not_allowed") == 1
         assert _total(samples, "imagebot_jobs_finished_total", outcome="succeeded") == 3
         assert _total(samples, "imagebot_gateway_connected") == 1
+        assert _total(samples, "imagebot_dispatcher") == 1  # a lone process holds the lease
         assert _total(samples, "imagebot_queue_depth", speed="fast") == 0
         assert _total(samples, "imagebot_ack_latency_seconds_count") >= 3
         # Received interactions by kind; first answers by outcome: two metrics, no "any" kind.

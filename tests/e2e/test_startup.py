@@ -243,3 +243,23 @@ async def test_an_unknown_or_bad_provider_is_one_line_naming_provider(
     assert code == EXIT_CONFIG, log
     line = _one_line(log)
     assert line.startswith("configuration error: PROVIDER "), line
+
+
+@pytest.mark.parametrize(
+    ("shards", "words"),
+    [
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS must be shard ids from 0 to 1"),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT Input should be greater than or equal to 1"),
+    ],
+    ids=["outside-count", "ids-without-count", "count-zero"],
+)
+async def test_bad_shards_are_one_line_naming_the_variable(
+    tmp_path: Path, shards: dict[str, str], words: str
+) -> None:
+    async with world(tmp_path) as (fake, env):
+        code, log = await run_bot(tmp_path, {**env, **shards})
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(f"configuration error: {words}"), line
+    assert not fake.state.requests, "found out before logging in to Discord"

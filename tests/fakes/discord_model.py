@@ -53,6 +53,15 @@ class Snowflakes:
         self._last = max(candidate, self._last + 1)
         return self._last
 
+    def next_on_shard(self, shard_id: int, num_shards: int) -> int:
+        """The next id whose guild Discord routes to `shard_id` of `num_shards`: its timestamp
+        moved on by under `num_shards` milliseconds
+        (https://discord.com/developers/docs/events/gateway#sharding-sharding-formula)."""
+        stamp = self.next() >> 22
+        stamp += (shard_id - stamp) % num_shards
+        self._last = max(self._last, stamp << 22)
+        return self._last
+
 
 @dataclass(frozen=True, slots=True)
 class FakeUser:
@@ -227,6 +236,10 @@ class FakeGuild:
             value = (value & ~own[2]) | own[1]
         return value
 
+    def on_shard(self, shard_id: int, num_shards: int) -> bool:
+        """Whether Discord sends this guild's events to that shard (the sharding formula)."""
+        return (self.id >> 22) % num_shards == shard_id
+
     def create_payload(self) -> dict[str, Any]:
         """The GUILD_CREATE body (member_count == len(members) so the guild counts as chunked)."""
         return {
@@ -310,10 +323,12 @@ class FakeWorld:
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
         bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
         operator: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> FakeGuild:
         """A guild with @everyone, a #general channel, an owner and the bot (with its own role);
-        `operator`: the application's owner is a member too (the operator's own server)."""
-        guild_id = self.ids.next()
+        `operator`: the application's owner is a member too (the operator's own server);
+        `shard` (shard_id, num_shards): an id that Discord routes to that shard."""
+        guild_id = self.ids.next() if shard is None else self.ids.next_on_shard(*shard)
         owner = self.new_user(f"owner{guild_id % 10_000}", "Guild Owner")
         limit = filesize_limit if filesize_limit is not None else TIER_FILESIZE[premium_tier]
         guild = FakeGuild(guild_id, name, owner.id, premium_tier, limit)

@@ -194,9 +194,20 @@ class RestApi:
 
     async def gateway_bot(self, request: web.Request) -> web.Response:
         self._auth(request)
-        limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
+        state = self.state
+        total = state.session_start_total
+        limit = {
+            "total": total,
+            "remaining": max(total - len(state.identifies), 0),
+            "reset_after": 0 if not state.identifies else 86_400_000,
+            "max_concurrency": state.max_concurrency,
+        }
         return json_response(
-            {"url": self._ws_url(request), "shards": 1, "session_start_limit": limit}
+            {
+                "url": self._ws_url(request),
+                "shards": state.recommended_shards,
+                "session_start_limit": limit,
+            }
         )
 
     # Commands ---------------------------------------------------------------------------------

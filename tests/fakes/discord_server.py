@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import Iterable, Iterator
@@ -40,7 +41,7 @@ from tests.fakes.discord_model import (
 )
 from tests.fakes.discord_rest import RestApi
 from tests.fakes.discord_rules import Violation
-from tests.fakes.discord_state import AdvanceableClock, FakeClock, FakeState
+from tests.fakes.discord_state import AdvanceableClock, FakeClock, FakeState, IdentifyRecord
 
 __all__ = [
     "FakeChannel",
@@ -145,6 +146,28 @@ class FakeDiscord(InteractionDriver):
         """Until a bot has identified (or resumed) on the gateway."""
         await self.gateway.wait_ready(timeout)
 
+    def hold_hello(self) -> asyncio.Event:
+        """Hold HELLO back from new gateway connections until the returned event is set: bots
+        that connected meanwhile then start their IDENTIFYs at the same moment."""
+        self.gateway.hello_gate = asyncio.Event()
+        return self.gateway.hello_gate
+
+    async def wait_shards(self, shards: set[tuple[int, int]], timeout: float = 5.0) -> None:
+        """Until every one of these [shard_id, num_shards] has an identified connection."""
+        await self.gateway.state.changes.wait_for(
+            lambda: shards <= self.gateway.shards(), timeout, f"the shards {sorted(shards)}"
+        )
+
+    @property
+    def identifies(self) -> list[IdentifyRecord]:
+        """Every IDENTIFY accepted: when, which shard, which rate-limit bucket."""
+        return self.state.identifies
+
+    def assert_identifies_spaced(self) -> None:
+        """No two IDENTIFYs of one bucket came less than 5 s apart (Discord's rule)."""
+        if self.gateway.identify_breaches:
+            raise AssertionError(f"IDENTIFYs too close: {self.gateway.identify_breaches}")
+
     async def drop_connections(self, code: int = 4000) -> None:
         """Close gateway sockets; with 4000 discord.py reconnects and RESUMEs."""
         await self.gateway.close_all(code)
@@ -179,9 +202,11 @@ class FakeDiscord(InteractionDriver):
         everyone_permissions: Perms = DEFAULT_EVERYONE_PERMISSIONS,
         bot_permissions: Perms = DEFAULT_BOT_PERMISSIONS,
         operator: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> FakeGuild:
         """A guild with @everyone, #general, an owner, and the bot holding `bot_permissions`;
-        `operator=False`: a stranger's guild, where the application's owner is not a member."""
+        `operator=False`: a stranger's guild, where the application's owner is not a member;
+        `shard` (shard_id, num_shards): its id routes it to that shard."""
         guild = self.world.add_guild(
             name,
             premium_tier=premium_tier,
@@ -189,6 +214,7 @@ class FakeDiscord(InteractionDriver):
             everyone_permissions=_perm_value(everyone_permissions),
             bot_permissions=_perm_value(bot_permissions),
             operator=operator,
+            shard=shard,
         )
         self.gateway.post("GUILD_CREATE", guild.create_payload(), GUILDS)
         return guild

@@ -124,6 +124,16 @@ class InteractionRecord:
     invalidated: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class IdentifyRecord:
+    """One IDENTIFY the gateway accepted: when (time.monotonic), its shard, its rate-limit bucket
+    (shard_id % max_concurrency, https://discord.com/developers/docs/events/gateway#sharding-max-concurrency)."""
+
+    at: float
+    shard: tuple[int, int]
+    bucket: int
+
+
 Dispatch = Callable[[str, dict[str, Any], int], Awaitable[int]]
 
 
@@ -146,6 +156,12 @@ class FakeState:
         self.ack_deadline = ACK_DEADLINE
         self.token_lifetime = TOKEN_LIFETIME
         self.dispatch: Dispatch | None = None
+        # GET /gateway/bot: the recommended shard count and session_start_limit.max_concurrency
+        # (https://discord.com/developers/docs/events/gateway#get-gateway-bot).
+        self.recommended_shards = 1
+        self.max_concurrency = 1
+        self.session_start_total = 1000
+        self.identifies: list[IdentifyRecord] = []
 
     def register(self, record: InteractionRecord) -> None:
         self.interactions[record.id] = record

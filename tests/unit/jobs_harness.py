@@ -25,7 +25,7 @@ from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.service import JobService
 from bot.jobs.settle.database_files import DatabaseFileStore
 from bot.jobs.settle.retention import Retention
-from bot.jobs.wiring import QueueSettings, build_job_queue
+from bot.jobs.wiring import JobQueueParts, QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.disk_files import DiskFileStore
@@ -139,6 +139,7 @@ class Harness:
     relaxed: RelaxedLane | None = None
     # With files_in_database: the FileStore the queue was built with (`files` is then unused).
     blobs: DatabaseFileStore | None = None
+    parts: JobQueueParts | None = None  # everything build_job_queue built (bot/cluster wires it)
 
     async def quiesce(self, rounds: int = 6) -> None:
         """Let every runnable task run, including work waiting on the database thread."""
@@ -291,5 +292,5 @@ def make_harness(
     sink.service = parts.service
     return Harness(
         db, clock, backend, sink, parts.service, files, guilds, catalog(), tmp_path,
-        parts.lifecycle, parts.retention, batches, parts.relaxed, blobs,
+        parts.lifecycle, parts.retention, batches, parts.relaxed, blobs, parts,
     )  # fmt: skip

@@ -9,7 +9,15 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.db import DEFAULT_MIGRATIONS_DIR, Database, connect, discover, migrate, open_database
+from bot.db import (
+    DEFAULT_MIGRATIONS_DIR,
+    Database,
+    connect,
+    discover,
+    migrate,
+    open_database,
+)
+from bot.db.locks import IDENTIFY_BASE
 from bot.db.postgres import postgresql_migrations
 from bot.errors import MigrationError
 from tests.pg import PostgresServer
@@ -215,3 +223,35 @@ async def test_postgresql_rows_read_by_name_and_position_and_sums_are_whole(
     assert row is not None
     assert (row["key"], row[1], row["total"]) == ("100%", "it's", 9007199254740993)
     assert list(row.keys()) == ["key", "value", "total"] and next(iter(row)) == "100%"
+
+
+async def _until_waiting(db: Database, waiter: asyncio.Task[None]) -> None:
+    """Until `waiter` waits for a lock: PostgreSQL lists it as not granted; on SQLite it is a
+    coroutine that stays blocked however often the loop runs."""
+    for _ in range(500):
+        await asyncio.sleep(0 if db.dialect == "sqlite" else 0.02)
+        if db.dialect == "postgresql":
+            sql = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            if await _first(db, sql) == 1:
+                return
+    assert db.dialect == "sqlite", "the second taker never waited for the lock"
+    assert not waiter.done()
+
+
+async def test_a_session_lock_waits_for_its_holder_and_other_keys_do_not(
+    db_target: Path | str,
+) -> None:
+    taken: list[str] = []
+
+    async def take(db: Database, key: int, name: str) -> None:
+        async with db.session_lock(key):
+            taken.append(name)
+
+    async with open_database(db_target) as db:
+        async with db.session_lock(IDENTIFY_BASE):
+            await asyncio.wait_for(take(db, IDENTIFY_BASE + 1, "another key"), 10)
+            waiter = asyncio.create_task(take(db, IDENTIFY_BASE, "the same key"))
+            await _until_waiting(db, waiter)
+            assert taken == ["another key"]
+        await asyncio.wait_for(waiter, 10)
+    assert taken == ["another key", "the same key"]

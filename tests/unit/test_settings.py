@@ -15,7 +15,8 @@ REQUIRED = {"discord_token": "discord-secret-token", "openai_api_key": "sk-very-
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DISCORD_TOKEN", "OPENAI_API_KEY", "OPENAI_TIER", "OPENAI_IPM", "OPENAI_TPM"):
+    for name in ("DISCORD_TOKEN", "OPENAI_API_KEY", "OPENAI_TIER", "OPENAI_IPM", "OPENAI_TPM",
+                 "SHARD_COUNT", "SHARD_IDS"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 
@@ -98,3 +99,53 @@ def test_database_url_chooses_postgresql_and_must_be_one(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as caught:
         load_settings(env_file=None, **REQUIRED)
     assert caught.value.variable == "DATABASE_URL"
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "shards"),
+    [
+        (None, None, None),  # one process, Discord's recommended count
+        ("4", None, (0, 1, 2, 3)),
+        ("2", "0", (0,)),
+        ("2", "1", (1,)),
+        ("4", "0,1", (0, 1)),
+        ("4", "0-3", (0, 1, 2, 3)),
+        ("6", " 0, 2-3 ,5", (0, 2, 3, 5)),
+        ("4", "3,1,1", (1, 3)),
+    ],
+)
+def test_shard_ids_take_numbers_and_ranges(
+    monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str | None, shards: object
+) -> None:
+    for name, value in (("SHARD_COUNT", count), ("SHARD_IDS", ids)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    assert load_settings(env_file=None, **REQUIRED).shards == shards
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "variable", "words"),
+    [
+        ("2", "2", "SHARD_IDS", "from 0 to 1 (SHARD_COUNT is 2)"),
+        ("4", "0-4", "SHARD_IDS", "from 0 to 3"),
+        (None, "0", "SHARD_IDS", "needs SHARD_COUNT"),
+        ("0", None, "SHARD_COUNT", "greater than or equal to 1"),
+        ("0", "0", "SHARD_COUNT", "greater than or equal to 1"),
+        ("two", "0", "SHARD_COUNT", "integer"),
+        ("4", "a,b", "SHARD_IDS", "like 0,1 or 0-3"),
+        ("4", "-1", "SHARD_IDS", "like 0,1 or 0-3"),
+        ("4", "0,,1", "SHARD_IDS", "like 0,1 or 0-3"),
+        ("4", "1-", "SHARD_IDS", "like 0,1 or 0-3"),
+        ("4", "3-1", "SHARD_IDS", "lower id to the higher"),
+    ],
+)
+def test_bad_shard_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str, variable: str, words: str
+) -> None:
+    for name, value in (("SHARD_COUNT", count), ("SHARD_IDS", ids)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None, **REQUIRED)
+    assert caught.value.variable == variable
+    assert words in caught.value.reason

@@ -106,9 +106,11 @@ class Pacer:
         self._tpm = tpm
         # The margin widens our window so that the server, which sees each request a little
         # later than we send it and by varying amounts, never counts more than ipm in its own 60 s.
-        self._images = _SlidingWindow(ipm, window + margin)
-        self._tokens = _SlidingWindow(tpm, window + margin)
-        self._bucket = _SpreadBucket(burst, ipm / window, clock.monotonic())
+        self._span = window + margin
+        self._rate = ipm / window
+        self._images = _SlidingWindow(ipm, self._span)
+        self._tokens = _SlidingWindow(tpm, self._span)
+        self._bucket = _SpreadBucket(burst, self._rate, clock.monotonic())
         self._paused_until = -math.inf
         # The ceilings alone (an empty window): all `fits_ever` reads, built once rather than a
         # whole `room()` per admission.
@@ -156,8 +158,12 @@ class Pacer:
     def restore(self, sent: Sequence[tuple[float, int, int]]) -> None:
         """After a restart: the requests of the last window, as (seconds ago, images, tokens)
         oldest first, count again, so the first minute does not send what the provider still
-        counts (a 429). Call before anything is recorded."""
+        counts (a 429). What was recorded before is forgotten: the ledger has it too (a process
+        that dispatches again after a while, bot/cluster/, reads it afresh)."""
         now = self._clock.monotonic()
+        self._images = _SlidingWindow(self._ipm, self._span)
+        self._tokens = _SlidingWindow(self._tpm, self._span)
+        self._bucket = _SpreadBucket(self._bucket.capacity, self._rate, now)
         recent = [(now - ago, images, tokens) for ago, images, tokens in sent]
         if not recent:
             return

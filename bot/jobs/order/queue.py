@@ -38,6 +38,10 @@ class JobQueue:
         self._records: dict[int, JobRecord] = {}
         self._announced: dict[int, int] = {}
         self._paced: dict[int, PaceReason] = {}  # the head job, and the wait it was told of
+        # Ids pushed and taken out since a mirror last looked (bot/cluster/sync.py); None until
+        # one watches, so a lone process keeps no such sets.
+        self._arrived: set[int] | None = None
+        self._departed: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._scheduler)
@@ -45,13 +49,39 @@ class JobQueue:
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._records
 
+    def ids(self) -> list[int]:
+        """The ids of the queued jobs (in no particular order)."""
+        return list(self._records)
+
+    def watch(self) -> None:
+        """Keep the ids that arrive and leave from now on, for `changes` (a mirror's sync)."""
+        if self._arrived is None:
+            self._arrived = set()
+
+    def changes(self) -> tuple[set[int], set[int]]:
+        """The ids pushed and the ids taken out since the last call (after `watch`)."""
+        arrived, departed = self._arrived or set(), self._departed
+        if self._arrived is not None:
+            self._arrived, self._departed = set(), set()
+        return arrived, departed
+
+    def _arrive(self, job: JobRecord) -> None:
+        self._scheduler.push(queued_job(job))
+        self._records[job.id] = job
+        if self._arrived is not None:
+            self._arrived.add(job.id)
+
+    def _depart(self, job_id: int) -> JobRecord:
+        if self._arrived is not None:
+            self._departed.add(job_id)
+        return self._records.pop(job_id)
+
     def push(self, job: JobRecord) -> int:
         """Queue a new job at the back of its member's line; returns its position.
 
         Its own position goes out with its "queued" event, so it gets no "position" event.
         """
-        self._scheduler.push(queued_job(job))
-        self._records[job.id] = job
+        self._arrive(job)
         place, behind = self._scheduler.behind(job.id)
         self._announced[job.id] = place
         self._announce(behind)
@@ -61,8 +91,7 @@ class JobQueue:
         """Queue jobs recovered at start-up in the given (id) order; each hears its position."""
         for job in jobs:
             if job.id not in self._records:
-                self._scheduler.push(queued_job(job))
-                self._records[job.id] = job
+                self._arrive(job)
         self._publish()
 
     def push_front(self, job: JobRecord) -> None:
@@ -71,6 +100,8 @@ class JobQueue:
             return
         self._scheduler.push_front(queued_job(job))
         self._records[job.id] = job
+        if self._arrived is not None:
+            self._arrived.add(job.id)
         self._publish()
 
     def peek(self) -> QueuedJob | None:
@@ -91,7 +122,7 @@ class JobQueue:
         taken = self._scheduler.pop()
         if taken is None:
             return None
-        job = self._records.pop(taken.job_id)
+        job = self._depart(taken.job_id)
         self._paced.pop(job.id, None)
         self._publish()
         return job
@@ -99,7 +130,7 @@ class JobQueue:
     def remove(self, job_id: int) -> JobRecord | None:
         if self._scheduler.remove(job_id) is None:
             return None
-        job = self._records.pop(job_id)
+        job = self._depart(job_id)
         self._publish()
         return job
 

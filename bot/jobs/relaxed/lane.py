@@ -79,8 +79,16 @@ class RelaxedLane:
         group.append((job, self._clock.monotonic() + delay))
         self._wakeup.set()
 
+    def adopt(self, jobs: list[JobRecord]) -> None:
+        """Relaxed jobs another process admitted (bot/cluster/sync.py) join their groups."""
+        known = self.gathering_ids()
+        for job in jobs:
+            if job.id not in known:
+                self.add(job)
+
     def _requeue(self, jobs: list[JobRecord], delay: float) -> None:
         for job in jobs:
+            self.remove(job.id)  # adopted meanwhile from the database: it waits `delay` anyway
             self.add(job, delay)
 
     def remove(self, job_id: int) -> bool:
@@ -95,12 +103,16 @@ class RelaxedLane:
     def gathering(self, job_id: int) -> bool:
         return any(job.id == job_id for group in self._pending.values() for job, _ in group)
 
+    def gathering_ids(self) -> set[int]:
+        return {job.id for group in self._pending.values() for job, _ in group}
+
     async def waiting(self, guild_id: int, user_id: int | None) -> list[RelaxedJob]:
         """A guild's (or member's) relaxed jobs not yet ended, with their batch's status."""
         return await store.waiting_relaxed(self._db, guild_id, user_id)
 
     async def start(self) -> None:
         """Resume: waiting jobs rejoin their groups, open batches are followed again."""
+        self._pending.clear()  # the database says who waits (once more after a stop)
         for job in await store.queued_relaxed(self._db):
             self.add(job)
         for row in await store.open_batches(self._db):

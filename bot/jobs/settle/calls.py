@@ -10,7 +10,7 @@ from typing import TypedDict, Unpack
 from bot.catalog.models import Catalog
 from bot.catalog.pricing import cost_of
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, Transaction
 from bot.domain import ImagesResult, TokenUsage
 from bot.errors import AccountProblemError, BotError, PromptRejectedError, UpstreamError
 from bot.jobs.backend import FailedAttemptLike
@@ -124,6 +124,8 @@ class CallSettlement:
             if result.cost_basis is not None:  # says where the cost came from
                 call = replace(call, price_version=result.cost_basis)
             async with self._db.transaction() as conn:
+                if not await _still_running(conn, run.job.id):
+                    return
                 await insert_api_call(conn, call)
                 await store.insert_files(conn, run.job.id, saved, self._clock.now())
                 await set_running_charge(conn, run.job.id, run.running_charge())
@@ -192,7 +194,7 @@ class CallSettlement:
     async def requeue(self, job: JobRecord, call: ApiCall | None = None) -> bool:
         """Back to queued with its reservation (a 429, or a stop before any call went out)."""
         async with self._db.transaction() as conn:
-            if call is not None:
+            if call is not None and await _still_running(conn, job.id):
                 await insert_api_call(conn, call)
             return await store.requeue(conn, job.id)
 
@@ -210,7 +212,8 @@ class CallSettlement:
 
     async def _insert(self, call: ApiCall) -> None:
         async with self._db.transaction() as conn:
-            await insert_api_call(conn, call)
+            if await _still_running(conn, call.job_id):
+                await insert_api_call(conn, call)
 
     def _call(self, job: JobRecord, chunk: Chunk, **outcome: Unpack[CallOutcome]) -> ApiCall:
         return api_call(
@@ -220,3 +223,13 @@ class CallSettlement:
             now=self._clock.now(),
             **outcome,
         )
+
+
+async def _still_running(conn: Transaction, job_id: int | None) -> bool:
+    """A call is recorded only while its job runs: with several processes, the one that took
+    the dispatcher lease over may have ended it already (unknown, its doubt charged by its own
+    "interrupted" row), and a second row would count the same call twice (bot/cluster/)."""
+    if job_id is None or await store.is_running(conn, job_id):
+        return True
+    log.info("job %s ended elsewhere meanwhile: its call is not recorded again", job_id)
+    return False

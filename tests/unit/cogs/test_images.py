@@ -71,11 +71,17 @@ class FakeOps:
 
 
 @dataclass
+class FakeOrigins:
+    shared: bool = False  # one process: origins stay in memory (bot/jobs/settle/origins.py)
+
+
+@dataclass
 class FakeServices:
     jobs: FakeJobService
     clock: ManualClock
     ops: FakeOps = field(default_factory=FakeOps)
     openai: FakeImagesClient = field(default_factory=FakeImagesClient)
+    origins: FakeOrigins = field(default_factory=FakeOrigins)
 
 
 def cog(jobs: FakeJobService) -> tuple[Images, FakeServices]:

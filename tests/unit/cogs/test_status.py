@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import discord
 
 from bot.clock import ManualClock
+from cogs._reply import LiveReply
 from cogs._status import STATUS_EDIT_INTERVAL, Origin, Status
 
 
@@ -21,7 +23,7 @@ class FakeInteraction:
         self.most_in_flight = 0
         self.hold: asyncio.Event | None = None
 
-    async def edit_original_response(self, *, content: str, attachments: Any) -> None:
+    async def edit_original_response(self, *, content: str, attachments: Any, **_: Any) -> None:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -34,7 +36,7 @@ class FakeInteraction:
 
 def origin_for(clock: ManualClock) -> tuple[Origin, FakeInteraction]:
     interaction = FakeInteraction(clock)
-    origin = Origin(cast(discord.Interaction, interaction), clock)
+    origin = Origin(LiveReply(cast(discord.Interaction, interaction)), clock)
     origin.acknowledge(private=False, shown="position 50")
     return origin, interaction
 
@@ -99,3 +101,40 @@ async def test_close_drops_what_is_pending_and_waits_for_an_edit_under_way() -> 
     interaction.hold.set()
     await closing
     assert [text for _, text in interaction.edits] == ["Rendering"]
+
+
+class CreatedInteraction(FakeInteraction):
+    """An interaction created at a known instant (a rebuilt origin counts from it)."""
+
+    def __init__(self, clock: ManualClock, created_at: datetime) -> None:
+        super().__init__(clock)
+        self.created_at = created_at
+
+
+def resumed(clock: ManualClock, age: float) -> tuple[Origin, FakeInteraction]:
+    """An origin rebuilt in another process for an interaction created `age` seconds ago."""
+    interaction = CreatedInteraction(clock, clock.now() - timedelta(seconds=age))
+    origin = Origin(LiveReply(cast(discord.Interaction, interaction)), clock)
+    origin.resume(private=True)
+    return origin, interaction
+
+
+async def test_a_rebuilt_origin_counts_the_commands_reply_as_its_last_edit() -> None:
+    clock = ManualClock()
+    origin, interaction = resumed(clock, age=1.0)  # the reply went out at most 1 s ago
+    assert origin.private and origin.acknowledged.is_set()
+    await origin.show(Status("Rendering"))
+    clock.advance(STATUS_EDIT_INTERVAL - 1.0 - 0.1)
+    await settle()
+    assert interaction.edits == []
+    clock.advance(0.1)
+    await settle()
+    assert interaction.edits == [(STATUS_EDIT_INTERVAL - 1.0, "Rendering")]
+
+
+async def test_a_rebuilt_origin_of_an_old_interaction_edits_at_once() -> None:
+    clock = ManualClock()
+    origin, interaction = resumed(clock, age=61.0)
+    await origin.show(Status("Rendering"))
+    await settle()
+    assert interaction.edits == [(0.0, "Rendering")]

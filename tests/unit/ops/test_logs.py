@@ -80,14 +80,22 @@ def test_secrets_never_reach_the_output(fmt: str) -> None:
     log.info("calling with key %s and token %s", SECRET, TOKEN)
     log.info("POST https://discord.com/api/v10/interactions/123/aW50ZXJhY3Rpb246MTIz/callback")
     log.info("header Authorization: Bearer sk-another-unconfigured-key")
+    event = {"t": "INTERACTION_CREATE", "d": {"token": "aW50ZXJhY3Rpb246NDU2"}}
+    log.info("WebSocket Event: %s", event)  # as discord.py's gateway logs it (at DEBUG)
     try:
         raise RuntimeError(f"refused: {SECRET}")
     except RuntimeError:
         log.exception("the call failed")
     out = stream.getvalue()
-    for secret in (SECRET, TOKEN, "aW50ZXJhY3Rpb246MTIz", "sk-another-unconfigured-key"):
+    for secret in (
+        SECRET,
+        TOKEN,
+        "aW50ZXJhY3Rpb246MTIz",
+        "aW50ZXJhY3Rpb246NDU2",
+        "sk-another-unconfigured-key",
+    ):
         assert secret not in out
-    assert out.count("[redacted]") >= 5
+    assert out.count("[redacted]") >= 6
     assert "RuntimeError" in out, "the traceback is kept, redacted"
     if fmt == "json":
         assert all(json.loads(line) for line in out.splitlines() if line.startswith("{"))

@@ -1,0 +1,1 @@
+"""Several processes on one PostgreSQL database: one dispatcher at a time, every queue mirrored."""

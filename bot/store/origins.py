@@ -1,0 +1,57 @@
+"""Interaction origins: the token that edits a job's original response, kept for 15 minutes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.db import Reader, Transaction
+from bot.db.base import Row
+from bot.records import InteractionOrigin
+from bot.store.jobs import ts
+
+
+async def put(conn: Transaction, origin: InteractionOrigin) -> None:
+    await conn.execute(
+        "INSERT INTO interaction_origins (job_id, application_id, token, created_at, private)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
+        " application_id = excluded.application_id, token = excluded.token,"
+        " created_at = excluded.created_at, private = excluded.private",
+        (
+            origin.job_id,
+            origin.application_id,
+            origin.token,
+            ts(origin.created_at),
+            int(origin.private),
+        ),
+    )
+
+
+async def get(db: Reader, job_id: int) -> InteractionOrigin | None:
+    row = await db.fetchone(
+        "SELECT job_id, application_id, token, created_at, private FROM interaction_origins"
+        " WHERE job_id = ?",
+        (job_id,),
+    )
+    return None if row is None else _origin(row)
+
+
+async def delete(conn: Transaction, job_id: int) -> None:
+    await conn.execute("DELETE FROM interaction_origins WHERE job_id = ?", (job_id,))
+
+
+async def delete_created_before(conn: Transaction, before: datetime) -> int:
+    """Delete the origins of interactions created before `before`; returns how many."""
+    written = await conn.execute(
+        "DELETE FROM interaction_origins WHERE created_at < ?", (ts(before),)
+    )
+    return written.rowcount
+
+
+def _origin(row: Row) -> InteractionOrigin:
+    return InteractionOrigin(
+        job_id=row["job_id"],
+        application_id=row["application_id"],
+        token=row["token"],
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        private=bool(row["private"]),
+    )
