@@ -36,6 +36,7 @@ BotError
     │   └── InputRejectedError  (index, filename)            the API refused one input image
     └── UpstreamUnavailableError                             5xx, timeouts, dropped connections
         └── AnswerLostError     (reason)                     answer lost once sent: in doubt
+            └── ResultUnfetchedError (cost)                  made and its cost reported; not fetched
 """
 
 from __future__ import annotations
@@ -463,3 +464,19 @@ class AnswerLostError(UpstreamUnavailableError):
         super().__init__(
             message, status=status, code=code, request_id=request_id, maybe_billed=True
         )
+
+
+class ResultUnfetchedError(AnswerLostError):
+    """A 2xx whose body reported the call's cost, but whose image could not be fetched (a URL
+    off the result hosts, a failed download): the provider did the work and said what it cost,
+    so that cost is charged, marked actual (`cost_micro_usd`, `cost_basis` its source), instead
+    of the estimate in doubt. Set only by bot/provider/failures.py."""
+
+    def __init__(
+        self, message: str, *, cost_micro_usd: int, cost_basis: str, status: int | None,
+        request_id: str | None,
+    ) -> None:  # fmt: skip
+        self.cost_micro_usd = cost_micro_usd
+        self.cost_basis = cost_basis
+        super().__init__(message, reason="the image was made but could not be fetched",
+                         status=status, code="unfetched_result", request_id=request_id)  # fmt: skip

@@ -236,6 +236,14 @@ def _(error: errors.AnswerLostError) -> str:
 
 
 @user_message.register
+def _(error: errors.ResultUnfetchedError) -> str:
+    return (
+        "the image was made but could not be fetched from the image service, so it was charged "
+        f"({format_usd(error.cost_micro_usd)}, as the service reported) and not sent again."
+    )
+
+
+@user_message.register
 def _(error: errors.AccountProblemError) -> str:
     # Which cause (and the provider's words) is the operator's business: their log says it.
     return (

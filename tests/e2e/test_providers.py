@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from bot.check import run_check
 from bot.jobs.relaxed.lane import RelaxedTiming
+from bot.money import format_usd
 from bot.provider.profiles import load_profile
 from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png, slash
@@ -100,6 +101,30 @@ async def test_an_operators_profile_file_gets_lumenfalls_url_results_downloaded(
         assert len(gw.downloads) == 1  # fetched once, at once, from media.lumenfall.ai
         [row] = h.ledger()
         assert row["billing"] == "actual" and row["cost_micro_usd"] == gw.reported_micro_usd
+
+
+async def test_a_url_result_not_fetched_is_charged_the_cost_the_provider_reported(
+    tmp_path: Path,
+) -> None:
+    """Lumenfall made the image and reported its cost, but its URL is on no allowed host: the
+    member is told it was made and charged that cost, not an estimate in doubt."""
+    mine = tmp_path / "lumenfall-elsewhere.toml"
+    mine.write_text('extends = "lumenfall"\nname = "mine"\ntitle = "Mine"\n'
+                    '[results]\nresponse_format = ""\nurl_hosts = ["cdn.example"]\n')  # fmt: skip
+    async with FakeGateway(LUMENFALL) as gw, harness(tmp_path) as h:
+        h.download_transport = RoutedHosts({LUMENFALL.result_host: gw.result_base})
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider=str(mine))  # fmt: skip
+        handle = await h.imagine("a kite", quality="low")
+        told = await handle.wait_original(lambda m: "could not be fetched" in m.content, timeout=15)
+        assert "made" in told.content and format_usd(gw.reported_micro_usd) in told.content
+        assert "may have" not in told.content.lower()
+        assert gw.downloads == [] and len(gw.requests) == 1  # never fetched, never sent again
+        [row] = h.ledger()
+        assert (row["billing"], row["cost_micro_usd"]) == ("actual", gw.reported_micro_usd)
+        assert row["price_version"] == "mine: metadata.cost"
+        [job] = h.jobs()
+        assert job["charged_micro_usd"] == gw.reported_micro_usd
 
 
 async def test_azure_takes_the_key_as_api_key_and_names_the_deployment(tmp_path: Path) -> None:
