@@ -176,12 +176,19 @@ async def test_a_markup_vercels_json_edits_cannot_carry_is_refused_before_anythi
 ) -> None:
     """Vercel's edits are JSON `images: [{image_url}]`: a markup would be dropped on the way."""
     async with through(tmp_path, VERCEL) as (h, gw):
-        marked = await h.discord.slash(
-            "edit", {"prompt": "make the circled cup blue", "model": "gpt-image-2.6-sunburst",
-                     "image": h.upload("a.png", png((64, 64)), "image/png"),
-                     "markup": h.upload("m.png", circled((64, 64)), "image/png")},
-            member=h.alice, guild=h.guild, channel=h.channel,
-        )  # fmt: skip
+        [edit_command] = [c for c in h.discord.synced_commands(h.guild) or
+                          h.discord.synced_commands() if c["name"] == "edit"]  # fmt: skip
+        assert "markup" not in [o["name"] for o in edit_command["options"]]  # not offered
+        services = h.bot.services  # type: ignore[union-attr]
+        await services.guilds.update_config(h.guild.id, changed_by=h.mod.id,
+                                            default_model="gpt-image-2.6-sunburst")  # fmt: skip
+        posted = await h.discord.post_message(h.bob, files=[("cup.png", png((64, 64), "white"))])
+        menu = await h.discord.context_menu("Edit image", posted, member=h.alice)
+        await menu.wait_modal()
+        marked = await h.discord.submit_modal(menu, {
+            "Prompt": "make the circled cup blue",
+            "Markup (optional)": [h.upload("m.png", circled((64, 64)), "image/png")],
+        }, member=h.alice)  # fmt: skip
         reply = await h.private_reply(marked)
         assert "Vercel AI Gateway takes no markup on edits" in reply.content, reply.content
         assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
