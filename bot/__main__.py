@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging, error_line
+from bot.provider.profiles import with_base_url
 from bot.settings import BackupSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "backup":
         return _backup(args.path)
     try:
-        settings = load_settings()
+        settings = with_base_url(load_settings())  # unset: PROVIDER's own URL
     except ConfigError as exc:
         fmt = os.environ.get("LOG_FORMAT", "").lower()  # the settings themselves failed
         _fail(f"configuration error: {exc.variable} {exc.reason}", fmt)

@@ -53,15 +53,18 @@ async def run_check(
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     problems += _report_catalog(settings, catalog, clock)
-    _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
-    _report_provider(profile)
+    _report_provider(settings, profile)
+    offline_only = online and not profile.features.models_list
     if online:
         found = await _check_online(settings, catalog, clock, profile)
         if generate and not found:
             found = await generate_once(settings, catalog.get(settings.image_model), profile)
         problems += found
         await _report_hidden_usage(settings, clock)
-    _say("ok" if problems == 0 else f"{problems} problem{'' if problems == 1 else 's'} found")
+    if problems:
+        _say(f"{problems} problem{'' if problems == 1 else 's'} found")
+    else:
+        _say(f"ok (not checked online: {profile.title})" if offline_only else "ok")
     return 0 if problems == 0 else 1
 
 
@@ -93,9 +96,17 @@ async def _report_hidden_usage(settings: Settings, clock: Clock) -> None:
         _say(f"usage: {line}")
 
 
-def _report_provider(profile: ProviderProfile) -> None:
-    """Which dialect is spoken, and what that provider lacks (refused to members by name)."""
-    _say(f"provider: {profile.title} ({profile.source}), paced by {profile.pacing.mode}")
+def _report_provider(settings: Settings, profile: ProviderProfile) -> None:
+    """Which dialect is spoken where, how it is paced (only what applies to it), and what that
+    provider lacks (refused to members by name)."""
+    _say(f"provider: {profile.title} ({profile.source}) at {redact(settings.openai_base_url)}")
+    pacing = profile.pacing
+    if pacing.mode == "ipm_tpm":
+        _say(f"rate limits: {settings.ipm} images/min, {settings.tpm} tokens/min")
+    elif pacing.mode == "concurrency":
+        _say(f"rate limits: {pacing.concurrency} requests at once ({profile.title}'s limit)")
+    else:
+        _say(f"rate limits: none ({profile.title} states none)")
     lacking = profile.lacks()
     _say(f"provider lacks: {'; '.join(lacking)}" if lacking else "provider lacks: nothing")
 
@@ -104,7 +115,8 @@ async def _check_online(
     settings: Settings, catalog: Catalog, clock: Clock, profile: ProviderProfile
 ) -> int:
     if not profile.features.models_list:
-        _say(f"online: {profile.title} has no model list to ask; the key is tried by the first job")
+        _say(f"online: not checked: {profile.title} has nothing to ask without a paid request; "
+             "the key is tried by the first job")  # fmt: skip
         return 0
     http = build_http_client(
         base_url=settings.openai_base_url,

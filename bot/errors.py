@@ -20,10 +20,12 @@ BotError
 │   ├── JobNotCancellableError  (job_id, state)
 │   ├── PromptRejectedError     (request_id)                 the safety system refused it
 │   └── BatchNotRunError        (status)                     a relaxed batch ended without it
+│   └── RelaxedNotOfferedError  (provider)                   queued relaxed; provider now lacks it
 │   ├── SafetyRefusalError      (cooldown_until)             refused at admission (counts)
 │   │   ├── BlockedPhraseError  (phrase)                     the prompt holds a blocklisted word
 │   │   └── ScreeningFlaggedError (categories, source)       the moderation endpoint flagged it
 │   ├── ScreeningUnavailableError                            screening is on and could not run
+│   │   └── ScreeningUnsupportedError (reason)               the provider cannot screen at all
 │   └── CooledDownError         (until, refusals)            too many refusals lately
 └── UpstreamError               (status, code, request_id)   the OpenAI API failed; operator-facing
     ├── RateLimitedError        (retry_after)                429 rate_limit_exceeded: retryable
@@ -34,6 +36,7 @@ BotError
     │   └── InputRejectedError  (index, filename)            the API refused one input image
     └── UpstreamUnavailableError                             5xx, timeouts, dropped connections
         └── AnswerLostError     (reason)                     answer lost once sent: in doubt
+            └── ResultUnfetchedError (cost)                  made and its cost reported; not fetched
 """
 
 from __future__ import annotations
@@ -224,6 +227,15 @@ class BatchNotRunError(UserFacingError):
         super().__init__(f"the relaxed batch {status} before this request ran")
 
 
+class RelaxedNotOfferedError(UserFacingError):
+    """A relaxed job queued before the bot was restarted on a provider without batches
+    (`provider`, its title): it can never run, so it ends unsent."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        super().__init__(f"relaxed speed needs batches, which {provider} does not offer")
+
+
 class SafetyRefusalError(UserFacingError):
     """Refused at admission by the guild's own checks; `cooldown_until` is set when this refusal
     started a cool-down for the member."""
@@ -268,6 +280,11 @@ class ScreeningUnavailableError(UserFacingError):
     def __init__(self, reason: str) -> None:
         self.reason = reason  # for the log; the member gets a plain sentence
         super().__init__(f"screening unavailable: {reason}")
+
+
+class ScreeningUnsupportedError(ScreeningUnavailableError):
+    """Screening is on but the provider in use cannot do it (no moderation endpoint, or none
+    for images): waiting will not help, so the member is told the reason itself."""
 
 
 class CooledDownError(UserFacingError):
@@ -447,3 +464,19 @@ class AnswerLostError(UpstreamUnavailableError):
         super().__init__(
             message, status=status, code=code, request_id=request_id, maybe_billed=True
         )
+
+
+class ResultUnfetchedError(AnswerLostError):
+    """A 2xx whose body reported the call's cost, but whose image could not be fetched (a URL
+    off the result hosts, a failed download): the provider did the work and said what it cost,
+    so that cost is charged, marked actual (`cost_micro_usd`, `cost_basis` its source), instead
+    of the estimate in doubt. Set only by bot/provider/failures.py."""
+
+    def __init__(
+        self, message: str, *, cost_micro_usd: int, cost_basis: str, status: int | None,
+        request_id: str | None,
+    ) -> None:  # fmt: skip
+        self.cost_micro_usd = cost_micro_usd
+        self.cost_basis = cost_basis
+        super().__init__(message, reason="the image was made but could not be fetched",
+                         status=status, code="unfetched_result", request_id=request_id)  # fmt: skip

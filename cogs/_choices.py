@@ -134,12 +134,15 @@ def _annotation(spec: OptionSpec) -> object:
 
 def fit_to_provider(command: app_commands.Command[Any, Any, Any], profile: ProviderProfile) -> None:
     """Narrow this bot's /imagine or /edit to what the provider serves: counts up to its images
-    per request, only the formats it makes, and no relaxed speed where it has no batches.
+    per request, only the formats it makes, no relaxed speed where it has no batches, and no
+    markup where its edits cannot carry one (the modals' markups are refused at admission).
 
     discord.py keeps a command's options in `_params`; each cog instance holds its own copy of
     that dict (Command._copy_with), so replacing entries changes only this bot's commands.
     """
     params = command._params
+    if not profile.edits.markup:
+        params.pop("markup", None)
     count = BY_FIELD["n"].option
     most = profile.limits.max_images
     if count in params and most < (params[count].max_value or most + 1):

@@ -146,6 +146,14 @@ def _(error: errors.ScreeningUnavailableError) -> str:
 
 
 @user_message.register
+def _(error: errors.ScreeningUnsupportedError) -> str:
+    return (
+        f"This server checks prompts before making images, but {error.reason}, so nothing was "
+        "sent or charged. A moderator can turn screening off with /config."
+    )
+
+
+@user_message.register
 def _(error: errors.CooledDownError) -> str:
     when = discord.utils.format_dt(error.until, "R")
     return (
@@ -189,6 +197,15 @@ def _(error: errors.BatchNotRunError) -> str:
 
 
 @user_message.register
+def _(error: errors.RelaxedNotOfferedError) -> str:
+    return (
+        f"relaxed speed needs batches, which {error.provider} (the image service this bot now "
+        "uses) does not offer, so it was not made and nothing was charged. Ask again at fast "
+        "speed."
+    )
+
+
+@user_message.register
 def _(error: errors.UpstreamError) -> str:
     return GENERIC_UPSTREAM
 
@@ -215,6 +232,14 @@ def _(error: errors.AnswerLostError) -> str:
     return (
         f"I can't tell whether it was made: {error.reason}. It may have been charged, and it "
         "was not sent again."
+    )
+
+
+@user_message.register
+def _(error: errors.ResultUnfetchedError) -> str:
+    return (
+        "the image was made but could not be fetched from the image service, so it was charged "
+        f"({format_usd(error.cost_micro_usd)}, as the service reported) and not sent again."
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.db import Database
+from bot.errors import RelaxedNotOfferedError
 from bot.jobs.events import EventBus, JobEvent, JobSink
 from bot.jobs.order.dispatcher import Dispatcher, wait_any
 from bot.jobs.order.pacing import Pacer
@@ -19,6 +20,7 @@ from bot.jobs.run.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.jobs.settle.kept import kept_files
 from bot.jobs.settle.settlement import Settlement
+from bot.records import JobRecord
 from bot.store import batches as batch_store, jobs as store
 from bot.store.files import FileStore
 from bot.store.ledger import fast_requests_since
@@ -55,6 +57,7 @@ class QueueLifecycle:
         service: JobService,
         pacer: Pacer,
         relaxed: RelaxedLane | None = None,
+        provider_title: str = "the image service",
     ) -> None:
         self._db = db
         self._files = files
@@ -67,6 +70,7 @@ class QueueLifecycle:
         self._service = service
         self._pacer = pacer
         self._relaxed = relaxed
+        self._provider_title = provider_title  # for relaxed jobs it can no longer run
         self._task: asyncio.Task[None] | None = None
 
     def set_sink(self, sink: JobSink) -> None:
@@ -164,12 +168,23 @@ class QueueLifecycle:
             await self._settlement.recover(job)
         queued = await store.jobs_in_state(self._db, "queued")
         self._queue.restore(job for job in queued if job.speed == "fast")
+        if self._relaxed is None:
+            await self._end_stranded_relaxed(queued, batched)
         for job in undelivered:
             results = await kept_files(self._db, self._files, job.id, "result")
             self._bus.emit(JobEvent("succeeded", job, results=results))
         for job in untold:
             if job.state in ("failed", "unknown", "cancelled"):
                 self._bus.emit(JobEvent(job.state, job))
+
+    async def _end_stranded_relaxed(self, queued: list[JobRecord], batched: set[int]) -> None:
+        """Relaxed jobs queued under a provider with batches, the bot now on one without: they
+        can never run, so they end unsent (nothing charged, the reservation released, told)."""
+        for job in queued:
+            if job.speed == "relaxed" and job.id not in batched:
+                log.warning("relaxed job %s cannot run without batches; ending it", job.id)
+                error = RelaxedNotOfferedError(self._provider_title)
+                await self._settlement.not_sent(job, error, queued=True)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

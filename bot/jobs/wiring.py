@@ -160,6 +160,7 @@ def build_job_queue(
         service=service,
         pacer=pacer,
         relaxed=relaxed,
+        provider_title=provider.title if provider is not None else "the image service",
     )
     retention = Retention(db=db, files=files, clock=clock)
     return JobQueueParts(service, lifecycle, retention, relaxed, queue, wakeup.set)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
@@ -44,6 +45,26 @@ def with_cost(
     if micro is None:
         return result
     return replace(result, reported_cost_micro_usd=micro, cost_basis=basis)
+
+
+def reported_cost(
+    profile: ProviderProfile, body: bytes, headers: Mapping[str, str]
+) -> tuple[int, str] | None:
+    """The cost (micro-USD, its source) a 2xx answer reported in its body or headers, read even
+    when its images cannot be used; None where the provider reports none (a price list is not
+    a report: such a call stays in doubt)."""
+    costs = profile.costs
+    if costs.source == "header":
+        micro = _usd(headers.get(costs.field))
+        return None if micro is None else (micro, f"{profile.name}: {costs.field} header")
+    if costs.source != "body":
+        return None
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    micro = _usd(_dig(payload, costs.field)) if isinstance(payload, Mapping) else None
+    return None if micro is None else (micro, f"{profile.name}: {costs.field}")
 
 
 def listed_upper_bound(

@@ -41,6 +41,7 @@ from bot.errors import (
     ModelUnavailableError,
     PromptRejectedError,
     RateLimitedError,
+    ResultUnfetchedError,
     UpstreamError,
     UpstreamUnavailableError,
 )
@@ -371,8 +372,19 @@ def _minutes(seconds: float) -> str:
     return f"{max(1, round(seconds))} s"
 
 
-def malformed(what: str, *, status: int | None, request_id: str | None) -> UpstreamError:
-    """A 2xx response we cannot use (bad JSON, no image data, cut short): in doubt."""
+def malformed(
+    what: str,
+    *,
+    status: int | None,
+    request_id: str | None,
+    reported: tuple[int, str] | None = None,
+) -> UpstreamError:
+    """A 2xx response we cannot use (bad JSON, no image data, cut short): in doubt; or, when
+    its body or headers `reported` the call's cost (micro-USD, source), made and charged that."""
+    if reported is not None:
+        return ResultUnfetchedError(f"image not fetched: {what}", cost_micro_usd=reported[0],
+                                    cost_basis=reported[1], status=status,
+                                    request_id=request_id)  # fmt: skip
     return AnswerLostError(
         f"malformed images API response: {what}",
         reason="the image service's answer could not be read",

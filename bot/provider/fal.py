@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bot.catalog.fields import parse_size
 from bot.catalog.pricing import text_tokens_upper_bound
 from bot.domain import ImageRequest, ImagesResult, InputImage, PartialImage, TokenUsage
 from bot.provider.costs import with_cost
@@ -42,11 +43,14 @@ def fal_input(
     opts = request.options
     body: dict[str, Any] = {"prompt": request.prompt, "num_images": opts.n}
     for key, value in (
-        ("image_size", opts.size), ("quality", opts.quality),
+        ("quality", opts.quality),
         ("background", opts.background), ("output_format", opts.output_format),
     ):  # fmt: skip
         if value and value != "auto":
             body[key] = value
+    size = _fal_size(opts.size, opts.model, profile)
+    if size is not None:
+        body["image_size"] = size
     if request.operation == "edit":
         body["image_urls"] = [data_uri(image) for image in request.images]
         if opts.input_fidelity:
@@ -55,6 +59,18 @@ def fal_input(
             mask = request.mask if convert_mask is None else convert_mask(request.mask)
             body[profile.edits.mask_field_for(opts.model)] = data_uri(mask)
     return body
+
+
+def _fal_size(size: str, model: str, profile: ProviderProfile) -> str | dict[str, int] | None:
+    """`image_size` as the model's endpoint documents it: "WxH" from the gpt-image-1 family's
+    list, or `{width, height}` where the profile says so (openai/gpt-image-2 takes presets or
+    explicit dimensions, https://fal.ai/models/openai/gpt-image-2/llms.txt); None for "auto"."""
+    if not size or size == "auto":
+        return None
+    parsed = parse_size(size)
+    if model in profile.limits.size_objects and parsed is not None:
+        return {"width": parsed[0], "height": parsed[1]}
+    return size
 
 
 class FalQueueClient:

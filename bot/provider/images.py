@@ -14,7 +14,7 @@ import httpx
 
 from bot.domain import ImageRequest, ImagesResult, PartialImage
 from bot.errors import PromptRejectedError, UpstreamError
-from bot.provider.costs import with_cost
+from bot.provider.costs import reported_cost, with_cost
 from bot.provider.dialect import error_body, prepare, read_images
 from bot.provider.download import ResultDownloader
 from bot.provider.failures import (
@@ -227,12 +227,16 @@ class OpenAIImagesClient:
                     status, body, response.headers, model=opts.model, request_id=rid
                 )
                 raise name_input(error, [image.name for image in request.images])
+            body = b""
             try:
                 if response.headers.get("content-type", "").startswith("text/event-stream"):
                     return await self._read_stream(response, request, on_partial, rid, started)
-                payload, images = await read_images(await response.aread(), self._downloader)
+                body = await response.aread()
+                payload, images = await read_images(body, self._downloader)
             except MalformedResponseError as exc:
-                raise malformed(str(exc), status=status, request_id=rid) from None
+                reported = reported_cost(self._profile, body, response.headers) if body else None
+                raise malformed(str(exc), status=status, request_id=rid,
+                                reported=reported) from None  # fmt: skip
             latency = self._latency(started)
             result = build_result(
                 payload, images, request, request_id=rid, latency_ms=latency, status=status

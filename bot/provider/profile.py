@@ -75,6 +75,7 @@ class Edits:
     encoding: EditEncoding
     image_field: ImageField
     masks: bool
+    markup: bool = True  # a `markup` image drawn over the first input (multipart's own part)
     mask_convention: MaskConvention = "alpha"
     mask_field: str = ""  # the JSON field a mask goes in (fal), "" for multipart's `mask`
     mask_fields: Mapping[str, str] = field(default_factory=dict)  # per model, over mask_field
@@ -85,10 +86,12 @@ class Edits:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What one request may ask for: images per request, and the output formats made."""
+    """What one request may ask for: images per request, the output formats made, and the
+    models whose size is sent as a `{width, height}` object instead of "WxH"."""
 
     max_images: int = 10
     output_formats: tuple[str, ...] = ("png", "jpeg", "webp")
+    size_objects: tuple[str, ...] = ()  # models whose size travels as {width, height} (fal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,7 @@ class ProviderProfile:
     features: Features
     pacing: Pacing
     limits: Limits = field(default_factory=Limits)
+    base_url: str = ""  # used when OPENAI_BASE_URL is unset; "" requires OPENAI_BASE_URL
 
     def lacks(self) -> tuple[str, ...]:
         """What this provider does not offer, as short phrases for `check` and refusals."""
@@ -189,6 +193,7 @@ class ProviderProfile:
             ("image moderation (screening images)", f.moderation and f.image_moderation),
             ("organization usage (reconcile)", f.organization_usage),
             ("masks on edits", self.edits.masks),
+            ("markup on edits", self.edits.markup),
             ("streaming (previews)", f.streaming),
             ("a /models list", f.models_list),
         ]

@@ -24,6 +24,7 @@ from bot.provider.profile import (
     Results,
     Urls,
 )
+from bot.settings import Settings
 
 SHIPPED = ("openai", "azure", "lumenfall", "vercel", "litellm", "fal")
 DEFAULT = "openai"
@@ -31,12 +32,13 @@ MAX_EXTENDS = 3
 # Every key a profile may hold: a misspelt one is refused, never silently ignored.
 KEYS: Mapping[str, tuple[str, ...]] = {
     "": ("name", "title", "api", "hosts", "envelope", "extends", "auth", "urls", "models",
-         "edits", "results", "cost", "features", "pacing", "requests"),
+         "edits", "results", "cost", "features", "pacing", "requests", "base_url"),
     "auth": ("header", "scheme"),
     "urls": ("generations", "edits", "models", "query"),
     "models": ("style", "prefix", "names", "edit_names"),
-    "edits": ("encoding", "image_field", "masks", "mask_convention", "mask_field", "mask_fields"),
-    "requests": ("max_images", "output_formats"),
+    "edits": ("encoding", "image_field", "masks", "markup", "mask_convention", "mask_field",
+              "mask_fields"),
+    "requests": ("max_images", "output_formats", "size_objects"),
     "results": ("response_format", "url_hosts", "max_bytes", "download_seconds"),
     "cost": ("source", "field", "per_image", "input_text_per_1k", "input_image_per_1k",
              "input_image_tokens", "round_up_to"),
@@ -167,23 +169,75 @@ def _build(raw: dict[str, Any], source: str) -> ProviderProfile:
         ),
         edits=_edits(r),
         results=_results(r),
-        costs=Costs(
-            source=cast(Any, r.choice("cost.source", ("usage", "body", "header", "per_image"))),
-            field=r.text("cost.field", ""),
-            per_image=r.prices("cost.per_image"),
-            input_text_per_1k=r.micro_usd("cost.input_text_per_1k", 0),
-            input_image_per_1k=r.micro_usd("cost.input_image_per_1k", 0),
-            input_image_tokens=r.integer("cost.input_image_tokens", 0),
-            round_up_to=r.micro_usd("cost.round_up_to", 0),
-        ),
+        costs=_costs(r),
         envelope=cast(Any, r.choice("envelope", ("openai", "azure", "fal"))),
         features=_features(r),
-        pacing=Pacing(
-            mode=cast(Any, r.choice("pacing.mode", ("ipm_tpm", "concurrency", "none"))),
-            concurrency=r.integer("pacing.concurrency", 0),
-        ),
+        pacing=_pacing(r),
         limits=_limits(r),
+        base_url=_base_url(r),
     )
+
+
+def _costs(r: _Reader) -> Costs:
+    source = r.choice("cost.source", ("usage", "body", "header", "per_image"))
+    field = r.text("cost.field", "")
+    if source in ("body", "header") and not field.strip():
+        what = "the header's name" if source == "header" else "the body's dotted path"
+        raise r.fail("cost.field", f'is required with source = "{source}" ({what})')
+    return Costs(
+        source=cast(Any, source),
+        field=field,
+        per_image=r.prices("cost.per_image"),
+        input_text_per_1k=r.micro_usd("cost.input_text_per_1k", 0),
+        input_image_per_1k=r.micro_usd("cost.input_image_per_1k", 0),
+        input_image_tokens=r.integer("cost.input_image_tokens", 0),
+        round_up_to=r.micro_usd("cost.round_up_to", 0),
+    )
+
+
+def _pacing(r: _Reader) -> Pacing:
+    mode = r.choice("pacing.mode", ("ipm_tpm", "concurrency", "none"))
+    if mode == "concurrency":
+        concurrency = r.integer("pacing.concurrency", 0)
+        if concurrency < 1:
+            raise r.fail("pacing.concurrency", 'must be a whole number >= 1 with mode = '
+                         f'"concurrency" (requests at once), not {concurrency!r}')  # fmt: skip
+    else:
+        concurrency = r.integer("pacing.concurrency", 0)
+    return Pacing(mode=cast(Any, mode), concurrency=concurrency)
+
+
+def _base_url(r: _Reader) -> str:
+    url = r.text("base_url", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise r.fail("base_url", f"must be an http(s):// URL, not {url!r}")
+    return url.rstrip("/")
+
+
+def with_base_url(settings: Settings) -> Settings:
+    """`settings` with OPENAI_BASE_URL, when unset, as PROVIDER's own (fal's queue, Lumenfall,
+    Vercel's gateway, OpenAI), so a key never goes where PROVIDER does not live; a
+    ConfigError naming OPENAI_BASE_URL where the profile has no one URL (Azure, LiteLLM)."""
+    if "openai_base_url" in settings.model_fields_set:
+        return settings
+    url = default_base_url(settings.provider)
+    if url is None:
+        raise ConfigError(
+            "OPENAI_BASE_URL",
+            f"must be set with PROVIDER={settings.provider}: it has no one URL (your resource's "
+            'or proxy\'s, README "Providers")',
+        )
+    return settings.model_copy(update={"openai_base_url": url})
+
+
+def default_base_url(provider: str | None) -> str | None:
+    """The URL PROVIDER's profile speaks to when OPENAI_BASE_URL is unset, None when it has
+    none (Azure, LiteLLM: one per operator). A PROVIDER that cannot be read answers OpenAI's:
+    its own error is told where the profile is loaded."""
+    try:
+        return load_profile(provider, "").base_url or None
+    except ConfigError:
+        return "https://api.openai.com/v1"
 
 
 def _edits(r: _Reader) -> Edits:
@@ -191,6 +245,7 @@ def _edits(r: _Reader) -> Edits:
         encoding=cast(Any, r.choice("edits.encoding", ("multipart", "json_images"))),
         image_field=cast(Any, r.choice("edits.image_field", ("auto", "image", "image[]"))),
         masks=r.flag("edits.masks"),
+        markup=r.flag("edits.markup", True),
         mask_convention=cast(
             Any, r.choice("edits.mask_convention", ("alpha", "white_edits"), "alpha")
         ),
@@ -207,7 +262,9 @@ def _limits(r: _Reader) -> Limits:
     if not formats:
         raise r.fail("requests.output_formats", "must name at least one format")
     return Limits(
-        max_images=r.integer("requests.max_images", 10, minimum=1), output_formats=formats
+        max_images=r.integer("requests.max_images", 10, minimum=1),
+        output_formats=formats,
+        size_objects=tuple(r.strings("requests.size_objects", [])),
     )
 
 

@@ -167,6 +167,11 @@ async def test_check_online_lists_what_fal_lacks_with_its_images_per_request(
     lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
     assert "more than 4 images per request" in lacks and "batches (relaxed speed)" in lacks
     assert "masks on edits" not in lacks  # converted to fal's convention and sent
+    assert "images/min" not in out  # OpenAI's tier limits do not apply to fal
+    assert "rate limits: 2 requests at once" in out
+    assert (
+        "online: not checked" in out and out.splitlines()[-1] == "ok (not checked online: fal.ai)"
+    )
 
 
 async def test_a_budget_is_held_against_what_fals_list_can_bill(tmp_path: Path) -> None:
@@ -180,3 +185,28 @@ async def test_a_budget_is_held_against_what_fals_list_can_bill(tmp_path: Path) 
         assert "budget" in refusal.content.lower()
         await asyncio.sleep(0.2)
         assert fal.submitted == [] and h.ledger() == []
+
+
+@pytest.mark.parametrize("size", ["1024x1024", "1536x1024"])
+async def test_gpt_image_2_gets_its_size_as_fal_documents_it_and_delivers(
+    tmp_path: Path, size: str
+) -> None:
+    """fal's openai/gpt-image-2 takes presets or {width, height}: "1024x1024" is refused there."""
+    async with through_fal(tmp_path) as (h, fal):
+        made = await h.wait_result(await h.imagine("a kite", model="gpt-image-2", quality="low",
+                                                   size=size))  # fmt: skip
+        assert made.attachments[0].data in fal.images_out
+        edited = await h.discord.slash(
+            "edit", {"prompt": "make it snow", "quality": "low", "size": size,
+                     "model": "gpt-image-2",
+                     "image": h.upload("a.png", png((64, 64)), "image/png")},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        assert (await h.wait_result(edited)).attachments[0].data in fal.images_out
+        width, height = (int(v) for v in size.split("x"))
+        assert [q.input["image_size"] for q in fal.submitted] == [
+            {"width": width, "height": height}] * 2  # fmt: skip
+        assert [q.endpoint for q in fal.submitted] == [
+            "openai/gpt-image-2",
+            "openai/gpt-image-2/edit",
+        ]

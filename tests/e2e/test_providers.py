@@ -14,9 +14,12 @@ import pytest
 from pydantic import SecretStr
 
 from bot.check import run_check
+from bot.jobs.relaxed.lane import RelaxedTiming
+from bot.money import format_usd
 from bot.provider.profiles import load_profile
 from bot.reconcile import run_reconcile
 from tests.e2e.harness import Harness, harness, png, slash
+from tests.e2e.test_markup import circled
 from tests.fakes.gateway_dialects import AZURE, DIALECTS, LUMENFALL, VERCEL, Dialect
 from tests.fakes.gateway_server import FakeGateway
 from tests.fakes.result_hosts import RoutedHosts
@@ -100,6 +103,30 @@ async def test_an_operators_profile_file_gets_lumenfalls_url_results_downloaded(
         assert row["billing"] == "actual" and row["cost_micro_usd"] == gw.reported_micro_usd
 
 
+async def test_a_url_result_not_fetched_is_charged_the_cost_the_provider_reported(
+    tmp_path: Path,
+) -> None:
+    """Lumenfall made the image and reported its cost, but its URL is on no allowed host: the
+    member is told it was made and charged that cost, not an estimate in doubt."""
+    mine = tmp_path / "lumenfall-elsewhere.toml"
+    mine.write_text('extends = "lumenfall"\nname = "mine"\ntitle = "Mine"\n'
+                    '[results]\nresponse_format = ""\nurl_hosts = ["cdn.example"]\n')  # fmt: skip
+    async with FakeGateway(LUMENFALL) as gw, harness(tmp_path) as h:
+        h.download_transport = RoutedHosts({LUMENFALL.result_host: gw.result_base})
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider=str(mine))  # fmt: skip
+        handle = await h.imagine("a kite", quality="low")
+        told = await handle.wait_original(lambda m: "could not be fetched" in m.content, timeout=15)
+        assert "made" in told.content and format_usd(gw.reported_micro_usd) in told.content
+        assert "may have" not in told.content.lower()
+        assert gw.downloads == [] and len(gw.requests) == 1  # never fetched, never sent again
+        [row] = h.ledger()
+        assert (row["billing"], row["cost_micro_usd"]) == ("actual", gw.reported_micro_usd)
+        assert row["price_version"] == "mine: metadata.cost"
+        [job] = h.jobs()
+        assert job["charged_micro_usd"] == gw.reported_micro_usd
+
+
 async def test_azure_takes_the_key_as_api_key_and_names_the_deployment(tmp_path: Path) -> None:
     async with through(tmp_path, AZURE) as (h, gw):
         await h.wait_result(await h.imagine("a harbour", quality="low"))
@@ -144,6 +171,58 @@ async def test_what_a_gateway_lacks_is_refused_by_name_before_anything_is_charge
         assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
 
 
+async def test_a_markup_vercels_json_edits_cannot_carry_is_refused_before_anything_is_charged(
+    tmp_path: Path,
+) -> None:
+    """Vercel's edits are JSON `images: [{image_url}]`: a markup would be dropped on the way."""
+    async with through(tmp_path, VERCEL) as (h, gw):
+        [edit_command] = [c for c in h.discord.synced_commands(h.guild) or
+                          h.discord.synced_commands() if c["name"] == "edit"]  # fmt: skip
+        assert "markup" not in [o["name"] for o in edit_command["options"]]  # not offered
+        services = h.bot.services  # type: ignore[union-attr]
+        await services.guilds.update_config(h.guild.id, changed_by=h.mod.id,
+                                            default_model="gpt-image-2.6-sunburst")  # fmt: skip
+        posted = await h.discord.post_message(h.bob, files=[("cup.png", png((64, 64), "white"))])
+        menu = await h.discord.context_menu("Edit image", posted, member=h.alice)
+        await menu.wait_modal()
+        marked = await h.discord.submit_modal(menu, {
+            "Prompt": "make the circled cup blue",
+            "Markup (optional)": [h.upload("m.png", circled((64, 64)), "image/png")],
+        }, member=h.alice)  # fmt: skip
+        reply = await h.private_reply(marked)
+        assert "Vercel AI Gateway takes no markup on edits" in reply.content, reply.content
+        assert gw.requests == [] and h.jobs() == [] and h.ledger() == []
+    assert "markup on edits" in load_profile("vercel", "").lacks()  # listed by `check`
+    assert "markup on edits" in load_profile("fal", "").lacks()  # fal documents no markup input
+
+
+async def test_a_relaxed_job_queued_before_a_switch_to_a_provider_without_batches_ends(
+    tmp_path: Path,
+) -> None:
+    """Queued relaxed under OpenAI, restarted on Vercel (no batches): it can never run, so it
+    ends at start-up, unsent, nothing charged, its member told why."""
+    async with FakeGateway(VERCEL) as gw, harness(tmp_path) as h:
+        h.relaxed = RelaxedTiming(window=60.0, first_poll=0.1, max_poll=1.0)  # still gathering
+        await h.start_bot()
+        changed = await slash(h, "config", h.mod, "set", relaxed="allowed")
+        await changed.wait_original(timeout=5)
+        handle = await h.imagine("a slow fox", quality="low", speed="relaxed")
+        await handle.wait_original(lambda m: "waiting to join" in m.content, timeout=10)
+        await h.stop_bot()
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider="vercel")  # fmt: skip
+
+        notice = await h.discord.wait_for_message(
+            lambda m: f"<@{h.alice.id}>" in m.content and "Job #1 failed" in m.content, timeout=10
+        )
+        assert "Vercel AI Gateway" in notice.content and "nothing was charged" in notice.content
+        [job] = h.jobs()
+        assert (job["state"], job["charged_micro_usd"]) == ("failed", 0)
+        assert h.ledger() == [] and gw.requests == [] and not h.openai.batches.batches
+        result = await h.wait_result(await h.imagine("a quick fox", quality="low"))
+        assert result.attachments  # the released reservation holds nothing back
+
+
 async def test_relaxed_speed_is_not_offered_where_the_provider_has_no_batches(
     tmp_path: Path,
 ) -> None:
@@ -166,6 +245,43 @@ async def test_screening_without_the_providers_moderation_is_refused_at_config_t
         embed = (await shown.wait_original(timeout=5)).embeds[0]
         assert any(f["name"] == "Screening" and f["value"] == "off" for f in embed["fields"])
         assert gw.requests == []
+
+
+async def test_azure_has_no_moderation_endpoint_so_screening_is_refused_and_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Azure OpenAI serves no /moderations: screening accepted there would leave every /imagine
+    failing "try again in a minute" for good."""
+    async with through(tmp_path, AZURE) as (h, gw):
+        changed = await slash(h, "config", h.mod, "set", screening="prompts")
+        said = (await changed.wait_original(timeout=5)).content
+        assert "Azure OpenAI has no moderation endpoint to screen with" in said, said
+        result = await h.wait_result(await h.imagine("a harbour", quality="low"))
+        assert result.attachments and len(gw.requests) == 1
+        code = await run_check(h.settings, online=False, clock=h.clock)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
+    assert "moderation (screening)" in lacks
+
+
+async def test_screening_set_before_a_switch_to_a_provider_without_it_tells_members_why(
+    tmp_path: Path,
+) -> None:
+    """Screening turned on under OpenAI, the bot restarted on Vercel: waiting will not help, so
+    the member is told the reason, not "try again in a minute"."""
+    async with FakeGateway(VERCEL) as gw, harness(tmp_path) as h:
+        await h.start_bot()
+        changed = await slash(h, "config", h.mod, "set", screening="prompts")
+        assert "Settings updated" in (await changed.wait_original(timeout=5)).content
+        await h.stop_bot()
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider="vercel")  # fmt: skip
+        reply = await h.private_reply(await h.imagine("a kite", quality="low"))
+        assert "Vercel AI Gateway has no moderation endpoint" in reply.content, reply.content
+        assert "try again" not in reply.content.lower()
+        assert "nothing was sent or charged" in reply.content
+        assert gw.requests == [] and h.ledger() == []
 
 
 async def test_image_screening_without_image_moderation_is_refused_at_config_time(
@@ -218,6 +334,7 @@ async def test_check_online_names_the_provider_and_what_it_lacks(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "provider: Lumenfall (lumenfall)" in out
+    assert "rate limits: none (Lumenfall states none)" in out and "images/min" not in out
     lacks = next(line for line in out.splitlines() if line.startswith("provider lacks:"))
     assert "batches (relaxed speed)" in lacks and "organization usage (reconcile)" in lacks
     assert "online: key works" in out  # the key went as the profile says, ids mapped back

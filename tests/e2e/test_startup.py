@@ -210,6 +210,26 @@ async def test_a_healthy_start_says_ready_with_the_invite_link_in_json(tmp_path:
     assert fake.token not in text and "sk-test" not in text
 
 
+@pytest.mark.parametrize("provider", ["azure", "litellm"])
+async def test_a_provider_without_one_url_requires_openai_base_url(
+    tmp_path: Path, provider: str
+) -> None:
+    async with world(tmp_path) as (fake, env):
+        env = {k: v for k, v in env.items() if k != "OPENAI_BASE_URL"}
+        code, log = await run_bot(tmp_path, {**env, "PROVIDER": provider})
+        check = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "check", cwd=tmp_path, env={**env, "PROVIDER": provider},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        said = b"".join(await asyncio.wait_for(check.communicate(), 40)).decode()
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith(f"configuration error: OPENAI_BASE_URL must be set with PROVIDER="
+                           f"{provider}"), line  # fmt: skip
+    assert "sk-test" not in log and not fake.state.requests  # the key went nowhere
+    assert check.returncode == EXIT_CONFIG and "OPENAI_BASE_URL must be set" in said
+
+
 @pytest.mark.parametrize("value", ["openrouter", "bad-profile"])
 async def test_an_unknown_or_bad_provider_is_one_line_naming_provider(
     tmp_path: Path, value: str

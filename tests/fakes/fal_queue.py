@@ -7,6 +7,10 @@
 - Inputs and output: https://fal.ai/models/fal-ai/gpt-image-1/edit-image/llms.txt (prompt,
   image_urls, image_size auto/1024x1024/1536x1024/1024x1536, quality, num_images 1-4,
   output_format; `images: [{url, width, height, content_type}]` on fal's CDN).
+- openai/gpt-image-2 and its /edit: `image_size` is a preset (square_hd, square, portrait_4_3,
+  portrait_16_9, landscape_4_3, landscape_16_9) or an object `{width, height}` (custom sizes:
+  multiples of 16, long edge <= 3840, ratio <= 3:1, 655,360-8,294,400 pixels), not "WxH"
+  (https://fal.ai/models/openai/gpt-image-2/llms.txt and .../edit/llms.txt).
 - Masks: `mask_image_url` on the gpt-image-1 and 1.5 edit endpoints, "the mask image to use
   for the generation. White areas indicate where the image should be edited"
   (https://fal.ai/models/fal-ai/gpt-image-1.5/edit/api); `mask_url` on openai/gpt-image-2/edit,
@@ -46,7 +50,10 @@ ENDPOINTS = {  # endpoint (model id + subpath) -> ("generate" | "edit")
     "openai/gpt-image-2": "generate",
     "openai/gpt-image-2/edit": "edit",
 }
-SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
+SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")  # the gpt-image-1 family's enum
+PRESETS = ("square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3",
+           "landscape_16_9")  # fmt: skip
+FREE_SIZE_ENDPOINTS = ("openai/gpt-image-2", "openai/gpt-image-2/edit")
 QUALITIES = ("auto", "low", "medium", "high")
 FORMATS = ("png", "jpeg", "webp")
 KNOWN = {"prompt", "image_size", "quality", "num_images", "output_format", "background",
@@ -110,7 +117,9 @@ class FakeFal:
             body = await request.json()
         except ValueError:
             return web.json_response({"detail": "Invalid JSON"}, status=422)
-        problem = _problem(ENDPOINTS[endpoint], body, MASK_FIELDS.get(endpoint))
+        problem = _problem(ENDPOINTS[endpoint], body, MASK_FIELDS.get(endpoint)) or _size_problem(
+            endpoint, body
+        )
         if problem is not None:
             return web.json_response({"detail": [{"loc": ["body", problem[0]],
                                                   "msg": problem[1]}]}, status=422)  # fmt: skip
@@ -158,7 +167,9 @@ class FakeFal:
 
     def _make(self, queued: Queued) -> None:
         size = queued.input.get("image_size", "auto")
-        size = "1024x1024" if size == "auto" else size
+        if isinstance(size, dict):
+            size = f"{size['width']}x{size['height']}"
+        size = "1024x1024" if size == "auto" or size in PRESETS else size
         fmt = queued.input.get("output_format", "png")
         for i in range(int(queued.input.get("num_images", 1))):
             data = make_image(size, fmt, transparent=False, noise=False, shade=i * 40)
@@ -192,7 +203,7 @@ def _problem(operation: str, body: Any, mask_field: str | None) -> tuple[str, st
             return mask_field, problem
     if not isinstance(body.get("prompt"), str) or not body["prompt"]:
         return "prompt", "field required"
-    checks = (("image_size", SIZES), ("quality", QUALITIES), ("output_format", FORMATS))
+    checks = (("quality", QUALITIES), ("output_format", FORMATS))
     for key, allowed in checks:
         if key in body and body[key] not in allowed:
             return key, f"must be one of {allowed}"
@@ -205,6 +216,27 @@ def _problem(operation: str, body: Any, mask_field: str | None) -> tuple[str, st
             return "image_urls", "must be a list of URLs or data URIs"
     elif "image_urls" in body:
         return "image_urls", "unexpected field"
+    return None
+
+
+def _size_problem(endpoint: str, body: dict[str, Any]) -> tuple[str, str] | None:
+    """Why `image_size` is not what this endpoint's schema takes, or None."""
+    if "image_size" not in body:
+        return None
+    size = body["image_size"]
+    if endpoint not in FREE_SIZE_ENDPOINTS:
+        return None if size in SIZES else ("image_size", f"must be one of {SIZES}")
+    if isinstance(size, str):
+        return (
+            None if size in PRESETS else ("image_size", f"a preset {PRESETS} or {{width, height}}")
+        )
+    if not isinstance(size, dict) or set(size) != {"width", "height"}:
+        return "image_size", "must be a preset name or an object {width, height}"
+    w, h = size["width"], size["height"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v % 16 == 0 for v in (w, h)):
+        return "image_size", "width and height must be multiples of 16"
+    if max(w, h) > 3840 or max(w, h) > 3 * min(w, h) or not 655_360 <= w * h <= 8_294_400:
+        return "image_size", "outside gpt-image-2's size limits"
     return None
 
 

@@ -34,6 +34,8 @@ def check_provider(
         )
     if s.mask is not None and not profile.edits.masks:
         raise InvalidOptionError("mask", f"{profile.title} takes no mask on edits")
+    if s.markup is not None and not profile.edits.markup:
+        raise InvalidOptionError("markup", f"{profile.title} takes no markup on edits")
     if valid.speed == "relaxed" and not profile.features.batches:
         if s.choices.speed is None and settings.config.relaxed != "only":
             return replace(valid, speed="fast")

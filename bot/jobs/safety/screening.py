@@ -10,7 +10,12 @@ from typing import Protocol
 
 from bot.clock import Clock
 from bot.domain import InputImage
-from bot.errors import ScreeningFlaggedError, ScreeningUnavailableError, UpstreamError
+from bot.errors import (
+    ScreeningFlaggedError,
+    ScreeningUnavailableError,
+    ScreeningUnsupportedError,
+    UpstreamError,
+)
 from bot.guild_settings import Screening
 from bot.imaging.thumbnails import moderation_jpeg
 from bot.provider.moderation import ModerationVerdict
@@ -85,9 +90,9 @@ class Screener:
         if mode == "off":
             return
         if self._missing is not None:
-            raise ScreeningUnavailableError(self._missing)
+            raise ScreeningUnsupportedError(self._missing)
         if mode == "prompts_and_images" and images and self._images_missing is not None:
-            raise ScreeningUnavailableError(self._images_missing)
+            raise ScreeningUnsupportedError(self._images_missing)
         verdict = await self._check(prompt, None)
         if verdict.flagged:
             raise ScreeningFlaggedError(verdict.categories, "prompt")

@@ -12,7 +12,13 @@ from bot.catalog.pricing import cost_of
 from bot.clock import Clock
 from bot.db import Database, Transaction
 from bot.domain import ImagesResult, TokenUsage
-from bot.errors import AccountProblemError, BotError, PromptRejectedError, UpstreamError
+from bot.errors import (
+    AccountProblemError,
+    BotError,
+    PromptRejectedError,
+    ResultUnfetchedError,
+    UpstreamError,
+)
 from bot.jobs.backend import FailedAttemptLike
 from bot.jobs.split import Chunk, JobRun
 from bot.provider.account import AccountAlarm
@@ -157,7 +163,12 @@ class CallSettlement:
         """The call went out and its answer is lost: its share stays charged, nothing more sent.
 
         Its ledger row carries that share, so the ledger's spend never understates the budgets.
+        An answer that reported its cost but whose image could not be fetched is no doubt: it
+        was made, and charged what the provider said (unfetched).
         """
+        if isinstance(error, ResultUnfetchedError):
+            await self.unfetched(run, chunk, error)
+            return
         status = error.status if isinstance(error, UpstreamError) else None
         log.warning(
             "job %s: a call is in doubt (%s, request id %s): %s; its estimate of %s micro-USD "
@@ -173,6 +184,21 @@ class CallSettlement:
         call = self._call(run.job, chunk, cost=chunk.micro_usd, http_status=status,
                           error_code=code, error=error, billing="in_doubt")  # fmt: skip
         await self._insert(call)
+
+    async def unfetched(self, run: JobRun, chunk: Chunk, error: ResultUnfetchedError) -> None:
+        """Made and billed as the provider reported, but its image never reached us."""
+        log.warning("job %s: the provider reported %s micro-USD (%s) for a call whose image could "
+                    "not be fetched: %s", run.job.id, error.cost_micro_usd, error.cost_basis,
+                    error)  # fmt: skip
+        async with run.lock:
+            run.answered += 1
+            run.billed_images += chunk.images
+            run.real_micro_usd += error.cost_micro_usd
+            run.answered_share += chunk.micro_usd
+        run.stop(error, error.code)
+        call = self._call(run.job, chunk, cost=error.cost_micro_usd, http_status=error.status,
+                          error_code=error.code, error=error, billing="actual")  # fmt: skip
+        await self._insert(replace(call, price_version=error.cost_basis))
 
     def _tell_hidden_usage(self) -> None:
         if self._told_hidden_usage:

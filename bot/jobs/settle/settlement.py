@@ -9,7 +9,7 @@ from bot.errors import BotError
 from bot.jobs.settle.calls import api_call
 from bot.jobs.settle.ending import Endings, least_known
 from bot.jobs.split import JobRun
-from bot.records import Billing, JobRecord
+from bot.records import Billing, JobRecord, JobState
 from bot.store import jobs as store
 from bot.store.endings import EndState
 from bot.store.ledger import calls_for_job
@@ -64,9 +64,11 @@ class Settlement:
             await self._endings.finish(job, "failed", (charged, images), billing, error=error,
                                        code=run.code)  # fmt: skip
 
-    async def not_sent(self, job: JobRecord, error: BotError) -> None:
-        """A failure before any call went out: the reservation is released."""
-        await self._endings.finish(job, "failed", (0, 0), "actual", error=error)
+    async def not_sent(self, job: JobRecord, error: BotError, *, queued: bool = False) -> None:
+        """A failure before any call went out: the reservation is released. `queued`: the job
+        never left the queue (it could not run at all)."""
+        expected: tuple[JobState, ...] = ("queued",) if queued else ("running",)
+        await self._endings.finish(job, "failed", (0, 0), "actual", error=error, expected=expected)
 
     async def recover(self, job: JobRecord) -> None:
         """At start-up, a job the last run left running: nothing of it is sent again.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.domain import ImagesResult, TokenUsage
-from bot.provider.costs import listed_upper_bound, with_cost
+from bot.provider.costs import listed_upper_bound, reported_cost, with_cost
 from bot.provider.profiles import load_profile
 
 
@@ -80,3 +80,16 @@ def test_the_list_bound_covers_every_request_of_a_split_job() -> None:
     assert bound is not None and bound >= 4 * one
     assert listed_upper_bound(fal, model="gpt-image-2", size="1024x1024", quality="low", n=1,
                               text_tokens=50, input_images=0, requests=1) is None  # fmt: skip
+
+
+def test_a_reported_cost_is_read_from_an_answer_whose_images_cannot_be_used() -> None:
+    lumenfall, litellm, fal = (load_profile(n, "") for n in ("lumenfall", "litellm", "fal"))
+    body = b'{"data": [{"url": "https://elsewhere.example/x.png"}], "metadata": {"cost": 0.02}}'
+    assert reported_cost(lumenfall, body, {}) == (20_000, "lumenfall: metadata.cost")
+    assert reported_cost(lumenfall, b"not json", {}) is None  # nothing reported: in doubt
+    header = {"x-litellm-response-cost": "0.05"}
+    assert reported_cost(litellm, b"", header) == (
+        50_000,
+        "litellm: x-litellm-response-cost header",
+    )
+    assert reported_cost(fal, b'{"images": []}', {}) is None  # a price list is not a report

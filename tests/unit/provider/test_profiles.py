@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.provider.profiles import SHIPPED, load_profile
+from bot.provider.profiles import SHIPPED, default_base_url, load_profile, with_base_url
+from bot.settings import load_settings
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -77,6 +78,11 @@ def test_an_operators_file_extends_a_shipped_profile(tmp_path: Path) -> None:
         ('extends = "openai"\n[edits]\nmask_convention = "black"\n', "edits.mask_convention"),
         ('extends = "openai"\n[requests]\noutput_formats = ["gif"]\n', "output_formats"),
         ('extends = "openai"\n[requests]\nmax_images = 0\n', "max_images"),
+        ('extends = "openai"\n[cost]\nsource = "header"\n', "cost.field"),
+        ('extends = "openai"\n[cost]\nsource = "body"\nfield = " "\n', "cost.field"),
+        ('extends = "openai"\n[pacing]\nmode = "concurrency"\n', "pacing.concurrency"),
+        ('extends = "fal"\n[pacing]\nconcurrency = 0\n', "pacing.concurrency"),
+        ('extends = "openai"\nbase_url = "queue.fal.run"\n', "base_url"),
     ],
 )
 def test_a_bad_profile_file_is_one_error_naming_provider(
@@ -101,3 +107,51 @@ def test_an_unknown_name_or_missing_file_is_refused() -> None:
         load_profile("openrouter", "")
     with pytest.raises(ConfigError, match="cannot be read"):
         load_profile("/nowhere/profile.toml", "")
+
+
+@pytest.mark.parametrize(
+    ("provider", "url"),
+    [(None, "https://api.openai.com/v1"), ("openai", "https://api.openai.com/v1"),
+     ("fal", "https://queue.fal.run"), ("lumenfall", "https://api.lumenfall.ai/openai/v1"),
+     ("vercel", "https://ai-gateway.vercel.sh/v1"), ("azure", None), ("litellm", None)],
+)  # fmt: skip
+def test_each_shipped_profile_has_its_documented_url_or_requires_one(
+    provider: str | None, url: str | None
+) -> None:
+    assert default_base_url(provider) == url
+
+
+@pytest.mark.parametrize(
+    ("provider", "url"),
+    [("fal", "https://queue.fal.run"), ("lumenfall", "https://api.lumenfall.ai/openai/v1"),
+     ("vercel", "https://ai-gateway.vercel.sh/v1"), ("openai", "https://api.openai.com/v1")],
+)  # fmt: skip
+def test_an_unset_base_url_is_the_providers_own_never_openais_for_another(
+    monkeypatch: pytest.MonkeyPatch, provider: str, url: str
+) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("PROVIDER", provider)
+    assert (
+        with_base_url(
+            load_settings(env_file=None, discord_token="t", openai_api_key="sk-x")
+        ).openai_base_url
+        == url
+    )
+
+
+def test_azure_without_a_base_url_is_one_error_naming_openai_base_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("PROVIDER", "azure")
+    with pytest.raises(ConfigError) as caught:
+        with_base_url(load_settings(env_file=None, discord_token="t", openai_api_key="sk-x"))
+    assert caught.value.variable == "OPENAI_BASE_URL"
+    assert caught.value.reason.startswith("must be set with PROVIDER=azure")
+
+
+def test_a_base_url_the_operator_set_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVIDER", "azure")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://r.openai.azure.com/openai")
+    settings = with_base_url(load_settings(env_file=None, discord_token="t", openai_api_key="k"))
+    assert settings.openai_base_url == "https://r.openai.azure.com/openai"
