@@ -15,6 +15,7 @@ from bot.catalog.models import Catalog, load_catalog
 from bot.client import EXTENSIONS, ImageBot
 from bot.clock import Clock, SystemClock
 from bot.cluster.leader import Leadership
+from bot.cluster.liveness import Liveness
 from bot.cluster.wiring import build_leadership
 from bot.connect import log_in_and_connect, point_discord_at
 from bot.db import Database, open_database
@@ -130,6 +131,7 @@ async def build_services(
         )
         guilds = GuildSettingsService(db, clock, catalog)
         safety = CommunitySafety(db, screener_for(profile, http, settings, clock), clock)
+        liveness = Liveness(db)  # held from Leadership.start(); nothing on SQLite
         jobs = build_job_queue(
             paced(queue or QueueSettings.from_settings(settings), profile, settings),
             db=db,
@@ -141,11 +143,13 @@ async def build_services(
             batches=batches_for(profile, http),
             safety=safety,
             provider=profile,
+            owners=liveness,
         )
         access = GuildAccess(settings.guilds, settings.guild_ids, db, clock)
         leadership = build_leadership(jobs, db=db, clock=clock,
                                       retention_days=settings.result_retention_days,
-                                      on_change=ops.metrics.dispatcher.set)  # fmt: skip
+                                      on_change=ops.metrics.dispatcher.set,
+                                      liveness=liveness)  # fmt: skip
         yield Services(
             settings=settings,
             db=db,

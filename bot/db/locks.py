@@ -10,8 +10,22 @@ GUILD_BUDGET = 1  # (1, guild): a guild's admissions take turns (transaction-sco
 MIGRATIONS = 2  # (2, 0): processes starting together migrate one at a time
 DISPATCHER_LEASE = 3  # the one process that dispatches holds it for its session (bot/cluster/)
 IDENTIFY_BASE = 4_000_000  # + bucket: one gateway IDENTIFY per max_concurrency bucket at a time
+SHARD_BASE = 6_000_000  # + shard id: held by the process that runs that shard (bot/shards.py)
+# + process id (31 bits): held by each live process for its life (bot/cluster/liveness.py); far
+# above the ranges before it, so that no process id reaches them.
+PROCESS_BASE = 10_000_000_000
 
 
 def identify_key(bucket: int) -> int:
     """The key of one IDENTIFY bucket (shard_id % max_concurrency)."""
     return IDENTIFY_BASE + bucket
+
+
+def process_key(process_id: int) -> int:
+    """The key a live process holds for its whole life (its running jobs are its own)."""
+    return PROCESS_BASE + process_id
+
+
+def shard_key(shard_id: int) -> int:
+    """The key of one shard: two processes never run the same shard."""
+    return SHARD_BASE + shard_id
