@@ -25,6 +25,7 @@ from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.service import JobService
 from bot.jobs.settle.database_files import DatabaseFileStore
 from bot.jobs.settle.retention import Retention
+from bot.jobs.owners import Owners
 from bot.jobs.wiring import JobQueueParts, QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
@@ -272,6 +273,7 @@ def make_harness(
     ipm: int,
     tpm: int,
     blobs: DatabaseFileStore | None = None,
+    owners: Owners | None = None,
     **service_options: Any,
 ) -> Harness:
     files = TrackedFileStore(tmp_path / "data")
@@ -288,6 +290,7 @@ def make_harness(
         clock=clock,
         sink=sink,
         batches=batches,
+        owners=owners,
     )
     sink.service = parts.service
     return Harness(
