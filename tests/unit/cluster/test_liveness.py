@@ -106,3 +106,22 @@ async def test_a_clean_stop_frees_the_lease_first_and_delivers_its_own_call(
         assert [j.state for j in await new.h.jobs()] == ["succeeded"] * len(ids)
         assert sorted(Counter(c.request.prompt for c in backend.calls).values()) == [1] * 3
         assert backend.limit_violations == 0 and most_in_a_minute(backend.calls) <= IPM
+
+
+async def test_the_new_dispatcher_counts_a_live_process_s_images_in_flight_against_ipm(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    clock = ManualClock(START)
+    backend = FakeImageBackend(clock, latency=5.0, ipm=IPM).then(Step(latency=100.0))
+    async with two_processes(pg_server, tmp_path, backend) as (old, new):
+        # A whole minute's images in one request, still out at the handover.
+        split = (await old.h.service.submit(submission(prompt="split", n=IPM))).job
+        await old.h.run_until(lambda: backend.in_flight == 1, max_seconds=30)
+        after = (await old.h.service.submit(submission(guild_id=2, prompt="after"))).job
+
+        await kill_holder(new.h.db, DISPATCHER_LEASE)
+        await new.h.run_until(lambda: new.leadership.dispatching, max_seconds=5)
+        await new.h.run_all(max_seconds=600)
+        await old.h.drain()
+        assert [(await new.h.job(i)).state for i in (split.id, after.id)] == ["succeeded"] * 2
+        assert backend.limit_violations == 0 and most_in_a_minute(backend.calls) <= IPM
