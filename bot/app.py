@@ -16,6 +16,7 @@ from bot.client import EXTENSIONS, ImageBot
 from bot.clock import Clock, SystemClock
 from bot.cluster.leader import Leadership
 from bot.cluster.liveness import Liveness
+from bot.cluster.shards import claimed_shards
 from bot.cluster.wiring import build_leadership
 from bot.connect import log_in_and_connect, point_discord_at
 from bot.db import Database, open_database
@@ -193,6 +194,9 @@ async def run(settings: Settings) -> None:
     point_discord_at(settings)
     async with contextlib.AsyncExitStack() as stack:
         services = await _open_services(stack, settings)
+        if settings.database_url is not None:  # several processes: each shard run by one
+            # Every shard count has a shard 0: two processes left to Discord's count clash there.
+            await stack.enter_async_context(claimed_shards(services.db, settings.shards or (0,)))
         bot = await stack.enter_async_context(ImageBot(services))
         _close_on_signals(bot)
         model = services.catalog.models.get(settings.image_model)

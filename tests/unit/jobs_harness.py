@@ -21,11 +21,11 @@ from bot.guilds.service import GuildSettingsService
 from bot.jobs.events import JobEvent
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
+from bot.jobs.owners import Owners
 from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.service import JobService
 from bot.jobs.settle.database_files import DatabaseFileStore
 from bot.jobs.settle.retention import Retention
-from bot.jobs.owners import Owners
 from bot.jobs.wiring import JobQueueParts, QueueSettings, build_job_queue
 from bot.records import JobRecord
 from bot.store import jobs as store
