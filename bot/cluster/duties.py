@@ -70,6 +70,9 @@ class DispatcherDuties:
             await self._sync.stop()
         await self._lifecycle.stop()
 
+    def draining(self) -> bool:
+        return self._lifecycle.draining
+
     def running(self) -> bool:
         task = self._lifecycle.dispatcher_task
         return task is not None and not task.done()

@@ -40,6 +40,9 @@ class Duties(Protocol):
     def running(self) -> bool:
         """Whether the dispatcher side runs (or has nothing to run, as a follower)."""
 
+    def draining(self) -> bool:
+        """Whether calls sent while it last dispatched are still in flight."""
+
 
 class Leadership:
     """Runs in every process: takes the lease when it is free and dispatches while it holds it.
@@ -123,6 +126,8 @@ class Leadership:
     async def _look(self) -> None:
         if self._liveness is not None:
             await self._liveness.keep()
+        if not self._dispatching and self._duties.draining():
+            return  # its last calls first: taking the lease now would stall dispatching on them
         held = await self._lease.check()
         if held != self._dispatching:
             await self._change(held)

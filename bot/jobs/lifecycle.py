@@ -116,6 +116,11 @@ class QueueLifecycle:
         )
         self._task.add_done_callback(_log_crash)
 
+    @property
+    def draining(self) -> bool:
+        """Calls sent before a pause are still in flight (this process settles them)."""
+        return self._draining is not None and not self._draining.done()
+
     def follow(self, following: bool) -> None:
         """Whether another process dispatches (bot/cluster/): this one's queue is then a silent
         mirror (no "position" events) and its relaxed jobs are gathered there."""
