@@ -104,6 +104,8 @@ class Leadership:
         if self._dispatching and not self._lease.lasting:
             await self._duties.pause()
             await self._lease.release()
+            self._dispatching = False
+            self._on_change(False)
             log.info("stopping: the dispatcher lease is free; finishing the calls in flight")
         await self._duties.stop()
         await self._lease.release()
