@@ -220,7 +220,8 @@ class QueueLifecycle:
     async def _run_elsewhere(self, jobs: list[JobRecord]) -> set[int]:
         """Those of `jobs` whose process lives (it delivers them itself)."""
         owners = await job_processes(self._db, [job.id for job in jobs])
-        return {i for i, owner in owners.items() if await self._owners.alive(owner)}
+        live = {owner for owner in set(owners.values()) if await self._owners.alive(owner)}
+        return {i for i, owner in owners.items() if owner in live}
 
     async def _recover(self) -> list[JobRecord]:
         """Recover the last dispatcher's jobs; return the running ones a live process keeps."""
