@@ -19,7 +19,7 @@ from bot.errors import QueueFullError, QuotaExceededError
 from bot.guild_settings import GuildLimits
 from bot.jobs.admit.admission import MemberLimits, check_reservation
 from bot.store import jobs as store
-from bot.store.endings import JobEnding, end_job
+from bot.store.endings import EndState, JobEnding, end_job
 from bot.store.ledger import ApiCall
 from bot.store.reservations import Caps, reserve_job
 from tests.pg import reset
@@ -232,7 +232,7 @@ def _settlement(job_id: int, guild: int, user: int, outcome: str, rng: random.Ra
                    operation="generate", n=1, size="1024x1024", quality="low", usage=TokenUsage(),
                    cost_micro_usd=cost, price_version="test", latency_ms=10, created_at=NOW,
                    images=int(cost > 0), http_status=None if cost else 500)  # fmt: skip
-    state = "failed" if outcome == "failed" else "succeeded"
+    state: EndState = "failed" if outcome == "failed" else "succeeded"
     return JobEnding(job_id, state, cost, int(cost > 0), "actual", NOW, calls=(call,))
 
 
