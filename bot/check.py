@@ -11,7 +11,7 @@ from bot.catalog.pricing import cost_of, estimate
 from bot.clock import Clock, SystemClock
 from bot.db import open_database
 from bot.domain import ImageOptions, ImageRequest
-from bot.errors import AccountProblemError, BotError, UpstreamError
+from bot.errors import AccountProblemError, BotError, ConfigError, UpstreamError
 from bot.money import format_usd
 from bot.ops.startup import redact
 from bot.provider.availability import missing_from_catalog, missing_from_provider
@@ -22,6 +22,8 @@ from bot.provider.profiles import load_profile
 from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
 from bot.settings import Settings
 from bot.store.ledger import hidden_usage_since
+
+EXIT_CONFIG = 2  # a setting is wrong (DESIGN.md): as start-up says it
 
 
 def _say(line: str) -> None:
@@ -38,7 +40,8 @@ def _where(settings: Settings) -> str:
 async def run_check(
     settings: Settings, *, online: bool, clock: Clock | None = None, generate: bool = False
 ) -> int:
-    """Print what is in force and any problem; 0 when all is well, 1 otherwise. `clock` says
+    """Print what is in force and any problem; 0 when all is well, 2 for a setting that is
+    wrong (as start-up exits), 1 otherwise. `clock` says
     which day it is for the catalog's shutdown dates (the system's by default). `generate`
     (with `online`) also makes one real image call, the cheapest the default model offers."""
     clock = clock or SystemClock()
@@ -49,6 +52,9 @@ async def run_check(
         async with open_database(settings.database) as db:
             version = await db.schema_version()
         _say(f"database: {_where(settings)} (schema version {version})")
+    except ConfigError as exc:
+        print(f"configuration error: {exc.line}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
