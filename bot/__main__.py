@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging, error_line
-from bot.provider.profiles import with_base_url
+from bot.provider.base_url import with_base_url
 from bot.settings import BackupSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.provider.profiles import SHIPPED, default_base_url, load_profile, with_base_url
+from bot.provider.base_url import default_base_url, with_base_url
+from bot.provider.profiles import SHIPPED, load_profile
 from bot.settings import load_settings
 
 
