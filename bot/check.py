@@ -23,7 +23,7 @@ from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
 from bot.settings import Settings
 from bot.store.ledger import hidden_usage_since
 
-EXIT_CONFIG = 2  # a setting is wrong (DESIGN.md): as start-up says it
+EXIT_CONFIG = 2  # a setting is wrong: the code start-up exits with (bot/__main__.py)
 
 
 def _say(line: str) -> None:

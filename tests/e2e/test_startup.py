@@ -256,7 +256,7 @@ async def check(tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
 
 
 async def test_start_up_and_check_agree_on_an_unknown_provider(tmp_path: Path) -> None:
-    """One line, `PROVIDER: unknown provider 'bogus'`, and exit 2 from both (DESIGN.md)."""
+    """One line, `PROVIDER: unknown provider 'bogus'`, and exit 2 (a setting is wrong) from both."""
     async with world(tmp_path) as (_fake, env):
         env["PROVIDER"] = "bogus"
         code, log = await run_bot(tmp_path, env)
