@@ -93,7 +93,7 @@ def _backup(path: str) -> int:
     found = BackupSettings(_env_file=Path(".env"))  # type: ignore[call-arg]  # pydantic-settings init kwarg
     if found.database_url is not None:
         # PostgreSQL has its own consistent, online copy; this command copies SQLite's file.
-        msg = "DATABASE_URL is set: back PostgreSQL up with pg_dump (this copies SQLite only)"
+        msg = "DATABASE_URL is set: back PostgreSQL up with pg_dump -Fc (this copies SQLite only)"
         print(f"error: {msg}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
     source = found.database_path

@@ -9,11 +9,11 @@ from datetime import timedelta
 from bot.catalog.models import Catalog, ModelSpec, load_catalog
 from bot.catalog.pricing import cost_of, estimate
 from bot.clock import Clock, SystemClock
-from bot.db import open_database
+from bot.db import latest_version, open_database
 from bot.domain import ImageOptions, ImageRequest
 from bot.errors import AccountProblemError, BotError, ConfigError, UpstreamError
 from bot.money import format_usd
-from bot.ops.startup import redact
+from bot.ops.startup import OPEN_ERRORS, database_error, postgresql_error, redact
 from bot.provider.availability import missing_from_catalog, missing_from_provider
 from bot.provider.failures import ConnectFailedError
 from bot.provider.images import OpenAIImagesClient, build_http_client
@@ -40,18 +40,15 @@ def _where(settings: Settings) -> str:
 async def run_check(
     settings: Settings, *, online: bool, clock: Clock | None = None, generate: bool = False
 ) -> int:
-    """Print what is in force and any problem; 0 when all is well, 2 for a setting that is
-    wrong (as start-up exits), 1 otherwise. `clock` says
-    which day it is for the catalog's shutdown dates (the system's by default). `generate`
-    (with `online`) also makes one real image call, the cheapest the default model offers."""
+    """Print what is in force and any problem; 0 when all is well, 1 otherwise, 2 for a bad
+    setting (one line naming it). `clock` says which day it is for the catalog's shutdown
+    dates (the system's by default). `generate` (with `online`) also makes one real image
+    call, the cheapest the default model offers."""
     clock = clock or SystemClock()
-    problems = 0
     try:
         catalog = load_catalog(settings.model_catalog)
         profile = load_profile(settings.provider, settings.openai_base_url)
-        async with open_database(settings.database) as db:
-            version = await db.schema_version()
-        _say(f"database: {_where(settings)} (schema version {version})")
+        problems = await _report_database(settings)
     except ConfigError as exc:
         print(f"configuration error: {exc.line}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
@@ -72,6 +69,34 @@ async def run_check(
     else:
         _say(f"ok (not checked online: {profile.title})" if offline_only else "ok")
     return 0 if problems == 0 else 1
+
+
+async def _report_database(settings: Settings) -> int:
+    """The database and its schema, read only: on PostgreSQL other processes, maybe of an
+    older version, run on it, so migrations are left to the bot's start-up. A problem (1)
+    when the database is newer than this code; ConfigError when it cannot be opened."""
+    latest = latest_version()
+    try:
+        async with open_database(settings.database, migrating=False) as db:
+            version = await db.schema_version()
+    except OPEN_ERRORS as exc:
+        if settings.database_url is not None:
+            raise postgresql_error(settings.database_url.get_secret_value(), 0, exc) from None
+        raise database_error(settings.database_path, exc) from None
+    where = _where(settings)
+    if version > latest:
+        _say(f"database: {where} (schema version {version})")
+        _say(f"problem: the database's schema is newer than this version's ({latest}): "
+             "run the newer version")  # fmt: skip
+        return 1
+    pending = latest - version
+    if pending:
+        s = "" if pending == 1 else "s"
+        _say(f"database: {where} (schema version {version}; {pending} migration{s} pending "
+             f"up to {latest}: the bot applies them when it starts)")  # fmt: skip
+    else:
+        _say(f"database: {where} (schema version {version})")
+    return 0
 
 
 def _report_catalog(settings: Settings, catalog: Catalog, clock: Clock) -> int:
@@ -96,7 +121,9 @@ async def _report_hidden_usage(settings: Settings, clock: Clock) -> None:
     """Whether the provider's recent answers carried `usage` (from the ledger: a probe would be
     a paid call)."""
     since = clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
-    async with open_database(settings.database) as db:
+    async with open_database(settings.database, migrating=False) as db:
+        if await db.schema_version() != latest_version():
+            return  # an older schema may lack what the ledger query reads
         line = hidden_usage_line(await hidden_usage_since(db, since))
     if line is not None:
         _say(f"usage: {line}")

@@ -144,6 +144,21 @@ def test_postgres_compose_runs_two_processes_that_share_the_database_and_split_t
     assert urls == {"postgresql://imagebot:s3cret@postgres:5432/imagebot"}
 
 
+def test_postgres_compose_builds_the_image_once_and_leaves_no_anonymous_volumes() -> None:
+    bots = _bots(_cluster_compose())
+    builders = [name for name, bot in bots.items() if "build" in bot]
+    assert len(builders) == 1, f"one service builds the image, not each: {builders}"
+    assert len({bot["image"] for bot in bots.values()}) == 1, "every process runs that image"
+    for name, bot in bots.items():
+        if name not in builders:
+            assert bot["pull_policy"] == "never", "a local tag is in no registry: never pull it"
+        # The image declares VOLUME /data: without a mount there, every container made leaves an
+        # anonymous volume. With DATABASE_URL nothing lasting is kept in DATA_DIR: a tmpfs.
+        data_dir = bot["environment"]["DATA_DIR"]
+        assert data_dir in [str(mount).split(":")[0] for mount in bot["tmpfs"]], name
+        assert "volumes" not in bot, name
+
+
 def test_postgres_compose_keeps_the_stop_grace_health_and_loopback_ports_of_compose_yaml() -> None:
     single = _compose()["services"]["bot"]
     ports: list[str] = []

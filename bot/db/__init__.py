@@ -22,6 +22,7 @@ from bot.db.base import (
     Written,
     discover,
 )
+from bot.db.refusals import ConnectFailure, connect_failure
 from bot.db.sqlite import (
     SqliteDatabase,
     SqliteTransaction,
@@ -37,6 +38,7 @@ DriverError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 __all__ = [
     "DEFAULT_MIGRATIONS_DIR",
+    "ConnectFailure",
     "Database",
     "DriverError",
     "Migration",
@@ -49,8 +51,10 @@ __all__ = [
     "Transaction",
     "Written",
     "connect",
+    "connect_failure",
     "discover",
     "is_postgresql",
+    "latest_version",
     "migrate",
     "open_database",
     "probe_writable",
@@ -64,17 +68,29 @@ def is_postgresql(target: Path | str) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
+def latest_version(migrations_dir: Path = DEFAULT_MIGRATIONS_DIR) -> int:
+    """The schema version this code migrates to (both dialects number alike)."""
+    found = discover(migrations_dir)
+    return found[-1].version if found else 0
+
+
 @asynccontextmanager
 async def open_database(
     target: Path | str,
     migrations_dir: Path = DEFAULT_MIGRATIONS_DIR,
     *,
     wait_s: float = 0.0,
+    migrating: bool = True,
 ) -> AsyncIterator[Database]:
     """Connect, migrate, and close on exit: PostgreSQL for a `postgresql://` URL (retried for
-    `wait_s` seconds while it does not answer), else the SQLite file at `target`."""
+    `wait_s` seconds while it does not answer; not migrated unless `migrating`: other
+    processes may run an older version on it), else the SQLite file at `target` (one
+    process's own file, always migrated)."""
     if is_postgresql(target):
-        async with postgres.open_database(str(target), migrations_dir, wait_s=wait_s) as pg:
+        opened = postgres.open_database(
+            str(target), migrations_dir, wait_s=wait_s, migrating=migrating
+        )
+        async with opened as pg:
             yield pg
     else:
         async with sqlite.open_database(target, migrations_dir) as lite:

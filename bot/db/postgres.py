@@ -29,6 +29,7 @@ from bot.db.base import (
 )
 from bot.db.dialect import to_postgresql
 from bot.db.locks import GUILD_BUDGET, MIGRATIONS
+from bot.db.refusals import connect_failure
 from bot.errors import MigrationError
 
 log = logging.getLogger(__name__)
@@ -91,20 +92,19 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
 async def connect(url: str, *, wait_s: float = 0.0) -> psycopg.AsyncConnection[Any]:
     """One connection in autocommit mode (each statement its own transaction unless inside
     one), retried for `wait_s` seconds while the server does not answer (it may be starting
-    beside the bot); then the last psycopg.OperationalError."""
+    beside the bot); then the last psycopg.OperationalError. A definite refusal (see
+    connect_failure) is raised at once: waiting never fixes a wrong password."""
     deadline = time.monotonic() + wait_s
-    waiting = False
     while True:
         try:
             conn = await psycopg.AsyncConnection.connect(
                 url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
             )
-        except psycopg.OperationalError:
-            if time.monotonic() + RETRY_EVERY_S > deadline:
+        except psycopg.OperationalError as exc:
+            if connect_failure(exc).final or time.monotonic() + RETRY_EVERY_S > deadline:
                 raise
-            if not waiting:
-                log.warning("DATABASE_URL does not answer yet: retrying for %g s", wait_s)
-                waiting = True
+            # Debug only: the error line that ends the wait is the one line an operator reads.
+            log.debug("DATABASE_URL does not answer yet: retrying for %g s", wait_s)
             await asyncio.sleep(RETRY_EVERY_S)
             continue
         await _configure(conn)
@@ -253,8 +253,12 @@ class PgSessionLock:
 
 
 async def schema_version(conn: psycopg.AsyncConnection[Any]) -> int:
-    """The version recorded in the database (0 for a new one)."""
-    await conn.execute(_SCHEMA_VERSION_TABLE)
+    """The version recorded in the database (0 for a new one); reads only, creates nothing
+    (`python -m bot check` must not change a database other processes run on)."""
+    cursor = await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+    found = await cursor.fetchone()
+    if not found or not found[0]:
+        return 0
     cursor = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
     row = await cursor.fetchone()
     return int(row[0]) if row else 0
@@ -287,6 +291,7 @@ async def migrate(
     migrations = postgresql_migrations(migrations_dir)
     await conn.execute("SELECT pg_advisory_lock(%s, %s)", _MIGRATION_LOCK)
     try:
+        await conn.execute(_SCHEMA_VERSION_TABLE)
         current = await schema_version(conn)
         for migration in migrations:
             if migration.version > current:
@@ -314,12 +319,18 @@ async def _apply(conn: psycopg.AsyncConnection[Any], migration: Migration) -> No
 
 @asynccontextmanager
 async def open_database(
-    url: str, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR, *, wait_s: float = 0.0
+    url: str,
+    migrations_dir: Path = DEFAULT_MIGRATIONS_DIR,
+    *,
+    wait_s: float = 0.0,
+    migrating: bool = True,
 ) -> AsyncIterator[PgDatabase]:
-    """Connect (retried for `wait_s` seconds), migrate, and close on exit."""
+    """Connect (retried for `wait_s` seconds), migrate unless not `migrating` (a check that
+    only reads), and close on exit."""
     conn = await connect(url, wait_s=wait_s)
     try:
-        await migrate(conn, migrations_dir)
+        if migrating:
+            await migrate(conn, migrations_dir)
     finally:
         await conn.close()
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bot.db import DriverError, probe_writable
+from bot.db import DriverError, connect_failure, probe_writable
 from bot.errors import ConfigError, UnreachableError
 
 GATEWAY_CONNECT_SECONDS = 10.0
@@ -46,12 +46,31 @@ def database_error(path: Path, exc: BaseException) -> ConfigError:
 
 
 def postgresql_error(url: str, waited_s: float, exc: BaseException) -> ConfigError:
-    """DATABASE_URL did not answer (or refused us) for `waited_s` seconds, in one line and
-    without the URL's password."""
+    """DATABASE_URL refused us (the cause first), or did not answer for `waited_s` seconds,
+    in one line and without the URL's password."""
     where = redact(url)
-    reason = short_reason(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    failure = connect_failure(exc)
+    reason = _without_password(failure.reason, url)
+    if failure.final:
+        return ConfigError("DATABASE_URL", f"{reason} (at {where}): {_fix_for(reason)}")
     fix = "start PostgreSQL there or fix the URL"
-    return ConfigError("DATABASE_URL", f"{where}: no answer after {waited_s:g} s ({reason}): {fix}")
+    after = f" after {waited_s:g} s" if waited_s else ""
+    return ConfigError("DATABASE_URL", f"{where}: no answer{after} ({reason}): {fix}")
+
+
+def _fix_for(reason: str) -> str:
+    if "SSL" in reason or "certificate" in reason:
+        return "fix sslmode in the URL or the server's SSL set-up"
+    if "database" in reason and "does not exist" in reason:
+        return "create that database or fix its name in the URL"
+    if "authentication" in reason or "role" in reason or "pg_hba" in reason:
+        return "fix the user or password in the URL (or the server's pg_hba.conf)"
+    return "fix the URL or the server's settings"
+
+
+def _without_password(text: str, url: str) -> str:
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text
 
 
 def redact(url: str) -> str:

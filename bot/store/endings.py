@@ -53,6 +53,7 @@ async def end_job(conn: Transaction, ending: JobEnding) -> JobRecord | None:
     None when the job had already left those states (nothing written)."""
     if not ending.expected:
         raise ValueError("an ending needs the states it may end a job from")
+    await _lock_guild_of(conn, ending.job_id)
     expected = ", ".join("?" * len(ending.expected))
     cursor = await conn.execute(
         _END.format(expected=expected),
@@ -75,6 +76,17 @@ async def end_job(conn: Transaction, ending: JobEnding) -> JobRecord | None:
     row = await conn.fetchone(_BILLING, (ending.job_id, ending.job_id))
     assert row is not None  # the job was just updated
     return row_to_job(row)
+
+
+async def _lock_guild_of(conn: Transaction, job_id: int) -> None:
+    """Take the job's guild lock first, as a reservation does. On PostgreSQL an ending from
+    'queued' updates member_queued before guild_day_use (migration 0007's triggers fire in
+    name order), a reservation's insert the other way round: the two deadlocked when a member
+    was admitted in one process while a queued job of theirs was cancelled in another
+    (tests/unit/store/test_reservations.py, admissions and settlements across processes)."""
+    row = await conn.fetchone("SELECT guild_id FROM jobs WHERE id = ?", (job_id,))
+    if row is not None:
+        await conn.lock_guild(int(row[0]))
 
 
 async def set_running_charge(conn: Transaction, job_id: int, charged_micro_usd: int) -> bool:

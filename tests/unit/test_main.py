@@ -11,6 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+import pytest
+
+from tests.pg import PostgresServer
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -102,6 +107,7 @@ def test_an_unreachable_database_url_is_retried_then_named_in_one_line(tmp_path:
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("configuration error: DATABASE_URL"), lines
+    assert len(lines) == 1, lines  # no warning line before the one that says what to fix
     assert f"127.0.0.1:{port}" in lines[-1]
     assert "Traceback" not in result.stderr
     assert "hunter2" not in result.stdout + result.stderr
@@ -118,3 +124,78 @@ def test_backup_with_a_database_url_points_to_pg_dump(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "pg_dump" in result.stderr and "hunter2" not in result.stderr
     assert not (tmp_path / "copy.sqlite3").exists()
+
+
+# A server that answers and refuses: the cause in its words, at once. tests/pg.py's server trusts
+# every known role, so an unknown role stands for a refused login (SQLSTATE class 28 either way).
+REFUSALS = {
+    "unknown role": ("nobody:hunter2@{host}/postgres", 'role "nobody" does not exist'),
+    "missing database": ("imagebot:hunter2@{host}/nowhere", 'database "nowhere" does not exist'),
+    "SSL required": ("imagebot:hunter2@{host}/postgres?sslmode=require", "does not support SSL"),
+}
+
+
+def _bot_env(tmp_path: Path, url: str) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": "x",
+        "OPENAI_API_KEY": "sk-test",
+        "DATABASE_URL": url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_WAIT_SECONDS": "30",
+    }
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("configuration error: DATABASE_URL "), line
+    return line
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_start_up_refused_by_postgresql_stops_at_once_with_the_cause(
+    case: str, tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    rest, cause = REFUSALS[case]
+    url = "postgresql://" + rest.format(host=f"127.0.0.1:{pg_server.port}")
+    started = time.monotonic()
+    line = _one_error_line(_run([], _bot_env(tmp_path, url), tmp_path))
+    assert time.monotonic() - started < 15, "a refusal is final: no 30 s wait"
+    assert cause in line
+    assert "no answer" not in line
+    assert line.index(cause) < line.index(f"127.0.0.1:{pg_server.port}"), "the cause comes first"
+
+
+@pytest.mark.parametrize("case", [*REFUSALS, "unreachable"])
+def test_check_with_a_bad_database_url_says_one_line_and_exits_2(
+    case: str, tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    if case == "unreachable":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            host = f"127.0.0.1:{probe.getsockname()[1]}"
+        url, cause = f"postgresql://bot:hunter2@{host}/bot", "no answer"
+    else:
+        rest, cause = REFUSALS[case]
+        url = "postgresql://" + rest.format(host=f"127.0.0.1:{pg_server.port}")
+    line = _one_error_line(_run(["check"], _bot_env(tmp_path, url), tmp_path))
+    assert cause in line
+
+
+def test_check_reads_an_older_postgresql_schema_without_migrating_it(
+    tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    url = pg_server.new_database(migrated=False)
+    try:
+        result = _run(["check"], _bot_env(tmp_path, url), tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "schema version 0;" in result.stdout
+        assert "pending" in result.stdout
+        assert "applied migration" not in result.stdout + result.stderr
+        with psycopg.connect(url) as conn:
+            [(table,)] = conn.execute("SELECT to_regclass('schema_version')").fetchall()
+        assert table is None, "check created or migrated tables in a shared database"
+    finally:
+        pg_server.drop_database(url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,11 +14,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from bot.catalog.pricing import CostEstimate
 from bot.clock import day_start, month_start
 from bot.db import Database, open_database
-from bot.domain import ImageOptions
+from bot.domain import ImageOptions, TokenUsage
 from bot.errors import QueueFullError, QuotaExceededError
 from bot.guild_settings import GuildLimits
 from bot.jobs.admit.admission import MemberLimits, check_reservation
 from bot.store import jobs as store
+from bot.store.endings import EndState, JobEnding, end_job
+from bot.store.ledger import ApiCall
 from bot.store.reservations import Caps, reserve_job
 from tests.pg import reset
 
@@ -211,3 +214,84 @@ async def test_concurrent_admissions_in_several_guilds_never_overshoot_the_accou
         ))  # fmt: skip
         [row] = await dbs[0].fetchall("SELECT SUM(charged_micro_usd), COUNT(*) FROM jobs")
     assert tuple(row) == (9_900, 33)  # 33 jobs of 300 fit in 10,000, across six guilds
+
+
+# Admissions AND settlements across processes: jobs end at their estimate or below it, fail or
+# are cancelled (releasing their reservation) while other processes admit. spent + reserved is
+# what the counters hold (a queued or running job counts its reservation, an ended one its
+# cost), so at no observed moment may a guild's counter pass its cap.
+SETTLE_CAP, ESTIMATE, ROUNDS = 6_000, 300, 30
+OUTCOMES = ("at", "below", "below", "failed", "cancelled")
+
+
+def _settlement(job_id: int, guild: int, user: int, outcome: str, rng: random.Random) -> JobEnding:
+    if outcome == "cancelled":
+        return JobEnding(job_id, "cancelled", 0, 0, "actual", NOW, expected=("queued",))
+    cost = {"at": ESTIMATE, "below": rng.choice([100, 200]), "failed": 0}[outcome]
+    call = ApiCall(guild_id=guild, channel_id=5, user_id=user, job_id=job_id, model="gpt-image-1",
+                   operation="generate", n=1, size="1024x1024", quality="low", usage=TokenUsage(),
+                   cost_micro_usd=cost, price_version="test", latency_ms=10, created_at=NOW,
+                   images=int(cost > 0), http_status=None if cost else 500)  # fmt: skip
+    state: EndState = "failed" if outcome == "failed" else "succeeded"
+    return JobEnding(job_id, state, cost, int(cost > 0), "actual", NOW, calls=(call,))
+
+
+async def admit_and_settle(db: Database, guild: int, user: int, seed: int) -> int:
+    """ROUNDS admissions by one member; each admitted job ends at once. Returns the refusals."""
+    rng, refused = random.Random(seed), 0
+    day, month = day_start(NOW), month_start(NOW)
+    caps = replace(NO_CAPS, guild_day_micro_usd=SETTLE_CAP)
+    for _ in range(ROUNDS):
+        async with db.locked() as conn:
+            job = replace(new_job(user, NOW, ESTIMATE, 1), guild_id=guild)
+            got = await reserve_job(conn, job, caps, store.ts(day), store.ts(month))
+        if got is None:
+            refused += 1
+            continue
+        outcome = rng.choice(OUTCOMES)
+        if outcome != "cancelled":
+            async with db.transaction() as conn:
+                assert await store.mark_running(conn, got.id, NOW)
+        async with db.transaction() as conn:
+            assert await end_job(conn, _settlement(got.id, guild, user, outcome, rng))
+    return refused
+
+
+async def watch_counters(db: Database, done: asyncio.Event) -> int:
+    """The highest spent + reserved any guild's counter showed while the others worked."""
+    highest = 0
+    while not done.is_set():
+        rows = await db.fetchall("SELECT MAX(micro_usd) FROM guild_day_use")
+        highest = max(highest, rows[0][0] or 0)
+    return highest
+
+
+async def test_concurrent_admissions_and_settlements_never_overshoot(
+    db_target: Path | str,
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        dbs = [await stack.enter_async_context(open_database(db_target)) for _ in range(PROCESSES)]
+        watcher = await stack.enter_async_context(open_database(db_target))
+        done = asyncio.Event()
+        watching = asyncio.create_task(watch_counters(watcher, done))
+        refusals = await asyncio.gather(*(
+            admit_and_settle(db, guild, user, seed=guild * 1000 + user * 10 + i)
+            for i, db in enumerate(dbs) for guild in range(1, GUILDS + 1) for user in range(3)
+        ))  # fmt: skip
+        done.set()
+        highest = await watching
+        counters = await dbs[0].fetchall(
+            "SELECT guild_id, micro_usd FROM guild_day_use ORDER BY guild_id"
+        )
+        ledger = await dbs[0].fetchall(
+            "SELECT guild_id, SUM(cost_micro_usd) FROM api_calls GROUP BY guild_id ORDER BY 1"
+        )
+        left = await dbs[0].fetchall(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+        )
+    assert highest <= SETTLE_CAP, f"spent + reserved reached {highest} of {SETTLE_CAP}"
+    assert sum(refusals) > 0, "the cap must have been reached for the test to mean anything"
+    assert left[0][0] == 0
+    # Every reservation settled: the counters hold exactly what the ledger charged.
+    assert [tuple(row) for row in counters] == [tuple(row) for row in ledger]
+    assert all(spent <= SETTLE_CAP for _, spent in counters)
