@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging, error_line
-from bot.provider.profiles import with_base_url
+from bot.provider.base_url import with_base_url
 from bot.settings import BackupSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = with_base_url(load_settings())  # unset: PROVIDER's own URL
     except ConfigError as exc:
         fmt = os.environ.get("LOG_FORMAT", "").lower()  # the settings themselves failed
-        _fail(f"configuration error: {exc.variable} {exc.reason}", fmt)
+        _fail(f"configuration error: {exc.line}", fmt)
         return EXIT_CONFIG
     _configure_logging(settings)
     if args.command == "check":
@@ -73,7 +73,7 @@ def _run_bot(settings: Settings) -> int:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(run(settings))
     except ConfigError as exc:
-        _fail(f"configuration error: {exc.variable} {exc.reason}", fmt)
+        _fail(f"configuration error: {exc.line}", fmt)
         return EXIT_CONFIG
     except UnreachableError as exc:
         _fail(f"error: {exc}", fmt)

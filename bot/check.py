@@ -23,6 +23,8 @@ from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
 from bot.settings import Settings
 from bot.store.ledger import hidden_usage_since
 
+EXIT_CONFIG = 2  # a setting is wrong: the code start-up exits with (bot/__main__.py)
+
 
 def _say(line: str) -> None:
     print(line)  # noqa: T201  # this is a command-line report
@@ -48,8 +50,8 @@ async def run_check(
         profile = load_profile(settings.provider, settings.openai_base_url)
         problems = await _report_database(settings)
     except ConfigError as exc:
-        print(f"configuration error: {exc.variable} {exc.reason}", file=sys.stderr)  # noqa: T201
-        return 2
+        print(f"configuration error: {exc.line}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1

@@ -36,7 +36,7 @@ BotError
     │   └── InputRejectedError  (index, filename)            the API refused one input image
     └── UpstreamUnavailableError                             5xx, timeouts, dropped connections
         └── AnswerLostError     (reason)                     answer lost once sent: in doubt
-            └── ResultUnfetchedError (cost)                  made and its cost reported; not fetched
+            └── ResultUnfetchedError (cost)                  made, its image not fetched
 """
 
 from __future__ import annotations
@@ -54,10 +54,17 @@ class BotError(Exception):
 class ConfigError(BotError):
     """A setting is missing or invalid; `variable` names the environment variable."""
 
-    def __init__(self, variable: str, reason: str) -> None:
+    def __init__(self, variable: str, reason: str, *, quoted: bool = False) -> None:
         self.variable = variable
         self.reason = reason
+        self.quoted = quoted  # the reason is another message (a profile's), not a predicate
         super().__init__(f"{variable}: {reason}")
+
+    @property
+    def line(self) -> str:
+        """The start-up line's words: "DISCORD_TOKEN was refused by Discord", or, for a quoted
+        reason, "PROVIDER: unknown provider 'bogus'"."""
+        return f"{self.variable}{': ' if self.quoted else ' '}{self.reason}"
 
 
 class MigrationError(BotError):
@@ -467,16 +474,18 @@ class AnswerLostError(UpstreamUnavailableError):
 
 
 class ResultUnfetchedError(AnswerLostError):
-    """A 2xx whose body reported the call's cost, but whose image could not be fetched (a URL
-    off the result hosts, a failed download): the provider did the work and said what it cost,
-    so that cost is charged, marked actual (`cost_micro_usd`, `cost_basis` its source), instead
-    of the estimate in doubt. Set only by bot/provider/failures.py."""
+    """A 2xx (or fal's COMPLETED) whose image could not be fetched (a URL off the result hosts,
+    a failed download): the provider did the work, so it is no doubt. Charged the cost its body
+    or headers reported, or its list price (`cost_micro_usd`, `cost_basis` its source, `how`
+    for the member), marked actual; else (None) the call's estimate, marked estimated. Set only
+    by bot/provider/failures.py."""
 
     def __init__(
-        self, message: str, *, cost_micro_usd: int, cost_basis: str, status: int | None,
-        request_id: str | None,
+        self, message: str, *, cost_micro_usd: int | None, cost_basis: str | None,
+        status: int | None, request_id: str | None, how: str = "as the service reported",
     ) -> None:  # fmt: skip
         self.cost_micro_usd = cost_micro_usd
         self.cost_basis = cost_basis
+        self.how = how
         super().__init__(message, reason="the image was made but could not be fetched",
                          status=status, code="unfetched_result", request_id=request_id)  # fmt: skip

@@ -37,7 +37,7 @@ async def run_reconcile(settings: Settings, *, days: int, now: datetime | None =
     try:
         profile = load_profile(settings.provider, settings.openai_base_url)
     except ConfigError as exc:
-        _complain(f"configuration error: {exc.variable} {exc.reason}")
+        _complain(f"configuration error: {exc.line}")
         return EXIT_CONFIG
     if not profile.features.organization_usage:
         _complain(

@@ -237,10 +237,10 @@ def _(error: errors.AnswerLostError) -> str:
 
 @user_message.register
 def _(error: errors.ResultUnfetchedError) -> str:
-    return (
-        "the image was made but could not be fetched from the image service, so it was charged "
-        f"({format_usd(error.cost_micro_usd)}, as the service reported) and not sent again."
-    )
+    made = "the image was made but could not be fetched from the image service, so it was charged"
+    if error.cost_micro_usd is None:
+        return f"{made} (its estimate) and not sent again."
+    return f"{made} ({format_usd(error.cost_micro_usd)}, {error.how}) and not sent again."
 
 
 @user_message.register

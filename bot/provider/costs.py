@@ -37,14 +37,27 @@ def with_cost(
         micro = _usd(headers.get(costs.field))
         basis = f"{profile.name}: {costs.field} header"
     elif costs.source == "per_image":
-        each = costs.price(model, result.size, result.quality)
-        micro = None if each is None else costs.request_price(each, len(result.images), *inputs)
-        basis = f"{profile.name}: {PER_IMAGE_BASIS}"
+        listed = listed_cost(profile, model, result.size, result.quality, len(result.images),
+                             inputs)  # fmt: skip
+        micro, basis = listed if listed is not None else (None, "")
     else:
         return result
     if micro is None:
         return result
     return replace(result, reported_cost_micro_usd=micro, cost_basis=basis)
+
+
+def listed_cost(
+    profile: ProviderProfile, model: str, size: str, quality: str, n: int, inputs: tuple[int, int]
+) -> tuple[int, str] | None:
+    """A request's price at the profile's per-image list (micro-USD, its basis) for `n` images
+    and `inputs` (the prompt's tokens as an upper bound, the number of input images); None
+    where the list has no price for it."""
+    costs = profile.costs
+    each = costs.price(model, size, quality) if costs.source == "per_image" else None
+    if each is None:
+        return None
+    return costs.request_price(each, n, *inputs), f"{profile.name}: {PER_IMAGE_BASIS}"
 
 
 def reported_cost(
@@ -65,6 +78,29 @@ def reported_cost(
         return None
     micro = _usd(_dig(payload, costs.field)) if isinstance(payload, Mapping) else None
     return None if micro is None else (micro, f"{profile.name}: {costs.field}")
+
+
+def reservation(
+    profile: ProviderProfile,
+    estimate: int,
+    *,
+    model: str,
+    size: str,
+    quality: str,
+    n: int,
+    text_tokens: int,
+    input_images: int,
+    requests: int,
+) -> int:
+    """What to reserve for a job on this provider, micro-USD: the catalog's upper-bound
+    `estimate` (OpenAI's list), raised to the profile's per-image list where that bills more
+    (fal rounds each request up to the cent), then by its `[cost] markup_percent` (a gateway
+    that bills its own cost above OpenAI's list)."""
+    listed = listed_upper_bound(
+        profile, model=model, size=size, quality=quality, n=n, text_tokens=text_tokens,
+        input_images=input_images, requests=requests,
+    )  # fmt: skip
+    return profile.costs.with_markup(max(estimate, listed or 0))
 
 
 def listed_upper_bound(

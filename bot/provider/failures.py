@@ -378,13 +378,18 @@ def malformed(
     status: int | None,
     request_id: str | None,
     reported: tuple[int, str] | None = None,
+    made: bool = False,
 ) -> UpstreamError:
     """A 2xx response we cannot use (bad JSON, no image data, cut short): in doubt; or, when
-    its body or headers `reported` the call's cost (micro-USD, source), made and charged that."""
-    if reported is not None:
-        return ResultUnfetchedError(f"image not fetched: {what}", cost_micro_usd=reported[0],
-                                    cost_basis=reported[1], status=status,
-                                    request_id=request_id)  # fmt: skip
+    its body or headers `reported` the call's cost (micro-USD, source), made and charged that.
+    `made`: the provider said it made the images (fal's COMPLETED) and only fetching them
+    failed: charged `reported` as its list price, else the estimate marked estimated."""
+    if reported is not None or made:
+        cost, basis = reported if reported is not None else (None, None)
+        how = "at the service's list price" if made else "as the service reported"
+        return ResultUnfetchedError(f"image not fetched: {what}", cost_micro_usd=cost,
+                                    cost_basis=basis, status=status, request_id=request_id,
+                                    how=how)  # fmt: skip
     return AnswerLostError(
         f"malformed images API response: {what}",
         reason="the image service's answer could not be read",

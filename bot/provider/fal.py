@@ -19,7 +19,7 @@ import httpx
 from bot.catalog.fields import parse_size
 from bot.catalog.pricing import text_tokens_upper_bound
 from bot.domain import ImageRequest, ImagesResult, InputImage, PartialImage, TokenUsage
-from bot.provider.costs import with_cost
+from bot.provider.costs import listed_cost, with_cost
 from bot.provider.dialect import data_uri
 from bot.provider.download import ResultDownloader
 from bot.provider.failures import malformed, translate_error, translate_transport_error
@@ -121,10 +121,22 @@ class FalQueueClient:
         deadline = started + self._timeouts.read_seconds(request)
         try:
             payload = await self._wait(app, request_id, deadline, request.options.model)
-            images = tuple([await self._downloader.fetch(i.get("url")) for i in _items(payload)])
+            items = _items(payload)
         except MalformedResponseError as exc:
             raise malformed(str(exc), status=200, request_id=request_id) from None
+        try:
+            images = tuple([await self._downloader.fetch(item.get("url")) for item in items])
+        except MalformedResponseError as exc:
+            # COMPLETED with its images listed: fal made (and bills) them; only the CDN failed.
+            raise malformed(str(exc), status=200, request_id=request_id, made=True,
+                            reported=self._listed(request)) from None  # fmt: skip
         return self._result(request, payload, images, request_id, started)
+
+    def _listed(self, request: ImageRequest) -> tuple[int, str] | None:
+        """The request's price at fal's list, as asked (its images never seen), or None."""
+        opts = request.options
+        inputs = (text_tokens_upper_bound(request.prompt), len(request.images))
+        return listed_cost(self._profile, opts.model, opts.size, opts.quality, opts.n, inputs)
 
     async def list_models(self) -> list[str]:
         """fal has no list of the account's models: the profile's table is what it serves."""

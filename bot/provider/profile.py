@@ -83,6 +83,11 @@ class Edits:
     def mask_field_for(self, model: str) -> str:
         return self.mask_fields.get(model, self.mask_field)
 
+    def takes_mask(self, model: str) -> bool:
+        """Whether `model`'s edits take a mask: multipart's `mask` part, or a JSON body's field
+        where the profile names one for it (fal documents one per edit endpoint)."""
+        return self.masks and (self.encoding == "multipart" or bool(self.mask_field_for(model)))
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -125,6 +130,14 @@ class Costs:
     input_image_per_1k: int = 0
     input_image_tokens: int = 0
     round_up_to: int = 0
+    # What a gateway adds over OpenAI's list, in hundredths of a percent (`[cost]
+    # markup_percent` = 5 is 500): every reservation is raised by it, so a gateway that bills
+    # its own cost within that margin never takes a budget past its limit.
+    markup_hundredths: int = 0
+
+    def with_markup(self, micro_usd: int) -> int:
+        """`micro_usd` raised by the markup, rounded up to the micro-USD."""
+        return micro_usd + -(-micro_usd * self.markup_hundredths // 10_000)
 
     def price(self, model: str, size: str, quality: str) -> int | None:
         return self.per_image.get(f"{model} {size} {quality}")
@@ -198,8 +211,16 @@ class ProviderProfile:
             ("a /models list", f.models_list),
         ]
         lacking = [what for what, has in missing if not has]
+        if self.edits.masks and (maskless := _maskless(self.edits, self.models)):
+            lacking.append(maskless)
         if self.limits.max_images < 10:
             lacking.append(f"more than {self.limits.max_images} images per request")
         absent = [f for f in ("png", "jpeg", "webp") if f not in self.limits.output_formats]
         lacking += [f"{f.upper()} output" for f in absent]
         return tuple(lacking)
+
+
+def _maskless(edits: Edits, models: ModelIds) -> str:
+    """'masks on gpt-image-1-mini edits' when some models' edit endpoints take none, else ''."""
+    named = [m for m in models.edit_names or models.names if not edits.takes_mask(m)]
+    return f"masks on {', '.join(named)} edits" if named else ""

@@ -24,7 +24,6 @@ from bot.provider.profile import (
     Results,
     Urls,
 )
-from bot.settings import Settings
 
 SHIPPED = ("openai", "azure", "lumenfall", "vercel", "litellm", "fal")
 DEFAULT = "openai"
@@ -41,7 +40,7 @@ KEYS: Mapping[str, tuple[str, ...]] = {
     "requests": ("max_images", "output_formats", "size_objects"),
     "results": ("response_format", "url_hosts", "max_bytes", "download_seconds"),
     "cost": ("source", "field", "per_image", "input_text_per_1k", "input_image_per_1k",
-             "input_image_tokens", "round_up_to"),
+             "input_image_tokens", "round_up_to", "markup_percent"),
     "features": ("batches", "batch_input_expiry_days", "moderation", "image_moderation",
                  "organization_usage", "streaming", "models_list"),
     "pacing": ("mode", "concurrency"),
@@ -99,7 +98,7 @@ def load_profile(provider: str | None, base_url: str) -> ProviderProfile:
             )
         return _build(_file_raw(Path(name)), name)
     except CatalogError as exc:
-        raise ConfigError("PROVIDER", str(exc)) from None
+        raise ConfigError("PROVIDER", str(exc), quoted=True) from None
 
 
 def matching_profile(base_url: str) -> str:
@@ -118,13 +117,15 @@ def _shipped_raw(name: str) -> dict[str, Any]:
 
 
 def _file_raw(path: Path) -> dict[str, Any]:
+    """An operator's file over the profile it extends, less that profile's `base_url`: a new
+    provider's file that extends openai must not send its key to api.openai.com."""
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
     except OSError as exc:
         raise CatalogError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(f"{path}: is not valid TOML ({exc})") from None
-    return _resolve(raw, str(path), depth=0)
+    return {**_resolve(raw, str(path), depth=0), "base_url": raw.get("base_url", "")}
 
 
 def _resolve(raw: dict[str, Any], source: str, *, depth: int) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def _check_keys(raw: Mapping[str, Any], source: str) -> None:
 def _build(raw: dict[str, Any], source: str) -> ProviderProfile:
     _check_keys(raw, source)
     r = _Reader(source, "", raw)
-    return ProviderProfile(
+    profile = ProviderProfile(
         name=r.text("name"),
         title=r.text("title"),
         source=source,
@@ -176,6 +177,23 @@ def _build(raw: dict[str, Any], source: str) -> ProviderProfile:
         limits=_limits(r),
         base_url=_base_url(r),
     )
+    _check_offers(profile, r)
+    return profile
+
+
+def _check_offers(profile: ProviderProfile, r: _Reader) -> None:
+    """Refuse a profile that claims what its API cannot do (fal's queue API has neither
+    batches nor moderation: https://docs.fal.ai/model-endpoints/queue)."""
+    f = profile.features
+    if f.batches and f.batch_input_expiry_days < 1:
+        raise r.fail("features.batch_input_expiry_days",
+                      "must be a whole number of days >= 1 with batches = true")  # fmt: skip
+    if profile.costs.source == "per_image" and not profile.costs.per_image:
+        raise r.fail("cost.per_image", 'is required with source = "per_image" (the price list)')
+    if profile.envelope == "fal":
+        for name, has in (("batches", f.batches), ("moderation", f.moderation)):
+            if has:
+                raise r.fail(f"features.{name}", "must be false: fal's queue API has none")
 
 
 def _costs(r: _Reader) -> Costs:
@@ -192,7 +210,16 @@ def _costs(r: _Reader) -> Costs:
         input_image_per_1k=r.micro_usd("cost.input_image_per_1k", 0),
         input_image_tokens=r.integer("cost.input_image_tokens", 0),
         round_up_to=r.micro_usd("cost.round_up_to", 0),
+        markup_hundredths=_markup(r),
     )
+
+
+def _markup(r: _Reader) -> int:
+    percent = r.get("cost.markup_percent", 0)
+    number = isinstance(percent, int | float) and not isinstance(percent, bool)
+    if not number or not 0 <= percent <= 1000:
+        raise r.fail("cost.markup_percent", f"must be a number from 0 to 1000, not {percent!r}")
+    return round(float(percent) * 100)
 
 
 def _pacing(r: _Reader) -> Pacing:
@@ -212,32 +239,6 @@ def _base_url(r: _Reader) -> str:
     if url and not url.startswith(("http://", "https://")):
         raise r.fail("base_url", f"must be an http(s):// URL, not {url!r}")
     return url.rstrip("/")
-
-
-def with_base_url(settings: Settings) -> Settings:
-    """`settings` with OPENAI_BASE_URL, when unset, as PROVIDER's own (fal's queue, Lumenfall,
-    Vercel's gateway, OpenAI), so a key never goes where PROVIDER does not live; a
-    ConfigError naming OPENAI_BASE_URL where the profile has no one URL (Azure, LiteLLM)."""
-    if "openai_base_url" in settings.model_fields_set:
-        return settings
-    url = default_base_url(settings.provider)
-    if url is None:
-        raise ConfigError(
-            "OPENAI_BASE_URL",
-            f"must be set with PROVIDER={settings.provider}: it has no one URL (your resource's "
-            'or proxy\'s, README "Providers")',
-        )
-    return settings.model_copy(update={"openai_base_url": url})
-
-
-def default_base_url(provider: str | None) -> str | None:
-    """The URL PROVIDER's profile speaks to when OPENAI_BASE_URL is unset, None when it has
-    none (Azure, LiteLLM: one per operator). A PROVIDER that cannot be read answers OpenAI's:
-    its own error is told where the profile is loaded."""
-    try:
-        return load_profile(provider, "").base_url or None
-    except ConfigError:
-        return "https://api.openai.com/v1"
 
 
 def _edits(r: _Reader) -> Edits:

@@ -103,16 +103,20 @@ async def test_counts_are_offered_up_to_fals_four_images_per_request(tmp_path: P
         assert [q.input["num_images"] for q in fal.submitted] == [4]
 
 
-async def test_a_mask_reaches_fal_white_where_the_member_marked_it(tmp_path: Path) -> None:
+def _half_mask() -> bytes:
     drawn = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
     drawn.paste((0, 0, 0, 0), (0, 0, 32, 64))  # OpenAI's way: the left half transparent
     buffer = io.BytesIO()
     drawn.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_a_mask_reaches_fal_white_where_the_member_marked_it(tmp_path: Path) -> None:
     async with through_fal(tmp_path) as (h, fal):
         edited = await h.discord.slash(
             "edit", {"prompt": "a hat", "quality": "low", "size": "1024x1024",
                      "image": h.upload("cat.png", png((64, 64)), "image/png"),
-                     "mask": h.upload("mask.png", buffer.getvalue(), "image/png")},
+                     "mask": h.upload("mask.png", _half_mask(), "image/png")},
             member=h.alice, guild=h.guild, channel=h.channel,
         )  # fmt: skip
         assert (await h.wait_result(edited)).attachments[0].data in fal.images_out
@@ -210,3 +214,59 @@ async def test_gpt_image_2_gets_its_size_as_fal_documents_it_and_delivers(
             "openai/gpt-image-2",
             "openai/gpt-image-2/edit",
         ]
+
+
+async def test_a_mask_on_a_model_whose_fal_edits_take_none_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    """fal-ai/gpt-image-1-mini/edit documents no mask field: refused up front, nothing charged."""
+    async with through_fal(tmp_path) as (h, fal):
+        edited = await h.discord.slash(
+            "edit", {"prompt": "a hat", "quality": "low", "size": "1024x1024",
+                     "model": "gpt-image-1-mini",
+                     "image": h.upload("cat.png", png((64, 64)), "image/png"),
+                     "mask": h.upload("mask.png", _half_mask(), "image/png")},
+            member=h.alice, guild=h.guild, channel=h.channel,
+        )  # fmt: skip
+        refusal = await h.private_reply(edited)
+        assert "mask" in refusal.content and "gpt-image-1-mini" in refusal.content
+        await asyncio.sleep(0.2)
+        assert fal.submitted == [] and h.ledger() == [] and h.jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("quality", "billing", "told"),
+    [("low", "actual", format_usd(20_000)), ("auto", "estimated", "its estimate")],
+)
+async def test_images_fal_completed_but_its_cdn_lost_are_charged_not_in_doubt(
+    tmp_path: Path, quality: str, billing: str, told: str
+) -> None:
+    """fal answered COMPLETED, then its CDN answered 404: made and billed by fal. Charged its list
+    price (marked actual) where it has one, else the estimate marked estimated; the job fails
+    and the member is told it was made but could not be fetched."""
+    async with through_fal(tmp_path) as (h, fal):
+        fal.files_gone = True
+        handle = await h.imagine("a kite", quality=quality, size="1024x1024")
+        said = await handle.wait_original(lambda m: "could not be fetched" in m.content, timeout=15)
+        assert told in said.content and "may have" not in said.content.lower()
+        await asyncio.sleep(0.2)
+        assert len(fal.submitted) == 1  # never sent again
+        [row] = h.ledger()
+        assert row["billing"] == billing and row["cost_micro_usd"] > 0
+        [job] = h.jobs()
+        assert job["state"] == "failed" and job["charged_micro_usd"] == row["cost_micro_usd"]
+        if billing == "actual":
+            assert (row["cost_micro_usd"], row["price_version"]) == (20_000, "fal: per-image price")
+
+
+async def test_a_retired_model_names_no_replacement_fal_does_not_offer(tmp_path: Path) -> None:
+    """gpt-image-1-mini shut down on 2026-12-01; its catalog replacement is not sold on fal."""
+    after = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    async with FakeFal() as fal, harness(tmp_path, start=after) as h:
+        await h.start_bot(openai_base_url=fal.base_url, openai_api_key=SecretStr(fal.api_key),
+                          provider="fal", image_model="gpt-image-2")  # fmt: skip
+        handle = await h.imagine("a kite", model="gpt-image-1-mini", quality="low")
+        refusal = await h.private_reply(handle)
+        assert "retired" in refusal.content and "gpt-image-1-mini" in refusal.content
+        assert "sunburst" not in refusal.content and "Use" not in refusal.content
+        assert fal.submitted == []

@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.catalog.models import load_catalog
+from bot.catalog.pricing import estimate
 from bot.check import run_check
+from bot.domain import ImageOptions
 from bot.jobs.relaxed.lane import RelaxedTiming
 from bot.money import format_usd
 from bot.provider.profiles import load_profile
@@ -381,3 +384,39 @@ async def test_azures_content_filter_is_a_refusal_charged_nothing(tmp_path: Path
         assert "nothing was charged" in told and "may have" not in told.lower()
         assert len(gw.requests) == 1 and gw.served == []
         assert sum(row["cost_micro_usd"] for row in h.ledger()) == 0
+
+
+async def test_a_gateway_billing_above_its_reservation_warns_once_naming_markup_percent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LiteLLM reports a cost above what was reserved (a margin over OpenAI's list): the operator
+    is told once a day per model which profile field holds budgets, without the key."""
+    async with through(tmp_path, DIALECTS["litellm"]) as (h, gw):
+        gw.cost_per_image_usd = "0.5"
+        for _ in range(2):
+            await h.wait_result(await h.imagine("a kite", quality="low", size="1024x1024"))
+    told = [r.getMessage() for r in caplog.records if "markup_percent" in r.getMessage()]
+    assert len(told) == 1, told
+    assert "litellm" in told[0] and "gpt-image-2" in told[0] and gw.api_key not in told[0]
+    assert [r["cost_micro_usd"] for r in h.ledger()] == [500_000, 500_000]
+
+
+async def test_markup_percent_holds_a_budget_against_a_gateways_margin(tmp_path: Path) -> None:
+    """With `[cost] markup_percent = 100` each job reserves twice OpenAI's list: a daily budget
+    of 1.5 times the plain estimate refuses the job before anything is sent (nothing spent),
+    where the gateway's doubled bill would have overshot it."""
+    spec = load_catalog(None).get("gpt-image-2")
+    options = ImageOptions(model="gpt-image-2", size="1024x1024", quality="low")
+    plain = estimate(spec, options, prompt="a kite", input_sizes=[], requests=1).micro_usd
+    mine = tmp_path / "litellm-margin.toml"
+    mine.write_text('extends = "litellm"\nname = "margin"\ntitle = "Margin"\n'
+                    "[cost]\nmarkup_percent = 100\n")  # fmt: skip
+    async with FakeGateway(DIALECTS["litellm"]) as gw, harness(tmp_path) as h:
+        await h.start_bot(openai_base_url=gw.base_url, openai_api_key=SecretStr(gw.api_key),
+                          provider=str(mine))  # fmt: skip
+        quota = await slash(h, "quota", h.mod, "set", guild_daily_usd=plain * 1.5 / 1_000_000)
+        await h.private_reply(quota)
+        refusal = await h.private_reply(await h.imagine("a kite", quality="low", size="1024x1024"))
+        assert "budget" in refusal.content.lower()
+        await asyncio.sleep(0.2)
+        assert gw.requests == [] and h.ledger() == []

@@ -245,7 +245,46 @@ async def test_an_unknown_or_bad_provider_is_one_line_naming_provider(
         code, log = await run_bot(tmp_path, env)
     assert code == EXIT_CONFIG, log
     line = _one_line(log)
-    assert line.startswith("configuration error: PROVIDER "), line
+    assert line.startswith("configuration error: PROVIDER: "), line  # the profile's own words
+
+
+async def check(tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "check", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    said = b"".join(await asyncio.wait_for(process.communicate(), 40)).decode()
+    assert process.returncode is not None
+    return process.returncode, said
+
+
+async def test_start_up_and_check_agree_on_an_unknown_provider(tmp_path: Path) -> None:
+    """One line, `PROVIDER: unknown provider 'bogus'`, and exit 2 (a setting is wrong) from both."""
+    async with world(tmp_path) as (_fake, env):
+        env["PROVIDER"] = "bogus"
+        code, log = await run_bot(tmp_path, env)
+        checked, said = await check(tmp_path, env)
+    assert code == EXIT_CONFIG and checked == EXIT_CONFIG, (log, said)
+    line = _one_line(log)
+    assert line.startswith("configuration error: PROVIDER: unknown provider 'bogus'"), line
+    assert "PROVIDER: unknown provider 'bogus'" in said
+
+
+async def test_an_operators_profile_file_does_not_inherit_a_base_url(tmp_path: Path) -> None:
+    """A new provider's file extending openai, with no base_url of its own and no
+    OPENAI_BASE_URL: start-up and `check` stop naming OPENAI_BASE_URL; the key goes nowhere."""
+    async with world(tmp_path) as (fake, env):
+        mine = tmp_path / "newco.toml"
+        mine.write_text('extends = "openai"\nname = "newco"\ntitle = "NewCo"\n')
+        env = {k: v for k, v in env.items() if k != "OPENAI_BASE_URL"}
+        env["PROVIDER"] = str(mine)
+        code, log = await run_bot(tmp_path, env)
+        checked, said = await check(tmp_path, env)
+    assert code == EXIT_CONFIG and checked == EXIT_CONFIG, (log, said)
+    line = _one_line(log)
+    assert line.startswith("configuration error: OPENAI_BASE_URL must be set"), line
+    assert "OPENAI_BASE_URL must be set" in said and "api.openai.com" not in log + said
+    assert "sk-test" not in log and not fake.state.requests
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,7 @@ class FakeFal:
         self.images_out: list[bytes] = []
         self.polls_before_done = 1  # status answers IN_QUEUE this many times first
         self.drop_next = 0  # submissions taken, then the connection dropped (billed)
+        self.files_gone = False  # the CDN answers 404 for every file (made, billed, lost)
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
@@ -185,7 +186,7 @@ class FakeFal:
 
     async def _file(self, request: web.Request) -> web.Response:
         data = self.files.get(request.match_info["name"])
-        if data is None:
+        if data is None or self.files_gone:
             return web.Response(status=404)
         return web.Response(body=data, content_type="image/png")
 

@@ -44,6 +44,7 @@ class FakeGateway:
         self.downloads: list[str] = []
         self.images_out: list[bytes] = []  # every image the gateway made, as bytes
         self.drop_next = 0  # answers lost after the gateway took the call (billed)
+        self.cost_per_image_usd = COST_PER_IMAGE_USD  # a gateway's own price, margin and all
         self.base_url = ""
         self.result_base = ""
         self._runner: web.AppRunner | None = None
@@ -73,7 +74,7 @@ class FakeGateway:
     @property
     def reported_micro_usd(self) -> int:
         """What the gateway reported for every image it served, in micro-USD."""
-        return round(float(COST_PER_IMAGE_USD) * 1_000_000) * sum(c.n for c in self.served)
+        return round(float(self.cost_per_image_usd) * 1_000_000) * sum(c.n for c in self.served)
 
     async def _post(self, request: web.Request) -> web.StreamResponse:
         record = await read_record(request, self.api_key)
@@ -172,7 +173,7 @@ class FakeGateway:
                 self.results[name] = base64.b64decode(item.pop("b64_json"))
                 item["url"] = f"https://{d.result_host}/results/{name}"
         headers = {"x-request-id": f"req_{len(self.requests)}"}
-        cost = str(float(COST_PER_IMAGE_USD) * call.n)
+        cost = str(float(self.cost_per_image_usd) * call.n)
         if d.cost_field:
             body["metadata"] = {"cost": float(cost), "cost_currency": "USD", "provider": "openai"}
         if d.cost_header:

@@ -25,7 +25,7 @@ from bot.jobs.admit.validation import ValidRequest, validate
 from bot.jobs.models import Submission
 from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
-from bot.provider.costs import listed_upper_bound
+from bot.provider.costs import reservation
 from bot.provider.profile import ProviderProfile
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store, meta
@@ -163,8 +163,9 @@ class Admission:
         if self._safety is not None:
             self._safety.check_cooldown(settings.config, standing.refusal_times)
         valid = validate(
-            s, settings, self._catalog, default_model=self._default_model, today=now.date()
-        )
+            s, settings, self._catalog, default_model=self._default_model, today=now.date(),
+            offered=self._offered,
+        )  # fmt: skip
         valid = check_provider(self._provider, s, valid, settings)
         self._note_replaced_default(s, settings.config.default_model, valid.spec.name)
         self._check_offered(valid.spec.name, settings.config.allowed_models, now)
@@ -243,10 +244,11 @@ class Admission:
         if valid.speed == "relaxed":
             # One batch line at the batch prices; batches have their own rate-limit pool, so
             # the account's IPM and TPM do not apply (docs/sources.md#batch-limits).
-            return estimate(
+            relaxed = estimate(
                 valid.spec, valid.options, prompt=valid.request_prompt, input_sizes=sizes,
                 relaxed=True,
             )  # fmt: skip
+            return self._provider_price(relaxed, valid, len(sizes), 1)
         # A generation may go out as one request per image: each pays its prompt again.
         requests = max_requests(s.operation, valid.options.n)
         cost = estimate(
@@ -256,7 +258,7 @@ class Admission:
             input_sizes=sizes,
             requests=requests,
         )
-        cost = self._at_list_price(cost, valid, len(sizes), requests)
+        cost = self._provider_price(cost, valid, len(sizes), requests)
         if cost.images > self._ipm:
             raise InvalidOptionError(
                 "count",
@@ -274,22 +276,20 @@ class Admission:
             )
         return cost
 
-    def _at_list_price(
+    def _provider_price(
         self, cost: CostEstimate, valid: ValidRequest, inputs: int, requests: int
     ) -> CostEstimate:
-        """Reserve at least what a provider's per-image list can bill (fal rounds each request
-        up to the cent, which can exceed the catalog's token-priced bound)."""
+        """The estimate as the provider bills it (bot/provider/costs.py `reservation`): its
+        per-image list where that is more, plus its markup."""
         if self._provider is None:
             return cost
         opts = valid.options
-        listed = listed_upper_bound(
-            self._provider, model=opts.model, size=opts.size, quality=opts.quality, n=opts.n,
-            text_tokens=text_tokens_upper_bound(valid.request_prompt), input_images=inputs,
-            requests=requests,
+        micro_usd = reservation(
+            self._provider, cost.micro_usd, model=opts.model, size=opts.size,
+            quality=opts.quality, n=opts.n, input_images=inputs, requests=requests,
+            text_tokens=text_tokens_upper_bound(valid.request_prompt),
         )  # fmt: skip
-        if listed is None or listed <= cost.micro_usd:
-            return cost
-        return replace(cost, micro_usd=listed)
+        return replace(cost, micro_usd=micro_usd)
 
     async def _reserve(
         self,

@@ -34,6 +34,10 @@ def check_provider(
         )
     if s.mask is not None and not profile.edits.masks:
         raise InvalidOptionError("mask", f"{profile.title} takes no mask on edits")
+    if s.mask is not None and not profile.edits.takes_mask(valid.spec.name):
+        raise InvalidOptionError(
+            "mask", f"{profile.title} takes no mask on {valid.spec.name} edits; try another model"
+        )
     if s.markup is not None and not profile.edits.markup:
         raise InvalidOptionError("markup", f"{profile.title} takes no markup on edits")
     if valid.speed == "relaxed" and not profile.features.batches:

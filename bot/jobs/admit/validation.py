@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -42,11 +42,19 @@ class ValidRequest:
 
 
 def validate(
-    s: Submission, settings: GuildSettings, catalog: Catalog, *, default_model: str, today: date
+    s: Submission,
+    settings: GuildSettings,
+    catalog: Catalog,
+    *,
+    default_model: str,
+    today: date,
+    offered: Callable[[str], bool] | None = None,
 ) -> ValidRequest:
-    """Apply the guild's defaults and check every option, or raise the error naming it."""
+    """Apply the guild's defaults and check every option, or raise the error naming it.
+    `offered` says whether the provider offers a model (None: all): a retired model's
+    replacement is suggested, or used, only where it is."""
     c = s.choices
-    spec = _model(c, settings, catalog, default_model, today)
+    spec = _model(c, settings, catalog, default_model, today, offered)
     prompt = _prompt(c.prompt, spec)
     _check_inputs(s, spec)
     n = _count(c.n, settings, spec)
@@ -145,7 +153,12 @@ def _fast_instead(chosen: str | None, relaxed: Relaxed, spec: ModelSpec) -> Spee
 
 
 def _model(
-    c: Choices, settings: GuildSettings, catalog: Catalog, default_model: str, today: date
+    c: Choices,
+    settings: GuildSettings,
+    catalog: Catalog,
+    default_model: str,
+    today: date,
+    offered: Callable[[str], bool] | None,
 ) -> ModelSpec:
     name = (c.model or settings.config.default_model or default_model).strip()
     allowed = settings.config.allowed_models
@@ -156,20 +169,30 @@ def _model(
         # A default the member did not pick gives way to the catalog's replacement (README:
         # a retired guild default never fails every plain /imagine); a model they picked is
         # refused, naming the replacement.
-        instead = None if c.model else _replacement(spec, catalog, today, allowed)
+        instead = None if c.model else _replacement(spec, catalog, today, allowed, offered)
         if instead is not None:
             return instead
         shutdown = spec.shutdown.isoformat() if spec.shutdown else "an earlier date"
-        raise ModelRetiredError(name, shutdown, spec.replacement)
+        named = spec.replacement
+        if named is not None and offered is not None and not offered(named):
+            named = None  # advice the provider cannot follow: name none
+        raise ModelRetiredError(name, shutdown, named)
     return spec
 
 
 def _replacement(
-    spec: ModelSpec, catalog: Catalog, today: date, allowed: tuple[str, ...] | None
+    spec: ModelSpec,
+    catalog: Catalog,
+    today: date,
+    allowed: tuple[str, ...] | None,
+    offered: Callable[[str], bool] | None,
 ) -> ModelSpec | None:
-    """The retired model's replacement when the catalog has it live and the guild allows it."""
+    """The retired model's replacement when the catalog has it live, the guild allows it and
+    the provider offers it."""
     name = spec.replacement
     if name is None or name not in catalog.names() or (allowed and name not in allowed):
+        return None
+    if offered is not None and not offered(name):
         return None
     found = catalog.get(name)
     return None if found.is_retired(today) else found

@@ -20,6 +20,7 @@ from bot.errors import (
     UpstreamError,
 )
 from bot.jobs.backend import FailedAttemptLike
+from bot.jobs.settle.overruns import Overruns
 from bot.jobs.split import Chunk, JobRun
 from bot.provider.account import AccountAlarm
 from bot.records import JobRecord, NewFile
@@ -95,6 +96,7 @@ class CallSettlement:
         self._files = files
         self._clock = clock
         self._told_hidden_usage = False
+        self._overruns = Overruns(clock)
         self.account = AccountAlarm()
 
     async def answered(self, run: JobRun, chunk: Chunk, result: ImagesResult) -> None:
@@ -110,6 +112,8 @@ class CallSettlement:
             billing, cost = "actual", result.reported_cost_micro_usd
         if billing == "estimated":
             self._tell_hidden_usage()
+        elif result.reported_cost_micro_usd is not None:
+            self._overruns.note(result.cost_basis, run.job.options.model, cost, chunk.micro_usd)
         elif cost > chunk.micro_usd:
             # Budgets hold only while estimates are upper bounds: worth an operator's look.
             log.warning(
@@ -186,19 +190,26 @@ class CallSettlement:
         await self._insert(call)
 
     async def unfetched(self, run: JobRun, chunk: Chunk, error: ResultUnfetchedError) -> None:
-        """Made and billed as the provider reported, but its image never reached us."""
-        log.warning("job %s: the provider reported %s micro-USD (%s) for a call whose image could "
-                    "not be fetched: %s", run.job.id, error.cost_micro_usd, error.cost_basis,
-                    error)  # fmt: skip
+        """Made and billed (as the provider reported, or at its list price; else at the call's
+        estimate, marked estimated), but its image never reached us."""
+        known = error.cost_micro_usd is not None
+        cost = error.cost_micro_usd if error.cost_micro_usd is not None else chunk.micro_usd
+        log.warning("job %s: a call was made but its image could not be fetched: %s; charged %s "
+                    "micro-USD (%s)", run.job.id, error, cost,
+                    error.cost_basis if known else "its estimate")  # fmt: skip
+        if known:
+            self._overruns.note(error.cost_basis, run.job.options.model, cost, chunk.micro_usd)
         async with run.lock:
             run.answered += 1
             run.billed_images += chunk.images
-            run.real_micro_usd += error.cost_micro_usd
+            run.real_micro_usd += cost
             run.answered_share += chunk.micro_usd
+            run.estimated_calls += not known
         run.stop(error, error.code)
-        call = self._call(run.job, chunk, cost=error.cost_micro_usd, http_status=error.status,
-                          error_code=error.code, error=error, billing="actual")  # fmt: skip
-        await self._insert(replace(call, price_version=error.cost_basis))
+        call = self._call(run.job, chunk, cost=cost, http_status=error.status,
+                          error_code=error.code, error=error,
+                          billing="actual" if known else "estimated")  # fmt: skip
+        await self._insert(replace(call, price_version=error.cost_basis or call.price_version))
 
     def _tell_hidden_usage(self) -> None:
         if self._told_hidden_usage:

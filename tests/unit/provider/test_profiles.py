@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.provider.profiles import SHIPPED, default_base_url, load_profile, with_base_url
+from bot.provider.base_url import default_base_url, with_base_url
+from bot.provider.profiles import SHIPPED, load_profile
 from bot.settings import load_settings
 
 
@@ -83,8 +84,16 @@ def test_an_operators_file_extends_a_shipped_profile(tmp_path: Path) -> None:
         ('extends = "openai"\n[pacing]\nmode = "concurrency"\n', "pacing.concurrency"),
         ('extends = "fal"\n[pacing]\nconcurrency = 0\n', "pacing.concurrency"),
         ('extends = "openai"\nbase_url = "queue.fal.run"\n', "base_url"),
+        ('extends = "openai"\n[features]\nbatch_input_expiry_days = 0\n',
+         "batch_input_expiry_days"),
+        ('extends = "openai"\n[cost]\nsource = "per_image"\n', "cost.per_image"),
+        ('extends = "fal"\n[features]\nbatches = true\nbatch_input_expiry_days = 3\n',
+         "features.batches"),
+        ('extends = "fal"\n[features]\nmoderation = true\n', "features.moderation"),
+        ('extends = "openai"\n[cost]\nmarkup_percent = -5\n', "cost.markup_percent"),
+        ('extends = "openai"\n[cost]\nmarkup_percent = "5%"\n', "cost.markup_percent"),
     ],
-)
+)  # fmt: skip
 def test_a_bad_profile_file_is_one_error_naming_provider(
     tmp_path: Path, text: str, named: str
 ) -> None:
@@ -155,3 +164,30 @@ def test_a_base_url_the_operator_set_is_kept(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENAI_BASE_URL", "https://r.openai.azure.com/openai")
     settings = with_base_url(load_settings(env_file=None, discord_token="t", openai_api_key="k"))
     assert settings.openai_base_url == "https://r.openai.azure.com/openai"
+
+
+def test_markup_percent_raises_every_reservation_rounded_up(tmp_path: Path) -> None:
+    path = tmp_path / "margin.toml"
+    path.write_text('extends = "litellm"\n[cost]\nmarkup_percent = 5.5\n')
+    costs = load_profile(str(path), "").costs
+    assert costs.with_markup(1_000_000) == 1_055_000 and costs.with_markup(1) == 2
+    assert load_profile("litellm", "").costs.with_markup(1_000_000) == 1_000_000  # default 0
+
+
+def test_fal_takes_a_mask_only_on_the_edit_endpoints_that_document_one() -> None:
+    fal = load_profile("fal", "")
+    assert [m for m in fal.models.edit_names if fal.edits.takes_mask(m)] == [
+        "gpt-image-1", "gpt-image-1.5", "gpt-image-2"]  # fmt: skip
+    assert "masks on gpt-image-1-mini edits" in fal.lacks()
+    assert load_profile("openai", "").edits.takes_mask("gpt-image-1-mini")  # multipart `mask`
+
+
+def test_an_operators_file_keeps_only_its_own_base_url(tmp_path: Path) -> None:
+    bare = tmp_path / "newco.toml"
+    bare.write_text('extends = "openai"\nname = "newco"\ntitle = "NewCo"\n')
+    assert load_profile(str(bare), "").base_url == ""
+    assert default_base_url(str(bare)) is None
+    own = tmp_path / "own.toml"
+    own.write_text('extends = "openai"\nbase_url = "https://api.newco.example/v1"\n')
+    assert default_base_url(str(own)) == "https://api.newco.example/v1"
+    assert load_profile("fal", "").base_url == "https://queue.fal.run"  # shipped keep theirs
