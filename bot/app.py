@@ -15,6 +15,8 @@ from bot.catalog.models import Catalog, load_catalog
 from bot.client import EXTENSIONS, ImageBot
 from bot.clock import Clock, SystemClock
 from bot.cluster.leader import Leadership
+from bot.cluster.liveness import Liveness
+from bot.cluster.shards import claimed_shards
 from bot.cluster.wiring import build_leadership
 from bot.connect import log_in_and_connect, point_discord_at
 from bot.db import Database, open_database
@@ -130,6 +132,7 @@ async def build_services(
         )
         guilds = GuildSettingsService(db, clock, catalog)
         safety = CommunitySafety(db, screener_for(profile, http, settings, clock), clock)
+        liveness = Liveness(db)  # held from Leadership.start(); nothing on SQLite
         jobs = build_job_queue(
             paced(queue or QueueSettings.from_settings(settings), profile, settings),
             db=db,
@@ -141,11 +144,13 @@ async def build_services(
             batches=batches_for(profile, http),
             safety=safety,
             provider=profile,
+            owners=liveness,
         )
         access = GuildAccess(settings.guilds, settings.guild_ids, db, clock)
         leadership = build_leadership(jobs, db=db, clock=clock,
                                       retention_days=settings.result_retention_days,
-                                      on_change=ops.metrics.dispatcher.set)  # fmt: skip
+                                      on_change=ops.metrics.dispatcher.set,
+                                      liveness=liveness)  # fmt: skip
         yield Services(
             settings=settings,
             db=db,
@@ -189,6 +194,9 @@ async def run(settings: Settings) -> None:
     point_discord_at(settings)
     async with contextlib.AsyncExitStack() as stack:
         services = await _open_services(stack, settings)
+        if settings.database_url is not None:  # several processes: each shard run by one
+            # Every shard count has a shard 0: two processes left to Discord's count clash there.
+            await stack.enter_async_context(claimed_shards(services.db, settings.shards or (0,)))
         bot = await stack.enter_async_context(ImageBot(services))
         _close_on_signals(bot)
         model = services.catalog.models.get(settings.image_model)

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
             raise ValueError("needs SHARD_COUNT, the total number of shards, set as well")
         if max(high for _, high in _shard_ranges(value)) >= count:
             raise ValueError(f"must be shard ids from 0 to {count - 1} (SHARD_COUNT is {count})")
+        lone = "database_url" in info.data and info.data["database_url"] is None
+        if lone and _shard_ids(value) != list(range(count)):
+            # Each process on its own SQLite file would count its own budgets and IPM.
+            raise ValueError(
+                f"runs only some of the {count} shards: the processes that run the others need"
+                " DATABASE_URL, one PostgreSQL database they share (own SQLite files would"
+                " multiply the budgets and the images per minute)"
+            )
         return value
 
     @property

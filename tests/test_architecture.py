@@ -194,7 +194,7 @@ def test_jobs_subpackages_keep_to_their_lanes() -> None:
 # them sit on top. The order is a job's: safety checks, then admission, then its turn in the
 # queue; settlement comes before the run because the runner settles what its calls return, and
 # the relaxed lane reuses the order, run and settle stages for its Batch API path.
-JOBS_SHARED = ("events", "backend", "models", "split")
+JOBS_SHARED = ("events", "backend", "models", "split", "owners")
 JOBS_STAGES: tuple[tuple[str, ...], ...] = (
     ("safety",),
     ("admit",),

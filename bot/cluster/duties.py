@@ -15,6 +15,8 @@ from bot.jobs.settle.retention import Retention
 log = logging.getLogger(__name__)
 
 RETENTION_SWEEP_SECONDS = 6 * 3600  # results expire by the day; a few sweeps a day is plenty
+# How often the dispatcher looks for running jobs whose process died after the handover.
+ORPHAN_SWEEP_SECONDS = 5.0
 
 
 class DispatcherDuties:
@@ -38,6 +40,7 @@ class DispatcherDuties:
         self._clock = clock
         self._sync = sync
         self._sweeper: asyncio.Task[None] | None = None
+        self._orphans: asyncio.Task[None] | None = None
 
     def mode(self, dispatching: bool) -> None:
         self._lifecycle.follow(not dispatching)
@@ -54,6 +57,8 @@ class DispatcherDuties:
         await self._lifecycle.start()
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_expired_results())
+        if self._orphans is None and self._sync is not None:  # other processes exist
+            self._orphans = asyncio.create_task(self._sweep_orphans())
 
     async def pause(self) -> None:
         await self._stop_sweeper()
@@ -65,16 +70,30 @@ class DispatcherDuties:
             await self._sync.stop()
         await self._lifecycle.stop()
 
+    def draining(self) -> bool:
+        return self._lifecycle.draining
+
     def running(self) -> bool:
         task = self._lifecycle.dispatcher_task
         return task is not None and not task.done()
 
     async def _stop_sweeper(self) -> None:
-        task, self._sweeper = self._sweeper, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        tasks = [self._sweeper, self._orphans]
+        self._sweeper = self._orphans = None
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _sweep_orphans(self) -> None:
+        """Running jobs whose process died after this one took over end as unknown then."""
+        while True:
+            await self._clock.sleep(ORPHAN_SWEEP_SECONDS)
+            try:
+                await self._lifecycle.recover_orphans()
+            except Exception:
+                log.exception("could not look for the jobs of stopped processes")
 
     async def _sweep_expired_results(self) -> None:
         """Delete kept results older than RESULT_RETENTION_DAYS, now and every few hours."""

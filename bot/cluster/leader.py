@@ -10,6 +10,7 @@ from typing import Protocol
 
 from bot.clock import Clock
 from bot.cluster.lease import Lease
+from bot.cluster.liveness import Liveness
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ class Duties(Protocol):
     def running(self) -> bool:
         """Whether the dispatcher side runs (or has nothing to run, as a follower)."""
 
+    def draining(self) -> bool:
+        """Whether calls sent while it last dispatched are still in flight."""
+
 
 class Leadership:
     """Runs in every process: takes the lease when it is free and dispatches while it holds it.
@@ -56,12 +60,14 @@ class Leadership:
         clock: Clock,
         on_change: Callable[[bool], None] | None = None,  # e.g. the imagebot_dispatcher gauge
         poll: float = LEASE_POLL,
+        liveness: Liveness | None = None,  # this process's own key (cluster mode)
     ) -> None:
         self._lease = lease
         self._duties = duties
         self._clock = clock
         self._on_change = on_change or (lambda dispatching: None)
         self._poll = poll
+        self._liveness = liveness
         self._dispatching = False
         self._task: asyncio.Task[None] | None = None
 
@@ -77,6 +83,8 @@ class Leadership:
     async def start(self) -> None:
         """Look once now (a lone process dispatches from its start), then every `poll` s."""
         self._on_change(False)
+        if self._liveness is not None:
+            await self._liveness.start()  # before any job is marked running with its id
         if not self._lease.lasting:
             self._duties.mode(dispatching=False)
             await self._duties.open()
@@ -85,14 +93,24 @@ class Leadership:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="leadership")
 
     async def stop(self) -> None:
-        """Stop looking, stop the duties (in-flight calls settle), then free the lease."""
+        """Stop looking and taking jobs, free the lease (another process dispatches within a
+        poll), then let the calls in flight settle and deliver here; this process counts as
+        alive until they have (bot/cluster/liveness.py), so nobody else ends its jobs."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._dispatching and not self._lease.lasting:
+            await self._duties.pause()
+            await self._lease.release()
+            self._dispatching = False
+            self._on_change(False)
+            log.info("stopping: the dispatcher lease is free; finishing the calls in flight")
         await self._duties.stop()
         await self._lease.release()
+        if self._liveness is not None:
+            await self._liveness.stop()
         if self._dispatching:
             self._dispatching = False
             self._on_change(False)
@@ -108,6 +126,10 @@ class Leadership:
                 await self._lease.release()
 
     async def _look(self) -> None:
+        if self._liveness is not None:
+            await self._liveness.keep()
+        if not self._dispatching and self._duties.draining():
+            return  # its last calls first: taking the lease now would stall dispatching on them
         held = await self._lease.check()
         if held != self._dispatching:
             await self._change(held)

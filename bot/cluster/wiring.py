@@ -8,6 +8,7 @@ from bot.clock import Clock
 from bot.cluster.duties import DispatcherDuties
 from bot.cluster.leader import Leadership
 from bot.cluster.lease import Lease
+from bot.cluster.liveness import Liveness
 from bot.cluster.sync import QueueSync
 from bot.db import Database
 from bot.jobs.wiring import JobQueueParts
@@ -20,6 +21,7 @@ def build_leadership(
     clock: Clock,
     retention_days: int,
     on_change: Callable[[bool], None] | None = None,
+    liveness: Liveness | None = None,
 ) -> Leadership:
     """On SQLite the lease is held at once and for good, and the queue needs no mirror (one
     process: exactly as before); on PostgreSQL every process mirrors the queue and the lease's
@@ -32,4 +34,5 @@ def build_leadership(
                          relaxed=parts.relaxed)  # fmt: skip
     duties = DispatcherDuties(lifecycle=parts.lifecycle, retention=parts.retention,
                               retention_days=retention_days, clock=clock, sync=sync)  # fmt: skip
-    return Leadership(lease=lease, duties=duties, clock=clock, on_change=on_change)
+    return Leadership(lease=lease, duties=duties, clock=clock, on_change=on_change,
+                      liveness=liveness)  # fmt: skip

@@ -16,6 +16,7 @@ from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.order.dispatcher import Dispatcher
 from bot.jobs.order.pacing import Pacer
 from bot.jobs.order.queue import JobQueue
+from bot.jobs.owners import Owners
 from bot.jobs.relaxed.lane import RelaxedLane, RelaxedTiming
 from bot.jobs.run.runner import JobRunner
 from bot.jobs.safety.community import CommunitySafety
@@ -82,6 +83,7 @@ def build_job_queue(
     batches: BatchApi | None = None,
     safety: CommunitySafety | None = None,  # blocklist, screening and cool-downs at admission
     provider: ProviderProfile | None = None,  # what it lacks is refused at admission
+    owners: Owners | None = None,  # this process's id on its running jobs (bot/cluster/)
 ) -> JobQueueParts:
     """Build the pacer, queue, settlement, runner, dispatcher and admission once and wire them;
     with `batches` (the Files and Batches API) also the relaxed lane."""
@@ -106,6 +108,7 @@ def build_job_queue(
         wake=wakeup.set,
         max_rate_limit_retries=settings.max_rate_limit_retries,
         max_request_images=settings.max_request_images,
+        owners=owners,
     )
     dispatcher = Dispatcher(
         queue=queue,
@@ -161,6 +164,7 @@ def build_job_queue(
         pacer=pacer,
         relaxed=relaxed,
         provider_title=provider.title if provider is not None else "the image service",
+        owners=owners,
     )
     retention = Retention(db=db, files=files, clock=clock)
     return JobQueueParts(service, lifecycle, retention, relaxed, queue, wakeup.set)

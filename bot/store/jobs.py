@@ -307,11 +307,15 @@ async def mark_told(conn: Transaction, job_id: int, now: datetime) -> None:
     )
 
 
-async def mark_running(conn: Transaction, job_id: int, now: datetime) -> bool:
-    """queued -> running; False when the job is no longer queued (cancelled meanwhile)."""
+async def mark_running(
+    conn: Transaction, job_id: int, now: datetime, process_id: int | None = None
+) -> bool:
+    """queued -> running by process `process_id` (bot/cluster/liveness.py; None on SQLite);
+    False when the job is no longer queued (cancelled meanwhile)."""
     cursor = await conn.execute(
-        "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
-        (ts(now), job_id),
+        "UPDATE jobs SET state = 'running', started_at = ?, process_id = ?"
+        " WHERE id = ? AND state = 'queued'",
+        (ts(now), process_id, job_id),
     )
     return cursor.rowcount == 1
 

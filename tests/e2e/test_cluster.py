@@ -9,12 +9,15 @@ the account's IPM strictly, and the bot is told the same IPM.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from bot.db.locks import DISPATCHER_LEASE
 from tests.e2e.cluster import Cluster, running_cluster
 from tests.e2e.harness import png
 from tests.e2e.pacing import most_in_any_window, spread_excess
@@ -186,3 +189,78 @@ async def test_a_result_is_sent_again_and_rerolled_after_its_maker_and_its_folde
 
 def _final(message: RecordedMessage | None) -> RecordedMessage | None:
     return None if message is None or message.loading else message
+
+
+async def _held_call_and_backlog(
+    cluster: Cluster, tag: str
+) -> tuple[int, asyncio.Event, str, dict[str, Any]]:
+    """The dispatcher with one call held in flight and a job queued on every shard."""
+    victim = await cluster.ensure_running()
+    ai = cluster.openai
+    sent_before = len(ai.image_requests)
+    gate = ai.hold_next()
+    flying = f"{tag} in flight"
+    other = next(s for s in range(SHARDS) if s != victim)
+    handles = {flying: await cluster.imagine(cluster.guild(other, 1), flying)}
+    await cluster.wait_requests(sent_before + 1)
+    await cluster.wait_jobs([flying], {"running"})
+    for shard in range(SHARDS):
+        prompt = f"{tag} queued shard {shard}"
+        handles[prompt] = await cluster.imagine(cluster.guild(shard, 1), prompt)
+    return victim, gate, flying, handles
+
+
+async def _delivered_once_each(cluster: Cluster, handles: dict[str, Any]) -> None:
+    for prompt, handle in handles.items():
+        await cluster.wait_result(handle, timeout=60)
+        assert len(cluster.results_for(prompt)) == 1, f"{prompt!r} was not delivered once"
+        assert (await cluster.job(prompt))["state"] == "succeeded", prompt
+    prompts = cluster.image_prompts()
+    for prompt in handles:
+        assert prompts.count(prompt) == 1, f"{prompt!r} went out {prompts.count(prompt)} times"
+    assert cluster.openai.images.ipm_refusals == 0
+    cluster.discord.assert_no_violations()
+
+
+async def test_a_dispatcher_that_loses_only_its_lease_connection_delivers_its_call_once(
+    cluster: Cluster,
+) -> None:
+    victim, gate, flying, handles = await _held_call_and_backlog(cluster, "lease cut")
+    lease = (
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND classid = 0 AND objid = %s AND objsubid = 1 AND granted"
+    )
+    await cluster.rows(lease, DISPATCHER_LEASE)  # a reaper, or an administrator, ends it
+    # The old holder notices at its next look (up to LEASE_POLL after the new one took over).
+    await cluster.poll(lambda: _other_dispatches(cluster, victim, strict=False), 10, "handover")
+    await cluster.wait_jobs([p for p in handles if p != flying], {"succeeded"}, timeout=60)
+    assert (await cluster.job(flying))["state"] == "running"  # its live process still waits
+    gate.set()  # the answer reaches the process that sent the call, which delivers it
+    await _delivered_once_each(cluster, handles)
+    assert _told(cluster, (await cluster.job(flying))["id"]) is None
+
+
+async def test_sigterm_of_the_dispatcher_hands_over_at_once_and_it_delivers_its_own_call(
+    cluster: Cluster,
+) -> None:
+    victim, gate, flying, handles = await _held_call_and_backlog(cluster, "clean stop")
+    node = cluster.nodes[victim]
+    assert node.process is not None
+    loop = asyncio.get_running_loop()
+    node.process.send_signal(signal.SIGTERM)
+    asked = loop.time()
+    await cluster.poll(lambda: _other_dispatches(cluster, victim), 10, "a new dispatcher")
+    took = loop.time() - asked
+    assert took < 3, f"another process dispatched {took:.1f} s after SIGTERM"
+    await cluster.wait_jobs([p for p in handles if p != flying], {"succeeded"}, timeout=60)
+    assert node.running, "the stopping process left before its call was answered"
+    gate.set()
+    assert await asyncio.wait_for(node.process.wait(), 30) == 0
+    await _delivered_once_each(cluster, handles)
+    await cluster.ensure_running()  # back for the next test
+
+
+async def _other_dispatches(cluster: Cluster, victim: int, *, strict: bool = True) -> bool:
+    holders = await cluster.dispatchers()
+    assert not strict or len(holders) <= 1, f"two processes dispatch at once: shards {holders}"
+    return len(holders) == 1 and holders[0] != victim

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.db import open_database
+from bot.db.locks import shard_key
 from tests.e2e.processes import bot_env
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
+from tests.pg import PostgresServer
 
 pytestmark = pytest.mark.e2e
 EXIT_CONFIG = 2
@@ -290,8 +293,9 @@ async def test_an_operators_profile_file_does_not_inherit_a_base_url(tmp_path: P
         ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "SHARD_IDS must be shard ids from 0 to 1"),
         ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
         ({"SHARD_COUNT": "0"}, "SHARD_COUNT Input should be greater than or equal to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1"}, "SHARD_IDS runs only some of the 2 shards"),
     ],
-    ids=["outside-count", "ids-without-count", "count-zero"],
+    ids=["outside-count", "ids-without-count", "count-zero", "some-without-database-url"],
 )
 async def test_bad_shards_are_one_line_naming_the_variable(
     tmp_path: Path, shards: dict[str, str], words: str
@@ -302,3 +306,20 @@ async def test_bad_shards_are_one_line_naming_the_variable(
     line = _one_line(log)
     assert line.startswith(f"configuration error: {words}"), line
     assert not fake.state.requests, "found out before logging in to Discord"
+
+
+async def test_a_shard_another_process_runs_is_one_line_naming_shard_ids(
+    tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    url = pg_server.new_database()
+    async with world(tmp_path) as (fake, env), open_database(url) as db:
+        claim = await db.try_session_lock(shard_key(1))  # what the process running shard 1 holds
+        assert claim is not None
+        shards = {"DATABASE_URL": url, "SHARD_COUNT": "2", "SHARD_IDS": "0-1"}
+        code, log = await run_bot(tmp_path, {**env, **shards})
+        await claim.release()
+    assert code == EXIT_CONFIG, log
+    line = _one_line(log)
+    assert line.startswith("configuration error: SHARD_IDS shard 1 is already run by"), line
+    assert not fake.state.requests, "found out before logging in to Discord"
+    pg_server.drop_database(url)

@@ -21,6 +21,7 @@ from bot.guilds.service import GuildSettingsService
 from bot.jobs.events import JobEvent
 from bot.jobs.lifecycle import QueueLifecycle
 from bot.jobs.models import Submission
+from bot.jobs.owners import Owners
 from bot.jobs.relaxed.lane import RelaxedLane
 from bot.jobs.service import JobService
 from bot.jobs.settle.database_files import DatabaseFileStore
@@ -272,6 +273,7 @@ def make_harness(
     ipm: int,
     tpm: int,
     blobs: DatabaseFileStore | None = None,
+    owners: Owners | None = None,
     **service_options: Any,
 ) -> Harness:
     files = TrackedFileStore(tmp_path / "data")
@@ -288,6 +290,7 @@ def make_harness(
         clock=clock,
         sink=sink,
         batches=batches,
+        owners=owners,
     )
     sink.service = parts.service
     return Harness(

@@ -117,10 +117,25 @@ def test_database_url_chooses_postgresql_and_must_be_one(monkeypatch: pytest.Mon
 def test_shard_ids_take_numbers_and_ranges(
     monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str | None, shards: object
 ) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot@db/bot")  # several processes share it
     for name, value in (("SHARD_COUNT", count), ("SHARD_IDS", ids)):
         if value is not None:
             monkeypatch.setenv(name, value)
     assert load_settings(env_file=None, **REQUIRED).shards == shards
+
+
+@pytest.mark.parametrize(("count", "ids"), [("2", "1"), ("4", "0,1"), ("4", "0-2")])
+def test_some_shards_without_database_url_are_refused_naming_shard_ids(
+    monkeypatch: pytest.MonkeyPatch, count: str, ids: str
+) -> None:
+    monkeypatch.setenv("SHARD_COUNT", count)
+    monkeypatch.setenv("SHARD_IDS", ids)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None, **REQUIRED)
+    assert caught.value.variable == "SHARD_IDS"
+    assert "need DATABASE_URL" in caught.value.reason
+    monkeypatch.setenv("SHARD_IDS", f"0-{int(count) - 1}")  # all of them: one process, SQLite
+    assert load_settings(env_file=None, **REQUIRED).shards == tuple(range(int(count)))
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from bot.jobs.order.dispatcher import wait_any
 from bot.jobs.order.pacing import Pacer
 from bot.jobs.order.policy import TooLarge, Wait, next_request, pending
 from bot.jobs.order.queue import JobQueue
+from bot.jobs.owners import LoneProcess, Owners
 from bot.jobs.run.prepare import prepare
 from bot.jobs.settle.calls import CallSettlement
 from bot.jobs.settle.settlement import Settlement
@@ -39,6 +40,10 @@ T = TypeVar("T")
 RATE_LIMIT_BACKOFF_BASE = 2.0  # seconds, doubled per 429 of the same job when no Retry-After
 RATE_LIMIT_BACKOFF_MAX = 60.0  # IPM windows are one minute: waiting longer never helps
 TOO_LARGE = "this request is larger than the account's per-minute limits"
+
+
+class _HeldError(Exception):
+    """The lease was lost before this job sent anything: it goes back to the queue."""
 
 
 class JobRunner:
@@ -67,6 +72,7 @@ class JobRunner:
         wake: Callable[[], None],
         max_rate_limit_retries: int,
         max_request_images: int = MAX_REQUEST_IMAGES,
+        owners: Owners | None = None,
     ) -> None:
         if max_request_images < 1:
             raise ValueError("max_request_images must be at least 1")
@@ -86,6 +92,13 @@ class JobRunner:
         self._settling: set[asyncio.Task[Any]] = set()
         self._settle = settlement
         self._calls = calls
+        self._owners = owners or LoneProcess()
+        self._holding = False  # the lease was lost: in-flight calls settle, nothing more goes
+
+    def hold(self, holding: bool) -> None:
+        """While holding, no request goes out: a job not yet sent goes back to the queue and a
+        split job's unsent images are released; the calls in flight settle as usual."""
+        self._holding = holding
 
     def forget(self, job_id: int) -> None:
         self._rate_limited.pop(job_id, None)
@@ -98,6 +111,9 @@ class JobRunner:
     async def execute(self, job: JobRecord, started: asyncio.Event) -> None:
         """Run one popped job to a final state (or back into the queue after a 429)."""
         run: JobRun | None = None
+        if self._holding:
+            started.set()
+            return  # still queued in the database: the dispatcher now running takes it
         try:
             running = await self._protect(self._mark_running(job))
             if running is None:
@@ -109,6 +125,9 @@ class JobRunner:
         except asyncio.CancelledError:
             await self._protect(self._abandon(job, run, "interrupted", None))
             raise
+        except _HeldError:
+            await self._protect(self._abandon(job, run, "interrupted", None))
+            return
         except (UpstreamError, UserFacingError) as exc:  # raised before any request went out
             await self._protect(self._settle.not_sent(job, exc))
             return
@@ -137,7 +156,7 @@ class JobRunner:
     async def _mark_running(self, job: JobRecord) -> JobRecord | None:
         now = self._clock.now()
         async with self._db.transaction() as conn:
-            ok = await store.mark_running(conn, job.id, now)
+            ok = await store.mark_running(conn, job.id, now, self._owners.process_id)
         return replace(job, state="running", started_at=now) if ok else None
 
     # ---- the requests of one job ----------------------------------------------------------
@@ -165,6 +184,11 @@ class JobRunner:
         """Send every request `policy.next_request` lets through now; then seconds until the
         next may go (None: nothing is left to send)."""
         while run.free:
+            if self._holding:  # another process dispatches now
+                if run.untouched:
+                    raise _HeldError  # nothing out: back to the queue (_abandon)
+                run.stop(None, None)
+                break
             # One job at a time decides, writes and records: the write is awaited between them.
             async with self._sending:
                 job = pending(run.job.estimated_tokens, run.images, run.free, run.splittable)

@@ -69,6 +69,7 @@ class Duties:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.dispatching = False
+        self.in_flight = False  # calls sent while it last dispatched, not answered yet
 
     def mode(self, dispatching: bool) -> None:
         self.calls.append(f"mode:{'dispatcher' if dispatching else 'follower'}")
@@ -90,6 +91,9 @@ class Duties:
 
     def running(self) -> bool:
         return self.dispatching
+
+    def draining(self) -> bool:
+        return self.in_flight
 
 
 class Process:
@@ -226,3 +230,18 @@ async def test_an_unreachable_database_leaves_a_follower_following() -> None:
     assert second.leadership.dispatching
     await first.leadership.stop()
     await second.leadership.stop()
+
+
+async def test_a_process_still_settling_its_last_calls_leaves_the_lease_to_the_others() -> None:
+    server, clock = LockServer(), ManualClock()
+    first = Process(server, clock)
+    await first.leadership.start()
+    server.holders[3].drop()  # its lease connection ends; its calls are still out
+    first.duties.in_flight = True
+    await tick(clock, 5 * LEASE_POLL)
+    # Free as the lease is, taking it back would stall dispatching behind those calls.
+    assert not first.leadership.dispatching and 3 not in server.holders
+    first.duties.in_flight = False
+    await tick(clock, LEASE_POLL)
+    assert first.leadership.dispatching
+    await first.leadership.stop()

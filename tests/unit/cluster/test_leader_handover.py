@@ -15,9 +15,10 @@ from pathlib import Path
 
 from bot.clock import ManualClock
 from bot.cluster.leader import LEASE_POLL, Leadership
+from bot.cluster.liveness import Liveness
 from bot.cluster.wiring import build_leadership
 from bot.db import Database, open_database
-from bot.db.locks import DISPATCHER_LEASE
+from bot.db.locks import DISPATCHER_LEASE, process_key
 from tests.fakes.image_backend import Call, FakeImageBackend, Step
 from tests.pg import PostgresServer
 from tests.unit.db.test_postgres_locks import kill_holder
@@ -30,6 +31,17 @@ IPM = 4  # with the default burst (one image), one image every 15 s
 class Process:
     h: Harness
     leadership: Leadership
+    liveness: Liveness
+
+    async def die(self, other: Database) -> None:
+        """kill -9: its loops stop and every connection of its own closes (the lease's and its
+        liveness's), as PostgreSQL does when the process's sockets close."""
+        if self.leadership._task is not None:
+            self.leadership._task.cancel()
+        if self.leadership.dispatching:
+            await kill_holder(other, DISPATCHER_LEASE)
+        assert self.liveness.process_id is not None
+        await kill_holder(other, process_key(self.liveness.process_id))
 
 
 @asynccontextmanager
@@ -37,12 +49,15 @@ async def process(
     url: str, folder: Path, clock: ManualClock, backend: FakeImageBackend
 ) -> AsyncIterator[Process]:
     async with open_database(url) as db:
-        h = make_harness(db, clock, backend, folder, ipm=IPM, tpm=10**8, max_in_flight=1)
+        liveness = Liveness(db)
+        h = make_harness(db, clock, backend, folder, ipm=IPM, tpm=10**8, max_in_flight=1,
+                         owners=liveness)  # fmt: skip
         assert h.parts is not None
-        leadership = build_leadership(h.parts, db=db, clock=clock, retention_days=30)
+        leadership = build_leadership(h.parts, db=db, clock=clock, retention_days=30,
+                                      liveness=liveness)  # fmt: skip
         await leadership.start()
         try:
-            yield Process(h, leadership)
+            yield Process(h, leadership, liveness)
         finally:
             stopping = asyncio.ensure_future(leadership.stop())
             while not stopping.done():  # its waits are on the manual clock
@@ -114,10 +129,9 @@ async def test_when_the_dispatcher_dies_the_other_takes_over_and_nothing_is_sent
         in_flight = next(j for j in await old.h.jobs() if j.state == "running")
         assert sum(j.state == "succeeded" for j in await old.h.jobs()) == 2
 
-        # The dispatcher dies: its loops stop and its lock's connection closes (kill -9).
+        # The dispatcher dies: its loops stop and its locks' connections close (kill -9).
         assert old.leadership._task is not None
-        old.leadership._task.cancel()
-        await kill_holder(new.h.db, DISPATCHER_LEASE)
+        await old.die(new.h.db)
         died_at = clock.monotonic()
         await new.h.run_until(lambda: new.leadership.dispatching, max_seconds=5)
         assert clock.monotonic() - died_at <= LEASE_POLL + 0.3  # at its next poll

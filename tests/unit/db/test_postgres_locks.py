@@ -15,8 +15,8 @@ from tests.pg import PostgresServer
 # The backend holding a bigint advisory key (objsubid 1: the one-key form).
 HOLDER = (
     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
-    " AND classid = 0 AND objid = ? AND granted"
-)
+    " AND classid = ? AND objid = ? AND granted"
+)  # a bigint key shows as its high (classid) and low (objid) 32 bits
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ async def two(pg_server: PostgresServer) -> AsyncIterator[tuple[Database, Databa
 
 async def kill_holder(db: Database, key: int) -> None:
     """End the backend that holds `key`, as the server does when its client's socket closes."""
-    row = await db.fetchone(HOLDER, (key,))
+    row = await db.fetchone(HOLDER, (key >> 32, key & 0xFFFFFFFF))
     assert row is not None
     await db.fetchone("SELECT pg_terminate_backend(?)", (row[0],))
 

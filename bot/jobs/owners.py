@@ -1,0 +1,30 @@
+"""Which process runs a job, and whether it still lives (bot/cluster/liveness.py; SQLite: one)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Owners(Protocol):
+    """The process marking jobs running, and a look at another process's life."""
+
+    @property
+    def process_id(self) -> int | None:
+        """This process's id, recorded on the jobs it runs (None: one process, no record)."""
+        ...
+
+    async def alive(self, process_id: int) -> bool:
+        """Whether that process still lives (its running jobs are then its own to end)."""
+        ...
+
+
+class LoneProcess:
+    """SQLite's one process: its jobs carry no process, and a job left running at start-up was
+    left by the last run, which is over."""
+
+    @property
+    def process_id(self) -> int | None:
+        return None
+
+    async def alive(self, process_id: int) -> bool:
+        return False
