@@ -100,7 +100,7 @@ class QueueSync:
         records = await store.jobs_by_ids(self._db, new)
         self._gone |= self._queue.changes()[1]
         back = [records[i] for i in new if i in records and records[i].state == "queued"]
-        self._queue.restore(job for job in back if job.id not in self._gone)
+        self._queue.mirror(job for job in back if job.id not in self._gone)
         self._wake()
 
     async def _adopt(self, lane: RelaxedLane) -> None:

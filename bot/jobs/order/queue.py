@@ -94,6 +94,22 @@ class JobQueue:
                 self._arrive(job)
         self._publish()
 
+    def mirror(self, jobs: Iterable[JobRecord]) -> None:
+        """Queue jobs another process admitted (bot/cluster/sync.py), in the given (id) order.
+
+        Their members heard a place in that process's reply, so a job's first place here is not
+        told again (one status edit per job saved); later moves are told as for any job.
+        """
+        new = []
+        for job in jobs:
+            if job.id not in self._records:
+                self._arrive(job)
+                new.append(job.id)
+        positions = self._scheduler.positions()
+        for job_id in new:
+            self._announced[job_id] = positions[job_id]
+        self._publish()
+
     def push_front(self, job: JobRecord) -> None:
         """Put a job back as its guild's next one (after a 429 or an interrupted dispatch)."""
         if job.id in self._records:
