@@ -8,7 +8,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The composition root and the Discord client's start-up it builds (client, connection, command
 # sync) may import discord.
-COMPOSITION_ROOT = {"bot/app.py", "bot/client.py", "bot/connect.py", "bot/command_sync.py"}
+COMPOSITION_ROOT = {
+    f"bot/app/{name}.py" for name in ("__init__", "client", "connect", "command_sync")
+}
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -120,9 +122,9 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 )
 TOP = {
     "bot.app",
-    "bot.client",
-    "bot.connect",
-    "bot.command_sync",
+    "bot.app.client",
+    "bot.app.connect",
+    "bot.app.command_sync",
     "bot.identify",
     "bot.check",
     "bot.reconcile",

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.app.client import EXTENSIONS, ImageBot
+from bot.app.connect import log_in_and_connect, point_discord_at
 from bot.catalog.models import Catalog, load_catalog
-from bot.client import EXTENSIONS, ImageBot
 from bot.clock import Clock, SystemClock
 from bot.cluster.leader import Leadership
 from bot.cluster.liveness import Liveness
 from bot.cluster.shards import claimed_shards
 from bot.cluster.wiring import build_leadership
-from bot.connect import log_in_and_connect, point_discord_at
 from bot.db import Database, open_database
 from bot.guilds.service import GuildSettingsService
 from bot.jobs.admit.access import GuildAccess
@@ -50,7 +50,7 @@ from bot.settings import Settings
 from bot.store.disk_files import DiskFileStore
 from bot.store.files import FileStore
 
-# The client (bot/client.py) and the connection (bot/connect.py) are named here too: the
+# The client (bot/app/client.py) and the connection (bot/app/connect.py) are named here too: the
 # composition root is where the rest of the code finds them.
 __all__ = [
     "EXTENSIONS",

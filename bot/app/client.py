@@ -12,7 +12,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.command_sync import sync_commands, syncs_commands
+from bot.app.command_sync import sync_commands, syncs_commands
 from bot.errors import ConfigError
 from bot.identify import IdentifyGate
 from bot.ops.job_log import JobObserver
