@@ -138,7 +138,8 @@ def bot_main() -> None:
         format="%(asctime)s %(levelname)-8s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # as `python -m bot` does
-    profile = os.environ.get("BENCH_PROFILE")
+    # "{pid}" in the path: one file per process when several bots share the variable.
+    profile = os.environ.get("BENCH_PROFILE", "").replace("{pid}", str(os.getpid()))
     with asyncio.Runner(loop_factory=loop_factory()) as runner:  # as `python -m bot` does
         runner.run(serve_bot(Path(profile) if profile else None))
 

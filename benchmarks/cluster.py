@@ -14,6 +14,10 @@ fake OpenAI) and jobs queued; kill -9 of the dispatcher (the process whose /metr
 imagebot_dispatcher 1); the time until another process's first image request reaches the fake.
 
     .venv/bin/python -m benchmarks.cluster [--rates 200,400] [--seconds 10] [--failovers 3]
+                                           [--profile DIR]
+
+With --profile, each PostgreSQL bot process writes cProfile stats of its event loop's thread over
+the measured run to DIR/cluster-<rate>-<pid>.pstats (the SQLite bot's go to DIR as well).
 
 Linux only (reads /proc). Starts its own throwaway PostgreSQL server (tests/pg.py). About 4 minutes
 with the defaults; run it on a quiet machine (it prints the load average before and after).
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import tempfile
 import time
@@ -116,7 +121,7 @@ async def lift_quotas(cluster: Cluster, mods: list[Member]) -> None:
 
 async def measure_cluster(
     cluster: Cluster, world: tuple[list[Member], list[Member]], rate: int, seconds: float,
-    postmaster: int,
+    postmaster: int, profiled: bool,
 ) -> Row:  # fmt: skip
     """The cluster's processes (fresh), warmed up, then `rate` /imagine per second in all."""
     members, mods = world
@@ -131,11 +136,13 @@ async def measure_cluster(
         cpu0, loop0 = _cpu(pids), _cpu(pids, main_thread=True)
         db0, driver0, wall0 = server_cpu_seconds(postmaster), time.process_time(), loop.time()
         requests0 = len(discord.requests)
+        _signal(pids, signal.SIGUSR2, profiled)  # benchmarks/admission.py: starts the profiler
         with collector_held():
             handles, sent_for = await send_at_rate(
                 discord, members, rate, int(rate * seconds), f"c{rate}"
             )
             await settle(discord, handles)
+        _signal(pids, signal.SIGUSR1, profiled)  # writes the stats
         span = loop.time() - wall0
         bot_cpu, loop_cpu = _cpu(pids) - cpu0, _cpu(pids, main_thread=True) - loop0
         db_cpu, driver_cpu = server_cpu_seconds(postmaster) - db0, time.process_time() - driver0
@@ -156,31 +163,44 @@ async def measure_cluster(
         await discord.wait_until(lambda: not discord.gateway.ready, 10.0, "the bots gone")
 
 
+def _signal(pids: list[int], signum: int, profiled: bool) -> None:
+    if profiled:
+        for pid in pids:
+            os.kill(pid, signum)
+        if signum == signal.SIGUSR1:
+            time.sleep(1.0)  # the stats written before the processes are killed
+
+
 def _cpu(pids: list[int], *, main_thread: bool = False) -> float:
     return sum(cpu_seconds(pid, pid if main_thread else None) for pid in pids)
 
 
 async def admission(
-    server: PostgresServer, rates: list[int], seconds: float, work: Path
+    server: PostgresServer, rates: list[int], seconds: float, work: Path, profile: Path | None
 ) -> list[Row]:
     rows: list[Row] = []
     for rate in rates:
         url = server.new_database()
         folder = work / f"cluster-{rate}"
         folder.mkdir()
+        env = dict(TIER_5)
+        if profile is not None:
+            env["BENCH_PROFILE"] = str(profile / f"cluster-{rate}-{{pid}}.pstats")
         async with running_cluster(
             url, folder, shard_count=PROCESSES, ipm=250, guilds_per_shard=GUILDS_PER_SHARD,
-            command=("-m", "benchmarks.admission", "--bot"), extra_env=TIER_5,
+            command=("-m", "benchmarks.admission", "--bot"), extra_env=env,
         ) as cluster:  # fmt: skip
             cluster.openai.latency = HELD_SECONDS
             world = sharded_world(cluster)
             log = folder / "sqlite-bot.log"
             single = await measure_rate(
-                cluster.discord, cluster.openai, world, rate, seconds, folder, None, log
+                cluster.discord, cluster.openai, world, rate, seconds, folder, profile, log
             )
             rows.append(Row("1 process on SQLite", single, None))
             print(f"1 process on SQLite, {rate}/s: p99 {single.p99_ms:.1f} ms", flush=True)
-            several = await measure_cluster(cluster, world, rate, seconds, server.postmaster_pid)
+            several = await measure_cluster(
+                cluster, world, rate, seconds, server.postmaster_pid, profile is not None
+            )
             rows.append(several)
             p99 = several.figures.p99_ms
             print(f"{PROCESSES} processes on PostgreSQL, {rate}/s: p99 {p99:.1f} ms", flush=True)
@@ -249,18 +269,19 @@ def load_line(when: str) -> str:
 
 
 async def measure(
-    server: PostgresServer, rates: list[int], seconds: float, count: int, work: Path
-) -> tuple[list[Row], list[float]]:
-    rows = await admission(server, rates, seconds, work) if rates else []
+    server: PostgresServer, rates: list[int], seconds: float, count: int, work: Path,
+    profile: Path | None,
+) -> tuple[list[Row], list[float]]:  # fmt: skip
+    rows = await admission(server, rates, seconds, work, profile) if rates else []
     times = await failovers(server, count, work) if count else []
     return rows, times
 
 
-def main(rates: list[int], seconds: float, count: int) -> None:
+def main(rates: list[int], seconds: float, count: int, profile: Path | None) -> None:
     print(load_line("before"), flush=True)
     # The server starts outside the event loop: it migrates its template with asyncio.run.
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp, running_server() as server:
-        rows, times = asyncio.run(measure(server, rates, seconds, count, Path(tmp)))
+        rows, times = asyncio.run(measure(server, rates, seconds, count, Path(tmp), profile))
     print(load_line("after"))
     print_rows(rows, times)
 
@@ -270,10 +291,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rates", default="200,400", help="/imagine per second in all")
     parser.add_argument("--seconds", type=float, default=10.0, help="each rate's duration")
     parser.add_argument("--failovers", type=int, default=3, help="kill -9s of the dispatcher")
+    parser.add_argument("--profile", type=Path, help="write the bots' cProfile stats here")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     args = parse_args()
     rates = [int(r) for r in args.rates.split(",") if r]
-    main(rates, args.seconds, args.failovers)
+    main(rates, args.seconds, args.failovers, args.profile)

@@ -77,17 +77,13 @@ async def admit(
         await delivery.acknowledged(interaction, admitted.job.id, private=deferred, shown=text)
     if admitted.notice is not None and interaction.guild_id is not None:
         await write_log(bot, interaction.guild_id, admitted.notice)  # the moderators' channel
-    await tell_unseen_results(interaction)
+    await tell_unseen_results(interaction, admitted.unseen)
     return admitted
 
 
-async def tell_unseen_results(interaction: discord.Interaction) -> None:
+async def tell_unseen_results(interaction: discord.Interaction, waiting: tuple[int, ...]) -> None:
     """A member whose paid image could not be posted (no channel would take it, the token had
     expired) hears of it the next time they use the bot, privately, until `/job` sends it."""
-    if interaction.guild_id is None:
-        return
-    bot = services_of(interaction)
-    waiting = await bot.services.jobs.unseen_results(interaction.guild_id, interaction.user.id)
     if not waiting:
         return
     jobs = ", ".join(f"`/job {job_id}`" for job_id in waiting[:5])

@@ -91,10 +91,10 @@ class QueueSync:
         # Taken out here (popped to run, cancelled) but maybe still queued in a read that began
         # before its change was written: not put back until the database stops listing it.
         self._gone = (self._gone | departed) & queued
-        for job_id in self._queue.ids():
-            if job_id not in queued and job_id not in arrived:
-                self._queue.remove(job_id)
-        new = [i for i in ids if i not in self._queue and i not in self._gone]
+        # Set arithmetic, not a loop per id: the queue may be thousands deep.
+        here = self._queue.ids()
+        self._queue.remove_all(here - queued - arrived)
+        new = sorted(queued - here - self._gone)
         if not new:
             return
         records = await store.jobs_by_ids(self._db, new)

@@ -19,6 +19,7 @@ from bot.db.base import (
     Row,
     SessionLock,
     Transaction,
+    Writer,
     Written,
     discover,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "SqliteDatabase",
     "SqliteTransaction",
     "Transaction",
+    "Writer",
     "Written",
     "connect",
     "connect_failure",

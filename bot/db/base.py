@@ -48,7 +48,21 @@ class Reader(Protocol):
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
 
-class Transaction(Reader, Protocol):
+class Writer(Protocol):
+    """Where one write statement runs with its guild locks: a Database (a transaction of its
+    own) or a Transaction (part of it)."""
+
+    async def write(self, sql: str, params: Params = (), *, locks: Sequence[int] = ()) -> list[Row]:
+        """Run one statement after the advisory locks of `locks` (guild ids, taken in that
+        order; see Transaction.lock_guild) and return its rows (RETURNING), or [].
+
+        On a Database the locks and the statement are one transaction of their own, sent to
+        PostgreSQL in one trip; on SQLite they run with no other coroutine's write between.
+        """
+        ...
+
+
+class Transaction(Reader, Writer, Protocol):
     """The connection of one transaction: every write in bot/store takes it, so a write can only
     run inside `Database.transaction()` (or `Database.locked()`), never on a shared connection.
     """
@@ -85,10 +99,10 @@ class HeldLock:
         return None
 
 
-class Database(Protocol):
+class Database(Writer, Protocol):
     """Reads take the Database (one statement each); writes take the Transaction that
-    `transaction()` hands out. Nothing outside bot/db/ sees a connection
-    (tests/test_architecture.py)."""
+    `transaction()` hands out, or, for a write that is one statement, `write`. Nothing outside
+    bot/db/ sees a connection (tests/test_architecture.py)."""
 
     @property
     def dialect(self) -> str:
@@ -97,10 +111,6 @@ class Database(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """BEGIN ... COMMIT, rolled back on any exception (including cancellation)."""
-        ...
-
-    def locked(self) -> AbstractAsyncContextManager[Transaction]:
-        """No other coroutine's write in between: for a read that decides a single write."""
         ...
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...

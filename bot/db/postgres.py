@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -59,14 +60,19 @@ class PgRow(tuple[Any, ...]):
 
 
 def _row_factory(cursor: psycopg.AsyncCursor[Any]) -> RowMaker[PgRow]:
-    names = [column.name for column in cursor.description or ()]
-    index = {name: i for i, name in enumerate(names)}
-    row_class: type[PgRow] = type("Row", (PgRow,), {"__slots__": (), "_index": index})
+    # The column names straight from the result: `cursor.description` builds a Column object
+    # per column, per query, which cost more than the statement's own trip (cProfile of
+    # benchmarks/cluster.py).
+    result = cursor.pgresult
+    names = tuple(result.fname(i) or b"" for i in range(result.nfields)) if result else ()
+    return _row_class(names)
 
-    def make(values: Sequence[Any]) -> PgRow:
-        return row_class(values)
 
-    return make
+@functools.lru_cache(maxsize=512)
+def _row_class(names: tuple[bytes, ...]) -> type[PgRow]:
+    """One row class per set of columns (the store has a few hundred queries at most)."""
+    index = {name.decode(): i for i, name in enumerate(names)}
+    return type("Row", (PgRow,), {"__slots__": (), "_index": index})
 
 
 class _IntegralNumericLoader(Loader):
@@ -135,18 +141,57 @@ class PgTransaction:
         return rows[0] if rows else None
 
     async def lock_guild(self, guild_id: int) -> None:
-        # Transaction-scoped: released at COMMIT or ROLLBACK, whatever happens to the process.
-        # https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
-        # The two-int form takes the guild id folded into 32 bits: two guilds that share a key
-        # only take turns, never overshoot.
-        key = (guild_id ^ (guild_id >> 32)) & 0x7FFFFFFF
-        await self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (GUILD_BUDGET, key))
+        await self._conn.execute(_lock_sql(guild_id))
+
+    async def write(self, sql: str, params: Params = (), *, locks: Sequence[int] = ()) -> list[Row]:
+        for guild_id in locks:
+            await self.lock_guild(guild_id)
+        return await self.fetchall(sql, params)
+
+
+def _lock_sql(guild_id: int) -> str:
+    """The statement that takes a guild's transaction-scoped advisory lock: released at COMMIT
+    or ROLLBACK, whatever happens to the process.
+    https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
+
+    The two-int form takes the guild id folded into 32 bits (two guilds that share a key only
+    take turns, never overshoot); both are integers written by this function, never text.
+    """
+    key = (int(guild_id) ^ (int(guild_id) >> 32)) & 0x7FFFFFFF
+    return f"SELECT pg_advisory_xact_lock({GUILD_BUDGET}, {key})"
 
 
 async def _fetchall(conn: psycopg.AsyncConnection[Any], sql: str, params: Params) -> list[Row]:
     async with conn.cursor(row_factory=_row_factory) as cursor:
         await cursor.execute(to_postgresql(sql), params)
-        return list(await cursor.fetchall()) if cursor.description else []
+        return await _rows(cursor)
+
+
+async def _rows(cursor: psycopg.AsyncCursor[Any]) -> list[Row]:
+    """The rows of the cursor's current result; none for a statement that returns none."""
+    result = cursor.pgresult
+    if result is None or result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+        return []
+    return list(await cursor.fetchall())
+
+
+async def _one_trip(
+    conn: psycopg.AsyncConnection[Any], sql: str, params: Params, locks: Sequence[int]
+) -> list[Row]:
+    """The locks and the statement as ONE simple query: PostgreSQL runs the statements of one
+    query message as one transaction, each with its own snapshot under READ COMMITTED, so the
+    statement reads what the lock's previous holder committed; an error rolls back all.
+    https://www.postgresql.org/docs/15/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT
+    https://www.postgresql.org/docs/15/transaction-iso.html#XACT-READ-COMMITTED
+    A simple query carries no parameters, so psycopg's client-side cursor merges them in,
+    quoted by libpq (https://www.psycopg.org/psycopg3/docs/advanced/cursors.html#client-side-binding-cursors).
+    """
+    script = "; ".join([*(_lock_sql(g) for g in locks), to_postgresql(sql)])
+    async with psycopg.AsyncClientCursor(conn, row_factory=_row_factory) as cursor:
+        await cursor.execute(script, params)
+        while cursor.nextset():  # the locks' results come first; the statement's is last
+            pass
+        return await _rows(cursor)
 
 
 class PgDatabase:
@@ -170,14 +215,15 @@ class PgDatabase:
         async with self._pool.connection() as conn, conn.transaction():
             yield PgTransaction(conn)
 
-    def locked(self) -> AbstractAsyncContextManager[PgTransaction]:
-        """A transaction: PostgreSQL has no single writer to hold, and a transaction's statements
-        commit together, which is what a check-then-write needs."""
-        return self.transaction()
-
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._pool.connection() as conn:
             return await _fetchall(conn, sql, params)
+
+    async def write(self, sql: str, params: Params = (), *, locks: Sequence[int] = ()) -> list[Row]:
+        async with self._pool.connection() as conn:
+            if not locks:  # one statement commits on its own (autocommit): prepared, one trip
+                return await _fetchall(conn, sql, params)
+            return await _one_trip(conn, sql, params, locks)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetchall(sql, params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import cast
@@ -130,6 +130,9 @@ class SqliteTransaction:
     async def lock_guild(self, guild_id: int) -> None:
         """Nothing to do: SQLite has one writer, and BEGIN IMMEDIATE holds it already."""
 
+    async def write(self, sql: str, params: Params = (), *, locks: Sequence[int] = ()) -> list[Row]:
+        return await self.fetchall(sql, params)  # the transaction holds the one writer
+
 
 class SqliteDatabase:
     """The one connection, with a lock so concurrent coroutines never share a transaction.
@@ -160,16 +163,12 @@ class SqliteDatabase:
                 raise
             await self._conn.execute("COMMIT")
 
-    @asynccontextmanager
-    async def locked(self) -> AsyncIterator[SqliteTransaction]:
-        """No other coroutine's transaction running: a few statements in a row, each committing
-        on its own.
-
-        For a read that decides a single write (check, then insert): nothing can be written in
-        between, without the two trips to the database thread of BEGIN and COMMIT.
-        """
+    async def write(self, sql: str, params: Params = (), *, locks: Sequence[int] = ()) -> list[Row]:
+        """One statement, committing on its own, with no other coroutine's transaction running
+        (SQLite runs a statement atomically): without the two trips to the database thread of
+        BEGIN and COMMIT. `locks` need nothing more: this process is SQLite's one writer."""
         async with self._lock:
-            yield SqliteTransaction(self._conn)
+            return cast(list[Row], list(await self._conn.execute_fetchall(sql, params)))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         # One trip to the database thread (a cursor's execute, fetch and close take three).

@@ -34,3 +34,5 @@ class Admitted:
     position: int
     estimate: CostEstimate
     notice: str | None = None  # for the guild's moderators (a retired default gave way)
+    # The member's results that no message could show, to point out (ids, oldest first).
+    unseen: tuple[int, ...] = ()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from bot.catalog.pricing import CostEstimate
@@ -29,10 +28,6 @@ from bot.jobs.settle.kept import kept_files
 from bot.records import JobRecord, RelaxedJob, StoredFile
 from bot.store import jobs as store
 from bot.store.files import FileStore
-
-# Results that could not be posted are pointed out at the member's next command for this long
-# (past it, /job still sends them while RESULT_RETENTION_DAYS keeps them).
-UNSEEN_RESULTS_WINDOW = timedelta(days=30)
 
 
 class JobService:
@@ -90,14 +85,15 @@ class JobService:
         return await asyncio.shield(task)
 
     async def _submit(self, s: Submission) -> Admitted:
-        job, cost = await self._admission.admit(s)
+        reserved = await self._admission.admit(s)
+        job, cost = reserved.job, reserved.estimate
         notice = await self._admission.replaced_default_notice(s.guild_id)
         if job.speed == "relaxed":
-            return replace(self._gather(job, cost), notice=notice)
+            return replace(self._gather(job, cost), notice=notice, unseen=reserved.unseen)
         position = self._queue.push(job)
         self._bus.emit(JobEvent("queued", job, position=position))
         self._wake()
-        return Admitted(job, position, cost, notice)
+        return Admitted(job, position, cost, notice, reserved.unseen)
 
     def _gather(self, job: JobRecord, cost: CostEstimate) -> Admitted:
         """A relaxed job waits for its batch in the relaxed lane, not in the paced queue."""
@@ -173,12 +169,6 @@ class JobService:
         """The sink posted this job's result in a message (so a restart does not post it again)."""
         async with self._db.transaction() as conn:
             await store.mark_delivered(conn, job_id, channel_id, message_id, self._clock.now())
-
-    async def unseen_results(self, guild_id: int, user_id: int) -> list[int]:
-        """The member's finished results that no message has shown (posting failed): told the
-        next time they use the bot, until `/job` sends them."""
-        since = self._clock.now() - UNSEEN_RESULTS_WINDOW
-        return await store.unseen_results(self._db, guild_id, user_id, since)
 
     async def mark_told(self, job_id: int) -> None:
         """The sink showed this job's ending (failed, unknown, cancelled): not sent again at the

@@ -263,10 +263,14 @@ async def is_running(db: Reader, job_id: int) -> bool:
 async def queued_ids(db: Reader, speed: Speed) -> list[int]:
     """The ids of the queued jobs of one speed, oldest first (a process's mirror of the queue
     reads these four times a second, bot/cluster/sync.py; records only for the new ones)."""
-    rows = await db.fetchall(
-        "SELECT id FROM jobs WHERE state = 'queued' AND speed = ? ORDER BY id", (speed,)
+    # One row of JSON, not a row per job: the queue may be thousands deep, and a row costs the
+    # driver far more than a number in json.loads (benchmarks/cluster.py).
+    row = await db.fetchone(
+        "SELECT COALESCE((SELECT json_group_array(id) FROM (SELECT id FROM jobs"
+        " WHERE state = 'queued' AND speed = ? ORDER BY id) AS q), '[]')",
+        (speed,),
     )
-    return [row[0] for row in rows]
+    return sorted(json.loads(row[0])) if row is not None else []
 
 
 async def undelivered(db: Reader, since: datetime) -> list[JobRecord]:
@@ -277,16 +281,6 @@ async def undelivered(db: Reader, since: datetime) -> list[JobRecord]:
         (ts(since),),
     )
     return [row_to_job(row) for row in rows]
-
-
-async def unseen_results(db: Reader, guild_id: int, user_id: int, since: datetime) -> list[int]:
-    """A member's succeeded jobs since `since` whose result no message has shown yet."""
-    rows = await db.fetchall(
-        "SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND state = 'succeeded'"
-        " AND delivered_at IS NULL AND finished_at >= ? ORDER BY id",
-        (guild_id, user_id, ts(since)),
-    )
-    return [int(row[0]) for row in rows]
 
 
 async def untold(db: Reader, since: datetime) -> list[JobRecord]:

@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot.db import Reader, Transaction
+from bot.db import Reader, Transaction, Writer
 from bot.db.base import Row
 from bot.records import InteractionOrigin
 from bot.store.jobs import ts
 
 
-async def put(conn: Transaction, origin: InteractionOrigin) -> None:
-    await conn.execute(
+async def put(conn: Writer, origin: InteractionOrigin) -> None:
+    await put_all(conn, [origin])
+
+
+async def put_all(conn: Writer, origins: Sequence[InteractionOrigin]) -> None:
+    """Store several origins in one statement, each replacing the job's stored one (the last
+    given wins for a job given twice)."""
+    latest = list({origin.job_id: origin for origin in origins}.values())
+    if not latest:
+        return
+    rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(latest))
+    params = [
+        value
+        for o in latest
+        for value in (o.job_id, o.application_id, o.token, ts(o.created_at), int(o.private))
+    ]
+    await conn.write(
         "INSERT INTO interaction_origins (job_id, application_id, token, created_at, private)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
+        f" VALUES {rows} ON CONFLICT (job_id) DO UPDATE SET"  # noqa: S608 - placeholders only
         " application_id = excluded.application_id, token = excluded.token,"
         " created_at = excluded.created_at, private = excluded.private",
-        (
-            origin.job_id,
-            origin.application_id,
-            origin.token,
-            ts(origin.created_at),
-            int(origin.private),
-        ),
+        params,
     )
 
 
@@ -35,8 +45,8 @@ async def get(db: Reader, job_id: int) -> InteractionOrigin | None:
     return None if row is None else _origin(row)
 
 
-async def delete(conn: Transaction, job_id: int) -> None:
-    await conn.execute("DELETE FROM interaction_origins WHERE job_id = ?", (job_id,))
+async def delete(conn: Writer, job_id: int) -> None:
+    await conn.write("DELETE FROM interaction_origins WHERE job_id = ?", (job_id,))
 
 
 async def delete_created_before(conn: Transaction, before: datetime) -> int:

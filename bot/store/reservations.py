@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.db import Transaction
+from bot.db import Writer
 from bot.records import JobRecord
 from bot.store.jobs import _BUDGET_USE, DAY, NewJob, options_to_json, queued_record, ts
 
@@ -32,7 +32,7 @@ class Caps:
 # admission holds the database lock for one trip to the database thread instead of two.
 # PostgreSQL runs concurrent statements side by side under READ COMMITTED, each reading the
 # counters as they were when it began, so reserve_job first takes the guild's advisory lock
-# (Transaction.lock_guild): admissions of one guild take turns, other guilds' run alongside.
+# (Writer.write's locks): admissions of one guild take turns, other guilds' run alongside.
 # The conditions mirror bot.jobs.admit.admission.check_reservation (which explains a refusal).
 _RESERVE = f"""
 INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
@@ -55,10 +55,12 @@ RETURNING id
 
 
 async def reserve_job(
-    conn: Transaction, job: NewJob, caps: Caps, day_start: int, month_start: int
+    conn: Writer, job: NewJob, caps: Caps, day_start: int, month_start: int
 ) -> JobRecord | None:
     """Insert `job` as queued holding its reservation if every cap holds, else None (nothing
-    written). `day_start`/`month_start` are the UTC midnights in epoch seconds."""
+    written). `day_start`/`month_start` are the UTC midnights in epoch seconds. On a Database
+    the lock and the insert are one trip (bot/db/base.py Writer.write); on a Transaction, the
+    job's other rows (its files) commit with it."""
     params = {
         "guild": job.guild_id, "channel": job.channel_id, "user": job.user_id,
         "operation": job.operation, "prompt": job.prompt,
@@ -73,10 +75,9 @@ async def reserve_job(
         "u_day_usd": caps.user_day_micro_usd, "a_day_usd": caps.account_day_micro_usd,
         "a_month_usd": caps.account_month_micro_usd,
     }  # fmt: skip
-    if caps.account_day_micro_usd or caps.account_month_micro_usd:
-        # The account's ceilings sum every guild, so with one set every guild's admissions take
-        # turns (always this lock first, then the guild's: one order, no deadlock).
-        await conn.lock_guild(ACCOUNT_LOCK)
-    await conn.lock_guild(job.guild_id)
-    rows = list(await conn.fetchall(_RESERVE, params))
+    # The account's ceilings sum every guild, so with one set every guild's admissions take
+    # turns (always this lock first, then the guild's: one order, no deadlock).
+    account = caps.account_day_micro_usd or caps.account_month_micro_usd
+    locks = (ACCOUNT_LOCK, job.guild_id) if account else (job.guild_id,)
+    rows = await conn.write(_RESERVE, params, locks=locks)
     return queued_record(rows[0][0], job) if rows else None

@@ -139,28 +139,30 @@ async def test_a_read_inside_the_transaction_sees_its_writes_and_the_rollback_un
         assert await db.fetchall("SELECT * FROM meta") == []
 
 
-async def test_a_locked_run_commits_each_statement_and_keeps_transactions_out(
-    tmp_path: Path,
-) -> None:
-    # SQLite's locked(); PostgreSQL's is a transaction (bot/db/postgres.py PgDatabase.locked).
+async def test_a_write_never_lands_in_another_coroutines_transaction(tmp_path: Path) -> None:
+    # SQLite's write(): one connection for every coroutine, so without the lock the statement
+    # would run inside the open transaction and be rolled back with it.
     async with open_database(tmp_path / "bot.sqlite3") as db:
-        order: list[str] = []
+        inside = asyncio.Event()
 
-        async def write_in_a_transaction() -> None:
-            async with db.transaction() as conn:
-                await conn.execute("INSERT INTO meta (key, value) VALUES ('t', '1')")
-                order.append("transaction")
+        async def failing_transaction() -> None:
+            with pytest.raises(RuntimeError):
+                async with db.transaction() as conn:
+                    await conn.execute("INSERT INTO meta (key, value) VALUES ('t', '1')")
+                    inside.set()
+                    for _ in range(5):  # the write is sent meanwhile, if nothing holds it
+                        await asyncio.sleep(0)
+                    raise RuntimeError("rolled back")
 
-        with pytest.raises(RuntimeError):
-            async with db.locked() as conn:
-                waiting = asyncio.create_task(write_in_a_transaction())
-                await conn.execute("INSERT INTO meta (key, value) VALUES ('l', '1')")
-                order.append("locked")
-                raise RuntimeError("after the statement")
-        await waiting
-        assert order == ["locked", "transaction"]  # the transaction waited for the lock
+        async def write_alone() -> list[str]:
+            await inside.wait()
+            rows = await db.write("INSERT INTO meta (key, value) VALUES ('w', '1') RETURNING key")
+            return [row[0] for row in rows]
+
+        _, written = await asyncio.gather(failing_transaction(), write_alone())
+        assert written == ["w"]
         keys = [r["key"] for r in await db.fetchall("SELECT key FROM meta ORDER BY key")]
-        assert keys == ["l", "t"]  # the locked statement committed on its own
+        assert keys == ["w"]  # committed on its own, after the transaction's rollback
 
 
 # ---- PostgreSQL: the same migrations, numbered the same, tracked in schema_version ----------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.catalog.models import Catalog
 from bot.catalog.pricing import CostEstimate, estimate, text_tokens_upper_bound
@@ -34,6 +34,23 @@ from bot.store.reservations import Caps, reserve_job
 from bot.store.standing import read_standing
 
 log = logging.getLogger(__name__)
+
+# Results that could not be posted are pointed out at the member's next command for this long
+# (past it, /job still sends them while RESULT_RETENTION_DAYS keeps them).
+UNSEEN_RESULTS_WINDOW = timedelta(days=30)
+# Reservations tried before a refusal no limit explains is an error: each retry means a job
+# ended between the refused insert and the read that explains it.
+RESERVE_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """An admitted job, what it reserved, and the member's results still waiting to be pointed
+    out (ids of jobs whose result could not be posted; bot/store/standing.py)."""
+
+    job: JobRecord
+    estimate: CostEstimate
+    unseen: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +169,12 @@ class Admission:
         if self._guild_queue and use.guild_queued >= self._guild_queue:
             raise QueueFullError("guild", self._guild_queue)
 
-    async def admit(self, s: Submission) -> tuple[JobRecord, CostEstimate]:
+    async def admit(self, s: Submission) -> Reserved:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
         now = self._clock.now()
-        standing = await read_standing(self._db, s.guild_id, s.user_id, now)
+        standing = await read_standing(
+            self._db, s.guild_id, s.user_id, now, now - UNSEEN_RESULTS_WINDOW
+        )
         settings = standing.settings
         if settings.config.paused:
             raise GuildPausedError()
@@ -187,7 +206,8 @@ class Admission:
             await self._safety.screen(who, settings.config, valid.request_prompt, s.images)
         saved = await self._files.save_inputs(s.images, s.mask, s.markup) if s.images else []
         try:
-            return await self._reserve(s, valid, cost, limits, saved), cost
+            return Reserved(await self._reserve(s, valid, cost, limits, saved), cost,
+                            standing.unseen)  # fmt: skip
         except BaseException:
             await self._files.delete(f.relpath for f in saved)
             raise
@@ -299,22 +319,30 @@ class Admission:
         limits: MemberLimits,
         saved: list[NewFile],
     ) -> JobRecord:
-        # Check and insert in ONE statement (bot/store/reservations.py): atomic in SQLite, so
-        # concurrent submissions can never together exceed a limit, and the lock is held for a
-        # single trip to the database thread. The lock still keeps the statement out of another
-        # coroutine's open transaction. A job with input files adds their rows in a transaction.
-        hold = self._db.transaction() if saved else self._db.locked()
-        async with hold as conn:
+        # Check and insert in ONE statement (bot/store/reservations.py): concurrent submissions
+        # can never together exceed a limit. A refusal is explained by reading the same counters
+        # (check_reservation raises the limit that binds); when none binds any more (a job ended
+        # in between and freed its share), the reservation is tried again.
+        for _ in range(RESERVE_TRIES):
             now = self._clock.now()
             day, month = day_start(now), month_start(now)
-            job = await reserve_job(conn, _new_job(s, valid, cost, now), _caps(limits),
-                                    store.ts(day), store.ts(month))  # fmt: skip
-            if job is None:
-                # Refused: the same counters, read under the same lock, say which limit.
-                use = await store.budget_use(conn, s.guild_id, s.user_id, day, month)
-                check_reservation(use, limits, cost, now)
-                raise RuntimeError("reservation refused though every limit holds")
-            await store.insert_files(conn, job.id, saved, now)
+            job = await self._try_reserve(_new_job(s, valid, cost, now), limits, saved, now)
+            if job is not None:
+                return job
+            use = await store.budget_use(self._db, s.guild_id, s.user_id, day, month)
+            check_reservation(use, limits, cost, now)
+        raise RuntimeError("reservation refused though every limit holds")
+
+    async def _try_reserve(
+        self, new: store.NewJob, limits: MemberLimits, saved: list[NewFile], now: datetime
+    ) -> JobRecord | None:
+        day, month = store.ts(day_start(now)), store.ts(month_start(now))
+        if not saved:  # one trip to the database (bot/db/base.py Writer.write)
+            return await reserve_job(self._db, new, _caps(limits), day, month)
+        async with self._db.transaction() as conn:  # the job and its input files, or neither
+            job = await reserve_job(conn, new, _caps(limits), day, month)
+            if job is not None:
+                await store.insert_files(conn, job.id, saved, now)
         return job
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -31,16 +32,46 @@ class OriginBook:
         self._clock = clock
         self.shared = shared
         self._next_purge = float("-inf")
+        # Group commit: origins acknowledged while a write is in flight wait for the next one,
+        # which stores them all in one statement (`_batch` is that write's outcome).
+        self._pending: list[InteractionOrigin] = []
+        self._batch: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     async def remember(self, origin: InteractionOrigin) -> None:
-        """Store a job's origin (at acknowledgement); now and then purge expired ones."""
+        """Store a job's origin (at acknowledgement), returning once it is stored; now and then
+        purge expired ones. Under load many go in one trip; when idle, none waits for another.
+        Raises the driver's error when the write fails."""
         if not self.shared:
             return
-        async with self._db.transaction() as conn:
-            await store.put(conn, origin)
+        loop = asyncio.get_running_loop()
+        self._pending.append(origin)
+        if self._batch is None:
+            self._batch = loop.create_future()
+        batch = self._batch
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_pending(), name="origins-writer")
+        await asyncio.shield(batch)  # a caller cancelled leaves the others' outcome alone
         if self._clock.monotonic() >= self._next_purge:
             self._next_purge = self._clock.monotonic() + PURGE_INTERVAL
             await self.purge()
+
+    async def _write_pending(self) -> None:
+        try:
+            while self._pending:
+                # The origins and the future their callers wait on, taken together.
+                origins, self._pending = self._pending, []
+                batch, self._batch = self._batch, None
+                assert batch is not None
+                try:
+                    await store.put_all(self._db, origins)
+                except Exception as exc:
+                    batch.set_exception(exc)
+                    batch.exception()  # retrieved: each caller that still waits gets it raised
+                else:
+                    batch.set_result(None)
+        finally:
+            self._writer = None
 
     async def find(self, job_id: int) -> InteractionOrigin | None:
         """The job's origin while its token lives; None past it, or when none is stored."""
@@ -55,8 +86,7 @@ class OriginBook:
         """The job has ended: its token is no longer needed."""
         if not self.shared:
             return
-        async with self._db.transaction() as conn:
-            await store.delete(conn, job_id)
+        await store.delete(self._db, job_id)
 
     async def purge(self) -> int:
         """Delete every origin whose token has expired; returns how many."""

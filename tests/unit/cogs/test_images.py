@@ -43,9 +43,6 @@ class FakeJobService:
     async def check_room(self, guild_id: int, user_id: int) -> None:
         """Room in the queue: the edit goes on to download its files."""
 
-    async def unseen_results(self, guild_id: int, user_id: int) -> list[int]:
-        return []  # no result is waiting to be pointed out
-
     async def submit(self, submission: Submission) -> Admitted:
         self.received.append(submission)
         if self.refusal is not None:

@@ -1,14 +1,16 @@
-"""Session advisory locks on PostgreSQL: one holder per key, freed when its connection ends."""
+"""Advisory locks on PostgreSQL: one holder per session key, freed when its connection ends;
+a guild's transaction locks taken by Database.write."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
-from bot.db import Database, open_database
+from bot.db import Database, DriverError, open_database
 from bot.db.locks import DISPATCHER_LEASE, identify_key
 from tests.pg import PostgresServer
 
@@ -88,3 +90,43 @@ async def test_sqlite_holds_every_lock_at_once(tmp_path: Path) -> None:
         assert first is not None and second is not None  # one process: nobody to refuse
         assert await first.alive()
         await first.release()
+
+
+# ---- Database.write: a guild's locks and one statement, in one trip ---------------------------
+
+WAITING = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+
+
+async def test_a_write_waits_for_its_guilds_lock_and_reads_what_the_holder_committed(
+    two: tuple[Database, Database],
+) -> None:
+    first, second = two
+    async with first.transaction() as conn:
+        await conn.lock_guild(7)
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('held', '1')")
+        counted = asyncio.create_task(second.write(
+            "INSERT INTO meta (key, value) SELECT 'count', CAST(COUNT(*) AS TEXT) FROM meta"
+            " RETURNING value", locks=(7,),
+        ))  # fmt: skip
+        for _ in range(500):  # until its lock waits on ours (or it did not wait), 5 s at most
+            if counted.done() or await first.fetchone(WAITING) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert not counted.done()
+    # Its statement began after our commit: it counted our row (READ COMMITTED, a snapshot per
+    # statement), as a reservation counts the job the lock's previous holder inserted.
+    assert [row[0] for row in await counted] == ["1"]
+
+
+async def test_a_failed_write_writes_nothing_and_frees_its_locks(
+    two: tuple[Database, Database],
+) -> None:
+    first, second = two
+    text = "it's 100% 'quoted'; DROP TABLE meta; --"  # merged into the query by psycopg, quoted
+    await first.write("INSERT INTO meta (key, value) VALUES (?, ?)", ("k", text), locks=(7, 8))
+    with pytest.raises(DriverError):  # the key is taken
+        await first.write("INSERT INTO meta (key, value) VALUES ('k', 'again')", locks=(7,))
+    async with second.transaction() as conn:  # not held by the failed write's session
+        await conn.lock_guild(7)
+    rows = await first.write("SELECT value FROM meta WHERE key = ?", ("k",), locks=(7,))
+    assert [row["value"] for row in rows] == [text]  # and its connection still serves

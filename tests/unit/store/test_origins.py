@@ -79,3 +79,18 @@ async def test_an_origin_needs_its_job(db_target: Path | str) -> None:
         with pytest.raises(Exception, match=r"(?i)foreign key"):
             async with db.transaction() as conn:
                 await store.put(conn, origin(999))
+
+
+async def test_several_origins_are_stored_in_one_statement_the_last_of_a_job_winning(
+    db_target: Path | str,
+) -> None:
+    async with open_database(db_target) as db:
+        first, second = await new_job(db), await new_job(db)
+        await store.put(db, origin(first))
+        later = NOW + timedelta(seconds=3)
+        await store.put_all(
+            db, [origin(first, later), origin(second), origin(second, later, private=True)]
+        )
+        assert await store.get(db, first) == origin(first, later)
+        assert await store.get(db, second) == origin(second, later, private=True)
+        await store.put_all(db, [])  # nothing to store

@@ -70,10 +70,9 @@ async def scenario(
             fits = True
         except (QueueFullError, QuotaExceededError):
             fits = False
-        async with db.locked() as conn:
-            got = await reserve_job(
-                conn, new_job(1, NOW, usd, images), caps, store.ts(day), store.ts(month)
-            )
+        got = await reserve_job(
+            db, new_job(1, NOW, usd, images), caps, store.ts(day), store.ts(month)
+        )
         assert (got is not None) == fits, (use, caps, usd, images)
         rows = await db.fetchall("SELECT id FROM jobs")
         assert len(rows) == len(jobs) + fits  # a refusal writes nothing
@@ -107,11 +106,11 @@ async def test_the_reserved_record_is_the_row_as_stored(db_target: Path | str) -
                              background="transparent", output_format="webp"),
     )  # fmt: skip
     async with open_database(db_target) as db:
-        async with db.locked() as conn:
-            first = await reserve_job(
-                conn, new_job(1, NOW, 0, 1), NO_CAPS, store.ts(day), store.ts(month)
-            )
-            assert first is not None
+        first = await reserve_job(
+            db, new_job(1, NOW, 0, 1), NO_CAPS, store.ts(day), store.ts(month)
+        )
+        assert first is not None
+        async with db.transaction() as conn:  # as a job with input files is reserved
             got = await reserve_job(conn, replace(job, source_job_id=first.id),
                                     NO_CAPS, store.ts(day), store.ts(month))  # fmt: skip
         assert got is not None and got.source_job_id == 1
@@ -134,10 +133,7 @@ async def account_scenario(
                 old = replace(new_job(2, NOW - timedelta(days=back), j_usd, 1), guild_id=guild)
                 await store.insert_job(conn, old)
         caps = replace(NO_CAPS, account_day_micro_usd=day_cap, account_month_micro_usd=month_cap)
-        async with db.locked() as conn:
-            got = await reserve_job(
-                conn, new_job(1, NOW, usd, 1), caps, store.ts(day), store.ts(month)
-            )
+        got = await reserve_job(db, new_job(1, NOW, usd, 1), caps, store.ts(day), store.ts(month))
         today = sum(u for _, back, u in jobs if NOW - timedelta(days=back) >= day)
         this_month = sum(u for _, back, u in jobs if NOW - timedelta(days=back) >= month)
         fits = (not day_cap or today + usd <= day_cap) and (
@@ -166,11 +162,14 @@ STRESS_CAPS = Caps(10_000, 0, 0, 0, 0, 0, 0)  # each guild: $0.01 a day, at 300 
 
 
 async def admit(db: Database, guild: int, user: int) -> bool:
-    day, month = day_start(NOW), month_start(NOW)
+    """Half reserve in one trip (as /imagine does), half in a transaction (as a job with input
+    files does): both must take the same turns."""
+    day, month = store.ts(day_start(NOW)), store.ts(month_start(NOW))
     job = replace(new_job(user, NOW, 300, 1), guild_id=guild)
-    async with db.locked() as conn:
-        got = await reserve_job(conn, job, STRESS_CAPS, store.ts(day), store.ts(month))
-    return got is not None
+    if user % 2:
+        async with db.transaction() as conn:
+            return await reserve_job(conn, job, STRESS_CAPS, day, month) is not None
+    return await reserve_job(db, job, STRESS_CAPS, day, month) is not None
 
 
 async def test_concurrent_admissions_across_connections_never_overshoot(
@@ -202,8 +201,7 @@ async def test_concurrent_admissions_in_several_guilds_never_overshoot_the_accou
 
     async def admit_anywhere(db: Database, guild: int, user: int) -> bool:
         job = replace(new_job(user, NOW, 300, 1), guild_id=guild)
-        async with db.locked() as conn:
-            got = await reserve_job(conn, job, ACCOUNT_CAPS, store.ts(day), store.ts(month))
+        got = await reserve_job(db, job, ACCOUNT_CAPS, store.ts(day), store.ts(month))
         return got is not None
 
     async with contextlib.AsyncExitStack() as stack:
@@ -242,9 +240,8 @@ async def admit_and_settle(db: Database, guild: int, user: int, seed: int) -> in
     day, month = day_start(NOW), month_start(NOW)
     caps = replace(NO_CAPS, guild_day_micro_usd=SETTLE_CAP)
     for _ in range(ROUNDS):
-        async with db.locked() as conn:
-            job = replace(new_job(user, NOW, ESTIMATE, 1), guild_id=guild)
-            got = await reserve_job(conn, job, caps, store.ts(day), store.ts(month))
+        job = replace(new_job(user, NOW, ESTIMATE, 1), guild_id=guild)
+        got = await reserve_job(db, job, caps, store.ts(day), store.ts(month))
         if got is None:
             refused += 1
             continue

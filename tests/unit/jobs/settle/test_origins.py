@@ -1,12 +1,17 @@
-"""OriginBook: origins shared through the database in cluster mode only, while tokens live."""
+"""OriginBook: origins shared through the database in cluster mode only, while tokens live, many
+in one write under load."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 from bot.clock import ManualClock
-from bot.db import Database, open_database
+from bot.db import Database, Params, Row, open_database
 from bot.jobs.settle.origins import PURGE_INTERVAL, TOKEN_LIFE, OriginBook
 from bot.records import InteractionOrigin
 from bot.store import origins as store
@@ -83,3 +88,57 @@ async def test_purges_wait_for_their_interval(db_target: Path | str) -> None:
         await book.remember(origin(third, clock))
         assert await stored(db, expired) is None
         assert await stored(db, first) is not None
+
+
+class CountedWrites:
+    """A Database whose writes are counted, and fail while `failing` is set."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.writes = 0
+        self.failing = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    async def write(self, sql: str, params: Params = (), *, locks: Sequence[int] = ()) -> list[Row]:
+        self.writes += 1
+        await asyncio.sleep(0)  # in flight: others acknowledge meanwhile
+        if self.failing:
+            raise sqlite3.OperationalError("disk I/O error")
+        return await self._db.write(sql, params, locks=locks)
+
+
+async def test_origins_acknowledged_together_are_stored_in_one_write(
+    db_target: Path | str,
+) -> None:
+    clock = ManualClock(START)
+    async with open_database(db_target) as db:
+        counted = CountedWrites(db)
+        book = OriginBook(db=cast(Database, counted), clock=clock, shared=True)
+        jobs = [await new_job(db) for _ in range(20)]
+        await asyncio.gather(*(book.remember(origin(job, clock)) for job in jobs))
+        assert [await stored(db, job) for job in jobs] == [origin(job, clock) for job in jobs]
+        assert counted.writes == 1  # all twenty came before the write went out
+        await book.remember(origin(jobs[0], clock))  # idle again: written at once, alone
+        assert counted.writes == 2
+
+
+async def test_a_failed_write_fails_each_of_its_origins_and_the_next_one_is_written(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(START)
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        counted = CountedWrites(db)
+        book = OriginBook(db=cast(Database, counted), clock=clock, shared=True)
+        first, second, third = [await new_job(db) for _ in range(3)]
+        counted.failing = True
+        outcomes = await asyncio.gather(
+            book.remember(origin(first, clock)), book.remember(origin(second, clock)),
+            return_exceptions=True,
+        )  # fmt: skip
+        assert [type(o) for o in outcomes] == [sqlite3.OperationalError] * 2
+        counted.failing = False
+        await book.remember(origin(third, clock))
+        assert await stored(db, third) == origin(third, clock)
+        assert await stored(db, first) is None
