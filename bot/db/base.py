@@ -64,7 +64,8 @@ class Writer(Protocol):
 
 class Transaction(Reader, Writer, Protocol):
     """The connection of one transaction: every write in bot/store takes it, so a write can only
-    run inside `Database.transaction()` (or `Database.locked()`), never on a shared connection.
+    run inside `Database.transaction()` (or be one statement, `Database.write`), never on a
+    shared connection.
     """
 
     async def execute(self, sql: str, params: Params = ()) -> Written: ...

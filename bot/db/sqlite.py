@@ -104,7 +104,8 @@ def _split_statements(sql: str, name: str) -> list[str]:
 
 class SqliteTransaction:
     """The connection of one transaction: every write in bot/store takes it, so a write can only
-    run inside `Database.transaction()` (or `Database.locked()`), never on a shared connection.
+    run inside `Database.transaction()` (or be one statement, `Database.write`), never on a
+    shared connection.
     """
 
     __slots__ = ("_conn",)

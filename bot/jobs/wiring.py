@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from bot.catalog.models import Catalog
 from bot.clock import Clock
 from bot.db import Database
-from bot.jobs.admit.admission import AccountCeilings, Admission
+from bot.jobs.admit.admission import Admission
+from bot.jobs.admit.limits import AccountCeilings
 from bot.jobs.backend import BatchApi, ImageBackend
 from bot.jobs.events import EventBus, JobSink
 from bot.jobs.lifecycle import QueueLifecycle

@@ -27,13 +27,13 @@ async def put_all(conn: Writer, origins: Sequence[InteractionOrigin]) -> None:
         for o in latest
         for value in (o.job_id, o.application_id, o.token, ts(o.created_at), int(o.private))
     ]
-    await conn.write(
-        "INSERT INTO interaction_origins (job_id, application_id, token, created_at, private)"
-        f" VALUES {rows} ON CONFLICT (job_id) DO UPDATE SET"  # noqa: S608 - placeholders only
-        " application_id = excluded.application_id, token = excluded.token,"
-        " created_at = excluded.created_at, private = excluded.private",
-        params,
+    columns = "job_id, application_id, token, created_at, private"
+    sql = f"INSERT INTO interaction_origins ({columns}) VALUES {rows}"  # noqa: S608 - placeholders only
+    sql += (
+        " ON CONFLICT (job_id) DO UPDATE SET application_id = excluded.application_id,"
+        " token = excluded.token, created_at = excluded.created_at, private = excluded.private"
     )
+    await conn.write(sql, params)
 
 
 async def get(db: Reader, job_id: int) -> InteractionOrigin | None:

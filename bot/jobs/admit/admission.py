@@ -4,33 +4,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.catalog.models import Catalog
 from bot.catalog.pricing import CostEstimate, estimate, text_tokens_upper_bound
-from bot.clock import Clock, day_start, month_start, next_day, next_month
+from bot.clock import Clock, day_start, month_start
 from bot.db import Database
 from bot.errors import (
     GuildPausedError,
     InvalidOptionError,
     ModelNotOfferedError,
     QueueFullError,
-    QuotaExceededError,
-    QuotaUnit,
 )
-from bot.guild_settings import GuildLimits, effective_user_limits
+from bot.guild_settings import effective_user_limits
+from bot.jobs.admit.limits import AccountCeilings, MemberLimits, check_reservation
 from bot.jobs.admit.provider_lacks import check_provider
+from bot.jobs.admit.reserve import reserve
 from bot.jobs.admit.validation import ValidRequest, validate
 from bot.jobs.models import Submission
 from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
 from bot.provider.costs import reservation
 from bot.provider.profile import ProviderProfile
-from bot.records import JobRecord, NewFile
+from bot.records import JobRecord
 from bot.store import jobs as store, meta
 from bot.store.files import FileStore
-from bot.store.reservations import Caps, reserve_job
 from bot.store.standing import read_standing
 
 log = logging.getLogger(__name__)
@@ -38,9 +37,6 @@ log = logging.getLogger(__name__)
 # Results that could not be posted are pointed out at the member's next command for this long
 # (past it, /job still sends them while RESULT_RETENTION_DAYS keeps them).
 UNSEEN_RESULTS_WINDOW = timedelta(days=30)
-# Reservations tried before a refusal no limit explains is an error: each retry means a job
-# ended between the refused insert and the read that explains it.
-RESERVE_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,76 +49,9 @@ class Reserved:
     unseen: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class AccountCeilings:
-    """ACCOUNT_DAILY_USD and ACCOUNT_MONTHLY_USD in micro-USD: every guild together (0 = none)."""
-
-    daily_micro_usd: int = 0
-    monthly_micro_usd: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class MemberLimits:
-    """The limits that apply to one submission (0 = no limit)."""
-
-    guild: GuildLimits
-    user_daily_images: int
-    user_daily_micro_usd: int
-    member_queue: int
-    guild_queue: int
-    account: AccountCeilings = field(default_factory=AccountCeilings)
-
-
-@dataclass(frozen=True, slots=True)
-class _Check:
-    limit: str
-    unit: QuotaUnit
-    used: int
-    allowed: int
-    requested: int
-    resets_at: datetime
-
-
-def check_reservation(
-    use: store.BudgetUse, limits: MemberLimits, cost: CostEstimate, now: datetime
-) -> None:
-    """Raise the first limit this reservation would break (queue, then budgets and quotas)."""
-    if limits.member_queue and use.user_queued >= limits.member_queue:
-        raise QueueFullError("member", limits.member_queue)
-    if limits.guild_queue and use.guild_queued >= limits.guild_queue:
-        raise QueueFullError("guild", limits.guild_queue)
-    tomorrow, month = next_day(now), next_month(now)
-    g, usd, images = limits.guild, cost.micro_usd, cost.images
-    checks = (
-        _Check("the server's daily budget", "usd", use.guild_day_micro_usd, g.daily_micro_usd,
-               usd, tomorrow),
-        _Check("the server's monthly budget", "usd", use.guild_month_micro_usd,
-               g.monthly_micro_usd, usd, month),
-        _Check("the server's daily images", "images", use.guild_day_images, g.daily_images,
-               images, tomorrow),
-        _Check("your daily images", "images", use.user_day_images, limits.user_daily_images,
-               images, tomorrow),
-        _Check("your daily budget", "usd", use.user_day_micro_usd, limits.user_daily_micro_usd,
-               usd, tomorrow),
-        _Check("the bot's daily budget for every server", "usd", use.account_day_micro_usd,
-               limits.account.daily_micro_usd, usd, tomorrow),
-        _Check("the bot's monthly budget for every server", "usd",
-               use.account_month_micro_usd, limits.account.monthly_micro_usd, usd, month),
-    )  # fmt: skip
-    for c in checks:
-        if c.allowed and c.used + c.requested > c.allowed:
-            raise QuotaExceededError(
-                limit=c.limit,
-                unit=c.unit,
-                used=c.used,
-                allowed=c.allowed,
-                requested=c.requested,
-                resets_at=c.resets_at,
-            )
-
-
 class Admission:
-    """Validates, prices and reserves a submission in one transaction, or refuses it."""
+    """Validates and prices a submission and reserves it (bot/jobs/admit/reserve.py), or
+    refuses it."""
 
     def __init__(
         self,
@@ -206,8 +135,8 @@ class Admission:
             await self._safety.screen(who, settings.config, valid.request_prompt, s.images)
         saved = await self._files.save_inputs(s.images, s.mask, s.markup) if s.images else []
         try:
-            return Reserved(await self._reserve(s, valid, cost, limits, saved), cost,
-                            standing.unseen)  # fmt: skip
+            job = await reserve(self._db, self._clock, s, valid, cost, limits, saved)
+            return Reserved(job, cost, standing.unseen)
         except BaseException:
             await self._files.delete(f.relpath for f in saved)
             raise
@@ -310,71 +239,3 @@ class Admission:
             text_tokens=text_tokens_upper_bound(valid.request_prompt),
         )  # fmt: skip
         return replace(cost, micro_usd=micro_usd)
-
-    async def _reserve(
-        self,
-        s: Submission,
-        valid: ValidRequest,
-        cost: CostEstimate,
-        limits: MemberLimits,
-        saved: list[NewFile],
-    ) -> JobRecord:
-        # Check and insert in ONE statement (bot/store/reservations.py): concurrent submissions
-        # can never together exceed a limit. A refusal is explained by reading the same counters
-        # (check_reservation raises the limit that binds); when none binds any more (a job ended
-        # in between and freed its share), the reservation is tried again.
-        for _ in range(RESERVE_TRIES):
-            now = self._clock.now()
-            day, month = day_start(now), month_start(now)
-            job = await self._try_reserve(_new_job(s, valid, cost, now), limits, saved, now)
-            if job is not None:
-                return job
-            use = await store.budget_use(self._db, s.guild_id, s.user_id, day, month)
-            check_reservation(use, limits, cost, now)
-        raise RuntimeError("reservation refused though every limit holds")
-
-    async def _try_reserve(
-        self, new: store.NewJob, limits: MemberLimits, saved: list[NewFile], now: datetime
-    ) -> JobRecord | None:
-        day, month = store.ts(day_start(now)), store.ts(month_start(now))
-        if not saved:  # one trip to the database (bot/db/base.py Writer.write)
-            return await reserve_job(self._db, new, _caps(limits), day, month)
-        async with self._db.transaction() as conn:  # the job and its input files, or neither
-            job = await reserve_job(conn, new, _caps(limits), day, month)
-            if job is not None:
-                await store.insert_files(conn, job.id, saved, now)
-        return job
-
-
-def _new_job(s: Submission, valid: ValidRequest, cost: CostEstimate, now: datetime) -> store.NewJob:
-    return store.NewJob(
-        guild_id=s.guild_id,
-        channel_id=s.channel_id,
-        user_id=s.user_id,
-        operation=s.operation,
-        prompt=valid.prompt,
-        options=valid.options,
-        reserved_micro_usd=cost.micro_usd,
-        reserved_images=cost.images,
-        estimated_tokens=cost.tokens,
-        source_job_id=s.source_job_id,
-        created_at=now,
-        style=valid.style,
-        speed=valid.speed,
-        style_text=valid.style_text,
-    )
-
-
-def _caps(limits: MemberLimits) -> Caps:
-    g = limits.guild
-    return Caps(
-        guild_day_micro_usd=g.daily_micro_usd,
-        guild_month_micro_usd=g.monthly_micro_usd,
-        guild_day_images=g.daily_images,
-        user_day_images=limits.user_daily_images,
-        user_day_micro_usd=limits.user_daily_micro_usd,
-        member_queue=limits.member_queue,
-        guild_queue=limits.guild_queue,
-        account_day_micro_usd=limits.account.daily_micro_usd,
-        account_month_micro_usd=limits.account.monthly_micro_usd,
-    )

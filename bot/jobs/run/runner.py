@@ -34,6 +34,9 @@ from bot.records import JobRecord
 from bot.store import jobs as store
 from bot.store.files import FileStore
 
+# Over 300 lines for a reason: one job's life from running to settled is one object's state (its
+# run, pacer holds, the 429 back-off, abandonment); settlement, pacing and request policy live
+# in bot/jobs/settle/ and bot/jobs/order/.
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 

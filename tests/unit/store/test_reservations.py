@@ -17,7 +17,7 @@ from bot.db import Database, open_database
 from bot.domain import ImageOptions, TokenUsage
 from bot.errors import QueueFullError, QuotaExceededError
 from bot.guild_settings import GuildLimits
-from bot.jobs.admit.admission import MemberLimits, check_reservation
+from bot.jobs.admit.limits import MemberLimits, check_reservation
 from bot.store import jobs as store
 from bot.store.endings import EndState, JobEnding, end_job
 from bot.store.ledger import ApiCall
