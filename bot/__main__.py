@@ -7,8 +7,8 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from bot.db.urls import url_secrets
 from bot.errors import BotError, ConfigError, UnreachableError
 from bot.ops.logs import configure_logging, error_line
 from bot.provider.base_url import with_base_url
@@ -117,7 +117,7 @@ def _configure_logging(settings: Settings) -> None:
     hidden = [s.get_secret_value() for s in secrets if s is not None]
     if settings.database_url is not None:
         url = settings.database_url.get_secret_value()
-        hidden += [url, *filter(None, [urlsplit(url).password])]
+        hidden += [url, *url_secrets(url)]
     configure_logging(settings.log_level, settings.log_format, hidden)
 
 

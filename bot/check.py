@@ -10,10 +10,11 @@ from bot.catalog.models import Catalog, ModelSpec, load_catalog
 from bot.catalog.pricing import cost_of, estimate
 from bot.clock import Clock, SystemClock
 from bot.db import latest_version, open_database
+from bot.db.urls import redact
 from bot.domain import ImageOptions, ImageRequest
 from bot.errors import AccountProblemError, BotError, ConfigError, UpstreamError
 from bot.money import format_usd
-from bot.ops.startup import OPEN_ERRORS, database_error, postgresql_error, redact
+from bot.ops.startup import OPEN_ERRORS, database_error, postgresql_error
 from bot.provider.availability import missing_from_catalog, missing_from_provider
 from bot.provider.failures import ConnectFailedError
 from bot.provider.images import OpenAIImagesClient, build_http_client

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.db.urls import url_problem
 from bot.errors import ConfigError
 
 # Images per minute and tokens per minute by usage tier, identical for every GPT Image model
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     def _is_postgresql(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(POSTGRESQL_SCHEMES):
             raise ValueError("must be a postgresql:// URL")
+        problem = None if value is None else url_problem(value.get_secret_value())
+        if problem is not None:
+            raise ValueError(f"is not a PostgreSQL URL libpq reads: {problem}")
         return value
 
     @field_validator("shard_ids")

@@ -19,7 +19,7 @@ from bot.cluster.leader import Leadership
 from bot.cluster.liveness import Liveness
 from bot.cluster.shards import claimed_shards
 from bot.cluster.wiring import build_leadership
-from bot.db import Database, open_database
+from bot.db import Database, DriverError, open_database
 from bot.guilds.service import GuildSettingsService
 from bot.jobs.admit.access import GuildAccess
 from bot.jobs.lifecycle import QueueLifecycle
@@ -194,9 +194,13 @@ async def run(settings: Settings) -> None:
     point_discord_at(settings)
     async with contextlib.AsyncExitStack() as stack:
         services = await _open_services(stack, settings)
-        if settings.database_url is not None:  # several processes: each shard run by one
+        if (url := settings.database_url) is not None:  # several processes: a shard each
             # Every shard count has a shard 0: two processes left to Discord's count clash there.
-            await stack.enter_async_context(claimed_shards(services.db, settings.shards or (0,)))
+            shards = claimed_shards(services.db, settings.shards or (0,), settings.shard_count)
+            try:
+                await stack.enter_async_context(shards)
+            except DriverError as exc:  # e.g. the server's max_connections reached
+                raise postgresql_error(url.get_secret_value(), 0, exc) from None
         bot = await stack.enter_async_context(ImageBot(services))
         _close_on_signals(bot)
         model = services.catalog.models.get(settings.image_model)

@@ -125,6 +125,19 @@ class Database(Writer, Protocol):
         (at once, never waiting). Raises a DriverError when the server cannot be reached."""
         ...
 
+    async def try_session_locks(
+        self, keys: Sequence[int], *, shared: Sequence[int] = ()
+    ) -> SessionLock | tuple[int, ...]:
+        """Take every key of `keys` (and `shared` ones, in shared mode) for this process on ONE
+        connection of its own, at once: the lock holding them all, or the keys of `keys` that
+        another session holds (then none is taken)."""
+        ...
+
+    async def advisory_holders(self, low: int, high: int) -> list[int]:
+        """The bigint advisory keys from `low` to `high` (excluded) that some session holds
+        (PostgreSQL's pg_locks; none on SQLite, whose one process holds every lock)."""
+        ...
+
     def session_lock(self, key: int) -> AbstractAsyncContextManager[None]:
         """Hold the advisory lock `key` (a bigint of bot/db/locks.py's table) for the block,
         waiting while another process holds it; on SQLite, a lock of this one process."""

@@ -11,6 +11,10 @@ MIGRATIONS = 2  # (2, 0): processes starting together migrate one at a time
 DISPATCHER_LEASE = 3  # the one process that dispatches holds it for its session (bot/cluster/)
 IDENTIFY_BASE = 4_000_000  # + bucket: one gateway IDENTIFY per max_concurrency bucket at a time
 SHARD_BASE = 6_000_000  # + shard id: held by the process that runs that shard (bot/cluster/)
+# + SHARD_COUNT (0: Discord's recommended count), shared: every process holds its total, so a
+# process started with another total is seen (bot/cluster/shards.py).
+SHARD_COUNT_BASE = 8_000_000
+SHARD_COUNT_END = 9_000_000
 # + process id (31 bits): held by each live process for its life (bot/cluster/liveness.py); far
 # above the ranges before it, so that no process id reaches them.
 PROCESS_BASE = 10_000_000_000
@@ -29,3 +33,8 @@ def process_key(process_id: int) -> int:
 def shard_key(shard_id: int) -> int:
     """The key of one shard: two processes never run the same shard."""
     return SHARD_BASE + shard_id
+
+
+def shard_count_key(shard_count: int | None) -> int:
+    """The key every process of one SHARD_COUNT holds in shared mode (None: Discord's count)."""
+    return SHARD_COUNT_BASE + (shard_count or 0)

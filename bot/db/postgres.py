@@ -253,6 +253,29 @@ class PgDatabase:
         self._spare = conn
         return None
 
+    async def try_session_locks(
+        self, keys: Sequence[int], *, shared: Sequence[int] = ()
+    ) -> PgSessionLock | tuple[int, ...]:
+        # One statement for any number of keys (a large bot's thousands of shards), on one
+        # connection: a connection per lock would use up the server's max_connections.
+        conn = await connect(self._url)
+        try:
+            cursor = await conn.execute(_TRY_LOCKS, (list(keys),))
+            refused = tuple(int(row[0]) for row in await cursor.fetchall())
+            if refused:
+                await conn.close()  # frees the keys it did take
+                return refused
+            if shared:  # nobody takes these exclusively: never waits
+                await conn.execute(_SHARED_LOCKS, (list(shared),))
+        except BaseException:
+            await conn.close()
+            raise
+        return PgSessionLock(conn, None)
+
+    async def advisory_holders(self, low: int, high: int) -> list[int]:
+        rows = await self.fetchall(_HOLDERS, (low, high))
+        return [int(row[0]) for row in rows]
+
     @asynccontextmanager
     async def session_lock(self, key: int) -> AsyncIterator[None]:
         # A connection of its own, outside the pool: a session's locks stack (a second take of
@@ -272,12 +295,24 @@ class PgDatabase:
         await self._pool.close()
 
 
+_TRY_LOCKS = "SELECT k FROM unnest(%s::bigint[]) AS k WHERE NOT pg_try_advisory_lock(k)"
+_SHARED_LOCKS = "SELECT pg_advisory_lock_shared(k) FROM unnest(%s::bigint[]) AS k"
+# A bigint key shows in pg_locks as its high (classid) and low (objid) 32 bits, objsubid 1:
+# https://www.postgresql.org/docs/15/view-pg-locks.html
+_HOLDERS = (
+    "SELECT k FROM (SELECT DISTINCT (classid::bigint << 32) | objid::bigint AS k FROM pg_locks"
+    " WHERE locktype = 'advisory' AND objsubid = 1 AND granted) AS held"
+    " WHERE k >= ? AND k < ? ORDER BY k"
+)
+
+
 class PgSessionLock:
-    """A session advisory lock and the connection that holds it (see bot.db.base.SessionLock)."""
+    """Session advisory locks and the connection that holds them (see bot.db.base.SessionLock):
+    one key (`key`), or several (None: released all at once)."""
 
     __slots__ = ("_conn", "_key")
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], key: int) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], key: int | None) -> None:
         self._conn = conn
         self._key = key
 
@@ -294,7 +329,10 @@ class PgSessionLock:
     async def release(self) -> None:
         if not self._conn.closed:
             with contextlib.suppress(psycopg.Error, OSError):
-                await self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+                if self._key is None:
+                    await self._conn.execute("SELECT pg_advisory_unlock_all()")
+                else:
+                    await self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
             await self._conn.close()
 
 

@@ -187,6 +187,14 @@ class SqliteDatabase:
         """Held at once: one process runs on a SQLite file, so it holds every lock."""
         return HeldLock()
 
+    async def try_session_locks(
+        self, keys: Sequence[int], *, shared: Sequence[int] = ()
+    ) -> SessionLock | tuple[int, ...]:
+        return HeldLock()
+
+    async def advisory_holders(self, low: int, high: int) -> list[int]:
+        return []
+
     @asynccontextmanager
     async def session_lock(self, key: int) -> AsyncIterator[None]:
         """One process uses a SQLite file: the lock is this process's own."""

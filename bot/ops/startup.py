@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from bot.db import DriverError, connect_failure, probe_writable
+from bot.db.urls import redact, url_secrets
 from bot.errors import ConfigError, UnreachableError
 
 GATEWAY_CONNECT_SECONDS = 10.0
@@ -69,18 +70,9 @@ def _fix_for(reason: str) -> str:
 
 
 def _without_password(text: str, url: str) -> str:
-    password = urlsplit(url).password
-    return text.replace(password, "***") if password else text
-
-
-def redact(url: str) -> str:
-    """`url` without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def short_reason(exc: BaseException) -> str:

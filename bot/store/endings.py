@@ -53,7 +53,7 @@ async def end_job(conn: Transaction, ending: JobEnding) -> JobRecord | None:
     None when the job had already left those states (nothing written)."""
     if not ending.expected:
         raise ValueError("an ending needs the states it may end a job from")
-    await _lock_guild_of(conn, ending.job_id)
+    await lock_guild_of_job(conn, ending.job_id)
     expected = ", ".join("?" * len(ending.expected))
     cursor = await conn.execute(
         _END.format(expected=expected),
@@ -78,11 +78,13 @@ async def end_job(conn: Transaction, ending: JobEnding) -> JobRecord | None:
     return row_to_job(row)
 
 
-async def _lock_guild_of(conn: Transaction, job_id: int) -> None:
-    """Take the job's guild lock first, as a reservation does. On PostgreSQL an ending from
-    'queued' updates member_queued before guild_day_use (migration 0007's triggers fire in
-    name order), a reservation's insert the other way round: the two deadlocked when a member
-    was admitted in one process while a queued job of theirs was cancelled in another
+async def lock_guild_of_job(conn: Transaction, job_id: int) -> None:
+    """Take the job's guild lock first, as a reservation does: every transaction that writes a
+    job's counters or its ledger rows takes it before any row lock, so they take turns instead
+    of deadlocking. On PostgreSQL an ending from 'queued' updates member_queued before
+    guild_day_use (migration 0007's triggers fire in name order), a reservation's insert the
+    other way round; an answer's ledger row (api_calls_daily) came before its charge
+    (guild_day_use), an ending with a ledger row the other way round
     (tests/unit/store/test_reservations.py, admissions and settlements across processes)."""
     row = await conn.fetchone("SELECT guild_id FROM jobs WHERE id = ?", (job_id,))
     if row is not None:

@@ -168,6 +168,27 @@ def test_start_up_refused_by_postgresql_stops_at_once_with_the_cause(
     assert line.index(cause) < line.index(f"127.0.0.1:{pg_server.port}"), "the cause comes first"
 
 
+# URLs libpq cannot read (or whose port is no port): refused before any connection, in one line.
+MALFORMED = {
+    "port not a number": ("postgresql://bot:hunter2@127.0.0.1:notaport/bot", "'notaport'"),
+    "port out of range": ("postgresql://bot:hunter2@127.0.0.1:99999/bot", "'99999'"),
+    "unknown option": ("postgresql://bot:hunter2@127.0.0.1/bot?bogus=1", "bogus"),
+    "broken IPv6 host": ("postgresql://bot:hunter2@[::1/bot", "IPv6"),
+    "password in the query": ("postgresql://bot@127.0.0.1:notaport/bot?password=hunter2", "port"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_url_libpq_cannot_read_is_one_line_without_its_password(
+    case: str, tmp_path: Path
+) -> None:
+    url, cause = MALFORMED[case]
+    started = time.monotonic()
+    line = _one_error_line(_run([], _bot_env(tmp_path, url), tmp_path))  # hunter2 never shown
+    assert time.monotonic() - started < 15, "nothing to wait for"
+    assert cause in line
+
+
 @pytest.mark.parametrize("case", [*REFUSALS, "unreachable"])
 def test_check_with_a_bad_database_url_says_one_line_and_exits_2(
     case: str, tmp_path: Path, pg_server: PostgresServer

@@ -80,7 +80,13 @@ class JobQueue:
         """Queue a new job at the back of its member's line; returns its position.
 
         Its own position goes out with its "queued" event, so it gets no "position" event.
+        A job the cluster's mirror (bot/cluster/sync.py) read from the database before its
+        admission got here is queued already: its place is returned, nothing is added.
         """
+        if job.id in self._records:
+            place = self._scheduler.position(job.id)
+            assert place is not None  # every record's job is in the scheduler
+            return place
         self._arrive(job)
         place, behind = self._scheduler.behind(job.id)
         self._announced[job.id] = place

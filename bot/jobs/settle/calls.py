@@ -25,7 +25,7 @@ from bot.jobs.split import Chunk, JobRun
 from bot.provider.account import AccountAlarm
 from bot.records import JobRecord, NewFile
 from bot.store import jobs as store
-from bot.store.endings import set_running_charge
+from bot.store.endings import lock_guild_of_job, set_running_charge
 from bot.store.files import FileStore
 from bot.store.ledger import ApiCall, Billing, insert_api_call
 
@@ -231,6 +231,7 @@ class CallSettlement:
     async def requeue(self, job: JobRecord, call: ApiCall | None = None) -> bool:
         """Back to queued with its reservation (a 429, or a stop before any call went out)."""
         async with self._db.transaction() as conn:
+            await lock_guild_of_job(conn, job.id)  # its counters change: the guild's turn first
             if call is not None and await _still_running(conn, job.id):
                 await insert_api_call(conn, call)
             return await store.requeue(conn, job.id)
@@ -266,7 +267,12 @@ async def _still_running(conn: Transaction, job_id: int | None) -> bool:
     """A call is recorded only while its job runs: with several processes, the one that took
     the dispatcher lease over may have ended it already (unknown, its doubt charged by its own
     "interrupted" row), and a second row would count the same call twice (bot/cluster/)."""
-    if job_id is None or await store.is_running(conn, job_id):
+    if job_id is None:
+        return True
+    # The guild's lock before any row (bot/store/endings.py lock_guild_of_job): the running
+    # check then holds until commit, and no ending of the guild's jobs runs in between.
+    await lock_guild_of_job(conn, job_id)
+    if await store.is_running(conn, job_id):
         return True
     log.info("job %s ended elsewhere meanwhile: its call is not recorded again", job_id)
     return False

@@ -114,3 +114,17 @@ def test_far_back_jobs_hear_of_a_move_once_it_is_a_tenth_near_the_front_every_mo
     assert bus.heard(3) == [4, 5]  # moved by one, twice: both told
     assert bus.heard(150) == [165]  # told once it moved by 15, a tenth of 150
     assert bus.heard(200) == []  # 215 is under 220
+
+
+def test_a_job_the_mirror_found_first_is_queued_once_when_its_admission_pushes_it() -> None:
+    # Cluster mode: the mirror (bot/cluster/sync.py) may read a job this process has just
+    # reserved before its admission pushes it; it must not be queued (and dispatched) twice.
+    bus = RecordingBus()
+    queue = JobQueue(cast(EventBus, bus))
+    queue.push(record(1, guild_id=1, user_id=1))
+    queue.mirror([record(2, guild_id=1, user_id=2)])
+    assert queue.push(record(2, guild_id=1, user_id=2)) == 2  # its place, for the reply
+    assert len(queue) == 2
+    assert [queue.pop(), queue.pop(), queue.pop()] == [
+        record(1, guild_id=1, user_id=1), record(2, guild_id=1, user_id=2), None,
+    ]  # fmt: skip
