@@ -74,8 +74,8 @@ async def run_check(
 
 async def _report_database(settings: Settings) -> int:
     """The database and its schema, read only: on PostgreSQL other processes, maybe of an
-    older version, run on it, so migrations are left to the bot's start-up. A problem (1)
-    when the database is newer than this code; ConfigError when it cannot be opened."""
+    older version, run on it, so migrations are left to the bot's start-up (a newer schema,
+    which the bot runs on, is said as such); ConfigError when it cannot be opened."""
     latest = latest_version()
     try:
         async with open_database(settings.database, migrating=False) as db:
@@ -85,11 +85,10 @@ async def _report_database(settings: Settings) -> int:
             raise postgresql_error(settings.database_url.get_secret_value(), 0, exc) from None
         raise database_error(settings.database_path, exc) from None
     where = _where(settings)
-    if version > latest:
-        _say(f"database: {where} (schema version {version})")
-        _say(f"problem: the database's schema is newer than this version's ({latest}): "
-             "run the newer version")  # fmt: skip
-        return 1
+    if version > latest:  # a newer process migrated it: this one starts on it all the same
+        _say(f"database: {where} (schema version {version}, newer than this version's "
+             f"{latest}: a newer version of the bot migrated it)")  # fmt: skip
+        return 0
     pending = latest - version
     if pending:
         s = "" if pending == 1 else "s"

@@ -26,6 +26,16 @@ _LATIN_NAME = re.compile(r"^LATIN (?:SMALL |CAPITAL )?LETTER (?:[A-Z]+ )*?([A-Z]
 _SEARCH_DEPTH = 3  # steps through the confusables graph to reach a Latin letter (ɛ → ꞓ → ε)
 
 
+# C0 controls and DEL but tab, line feed and carriage return: nothing a member means to write
+# (a pasted NUL would be refused by PostgreSQL's text type and by the API's JSON).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def drop_controls(text: str) -> str:
+    """`text` without control characters other than tab and line breaks."""
+    return _CONTROLS.sub("", text)
+
+
 def drop_invisible(text: str) -> str:
     """NFKC, without the format characters that render as nothing or reorder text."""
     return _FORMAT.sub("", unicodedata.normalize("NFKC", text))

@@ -41,7 +41,8 @@ SELECT {SETTINGS_COLUMNS},
        COALESCE((SELECT json_group_array(id)
                  FROM (SELECT id FROM jobs WHERE guild_id = :guild AND user_id = :user
                          AND state = 'succeeded' AND delivered_at IS NULL
-                         AND finished_at >= :unseen_since) AS u), '[]') AS unseen_json
+                         AND finished_at >= :unseen_since AND finished_at < :unseen_until) AS u),
+                '[]') AS unseen_json
 {SETTINGS_FROM}
 """  # noqa: S608 (constant SQL text; every value is a parameter)
 
@@ -52,8 +53,9 @@ class Standing:
 
     `refusal_times` are the member's refusals (UTC, oldest first) within the guild's cool-down
     lookback of the read (none when its cool-down is off): all that bot/jobs/safety/cooldown.py
-    needs. `unseen` are the ids of the member's succeeded jobs finished since the read's
-    `unseen_since` whose result no message has shown (posting failed), oldest first.
+    needs. `unseen` are the ids of the member's succeeded jobs finished from the read's
+    `unseen_since` to `unseen_until` whose result no message has shown (posting failed, or
+    is still under way for one finished later), oldest first.
     """
 
     settings: GuildSettings
@@ -63,7 +65,12 @@ class Standing:
 
 
 async def read_standing(
-    db: Reader, guild_id: int, user_id: int, now: datetime, unseen_since: datetime
+    db: Reader,
+    guild_id: int,
+    user_id: int,
+    now: datetime,
+    unseen_since: datetime,
+    unseen_until: datetime,
 ) -> Standing:
     """The guild's settings (with styles) and role quotas, the member's recent refusals and
     their results waiting to be pointed out."""
@@ -71,6 +78,7 @@ async def read_standing(
         "guild": guild_id, "user": user_id, "now": int(now.timestamp()),
         "refusals": DEFAULT_COOLDOWN_REFUSALS, "window": DEFAULT_COOLDOWN_WINDOW_MINUTES,
         "minutes": DEFAULT_COOLDOWN_MINUTES, "unseen_since": int(unseen_since.timestamp()),
+        "unseen_until": int(unseen_until.timestamp()),
     }  # fmt: skip
     row = await db.fetchone(_STANDING, params)
     assert row is not None  # a select from (SELECT 1) always yields a row

@@ -66,6 +66,7 @@ async def test_a_result_nobody_could_be_shown_is_pointed_out_at_the_next_command
         await h.eventually(lambda: any(v.code == 50013 for v in h.discord.violations))
         assert h.jobs()[0]["delivered_at"] is None
 
+        h.advance(5 * 60)  # past the minutes a post may still be under way (POSTING_GRACE)
         again = await h.imagine("a key", quality="low")  # commands still work in the channel
         reminder = await again.wait_followup(lambda m: "could not be posted" in m.content, 10)
         assert reminder.ephemeral and "`/job 1`" in reminder.content

@@ -220,3 +220,18 @@ def test_check_reads_an_older_postgresql_schema_without_migrating_it(
         assert table is None, "check created or migrated tables in a shared database"
     finally:
         pg_server.drop_database(url)
+
+
+def test_check_says_a_newer_schema_is_newer_and_no_problem(
+    tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    """A newer process migrated the database (a rolling upgrade): this version runs on it."""
+    url = pg_server.new_database()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO schema_version (version, name) VALUES (999, 'newer.sql')")
+        result = _run(["check"], _bot_env(tmp_path, url), tmp_path)
+        assert "schema version 999, newer than this version's" in result.stdout, result.stdout
+        assert "problem: the database" not in result.stdout
+    finally:
+        pg_server.drop_database(url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text import drop_invisible, name_key, skeleton
+from bot.text import drop_controls, drop_invisible, name_key, skeleton
 
 
 @pytest.mark.parametrize(
@@ -24,3 +24,7 @@ def test_invisible_and_bidi_characters_do_not_make_another_name() -> None:
     assert drop_invisible("No\u200bir\u202e") == "Noir"
     assert name_key("\u202aNoir\u202c") == name_key("NOIR") == name_key("Nоir") == "noir"
     assert name_key("Noir") != name_key("Nair")
+
+
+def test_control_characters_go_but_tabs_and_line_breaks_stay() -> None:
+    assert drop_controls("a\x00b\x07c\x1bd\x7fe\tf\ng\r\nh") == "abcde\tf\ng\r\nh"

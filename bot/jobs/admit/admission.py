@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 # Results that could not be posted are pointed out at the member's next command for this long
 # (past it, /job still sends them while RESULT_RETENTION_DAYS keeps them).
 UNSEEN_RESULTS_WINDOW = timedelta(days=30)
+# A result finished this recently may still be on its way to Discord (uploads, retries): not
+# pointed out as unposted yet.
+POSTING_GRACE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,7 @@ class Admission:
         """The queued job with its reservation, or a UserFacingError naming what was refused."""
         now = self._clock.now()
         standing = await read_standing(
-            self._db, s.guild_id, s.user_id, now, now - UNSEEN_RESULTS_WINDOW
+            self._db, s.guild_id, s.user_id, now, now - UNSEEN_RESULTS_WINDOW, now - POSTING_GRACE
         )
         settings = standing.settings
         if settings.config.paused:

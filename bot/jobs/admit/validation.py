@@ -15,7 +15,7 @@ from bot.errors import InvalidOptionError, ModelNotAllowedError, ModelRetiredErr
 from bot.guild_settings import GuildSettings
 from bot.jobs.models import Submission
 from bot.provider.batch_wire import DATA_URL_MAX_CHARS, data_url_length
-from bot.text import name_key
+from bot.text import drop_controls, name_key
 
 MAX_PROMPT_CHARS = 4000  # README, Commands: prompts of 1 to 4000 characters
 PREVIEW_PARTIAL_IMAGES = 2  # two previews: one early, one nearly done; each costs 100 tokens
@@ -199,7 +199,7 @@ def _replacement(
 
 
 def _prompt(prompt: str, spec: ModelSpec) -> str:
-    text = prompt.strip()
+    text = drop_controls(prompt).strip()
     if not text:
         raise InvalidOptionError("prompt", "write what you want to see")
     limit = min(MAX_PROMPT_CHARS, spec.max_prompt_chars)

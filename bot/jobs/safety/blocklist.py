@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bot.text import latin_twins
+from bot.text import drop_controls, latin_twins
 
 MAX_PHRASE_CHARS = 100  # a phrase longer than this is a sentence, not a word to block
 MAX_PHRASES = 500  # per guild; matching stays a dictionary look-up per word of the prompt
@@ -162,4 +162,4 @@ def phrase_key(phrase: str) -> str:
 
 def split_phrases(text: str) -> list[str]:
     """A moderator's comma-separated input as phrases, trimmed, empty ones dropped."""
-    return [" ".join(p.split()) for p in text.split(",") if p.strip()]
+    return [" ".join(p.split()) for p in drop_controls(text).split(",") if p.strip()]

@@ -365,3 +365,15 @@ async def test_an_unexpected_error_before_sending_releases_the_job(
         assert (job.state, job.charged_micro_usd, job.charged_images) == ("failed", 0, 0)
         assert h.backend.calls == [] and await h.ledger(job.id) == []
         assert h.sink.kinds(job.id)[-1] == "failed"
+
+
+async def test_control_characters_pasted_into_a_prompt_are_dropped_not_a_failure(
+    tmp_path: Path, db_target: Path | str
+) -> None:
+    # PostgreSQL's text cannot hold a NUL: the member got "something went wrong" there.
+    async with harness(tmp_path, database=db_target) as h:
+        admitted = await h.service.submit(submission(prompt="a red\x00 fox\x1b\tat\ndusk\x7f"))
+        assert admitted.job.prompt == "a red fox\tat\ndusk"
+        assert (await h.job(admitted.job.id)).prompt == "a red fox\tat\ndusk"
+        with pytest.raises(InvalidOptionError):  # nothing but controls: nothing to draw
+            await h.service.submit(submission(prompt="\x00\x07 "))

@@ -30,7 +30,7 @@ async def db(db_target: Path | str) -> AsyncIterator[Database]:
 
 
 async def test_a_guild_with_nothing_set_reads_as_the_defaults(db: Database) -> None:
-    standing = await read_standing(db, 1, 10, START, START)
+    standing = await read_standing(db, 1, 10, START, START, START)
     assert standing.settings == GuildSettings(1, GuildLimits(), GuildConfig())
     assert standing.role_quotas == () and standing.refusal_times == ()
 
@@ -63,7 +63,7 @@ async def test_standing_matches_the_stores_reads(db: Database) -> None:
         await safety.record_refusal(conn, guild_id=1, channel_id=5, user_id=11,
                                     kind="screening", detail="x", now=START)  # fmt: skip
 
-    standing = await read_standing(db, 1, 10, START, START)
+    standing = await read_standing(db, 1, 10, START, START, START)
 
     assert standing.settings == await guilds.get(1)
     assert standing.settings.styles == {"Noir": "film noir, {prompt}"}
@@ -75,9 +75,9 @@ async def test_standing_matches_the_stores_reads(db: Database) -> None:
 
     # The guild's own policy sets how far back the read goes, and none is read when it is off.
     await guilds.update_config(1, changed_by=99, cooldown_window_minutes=120)
-    assert (await read_standing(db, 1, 10, START, START)).refusal_times[0] == old
+    assert (await read_standing(db, 1, 10, START, START, START)).refusal_times[0] == old
     await guilds.update_config(1, changed_by=99, cooldown_refusals=0)
-    assert (await read_standing(db, 1, 10, START, START)).refusal_times == ()
+    assert (await read_standing(db, 1, 10, START, START, START)).refusal_times == ()
 
 
 async def ended_job(
@@ -96,11 +96,13 @@ async def ended_job(
 async def test_standing_points_out_the_members_results_no_message_showed(db: Database) -> None:
     hour_ago, long_ago = START - timedelta(hours=1), START - timedelta(days=31)
     waiting = await ended_job(db, 10, "succeeded", hour_ago)
-    later = await ended_job(db, 10, "succeeded", START)
+    later = await ended_job(db, 10, "succeeded", START - timedelta(minutes=6))
+    await ended_job(db, 10, "succeeded", START - timedelta(minutes=4))  # maybe being posted
     await ended_job(db, 10, "succeeded", hour_ago, posted=True)  # shown in a message
     await ended_job(db, 10, "failed", hour_ago)  # no result to point out
     await ended_job(db, 11, "succeeded", hour_ago)  # another member's
     await ended_job(db, 10, "succeeded", long_ago)  # before the window
-    standing = await read_standing(db, 1, 10, START, START - timedelta(days=30))
+    until = START - timedelta(minutes=5)
+    standing = await read_standing(db, 1, 10, START, START - timedelta(days=30), until)
     assert standing.unseen == (waiting, later)
-    assert (await read_standing(db, 2, 10, START, long_ago)).unseen == ()  # another guild
+    assert (await read_standing(db, 2, 10, START, long_ago, until)).unseen == ()  # another guild
