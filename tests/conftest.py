@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
+from bot.db import Database, open_database
 from tests.fakes.openai_server import FakeOpenAI
 from tests.pg import PostgresMissingError, PostgresServer, running_server
 
@@ -60,6 +62,17 @@ def empty_db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     url = server.new_database(migrated=False)
     yield url
     server.drop_database(url)
+
+
+@pytest.fixture
+async def two_processes(pg_server: PostgresServer) -> AsyncIterator[tuple[Database, Database]]:
+    """Two processes' Database objects (each its own pool) on one fresh PostgreSQL database."""
+    url = pg_server.new_database()
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(open_database(url))
+        second = await stack.enter_async_context(open_database(url))
+        yield first, second
+    pg_server.drop_database(url)
 
 
 # ---- end db_target ---------------------------------------------------------------------------

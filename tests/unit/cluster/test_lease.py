@@ -4,35 +4,21 @@ the next poll."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
-
-import pytest
+from collections.abc import Callable
 
 from bot.clock import ManualClock
 from bot.cluster.leader import LEASE_POLL, Leadership
 from bot.cluster.lease import Lease
-from bot.db import Database, open_database
+from bot.db import Database
 from bot.db.locks import DISPATCHER_LEASE
-from tests.pg import PostgresServer
 from tests.unit.cluster.test_leader import Duties
 from tests.unit.db.test_postgres_locks import kill_holder
 
 
-@pytest.fixture
-async def two(pg_server: PostgresServer) -> AsyncIterator[tuple[Database, Database]]:
-    url = pg_server.new_database()
-    async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(open_database(url))
-        second = await stack.enter_async_context(open_database(url))
-        yield first, second
-    pg_server.drop_database(url)
-
-
 async def test_only_one_lease_is_held_and_a_release_hands_it_over(
-    two: tuple[Database, Database],
+    two_processes: tuple[Database, Database],
 ) -> None:
-    first, second = (Lease(db) for db in two)
+    first, second = (Lease(db) for db in two_processes)
     assert not first.lasting
     assert await first.check() and not await second.check()
     assert await first.check() and not await second.check()  # the holder keeps it
@@ -53,18 +39,18 @@ async def run_until(clock: ManualClock, predicate: Callable[[], bool], limit: fl
 
 
 async def test_a_dropped_holder_is_replaced_at_the_next_poll(
-    two: tuple[Database, Database],
+    two_processes: tuple[Database, Database],
 ) -> None:
     clock = ManualClock()
     duties = Duties(), Duties()
     leaders = [
         Leadership(lease=Lease(db), duties=d, clock=clock)
-        for db, d in zip(two, duties, strict=True)
+        for db, d in zip(two_processes, duties, strict=True)
     ]
     for leader in leaders:
         await leader.start()
     assert [leader.dispatching for leader in leaders] == [True, False]
-    await kill_holder(two[1], DISPATCHER_LEASE)  # the holder's socket closed, as by kill -9
+    await kill_holder(two_processes[1], DISPATCHER_LEASE)  # its socket closed, as by kill -9
     took = await run_until(clock, lambda: leaders[1].dispatching, limit=3 * LEASE_POLL)
     assert took <= LEASE_POLL + 0.1  # its next try
     await run_until(clock, lambda: not leaders[0].dispatching, limit=3 * LEASE_POLL)

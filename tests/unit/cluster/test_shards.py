@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-
 import pytest
 
 from bot.cluster.shards import claimed_shards
-from bot.db import Database, open_database
+from bot.db import Database
 from bot.errors import ConfigError
-from tests.pg import PostgresServer
 
 BACKENDS = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
 
 
-@pytest.fixture
-async def two(pg_server: PostgresServer) -> AsyncIterator[tuple[Database, Database]]:
-    """Two processes' Database objects on one PostgreSQL database."""
-    url = pg_server.new_database()
-    async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(open_database(url))
-        second = await stack.enter_async_context(open_database(url))
-        yield first, second
-    pg_server.drop_database(url)
-
-
 async def test_a_thousand_shards_are_claimed_on_one_connection(
-    two: tuple[Database, Database],
+    two_processes: tuple[Database, Database],
 ) -> None:
-    first, _ = two
+    first, _ = two_processes
     before = (await first.fetchone(BACKENDS) or [0])[0]
     async with claimed_shards(first, range(1000), 1000):
         during = (await first.fetchone(BACKENDS) or [0])[0]
@@ -37,9 +22,9 @@ async def test_a_thousand_shards_are_claimed_on_one_connection(
 
 
 async def test_a_shard_another_process_runs_is_refused_naming_it(
-    two: tuple[Database, Database],
+    two_processes: tuple[Database, Database],
 ) -> None:
-    first, second = two
+    first, second = two_processes
     async with claimed_shards(first, [0, 1], 4):
         with pytest.raises(ConfigError) as caught:
             async with claimed_shards(second, [1, 2], 4):
@@ -53,9 +38,9 @@ async def test_a_shard_another_process_runs_is_refused_naming_it(
 
 
 async def test_a_process_with_another_shard_count_is_refused_naming_it(
-    two: tuple[Database, Database],
+    two_processes: tuple[Database, Database],
 ) -> None:
-    first, second = two
+    first, second = two_processes
     async with claimed_shards(first, [0, 1], 2):
         with pytest.raises(ConfigError) as caught:
             async with claimed_shards(second, [2], 3):

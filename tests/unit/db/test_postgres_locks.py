@@ -4,32 +4,18 @@ a guild's transaction locks taken by Database.write."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
 from bot.db import Database, DriverError, open_database
 from bot.db.locks import DISPATCHER_LEASE, identify_key
-from tests.pg import PostgresServer
 
 # The backend holding a bigint advisory key (objsubid 1: the one-key form).
 HOLDER = (
     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
     " AND classid = ? AND objid = ? AND granted"
 )  # a bigint key shows as its high (classid) and low (objid) 32 bits
-
-
-@pytest.fixture
-async def two(pg_server: PostgresServer) -> AsyncIterator[tuple[Database, Database]]:
-    """Two processes' Database objects on one PostgreSQL database."""
-    url = pg_server.new_database()
-    async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(open_database(url))
-        second = await stack.enter_async_context(open_database(url))
-        yield first, second
-    pg_server.drop_database(url)
 
 
 async def kill_holder(db: Database, key: int) -> None:
@@ -40,9 +26,9 @@ async def kill_holder(db: Database, key: int) -> None:
 
 
 async def test_two_databases_cannot_both_hold_the_dispatcher_lease(
-    two: tuple[Database, Database],
+    two_processes: tuple[Database, Database],
 ) -> None:
-    first, second = two
+    first, second = two_processes
     held = await first.try_session_lock(DISPATCHER_LEASE)
     assert held is not None
     assert await second.try_session_lock(DISPATCHER_LEASE) is None
@@ -56,8 +42,10 @@ async def test_two_databases_cannot_both_hold_the_dispatcher_lease(
     await taken.release()
 
 
-async def test_a_closed_holder_connection_frees_the_lease(two: tuple[Database, Database]) -> None:
-    first, second = two
+async def test_a_closed_holder_connection_frees_the_lease(
+    two_processes: tuple[Database, Database],
+) -> None:
+    first, second = two_processes
     held = await first.try_session_lock(DISPATCHER_LEASE)
     assert held is not None
     await kill_holder(second, DISPATCHER_LEASE)
@@ -71,8 +59,8 @@ async def test_a_closed_holder_connection_frees_the_lease(two: tuple[Database, D
     await taken.release()
 
 
-async def test_the_lease_key_blocks_no_other_lock(two: tuple[Database, Database]) -> None:
-    first, second = two
+async def test_the_lease_key_blocks_no_other_lock(two_processes: tuple[Database, Database]) -> None:
+    first, second = two_processes
     held = await first.try_session_lock(DISPATCHER_LEASE)
     assert held is not None
     other = await second.try_session_lock(identify_key(0))
@@ -98,9 +86,9 @@ WAITING = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
 
 
 async def test_a_write_waits_for_its_guilds_lock_and_reads_what_the_holder_committed(
-    two: tuple[Database, Database],
+    two_processes: tuple[Database, Database],
 ) -> None:
-    first, second = two
+    first, second = two_processes
     async with first.transaction() as conn:
         await conn.lock_guild(7)
         await conn.execute("INSERT INTO meta (key, value) VALUES ('held', '1')")
@@ -119,9 +107,9 @@ async def test_a_write_waits_for_its_guilds_lock_and_reads_what_the_holder_commi
 
 
 async def test_a_failed_write_writes_nothing_and_frees_its_locks(
-    two: tuple[Database, Database],
+    two_processes: tuple[Database, Database],
 ) -> None:
-    first, second = two
+    first, second = two_processes
     text = "it's 100% 'quoted'; DROP TABLE meta; --"  # merged into the query by psycopg, quoted
     await first.write("INSERT INTO meta (key, value) VALUES (?, ?)", ("k", text), locks=(7, 8))
     with pytest.raises(DriverError):  # the key is taken
