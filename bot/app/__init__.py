@@ -212,9 +212,9 @@ async def run(settings: Settings) -> None:
 
 async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -> Services:
     url = settings.database_url
-    if url is None:
+    if url is None:  # with DATABASE_URL every file is a row of PostgreSQL: DATA_DIR is unused
         check_database(settings.database_path)
-    check_data_dir(settings.data_dir)
+        check_data_dir(settings.data_dir)
     try:
         return await stack.enter_async_context(build_services(settings))
     except OPEN_ERRORS as exc:

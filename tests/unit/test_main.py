@@ -235,3 +235,15 @@ def test_check_says_a_newer_schema_is_newer_and_no_problem(
         assert "problem: the database" not in result.stdout
     finally:
         pg_server.drop_database(url)
+
+
+def test_with_a_database_url_data_dir_is_not_needed(
+    tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    """Kept results, queued inputs and undelivered results are rows of PostgreSQL: a DATA_DIR
+    that cannot be written stops nothing (the line is about the database, not the folder)."""
+    (tmp_path / "a-file").write_text("")
+    env = _bot_env(tmp_path, f"postgresql://nobody:hunter2@127.0.0.1:{pg_server.port}/postgres")
+    env["DATA_DIR"] = str(tmp_path / "a-file" / "data")  # under a file: never writable
+    line = _one_error_line(_run([], env, tmp_path))
+    assert 'role "nobody" does not exist' in line
