@@ -99,8 +99,8 @@ class JobService:
         """A relaxed job waits for its batch in the relaxed lane, not in the paced queue."""
         if self._relaxed is None:  # validation lets no relaxed job through without a lane
             raise InvalidOptionError("speed", "the relaxed speed is not available")
-        if not self._following:
-            self._relaxed.add(job)
+        if not self._following:  # adopt: the dispatcher's mirror may have gathered it first
+            self._relaxed.adopt([job])
         self._bus.emit(JobEvent("queued", job))
         return Admitted(job, 0, cost)
 
