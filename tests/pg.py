@@ -16,7 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from bot.db.postgres import connect, migrate
+from bot.db.pg_migrations import migrate
+from bot.db.postgres import connect
 
 # PostgreSQL refuses to run as root ("root" execution of the PostgreSQL server is not
 # permitted, src/backend/main/main.c), so under root the server runs as this user.

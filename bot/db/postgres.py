@@ -4,7 +4,6 @@ transactions behind the same Database/Transaction interface as SQLite's."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -21,17 +20,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from bot.db.base import (
     DEFAULT_MIGRATIONS_DIR,
-    POSTGRESQL_SUBDIR,
-    Migration,
     Params,
     Row,
     Written,
-    discover,
 )
 from bot.db.dialect import to_postgresql
-from bot.db.locks import GUILD_BUDGET, MIGRATIONS
+from bot.db.pg_locks import HOLDERS, SHARED_LOCKS, TRY_LOCKS, PgSessionLock, guild_lock_sql
+from bot.db.pg_migrations import migrate, schema_version
 from bot.db.refusals import connect_failure
-from bot.errors import MigrationError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +36,6 @@ POOL_SIZE = 8
 # Start-up: each connection attempt's limit, and the pause between attempts.
 CONNECT_TIMEOUT_S = 5
 RETRY_EVERY_S = 1.0
-# A held lock's check: a connection that has not answered `SELECT 1` by then counts as lost.
-ALIVE_TIMEOUT_S = 5.0
 
 
 class PgRow(tuple[Any, ...]):
@@ -141,24 +135,12 @@ class PgTransaction:
         return rows[0] if rows else None
 
     async def lock_guild(self, guild_id: int) -> None:
-        await self._conn.execute(_lock_sql(guild_id))
+        await self._conn.execute(guild_lock_sql(guild_id))
 
     async def write(self, sql: str, params: Params = (), *, locks: Sequence[int] = ()) -> list[Row]:
         for guild_id in locks:
             await self.lock_guild(guild_id)
         return await self.fetchall(sql, params)
-
-
-def _lock_sql(guild_id: int) -> str:
-    """The statement that takes a guild's transaction-scoped advisory lock: released at COMMIT
-    or ROLLBACK, whatever happens to the process.
-    https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
-
-    The two-int form takes the guild id folded into 32 bits (two guilds that share a key only
-    take turns, never overshoot); both are integers written by this function, never text.
-    """
-    key = (int(guild_id) ^ (int(guild_id) >> 32)) & 0x7FFFFFFF
-    return f"SELECT pg_advisory_xact_lock({GUILD_BUDGET}, {key})"
 
 
 async def _fetchall(conn: psycopg.AsyncConnection[Any], sql: str, params: Params) -> list[Row]:
@@ -186,7 +168,7 @@ async def _one_trip(
     A simple query carries no parameters, so psycopg's client-side cursor merges them in,
     quoted by libpq (https://www.psycopg.org/psycopg3/docs/advanced/cursors.html#client-side-binding-cursors).
     """
-    script = "; ".join([*(_lock_sql(g) for g in locks), to_postgresql(sql)])
+    script = "; ".join([*(guild_lock_sql(g) for g in locks), to_postgresql(sql)])
     async with psycopg.AsyncClientCursor(conn, row_factory=_row_factory) as cursor:
         await cursor.execute(script, params)
         while cursor.nextset():  # the locks' results come first; the statement's is last
@@ -260,20 +242,20 @@ class PgDatabase:
         # connection: a connection per lock would use up the server's max_connections.
         conn = await connect(self._url)
         try:
-            cursor = await conn.execute(_TRY_LOCKS, (list(keys),))
+            cursor = await conn.execute(TRY_LOCKS, (list(keys),))
             refused = tuple(int(row[0]) for row in await cursor.fetchall())
             if refused:
                 await conn.close()  # frees the keys it did take
                 return refused
             if shared:  # nobody takes these exclusively: never waits
-                await conn.execute(_SHARED_LOCKS, (list(shared),))
+                await conn.execute(SHARED_LOCKS, (list(shared),))
         except BaseException:
             await conn.close()
             raise
         return PgSessionLock(conn, None)
 
     async def advisory_holders(self, low: int, high: int) -> list[int]:
-        rows = await self.fetchall(_HOLDERS, (low, high))
+        rows = await self.fetchall(HOLDERS, (low, high))
         return [int(row[0]) for row in rows]
 
     @asynccontextmanager
@@ -293,112 +275,6 @@ class PgDatabase:
         if spare is not None:
             await spare.close()
         await self._pool.close()
-
-
-_TRY_LOCKS = "SELECT k FROM unnest(%s::bigint[]) AS k WHERE NOT pg_try_advisory_lock(k)"
-_SHARED_LOCKS = "SELECT pg_advisory_lock_shared(k) FROM unnest(%s::bigint[]) AS k"
-# A bigint key shows in pg_locks as its high (classid) and low (objid) 32 bits, objsubid 1:
-# https://www.postgresql.org/docs/15/view-pg-locks.html
-_HOLDERS = (
-    "SELECT k FROM (SELECT DISTINCT (classid::bigint << 32) | objid::bigint AS k FROM pg_locks"
-    " WHERE locktype = 'advisory' AND objsubid = 1 AND granted) AS held"
-    " WHERE k >= ? AND k < ? ORDER BY k"
-)
-
-
-class PgSessionLock:
-    """Session advisory locks and the connection that holds them (see bot.db.base.SessionLock):
-    one key (`key`), or several (None: released all at once)."""
-
-    __slots__ = ("_conn", "_key")
-
-    def __init__(self, conn: psycopg.AsyncConnection[Any], key: int | None) -> None:
-        self._conn = conn
-        self._key = key
-
-    async def alive(self) -> bool:
-        if self._conn.closed:
-            return False
-        try:
-            await asyncio.wait_for(self._conn.execute("SELECT 1"), ALIVE_TIMEOUT_S)
-        except (psycopg.Error, TimeoutError, OSError):
-            await self._conn.close()  # whatever the server thinks, this process lets go
-            return False
-        return True
-
-    async def release(self) -> None:
-        if not self._conn.closed:
-            with contextlib.suppress(psycopg.Error, OSError):
-                if self._key is None:
-                    await self._conn.execute("SELECT pg_advisory_unlock_all()")
-                else:
-                    await self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
-            await self._conn.close()
-
-
-async def schema_version(conn: psycopg.AsyncConnection[Any]) -> int:
-    """The version recorded in the database (0 for a new one); reads only, creates nothing
-    (`python -m bot check` must not change a database other processes run on)."""
-    cursor = await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")
-    found = await cursor.fetchone()
-    if not found or not found[0]:
-        return 0
-    cursor = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-    row = await cursor.fetchone()
-    return int(row[0]) if row else 0
-
-
-_SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
-    version    INTEGER PRIMARY KEY,
-    name       TEXT NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-)"""
-# Two processes starting at once must not both apply a migration: the first holds this lock.
-_MIGRATION_LOCK = (MIGRATIONS, 0)
-
-
-def postgresql_migrations(migrations_dir: Path) -> list[Migration]:
-    """PostgreSQL's migration files, which must match SQLite's number for number."""
-    ours = discover(migrations_dir / POSTGRESQL_SUBDIR)
-    theirs = discover(migrations_dir)
-    if [m.version for m in ours] != [m.version for m in theirs]:
-        missing = sorted({m.name for m in theirs} - {m.name for m in ours})
-        raise MigrationError(POSTGRESQL_SUBDIR, f"no PostgreSQL file for {', '.join(missing)}")
-    return ours
-
-
-async def migrate(
-    conn: psycopg.AsyncConnection[Any], migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
-) -> int:
-    """Apply every migration newer than the database, each in its own transaction (PostgreSQL
-    DDL is transactional), under an advisory lock so that concurrent starts take turns."""
-    migrations = postgresql_migrations(migrations_dir)
-    await conn.execute("SELECT pg_advisory_lock(%s, %s)", _MIGRATION_LOCK)
-    try:
-        await conn.execute(_SCHEMA_VERSION_TABLE)
-        current = await schema_version(conn)
-        for migration in migrations:
-            if migration.version > current:
-                await _apply(conn, migration)
-                current = migration.version
-                log.info("applied migration %s", migration.name)
-        return current
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock(%s, %s)", _MIGRATION_LOCK)
-
-
-async def _apply(conn: psycopg.AsyncConnection[Any], migration: Migration) -> None:
-    # The whole file is one simple query (no parameters): plpgsql bodies keep their semicolons.
-    sql = migration.path.read_text(encoding="utf-8").encode()
-    try:
-        async with conn.transaction():
-            await conn.execute(sql)
-            await conn.execute(
-                "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                (migration.version, migration.name),
-            )
-    except psycopg.Error as exc:
-        raise MigrationError(migration.name, str(exc)) from exc
 
 
 @asynccontextmanager

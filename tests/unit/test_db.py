@@ -18,7 +18,7 @@ from bot.db import (
     open_database,
 )
 from bot.db.locks import IDENTIFY_BASE
-from bot.db.postgres import postgresql_migrations
+from bot.db.pg_migrations import postgresql_migrations
 from bot.errors import MigrationError
 from tests.pg import PostgresServer
 
