@@ -26,13 +26,14 @@ _LATIN_NAME = re.compile(r"^LATIN (?:SMALL |CAPITAL )?LETTER (?:[A-Z]+ )*?([A-Z]
 _SEARCH_DEPTH = 3  # steps through the confusables graph to reach a Latin letter (ɛ → ꞓ → ε)
 
 
-# C0 controls and DEL but tab, line feed and carriage return: nothing a member means to write
-# (a pasted NUL would be refused by PostgreSQL's text type and by the API's JSON).
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 controls and DEL but tab, line feed and carriage return, and lone surrogates: nothing a
+# member means to write (PostgreSQL's text refuses a NUL; no UTF-8 carries a lone surrogate).
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def drop_controls(text: str) -> str:
-    """`text` without control characters other than tab and line breaks."""
+    """`text` without control characters other than tab and line breaks, nor lone
+    surrogates."""
     return _CONTROLS.sub("", text)
 
 
@@ -44,7 +45,7 @@ def drop_invisible(text: str) -> str:
 def name_key(name: str) -> str:
     """Two names with the same key look alike (case, width, invisible characters, look-alike
     letters of other scripts): they are the same name."""
-    cleaned = " ".join(drop_invisible(name).split())
+    cleaned = " ".join(drop_invisible(drop_controls(name)).split())
     return skeleton(cleaned)
 
 

@@ -20,6 +20,7 @@ from bot.cluster.liveness import Liveness
 from bot.cluster.shards import claimed_shards
 from bot.cluster.wiring import build_leadership
 from bot.db import Database, DriverError, open_database
+from bot.errors import ConfigError
 from bot.guilds.service import GuildSettingsService
 from bot.jobs.admit.access import GuildAccess
 from bot.jobs.lifecycle import QueueLifecycle
@@ -192,22 +193,52 @@ async def run(settings: Settings) -> None:
     opened, no way to reach Discord) end as one ConfigError or UnreachableError, no traceback.
     """
     point_discord_at(settings)
+    stopper = _ShardLoss()
     async with contextlib.AsyncExitStack() as stack:
         services = await _open_services(stack, settings)
-        if (url := settings.database_url) is not None:  # several processes: a shard each
-            # Every shard count has a shard 0: two processes left to Discord's count clash there.
-            shards = claimed_shards(services.db, settings.shards or (0,), settings.shard_count)
-            try:
-                await stack.enter_async_context(shards)
-            except DriverError as exc:  # e.g. the server's max_connections reached
-                raise postgresql_error(url.get_secret_value(), 0, exc) from None
-        bot = await stack.enter_async_context(ImageBot(services))
+        if settings.database_url is not None:  # several processes: a shard each
+            await _claim_shards(stack, services, settings, stopper)
+        bot = stopper.bot = await stack.enter_async_context(ImageBot(services))
         _close_on_signals(bot)
         model = services.catalog.models.get(settings.image_model)
         if model is not None and model.is_retired(services.clock.now().date()):
             log.warning("IMAGE_MODEL %s was shut down on %s", model.name, model.shutdown)
         await bot.serve_ops()  # before Discord: a port in use is named as such
         await log_in_and_connect(bot, settings)
+    if stopper.error is not None:
+        raise stopper.error
+
+
+class _ShardLoss:
+    """Closes the bot when another process took its shards (bot/cluster/shards.py): two must
+    not answer one shard's interactions; the error is the process's last line."""
+
+    def __init__(self) -> None:
+        self.bot: ImageBot | None = None
+        self.error: ConfigError | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    def __call__(self, error: ConfigError) -> None:
+        self.error = error
+        if self.bot is not None:
+            self._closing = asyncio.get_running_loop().create_task(self.bot.close())
+
+
+async def _claim_shards(
+    stack: contextlib.AsyncExitStack,
+    services: Services,
+    settings: Settings,
+    on_lost: Callable[[ConfigError], None],
+) -> None:
+    """This process's shards, claimed for its life (bot/cluster/shards.py), or one line."""
+    # Every shard count has a shard 0: two processes left to Discord's count clash there.
+    claim = claimed_shards(services.db, settings.shards or (0,), settings.shard_count,
+                           clock=services.clock, on_lost=on_lost)  # fmt: skip
+    try:
+        await stack.enter_async_context(claim)
+    except DriverError as exc:  # e.g. the server's max_connections reached
+        assert settings.database_url is not None
+        raise postgresql_error(settings.database_url.get_secret_value(), 0, exc) from None
 
 
 async def _open_services(stack: contextlib.AsyncExitStack, settings: Settings) -> Services:

@@ -17,9 +17,11 @@ TRY_LOCKS = "SELECT k FROM unnest(%s::bigint[]) AS k WHERE NOT pg_try_advisory_l
 SHARED_LOCKS = "SELECT pg_advisory_lock_shared(k) FROM unnest(%s::bigint[]) AS k"
 # A bigint key shows in pg_locks as its high (classid) and low (objid) 32 bits, objsubid 1:
 # https://www.postgresql.org/docs/15/view-pg-locks.html
+# pg_locks shows the whole server's locks; advisory keys are per database (its `database`).
 HOLDERS = (
     "SELECT k FROM (SELECT DISTINCT (classid::bigint << 32) | objid::bigint AS k FROM pg_locks"
-    " WHERE locktype = 'advisory' AND objsubid = 1 AND granted) AS held"
+    " WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND database ="
+    " (SELECT oid FROM pg_database WHERE datname = current_database())) AS held"
     " WHERE k >= ? AND k < ? ORDER BY k"
 )
 

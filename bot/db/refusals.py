@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -27,8 +28,12 @@ _PASSING = (
     "too many clients",
     "connection slots are reserved",
 )
-# Refusals libpq makes itself: the server answered, its TLS is not what the URL asks for.
+# Refusals libpq (or psycopg) makes itself: the server answered, its TLS is not what the URL
+# asks for; or a connection option's value cannot be read (`sslmode=bogus`): no server is asked.
 _CLIENT_REFUSALS = ("does not support SSL", "certificate")
+_BAD_OPTION = re.compile(
+    r"invalid \w+ value|invalid integer value|invalid port number|bad value for"
+)
 
 
 def connect_failure(exc: BaseException) -> ConnectFailure:
@@ -42,6 +47,6 @@ def connect_failure(exc: BaseException) -> ConnectFailure:
 
 
 def _refusal(line: str) -> bool:
-    if any(words in line for words in _CLIENT_REFUSALS):
+    if any(words in line for words in _CLIENT_REFUSALS) or _BAD_OPTION.search(line):
         return True
     return "FATAL:" in line and not any(words in line for words in _PASSING)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from urllib.parse import unquote
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 # The password of a URL's user info, and libpq's `password` query parameter: the two places a
@@ -16,15 +18,22 @@ MASK = "***"
 
 def redact(url: str) -> str:
     """`url` with every password masked; never raises, whatever the text."""
+    secrets = url_secrets(url)
     url = _USERINFO_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", url, count=1)
-    return _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", url)
+    url = _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", url)
+    for secret in secrets:  # one the patterns missed (libpq takes `?` and `#` in a password)
+        url = url.replace(secret, MASK)
+    return url
 
 
 def url_secrets(url: str) -> list[str]:
-    """The passwords in `url` as written and as decoded: what logs and messages must not show."""
+    """The passwords in `url` as written and as decoded (and as libpq reads it): what logs and
+    messages must not show, longest first."""
     found = [m.group(2) for m in _USERINFO_PASSWORD.finditer(url)]
     found += [m.group(2) for m in _QUERY_PASSWORD.finditer(url)]
     found += [unquote(secret) for secret in found]
+    with contextlib.suppress(psycopg.Error):  # a URL libpq cannot read: the patterns' finds
+        found.append(str(conninfo_to_dict(url).get("password") or ""))
     return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from bot.db import Reader, Row, Transaction
 from bot.records import JobRecord, RelaxedJob
+from bot.store.endings import lock_guilds_of_jobs
 from bot.store.jobs import row_to_job, ts
 
 BatchState = Literal["preparing", "submitted", "ended"]
@@ -79,6 +80,8 @@ async def open_batch(
 
     Returns the batch and the ids it took, or None when none was still queued (all cancelled).
     """
+    # Their counters change (member_queued): the guilds' turns first, as a Cancel takes its own.
+    await lock_guilds_of_jobs(conn, job_ids)
     taken: list[int] = []
     for job_id in job_ids:
         cursor = await conn.execute(
@@ -156,6 +159,7 @@ async def give_back(
     ids = [row[0] for row in found]
     if job_ids is not None:
         ids = [job_id for job_id in ids if job_id in set(job_ids)]
+    await lock_guilds_of_jobs(conn, ids)  # as open_batch: their counters change
     back: list[JobRecord] = []
     for job_id in ids:
         cursor = await conn.execute(

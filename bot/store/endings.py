@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -88,6 +89,21 @@ async def lock_guild_of_job(conn: Transaction, job_id: int) -> None:
     (tests/unit/store/test_reservations.py, admissions and settlements across processes)."""
     row = await conn.fetchone("SELECT guild_id FROM jobs WHERE id = ?", (job_id,))
     if row is not None:
+        await conn.lock_guild(int(row[0]))
+
+
+async def lock_guilds_of_jobs(conn: Transaction, job_ids: Sequence[int]) -> None:
+    """The guild locks of several jobs (a relaxed batch's), in ascending guild order: every
+    transaction that takes more than one takes them in that order (a reservation's account lock,
+    key 0, comes first), so two can never wait on each other."""
+    if not job_ids:
+        return
+    marks = ", ".join("?" * len(job_ids))
+    rows = await conn.fetchall(
+        f"SELECT DISTINCT guild_id FROM jobs WHERE id IN ({marks}) ORDER BY guild_id",  # noqa: S608 - placeholders only
+        tuple(job_ids),
+    )
+    for row in rows:
         await conn.lock_guild(int(row[0]))
 
 

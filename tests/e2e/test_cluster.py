@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.db.locks import DISPATCHER_LEASE
-from tests.e2e.cluster import Cluster, running_cluster
+from bot.cluster.shards import CLAIM_CHECK_S
+from bot.db.locks import DISPATCHER_LEASE, shard_key
+from tests.e2e.cluster import Cluster, Node, running_cluster
 from tests.e2e.harness import png
 from tests.e2e.pacing import most_in_any_window, spread_excess
 from tests.fakes.discord_messages import RecordedMessage
@@ -264,3 +265,26 @@ async def _other_dispatches(cluster: Cluster, victim: int, *, strict: bool = Tru
     holders = await cluster.dispatchers()
     assert not strict or len(holders) <= 1, f"two processes dispatch at once: shards {holders}"
     return len(holders) == 1 and holders[0] != victim
+
+
+async def test_a_process_whose_shard_claim_was_taken_over_stops_in_one_line(
+    cluster: Cluster,
+) -> None:
+    """Its claim's connection ended (an administrator's pg_terminate_backend) and another
+    process started on its shard: the first stops within seconds, naming SHARD_IDS, so two
+    processes never answer one shard (the second trial charged one /imagine twice so)."""
+    dispatcher = await cluster.ensure_running()
+    shard = next(s for s in cluster.guilds if s != dispatcher)
+    old = cluster.nodes[shard]
+    claim = (
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND classid = 0 AND objid = %s AND objsubid = 1 AND granted"
+    )
+    await cluster.rows(claim, shard_key(shard))
+    cluster.nodes[shard] = Node(shard, old.folder.parent / f"shard{shard}-again")
+    await cluster.start(shard)  # claims the freed shard before the first process looks again
+    assert old.process is not None
+    code = await asyncio.wait_for(old.process.wait(), CLAIM_CHECK_S + 30)
+    last = old.log.read_text().strip().splitlines()[-1]
+    assert code == 2 and last.startswith("configuration error: SHARD_IDS"), last
+    await cluster.ensure_running()  # the new process serves the shard

@@ -28,3 +28,5 @@ def test_invisible_and_bidi_characters_do_not_make_another_name() -> None:
 
 def test_control_characters_go_but_tabs_and_line_breaks_stay() -> None:
     assert drop_controls("a\x00b\x07c\x1bd\x7fe\tf\ng\r\nh") == "abcde\tf\ng\r\nh"
+    assert drop_controls("wa\ud800ter \U0001f98a") == "water \U0001f98a"  # a pair stays
+    assert name_key("wa\x00ter") == name_key("water")  # a style looked up as it was saved

@@ -36,6 +36,7 @@ class OriginBook:
         # which stores them all in one statement (`_batch` is that write's outcome).
         self._pending: list[InteractionOrigin] = []
         self._batch: asyncio.Future[None] | None = None
+        self._in_flight: asyncio.Future[None] | None = None  # the batch being written
         self._writer: asyncio.Task[None] | None = None
 
     async def remember(self, origin: InteractionOrigin) -> None:
@@ -49,29 +50,43 @@ class OriginBook:
         if self._batch is None:
             self._batch = loop.create_future()
         batch = self._batch
-        if self._writer is None:
+        if self._writer is None or self._writer.done():  # done: its callback has yet to run
             self._writer = loop.create_task(self._write_pending(), name="origins-writer")
+            self._writer.add_done_callback(self._writer_done)
         await asyncio.shield(batch)  # a caller cancelled leaves the others' outcome alone
         if self._clock.monotonic() >= self._next_purge:
             self._next_purge = self._clock.monotonic() + PURGE_INTERVAL
             await self.purge()
 
     async def _write_pending(self) -> None:
-        try:
-            while self._pending:
-                # The origins and the future their callers wait on, taken together.
-                origins, self._pending = self._pending, []
-                batch, self._batch = self._batch, None
-                assert batch is not None
-                try:
-                    await store.put_all(self._db, origins)
-                except Exception as exc:
-                    batch.set_exception(exc)
-                    batch.exception()  # retrieved: each caller that still waits gets it raised
-                else:
-                    batch.set_result(None)
-        finally:
-            self._writer = None
+        while self._pending:
+            # The origins and the future their callers wait on, taken together.
+            origins, self._pending = self._pending, []
+            batch = self._in_flight = self._batch
+            self._batch = None
+            assert batch is not None
+            try:
+                await store.put_all(self._db, origins)
+            except Exception as exc:
+                batch.set_exception(exc)
+                batch.exception()  # retrieved: each caller that still waits gets it raised
+            else:
+                batch.set_result(None)
+            self._in_flight = None
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        """A writer cancelled (the loop closing), even before it began: its callers are told
+        with an error, not left waiting; their origins are not written."""
+        if self._writer is not task:
+            return  # a newer writer has what is pending
+        self._writer = None
+        if not task.cancelled():
+            return
+        for waiting in (self._in_flight, self._batch):
+            if waiting is not None and not waiting.done():
+                waiting.set_exception(RuntimeError("stopped before the origins were stored"))
+                waiting.exception()
+        self._in_flight, self._batch, self._pending = None, None, []
 
     async def find(self, job_id: int) -> InteractionOrigin | None:
         """The job's origin while its token lives; None past it, or when none is stored."""

@@ -45,3 +45,17 @@ def test_one_refusal_among_several_addresses_is_final() -> None:
     failure = connect_failure(OSError(text))
     assert failure.final
     assert failure.reason == 'role "x" does not exist'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'connection is bad: invalid sslmode value: "bogus"',
+        'connection is bad: invalid target_session_attrs value: "bogus"',
+        "bad value for connect_timeout: 'abc'",
+    ],
+)
+def test_an_option_libpq_cannot_read_is_final_no_server_asked(text: str) -> None:
+    # The second trial waited 60 s on sslmode=bogus, then said to start PostgreSQL.
+    failure = connect_failure(OSError(text))
+    assert failure.final and failure.reason.endswith(text.rsplit(": ", 1)[-1])

@@ -372,7 +372,9 @@ async def test_control_characters_pasted_into_a_prompt_are_dropped_not_a_failure
 ) -> None:
     # PostgreSQL's text cannot hold a NUL: the member got "something went wrong" there.
     async with harness(tmp_path, database=db_target) as h:
-        admitted = await h.service.submit(submission(prompt="a red\x00 fox\x1b\tat\ndusk\x7f"))
+        admitted = await h.service.submit(
+            submission(prompt="a red\x00 fox\x1b\tat\nd\ud800usk\x7f")
+        )
         assert admitted.job.prompt == "a red fox\tat\ndusk"
         assert (await h.job(admitted.job.id)).prompt == "a red fox\tat\ndusk"
         with pytest.raises(InvalidOptionError):  # nothing but controls: nothing to draw

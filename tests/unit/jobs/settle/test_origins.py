@@ -142,3 +142,21 @@ async def test_a_failed_write_fails_each_of_its_origins_and_the_next_one_is_writ
         await book.remember(origin(third, clock))
         assert await stored(db, third) == origin(third, clock)
         assert await stored(db, first) is None
+
+
+async def test_a_cancelled_write_leaves_no_caller_waiting_forever(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    async with open_database(tmp_path / "bot.sqlite3") as db:
+        counted = CountedWrites(db)
+        book = OriginBook(db=cast(Database, counted), clock=clock, shared=True)
+        first, second = await new_job(db), await new_job(db)
+        waiting = asyncio.gather(
+            book.remember(origin(first, clock)), book.remember(origin(second, clock)),
+            return_exceptions=True,
+        )  # fmt: skip
+        await asyncio.sleep(0)  # the writer has started its write
+        writers = [t for t in asyncio.all_tasks() if t.get_name() == "origins-writer"]
+        assert len(writers) == 1
+        writers[0].cancel()  # as at the loop's close
+        outcomes = await asyncio.wait_for(waiting, 5)
+        assert [type(o) for o in outcomes] == [RuntimeError] * 2  # told, not left waiting
