@@ -87,13 +87,17 @@ class JobService:
     async def _submit(self, s: Submission) -> Admitted:
         reserved = await self._admission.admit(s)
         job, cost = reserved.job, reserved.estimate
-        notice = await self._admission.replaced_default_notice(s.guild_id)
+        # Queued before any other await: in cluster mode the dispatcher's mirror could otherwise
+        # find, queue and start the job first (bot/cluster/sync.py).
         if job.speed == "relaxed":
-            return replace(self._gather(job, cost), notice=notice, unseen=reserved.unseen)
-        position = self._queue.push(job)
-        self._bus.emit(JobEvent("queued", job, position=position))
-        self._wake()
-        return Admitted(job, position, cost, notice, reserved.unseen)
+            admitted = replace(self._gather(job, cost), unseen=reserved.unseen)
+        else:
+            position = self._queue.push(job)
+            self._bus.emit(JobEvent("queued", job, position=position))
+            self._wake()
+            admitted = Admitted(job, position, cost, unseen=reserved.unseen)
+        notice = await self._admission.replaced_default_notice(s.guild_id)
+        return replace(admitted, notice=notice)
 
     def _gather(self, job: JobRecord, cost: CostEstimate) -> Admitted:
         """A relaxed job waits for its batch in the relaxed lane, not in the paced queue."""
