@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,17 @@ async def test_sqlite_holds_every_lock_at_once(tmp_path: Path) -> None:
 WAITING = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
 
 
+async def waits_for_a_lock(db: Database, task: asyncio.Task[Any]) -> bool:
+    """Whether `task` came to wait for an advisory lock (5 s at most), rather than finishing."""
+    for _ in range(500):
+        if task.done():
+            return False
+        if await db.fetchone(WAITING) is not None:
+            return not task.done()
+        await asyncio.sleep(0.01)
+    return False
+
+
 async def test_a_write_waits_for_its_guilds_lock_and_reads_what_the_holder_committed(
     two_processes: tuple[Database, Database],
 ) -> None:
@@ -96,11 +108,7 @@ async def test_a_write_waits_for_its_guilds_lock_and_reads_what_the_holder_commi
             "INSERT INTO meta (key, value) SELECT 'count', CAST(COUNT(*) AS TEXT) FROM meta"
             " RETURNING value", locks=(7,),
         ))  # fmt: skip
-        for _ in range(500):  # until its lock waits on ours (or it did not wait), 5 s at most
-            if counted.done() or await first.fetchone(WAITING) is not None:
-                break
-            await asyncio.sleep(0.01)
-        assert not counted.done()
+        assert await waits_for_a_lock(first, counted)
     # Its statement began after our commit: it counted our row (READ COMMITTED, a snapshot per
     # statement), as a reservation counts the job the lock's previous holder inserted.
     assert [row[0] for row in await counted] == ["1"]

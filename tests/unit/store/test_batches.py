@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from bot.db import Database
 from bot.store import batches, jobs as store
+from tests.unit.db.test_postgres_locks import waits_for_a_lock
 from tests.unit.store.test_reservations import new_job
 
 NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
-WAITING = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
 
 
 async def relaxed_jobs(db: Database, guild: int, count: int) -> list[int]:
@@ -42,11 +42,7 @@ async def test_opening_a_batch_waits_for_its_guilds_turn(
             return opened[1]
 
         opening = asyncio.create_task(open_batch())
-        for _ in range(500):  # until it waits on our lock (or did not wait), 5 s at most
-            if opening.done() or await cancelling.fetchone(WAITING) is not None:
-                break
-            await asyncio.sleep(0.01)
-        assert not opening.done()
+        assert await waits_for_a_lock(cancelling, opening)
         assert await conn.fetchone("SELECT 1 FROM jobs WHERE id = ? AND state = 'queued'",
                                    (ids[0],)) is not None  # fmt: skip
     assert sorted(await opening) == sorted(ids)

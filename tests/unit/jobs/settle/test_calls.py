@@ -15,11 +15,11 @@ from bot.provider.images import FailedAttempt
 from bot.store import jobs as store
 from bot.store.disk_files import DiskFileStore
 from tests.pg import PostgresServer
+from tests.unit.db.test_postgres_locks import waits_for_a_lock
 from tests.unit.jobs_harness import catalog
 from tests.unit.store.test_origins import new_job
 
 START = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
-WAITING = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
 
 
 async def running_job(db: Database) -> int:
@@ -48,11 +48,7 @@ async def test_a_calls_ledger_row_waits_for_its_guilds_lock(
         async with ending_db.transaction() as conn:
             await conn.lock_guild(job.guild_id)
             writing = asyncio.create_task(settlement.attempt(job, Chunk((0,), 0, 0), attempt))
-            for _ in range(500):  # until it waits on our lock (or did not wait), 5 s at most
-                if writing.done() or await ending_db.fetchone(WAITING) is not None:
-                    break
-                await asyncio.sleep(0.01)
-            assert not writing.done()
+            assert await waits_for_a_lock(ending_db, writing)
         await writing
         rows = await answer_db.fetchall("SELECT http_status FROM api_calls WHERE job_id = ?",
                                         (job_id,))  # fmt: skip
