@@ -133,7 +133,7 @@ async def build_services(
         )
         guilds = GuildSettingsService(db, clock, catalog)
         safety = CommunitySafety(db, screener_for(profile, http, settings, clock), clock)
-        liveness = Liveness(db)  # held from Leadership.start(); nothing on SQLite
+        liveness = Liveness(db, clock)  # held from Leadership.start(); nothing on SQLite
         jobs = build_job_queue(
             paced(queue or QueueSettings.from_settings(settings), profile, settings),
             db=db,

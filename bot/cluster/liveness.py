@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 
+from bot.clock import Clock
 from bot.db import Database, DriverError, SessionLock
 from bot.db.locks import process_key
 
@@ -12,6 +13,11 @@ log = logging.getLogger(__name__)
 
 PROCESS_ID_BITS = 31
 _TRIES = 8  # a taken id (one in two billion per live process) is drawn again
+# A process whose key is free counts as dead only when its key is still free this long after it
+# was first found so: a restarted server frees every key at once, and each live process takes
+# its own again at its next poll (bot/cluster/leader.py, every LEASE_POLL s). Ending a live
+# process's running job as unknown would drop its answer, and the paid image with it.
+DEATH_CONFIRM_S = 3.0
 
 
 class Liveness:
@@ -23,11 +29,13 @@ class Liveness:
     live process that lost the lease settles and delivers its own calls.
     """
 
-    def __init__(self, db: Database, rng: random.Random | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock, rng: random.Random | None = None) -> None:
         self._db = db
+        self._clock = clock
         self._rng = rng or random.SystemRandom()
         self._id: int | None = None
         self._lock: SessionLock | None = None
+        self._free_since: dict[int, float] = {}  # process id -> when its key was found free
 
     @property
     def process_id(self) -> int | None:
@@ -57,14 +65,17 @@ class Liveness:
 
     async def alive(self, process_id: int) -> bool:
         """Whether that process lives: its key cannot be taken (taken and let go at once if it
-        can). This process counts as alive whatever its connection says."""
+        can), or was free for less than DEATH_CONFIRM_S (the dispatcher's sweep, every few
+        seconds, looks again). This process counts as alive whatever its connection says."""
         if process_id == self._id:
             return True
         lock = await self._db.try_session_lock(process_key(process_id))
         if lock is None:
+            self._free_since.pop(process_id, None)
             return True
         await lock.release()
-        return False
+        now = self._clock.monotonic()
+        return now - self._free_since.setdefault(process_id, now) < DEATH_CONFIRM_S
 
     async def stop(self) -> None:
         lock, self._lock = self._lock, None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.clock import ManualClock
+from bot.cluster.duties import ORPHAN_SWEEP_SECONDS
 from bot.cluster.leader import LEASE_POLL, Leadership
 from bot.cluster.liveness import Liveness
 from bot.cluster.wiring import build_leadership
@@ -49,7 +50,7 @@ async def process(
     url: str, folder: Path, clock: ManualClock, backend: FakeImageBackend
 ) -> AsyncIterator[Process]:
     async with open_database(url) as db:
-        liveness = Liveness(db)
+        liveness = Liveness(db, clock)
         h = make_harness(db, clock, backend, folder, ipm=IPM, tpm=10**8, max_in_flight=1,
                          owners=liveness)  # fmt: skip
         assert h.parts is not None
@@ -140,7 +141,8 @@ async def test_when_the_dispatcher_dies_the_other_takes_over_and_nothing_is_sent
         async def recovered() -> bool:
             return (await new.h.job(in_flight.id)).state == "unknown"
 
-        await new.h.run_until(recovered, max_seconds=5)
+        # Its key found free at the takeover, still free at the next sweep: dead.
+        await new.h.run_until(recovered, max_seconds=ORPHAN_SWEEP_SECONDS + LEASE_POLL)
         # The dead process's last request never ends; its task goes with the process, and the
         # remnant's settlement finds the job ended already: nothing recorded twice.
         remnant = old.h.lifecycle.dispatcher_task

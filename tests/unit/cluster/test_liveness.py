@@ -13,7 +13,9 @@ from pathlib import Path
 from bot.clock import ManualClock
 from bot.cluster.duties import ORPHAN_SWEEP_SECONDS
 from bot.cluster.leader import LEASE_POLL
-from bot.db.locks import DISPATCHER_LEASE
+from bot.cluster.liveness import DEATH_CONFIRM_S, Liveness
+from bot.db import Database
+from bot.db.locks import DISPATCHER_LEASE, process_key
 from tests.fakes.image_backend import FakeImageBackend, Step
 from tests.pg import PostgresServer
 from tests.unit.cluster.test_leader_handover import IPM, most_in_a_minute, two_processes
@@ -70,8 +72,10 @@ async def test_a_running_job_whose_process_died_after_the_handover_is_recovered_
         async def recovered() -> bool:
             return (await new.h.job(job.id)).state == "unknown"
 
-        await new.h.run_until(recovered, max_seconds=ORPHAN_SWEEP_SECONDS + LEASE_POLL)
-        assert clock.monotonic() - died_at <= ORPHAN_SWEEP_SECONDS + LEASE_POLL
+        # A free key is looked at twice, a sweep apart, before its process counts as dead.
+        limit = 2 * ORPHAN_SWEEP_SECONDS + LEASE_POLL
+        await new.h.run_until(recovered, max_seconds=limit)
+        assert clock.monotonic() - died_at <= limit
         await new.h.drain()
         assert new.h.sink.kinds(job.id) == ["unknown"]  # its member told by the dispatcher
         assert [r.error_code for r in await new.h.ledger(job.id)] == ["interrupted"]
@@ -125,3 +129,28 @@ async def test_the_new_dispatcher_counts_a_live_process_s_images_in_flight_again
         await old.h.drain()
         assert [(await new.h.job(i)).state for i in (split.id, after.id)] == ["succeeded"] * 2
         assert backend.limit_violations == 0 and most_in_a_minute(backend.calls) <= IPM
+
+
+async def test_a_key_freed_for_a_moment_is_no_death(
+    two_processes: tuple[Database, Database],
+) -> None:
+    """A restarted server frees every process's key at once; each live process takes its own
+    again at its next poll. Found free once, a process is not yet dead: its running job would
+    be ended as unknown and its answer, with the paid image, dropped."""
+    first, second = two_processes
+    clock = ManualClock(START)
+    owner, watcher = Liveness(first, clock), Liveness(second, clock)
+    await owner.start()
+    assert owner.process_id is not None
+    pid = owner.process_id
+    await kill_holder(second, process_key(pid))  # its connection ended under it
+    assert await watcher.alive(pid)  # free at this look, perhaps only for a moment
+    clock.advance(DEATH_CONFIRM_S - 0.5)
+    assert await watcher.alive(pid)
+    await owner.keep()  # its next poll takes the key again
+    clock.advance(10)
+    assert await watcher.alive(pid)
+    await owner.stop()  # and now it is gone for good
+    assert await watcher.alive(pid)
+    clock.advance(DEATH_CONFIRM_S)
+    assert not await watcher.alive(pid)  # still free a while later: dead
