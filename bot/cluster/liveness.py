@@ -63,10 +63,11 @@ class Liveness:
             return
         log.warning("this process's liveness lock was lost and is held again")
 
-    async def alive(self, process_id: int) -> bool:
+    async def alive(self, process_id: int, *, grace: bool = True) -> bool:
         """Whether that process lives: its key cannot be taken (taken and let go at once if it
-        can), or was free for less than DEATH_CONFIRM_S (the dispatcher's sweep, every few
-        seconds, looks again). This process counts as alive whatever its connection says."""
+        can), or, with `grace`, was free for less than DEATH_CONFIRM_S (the dispatcher's sweep,
+        every few seconds, looks again). This process counts as alive whatever its connection
+        says."""
         if process_id == self._id:
             return True
         lock = await self._db.try_session_lock(process_key(process_id))
@@ -75,7 +76,8 @@ class Liveness:
             return True
         await lock.release()
         now = self._clock.monotonic()
-        return now - self._free_since.setdefault(process_id, now) < DEATH_CONFIRM_S
+        free_for = now - self._free_since.setdefault(process_id, now)
+        return grace and free_for < DEATH_CONFIRM_S
 
     async def stop(self) -> None:
         lock, self._lock = self._lock, None

@@ -218,9 +218,10 @@ class QueueLifecycle:
         return live
 
     async def _run_elsewhere(self, jobs: list[JobRecord]) -> set[int]:
-        """Those of `jobs` whose process lives (it delivers them itself)."""
+        """Those of `jobs` whose process lives (it delivers them itself). No grace: a result
+        posted twice is better than one never posted."""
         owners = await job_processes(self._db, [job.id for job in jobs])
-        live = {owner for owner in set(owners.values()) if await self._owners.alive(owner)}
+        live = {o for o in set(owners.values()) if await self._owners.alive(o, grace=False)}
         return {i for i, owner in owners.items() if owner in live}
 
     async def _recover(self) -> list[JobRecord]:

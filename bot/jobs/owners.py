@@ -13,8 +13,10 @@ class Owners(Protocol):
         """This process's id, recorded on the jobs it runs (None: one process, no record)."""
         ...
 
-    async def alive(self, process_id: int) -> bool:
-        """Whether that process still lives (its running jobs are then its own to end)."""
+    async def alive(self, process_id: int, *, grace: bool = True) -> bool:
+        """Whether that process still lives (its running jobs are then its own to end). With
+        `grace`, one found gone only a moment ago still counts as living (bot/cluster/liveness.py
+        DEATH_CONFIRM_S): for ending its running jobs, never for re-sending its results."""
         ...
 
 
@@ -26,5 +28,5 @@ class LoneProcess:
     def process_id(self) -> int | None:
         return None
 
-    async def alive(self, process_id: int) -> bool:
+    async def alive(self, process_id: int, *, grace: bool = True) -> bool:
         return False

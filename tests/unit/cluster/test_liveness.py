@@ -145,6 +145,7 @@ async def test_a_key_freed_for_a_moment_is_no_death(
     pid = owner.process_id
     await kill_holder(second, process_key(pid))  # its connection ended under it
     assert await watcher.alive(pid)  # free at this look, perhaps only for a moment
+    assert not await watcher.alive(pid, grace=False)  # for re-sending its results: gone
     clock.advance(DEATH_CONFIRM_S - 0.5)
     assert await watcher.alive(pid)
     await owner.keep()  # its next poll takes the key again
