@@ -6,11 +6,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The composition root and the Discord client's start-up it builds (client, connection, command
-# sync) may import discord.
-COMPOSITION_ROOT = {
-    f"bot/app/{name}.py" for name in ("__init__", "client", "connect", "command_sync")
-}
+# The composition root may import discord (and cogs): it builds the client (cogs/_client.py).
+COMPOSITION_ROOT = {"bot/app.py"}
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -122,9 +119,6 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 )
 TOP = {
     "bot.app",
-    "bot.app.client",
-    "bot.app.connect",
-    "bot.app.command_sync",
     "bot.identify",
     "bot.check",
     "bot.reconcile",

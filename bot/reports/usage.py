@@ -14,7 +14,7 @@ from bot.errors import InvalidOptionError
 from bot.money import format_usd
 from bot.reports.export import ExportFile, LedgerCsvWriter
 from bot.store import usage as store
-from bot.store.ledger import HiddenUsage
+from bot.store.ledger import HiddenUsage, hidden_usage_since
 from bot.store.usage import BudgetUsage, DailyUsage, RelaxedUsage, UsageReport
 
 Period = Literal["today", "7d", "30d", "month", "all"]
@@ -146,6 +146,12 @@ class UsageService:
     def __init__(self, db: Reader, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+
+    async def hidden_usage_notice(self) -> str | None:
+        """The operator's notice that recent answers came without `usage` (charged at their
+        estimates), from the last HIDDEN_USAGE_DAYS of the ledger; None when all had it."""
+        since = self._clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
+        return hidden_usage_line(await hidden_usage_since(self._db, since))
 
     async def overview(
         self,

@@ -247,7 +247,7 @@ async def harness(
     **service_options: Any,
 ) -> AsyncIterator[Harness]:
     """The job queue on a manual clock; `database` (a db_target) overrides the SQLite file;
-    `files_in_database` keeps the files in it, as with DATABASE_URL set (bot/app/__init__.py)."""
+    `files_in_database` keeps the files in it, as with DATABASE_URL set (bot/app.py)."""
     clock = clock or ManualClock(START)
     backend = backend or FakeImageBackend(clock, latency=latency, ipm=ipm, tpm=tpm)
     async with open_database(database or tmp_path / db_name) as db:

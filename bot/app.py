@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 import httpx
 
-from bot.app.client import EXTENSIONS, ImageBot
-from bot.app.connect import log_in_and_connect, point_discord_at
 from bot.catalog.models import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.cluster.leader import Leadership
@@ -50,8 +48,10 @@ from bot.reports.usage import UsageService
 from bot.settings import Settings
 from bot.store.disk_files import DiskFileStore
 from bot.store.files import FileStore
+from cogs._client import EXTENSIONS, ImageBot
+from cogs._connect import log_in_and_connect, point_discord_at
 
-# The client (bot/app/client.py) and the connection (bot/app/connect.py) are named here too: the
+# The client (cogs/_client.py) and the connection (cogs/_connect.py) are named here too: the
 # composition root is where the rest of the code finds them.
 __all__ = [
     "EXTENSIONS",

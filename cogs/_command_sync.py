@@ -6,17 +6,18 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
-from bot.db import Database
+from bot.ops.command_digest import record_synced, synced_before
 from bot.settings import Settings
-from bot.store import meta
+
+if TYPE_CHECKING:
+    from bot.db import Database
 
 log = logging.getLogger(__name__)
-SYNC_HASH_KEY = "global_commands_sha256"
 
 
 def syncs_commands(shards: Sequence[int] | None) -> bool:
@@ -43,10 +44,9 @@ async def sync_commands(
         return
     payload = [command.to_dict(tree) for command in tree.get_commands()]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-    if await meta.get(db, SYNC_HASH_KEY) == digest:
+    if await synced_before(db, digest):
         log.info("commands unchanged; not syncing")
         return
     await tree.sync()
-    async with db.transaction() as conn:
-        await meta.put(conn, SYNC_HASH_KEY, digest)
+    await record_synced(db, digest)
     log.info("synced %d global commands", len(payload))

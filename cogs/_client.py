@@ -5,21 +5,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.app.command_sync import sync_commands, syncs_commands
 from bot.errors import ConfigError
 from bot.identify import IdentifyGate
 from bot.ops.job_log import JobObserver
 from bot.ops.startup import short_reason
 from bot.provider.availability import missing_from_provider
-from bot.reports.usage import HIDDEN_USAGE_DAYS, hidden_usage_line
-from bot.store.ledger import hidden_usage_since
+from cogs._command_sync import sync_commands, syncs_commands
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -207,8 +204,7 @@ class ImageBot(commands.AutoShardedBot):
 
     async def _tell_hidden_usage(self) -> None:
         """Say once at start-up if recent answers came without `usage` (charged at estimates)."""
-        since = self.services.clock.now() - timedelta(days=HIDDEN_USAGE_DAYS)
-        line = hidden_usage_line(await hidden_usage_since(self.services.db, since))
+        line = await self.services.usage.hidden_usage_notice()
         if line is not None:
             log.warning("%s", line)
 
