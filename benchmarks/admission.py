@@ -57,7 +57,10 @@ GUILDS = 4
 MEMBERS = 200
 MANAGE_GUILD = 1 << 5
 HELD_SECONDS = 3600.0  # the fake OpenAI's latency: longer than any run
-WARM_UP = 20  # /imagine sent (and not counted) before each measured run
+# /imagine sent (and not counted) before each measured run: enough that every process's pooled
+# PostgreSQL connections have run (and psycopg has prepared, after 5 runs each) admission's
+# statements, as in a bot that has been up a while; 20 left the first seconds of a run cold.
+WARM_UP = 200
 QUIET_SECONDS = 1.0  # the bot is done when it has sent Discord nothing for this long
 SETTLE_LIMIT = 20.0  # most seconds to wait for acknowledgements and for the bot to go quiet
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")

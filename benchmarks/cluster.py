@@ -13,8 +13,11 @@ Failover, `--failovers` times: three `python -m bot` processes with calls in fli
 fake OpenAI) and jobs queued; kill -9 of the dispatcher (the process whose /metrics says
 imagebot_dispatcher 1); the time until another process's first image request reaches the fake.
 
-    .venv/bin/python -m benchmarks.cluster [--rates 200,400] [--seconds 10] [--failovers 3]
-                                           [--profile DIR]
+    .venv/bin/python -m benchmarks.cluster [--rates 200,400] [--seconds 10] [--repeat 1]
+                                           [--failovers 3] [--profile DIR]
+
+With --repeat N each rate is measured N times (fresh processes and database each time): near
+the machine's capacity one run's p99 says little, N of them show the spread.
 
 With --profile, each PostgreSQL bot process writes cProfile stats of its event loop's thread over
 the measured run to DIR/cluster-<rate>-<pid>.pstats (the SQLite bot's go to DIR as well).
@@ -179,9 +182,9 @@ async def admission(
     server: PostgresServer, rates: list[int], seconds: float, work: Path, profile: Path | None
 ) -> list[Row]:
     rows: list[Row] = []
-    for rate in rates:
+    for run, rate in enumerate(rates):
         url = server.new_database()
-        folder = work / f"cluster-{rate}"
+        folder = work / f"cluster-{rate}-{run}"
         folder.mkdir()
         env = dict(TIER_5)
         if profile is not None:
@@ -290,6 +293,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rates", default="200,400", help="/imagine per second in all")
     parser.add_argument("--seconds", type=float, default=10.0, help="each rate's duration")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each rate")
     parser.add_argument("--failovers", type=int, default=3, help="kill -9s of the dispatcher")
     parser.add_argument("--profile", type=Path, help="write the bots' cProfile stats here")
     return parser.parse_args()
@@ -297,5 +301,5 @@ def parse_args() -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = parse_args()
-    rates = [int(r) for r in args.rates.split(",") if r]
+    rates = [int(r) for r in args.rates.split(",") if r for _ in range(args.repeat)]
     main(rates, args.seconds, args.failovers, args.profile)

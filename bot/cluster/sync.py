@@ -15,13 +15,18 @@ from bot.store import jobs as store
 
 log = logging.getLogger(__name__)
 
-# How often the mirror reads the database: a job admitted by another process is dispatched (and
-# its place shown) at most this much later.
+# How often the dispatcher's mirror reads the database: a job admitted by another process is
+# dispatched at most this much later.
 SYNC_INTERVAL = 0.25
+# How often the others' mirrors read it: they only place their own admissions among the queue
+# (and answer /queue), where a second's lag shows a place a few off. Each read is a pass over
+# every queued job, and PostgreSQL's CPU for them grows with the queue (benchmarks/cluster.py).
+FOLLOWER_INTERVAL = 1.0
 
 
 class QueueSync:
-    """Every `interval` s: queued fast jobs this process does not have are pushed (in id order),
+    """Every `interval` s on the dispatcher (`adopting`), every `follower_interval` s on the
+    others: queued fast jobs this process does not have are pushed (in id order),
     those no longer queued (cancelled elsewhere, started by the dispatcher) are removed; on the
     dispatcher (`adopting`) the relaxed lane also adopts the relaxed jobs waiting for a batch.
 
@@ -39,6 +44,7 @@ class QueueSync:
         wake: Callable[[], None],
         relaxed: RelaxedLane | None = None,
         interval: float = SYNC_INTERVAL,
+        follower_interval: float = FOLLOWER_INTERVAL,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -46,6 +52,7 @@ class QueueSync:
         self._wake = wake
         self._relaxed = relaxed
         self._interval = interval
+        self._follower_interval = follower_interval
         self.adopting = False
         self._task: asyncio.Task[None] | None = None
         self._failing = False
@@ -71,7 +78,7 @@ class QueueSync:
 
     async def _run(self) -> None:
         while True:
-            await self._clock.sleep(self._interval)
+            await self._clock.sleep(self._interval if self.adopting else self._follower_interval)
             try:
                 await self.sync()
             except Exception:

@@ -293,15 +293,18 @@ async def open_database(
             await migrate(conn, migrations_dir)
     finally:
         await conn.close()
+    # Every connection kept open (filled in the background, so start-up does not wait): a pool
+    # that grows on demand opens them one at a time in the middle of a burst, each a new backend
+    # with cold caches, and a burst after a quiet spell met that again (benchmarks/cluster.py).
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
         url,
-        min_size=1,
+        min_size=POOL_SIZE,
         max_size=POOL_SIZE,
         open=False,
         kwargs={"autocommit": True},
         configure=_configure,
     )
-    await pool.open(wait=True)
+    await pool.open(wait=False)
     database = PgDatabase(pool, url)
     try:
         yield database

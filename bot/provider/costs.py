@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -80,52 +80,42 @@ def reported_cost(
     return None if micro is None else (micro, f"{profile.name}: {costs.field}")
 
 
-def reservation(
-    profile: ProviderProfile,
-    estimate: int,
-    *,
-    model: str,
-    size: str,
-    quality: str,
-    n: int,
-    text_tokens: int,
-    input_images: int,
-    requests: int,
-) -> int:
+@dataclass(frozen=True, slots=True)
+class JobShape:
+    """What a job asks for, as a price list bills it: `n` images of `model` at `size` and
+    `quality` in `requests` requests, each paying `text_tokens` (an upper bound of the prompt's)
+    and `input_images` uploaded images."""
+
+    model: str
+    size: str
+    quality: str
+    n: int
+    text_tokens: int
+    input_images: int
+    requests: int
+
+
+def reservation(profile: ProviderProfile, estimate: int, shape: JobShape) -> int:
     """What to reserve for a job on this provider, micro-USD: the catalog's upper-bound
     `estimate` (OpenAI's list), raised to the profile's per-image list where that bills more
     (fal rounds each request up to the cent), then by its `[cost] markup_percent` (a gateway
     that bills its own cost above OpenAI's list)."""
-    listed = listed_upper_bound(
-        profile, model=model, size=size, quality=quality, n=n, text_tokens=text_tokens,
-        input_images=input_images, requests=requests,
-    )  # fmt: skip
+    listed = listed_upper_bound(profile, shape)
     return profile.costs.with_markup(max(estimate, listed or 0))
 
 
-def listed_upper_bound(
-    profile: ProviderProfile,
-    *,
-    model: str,
-    size: str,
-    quality: str,
-    n: int,
-    text_tokens: int,
-    input_images: int,
-    requests: int,
-) -> int | None:
-    """The most a job can cost at the profile's per-image list, micro-USD: `n` images in
-    `requests` requests, each paying `text_tokens` (an upper bound of the prompt's) and rounded
-    up on its own; None without a list price for this model, size and quality (then the
-    catalog's estimate is the bound)."""
+def listed_upper_bound(profile: ProviderProfile, shape: JobShape) -> int | None:
+    """The most a job of this shape can cost at the profile's per-image list, micro-USD, each
+    request rounded up on its own; None without a list price for its model, size and quality
+    (then the catalog's estimate is the bound)."""
     costs = profile.costs
-    each = costs.price(model, size, quality) if costs.source == "per_image" else None
-    if each is None:
+    each = costs.price(shape.model, shape.size, shape.quality)
+    if costs.source != "per_image" or each is None:
         return None
     unrounded = replace(costs, round_up_to=0).request_price(
-        each, n, text_tokens * requests, input_images
+        each, shape.n, shape.text_tokens * shape.requests, shape.input_images
     )
-    return unrounded + requests * costs.round_up_to
+    return unrounded + shape.requests * costs.round_up_to
 
 
 def _dig(payload: Mapping[str, Any], dotted: str) -> object:

@@ -262,7 +262,7 @@ async def is_running(db: Reader, job_id: int) -> bool:
 
 async def queued_ids(db: Reader, speed: Speed) -> list[int]:
     """The ids of the queued jobs of one speed, oldest first (a process's mirror of the queue
-    reads these four times a second, bot/cluster/sync.py; records only for the new ones)."""
+    reads these up to four times a second, bot/cluster/sync.py; records only for the new ones)."""
     # One row of JSON, not a row per job: the queue may be thousands deep, and a row costs the
     # driver far more than a number in json.loads (benchmarks/cluster.py).
     row = await db.fetchone(

@@ -25,7 +25,7 @@ from bot.jobs.admit.validation import ValidRequest, validate
 from bot.jobs.models import Submission
 from bot.jobs.safety.community import Asker, CommunitySafety
 from bot.jobs.split import max_requests, share
-from bot.provider.costs import reservation
+from bot.provider.costs import JobShape, reservation
 from bot.provider.profile import ProviderProfile
 from bot.records import JobRecord
 from bot.store import jobs as store, meta
@@ -236,9 +236,9 @@ class Admission:
         if self._provider is None:
             return cost
         opts = valid.options
-        micro_usd = reservation(
-            self._provider, cost.micro_usd, model=opts.model, size=opts.size,
-            quality=opts.quality, n=opts.n, input_images=inputs, requests=requests,
-            text_tokens=text_tokens_upper_bound(valid.request_prompt),
+        shape = JobShape(
+            model=opts.model, size=opts.size, quality=opts.quality, n=opts.n,
+            text_tokens=text_tokens_upper_bound(valid.request_prompt), input_images=inputs,
+            requests=requests,
         )  # fmt: skip
-        return replace(cost, micro_usd=micro_usd)
+        return replace(cost, micro_usd=reservation(self._provider, cost.micro_usd, shape))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import ManualClock
-from bot.cluster.sync import SYNC_INTERVAL, QueueSync
+from bot.cluster.sync import FOLLOWER_INTERVAL, SYNC_INTERVAL, QueueSync
 from bot.errors import JobNotCancellableError
 from bot.jobs.order.queue import JobQueue
 from tests.unit.jobs_harness import START, Harness, harness, submission
@@ -147,9 +147,11 @@ async def test_a_follower_refuses_to_cancel_a_relaxed_job_already_in_a_batch(
             await follower.service.cancel(job.id, guild_id=1, user_id=10, is_moderator=False)
 
 
-async def test_the_mirror_looks_four_times_a_second_on_the_clock(tmp_path: Path) -> None:
+async def test_the_dispatchers_mirror_looks_four_times_a_second_on_the_clock(
+    tmp_path: Path,
+) -> None:
     async with two_processes(tmp_path) as (leader, follower):
-        sync = mirror(leader)
+        sync = mirror(leader, adopting=True)
         await sync.start()
         try:
             job = (await follower.service.submit(submission())).job
@@ -157,5 +159,22 @@ async def test_the_mirror_looks_four_times_a_second_on_the_clock(tmp_path: Path)
             assert leader.service.position(job.id) is None
             await leader.run_for(SYNC_INTERVAL)
             assert leader.service.position(job.id) == 1
+        finally:
+            await sync.stop()
+
+
+async def test_a_followers_mirror_looks_once_a_second(tmp_path: Path) -> None:
+    # The others only place their own admissions (and answer /queue): each look is a pass over
+    # every queued job, so they look less often than the dispatcher, which starts the jobs.
+    async with two_processes(tmp_path) as (first, second):
+        sync = mirror(second)
+        await sync.start()
+        try:
+            job = (await first.service.submit(submission())).job
+            await second.quiesce()
+            await second.run_for(SYNC_INTERVAL)
+            assert second.service.position(job.id) is None
+            await second.run_for(FOLLOWER_INTERVAL - SYNC_INTERVAL)
+            assert second.service.position(job.id) == 1
         finally:
             await sync.stop()

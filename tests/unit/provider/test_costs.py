@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.domain import ImagesResult, TokenUsage
-from bot.provider.costs import listed_upper_bound, reported_cost, with_cost
+from bot.provider.costs import JobShape, listed_upper_bound, reported_cost, with_cost
 from bot.provider.profiles import load_profile
 
 
@@ -72,14 +74,15 @@ def test_fal_adds_the_lists_input_tokens_and_rounds_each_request_up_to_the_cent(
 
 def test_the_list_bound_covers_every_request_of_a_split_job() -> None:
     fal = load_profile("fal", "")
-    bound = listed_upper_bound(fal, model="gpt-image-1", size="1024x1024", quality="low", n=4,
-                               text_tokens=50, input_images=0, requests=4)  # fmt: skip
+    four = JobShape(model="gpt-image-1", size="1024x1024", quality="low", n=4, text_tokens=50,
+                    input_images=0, requests=4)  # fmt: skip
+    bound = listed_upper_bound(fal, four)
     one = with_cost(result(quality="low"), fal, model="gpt-image-1", payload={}, headers={},
                     inputs=(50, 0)).reported_cost_micro_usd  # fmt: skip
     assert one == 20_000
     assert bound is not None and bound >= 4 * one
-    assert listed_upper_bound(fal, model="gpt-image-2", size="1024x1024", quality="low", n=1,
-                              text_tokens=50, input_images=0, requests=1) is None  # fmt: skip
+    unlisted = replace(four, model="gpt-image-2", n=1, requests=1)
+    assert listed_upper_bound(fal, unlisted) is None
 
 
 def test_a_reported_cost_is_read_from_an_answer_whose_images_cannot_be_used() -> None:
