@@ -146,7 +146,7 @@ def row_to_job(row: Row) -> JobRecord:
 
 # Per-day totals and queued counts kept by triggers (migration 0007): a few rows per admission,
 # however many jobs the guild's month holds.
-_BUDGET_USE = """
+_GUILD_USE = """
 SELECT (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use
         WHERE guild_id = :guild AND day >= :day) AS g_day_usd,
        (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use
@@ -159,19 +159,27 @@ SELECT (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use
         WHERE guild_id = :guild AND user_id = :user AND day >= :day) AS u_day_images,
        (SELECT COALESCE(SUM(queued), 0) FROM member_queued WHERE guild_id = :guild) AS g_queued,
        (SELECT COALESCE(SUM(queued), 0) FROM member_queued
-        WHERE guild_id = :guild AND user_id = :user) AS u_queued,
+        WHERE guild_id = :guild AND user_id = :user) AS u_queued,"""
+# The account's totals sum every guild's day rows of the month, so they are read only when an
+# account ceiling is set (ACCOUNT_DAILY_USD, ACCOUNT_MONTHLY_USD): SQLite computes every column
+# of the subquery a reservation reads from, and a bot in thousands of guilds paid for that scan
+# on each /imagine (tests/unit/jobs/admit/test_admission.py).
+_BUDGET_USE = {
+    False: f"{_GUILD_USE}\n       0 AS a_day_usd, 0 AS a_month_usd\n",
+    True: f"""{_GUILD_USE}
        (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use WHERE day >= :day) AS a_day_usd,
        (SELECT COALESCE(SUM(micro_usd), 0) FROM guild_day_use WHERE day >= :month) AS a_month_usd
-"""
+""",  # noqa: S608 (constant SQL text; every value is a parameter)
+}
 
 
 async def budget_use(
-    db: Reader, guild_id: int, user_id: int, day: datetime, month: datetime
+    db: Reader, guild_id: int, user_id: int, day: datetime, month: datetime, *, account: bool
 ) -> BudgetUse:
     """Charges of the jobs created since `day` and since `month` (UTC midnights), and the queued
-    counts. Read inside the reserving transaction when it decides a refusal."""
+    counts; every guild's together only when `account` (else 0: no account ceiling is set)."""
     params = {"guild": guild_id, "user": user_id, "day": ts(day) // DAY, "month": ts(month) // DAY}
-    [use] = await db.fetchall(_BUDGET_USE, params)  # aggregates return one row
+    [use] = await db.fetchall(_BUDGET_USE[account], params)  # aggregates return one row
     return BudgetUse(
         guild_day_micro_usd=use["g_day_usd"],
         guild_month_micro_usd=use["g_month_usd"],

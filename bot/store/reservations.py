@@ -34,13 +34,13 @@ class Caps:
 # counters as they were when it began, so reserve_job first takes the guild's advisory lock
 # (Writer.write's locks): admissions of one guild take turns, other guilds' run alongside.
 # The conditions mirror bot.jobs.admit.admission.check_reservation (which explains a refusal).
-_RESERVE = f"""
+_RESERVE = """
 INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json, state,
                   charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,
                   source_job_id, created_at, style, speed, style_text)
 SELECT :guild, :channel, :user, :operation, :prompt, :options, 'queued', :usd, :images, :usd,
        :tokens, :source, :created, :style, :speed, :style_text
-FROM ({_BUDGET_USE}) AS u
+FROM ({budget_use}) AS u
 WHERE (:member_queue = 0 OR u.u_queued < :member_queue)
   AND (:guild_queue = 0 OR u.g_queued < :guild_queue)
   AND (:g_day_usd = 0 OR u.g_day_usd + :usd <= :g_day_usd)
@@ -51,7 +51,12 @@ WHERE (:member_queue = 0 OR u.u_queued < :member_queue)
   AND (:a_day_usd = 0 OR u.a_day_usd + :usd <= :a_day_usd)
   AND (:a_month_usd = 0 OR u.a_month_usd + :usd <= :a_month_usd)
 RETURNING id
-"""  # noqa: S608 (constant SQL text; every value is a parameter)
+"""
+# The account's totals are read only with an account ceiling (bot/store/jobs.py _BUDGET_USE).
+_RESERVES = {
+    account: _RESERVE.format(budget_use=_BUDGET_USE[account])  # constant SQL text
+    for account in (False, True)
+}
 
 
 async def reserve_job(
@@ -79,5 +84,5 @@ async def reserve_job(
     # turns (always this lock first, then the guild's: one order, no deadlock).
     account = caps.account_day_micro_usd or caps.account_month_micro_usd
     locks = (ACCOUNT_LOCK, job.guild_id) if account else (job.guild_id,)
-    rows = await conn.write(_RESERVE, params, locks=locks)
+    rows = await conn.write(_RESERVES[bool(account)], params, locks=locks)
     return queued_record(rows[0][0], job) if rows else None

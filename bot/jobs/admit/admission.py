@@ -95,7 +95,10 @@ class Admission:
         """QueueFullError when the member's or the guild's queue is full: asked before a job's
         files are downloaded and decoded, which would be wasted (admission checks again)."""
         now = self._clock.now()
-        use = await store.budget_use(self._db, guild_id, user_id, day_start(now), month_start(now))
+        day, month = day_start(now), month_start(now)
+        use = await store.budget_use(
+            self._db, guild_id, user_id, day, month, account=self._account.active
+        )
         if self._member_queue and use.user_queued >= self._member_queue:
             raise QueueFullError("member", self._member_queue)
         if self._guild_queue and use.guild_queued >= self._guild_queue:
@@ -132,7 +135,9 @@ class Admission:
             # A lock-free look first, so that a refusal costs no file writes and no moderation
             # call; the check that counts is the one repeated inside the transaction.
             day, month = day_start(now), month_start(now)
-            use = await store.budget_use(self._db, s.guild_id, s.user_id, day, month)
+            use = await store.budget_use(
+                self._db, s.guild_id, s.user_id, day, month, account=self._account.active
+            )
             check_reservation(use, limits, cost, now)
         if self._safety is not None:  # slow (network) when on: only for a job that fits
             await self._safety.screen(who, settings.config, valid.request_prompt, s.images)

@@ -19,6 +19,11 @@ class AccountCeilings:
     daily_micro_usd: int = 0
     monthly_micro_usd: int = 0
 
+    @property
+    def active(self) -> bool:
+        """Whether either ceiling is set (then admission reads every guild's totals)."""
+        return bool(self.daily_micro_usd or self.monthly_micro_usd)
+
 
 @dataclass(frozen=True, slots=True)
 class MemberLimits:

@@ -39,7 +39,14 @@ async def reserve(
         job = await _try_reserve(db, _new_job(s, valid, cost, now), limits, saved, now)
         if job is not None:
             return job
-        use = await store.budget_use(db, s.guild_id, s.user_id, day_start(now), month_start(now))
+        use = await store.budget_use(
+            db,
+            s.guild_id,
+            s.user_id,
+            day_start(now),
+            month_start(now),
+            account=limits.account.active,
+        )
         check_reservation(use, limits, cost, now)
     raise RuntimeError("reservation refused though every limit holds")
 

@@ -101,7 +101,7 @@ async def scenario(path: Path | str, operations: list[Op]) -> None:
             for guild in (1, 2):
                 for user in (1, 2, 3):
                     counted = await store.budget_use(
-                        db, guild, user, day_start(NOW), month_start(NOW)
+                        db, guild, user, day_start(NOW), month_start(NOW), account=True
                     )
                     assert counted == await recount(db, guild, user), op
 
@@ -137,7 +137,7 @@ async def upgrade(path: Path | str, before: Path) -> None:
             await apply(db, op)
         await apply(db, ("settle", 1, 1, 1, 0, 400, 1))
     async with open_database(path) as db:
-        used = await store.budget_use(db, 1, 1, day_start(NOW), month_start(NOW))
+        used = await store.budget_use(db, 1, 1, day_start(NOW), month_start(NOW), account=True)
         assert used == await recount(db, 1, 1)
         assert (used.guild_month_micro_usd, used.user_day_micro_usd, used.guild_queued) == (
             1000 + 400,

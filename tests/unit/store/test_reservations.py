@@ -59,7 +59,7 @@ async def scenario(
                 )
                 if not queued:
                     await store.mark_running(conn, job.id, NOW)
-        use = await store.budget_use(db, 1, 1, day, month)
+        use = await store.budget_use(db, 1, 1, day, month, account=True)
         limits = MemberLimits(
             GuildLimits(caps.guild_day_micro_usd, caps.guild_month_micro_usd,
                         caps.guild_day_images),

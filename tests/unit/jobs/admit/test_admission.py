@@ -328,15 +328,16 @@ async def test_edit_inputs_are_kept_and_a_refused_edit_leaves_no_file(
         assert len(on_disk) == 3
 
 
-async def insert_history(h: Harness, count: int) -> None:
+async def insert_history(h: Harness, count: int, guilds: int = 1) -> None:
+    """`count` finished jobs of today, over `guilds` guilds (1, 2, ...)."""
     created = int(START.timestamp())
     async with h.db.transaction() as conn:
         await conn.executemany(
             "INSERT INTO jobs (guild_id, channel_id, user_id, operation, prompt, options_json,"
             " state, charged_micro_usd, charged_images, estimated_micro_usd, estimated_tokens,"
-            " created_at) VALUES (1, 1, ?, 'generate', 'old', '{\"model\": \"gpt-image-1\"}',"
+            " created_at) VALUES (?, 1, ?, 'generate', 'old', '{\"model\": \"gpt-image-1\"}',"
             " 'succeeded', 1000, 1, 1000, 1000, ?)",
-            [(i % 50, created - i) for i in range(count)],
+            [(1 + i % guilds, i % 50, created - i) for i in range(count)],
         )
 
 
@@ -355,8 +356,9 @@ class StepCounter:
 STEP_BLOCK = 1
 
 
-async def admission_work(tmp_path: Path, history: int) -> list[int]:
-    """Database steps of 30 admissions by 30 members after `history` finished jobs.
+async def admission_work(tmp_path: Path, history: int, guilds: int = 1) -> list[int]:
+    """Database steps of 30 admissions by 30 members of guild 1 after `history` finished jobs
+    over `guilds` guilds.
 
     The test opens the connection itself (the bot's code never sees it) to count its steps.
     """
@@ -376,7 +378,7 @@ async def admission_work(tmp_path: Path, history: int) -> list[int]:
         )
         no_limits = {f.name: 0 for f in fields(GuildLimits) if f.name != "max_count"}
         await h.guilds.update_limits(1, changed_by=9, **no_limits)
-        await insert_history(h, history)
+        await insert_history(h, history, guilds)
         counter = StepCounter()
         await conn.set_progress_handler(counter.tick, STEP_BLOCK)
         work = []
@@ -398,3 +400,14 @@ async def test_admission_stays_fast_with_a_thousand_prior_jobs(tmp_path: Path) -
     assert fresh[0] > 0  # the counter does see admission's queries
     assert busy[len(busy) // 2] <= fresh[len(fresh) // 2] * 1.1  # typical
     assert busy[-1] <= fresh[-1] * 1.1  # worst case
+
+
+async def test_admission_stays_fast_when_a_thousand_other_guilds_spent_today(
+    tmp_path: Path,
+) -> None:
+    # Without an account ceiling nothing sums every guild's spending: SQLite computed those
+    # totals on each /imagine, a scan that grew with the guilds the bot serves.
+    fresh = await admission_work(tmp_path / "fresh", 0)
+    busy = await admission_work(tmp_path / "busy", 1000, guilds=1000)
+    assert busy[len(busy) // 2] <= fresh[len(fresh) // 2] * 1.1
+    assert busy[-1] <= fresh[-1] * 1.1
