@@ -230,12 +230,14 @@ async def _claim_shards(
     settings: Settings,
     on_lost: Callable[[ConfigError], None],
 ) -> None:
-    """This process's shards, claimed for its life (bot/cluster/shards.py), or one line."""
+    """This process's shards, claimed for its life (bot/cluster/shards.py), and its liveness
+    key (bot/cluster/liveness.py), each on a connection of its own: or one line."""
     # Every shard count has a shard 0: two processes left to Discord's count clash there.
     claim = claimed_shards(services.db, settings.shards or (0,), settings.shard_count,
                            clock=services.clock, on_lost=on_lost)  # fmt: skip
     try:
         await stack.enter_async_context(claim)
+        await services.leadership.join()
     except DriverError as exc:  # e.g. the server's max_connections reached
         assert settings.database_url is not None
         raise postgresql_error(settings.database_url.get_secret_value(), 0, exc) from None

@@ -80,11 +80,16 @@ class Leadership:
         looking = self._lease.lasting or (self._task is not None and not self._task.done())
         return looking and (not self._dispatching or self._duties.running())
 
+    async def join(self) -> None:
+        """Hold this process's liveness key (its own connection; nothing on SQLite): the
+        composition root does it at start-up, where a refused connection is one line."""
+        if self._liveness is not None:
+            await self._liveness.start()
+
     async def start(self) -> None:
         """Look once now (a lone process dispatches from its start), then every `poll` s."""
         self._on_change(False)
-        if self._liveness is not None:
-            await self._liveness.start()  # before any job is marked running with its id
+        await self.join()  # before any job is marked running with its id (once: idempotent)
         if not self._lease.lasting:
             self._duties.mode(dispatching=False)
             await self._duties.open()

@@ -77,8 +77,14 @@ class QueueSync:
             await self._adopt(self._relaxed)
 
     async def _run(self) -> None:
+        waited = 0.0
         while True:
-            await self._clock.sleep(self._interval if self.adopting else self._follower_interval)
+            # Steps of the dispatcher's interval: a follower that takes over reads at its next.
+            await self._clock.sleep(self._interval)
+            waited += self._interval
+            if not self.adopting and waited < self._follower_interval - 1e-9:
+                continue
+            waited = 0.0
             try:
                 await self.sync()
             except Exception:

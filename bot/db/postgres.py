@@ -4,18 +4,15 @@ transactions behind the same Database/Transaction interface as SQLite's."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import select
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg
-from psycopg.adapt import Buffer, Loader
-from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 
 from bot.db.base import (
@@ -27,6 +24,7 @@ from bot.db.base import (
 from bot.db.dialect import to_postgresql
 from bot.db.pg_locks import HOLDERS, SHARED_LOCKS, TRY_LOCKS, PgSessionLock, guild_lock_sql
 from bot.db.pg_migrations import migrate, schema_version
+from bot.db.pg_rows import configure, row_factory
 from bot.db.refusals import connect_failure
 
 log = logging.getLogger(__name__)
@@ -38,55 +36,15 @@ CONNECT_TIMEOUT_S = 5
 RETRY_EVERY_S = 1.0
 
 
-class PgRow(tuple[Any, ...]):
-    """A row read by column name or position, like sqlite3.Row."""
-
-    __slots__ = ()
-    _index: ClassVar[dict[str, int]] = {}
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-
-def _row_factory(cursor: psycopg.AsyncCursor[Any]) -> RowMaker[PgRow]:
-    # The column names straight from the result: `cursor.description` builds a Column object
-    # per column, per query, which cost more than the statement's own trip (cProfile of
-    # benchmarks/cluster.py).
-    result = cursor.pgresult
-    names = tuple(result.fname(i) or b"" for i in range(result.nfields)) if result else ()
-    return _row_class(names)
-
-
-@functools.lru_cache(maxsize=512)
-def _row_class(names: tuple[bytes, ...]) -> type[PgRow]:
-    """One row class per set of columns (the store has a few hundred queries at most)."""
-    index = {name.decode(): i for i, name in enumerate(names)}
-    return type("Row", (PgRow,), {"__slots__": (), "_index": index})
-
-
-class _IntegralNumericLoader(Loader):
-    """SUM(bigint) is numeric in PostgreSQL: whole numbers come back as int, as on SQLite."""
-
-    def load(self, data: Buffer) -> int | Decimal:
-        text = bytes(data).decode()
-        return Decimal(text) if "." in text or "N" in text else int(text)
-
-
-class _TextLoader(Loader):
-    """json values come back as their text, as SQLite's json functions return it."""
-
-    def load(self, data: Buffer) -> str:
-        return bytes(data).decode()
-
-
-async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-    conn.adapters.register_loader("numeric", _IntegralNumericLoader)
-    conn.adapters.register_loader("json", _TextLoader)
+def _ended(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server has ended this idle connection (a restart, pg_terminate_backend). The
+    server sends an idle connection nothing until it is asked (the bot never LISTENs), so a
+    socket with something to read holds its goodbye. A poll, not a query: no trip per use."""
+    if conn.closed:
+        return True
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 async def connect(url: str, *, wait_s: float = 0.0) -> psycopg.AsyncConnection[Any]:
@@ -107,7 +65,7 @@ async def connect(url: str, *, wait_s: float = 0.0) -> psycopg.AsyncConnection[A
             log.debug("DATABASE_URL does not answer yet: retrying for %g s", wait_s)
             await asyncio.sleep(RETRY_EVERY_S)
             continue
-        await _configure(conn)
+        await configure(conn)
         return conn
 
 
@@ -144,7 +102,7 @@ class PgTransaction:
 
 
 async def _fetchall(conn: psycopg.AsyncConnection[Any], sql: str, params: Params) -> list[Row]:
-    async with conn.cursor(row_factory=_row_factory) as cursor:
+    async with conn.cursor(row_factory=row_factory) as cursor:
         await cursor.execute(to_postgresql(sql), params)
         return await _rows(cursor)
 
@@ -169,7 +127,7 @@ async def _one_trip(
     quoted by libpq (https://www.psycopg.org/psycopg3/docs/advanced/cursors.html#client-side-binding-cursors).
     """
     script = "; ".join([*(guild_lock_sql(g) for g in locks), to_postgresql(sql)])
-    async with psycopg.AsyncClientCursor(conn, row_factory=_row_factory) as cursor:
+    async with psycopg.AsyncClientCursor(conn, row_factory=row_factory) as cursor:
         await cursor.execute(script, params)
         while cursor.nextset():  # the locks' results come first; the statement's is last
             pass
@@ -193,16 +151,31 @@ class PgDatabase:
         self._spare: psycopg.AsyncConnection[Any] | None = None
 
     @asynccontextmanager
+    async def _lend(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection the server has not ended. After a restart of PostgreSQL every
+        idle one has been: each was lent once more and failed, the result of a call in flight
+        among them (a paid image lost). Closed, the pool opens another in its place at once;
+        psycopg_pool's own `check` waits a growing backoff after each failed one."""
+        for _ in range(POOL_SIZE):
+            async with self._pool.connection() as conn:
+                if not _ended(conn):
+                    yield conn
+                    return
+                await conn.close()
+        async with self._pool.connection() as conn:  # every one ended: a new one, or its error
+            yield conn
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._lend() as conn, conn.transaction():
             yield PgTransaction(conn)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._pool.connection() as conn:
+        async with self._lend() as conn:
             return await _fetchall(conn, sql, params)
 
     async def write(self, sql: str, params: Params = (), *, locks: Sequence[int] = ()) -> list[Row]:
-        async with self._pool.connection() as conn:
+        async with self._lend() as conn:
             if not locks:  # one statement commits on its own (autocommit): prepared, one trip
                 return await _fetchall(conn, sql, params)
             return await _one_trip(conn, sql, params, locks)
@@ -212,7 +185,7 @@ class PgDatabase:
         return rows[0] if rows else None
 
     async def schema_version(self) -> int:
-        async with self._pool.connection() as conn:
+        async with self._lend() as conn:
             return await schema_version(conn)
 
     async def try_session_lock(self, key: int) -> PgSessionLock | None:
@@ -296,13 +269,14 @@ async def open_database(
     # Every connection kept open (filled in the background, so start-up does not wait): a pool
     # that grows on demand opens them one at a time in the middle of a burst, each a new backend
     # with cold caches, and a burst after a quiet spell met that again (benchmarks/cluster.py).
+    # A check (not migrating) reads a little and leaves: it keeps one.
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
         url,
-        min_size=POOL_SIZE,
+        min_size=POOL_SIZE if migrating else 1,
         max_size=POOL_SIZE,
         open=False,
         kwargs={"autocommit": True},
-        configure=_configure,
+        configure=configure,
     )
     await pool.open(wait=False)
     database = PgDatabase(pool, url)

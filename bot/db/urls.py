@@ -18,12 +18,12 @@ MASK = "***"
 
 def redact(url: str) -> str:
     """`url` with every password masked; never raises, whatever the text."""
-    secrets = url_secrets(url)
-    url = _USERINFO_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", url, count=1)
-    url = _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", url)
-    for secret in secrets:  # one the patterns missed (libpq takes `?` and `#` in a password)
+    # Every password as libpq reads it first, longest first (it takes `?` and `#` in one): the
+    # patterns would mask only the part before them and leave the rest unfindable.
+    for secret in url_secrets(url):
         url = url.replace(secret, MASK)
-    return url
+    url = _USERINFO_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", url, count=1)
+    return _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", url)
 
 
 def url_secrets(url: str) -> list[str]:

@@ -176,5 +176,9 @@ async def test_a_followers_mirror_looks_once_a_second(tmp_path: Path) -> None:
             assert second.service.position(job.id) is None
             await second.run_for(FOLLOWER_INTERVAL - SYNC_INTERVAL)
             assert second.service.position(job.id) == 1
+            later = (await first.service.submit(submission(user_id=11))).job
+            sync.adopting = True  # it took over: it reads as the dispatcher from its next step
+            await second.run_for(SYNC_INTERVAL)
+            assert second.service.position(later.id) == 2
         finally:
             await sync.stop()
