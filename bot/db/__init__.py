@@ -36,6 +36,10 @@ from bot.db.sqlite import (
 
 # What either driver raises; callers name this, never a driver (tests/test_architecture.py).
 DriverError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+# PostgreSQL gone for a while (a restart, a dropped connection, no free connection in the pool's
+# wait, an administrator's pg_terminate_backend): an idempotent write may be tried again.
+# https://www.psycopg.org/psycopg3/docs/api/errors.html (OperationalError)
+Outage: tuple[type[Exception], ...] = (psycopg.OperationalError,)
 
 __all__ = [
     "DEFAULT_MIGRATIONS_DIR",
@@ -43,6 +47,7 @@ __all__ = [
     "Database",
     "DriverError",
     "Migration",
+    "Outage",
     "Params",
     "Reader",
     "Row",
