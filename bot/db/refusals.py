@@ -15,6 +15,9 @@ class ConnectFailure:
     reason: str
 
 
+# The server's words when its connections are used up (53300 too_many_connections, and the
+# slots kept for superusers): it answered, and may have one free later.
+NO_CONNECTION_FREE = ("too many clients", "connection slots are reserved")
 # libpq gives a failed connection's error as text only (no SQLSTATE reaches psycopg): a
 # "FATAL:" is the server's own refusal (class 28 invalid authorization, 3D000 invalid catalog
 # name, ...: https://www.postgresql.org/docs/15/errcodes-appendix.html), except these, which
@@ -25,8 +28,7 @@ _PASSING = (
     "recovery mode",
     "not yet accepting connections",
     "not accepting connections",
-    "too many clients",
-    "connection slots are reserved",
+    *NO_CONNECTION_FREE,
 )
 # Refusals libpq (or psycopg) makes itself: the server answered, its TLS is not what the URL
 # asks for; or a connection option's value cannot be read (`sslmode=bogus`): no server is asked.

@@ -12,7 +12,8 @@ from psycopg.conninfo import conninfo_to_dict
 # The password of a URL's user info, and libpq's `password` query parameter: the two places a
 # PostgreSQL URL carries one (https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-CONNSTRING).
 _USERINFO_PASSWORD = re.compile(r"(//[^/@:?#]*:)([^@/?#]*)(@)")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#]*)", re.IGNORECASE)
+# libpq reads a query value up to the next `&`, `#` and `?` included (a fragment is not one).
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&]*)", re.IGNORECASE)
 MASK = "***"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.db import DriverError, connect_failure, probe_writable
+from bot.db.refusals import NO_CONNECTION_FREE
 from bot.db.urls import redact, url_secrets
 from bot.errors import ConfigError, UnreachableError
 
@@ -54,8 +55,13 @@ def postgresql_error(url: str, waited_s: float, exc: BaseException) -> ConfigErr
     reason = _without_password(failure.reason, url)
     if failure.final:
         return ConfigError("DATABASE_URL", f"{reason} (at {where}): {_fix_for(reason)}")
-    fix = "start PostgreSQL there or fix the URL"
     after = f" after {waited_s:g} s" if waited_s else ""
+    if any(
+        words in reason for words in NO_CONNECTION_FREE
+    ):  # it answered: it has no connection to spare
+        fix = "raise its max_connections or run fewer processes (README, Several processes)"
+        return ConfigError("DATABASE_URL", f"{where}: no connection free{after} ({reason}): {fix}")
+    fix = "start PostgreSQL there or fix the URL"
     return ConfigError("DATABASE_URL", f"{where}: no answer{after} ({reason}): {fix}")
 
 

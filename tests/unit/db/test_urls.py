@@ -30,6 +30,7 @@ def test_a_password_holding_a_question_mark_or_hash_is_masked_whole() -> None:
         "postgresql://u:ab?cdS3cret@db:1/bot",
         "postgresql://u:ab#cdS3cret@db:1/bot",
         "postgresql://db:1/bot?user=u&password=ab?x#cdS3cret",  # a query password, `#` after `?`
+        "postgresql://db:1/bot?user=u&password=ab%3Fx#cdS3cret",  # and percent-encoded
     ):
         assert "cdS3cret" not in redact(url), url
         assert any("cdS3cret" in secret for secret in url_secrets(url))
